@@ -1,0 +1,100 @@
+# runwarden: one binary, build/runwarden, with its BPF object embedded (skeleton).
+#   make          build
+#   make demo     install missing packages, build, run the built-in demo job
+#   make check    install missing packages, build, run every test (also under ASan/UBSan)
+#   make bench    benchmarks (bench/), figures for docs/performance.md
+#   make install  PREFIX=/usr/local DESTDIR=
+
+CC      ?= gcc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+PREFIX  ?= /usr/local
+VERSION := $(shell cat VERSION)
+
+B       ?= build
+ARCH    := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+WARN    := -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' -Isrc -Ibpf -I$(B)
+LDLIBS  := -lbpf -lelf -lz -ljansson -lyaml -lcrypto
+
+SRC     := $(shell find src -name '*.c' | sort)
+LIBSRC  := $(filter-out src/main.c,$(SRC))
+OBJ     := $(SRC:%.c=$(B)/%.o)
+SAN_OBJ := $(SRC:%.c=$(B)/san/%.o)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+UNIT    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+TOOLS   := $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
+
+.PHONY: all deps test-deps demo check unit e2e bench install clean format lint
+all: $(B)/runwarden
+
+deps:
+	@scripts/deps.sh build
+test-deps:
+	@scripts/deps.sh test
+
+$(B)/vmlinux.h:
+	@mkdir -p $(B)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(B)/runwarden.bpf.o: bpf/runwarden.bpf.c bpf/events.h $(B)/vmlinux.h
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -I$(B) -Wall -Werror -Wno-gnu-variable-sized-type-not-at-end \
+		-c $< -o $@.tmp && $(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(B)/runwarden.skel.h: $(B)/runwarden.bpf.o
+	$(BPFTOOL) gen skeleton $< name runwarden_bpf > $@
+
+$(B)/%.o: %.c $(B)/runwarden.skel.h $(wildcard src/*/*.h src/*.h bpf/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/san/%.o: %.c $(B)/runwarden.skel.h $(wildcard src/*/*.h src/*.h bpf/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+$(B)/runwarden: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/runwarden-san: $(SAN_OBJ)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link every module except main.c, sanitized.
+$(B)/tests/%: tests/unit/%.c $(filter-out $(B)/san/src/main.o,$(SAN_OBJ))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(B)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(if $(findstring static,$*),-static) $(if $(findstring uring,$*),-luring) -lresolv
+
+unit: $(UNIT)
+	@set -e; for t in $(UNIT); do echo "== $$t"; $$t; done
+
+e2e: $(B)/runwarden $(B)/runwarden-san $(TOOLS)
+	RW=$(CURDIR)/$(B)/runwarden-san TOOLS=$(CURDIR)/$(B)/tools /usr/bin/python3 tests/e2e/run.py
+
+check: test-deps
+	$(MAKE) all $(B)/runwarden-san
+	$(MAKE) unit
+	$(MAKE) e2e
+
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh
+
+bench: $(B)/runwarden $(TOOLS)
+	bench/run.sh
+
+install: $(B)/runwarden
+	install -D -m 0755 $(B)/runwarden $(DESTDIR)$(PREFIX)/bin/runwarden
+
+format:
+	clang-format -i $(SRC) $(wildcard src/*/*.h tests/unit/*.c tests/tools/*.c) bpf/*.c bpf/*.h
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--suppress=missingIncludeSystem -Isrc -Ibpf src tests/tools
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The records the kernel programs send to user space through the ring buffer.
+ * Shared by bpf/runwarden.bpf.c and the agent (src/agent/collect.c); any change
+ * here is a change to both sides, so keep field order and sizes explicit.
+ *
+ * Every record starts with struct ev_hdr. Records are variable-length: the
+ * kernel sends exactly the bytes it filled (bpf_ringbuf_output with the used
+ * length), never the scratch buffer's maximum.
+ */
+#ifndef RUNWARDEN_EVENTS_H
+#define RUNWARDEN_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s32 s32;
+#endif
+
+enum ev_kind {
+	EV_EXEC = 1,
+	EV_FORK,
+	EV_EXIT,
+	EV_CONNECT,
+	EV_DNS_PKT,
+	EV_FILE,
+	EV_KIND_MAX,
+};
+
+#define COMM_LEN 16
+/* Longest argv area copied per exec; longer ones are cut and flagged. */
+#define ARGV_MAX 16384
+/* Path walks: at most PATH_DEPTH components, PATH_BYTES bytes in all. */
+#define PATH_DEPTH 48
+#define PATH_BYTES 4096
+#define NAME_BYTES 256
+/* Bytes of a DNS message (UDP payload, or TCP payload incl. length prefix). */
+#define DNS_MAX 1024
+
+/* ev_exec.flags, ev_file.flags2 */
+#define EVF_ARGV_TRUNC 0x1
+#define EVF_EXE_TRUNC 0x2
+#define EVF_CWD_TRUNC 0x4
+#define EVF_PATH_TRUNC 0x8
+#define EVF_PATH_RAW 0x10 /* path is the name the caller passed, not resolved */
+#define EVF_HAS_RESULT 0x20
+
+struct ev_hdr {
+	u32 kind;
+	u32 pid; /* tgid of the acting process */
+	u32 tid;
+	u32 ppid;
+	u32 uid;
+	u32 _pad;
+	u64 ts; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	char comm[COMM_LEN];
+};
+
+/*
+ * Paths are sent as their components, leaf first, each NUL-terminated; user
+ * space joins them in reverse. Walking dentries upward is the one way to get
+ * an absolute, symlink-resolved path without bpf_d_path (LSM/fentry only).
+ */
+struct ev_exec {
+	struct ev_hdr h;
+	u32 argv_len;
+	u16 exe_len;
+	u16 cwd_len;
+	u32 flags;
+	u32 _pad;
+	char data[]; /* exe components, cwd components, argv area (NUL-separated) */
+};
+
+struct ev_fork {
+	struct ev_hdr h; /* h.pid = child, h.ppid = parent */
+};
+
+struct ev_exit {
+	struct ev_hdr h;
+	s32 exit_code; /* raw wait status */
+	u32 _pad;
+};
+
+#define PROTO_TCP 6
+#define PROTO_UDP 17
+
+/* How the kernel hook saw the attempt. */
+enum conn_via {
+	VIA_CONNECT = 1, /* cgroup/connect4|6: connect(2), io_uring, TFO */
+	VIA_SENDMSG,     /* cgroup/sendmsg4|6: unconnected UDP */
+};
+
+enum verdict {
+	VERDICT_ALLOW = 0,
+	VERDICT_AUDIT, /* would be denied; observe mode let it through */
+	VERDICT_DENY,
+};
+
+struct ev_connect {
+	struct ev_hdr h;
+	u64 cookie;
+	u8 family; /* AF_INET / AF_INET6 as on the wire (v4-mapped stays v6) */
+	u8 proto;
+	u8 via;
+	u8 verdict;
+	u16 dport;
+	u16 flags;
+	s32 result; /* 0 or -errno when EVF_HAS_RESULT */
+	u32 _pad;
+	u8 daddr[16];
+};
+
+enum dns_dir {
+	DNS_OUT = 1, /* query leaving the job */
+	DNS_IN,      /* answer arriving to the job */
+};
+
+struct ev_dns_pkt {
+	struct ev_hdr h; /* pid/comm of the socket's last connect/sendmsg, 0 if unknown */
+	u64 cookie;
+	u8 family;
+	u8 proto;
+	u8 dir;
+	u8 truncated;
+	u16 sport;
+	u16 dport;
+	u16 len; /* bytes in data */
+	u16 _pad;
+	u32 _pad2;
+	u8 saddr[16];
+	u8 daddr[16];
+	u8 data[];
+};
+
+struct ev_file {
+	struct ev_hdr h;
+	s32 result; /* fd or -errno */
+	u32 open_flags;
+	u16 path_len;
+	u16 flags;
+	u32 _pad;
+	char data[]; /* components leaf first, or the raw name (EVF_PATH_RAW) */
+};
+
+/* Index of the per-kind lost-event counters (map `lost`). */
+#define LOST_SLOTS EV_KIND_MAX
+
+#endif

@@ -1,0 +1,667 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * runwarden's kernel side: every program that observes a job.
+ *
+ * Scope: tracepoint programs ask bpf_current_task_under_cgroup() whether the
+ * current task lives in the job's cgroup subtree (map `scope`, slot 0), so a
+ * process outside the job costs one helper call and produces nothing. The
+ * cgroup programs (connect/sendmsg/skb) are attached to that subtree and need
+ * no check.
+ *
+ * Loss: every record is sent with bpf_ringbuf_output() at its used length;
+ * a failed send, or a scratch buffer found busy (preempted user on this CPU),
+ * increments lost[kind]. Nothing is dropped without being counted.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define EPERM 1
+
+/* Set by user space before load. */
+const volatile u32 wake_bytes = 256 * 1024; /* wake the reader past this backlog */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024); /* resized by user space */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} scope SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOST_SLOTS);
+	__type(key, u32);
+	__type(value, u64);
+} lost SEC(".maps");
+
+/* Scratch for records too large for the 512-byte stack. */
+#define SCRATCH_DATA (2 * PATH_BYTES + ARGV_MAX + NAME_BYTES)
+struct scratch {
+	u64 busy;
+	union {
+		struct ev_exec exec;
+		struct ev_file file;
+		struct ev_dns_pkt dns;
+	};
+	char room[SCRATCH_DATA];
+};
+
+/* One for task context, one for softirq (skb programs) so they never share. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+/* Sensitive file names, matched on the opened dentry's name: an entry with
+ * its trailing NUL is an exact name, one without is a name prefix. User space
+ * confirms the full path against its glob list. */
+struct name_key {
+	u32 prefixlen;
+	u8 name[64];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct name_key);
+	__type(value, u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sensitive SEC(".maps");
+
+struct open_args {
+	u64 filename;
+	u32 flags;
+	u32 _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32); /* tid */
+	__type(value, struct open_args);
+} open_inflight SEC(".maps");
+
+/* connect(2) in flight on a thread: the cgroup hook parks its record here so
+ * sys_exit_connect can add the result. Paths that bypass the syscall
+ * (io_uring, sendmsg) find no slot and send at once. */
+struct conn_slot {
+	u32 armed;
+	u32 filled;
+	struct ev_connect ev;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct conn_slot);
+} conn_inflight SEC(".maps");
+
+/* socket cookie -> owning process, so DNS packets seen in softirq context
+ * can be tied to the process that sent the query. */
+struct sock_owner {
+	u32 pid;
+	u32 tid;
+	u32 uid;
+	u32 _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, struct sock_owner);
+} owners SEC(".maps");
+
+static __always_inline void count_lost(u32 kind)
+{
+	u64 *n = bpf_map_lookup_elem(&lost, &kind);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* Wake the reader only when a backlog builds up: the reader also polls on a
+ * short timer, so latency stays bounded while a syscall storm does not pay a
+ * wakeup per event. */
+static __always_inline void emit(void *data, u64 size, u32 kind)
+{
+	u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, data, size, flags))
+		count_lost(kind);
+}
+
+static __always_inline bool in_scope(void)
+{
+	return bpf_current_task_under_cgroup(&scope, 0) == 1;
+}
+
+static __always_inline struct scratch *scratch_get(u32 slot, u32 kind)
+{
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &slot);
+
+	if (!s)
+		return NULL;
+	/* A preempted user of this CPU's buffer: count, never corrupt. */
+	if (__sync_fetch_and_add(&s->busy, 1) != 0) {
+		__sync_fetch_and_add(&s->busy, -1);
+		count_lost(kind);
+		return NULL;
+	}
+	return s;
+}
+
+static __always_inline void scratch_put(struct scratch *s)
+{
+	__sync_fetch_and_add(&s->busy, -1);
+}
+
+static __always_inline void fill_hdr(struct ev_hdr *h, u32 kind)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	u64 id = bpf_get_current_pid_tgid();
+
+	h->kind = kind;
+	h->pid = id >> 32;
+	h->tid = (u32)id;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (u32)bpf_get_current_uid_gid();
+	h->ts = bpf_ktime_get_ns();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/*
+ * Writes the components of (dentry, vfsmnt) leaf first, NUL-terminated, at
+ * buf[base...]. Returns bytes written. base + result stays below 2*PATH_BYTES;
+ * the masks only convince the verifier.
+ */
+static __always_inline u32 put_path(char *buf, u32 base, struct dentry *dentry,
+				    struct vfsmount *vfsmnt, u32 *flags, u32 trunc_flag)
+{
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	u32 off = 0;
+
+	for (int i = 0; i < PATH_DEPTH; i++) {
+		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+
+		if (dentry == root || dentry == parent) {
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+			if (dentry != root || up == mnt)
+				return off; /* reached the root of the mount tree */
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			vfsmnt = &up->mnt;
+			continue;
+		}
+		if (off > PATH_BYTES - NAME_BYTES) {
+			*flags |= trunc_flag;
+			return off;
+		}
+		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		long n = bpf_probe_read_kernel_str(buf + ((base + off) & (2 * PATH_BYTES - 1)),
+						   NAME_BYTES, name);
+		if (n <= 0)
+			return off;
+		off += n;
+		dentry = parent;
+	}
+	*flags |= trunc_flag;
+	return off;
+}
+
+/* ---------------------------------------------------------------- processes */
+
+SEC("tp/sched/sched_process_exec")
+int rw_exec(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct scratch *s;
+	struct ev_exec *e;
+	u32 flags = 0, exe_len, cwd_len, pos;
+	u64 arg_start, arg_end, len;
+
+	if (!in_scope())
+		return 0;
+	s = scratch_get(0, EV_EXEC);
+	if (!s)
+		return 0;
+	e = &s->exec;
+	fill_hdr(&e->h, EV_EXEC);
+
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct path p;
+	BPF_CORE_READ_INTO(&p, exe, f_path);
+	exe_len = put_path(e->data, 0, p.dentry, p.mnt, &flags, EVF_EXE_TRUNC);
+
+	BPF_CORE_READ_INTO(&p, task, fs, pwd);
+	cwd_len = put_path(e->data, exe_len, p.dentry, p.mnt, &flags, EVF_CWD_TRUNC);
+
+	arg_start = BPF_CORE_READ(task, mm, arg_start);
+	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	len = arg_end - arg_start;
+	if (len >= ARGV_MAX) {
+		len = ARGV_MAX - 1;
+		flags |= EVF_ARGV_TRUNC;
+	}
+	len &= ARGV_MAX - 1;
+	pos = (exe_len + cwd_len) & (2 * PATH_BYTES - 1);
+	if (len && bpf_probe_read_user(e->data + pos, len, (void *)arg_start))
+		len = 0;
+
+	e->exe_len = exe_len;
+	e->cwd_len = cwd_len;
+	e->argv_len = len;
+	e->flags = flags;
+	emit(e, (sizeof(*e) + pos + len) & (sizeof(struct scratch) - 1), EV_EXEC);
+	scratch_put(s);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_fork")
+int rw_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	struct ev_fork e = {};
+
+	if (!in_scope())
+		return 0;
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0; /* a thread, not a process */
+	fill_hdr(&e.h, EV_FORK);
+	e.h.ppid = e.h.pid;
+	e.h.pid = BPF_CORE_READ(child, tgid);
+	e.h.tid = e.h.pid;
+	emit(&e, sizeof(e), EV_FORK);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exit")
+int rw_exit(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ev_exit e = {};
+	u64 id = bpf_get_current_pid_tgid();
+
+	if ((u32)id != id >> 32 || !in_scope())
+		return 0; /* only the thread-group leader ends a process */
+	fill_hdr(&e.h, EV_EXIT);
+	e.exit_code = BPF_CORE_READ(task, exit_code);
+	emit(&e, sizeof(e), EV_EXIT);
+	return 0;
+}
+
+/* --------------------------------------------------------------- sensitive files */
+
+static __always_inline int open_enter(u64 filename, u32 flags)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct open_args a = { .filename = filename, .flags = flags };
+
+	if (!in_scope())
+		return 0;
+	bpf_map_update_elem(&open_inflight, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_openat")
+int rw_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(ctx->args[1], (u32)ctx->args[2]);
+}
+
+SEC("tp/syscalls/sys_enter_open")
+int rw_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(ctx->args[0], (u32)ctx->args[1]);
+}
+
+SEC("tp/syscalls/sys_enter_openat2")
+int rw_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return open_enter(ctx->args[1], (u32)how.flags);
+}
+
+static __always_inline bool name_is_sensitive(struct name_key *k)
+{
+	return bpf_map_lookup_elem(&sensitive, k) != NULL;
+}
+
+static __always_inline int open_exit(long ret)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct open_args *a = bpf_map_lookup_elem(&open_inflight, &tid);
+	struct name_key key = {};
+	struct open_args args;
+	struct scratch *s;
+	struct ev_file *e;
+	struct file *f = NULL;
+	u32 flags = 0, len = 0;
+	long n;
+
+	if (!a)
+		return 0;
+	args = *a;
+	bpf_map_delete_elem(&open_inflight, &tid);
+
+	if (ret >= 0) {
+		/* Judge by what was opened, not by the name passed: a symlink
+		 * or a relative path cannot hide a key file. */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+
+		bpf_probe_read_kernel(&f, sizeof(f), fds + ret);
+		if (!f)
+			return 0;
+		n = bpf_probe_read_kernel_str(key.name, sizeof(key.name),
+					      BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	} else {
+		/* Failed attempt: all we have is the name the caller passed. */
+		char raw[NAME_BYTES];
+		int last = 0;
+
+		n = bpf_probe_read_user_str(raw, sizeof(raw), (void *)args.filename);
+		if (n <= 0)
+			return 0;
+		for (int i = 0; i < NAME_BYTES - 1; i++) {
+			if (raw[i] == 0)
+				break;
+			if (raw[i] == '/')
+				last = i + 1;
+		}
+		n = bpf_probe_read_kernel_str(key.name, sizeof(key.name),
+					      raw + (last & (NAME_BYTES - 1)));
+	}
+	if (n <= 0)
+		return 0;
+	key.prefixlen = n * 8;
+	if (!name_is_sensitive(&key))
+		return 0;
+
+	s = scratch_get(0, EV_FILE);
+	if (!s)
+		return 0;
+	e = &s->file;
+	fill_hdr(&e->h, EV_FILE);
+	e->result = ret;
+	e->open_flags = args.flags;
+	if (f) {
+		struct path p;
+
+		BPF_CORE_READ_INTO(&p, f, f_path);
+		len = put_path(e->data, 0, p.dentry, p.mnt, &flags, EVF_PATH_TRUNC);
+	} else {
+		n = bpf_probe_read_user_str(e->data, PATH_BYTES, (void *)args.filename);
+		len = n > 0 ? n : 0;
+		flags |= EVF_PATH_RAW;
+	}
+	len &= 2 * PATH_BYTES - 1;
+	e->path_len = len;
+	e->flags = flags;
+	emit(e, (sizeof(*e) + len) & (sizeof(struct scratch) - 1), EV_FILE);
+	scratch_put(s);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_openat")
+int rw_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_open")
+int rw_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_openat2")
+int rw_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+/* ---------------------------------------------------------------- network */
+
+static __always_inline void note_owner(u64 cookie, struct ev_hdr *h)
+{
+	struct sock_owner o = { .pid = h->pid, .tid = h->tid, .uid = h->uid };
+
+	bpf_map_update_elem(&owners, &cookie, &o, BPF_ANY);
+}
+
+/* sock_addr programs run in the caller's context, but get_current_task and
+ * get_current_comm are not available to them on every kernel: user space
+ * fills comm and ppid from its process table. */
+static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8 via)
+{
+	struct ev_connect e = {};
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+
+	e.h.kind = EV_CONNECT;
+	e.h.pid = id >> 32;
+	e.h.tid = tid;
+	e.h.uid = (u32)bpf_get_current_uid_gid();
+	e.h.ts = bpf_ktime_get_ns();
+	e.cookie = bpf_get_socket_cookie(ctx);
+	e.family = family;
+	e.proto = ctx->protocol;
+	e.via = via;
+	e.verdict = VERDICT_ALLOW;
+	e.dport = bpf_ntohs(ctx->user_port);
+	if (family == AF_INET) {
+		u32 a = ctx->user_ip4;
+
+		__builtin_memcpy(e.daddr, &a, 4);
+	} else {
+		u32 a[4];
+
+		a[0] = ctx->user_ip6[0];
+		a[1] = ctx->user_ip6[1];
+		a[2] = ctx->user_ip6[2];
+		a[3] = ctx->user_ip6[3];
+		__builtin_memcpy(e.daddr, a, 16);
+	}
+	note_owner(e.cookie, &e.h);
+
+	if (via == VIA_CONNECT) {
+		struct conn_slot *slot = bpf_map_lookup_elem(&conn_inflight, &tid);
+
+		if (slot && slot->armed && !slot->filled) {
+			slot->ev = e;
+			slot->filled = 1;
+			return 1;
+		}
+	}
+	emit(&e, sizeof(e), EV_CONNECT);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int rw_connect4(struct bpf_sock_addr *ctx)
+{
+	return on_sock_addr(ctx, AF_INET, VIA_CONNECT);
+}
+
+SEC("cgroup/connect6")
+int rw_connect6(struct bpf_sock_addr *ctx)
+{
+	return on_sock_addr(ctx, AF_INET6, VIA_CONNECT);
+}
+
+SEC("cgroup/sendmsg4")
+int rw_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return on_sock_addr(ctx, AF_INET, VIA_SENDMSG);
+}
+
+SEC("cgroup/sendmsg6")
+int rw_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return on_sock_addr(ctx, AF_INET6, VIA_SENDMSG);
+}
+
+SEC("tp/syscalls/sys_enter_connect")
+int rw_enter_connect(void *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct conn_slot slot = { .armed = 1 };
+
+	if (!in_scope())
+		return 0;
+	bpf_map_update_elem(&conn_inflight, &tid, &slot, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_connect")
+int rw_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct conn_slot *slot = bpf_map_lookup_elem(&conn_inflight, &tid);
+
+	if (!slot)
+		return 0;
+	if (slot->filled) {
+		struct ev_connect e = slot->ev;
+
+		e.result = ctx->ret;
+		e.flags |= EVF_HAS_RESULT;
+		bpf_map_delete_elem(&conn_inflight, &tid);
+		emit(&e, sizeof(e), EV_CONNECT);
+		return 0;
+	}
+	bpf_map_delete_elem(&conn_inflight, &tid);
+	return 0;
+}
+
+/* DNS on the wire: both directions of every port-53 packet of the job's
+ * sockets, whatever library (or none) produced it. */
+static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
+{
+	u32 slot = 1, off, l4, plen, n;
+	u8 family, proto;
+	u16 sport, dport;
+	u8 saddr[16] = {}, daddr[16] = {};
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return 1;
+		if (ip.frag_off & bpf_htons(0x1fff))
+			return 1; /* not the first fragment: no L4 header */
+		family = AF_INET;
+		proto = ip.protocol;
+		l4 = ip.ihl * 4;
+		plen = bpf_ntohs(ip.tot_len);
+		__builtin_memcpy(saddr, &ip.saddr, 4);
+		__builtin_memcpy(daddr, &ip.daddr, 4);
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			return 1;
+		family = AF_INET6;
+		proto = ip6.nexthdr;
+		l4 = sizeof(ip6);
+		plen = sizeof(ip6) + bpf_ntohs(ip6.payload_len);
+		__builtin_memcpy(saddr, &ip6.saddr, 16);
+		__builtin_memcpy(daddr, &ip6.daddr, 16);
+	} else {
+		return 1;
+	}
+
+	if (proto == PROTO_UDP) {
+		struct udphdr uh;
+
+		if (bpf_skb_load_bytes(skb, l4, &uh, sizeof(uh)))
+			return 1;
+		sport = bpf_ntohs(uh.source);
+		dport = bpf_ntohs(uh.dest);
+		off = l4 + sizeof(uh);
+	} else if (proto == PROTO_TCP) {
+		struct tcphdr th;
+
+		if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)))
+			return 1;
+		sport = bpf_ntohs(th.source);
+		dport = bpf_ntohs(th.dest);
+		off = l4 + th.doff * 4;
+	} else {
+		return 1;
+	}
+	if ((dir == DNS_OUT ? dport : sport) != 53)
+		return 1;
+	if (plen > skb->len)
+		plen = skb->len;
+	if (plen <= off)
+		return 1; /* no payload (a bare ACK) */
+
+	struct scratch *s = scratch_get(slot, EV_DNS_PKT);
+	if (!s)
+		return 1;
+	struct ev_dns_pkt *e = &s->dns;
+	u64 cookie = bpf_get_socket_cookie(skb);
+	struct sock_owner *o = bpf_map_lookup_elem(&owners, &cookie);
+
+	__builtin_memset(&e->h, 0, sizeof(e->h));
+	e->h.kind = EV_DNS_PKT;
+	e->h.ts = bpf_ktime_get_ns();
+	if (o) {
+		e->h.pid = o->pid;
+		e->h.tid = o->tid;
+		e->h.uid = o->uid;
+	}
+	e->cookie = cookie;
+	e->family = family;
+	e->proto = proto;
+	e->dir = dir;
+	e->sport = sport;
+	e->dport = dport;
+	__builtin_memcpy(e->saddr, saddr, 16);
+	__builtin_memcpy(e->daddr, daddr, 16);
+	n = plen - off;
+	e->truncated = n > DNS_MAX;
+	if (n > DNS_MAX)
+		n = DNS_MAX;
+	if (n < 1 || bpf_skb_load_bytes(skb, off, e->data, n)) {
+		scratch_put(s);
+		return 1;
+	}
+	e->len = n;
+	emit(e, sizeof(*e) + n, EV_DNS_PKT);
+	scratch_put(s);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int rw_skb_egress(struct __sk_buff *skb)
+{
+	return on_skb(skb, DNS_OUT);
+}
+
+SEC("cgroup_skb/ingress")
+int rw_skb_ingress(struct __sk_buff *skb)
+{
+	return on_skb(skb, DNS_IN);
+}

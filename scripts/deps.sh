@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages runwarden needs to build, test and demo, and only those
+# that are missing, so repeated `make` runs cost nothing. Run as root on Debian 12.
+set -euo pipefail
+
+build_pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
+            libjansson-dev libyaml-dev libssl-dev)
+test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftables
+           python3 python3-cryptography libclang-rt-14-dev)
+
+want=("${build_pkgs[@]}")
+case "${1:-build}" in
+  build) ;;
+  test)  want+=("${test_pkgs[@]}") ;;
+  *) echo "deps.sh: unknown set '$1' (build|test)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages (${missing[*]}); run as root or install them" >&2
+  exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+  { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }

@@ -1,0 +1,9 @@
+/* One function per subcommand (one file each); main.c dispatches by name. */
+#ifndef RW_CMDS_H
+#define RW_CMDS_H
+
+/* argv[0] is the subcommand name; return value is the process exit status. */
+int cmd_run(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif
