@@ -16,7 +16,7 @@ ARCH    := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' -Isrc -Ibpf -I$(B)
-LDLIBS  := -lbpf -lelf -lz -ljansson -lyaml -lcrypto
+LDLIBS  := -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIBSRC  := $(filter-out src/main.c,$(SRC))
@@ -45,13 +45,16 @@ $(B)/runwarden.bpf.o: bpf/runwarden.bpf.c bpf/events.h $(B)/vmlinux.h
 $(B)/runwarden.skel.h: $(B)/runwarden.bpf.o
 	$(BPFTOOL) gen skeleton $< name runwarden_bpf > $@
 
-$(B)/%.o: %.c $(B)/runwarden.skel.h $(wildcard src/*/*.h src/*.h bpf/*.h)
+$(B)/%.o: %.c $(wildcard src/*/*.h src/*.h bpf/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(B)/san/%.o: %.c $(B)/runwarden.skel.h $(wildcard src/*/*.h src/*.h bpf/*.h)
+$(B)/san/%.o: %.c $(wildcard src/*/*.h src/*.h bpf/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+# Only the loader embeds the BPF object.
+$(B)/src/agent/loader.o $(B)/san/src/agent/loader.o: $(B)/runwarden.skel.h
 
 $(B)/runwarden: $(OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

@@ -61,6 +61,9 @@ struct scratch {
 	char room[SCRATCH_DATA];
 };
 
+#define EXEC_DATA_OFF (__builtin_offsetof(struct scratch, exec) + sizeof(struct ev_exec))
+#define FILE_DATA_OFF (__builtin_offsetof(struct scratch, file) + sizeof(struct ev_file))
+
 /* One for task context, one for softirq (skb programs) so they never share. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -146,6 +149,17 @@ static __always_inline void emit(void *data, u64 size, u32 kind)
 		count_lost(kind);
 }
 
+/* Record sizes are computed to fit the scratch record; this states the
+ * bound where the verifier can see it (clang may not keep our own checks). */
+#define SCRATCH_RECORD (sizeof(struct scratch) - sizeof(u64))
+static __always_inline u64 clamp_size(u64 size)
+{
+	asm volatile("" : "+r"(size));
+	if (size > SCRATCH_RECORD)
+		size = SCRATCH_RECORD;
+	return size;
+}
+
 static __always_inline bool in_scope(void)
 {
 	return bpf_current_task_under_cgroup(&scope, 0) == 1;
@@ -186,16 +200,26 @@ static __always_inline void fill_hdr(struct ev_hdr *h, u32 kind)
 }
 
 /*
- * Writes the components of (dentry, vfsmnt) leaf first, NUL-terminated, at
- * buf[base...]. Returns bytes written. base + result stays below 2*PATH_BYTES;
- * the masks only convince the verifier.
+ * Writes the components of a path (dentry, vfsmnt given as addresses), leaf
+ * first and NUL-terminated, into the scratch record at data_off + base.
+ * Returns the bytes written, with PATH_TRUNC_BIT set if the walk was cut.
+ *
+ * A global (non-inlined) function: the verifier checks it once, not once per
+ * caller state, which keeps the 48-step walk within its budget.
  */
-static __always_inline u32 put_path(char *buf, u32 base, struct dentry *dentry,
-				    struct vfsmount *vfsmnt, u32 *flags, u32 trunc_flag)
+#define PATH_TRUNC_BIT 0x10000
+__noinline int walk_path(struct scratch *s, u32 data_off, u32 base, u64 dentry_addr,
+			 u64 vfsmnt_addr)
 {
+	struct dentry *dentry = (struct dentry *)dentry_addr;
+	struct vfsmount *vfsmnt = (struct vfsmount *)vfsmnt_addr;
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	char *buf;
 	u32 off = 0;
 
+	if (!s)
+		return 0;
+	buf = (char *)s + (data_off & 127);
 	for (int i = 0; i < PATH_DEPTH; i++) {
 		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 		struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
@@ -210,20 +234,29 @@ static __always_inline u32 put_path(char *buf, u32 base, struct dentry *dentry,
 			vfsmnt = &up->mnt;
 			continue;
 		}
-		if (off > PATH_BYTES - NAME_BYTES) {
-			*flags |= trunc_flag;
-			return off;
-		}
+		if (off >= PATH_BYTES - NAME_BYTES)
+			return off | PATH_TRUNC_BIT;
 		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
 		long n = bpf_probe_read_kernel_str(buf + ((base + off) & (2 * PATH_BYTES - 1)),
 						   NAME_BYTES, name);
 		if (n <= 0)
 			return off;
-		off += n;
+		/* off stays below PATH_BYTES; the mask shows the verifier a fixed
+		 * range so it can prune instead of walking every path. */
+		off = (off + n) & (PATH_BYTES - 1);
 		dentry = parent;
 	}
-	*flags |= trunc_flag;
-	return off;
+	return off | PATH_TRUNC_BIT;
+}
+
+static __always_inline u32 put_path(struct scratch *s, u32 data_off, u32 base,
+				    struct path *p, u32 *flags, u32 trunc_flag)
+{
+	int r = walk_path(s, data_off, base, (u64)p->dentry, (u64)p->mnt);
+
+	if (r & PATH_TRUNC_BIT)
+		*flags |= trunc_flag;
+	return r & (PATH_BYTES - 1);
 }
 
 /* ---------------------------------------------------------------- processes */
@@ -248,10 +281,10 @@ int rw_exec(void *ctx)
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	struct path p;
 	BPF_CORE_READ_INTO(&p, exe, f_path);
-	exe_len = put_path(e->data, 0, p.dentry, p.mnt, &flags, EVF_EXE_TRUNC);
+	exe_len = put_path(s, EXEC_DATA_OFF, 0, &p, &flags, EVF_EXE_TRUNC);
 
 	BPF_CORE_READ_INTO(&p, task, fs, pwd);
-	cwd_len = put_path(e->data, exe_len, p.dentry, p.mnt, &flags, EVF_CWD_TRUNC);
+	cwd_len = put_path(s, EXEC_DATA_OFF, exe_len, &p, &flags, EVF_CWD_TRUNC);
 
 	arg_start = BPF_CORE_READ(task, mm, arg_start);
 	arg_end = BPF_CORE_READ(task, mm, arg_end);
@@ -269,7 +302,7 @@ int rw_exec(void *ctx)
 	e->cwd_len = cwd_len;
 	e->argv_len = len;
 	e->flags = flags;
-	emit(e, (sizeof(*e) + pos + len) & (sizeof(struct scratch) - 1), EV_EXEC);
+	emit(e, clamp_size(sizeof(*e) + pos + len), EV_EXEC);
 	scratch_put(s);
 	return 0;
 }
@@ -382,11 +415,17 @@ static __always_inline int open_exit(long ret)
 		n = bpf_probe_read_user_str(raw, sizeof(raw), (void *)args.filename);
 		if (n <= 0)
 			return 0;
-		for (int i = 0; i < NAME_BYTES - 1; i++) {
-			if (raw[i] == 0)
+		/* Scan back from the end: one path continues per step, so the
+		 * verifier's work stays linear. */
+		for (int i = 0; i < NAME_BYTES; i++) {
+			int j = n - 2 - i; /* n counts the NUL */
+
+			if (j < 0)
 				break;
-			if (raw[i] == '/')
-				last = i + 1;
+			if (raw[j & (NAME_BYTES - 1)] == '/') {
+				last = j + 1;
+				break;
+			}
 		}
 		n = bpf_probe_read_kernel_str(key.name, sizeof(key.name),
 					      raw + (last & (NAME_BYTES - 1)));
@@ -408,7 +447,7 @@ static __always_inline int open_exit(long ret)
 		struct path p;
 
 		BPF_CORE_READ_INTO(&p, f, f_path);
-		len = put_path(e->data, 0, p.dentry, p.mnt, &flags, EVF_PATH_TRUNC);
+		len = put_path(s, FILE_DATA_OFF, 0, &p, &flags, EVF_PATH_TRUNC);
 	} else {
 		n = bpf_probe_read_user_str(e->data, PATH_BYTES, (void *)args.filename);
 		len = n > 0 ? n : 0;
@@ -417,7 +456,7 @@ static __always_inline int open_exit(long ret)
 	len &= 2 * PATH_BYTES - 1;
 	e->path_len = len;
 	e->flags = flags;
-	emit(e, (sizeof(*e) + len) & (sizeof(struct scratch) - 1), EV_FILE);
+	emit(e, clamp_size(sizeof(*e) + len), EV_FILE);
 	scratch_put(s);
 	return 0;
 }
@@ -644,7 +683,11 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 	e->truncated = n > DNS_MAX;
 	if (n > DNS_MAX)
 		n = DNS_MAX;
-	if (n < 1 || bpf_skb_load_bytes(skb, off, e->data, n)) {
+	/* A no-op for n in [1, DNS_MAX] that clang must keep: the verifier
+	 * needs to see the bound on the register it gets. */
+	asm volatile("" : "+r"(n));
+	n = ((n - 1) & (DNS_MAX - 1)) + 1;
+	if (bpf_skb_load_bytes(skb, off, e->data, n)) {
 		scratch_put(s);
 		return 1;
 	}

@@ -1,0 +1,593 @@
+/* Ring-buffer consumer and event-line writer (see collect.h, docs/events.md). */
+#include "agent/collect.h"
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/dns.h"
+#include "common/jsonw.h"
+#include "common/util.h"
+#include "events.h"
+
+#define DNS_PENDING_MAX 8192
+#define HOSTS_MAX 65536
+
+struct dns_pending {
+	int64_t ts;
+	pid_t pid, tid;
+	uint32_t uid;
+	char comm[COMM_LEN];
+	char proto[4];
+	char server[INET6_ADDRSTRLEN];
+	struct dns_msg q;
+};
+
+int collector_init(struct collector *c, const char *log_path, const struct sensitive_list *sens,
+		   const char *step)
+{
+	memset(c, 0, sizeof(*c));
+	c->sens = sens;
+	c->step = step;
+	c->mono_off = mono_to_real_offset();
+	proctab_init(&c->procs);
+	strmap_init(&c->dns_pending);
+	strmap_init(&c->hosts);
+	summary_init(&c->sum);
+	return evlog_open(&c->log, log_path);
+}
+
+/* ------------------------------------------------------------ rendering */
+
+void join_components(struct strbuf *sb, const char *data, size_t len)
+{
+	const char *comp[PATH_DEPTH + 1];
+	size_t clen[PATH_DEPTH + 1];
+	int n = 0;
+	size_t i = 0;
+
+	while (i < len && n <= PATH_DEPTH) {
+		size_t l = strnlen(data + i, len - i);
+
+		comp[n] = data + i;
+		clen[n++] = l;
+		i += l + 1;
+	}
+	if (n == 0)
+		sb_addch(sb, '/');
+	while (n-- > 0) {
+		sb_addch(sb, '/');
+		sb_add(sb, comp[n], clen[n]);
+	}
+}
+
+void render_argv(struct strbuf *sb, const char *data, size_t len)
+{
+	size_t i = 0;
+	bool first = true;
+
+	sb_addch(sb, '[');
+	while (i < len) {
+		size_t l = strnlen(data + i, len - i);
+
+		if (!first)
+			sb_addch(sb, ',');
+		json_str(sb, data + i, l);
+		first = false;
+		i += l + 1;
+	}
+	sb_addch(sb, ']');
+}
+
+void render_open_flags(struct strbuf *sb, unsigned flags)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} bits[] = { { O_CREAT, "O_CREAT" },       { O_EXCL, "O_EXCL" },
+		     { O_TRUNC, "O_TRUNC" },       { O_APPEND, "O_APPEND" },
+		     { O_NONBLOCK, "O_NONBLOCK" }, { O_DIRECTORY, "O_DIRECTORY" },
+		     { O_NOFOLLOW, "O_NOFOLLOW" }, { O_CLOEXEC, "O_CLOEXEC" },
+		     { O_PATH, "O_PATH" } };
+	const char *acc = (flags & O_ACCMODE) == O_WRONLY ? "O_WRONLY"
+			  : (flags & O_ACCMODE) == O_RDWR ? "O_RDWR"
+							  : "O_RDONLY";
+
+	sb_addf(sb, "[\"%s\"", acc);
+	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+		if ((flags & bits[i].bit) == bits[i].bit)
+			sb_addf(sb, ",\"%s\"", bits[i].name);
+	sb_addch(sb, ']');
+}
+
+void render_result(struct strbuf *sb, int result)
+{
+	const char *name;
+
+	if (result >= 0) {
+		sb_addstr(sb, "\"ok\"");
+		return;
+	}
+	name = strerrorname_np(-result);
+	if (name)
+		sb_addf(sb, "\"%s\"", name);
+	else
+		sb_addf(sb, "\"E%d\"", -result);
+}
+
+/* Common members: ts, kind, and the process that caused the event. */
+static struct proc *render_head(struct collector *c, const struct ev_hdr *h, const char *kind,
+				struct strbuf *sb)
+{
+	struct proc *p = h->pid ? proctab_get(&c->procs, h->pid) : NULL;
+	const char *comm = h->comm;
+	size_t comm_len = strnlen(h->comm, COMM_LEN);
+
+	sb_addstr(sb, ",\"ts\":\"");
+	fmt_rfc3339(sb, (int64_t)h->ts + c->mono_off);
+	sb_addf(sb, "\",\"kind\":\"%s\"", kind);
+	if (h->pid)
+		sb_addf(sb, ",\"pid\":%u,\"tid\":%u", h->pid, h->tid);
+	else
+		sb_addstr(sb, ",\"pid\":null,\"tid\":null");
+	if (h->ppid)
+		sb_addf(sb, ",\"ppid\":%u", h->ppid);
+	else if (p && p->ppid)
+		sb_addf(sb, ",\"ppid\":%d", (int)p->ppid);
+	else
+		sb_addstr(sb, ",\"ppid\":null");
+	sb_addf(sb, ",\"uid\":%u", h->uid);
+	if (!comm_len && p) {
+		comm = p->comm;
+		comm_len = strnlen(p->comm, COMM_LEN);
+	}
+	sb_addstr(sb, ",\"comm\":");
+	if (comm_len)
+		json_str(sb, comm, comm_len);
+	else
+		sb_addstr(sb, "null");
+	sb_addstr(sb, ",\"exe\":");
+	json_cstr(sb, p ? p->exe : NULL);
+	sb_addstr(sb, ",\"step\":");
+	json_cstr(sb, c->step);
+	return p;
+}
+
+static void write_line(struct collector *c, int kind)
+{
+	if (evlog_append(&c->log, c->body.buf, c->body.len) < 0) {
+		c->io_error = true;
+		c->sum.lost_user[kind]++;
+		return;
+	}
+	c->sum.logged[kind]++;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
+{
+	struct strbuf *sb = &c->body;
+	struct strbuf exe = STRBUF_INIT, argv = STRBUF_INIT;
+	size_t need = sizeof(*e) + e->exe_len + e->cwd_len + e->argv_len;
+	struct proc *p;
+
+	if (len < need) {
+		c->sum.lost_user[EV_EXEC]++; /* malformed record: counted, never silent */
+		return;
+	}
+	join_components(&exe, e->data, e->exe_len);
+	render_argv(&argv, e->data + e->exe_len + e->cwd_len, e->argv_len);
+
+	p = proctab_get(&c->procs, e->h.pid);
+	if (!p)
+		p = proctab_add(&c->procs, e->h.pid);
+	p->ppid = e->h.ppid;
+	p->uid = e->h.uid;
+	memcpy(p->comm, e->h.comm, COMM_LEN);
+	proctab_set(p, exe.buf, argv.buf);
+
+	sb_reset(sb);
+	render_head(c, &e->h, "exec", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_add(sb, argv.buf, argv.len);
+	sb_addf(sb, ",\"argv_truncated\":%s", e->flags & EVF_ARGV_TRUNC ? "true" : "false");
+	sb_addstr(sb, ",\"cwd\":");
+	{
+		struct strbuf cwd = STRBUF_INIT;
+
+		join_components(&cwd, e->data + e->exe_len, e->cwd_len);
+		json_str(sb, cwd.buf, cwd.len);
+		sb_release(&cwd);
+	}
+	if (e->flags & (EVF_EXE_TRUNC | EVF_CWD_TRUNC))
+		sb_addf(sb, ",\"path_truncated\":true");
+	write_line(c, EV_EXEC);
+	sb_release(&exe);
+	sb_release(&argv);
+}
+
+static void on_exit_(struct collector *c, const struct ev_exit *e)
+{
+	struct strbuf *sb = &c->body;
+	int st = e->exit_code;
+
+	sb_reset(sb);
+	render_head(c, &e->h, "exit", sb);
+	if ((st & 0x7f) == 0)
+		sb_addf(sb, ",\"status\":%d,\"signal\":null", (st >> 8) & 0xff);
+	else
+		sb_addf(sb, ",\"status\":null,\"signal\":%d", st & 0x7f);
+	write_line(c, EV_EXIT);
+	proctab_exit(&c->procs, e->h.pid);
+}
+
+static const char *verdict_name(int v)
+{
+	return v == VERDICT_DENY ? "deny" : v == VERDICT_AUDIT ? "audit" : "allow";
+}
+
+/* The name an address was resolved from, if a DNS answer in this job said so. */
+static const char *host_for(struct collector *c, const char *addr)
+{
+	struct strmap_entry *e = strmap_get(&c->hosts, addr);
+
+	if (!e && !strncmp(addr, "::ffff:", 7) && strchr(addr + 7, '.'))
+		e = strmap_get(&c->hosts, addr + 7); /* v4-mapped */
+	return e ? e->val : NULL;
+}
+
+static void on_connect(struct collector *c, const struct ev_connect *e)
+{
+	struct strbuf *sb = &c->body;
+	struct strbuf addr = STRBUF_INIT, frag = STRBUF_INIT, human = STRBUF_INIT;
+	int family = e->family == 10 ? AF_INET6 : AF_INET;
+	const char *proto = e->proto == PROTO_UDP ? "udp" : "tcp";
+	const char *host;
+
+	fmt_addr(&addr, family, e->daddr);
+	host = host_for(c, addr.buf);
+
+	sb_reset(sb);
+	render_head(c, &e->h, "connect", sb);
+	struct proc *p = proctab_get(&c->procs, e->h.pid);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(&frag, "\"proto\":\"%s\",\"family\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,\"host\":",
+		proto, family == AF_INET ? "ipv4" : "ipv6", addr.buf, e->dport);
+	json_cstr(&frag, host);
+	sb_addch(sb, ',');
+	sb_add(sb, frag.buf, frag.len);
+	sb_addf(sb, ",\"verdict\":\"%s\",\"via\":\"%s\",\"result\":", verdict_name(e->verdict),
+		e->via == VIA_SENDMSG ? "sendmsg" : "connect");
+	if (e->flags & EVF_HAS_RESULT)
+		render_result(sb, e->result);
+	else
+		sb_addstr(sb, "null");
+	write_line(c, EV_CONNECT);
+
+	sb_addf(&frag, ",\"verdict\":\"%s\"", verdict_name(e->verdict));
+	sb_addf(&human, "%s %s%s%s:%u", proto, family == AF_INET6 ? "[" : "", addr.buf,
+		family == AF_INET6 ? "]" : "", e->dport);
+	if (host) {
+		sb_addstr(&human, " ");
+		json_cstr(&human, host);
+	}
+	sb_addf(&human, " %s", verdict_name(e->verdict));
+	summary_dest(&c->sum, frag.buf, human.buf);
+	if (e->verdict == VERDICT_AUDIT)
+		c->sum.audits++;
+	else if (e->verdict == VERDICT_DENY)
+		c->sum.denials++;
+	sb_release(&addr);
+	sb_release(&frag);
+	sb_release(&human);
+}
+
+static void pending_key(char *buf, size_t len, uint64_t cookie, uint16_t id)
+{
+	snprintf(buf, len, "%llx:%u", (unsigned long long)cookie, id);
+}
+
+static void remember_hosts(struct collector *c, const struct dns_msg *m)
+{
+	for (int i = 0; i < m->n_answers; i++) {
+		const struct dns_answer *a = &m->answers[i];
+		struct strmap_entry *e;
+
+		if (a->type != ns_t_a && a->type != ns_t_aaaa)
+			continue;
+		if (c->hosts.count >= HOSTS_MAX && !strmap_get(&c->hosts, a->data))
+			continue; /* a label, not evidence: the connect is logged anyway */
+		e = strmap_put(&c->hosts, a->data, NULL);
+		free(e->val);
+		/* Label with the name the job asked for, not the CNAME target. */
+		e->val = strdup(m->qname);
+	}
+}
+
+/* One dns line per question: written when its answer arrives (or at the end). */
+static void log_dns(struct collector *c, const struct dns_pending *q, const struct dns_msg *ans,
+		    const struct ev_hdr *h_ans)
+{
+	struct strbuf *sb = &c->body;
+	struct strbuf frag = STRBUF_INIT, human = STRBUF_INIT;
+	const char *answers[DNS_MAX_ANSWERS];
+	struct strbuf ajson[DNS_MAX_ANSWERS];
+	char tb[16], rb[16];
+	struct ev_hdr h = { 0 };
+	const struct dns_msg *m = ans ? ans : &q->q;
+	int n = 0;
+
+	if (q) {
+		h.pid = q->pid;
+		h.tid = q->tid;
+		h.uid = q->uid;
+		h.ts = q->ts;
+		memcpy(h.comm, q->comm, COMM_LEN);
+	} else {
+		h = *h_ans;
+	}
+	sb_reset(sb);
+	render_head(c, &h, "dns", sb);
+	struct proc *p = h.pid ? proctab_get(&c->procs, h.pid) : NULL;
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(sb, ",\"proto\":\"%s\",\"server\":\"%s\"", q ? q->proto : "udp",
+		q ? q->server : "");
+	sb_addstr(&frag, "\"query\":");
+	json_cstr(&frag, m->qname);
+	sb_addf(&frag, ",\"qtype\":\"%s\"", dns_type_name(m->qtype, tb, sizeof(tb)));
+	sb_addch(sb, ',');
+	sb_add(sb, frag.buf, frag.len);
+	if (ans)
+		sb_addf(sb, ",\"rcode\":\"%s\"", dns_rcode_name(ans->rcode, rb, sizeof(rb)));
+	else
+		sb_addstr(sb, ",\"rcode\":null");
+	sb_addstr(sb, ",\"answers\":[");
+	for (int i = 0; ans && i < ans->n_answers; i++) {
+		const struct dns_answer *a = &ans->answers[i];
+
+		ajson[n] = (struct strbuf)STRBUF_INIT;
+		if (a->type == ns_t_cname)
+			sb_addstr(&ajson[n], "\"CNAME ");
+		else
+			sb_addch(&ajson[n], '"');
+		/* names are presentation format already; addresses are plain */
+		for (const char *s = a->data; *s; s++) {
+			if (*s == '"' || *s == '\\')
+				sb_addch(&ajson[n], '\\');
+			sb_addch(&ajson[n], *s);
+		}
+		sb_addch(&ajson[n], '"');
+		sb_addf(sb, "%s%s", n ? "," : "", ajson[n].buf);
+		answers[n] = ajson[n].buf;
+		n++;
+	}
+	sb_addch(sb, ']');
+	if (ans && ans->answers_truncated)
+		sb_addstr(sb, ",\"answers_truncated\":true");
+	sb_addstr(sb, ",\"verdict\":\"allow\"");
+	write_line(c, EV_DNS_PKT);
+
+	json_cstr(&human, m->qname);
+	sb_addf(&human, " %s", dns_type_name(m->qtype, tb, sizeof(tb)));
+	summary_dns(&c->sum, frag.buf, human.buf, answers, n);
+	for (int i = 0; i < n; i++)
+		sb_release(&ajson[i]);
+	sb_release(&frag);
+	sb_release(&human);
+}
+
+static void log_dns_malformed(struct collector *c, const struct ev_dns_pkt *e, const char *why)
+{
+	struct strbuf *sb = &c->body;
+
+	sb_reset(sb);
+	render_head(c, &e->h, "dns", sb);
+	sb_addf(sb, ",\"proto\":\"%s\",\"direction\":\"%s\",\"query\":null,\"qtype\":null,"
+		    "\"answers\":[],\"verdict\":\"allow\",\"malformed\":",
+		e->proto == PROTO_TCP ? "tcp" : "udp", e->dir == DNS_OUT ? "query" : "answer");
+	json_cstr(sb, why);
+	write_line(c, EV_DNS_PKT);
+}
+
+static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
+{
+	struct dns_msg *m;
+	char key[48], err[128];
+	bool tcp = e->proto == PROTO_TCP;
+	int family = e->family == 10 ? AF_INET6 : AF_INET;
+
+	if (len < sizeof(*e) + e->len) {
+		c->sum.lost_user[EV_DNS_PKT]++;
+		return;
+	}
+	m = malloc(sizeof(*m));
+	if (!m)
+		abort();
+	if (dns_parse(e->data, e->len, tcp, m, err, sizeof(err))) {
+		/* TCP continuation segments carry no header: not an event. */
+		if (!(tcp && e->dir == DNS_OUT && e->len < 12))
+			log_dns_malformed(c, e, err);
+		free(m);
+		return;
+	}
+	pending_key(key, sizeof(key), e->cookie, m->id);
+	if (e->dir == DNS_OUT && !m->response) {
+		struct dns_pending *q;
+		bool created;
+		struct strmap_entry *ent;
+
+		if (c->dns_pending.count >= DNS_PENDING_MAX && !strmap_get(&c->dns_pending, key)) {
+			/* Flood of unanswered questions: log now, without answers. */
+			struct dns_pending tmp = { .ts = e->h.ts, .pid = e->h.pid, .q = *m };
+
+			memcpy(tmp.comm, e->h.comm, COMM_LEN);
+			snprintf(tmp.proto, sizeof(tmp.proto), "%s", tcp ? "tcp" : "udp");
+			log_dns(c, &tmp, NULL, NULL);
+			free(m);
+			return;
+		}
+		ent = strmap_put(&c->dns_pending, key, &created);
+		if (!created) {
+			free(m); /* a retransmission of a question already pending */
+			return;
+		}
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			abort();
+		q->ts = e->h.ts;
+		q->pid = e->h.pid;
+		q->tid = e->h.tid;
+		q->uid = e->h.uid;
+		memcpy(q->comm, e->h.comm, COMM_LEN);
+		snprintf(q->proto, sizeof(q->proto), "%s", tcp ? "tcp" : "udp");
+		inet_ntop(family, e->daddr, q->server, sizeof(q->server));
+		q->q = *m;
+		ent->val = q;
+		free(m);
+		return;
+	}
+	if (e->dir == DNS_IN && m->response) {
+		struct dns_pending *q = strmap_del(&c->dns_pending, key);
+
+		remember_hosts(c, m);
+		if (!q) {
+			/* The question was not seen (it began before the job,
+			 * or its segment was cut): log the answer alone. */
+			struct dns_pending tmp = { .ts = e->h.ts, .pid = e->h.pid, .q = *m };
+
+			memcpy(tmp.comm, e->h.comm, COMM_LEN);
+			snprintf(tmp.proto, sizeof(tmp.proto), "%s", tcp ? "tcp" : "udp");
+			inet_ntop(family, e->saddr, tmp.server, sizeof(tmp.server));
+			log_dns(c, &tmp, m, NULL);
+		} else {
+			log_dns(c, q, m, NULL);
+			free(q);
+		}
+	}
+	free(m);
+}
+
+static void on_file(struct collector *c, const struct ev_file *e, size_t len)
+{
+	struct strbuf *sb = &c->body;
+	struct strbuf path = STRBUF_INIT, frag = STRBUF_INIT, human = STRBUF_INIT,
+		      pj = STRBUF_INIT;
+	struct proc *p;
+
+	if (len < sizeof(*e) + e->path_len) {
+		c->sum.lost_user[EV_FILE]++;
+		return;
+	}
+	if (e->flags & EVF_PATH_RAW)
+		sb_add(&path, e->data, strnlen(e->data, e->path_len));
+	else
+		join_components(&path, e->data, e->path_len);
+	/* The kernel matched the file name; the full path decides. Paths
+	 * given raw (failed opens) may be relative: match them as given too. */
+	if (!sensitive_match(c->sens, path.buf, e->h.pid)) {
+		struct strbuf alt = STRBUF_INIT;
+		bool hit = false;
+
+		if (e->flags & EVF_PATH_RAW && path.buf[0] != '/') {
+			sb_addstr(&alt, "*/");
+			sb_add(&alt, path.buf, path.len);
+			hit = sensitive_match(c->sens, alt.buf + 1, e->h.pid);
+		}
+		sb_release(&alt);
+		if (!hit) {
+			sb_release(&path);
+			return;
+		}
+	}
+	sb_reset(sb);
+	p = render_head(c, &e->h, "file", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(&frag, "\"path\":");
+	json_str(&frag, path.buf, path.len);
+	sb_addch(sb, ',');
+	sb_add(sb, frag.buf, frag.len);
+	sb_addstr(sb, ",\"flags\":");
+	render_open_flags(sb, e->open_flags);
+	sb_addstr(sb, ",\"result\":");
+	render_result(sb, e->result);
+	if (e->flags & EVF_PATH_RAW)
+		sb_addstr(sb, ",\"path_as_given\":true");
+	if (e->flags & EVF_PATH_TRUNC)
+		sb_addstr(sb, ",\"path_truncated\":true");
+	write_line(c, EV_FILE);
+
+	json_str(&human, path.buf, path.len);
+	sb_addf(&pj, "{\"pid\":%u,\"exe\":", e->h.pid);
+	json_cstr(&pj, p ? p->exe : NULL);
+	sb_addch(&pj, '}');
+	if (p && p->exe) {
+		sb_addstr(&human, " by ");
+		json_cstr(&human, p->exe);
+	}
+	summary_file(&c->sum, frag.buf, human.buf, pj.buf, e->h.pid);
+	sb_release(&path);
+	sb_release(&frag);
+	sb_release(&human);
+	sb_release(&pj);
+}
+
+int collector_handle(void *ctx, void *data, size_t len)
+{
+	struct collector *c = ctx;
+	const struct ev_hdr *h = data;
+
+	if (len < sizeof(*h) || h->kind == 0 || h->kind >= EV_KIND_MAX) {
+		c->sum.malformed++; /* cannot happen with a matching kernel side */
+		return 0;
+	}
+	switch (h->kind) {
+	case EV_EXEC:
+		on_exec(c, data, len);
+		break;
+	case EV_FORK:
+		proctab_fork(&c->procs, h->pid, h->ppid);
+		c->sum.logged[EV_FORK]++;
+		break;
+	case EV_EXIT:
+		if (len >= sizeof(struct ev_exit))
+			on_exit_(c, data);
+		break;
+	case EV_CONNECT:
+		if (len >= sizeof(struct ev_connect))
+			on_connect(c, data);
+		break;
+	case EV_DNS_PKT:
+		if (len >= sizeof(struct ev_dns_pkt))
+			on_dns(c, data, len);
+		break;
+	case EV_FILE:
+		if (len >= sizeof(struct ev_file))
+			on_file(c, data, len);
+		break;
+	}
+	return 0;
+}
+
+void collector_finish(struct collector *c)
+{
+	strmap_for_each(e, &c->dns_pending) log_dns(c, e->val, NULL, NULL);
+	strmap_clear(&c->dns_pending, free);
+}
+
+void collector_free(struct collector *c)
+{
+	proctab_free(&c->procs);
+	strmap_clear(&c->dns_pending, free);
+	strmap_clear(&c->hosts, free);
+	summary_free(&c->sum);
+	sb_release(&c->body);
+	evlog_abandon(&c->log);
+}

@@ -1,0 +1,44 @@
+/*
+ * The ring-buffer consumer: decodes kernel records in ring order, attributes
+ * them through the process table, writes one chained log line per event and
+ * feeds the run's aggregates. Single-threaded; runs in the agent's loop.
+ */
+#ifndef RW_COLLECT_H
+#define RW_COLLECT_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "agent/proctab.h"
+#include "agent/sensitive.h"
+#include "agent/summary.h"
+#include "common/strmap.h"
+#include "evidence/evlog.h"
+
+struct collector {
+	struct evlog log;
+	const struct sensitive_list *sens;
+	const char *step;
+	int64_t mono_off;
+	struct proctab procs;
+	struct strmap dns_pending; /* "cookie:id" -> struct dns_pending */
+	struct strmap hosts;       /* address text -> host name it was resolved from */
+	struct summary sum;
+	struct strbuf body; /* reused for every line */
+	bool io_error;
+};
+
+int collector_init(struct collector *c, const char *log_path, const struct sensitive_list *sens,
+		   const char *step);
+/* ring_buffer_sample_fn */
+int collector_handle(void *ctx, void *data, size_t len);
+/* Logs DNS questions that never got an answer. */
+void collector_finish(struct collector *c);
+void collector_free(struct collector *c);
+
+/* Renders helpers, exposed for unit tests. */
+void render_open_flags(struct strbuf *sb, unsigned flags);
+void render_result(struct strbuf *sb, int result);
+void join_components(struct strbuf *sb, const char *data, size_t len);
+void render_argv(struct strbuf *sb, const char *data, size_t len);
+
+#endif

@@ -1,0 +1,248 @@
+/* Loads runwarden.bpf.c (embedded skeleton) and attaches each hook (see loader.h). */
+#include "agent/loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "runwarden.skel.h"
+#include "common/strbuf.h"
+
+/* libbpf's own messages: kept, and shown only when a load fails. */
+static struct strbuf libbpf_log = STRBUF_INIT;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	if (getenv("RUNWARDEN_DEBUG_BPF"))
+		vfprintf(stderr, fmt, ap);
+	if (libbpf_log.len > 64 * 1024)
+		sb_reset(&libbpf_log);
+	sb_vaddf(&libbpf_log, fmt, ap);
+	return 0;
+}
+
+/* The last non-empty line of libbpf's log: usually the verifier's reason. */
+static void last_log_line(char *out, size_t len)
+{
+	const char *s = sb_str(&libbpf_log);
+	const char *end = s + strlen(s);
+
+	while (end > s && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	const char *start = end;
+	while (start > s && start[-1] != '\n')
+		start--;
+	snprintf(out, len, "%.*s", (int)(end - start), start);
+}
+
+static bool tracefs_ready(void)
+{
+	struct stat st;
+
+	return stat("/sys/kernel/tracing/events", &st) == 0 ||
+	       stat("/sys/kernel/debug/tracing/events", &st) == 0;
+}
+
+static bool tracepoint_exists(const char *cat, const char *name)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "/sys/kernel/tracing/events/%s/%s", cat, name);
+	if (stat(p, &st) == 0)
+		return true;
+	snprintf(p, sizeof(p), "/sys/kernel/debug/tracing/events/%s/%s", cat, name);
+	return stat(p, &st) == 0;
+}
+
+enum attach_kind { AT_TP, AT_RAW_TP, AT_CGROUP };
+
+struct hook_def {
+	const char *name;
+	const char *covers;
+	enum attach_kind kind;
+	bool optional_syscall; /* absent on some architectures: absence loses nothing */
+};
+
+static const struct hook_def hook_defs[] = {
+	{ "tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false },
+	{ "raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false },
+	{ "tp/sched/sched_process_exit", "process exits", AT_TP, false },
+	{ "tp/syscalls/sys_enter_openat", "sensitive file opens (openat)", AT_TP, false },
+	{ "tp/syscalls/sys_exit_openat", "sensitive file opens (openat)", AT_TP, false },
+	{ "tp/syscalls/sys_enter_open", "sensitive file opens (open)", AT_TP, true },
+	{ "tp/syscalls/sys_exit_open", "sensitive file opens (open)", AT_TP, true },
+	{ "tp/syscalls/sys_enter_openat2", "sensitive file opens (openat2)", AT_TP, false },
+	{ "tp/syscalls/sys_exit_openat2", "sensitive file opens (openat2)", AT_TP, false },
+	{ "tp/syscalls/sys_enter_connect", "connect results", AT_TP, false },
+	{ "tp/syscalls/sys_exit_connect", "connect results", AT_TP, false },
+	{ "cgroup/connect4", "IPv4 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP,
+	  false },
+	{ "cgroup/connect6", "IPv6 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP,
+	  false },
+	{ "cgroup/sendmsg4", "IPv4 unconnected UDP sends", AT_CGROUP, false },
+	{ "cgroup/sendmsg6", "IPv6 unconnected UDP sends", AT_CGROUP, false },
+	{ "cgroup_skb/egress", "DNS queries on the wire", AT_CGROUP, false },
+	{ "cgroup_skb/ingress", "DNS answers on the wire", AT_CGROUP, false },
+};
+
+static struct bpf_program *find_prog(struct bpf_object *obj, const char *sec)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, obj)
+		if (!strcmp(bpf_program__section_name(p), sec))
+			return p;
+	return NULL;
+}
+
+static void missing(struct loader *l, struct hook_status *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(h->reason, sizeof(h->reason), fmt, ap);
+	va_end(ap);
+	l->n_missing++;
+}
+
+static void populate_sensitive(struct loader *l, const struct sensitive_list *s)
+{
+	int fd = bpf_map__fd(l->skel->maps.sensitive);
+
+	for (int i = 0; i < s->n; i++) {
+		struct {
+			uint32_t prefixlen;
+			uint8_t name[64];
+		} key = { 0 };
+		uint8_t one = 1;
+		size_t n = strlen(s->p[i].key);
+
+		if (n > 63)
+			n = 63;
+		memcpy(key.name, s->p[i].key, n);
+		/* An exact name includes its NUL, so "mem" does not match "memory". */
+		key.prefixlen = (s->p[i].key_prefix ? n : n + 1) * 8;
+		bpf_map_update_elem(fd, &key, &one, BPF_ANY);
+	}
+}
+
+int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_t errlen)
+{
+	uint32_t slot = 0;
+	int cg = o->cgroup_fd;
+
+	memset(l, 0, sizeof(*l));
+	libbpf_set_print(libbpf_print);
+	if (!tracefs_ready()) {
+		/* libbpf finds tracepoint ids in tracefs; mount it if nobody has. */
+		if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
+			l->mounted_tracefs = true;
+	}
+
+	l->skel = runwarden_bpf__open();
+	if (!l->skel) {
+		snprintf(err, errlen, "cannot open the embedded BPF object: %s", strerror(errno));
+		return -1;
+	}
+	bpf_map__set_max_entries(l->skel->maps.events, o->ring_bytes);
+
+	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
+		const struct hook_def *d = &hook_defs[i];
+		struct bpf_program *p = find_prog(l->skel->obj, d->name);
+		char cat[64], name[96];
+
+		if (!p) {
+			snprintf(err, errlen, "internal: no program for hook %s", d->name);
+			return -1;
+		}
+		if (d->kind == AT_TP && sscanf(d->name, "tp/%63[^/]/%95s", cat, name) == 2 &&
+		    !tracepoint_exists(cat, name)) {
+			bpf_program__set_autoload(p, false);
+			if (d->optional_syscall)
+				continue; /* the syscall does not exist here */
+			struct hook_status *h = &l->hooks[l->n_hooks++];
+			h->name = d->name;
+			h->covers = d->covers;
+			missing(l, h, "tracepoint %s/%s does not exist on this kernel", cat, name);
+		}
+	}
+
+	if (runwarden_bpf__load(l->skel)) {
+		char why[160];
+
+		last_log_line(why, sizeof(why));
+		snprintf(err, errlen, "the kernel refused runwarden's BPF programs: %s", why);
+		return -1;
+	}
+	populate_sensitive(l, o->sensitive);
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.scope), &slot, &cg, BPF_ANY)) {
+		snprintf(err, errlen, "cannot arm the job scope (cgroup array): %s", strerror(errno));
+		return -1;
+	}
+
+	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
+		const struct hook_def *d = &hook_defs[i];
+		struct bpf_program *p = find_prog(l->skel->obj, d->name);
+		struct bpf_link *link;
+
+		if (!bpf_program__autoload(p))
+			continue;
+		struct hook_status *h = &l->hooks[l->n_hooks];
+		h->name = d->name;
+		h->covers = d->covers;
+		if (d->kind == AT_CGROUP)
+			link = bpf_program__attach_cgroup(p, cg);
+		else
+			link = bpf_program__attach(p);
+		if (!link) {
+			missing(l, h, "attach failed: %s", strerror(errno));
+			l->n_hooks++;
+			continue;
+		}
+		l->links[l->n_hooks++] = link;
+	}
+	return 0;
+}
+
+int loader_ring_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->skel->maps.events);
+}
+
+void loader_read_lost(const struct loader *l, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+	int fd = bpf_map__fd(l->skel->maps.lost);
+
+	for (uint32_t k = 0; k < EV_KIND_MAX; k++) {
+		out[k] = 0;
+		if (ncpu <= 0 || bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+}
+
+void loader_stop(struct loader *l)
+{
+	for (int i = 0; i < l->n_hooks; i++)
+		if (l->links[i])
+			bpf_link__destroy(l->links[i]);
+	runwarden_bpf__destroy(l->skel);
+	l->skel = NULL;
+	if (l->mounted_tracefs)
+		umount2("/sys/kernel/tracing", MNT_DETACH);
+	sb_release(&libbpf_log);
+}

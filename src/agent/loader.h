@@ -1,0 +1,46 @@
+/*
+ * Loading and attaching the kernel programs, with feature detection: every
+ * hook that cannot be attached is named with the reason, and the run either
+ * refuses or (--allow-partial) goes on with the evidence marked partial.
+ */
+#ifndef RW_LOADER_H
+#define RW_LOADER_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/sensitive.h"
+
+struct runwarden_bpf;
+
+#define MAX_HOOKS 32
+
+struct hook_status {
+	const char *name;   /* e.g. "tracepoint/syscalls/sys_enter_openat" */
+	const char *covers; /* what is not seen without it */
+	char reason[160];   /* empty when attached */
+};
+
+struct loader {
+	struct runwarden_bpf *skel;
+	struct bpf_link *links[MAX_HOOKS];
+	struct hook_status hooks[MAX_HOOKS];
+	int n_hooks;
+	int n_missing;
+	bool mounted_tracefs;
+};
+
+struct loader_opts {
+	uint32_t ring_bytes; /* power of two, >= page size */
+	int cgroup_fd;       /* the job's scope */
+	const struct sensitive_list *sensitive;
+};
+
+/* Loads and attaches. Returns 0 (possibly with missing hooks: check
+ * n_missing), or -1 with a one-line reason in err when nothing can run. */
+int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_t errlen);
+int loader_ring_fd(const struct loader *l);
+/* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
+void loader_read_lost(const struct loader *l, uint64_t *out);
+void loader_stop(struct loader *l);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * What the agent knows about each process in the job, built from exec and
+ * fork records in ring order, so every event can name its process (exe,
+ * argv, parent) even when the kernel hook that saw it could not.
+ */
+#ifndef RW_PROCTAB_H
+#define RW_PROCTAB_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/strmap.h"
+
+struct proc {
+	pid_t pid;
+	pid_t ppid;
+	uint32_t uid;
+	char comm[16];
+	char *exe;       /* absolute path, or NULL if never seen exec */
+	char *argv_json; /* JSON array text, ready to embed */
+	bool exited;
+};
+
+struct proctab {
+	struct strmap m;
+	size_t exited; /* entries kept after exit, evicted past a bound */
+};
+
+void proctab_init(struct proctab *t);
+struct proc *proctab_get(struct proctab *t, pid_t pid);
+/* Creates or resets the entry for pid. */
+struct proc *proctab_add(struct proctab *t, pid_t pid);
+void proctab_fork(struct proctab *t, pid_t child, pid_t parent);
+void proctab_set(struct proc *p, const char *exe, const char *argv_json);
+void proctab_exit(struct proctab *t, pid_t pid);
+void proctab_free(struct proctab *t);
+
+#endif

@@ -1,0 +1,126 @@
+/* The built-in list of sensitive files and the user-space confirmation step. */
+#include "agent/sensitive.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/strbuf.h"
+
+/* Credentials a CI job has no business reading unless it says so. */
+static const struct sensitive_pattern builtin[] = {
+	{ "*/.ssh/id_*", "id_", true },
+	{ "/etc/ssh/ssh_host_*_key", "ssh_host_", true },
+	{ "*/.aws/credentials", "credentials", false },
+	{ "*/.aws/config", "config", false },
+	{ "*/.kube/config", "config", false },
+	{ "*/.docker/config.json", "config.json", false },
+	{ "*/.dockercfg", ".dockercfg", false },
+	{ "*/.netrc", ".netrc", false },
+	{ "*/.npmrc", ".npmrc", false },
+	{ "*/.pypirc", ".pypirc", false },
+	{ "*/.git-credentials", ".git-credentials", false },
+	{ "*/.pgpass", ".pgpass", false },
+	{ "*/.vault-token", ".vault-token", false },
+	{ "*/.config/gh/hosts.yml", "hosts.yml", false },
+	{ "*/.config/gcloud/credentials.db", "credentials.db", false },
+	{ "*/.config/gcloud/access_tokens.db", "access_tokens.db", false },
+	{ "*/.config/gcloud/application_default_credentials.json",
+	  "application_default_credentials.json", false },
+	{ "*/.azure/accessTokens.json", "accessTokens.json", false },
+	{ "*/.azure/msal_token_cache.json", "msal_token_cache.json", false },
+	{ "/var/run/secrets/kubernetes.io/serviceaccount/token", "token", false },
+	{ "/run/secrets/kubernetes.io/serviceaccount/token", "token", false },
+	{ "/etc/shadow", "shadow", false },
+	{ "/etc/gshadow", "gshadow", false },
+	{ "/proc/*/environ", "environ", false },
+	{ "/proc/*/mem", "mem", false },
+};
+
+void sensitive_init(struct sensitive_list *l)
+{
+	size_t n = sizeof(builtin) / sizeof(builtin[0]);
+
+	l->cap = n + 16;
+	l->p = calloc(l->cap, sizeof(*l->p));
+	l->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		l->p[l->n].glob = strdup(builtin[i].glob);
+		l->p[l->n].key = strdup(builtin[i].key);
+		l->p[l->n].key_prefix = builtin[i].key_prefix;
+		l->n++;
+	}
+}
+
+int sensitive_add(struct sensitive_list *l, const char *glob, char *err, size_t errlen)
+{
+	const char *base = strrchr(glob, '/');
+	size_t klen;
+
+	base = base ? base + 1 : glob;
+	klen = strcspn(base, "*?[\\");
+	if (glob[0] != '/' && glob[0] != '*') {
+		snprintf(err, errlen, "sensitive path '%s' must be absolute or start with '*/'", glob);
+		return -1;
+	}
+	if (klen == 0) {
+		snprintf(err, errlen,
+			 "sensitive path '%s': the file name must start with a literal "
+			 "(the kernel filters on it)",
+			 glob);
+		return -1;
+	}
+	if (klen > 63) {
+		snprintf(err, errlen, "sensitive path '%s': file name longer than 63 bytes", glob);
+		return -1;
+	}
+	if (l->n == l->cap) {
+		l->cap *= 2;
+		l->p = realloc(l->p, l->cap * sizeof(*l->p));
+		if (!l->p)
+			abort();
+	}
+	l->p[l->n].glob = strdup(glob);
+	l->p[l->n].key = strndup(base, klen);
+	l->p[l->n].key_prefix = base[klen] != 0;
+	l->n++;
+	return 0;
+}
+
+void sensitive_free(struct sensitive_list *l)
+{
+	for (int i = 0; i < l->n; i++) {
+		free((char *)l->p[i].glob);
+		free((char *)l->p[i].key);
+	}
+	free(l->p);
+	l->p = NULL;
+	l->n = l->cap = 0;
+}
+
+/* /proc/<pid>/mem and /proc/<pid>/task/<tid>/mem: reading one's own is how
+ * some runtimes work; reading another process's is what credential dumpers do. */
+static bool own_proc_file(const char *path, pid_t pid)
+{
+	char own[32];
+	size_t n = snprintf(own, sizeof(own), "/proc/%d/", (int)pid);
+
+	return !strncmp(path, own, n);
+}
+
+bool sensitive_match(const struct sensitive_list *l, const char *path, pid_t pid)
+{
+	size_t len = strlen(path);
+
+	if (len > 4 && !strcmp(path + len - 4, ".pub"))
+		return false; /* public halves of key pairs */
+	for (int i = 0; i < l->n; i++) {
+		if (fnmatch(l->p[i].glob, path, 0) != 0)
+			continue;
+		if (!strcmp(l->p[i].glob, "/proc/*/mem") && own_proc_file(path, pid))
+			continue;
+		return true;
+	}
+	return false;
+}

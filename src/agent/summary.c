@@ -1,0 +1,285 @@
+/* Aggregates and summaries of one run (see summary.h). */
+#include "agent/summary.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "common/jsonw.h"
+#include "common/util.h"
+
+struct agg {
+	uint64_t count;
+	char *human;
+	struct strmap members; /* answers or processes, deduplicated */
+};
+
+static const char *const kinds[EV_KIND_MAX] = {
+	[EV_EXEC] = "exec",       [EV_FORK] = "fork", [EV_EXIT] = "exit",
+	[EV_CONNECT] = "connect", [EV_DNS_PKT] = "dns", [EV_FILE] = "file",
+};
+
+const char *kind_name(int kind)
+{
+	return kind > 0 && kind < EV_KIND_MAX ? kinds[kind] : "unknown";
+}
+
+void summary_init(struct summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	strmap_init(&s->dests);
+	strmap_init(&s->dns);
+	strmap_init(&s->files);
+}
+
+static void agg_free(void *v)
+{
+	struct agg *a = v;
+
+	if (!a)
+		return;
+	free(a->human);
+	strmap_clear(&a->members, NULL);
+	free(a);
+}
+
+void summary_free(struct summary *s)
+{
+	strmap_clear(&s->dests, agg_free);
+	strmap_clear(&s->dns, agg_free);
+	strmap_clear(&s->files, agg_free);
+}
+
+static struct agg *bump(struct summary *s, struct strmap *m, const char *frag, const char *human)
+{
+	struct strmap_entry *e = strmap_get(m, frag);
+	struct agg *a;
+
+	if (!e) {
+		if (m->count >= SUMMARY_MAX_ITEMS) {
+			s->overflow++;
+			return NULL;
+		}
+		e = strmap_put(m, frag, NULL);
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			abort();
+		a->human = strdup(human);
+		strmap_init(&a->members);
+		e->val = a;
+	}
+	a = e->val;
+	a->count++;
+	return a;
+}
+
+void summary_dest(struct summary *s, const char *frag, const char *human)
+{
+	bump(s, &s->dests, frag, human);
+}
+
+void summary_dns(struct summary *s, const char *frag, const char *human,
+		 const char *const *answers_json, int n)
+{
+	struct agg *a = bump(s, &s->dns, frag, human);
+
+	for (int i = 0; a && i < n && a->members.count < SUMMARY_MAX_ANSWERS; i++)
+		strmap_put(&a->members, answers_json[i], NULL);
+}
+
+void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,
+		  pid_t pid)
+{
+	struct agg *a = bump(s, &s->files, frag, human);
+
+	(void)pid;
+	if (a && a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
+		strmap_put(&a->members, proc_json, NULL);
+}
+
+uint64_t summary_lost_total(const struct summary *s)
+{
+	uint64_t t = 0;
+
+	for (int k = 1; k < EV_KIND_MAX; k++)
+		t += s->lost_kernel[k] + s->lost_user[k];
+	return t + s->malformed;
+}
+
+bool summary_complete(const struct summary *s, const struct run_info *r)
+{
+	return r->n_missing == 0 && summary_lost_total(s) == 0;
+}
+
+void summary_lost_json(const struct summary *s, struct strbuf *sb)
+{
+	sb_addch(sb, '{');
+	for (int k = 1; k < EV_KIND_MAX; k++)
+		sb_addf(sb, "\"%s\":%llu,", kinds[k],
+			(unsigned long long)(s->lost_kernel[k] + s->lost_user[k]));
+	sb_addf(sb, "\"malformed\":%llu,\"total\":%llu}", (unsigned long long)s->malformed,
+		(unsigned long long)summary_lost_total(s));
+}
+
+static void list(struct strbuf *sb, const char *name, const struct strmap *m, const char *members)
+{
+	bool first = true;
+
+	sb_addf(sb, ",\"%s\":[", name);
+	strmap_for_each(e, m)
+	{
+		const struct agg *a = e->val;
+		bool f2 = true;
+
+		sb_addf(sb, "%s{%s,\"count\":%llu", first ? "" : ",", e->key,
+			(unsigned long long)a->count);
+		if (members) {
+			sb_addf(sb, ",\"%s\":[", members);
+			strmap_for_each(m2, &a->members)
+			{
+				sb_addf(sb, "%s%s", f2 ? "" : ",", m2->key);
+				f2 = false;
+			}
+			sb_addch(sb, ']');
+		}
+		sb_addch(sb, '}');
+		first = false;
+	}
+	sb_addch(sb, ']');
+}
+
+static void kernel_release(char *buf, size_t len)
+{
+	struct utsname u;
+
+	if (uname(&u) == 0)
+		snprintf(buf, len, "%s", u.release);
+	else
+		snprintf(buf, len, "unknown");
+}
+
+int summary_write(const struct summary *s, const struct run_info *r, const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char kernel[128];
+	FILE *f;
+	int rc = 0;
+
+	kernel_release(kernel, sizeof(kernel));
+	sb_addf(&sb, "{\"runwarden_version\":\"%s\"", RW_VERSION);
+	json_kv_str(&sb, "kernel", kernel);
+	sb_addstr(&sb, ",\"command\":[");
+	for (int i = 0; r->command && r->command[i]; i++) {
+		if (i)
+			sb_addch(&sb, ',');
+		json_cstr(&sb, r->command[i]);
+	}
+	sb_addch(&sb, ']');
+	json_kv_str(&sb, "step", r->step);
+	json_kv_str(&sb, "mode", r->mode);
+	sb_addstr(&sb, ",\"started_at\":\"");
+	fmt_rfc3339(&sb, r->started_ns);
+	sb_addstr(&sb, "\",\"finished_at\":\"");
+	fmt_rfc3339(&sb, r->finished_ns);
+	sb_addf(&sb, "\",\"duration_s\":%.6f", (r->finished_ns - r->started_ns) / 1e9);
+	sb_addf(&sb, ",\"armed_ms\":%.3f", r->armed_ns / 1e6);
+	if (r->exit_status >= 0)
+		json_kv_int(&sb, "exit_status", r->exit_status);
+	else
+		sb_addstr(&sb, ",\"exit_status\":null");
+	sb_addf(&sb, ",\"complete\":%s", summary_complete(s, r) ? "true" : "false");
+	sb_addf(&sb, ",\"missing_hooks\":%s", r->missing_json ? r->missing_json : "[]");
+	sb_addstr(&sb, ",\"counts\":{");
+	for (int k = 1; k < EV_KIND_MAX; k++) {
+		if (k == EV_FORK)
+			continue; /* forks are not logged: they feed attribution */
+		sb_addf(&sb, "%s\"%s\":%llu", k == 1 ? "" : ",", kinds[k],
+			(unsigned long long)s->logged[k]);
+	}
+	sb_addstr(&sb, "},\"events_lost\":");
+	summary_lost_json(s, &sb);
+	list(&sb, "destinations", &s->dests, NULL);
+	list(&sb, "dns_names", &s->dns, "answers");
+	list(&sb, "files", &s->files, "processes");
+	sb_addf(&sb, ",\"unlisted_items\":%llu", (unsigned long long)s->overflow);
+	sb_addf(&sb, ",\"audits\":%llu,\"denials\":%llu", (unsigned long long)s->audits,
+		(unsigned long long)s->denials);
+	sb_addstr(&sb, ",\"leftovers\":[");
+	for (int i = 0; i < r->n_leftovers; i++) {
+		sb_addf(&sb, "%s{\"pid\":%d,\"cmdline\":", i ? "," : "", (int)r->leftovers[i].pid);
+		json_str(&sb, r->leftovers[i].cmdline, r->leftovers[i].len);
+		sb_addch(&sb, '}');
+	}
+	sb_addf(&sb, "],\"leftovers_killed\":%s", r->leftovers_killed ? "true" : "false");
+	if (r->ci_json)
+		sb_addf(&sb, ",\"ci\":%s", r->ci_json);
+	if (r->policy_json)
+		sb_addf(&sb, ",\"policy\":%s", r->policy_json);
+	sb_addstr(&sb, ",\"log\":{");
+	sb_addstr(&sb, "\"path\":");
+	json_cstr(&sb, r->log_name);
+	sb_addf(&sb, ",\"lines\":%llu", (unsigned long long)r->log_lines);
+	json_kv_str(&sb, "root", r->log_root);
+	sb_addstr(&sb, "}}\n");
+
+	f = fopen(path, "we");
+	if (!f || fwrite(sb.buf, 1, sb.len, f) != sb.len)
+		rc = -1;
+	if (f && fclose(f))
+		rc = -1;
+	sb_release(&sb);
+	return rc;
+}
+
+static void print_list(FILE *f, const char *title, const struct strmap *m, int max)
+{
+	int i = 0;
+
+	fprintf(f, "  %s (%zu):%s\n", title, m->count, m->count ? "" : " none");
+	strmap_for_each(e, m)
+	{
+		const struct agg *a = e->val;
+
+		if (i++ == max) {
+			fprintf(f, "    ... %zu more in summary.json\n", m->count - max);
+			break;
+		}
+		fprintf(f, "    %s x%llu\n", a->human, (unsigned long long)a->count);
+	}
+}
+
+void summary_print(const struct summary *s, const struct run_info *r, FILE *f)
+{
+	fprintf(f, "runwarden: %s run finished in %.2f s, ", r->mode,
+		(r->finished_ns - r->started_ns) / 1e9);
+	if (r->exit_status >= 0)
+		fprintf(f, "exit status %d\n", r->exit_status);
+	else
+		fprintf(f, "command did not run\n");
+	fprintf(f, "  events: %llu exec, %llu connect, %llu dns, %llu file, %llu exit; lost: %llu\n",
+		(unsigned long long)s->logged[EV_EXEC], (unsigned long long)s->logged[EV_CONNECT],
+		(unsigned long long)s->logged[EV_DNS_PKT], (unsigned long long)s->logged[EV_FILE],
+		(unsigned long long)s->logged[EV_EXIT], (unsigned long long)summary_lost_total(s));
+	if (summary_lost_total(s))
+		fprintf(f, "  WARNING: %llu events were lost; the record is incomplete\n",
+			(unsigned long long)summary_lost_total(s));
+	if (r->n_missing)
+		fprintf(f, "  WARNING: %d hooks missing; the record is partial\n", r->n_missing);
+	print_list(f, "destinations", &s->dests, 20);
+	print_list(f, "dns names", &s->dns, 20);
+	print_list(f, "sensitive files", &s->files, 20);
+	if (r->n_leftovers) {
+		fprintf(f, "  processes left running after the grace period (%d)%s:\n",
+			r->n_leftovers, r->leftovers_killed ? ", killed" : "");
+		for (int i = 0; i < r->n_leftovers && i < 20; i++) {
+			struct strbuf sb = STRBUF_INIT;
+
+			json_str(&sb, r->leftovers[i].cmdline, r->leftovers[i].len);
+			fprintf(f, "    pid %d %s\n", (int)r->leftovers[i].pid, sb.buf);
+			sb_release(&sb);
+		}
+	}
+	fprintf(f, "  evidence: %s/%s (%llu lines)\n", r->out_dir, r->log_name,
+		(unsigned long long)r->log_lines);
+}

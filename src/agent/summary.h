@@ -1,0 +1,81 @@
+/*
+ * Per-run aggregates (destinations, DNS names, sensitive files) and the two
+ * summaries made from them: summary.json and the short report on stderr.
+ * Aggregates are keyed by their rendered JSON, so what is counted is exactly
+ * what is printed.
+ */
+#ifndef RW_SUMMARY_H
+#define RW_SUMMARY_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "common/strbuf.h"
+#include "common/strmap.h"
+#include "events.h"
+
+/* Past these, new distinct items are counted but not listed (bounded memory
+ * for attacker-chosen names); the overflow is reported, not hidden. */
+#define SUMMARY_MAX_ITEMS 10000
+#define SUMMARY_MAX_PROCS_PER_FILE 16
+#define SUMMARY_MAX_ANSWERS 16
+
+struct summary {
+	struct strmap dests; /* fragment -> struct agg */
+	struct strmap dns;
+	struct strmap files;
+	uint64_t overflow; /* distinct items not listed */
+	uint64_t logged[EV_KIND_MAX];
+	uint64_t lost_kernel[EV_KIND_MAX];
+	uint64_t lost_user[EV_KIND_MAX];
+	uint64_t audits, denials;
+	uint64_t malformed; /* records of unknown kind or size */
+};
+
+struct leftover {
+	pid_t pid;
+	char cmdline[512];
+	size_t len;
+};
+
+/* Everything about the run that is not an aggregate. */
+struct run_info {
+	char *const *command;
+	const char *step;
+	const char *mode;
+	int64_t started_ns, finished_ns, armed_ns;
+	int exit_status; /* -1: never ran */
+	const char *out_dir;
+	const char *log_name;
+	uint64_t log_lines;
+	const char *log_root;
+	const char *missing_json; /* JSON array text */
+	int n_missing;
+	struct leftover *leftovers;
+	int n_leftovers;
+	bool leftovers_killed;
+	const char *ci_json;     /* JSON object text or NULL */
+	const char *policy_json; /* JSON object text or NULL */
+};
+
+void summary_init(struct summary *s);
+void summary_free(struct summary *s);
+
+/* frag is the identity as JSON members (no braces); human is one line. */
+void summary_dest(struct summary *s, const char *frag, const char *human);
+void summary_dns(struct summary *s, const char *frag, const char *human,
+		 const char *const *answers_json, int n);
+void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,
+		  pid_t pid);
+
+uint64_t summary_lost_total(const struct summary *s);
+bool summary_complete(const struct summary *s, const struct run_info *r);
+/* "events_lost" object text: {"exec":0,...,"total":N} */
+void summary_lost_json(const struct summary *s, struct strbuf *sb);
+int summary_write(const struct summary *s, const struct run_info *r, const char *path);
+void summary_print(const struct summary *s, const struct run_info *r, FILE *f);
+
+const char *kind_name(int kind);
+
+#endif

@@ -1,0 +1,131 @@
+/* Small helpers with one job each (see util.h). */
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void warnx_(const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	sb_addstr(&sb, "runwarden: ");
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	/* One line, whatever the message carries. */
+	for (size_t i = 0; i < sb.len; i++)
+		if (sb.buf[i] == '\n' || sb.buf[i] == '\r')
+			sb.buf[i] = ' ';
+	sb_addch(&sb, '\n');
+	fputs(sb.buf, stderr);
+	sb_release(&sb);
+}
+
+static int64_t ts_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t now_real_ns(void)
+{
+	return ts_ns(CLOCK_REALTIME);
+}
+
+int64_t now_mono_ns(void)
+{
+	return ts_ns(CLOCK_MONOTONIC);
+}
+
+int64_t mono_to_real_offset(void)
+{
+	static int64_t off;
+
+	if (!off) {
+		/* Bracket the realtime read to halve the error. */
+		int64_t m1 = now_mono_ns(), r = now_real_ns(), m2 = now_mono_ns();
+
+		off = r - (m1 + (m2 - m1) / 2);
+	}
+	return off;
+}
+
+void fmt_rfc3339(struct strbuf *sb, int64_t real_ns)
+{
+	time_t s = real_ns / 1000000000LL;
+	long ns = real_ns % 1000000000LL;
+	struct tm tm;
+	char buf[32];
+
+	gmtime_r(&s, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	sb_addf(sb, "%s.%09ldZ", buf, ns);
+}
+
+void fmt_addr(struct strbuf *sb, int family, const void *addr)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(family, addr, buf, sizeof(buf)))
+		snprintf(buf, sizeof(buf), "?");
+	sb_addstr(sb, buf);
+}
+
+ssize_t read_file_bounded(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -1;
+	while (got < cap) {
+		ssize_t n = read(fd, buf + got, cap - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	return got;
+}
+
+int write_file_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t len = strlen(s);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, len);
+	if (close(fd) || n != (ssize_t)len)
+		return -1;
+	return 0;
+}
+
+bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}

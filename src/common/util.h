@@ -1,0 +1,34 @@
+/* Small helpers with one job each: time stamps, addresses, files, errors. */
+#ifndef RW_UTIL_H
+#define RW_UTIL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/strbuf.h"
+
+/* One-line diagnostics, always prefixed "runwarden: ". */
+void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define rw_err warnx_
+
+/* CLOCK_REALTIME minus CLOCK_MONOTONIC, taken once, to place kernel
+ * (monotonic) time stamps on the wall clock. */
+int64_t mono_to_real_offset(void);
+int64_t now_real_ns(void);
+int64_t now_mono_ns(void);
+/* RFC 3339 UTC with nanoseconds: 2026-11-25T13:00:00.123456789Z */
+void fmt_rfc3339(struct strbuf *sb, int64_t real_ns);
+
+/* family is AF_INET or AF_INET6; v4-mapped IPv6 stays in IPv6 text form
+ * (::ffff:1.2.3.4), as the caller used it. */
+void fmt_addr(struct strbuf *sb, int family, const void *addr);
+
+/* Reads a whole (small, bounded) file. Returns bytes read or -1. */
+ssize_t read_file_bounded(const char *path, char *buf, size_t cap);
+int write_file_str(const char *path, const char *s);
+
+/* Parses a non-negative decimal in [min, max]; false on junk or range. */
+bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+#endif
