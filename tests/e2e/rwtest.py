@@ -1,0 +1,156 @@
+"""Shared fixtures for runwarden's end-to-end tests.
+
+Everything here is real: the runwarden binary (env RW), real servers on
+loopback (dnsmasq, TCP/UDP sockets), real processes. Network rule: only
+127.0.0.0/8 and ::1, never anything else.
+"""
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RW = os.environ.get("RW", os.path.join(ROOT, "build", "runwarden"))
+TOOLS = os.environ.get("TOOLS", os.path.join(ROOT, "build", "tools"))
+
+
+def cgroup2_mount():
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if parts[2] == "cgroup2":
+                return parts[1]
+    raise RuntimeError("no cgroup2 mount")
+
+
+def leftover_cgroups():
+    mnt = cgroup2_mount()
+    return [d for d in os.listdir(mnt) if d.startswith("runwarden-")]
+
+
+class Run:
+    """One finished `runwarden run`: exit code, stderr, parsed evidence."""
+
+    def __init__(self, rc, stderr, outdir):
+        self.rc = rc
+        self.stderr = stderr
+        self.outdir = outdir
+        self.lines = []
+        self.events = []
+        self.close = None
+        self.summary = None
+        log = os.path.join(outdir, "events.ndjson")
+        if os.path.exists(log):
+            with open(log, "rb") as f:
+                self.lines = f.read().split(b"\n")
+            assert self.lines[-1] == b"", "log must end with a newline"
+            self.lines = self.lines[:-1]
+            for raw in self.lines:
+                ev = json.loads(raw.decode("utf-8"))  # strict: each line is one object
+                if ev["kind"] == "close":
+                    self.close = ev
+                else:
+                    self.events.append(ev)
+        path = os.path.join(outdir, "summary.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                self.summary = json.load(f)
+
+    def of(self, kind, **match):
+        return [e for e in self.events if e["kind"] == kind and
+                all(e.get(k) == v for k, v in match.items())]
+
+    def verify_chain(self):
+        prev = "0" * 64
+        for i, raw in enumerate(self.lines, 1):
+            ev = json.loads(raw)
+            assert ev["seq"] == i, f"line {i}: seq {ev['seq']}"
+            assert ev["prev"] == prev, f"line {i}: chain broken"
+            prev = hashlib.sha256(raw + b"\n").hexdigest()
+        return prev
+
+
+class RwTestCase(unittest.TestCase):
+    """Gives each test a temp dir and checks that nothing is left behind."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rw-e2e-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.cg_before = set(leftover_cgroups())
+
+    def tearDown(self):
+        left = set(leftover_cgroups()) - self.cg_before
+        self.assertEqual(left, set(), "runwarden left cgroups behind")
+
+    def rw(self, cmd, *opts, timeout=180, env=None, out=None):
+        out = out or os.path.join(self.tmp, "out")
+        args = [RW, "run", "--out", out, "--no-sign", *opts, "--", *cmd]
+        p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout, env=env)
+        return Run(p.returncode, p.stderr.decode("utf-8", "replace"), out)
+
+
+class Dnsmasq:
+    """A real resolver on loopback that answers every name under `domain`."""
+
+    def __init__(self, addr="127.0.53.1", port=53, records=()):
+        self.addr, self.port = addr, port
+        args = ["dnsmasq", "--no-daemon", "-C", "/dev/null", "--no-resolv", "--no-hosts",
+                "--bind-interfaces", f"--listen-address={addr}", f"--port={port}",
+                "--pid-file=", "--user=root", "--log-queries", "--log-facility=-"]
+        args += [f"--address=/{name}/{ip}" for name, ip in records]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                s = socket.create_connection((addr, port), timeout=0.2)
+                s.close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("dnsmasq did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+class TcpServer:
+    """Accepts and closes connections on a loopback address, in a thread."""
+
+    def __init__(self, addr="127.0.20.1", family=socket.AF_INET):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((addr, 0))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        self.sock.settimeout(0.2)
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+                self.accepted += 1
+                c.close()
+            except OSError:
+                continue
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(2)
+        self.sock.close()
