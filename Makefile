@@ -82,9 +82,10 @@ check: test-deps
 	$(MAKE) unit
 	$(MAKE) e2e
 
-demo: deps
+demo:
+	@scripts/deps.sh demo
 	$(MAKE) all
-	scripts/demo.sh
+	scripts/demo.sh $(B)/runwarden
 
 bench: $(B)/runwarden $(TOOLS)
 	bench/run.sh

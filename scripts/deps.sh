@@ -5,14 +5,16 @@ set -euo pipefail
 
 build_pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
             libjansson-dev libyaml-dev libssl-dev)
+demo_pkgs=(dnsmasq-base bind9-dnsutils python3)
 test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftables
            python3 python3-cryptography libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
-  test)  want+=("${test_pkgs[@]}") ;;
-  *) echo "deps.sh: unknown set '$1' (build|test)" >&2; exit 2 ;;
+  demo)  want+=("${demo_pkgs[@]}") ;;
+  test)  want+=("${demo_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "deps.sh: unknown set '$1' (build|demo|test)" >&2; exit 2 ;;
 esac
 
 missing=()
