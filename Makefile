@@ -16,7 +16,7 @@ ARCH    := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' -Isrc -Ibpf -I$(B)
-LDLIBS  := -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv
+LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIBSRC  := $(filter-out src/main.c,$(SRC))
@@ -47,11 +47,13 @@ $(B)/runwarden.skel.h: $(B)/runwarden.bpf.o
 
 $(B)/%.o: %.c $(wildcard src/*/*.h src/*.h bpf/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(B)/san/%.o: %.c $(wildcard src/*/*.h src/*.h bpf/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
 # Only the loader embeds the BPF object.
 $(B)/src/agent/loader.o $(B)/san/src/agent/loader.o: $(B)/runwarden.skel.h

@@ -73,6 +73,12 @@ static void on_signal(int sig)
 	pending_signal = sig;
 }
 
+/* Only there to interrupt epoll_wait when CMD exits. */
+static void on_sigchld(int sig)
+{
+	(void)sig;
+}
+
 static int resolve_user(const char *name, uid_t *uid, gid_t *gid, const char **uname)
 {
 	struct passwd *pw;
@@ -225,6 +231,7 @@ static void child_exec(const struct scope *s, const struct run_opts *o, uid_t ui
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
 	if (scope_enter(s, 0)) {
 		e = errno;
 		what = "cgroup";
@@ -273,6 +280,19 @@ static int collect_leftovers(const struct scope *s, struct leftover **out)
 	return n;
 }
 
+/* The agent's own high-water mark, for the record (the job is not counted). */
+static long peak_rss_kb(void)
+{
+	char buf[4096], *p;
+	ssize_t n = read_file_bounded("/proc/self/status", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strstr(buf, "VmHWM:");
+	return p ? strtol(p + 6, NULL, 10) : -1;
+}
+
 static void missing_json(const struct loader *l, struct strbuf *sb)
 {
 	bool first = true;
@@ -309,16 +329,11 @@ static int watch(struct ring_buffer *rb, pid_t child, const struct scope *s,
 			kill(child, pending_signal);
 			pending_signal = 0;
 		}
-		if (!exited) {
-			pid_t r = waitpid(child, status, WNOHANG);
-
-			if (r == child) {
-				exited = true;
-				deadline = now_mono_ns() + (int64_t)o->grace_ms * 1000000;
-			}
-			continue;
+		if (!exited && waitpid(child, status, WNOHANG) == child) {
+			exited = true;
+			deadline = now_mono_ns() + (int64_t)o->grace_ms * 1000000;
 		}
-		if (scope_pids(s, none, 1) == 0 || now_mono_ns() >= deadline)
+		if (exited && (scope_pids(s, none, 1) == 0 || now_mono_ns() >= deadline))
 			return 0;
 	}
 }
@@ -376,7 +391,7 @@ int cmd_run(int argc, char **argv)
 				  .sensitive = &sens };
 	if (loader_start(&ld, &lo, err, sizeof(err))) {
 		rw_err("%s", err);
-		loader_stop(&ld);
+		loader_stop(&ld, false);
 		goto out;
 	}
 	loaded = true;
@@ -408,6 +423,8 @@ int cmd_run(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	struct sigaction sa = { .sa_handler = on_sigchld }; /* no SA_RESTART */
+	sigaction(SIGCHLD, &sa, NULL);
 	fflush(NULL);
 	child = fork();
 	if (child < 0) {
@@ -451,6 +468,7 @@ int cmd_run(int argc, char **argv)
 	for (int k = 0; k < EV_KIND_MAX; k++)
 		col.sum.lost_kernel[k] = klost[k];
 	ri.finished_ns = now_real_ns();
+	ri.agent_peak_rss_kb = peak_rss_kb();
 
 	ri.command = o.cmd;
 	ri.step = o.step;
@@ -487,7 +505,7 @@ out:
 	if (rb)
 		ring_buffer__free(rb);
 	if (loaded)
-		loader_stop(&ld);
+		loader_stop(&ld, true);
 	if (scope.path[0] && scope_destroy(&scope) && !(ri.n_leftovers && !ri.leftovers_killed))
 		rw_err("cannot remove cgroup %s: %s", scope.path, strerror(errno));
 	if (col_ready)

@@ -4,6 +4,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,28 +74,31 @@ struct hook_def {
 	const char *covers;
 	enum attach_kind kind;
 	bool optional_syscall; /* absent on some architectures: absence loses nothing */
+	const char *prog;      /* program section when it is not `name` (shared programs) */
 };
 
+#define OPENAT_EXIT "tp/syscalls/sys_exit_openat"
 static const struct hook_def hook_defs[] = {
-	{ "tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false },
-	{ "raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false },
-	{ "tp/sched/sched_process_exit", "process exits", AT_TP, false },
-	{ "tp/syscalls/sys_enter_openat", "sensitive file opens (openat)", AT_TP, false },
-	{ "tp/syscalls/sys_exit_openat", "sensitive file opens (openat)", AT_TP, false },
-	{ "tp/syscalls/sys_enter_open", "sensitive file opens (open)", AT_TP, true },
-	{ "tp/syscalls/sys_exit_open", "sensitive file opens (open)", AT_TP, true },
-	{ "tp/syscalls/sys_enter_openat2", "sensitive file opens (openat2)", AT_TP, false },
-	{ "tp/syscalls/sys_exit_openat2", "sensitive file opens (openat2)", AT_TP, false },
-	{ "tp/syscalls/sys_enter_connect", "connect results", AT_TP, false },
-	{ "tp/syscalls/sys_exit_connect", "connect results", AT_TP, false },
+	{ "tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false, NULL },
+	{ "raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false, NULL },
+	{ "tp/sched/sched_process_exit", "process exits", AT_TP, false, NULL },
+	{ "tp/syscalls/sys_enter_openat", "sensitive file opens (openat)", AT_TP, false, NULL },
+	{ OPENAT_EXIT, "sensitive file opens (openat)", AT_TP, false, NULL },
+	{ "tp/syscalls/sys_enter_open", "sensitive file opens (open)", AT_TP, true, NULL },
+	{ "tp/syscalls/sys_exit_open", "sensitive file opens (open)", AT_TP, true, OPENAT_EXIT },
+	{ "tp/syscalls/sys_enter_openat2", "sensitive file opens (openat2)", AT_TP, false, NULL },
+	{ "tp/syscalls/sys_exit_openat2", "sensitive file opens (openat2)", AT_TP, false,
+	  OPENAT_EXIT },
+	{ "tp/syscalls/sys_enter_connect", "connect results", AT_TP, false, NULL },
+	{ "tp/syscalls/sys_exit_connect", "connect results", AT_TP, false, NULL },
 	{ "cgroup/connect4", "IPv4 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP,
-	  false },
+	  false, NULL },
 	{ "cgroup/connect6", "IPv6 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP,
-	  false },
-	{ "cgroup/sendmsg4", "IPv4 unconnected UDP sends", AT_CGROUP, false },
-	{ "cgroup/sendmsg6", "IPv6 unconnected UDP sends", AT_CGROUP, false },
-	{ "cgroup_skb/egress", "DNS queries on the wire", AT_CGROUP, false },
-	{ "cgroup_skb/ingress", "DNS answers on the wire", AT_CGROUP, false },
+	  false, NULL },
+	{ "cgroup/sendmsg4", "IPv4 unconnected UDP sends", AT_CGROUP, false, NULL },
+	{ "cgroup/sendmsg6", "IPv6 unconnected UDP sends", AT_CGROUP, false, NULL },
+	{ "cgroup_skb/egress", "DNS queries on the wire", AT_CGROUP, false, NULL },
+	{ "cgroup_skb/ingress", "DNS answers on the wire", AT_CGROUP, false, NULL },
 };
 
 static struct bpf_program *find_prog(struct bpf_object *obj, const char *sec)
@@ -159,7 +164,7 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 
 	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
 		const struct hook_def *d = &hook_defs[i];
-		struct bpf_program *p = find_prog(l->skel->obj, d->name);
+		struct bpf_program *p = find_prog(l->skel->obj, d->prog ? d->prog : d->name);
 		char cat[64], name[96];
 
 		if (!p) {
@@ -168,7 +173,8 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 		}
 		if (d->kind == AT_TP && sscanf(d->name, "tp/%63[^/]/%95s", cat, name) == 2 &&
 		    !tracepoint_exists(cat, name)) {
-			bpf_program__set_autoload(p, false);
+			if (!d->prog) /* a shared program may still serve other hooks */
+				bpf_program__set_autoload(p, false);
 			if (d->optional_syscall)
 				continue; /* the syscall does not exist here */
 			struct hook_status *h = &l->hooks[l->n_hooks++];
@@ -193,16 +199,21 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 
 	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
 		const struct hook_def *d = &hook_defs[i];
-		struct bpf_program *p = find_prog(l->skel->obj, d->name);
+		struct bpf_program *p = find_prog(l->skel->obj, d->prog ? d->prog : d->name);
 		struct bpf_link *link;
+		char cat[64], name[96];
 
-		if (!bpf_program__autoload(p))
+		if (!bpf_program__autoload(p) ||
+		    (d->kind == AT_TP && sscanf(d->name, "tp/%63[^/]/%95s", cat, name) == 2 &&
+		     !tracepoint_exists(cat, name)))
 			continue;
 		struct hook_status *h = &l->hooks[l->n_hooks];
 		h->name = d->name;
 		h->covers = d->covers;
 		if (d->kind == AT_CGROUP)
 			link = bpf_program__attach_cgroup(p, cg);
+		else if (d->kind == AT_TP)
+			link = bpf_program__attach_tracepoint(p, cat, name);
 		else
 			link = bpf_program__attach(p);
 		if (!link) {
@@ -235,11 +246,78 @@ void loader_read_lost(const struct loader *l, uint64_t *out)
 	}
 }
 
-void loader_stop(struct loader *l)
+static void *destroy_link(void *link)
 {
+	bpf_link__destroy(link);
+	return NULL;
+}
+
+/* Detaching a syscall tracepoint waits for an RCU-tasks grace period (tens of
+ * ms each, partly serialised in the kernel). The job is over and the evidence
+ * written by now, so a short-lived child does the detaching while this
+ * process exits at once; its copies of the link fds keep the programs
+ * attached (and filtering on a scope that no longer exists) until it is done. */
+static void detach_links(struct loader *l)
+{
+	pthread_t t[MAX_HOOKS];
+	bool threaded[MAX_HOOKS] = { false };
+
 	for (int i = 0; i < l->n_hooks; i++)
 		if (l->links[i])
+			threaded[i] = pthread_create(&t[i], NULL, destroy_link, l->links[i]) == 0;
+	for (int i = 0; i < l->n_hooks; i++) {
+		if (threaded[i])
+			pthread_join(t[i], NULL);
+		else if (l->links[i])
 			bpf_link__destroy(l->links[i]);
+		l->links[i] = NULL;
+	}
+}
+
+void loader_stop(struct loader *l, bool handoff)
+{
+	int gate[2] = { -1, -1 };
+	pid_t pid = handoff && pipe2(gate, O_CLOEXEC) == 0 ? fork() : -1;
+
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		char c;
+
+		/* Whoever drops the last reference pays for the detach: wait for
+		 * the parent to be gone (EOF on the pipe) before closing ours. */
+		close(gate[1]);
+		for (;;) {
+			ssize_t n = read(gate[0], &c, 1);
+
+			if (n == 0 || (n < 0 && errno != EINTR))
+				break;
+		}
+
+		/* Do not hold the caller's pipes open: CI waits for EOF on them. */
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		setsid();
+		detach_links(l);
+		_exit(0);
+	}
+	if (gate[0] >= 0)
+		close(gate[0]); /* the write end stays open until this process exits */
+	if (pid > 0) {
+		for (int i = 0; i < l->n_hooks; i++) {
+			if (!l->links[i])
+				continue;
+			bpf_link__disconnect(l->links[i]); /* the child detaches */
+			bpf_link__destroy(l->links[i]);
+			l->links[i] = NULL;
+		}
+	} else {
+		if (gate[1] >= 0)
+			close(gate[1]);
+		detach_links(l);
+	}
 	runwarden_bpf__destroy(l->skel);
 	l->skel = NULL;
 	if (l->mounted_tracefs)

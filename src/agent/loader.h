@@ -41,6 +41,7 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 int loader_ring_fd(const struct loader *l);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
-void loader_stop(struct loader *l);
+/* handoff: leave the slow detaching to a short-lived child (end of a run). */
+void loader_stop(struct loader *l, bool handoff);
 
 #endif

@@ -45,6 +45,7 @@ struct run_info {
 	const char *step;
 	const char *mode;
 	int64_t started_ns, finished_ns, armed_ns;
+	long agent_peak_rss_kb;
 	int exit_status; /* -1: never ran */
 	const char *out_dir;
 	const char *log_name;

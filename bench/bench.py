@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Overhead benchmarks: the same workload bare, under runwarden, under strace -f
+and under a printing bpftrace, interleaved, medians, printed as ratios to the
+bare run measured in the same session (these machines are noisy).
+
+    bench/bench.py storm [--reps N]
+    bench/bench.py build --src DIR [--reps N]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RW = os.environ.get("RW", os.path.join(ROOT, "build", "runwarden"))
+
+# The peers trace the same syscalls runwarden hooks.
+STRACE = ["strace", "-f", "-qq", "-o", "/dev/null",
+          "-e", "trace=execve,connect,sendto,sendmsg,open,openat,openat2"]
+BPFTRACE_PROG = r"""
+tracepoint:syscalls:sys_enter_execve { printf("%d %s exec %s\n", pid, comm, str(args->filename)); }
+tracepoint:syscalls:sys_enter_connect { printf("%d %s connect\n", pid, comm); }
+tracepoint:syscalls:sys_enter_sendto { printf("%d %s sendto\n", pid, comm); }
+tracepoint:syscalls:sys_enter_openat { printf("%d %s open %s\n", pid, comm, str(args->filename)); }
+"""
+
+
+def timed(cmd, cwd=None):
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+class Bpftrace:
+    """A system-wide printing bpftrace, as a user would run beside the job."""
+
+    def __enter__(self):
+        self.out = open("/dev/null", "w")
+        self.p = subprocess.Popen(["bpftrace", "-e", BPFTRACE_PROG], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        line = self.p.stdout.readline()  # "Attaching N probes..."
+        if "Attaching" not in line:
+            raise RuntimeError("bpftrace did not start: " + line)
+        self.drain = subprocess.Popen(["cat"], stdin=self.p.stdout, stdout=self.out)
+        return self
+
+    def __exit__(self, *a):
+        self.p.terminate()
+        self.p.wait()
+        self.drain.wait()
+        self.out.close()
+
+
+def variants(workload, out):
+    rw = [RW, "run", "--quiet", "--no-sign", "--out", out, "--"]
+    v = {"bare": lambda: timed(workload()),
+         "runwarden": lambda: timed(rw + workload())}
+    if shutil.which("strace"):
+        v["strace -f"] = lambda: timed(STRACE + workload())
+    if shutil.which("bpftrace"):
+        def bt():
+            with Bpftrace():
+                return timed(workload())
+        v["bpftrace"] = bt
+    return v
+
+
+def run(name, workload, reps, prepare=None):
+    out = tempfile.mkdtemp(prefix="rw-bench-")
+    times = {}
+    summaries = []
+    vs = variants(workload, out)
+    for i in range(reps):
+        for k, fn in vs.items():  # interleaved, so drift hits all alike
+            if prepare:
+                prepare()
+            times.setdefault(k, []).append(fn())
+            if k == "runwarden":
+                with open(os.path.join(out, "summary.json")) as f:
+                    summaries.append(json.load(f))
+    base = statistics.median(times["bare"])
+    print(f"\n{name}: median of {reps} interleaved runs")
+    print(f"  {'variant':<12} {'median s':>9} {'ratio':>7}  runs")
+    for k, ts in times.items():
+        m = statistics.median(ts)
+        print(f"  {k:<12} {m:9.3f} {m / base:7.3f}  " + " ".join(f"{t:.2f}" for t in ts))
+    lost = [s["events_lost"]["total"] for s in summaries]
+    ev = [sum(s["counts"].values()) for s in summaries]
+    rate = [e / s["duration_s"] for e, s in zip(ev, summaries)]
+    print(f"  runwarden: events per run {statistics.median(ev):.0f}, "
+          f"events/s sustained {statistics.median(rate):.0f}, lost {max(lost)}, "
+          f"armed {statistics.median(s['armed_ms'] for s in summaries):.0f} ms, "
+          f"agent peak RSS {max(s.get('agent_peak_rss_kb', 0) for s in summaries) / 1024:.1f} MiB")
+    shutil.rmtree(out, True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["storm", "build"])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--src", help="source tree for 'build' (configured, with a Makefile)")
+    ap.add_argument("--storm", default=os.path.join(ROOT, "build", "bench", "storm"))
+    a = ap.parse_args()
+    if a.what == "storm":
+        run("syscall storm (20,000 connects, 5,000 execs, 50,000 opens)",
+            lambda: [a.storm, "20000", "5000", "50000"], a.reps)
+    else:
+        clean = lambda: subprocess.run(["make", "-s", "clean"], cwd=a.src, check=True,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run(f"real build (make -j2 in {os.path.basename(a.src)})",
+            lambda: ["make", "-C", a.src, "-j2", "-s"], a.reps, prepare=clean)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs both benchmarks and prints their tables (record them in docs/performance.md).
+#   bench/run.sh [storm|build|all] [REPS]
+# The build benchmark compiles busybox (about 500 C files) fetched from Debian's
+# source archive with a private apt source list; nothing is installed system-wide.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+reps=${2:-5}
+B=${B:-build}
+mkdir -p "$B/bench"
+cc -O2 -Wall -Wextra -Werror -o "$B/bench/storm" bench/storm.c -lpthread
+command -v strace >/dev/null || apt-get install -y --no-install-recommends strace >/dev/null
+command -v bpftrace >/dev/null || apt-get install -y --no-install-recommends bpftrace >/dev/null
+
+fetch_busybox() {
+  local d="$B/bench/src"
+  if [ ! -f "$d/busybox/.config" ]; then
+    mkdir -p "$d/lists/partial"
+    echo "deb-src http://deb.debian.org/debian bookworm main" > "$d/sources.list"
+    local o=(-q -o "Dir::Etc::SourceList=$PWD/$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
+             -o "Dir::State::Lists=$PWD/$d/lists")
+    apt-get "${o[@]}" update >/dev/null
+    (cd "$d" && apt-get "${o[@]}" source --download-only busybox >/dev/null 2>&1)
+    rm -rf "$d/busybox" && mkdir "$d/busybox"
+    tar xjf "$d"/busybox_*.orig.tar.bz2 -C "$d/busybox" --strip-components=1
+    # tc does not build against bookworm's kernel headers; everything else is defconfig.
+    (cd "$d/busybox" && make defconfig >/dev/null 2>&1 &&
+      sed -i 's/^CONFIG_TC=y/# CONFIG_TC is not set/' .config)
+  fi
+  echo "$d/busybox"
+}
+
+[ "$what" = storm ] || [ "$what" = all ] && /usr/bin/python3 bench/bench.py storm --reps "$reps" --storm "$B/bench/storm"
+if [ "$what" = build ] || [ "$what" = all ]; then
+  src=$(fetch_busybox)
+  /usr/bin/python3 bench/bench.py build --src "$PWD/$src" --reps "$reps"
+fi
