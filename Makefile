@@ -94,6 +94,10 @@ bench: $(B)/runwarden $(TOOLS)
 
 install: $(B)/runwarden
 	install -D -m 0755 $(B)/runwarden $(DESTDIR)$(PREFIX)/bin/runwarden
+	install -D -m 0644 docs/runwarden.1 $(DESTDIR)$(PREFIX)/share/man/man1/runwarden.1
+	install -D -m 0644 data/blocklist.txt $(DESTDIR)$(PREFIX)/share/runwarden/blocklist.txt
+	install -D -m 0644 deploy/systemd/runwarden-agent.service \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/runwarden-agent.service
 
 format:
 	clang-format -i $(SRC) $(wildcard src/*/*.h tests/unit/*.c tests/tools/*.c) bpf/*.c bpf/*.h

@@ -461,20 +461,11 @@ static __always_inline int open_exit(long ret)
 	return 0;
 }
 
+/* One program for the three exits (same context layout): each program that
+ * walks paths costs verifier time at start-up, so load it once and attach it
+ * to sys_exit_openat, sys_exit_open and sys_exit_openat2 (see loader.c). */
 SEC("tp/syscalls/sys_exit_openat")
-int rw_exit_openat(struct trace_event_raw_sys_exit *ctx)
-{
-	return open_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_exit_open")
 int rw_exit_open(struct trace_event_raw_sys_exit *ctx)
-{
-	return open_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_exit_openat2")
-int rw_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
 	return open_exit(ctx->ret);
 }
