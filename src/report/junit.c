@@ -1,0 +1,188 @@
+/*
+ * JUnit XML for GitLab and Jenkins test-report views: one test case per
+ * destination (as a policy rule would name it) and one per denied DNS name;
+ * denials are failures, audits pass with a note. Everything recorded is
+ * XML-escaped, and characters XML 1.0 forbids are dropped.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "report/report.h"
+
+/* Length of the UTF-8 sequence at p and its code point (input is valid UTF-8
+ * from jansson; a stray byte is treated as one forbidden character). */
+static size_t utf8_next(const unsigned char *p, uint32_t *cp)
+{
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if ((p[0] & 0xe0) == 0xc0 && (p[1] & 0xc0) == 0x80) {
+		*cp = ((uint32_t)(p[0] & 0x1f) << 6) | (p[1] & 0x3f);
+		return 2;
+	}
+	if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+		*cp = ((uint32_t)(p[0] & 0x0f) << 12) | ((uint32_t)(p[1] & 0x3f) << 6) |
+		      (p[2] & 0x3f);
+		return 3;
+	}
+	if ((p[0] & 0xf8) == 0xf0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+	    (p[3] & 0xc0) == 0x80) {
+		*cp = ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3f) << 12) |
+		      ((uint32_t)(p[2] & 0x3f) << 6) | (p[3] & 0x3f);
+		return 4;
+	}
+	*cp = 0xfffe; /* forbidden: dropped */
+	return 1;
+}
+
+static bool xml_allowed(uint32_t c)
+{
+	return c == 0x9 || c == 0xa || c == 0xd || (c >= 0x20 && c <= 0xd7ff) ||
+	       (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
+}
+
+static void xml(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	while (*p) {
+		uint32_t cp;
+		size_t n = utf8_next(p, &cp);
+
+		if (!xml_allowed(cp)) {
+			p += n;
+			continue;
+		}
+		switch (cp) {
+		case '&':
+			fputs("&amp;", out);
+			break;
+		case '<':
+			fputs("&lt;", out);
+			break;
+		case '>':
+			fputs("&gt;", out);
+			break;
+		case '"':
+			fputs("&quot;", out);
+			break;
+		case '\'':
+			fputs("&apos;", out);
+			break;
+		/* attribute values normalise raw whitespace away: keep it */
+		case '\n':
+			fputs("&#10;", out);
+			break;
+		case '\r':
+			fputs("&#13;", out);
+			break;
+		case '\t':
+			fputs("&#9;", out);
+			break;
+		default:
+			fwrite(p, 1, n, out);
+		}
+		p += n;
+	}
+}
+
+static void who(FILE *out, const json_t *d)
+{
+	xml(out, jget_str(d, "exe") ?: jget_str(d, "comm") ?: "?");
+	fprintf(out, " (pid %lld)", jget_int(d, "pid"));
+	if (jget_str(d, "step")) {
+		fputs(" in step ", out);
+		xml(out, jget_str(d, "step"));
+	}
+}
+
+int report_junit(const struct report *r, FILE *out)
+{
+	long long tests = 0, failures = 0;
+	json_t *v, *dnsdeny = json_array();
+	size_t i;
+
+	json_array_foreach(r->dests, i, v)
+	{
+		tests++;
+		failures += report_verdict_denied(jget_str(v, "verdict"));
+	}
+	json_array_foreach(r->denials, i,
+			   v) if (jget_str(v, "kind") && !strcmp(jget_str(v, "kind"), "dns"))
+	    json_array_append(dnsdeny, v);
+	tests += (long long)json_array_size(dnsdeny);
+	failures += (long long)json_array_size(dnsdeny);
+
+	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	fprintf(out,
+		"<testsuites name=\"runwarden\" tests=\"%lld\" failures=\"%lld\" errors=\"0\">\n",
+		tests, failures);
+	fprintf(out,
+		"  <testsuite name=\"runwarden egress\" tests=\"%lld\" failures=\"%lld\" "
+		"errors=\"0\" skipped=\"0\"",
+		tests, failures);
+	if (r->summary && jget_str(r->summary, "started_at")) {
+		fputs(" timestamp=\"", out);
+		xml(out, jget_str(r->summary, "started_at"));
+		fputc('"', out);
+	}
+	fputs(">\n", out);
+
+	json_array_foreach(r->dests, i, v)
+	{
+		const char *verdict = jget_str(v, "verdict");
+		char dest[600];
+
+		report_dest_name(v, dest, sizeof(dest));
+		fputs("    <testcase classname=\"runwarden.", out);
+		xml(out, jget_str(v, "step") ?: "job");
+		fputs("\" name=\"", out);
+		xml(out, jget_str(v, "proto") ?: "?");
+		fputc(' ', out);
+		xml(out, dest);
+		fputs("\">\n", out);
+		if (report_verdict_denied(verdict)) {
+			fputs("      <failure type=\"", out);
+			xml(out, verdict);
+			fputs("\" message=\"", out);
+			xml(out, verdict);
+			fputs(": ", out);
+			xml(out, dest);
+			fprintf(out, "\">%lld connection(s) to ", jget_int(v, "count"));
+			xml(out, dest);
+			fputs(" (", out);
+			xml(out, jget_str(v, "daddr"));
+			fputs(") were stopped by policy (verdict ", out);
+			xml(out, verdict);
+			fputs(").</failure>\n", out);
+		} else {
+			fprintf(out, "      <system-out>%lld connection(s), verdict ",
+				jget_int(v, "count"));
+			xml(out, verdict ?: "none");
+			if (verdict && !strcmp(verdict, "audit"))
+				fputs(" (would be denied in enforce mode)", out);
+			fputs("</system-out>\n", out);
+		}
+		fputs("    </testcase>\n", out);
+	}
+	json_array_foreach(dnsdeny, i, v)
+	{
+		fputs("    <testcase classname=\"runwarden.", out);
+		xml(out, jget_str(v, "step") ?: "job");
+		fputs("\" name=\"dns ", out);
+		xml(out, jget_str(v, "query"));
+		fputs("\">\n      <failure type=\"", out);
+		xml(out, jget_str(v, "verdict"));
+		fputs("\" message=\"", out);
+		xml(out, jget_str(v, "verdict"));
+		fputs(": DNS ", out);
+		xml(out, jget_str(v, "query"));
+		fputs("\">query by ", out);
+		who(out, v);
+		fputs("</failure>\n    </testcase>\n", out);
+	}
+	fputs("  </testsuite>\n</testsuites>\n", out);
+	json_decref(dnsdeny);
+	return ferror(out) ? -1 : 0;
+}

@@ -1,0 +1,560 @@
+/*
+ * Reads a run directory into the report model: bounded line reader for
+ * events.ndjson, per-process aggregation (ppid links, PID reuse), and the
+ * destination / name / file / denial tables the renderers share.
+ */
+#include "report/report.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jsonw.h"
+#include "common/strbuf.h"
+
+static const char *const kind_names[RK_COUNT] = {"exec", "connect", "dns", "file", "exit"};
+
+const char *jget_str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+long long jget_int(const json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+bool report_verdict_denied(const char *v)
+{
+	return v && (!strcmp(v, "deny") || !strcmp(v, "block"));
+}
+
+void report_dest_name(const json_t *d, char *buf, size_t len)
+{
+	const char *host = jget_str(d, "host"), *addr = jget_str(d, "daddr");
+	const char *fam = jget_str(d, "family");
+	long long port = jget_int(d, "dport");
+	const char *name = host && *host ? host : addr ? addr : "?";
+	bool v6 = !(host && *host) && fam && !strcmp(fam, "ipv6");
+
+	if (port >= 0)
+		snprintf(buf, len, v6 ? "[%s]:%lld" : "%s:%lld", name, port);
+	else
+		snprintf(buf, len, "%s", name);
+}
+
+static void note(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct report *r, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	json_array_append_new(r->notes, json_string(sb_str(&sb)));
+	sb_release(&sb);
+}
+
+/* Working state while reading events: lookups by composite key. */
+struct agg {
+	json_t *live;	 /* "pid" -> proc object of the live process with that pid */
+	json_t *keys;	 /* composite key -> aggregate entry (shared with arrays) */
+	json_t *stepset; /* step -> true */
+	size_t nkeys;
+	size_t nitems; /* entries in all processes' lists together */
+	bool procs_full, keys_full;
+};
+
+static void key_add(struct strbuf *sb, const json_t *ev, const char *field)
+{
+	json_t *v = json_object_get(ev, field);
+
+	sb_addch(sb, '\x1f');
+	if (json_is_string(v))
+		sb_addstr(sb, json_string_value(v));
+	else if (json_is_integer(v))
+		sb_addf(sb, "%lld", (long long)json_integer_value(v));
+}
+
+static json_t *copy_fields(const json_t *ev, const char *const *fields)
+{
+	json_t *o = json_object();
+
+	for (; *fields; fields++) {
+		json_t *v = json_object_get(ev, *fields);
+		json_object_set(o, *fields, v ? v : json_null());
+	}
+	return o;
+}
+
+/* Finds or creates the entry for key in arr; NULL once the table is full. */
+static json_t *bump(struct report *r, struct agg *a, json_t *arr, const char *key, const json_t *ev,
+		    const char *const *fields)
+{
+	json_t *e = json_object_get(a->keys, key);
+
+	if (!e) {
+		if (a->nkeys >= 3 * REPORT_MAX_KEYS) {
+			if (!a->keys_full)
+				note(r,
+				     "more than %d distinct destinations, names or files: tables "
+				     "are truncated",
+				     REPORT_MAX_KEYS);
+			a->keys_full = true;
+			return NULL;
+		}
+		e = copy_fields(ev, fields);
+		json_object_set_new(e, "count", json_integer(0));
+		json_array_append_new(arr, e);
+		json_object_set_nocheck(a->keys, key, e);
+		a->nkeys++;
+	}
+	json_object_set_new(e, "count", json_integer(jget_int(e, "count") + 1));
+	return e;
+}
+
+static json_t *new_proc(struct report *r, struct agg *a, const json_t *ev, long long pid)
+{
+	json_t *p, *parent;
+	char k[32];
+
+	if (json_array_size(r->procs) >= REPORT_MAX_PROCS) {
+		if (!a->procs_full)
+			note(r, "more than %d processes: the process tree is truncated",
+			     REPORT_MAX_PROCS);
+		a->procs_full = true;
+		return NULL;
+	}
+	p = json_object();
+	json_object_set_new(p, "id", json_integer((json_int_t)json_array_size(r->procs)));
+	json_object_set_new(p, "pid", json_integer(pid));
+	json_object_set(p, "ppid", json_object_get(ev, "ppid") ?: json_null());
+	snprintf(k, sizeof(k), "%lld", jget_int(ev, "ppid"));
+	parent = json_object_get(a->live, k);
+	json_object_set(p, "parent", parent ? json_object_get(parent, "id") : json_null());
+	json_object_set(p, "comm", json_object_get(ev, "comm") ?: json_null());
+	json_object_set(p, "exe", json_object_get(ev, "exe") ?: json_null());
+	json_object_set_new(p, "argv", json_null());
+	json_object_set_new(p, "cwd", json_null());
+	json_object_set_new(p, "step", json_null());
+	json_object_set_new(p, "status", json_null());
+	json_object_set_new(p, "exited", json_false());
+	json_object_set_new(p, "denied", json_false());
+	json_object_set_new(p, "execs", json_integer(0));
+	json_object_set_new(p, "net", json_array());
+	json_object_set_new(p, "dns", json_array());
+	json_object_set_new(p, "files", json_array());
+	json_object_set_new(p, "dropped", json_integer(0));
+	json_array_append_new(r->procs, p);
+	snprintf(k, sizeof(k), "%lld", pid);
+	json_object_set(a->live, k, p);
+	return p;
+}
+
+/* The live process for the event's pid, created on first sight (a fork that
+ * never exec'd shows up with its first connect, name or file). */
+static json_t *proc_for(struct report *r, struct agg *a, const json_t *ev, bool is_exec)
+{
+	long long pid = jget_int(ev, "pid");
+	json_t *p;
+	char k[32];
+
+	if (pid < 0)
+		return NULL;
+	snprintf(k, sizeof(k), "%lld", pid);
+	p = json_object_get(a->live, k);
+	if (p && json_is_true(json_object_get(p, "exited")))
+		p = NULL; /* the pid was reused */
+	if (!p)
+		p = new_proc(r, a, ev, pid);
+	if (!p)
+		return NULL;
+	if (is_exec) {
+		json_object_set(p, "comm", json_object_get(ev, "comm") ?: json_null());
+		json_object_set(p, "exe", json_object_get(ev, "exe") ?: json_null());
+		json_object_set(p, "argv", json_object_get(ev, "argv") ?: json_null());
+		json_object_set(p, "cwd", json_object_get(ev, "cwd") ?: json_null());
+		json_object_set_new(p, "execs", json_integer(jget_int(p, "execs") + 1));
+	}
+	if (json_is_null(json_object_get(p, "step")) && jget_str(ev, "step"))
+		json_object_set(p, "step", json_object_get(ev, "step"));
+	return p;
+}
+
+static void proc_list_add(struct agg *a, json_t *p, const char *list, json_t *entry)
+{
+	json_t *arr = json_object_get(p, list);
+
+	if (json_array_size(arr) >= REPORT_MAX_PER_PROC || a->nitems >= REPORT_MAX_ITEMS) {
+		json_object_set_new(p, "dropped", json_integer(jget_int(p, "dropped") + 1));
+		json_decref(entry);
+		return;
+	}
+	json_array_append_new(arr, entry);
+	a->nitems++;
+}
+
+static const char *const dest_fields[] = {"proto", "family",  "daddr", "dport",
+					  "host",  "verdict", "step",  NULL};
+static const char *const dns_fields[] = {"query", "qtype", "answers", "verdict", "step", NULL};
+static const char *const file_fields[] = {"path", NULL};
+static const char *const denial_fields[] = {"kind", "ts",    "pid",    "comm",	  "exe",
+					    "step", "proto", "family", "daddr",	  "dport",
+					    "host", "query", "qtype",  "verdict", NULL};
+
+static void add_step(struct report *r, struct agg *a, const json_t *ev)
+{
+	const char *s = jget_str(ev, "step");
+
+	if (s && !json_object_get(a->stepset, s)) {
+		json_object_set_new(a->stepset, s, json_true());
+		json_array_append_new(r->steps, json_string(s));
+	}
+}
+
+static void verdict_lists(struct report *r, json_t *p, const json_t *ev)
+{
+	const char *v = jget_str(ev, "verdict");
+	json_t *d;
+
+	if (!v)
+		return;
+	if (report_verdict_denied(v)) {
+		r->n_denials++;
+		if (p)
+			json_object_set_new(p, "denied", json_true());
+		if (json_array_size(r->denials) >= REPORT_MAX_DENIALS)
+			return;
+		d = copy_fields(ev, denial_fields);
+		json_object_set(d, "proc", p ? json_object_get(p, "id") : json_null());
+		json_array_append_new(r->denials, d);
+	} else if (!strcmp(v, "audit")) {
+		r->n_audits++;
+		if (json_array_size(r->audits) >= REPORT_MAX_DENIALS)
+			return;
+		d = copy_fields(ev, denial_fields);
+		json_object_set(d, "proc", p ? json_object_get(p, "id") : json_null());
+		json_array_append_new(r->audits, d);
+	}
+}
+
+static void on_event(struct report *r, struct agg *a, const json_t *ev)
+{
+	const char *kind = jget_str(ev, "kind");
+	struct strbuf key = STRBUF_INIT;
+	json_t *p, *e;
+	int k;
+
+	if (!kind)
+		return;
+	if (!strcmp(kind, "close")) {
+		r->closed = true;
+		return;
+	}
+	for (k = 0; k < RK_COUNT; k++)
+		if (!strcmp(kind, kind_names[k]))
+			break;
+	if (k == RK_COUNT)
+		return; /* kinds added later: counted nowhere, not an error */
+	r->counts[k]++;
+	add_step(r, a, ev);
+	p = proc_for(r, a, ev, k == RK_EXEC);
+
+	switch (k) {
+	case RK_CONNECT:
+		sb_addstr(&key, "c");
+		for (const char *const *f = dest_fields; *f; f++)
+			key_add(&key, ev, *f);
+		bump(r, a, r->dests, sb_str(&key), ev, dest_fields);
+		if (p) {
+			/* per process: the same destination once, with a count */
+			sb_addf(&key, "\x1fp%lld", jget_int(p, "id"));
+			e = json_object_get(a->keys, sb_str(&key));
+			if (e) {
+				json_object_set_new(e, "count",
+						    json_integer(jget_int(e, "count") + 1));
+			} else if (json_array_size(json_object_get(p, "net")) <
+				       REPORT_MAX_PER_PROC &&
+				   a->nitems < REPORT_MAX_ITEMS) {
+				e = copy_fields(ev, dest_fields);
+				json_object_set_new(e, "count", json_integer(1));
+				json_object_set_nocheck(a->keys, sb_str(&key), e);
+				proc_list_add(a, p, "net", e);
+			} else {
+				json_object_set_new(p, "dropped",
+						    json_integer(jget_int(p, "dropped") + 1));
+			}
+		}
+		verdict_lists(r, p, ev);
+		break;
+	case RK_DNS:
+		sb_addstr(&key, "d");
+		for (const char *const *f = dns_fields; *f; f++)
+			if (strcmp(*f, "answers"))
+				key_add(&key, ev, *f);
+		e = bump(r, a, r->dns, sb_str(&key), ev, dns_fields);
+		if (e && json_is_array(json_object_get(ev, "answers")))
+			json_object_set(e, "answers", json_object_get(ev, "answers"));
+		if (p)
+			proc_list_add(a, p, "dns", copy_fields(ev, dns_fields));
+		verdict_lists(r, p, ev);
+		break;
+	case RK_FILE:
+		sb_addstr(&key, "f");
+		key_add(&key, ev, "path");
+		e = bump(r, a, r->files, sb_str(&key), ev, file_fields);
+		if (e && p) {
+			json_t *procs = json_object_get(e, "processes");
+			if (!procs) {
+				procs = json_array();
+				json_object_set_new(e, "processes", procs);
+			}
+			/* the same process opening a file again adds nothing */
+			size_t n = json_array_size(procs);
+			json_t *last = n ? json_array_get(procs, n - 1) : NULL;
+			if (n < 20 && !(last && jget_int(last, "id") == jget_int(p, "id"))) {
+				json_t *pp = json_object();
+				json_object_set(pp, "id", json_object_get(p, "id"));
+				json_object_set(pp, "pid", json_object_get(p, "pid"));
+				json_object_set(pp, "exe", json_object_get(p, "exe"));
+				json_array_append_new(procs, pp);
+			}
+		}
+		if (p)
+			proc_list_add(
+			    a, p, "files",
+			    copy_fields(ev, (const char *const[]){"path", "flags", NULL}));
+		break;
+	case RK_EXIT:
+		if (p) {
+			json_object_set(p, "status", json_object_get(ev, "status") ?: json_null());
+			json_object_set_new(p, "exited", json_true());
+		}
+		break;
+	default:
+		break;
+	}
+	sb_release(&key);
+}
+
+/* Reads one line (without its newline) into sb. 1: line, 0: EOF, -1: too long. */
+static int read_line(FILE *f, struct strbuf *sb, bool *terminated)
+{
+	char chunk[65536];
+
+	sb_reset(sb);
+	*terminated = false;
+	while (fgets(chunk, sizeof(chunk), f)) {
+		size_t n = strlen(chunk);
+		bool nl = n && chunk[n - 1] == '\n';
+
+		if (sb->len + n > REPORT_MAX_LINE + 1)
+			return -1;
+		sb_add(sb, chunk, nl ? n - 1 : n);
+		if (nl) {
+			*terminated = true;
+			return 1;
+		}
+	}
+	return sb->len ? 1 : 0;
+}
+
+static int load_events(struct report *r, const char *path, long long max_events, char *err,
+		       size_t errlen)
+{
+	struct agg a = {.live = json_object(), .keys = json_object(), .stepset = json_object()};
+	struct strbuf line = STRBUF_INIT;
+	long long lineno = 0;
+	bool term;
+	int rc = 0, got;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			rc = -1;
+		}
+		goto out;
+	}
+	r->have_events = true;
+	while ((got = read_line(f, &line, &term)) != 0) {
+		json_error_t jerr;
+		json_t *ev;
+
+		lineno++;
+		if (got < 0) {
+			snprintf(err, errlen, "%s:%lld: line longer than %u bytes", path, lineno,
+				 REPORT_MAX_LINE);
+			rc = -1;
+			break;
+		}
+		if (line.len == 0)
+			continue;
+		if (r->n_events >= max_events) {
+			snprintf(err, errlen,
+				 "%s: more than %lld events; raise --max-events to read it all",
+				 path, max_events);
+			rc = -1;
+			break;
+		}
+		ev = json_load_line(line.buf, line.len, &jerr);
+		if (!ev || !json_is_object(ev)) {
+			json_decref(ev);
+			if (!term) {
+				/* the writer died mid-line: the rest is still worth reading */
+				note(r, "events.ndjson: unfinished last line %lld ignored", lineno);
+				break;
+			}
+			snprintf(err, errlen, "%s:%lld: not a JSON object (%s)", path, lineno,
+				 jerr.text[0] ? jerr.text : "wrong type");
+			rc = -1;
+			break;
+		}
+		r->n_events++;
+		on_event(r, &a, ev);
+		json_decref(ev);
+	}
+	if (ferror(f) && rc == 0) {
+		snprintf(err, errlen, "%s: read error", path);
+		rc = -1;
+	}
+	fclose(f);
+	if (rc == 0 && !r->closed)
+		note(r, "events.ndjson has no closing record: the record is incomplete");
+out:
+	sb_release(&line);
+	json_decref(a.live);
+	json_decref(a.keys);
+	json_decref(a.stepset);
+	return rc;
+}
+
+static int load_summary(struct report *r, const char *path, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	size_t n;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		if (errno == ENOENT) {
+			note(r, "summary.json is missing: the run did not finish writing it");
+			return 0;
+		}
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (sb.len + n > REPORT_MAX_SUMMARY) {
+			fclose(f);
+			sb_release(&sb);
+			snprintf(err, errlen, "%s: larger than %u bytes", path, REPORT_MAX_SUMMARY);
+			return -1;
+		}
+		sb_add(&sb, buf, n);
+	}
+	fclose(f);
+	r->summary = json_load_line(sb_str(&sb), sb.len, &jerr);
+	sb_release(&sb);
+	if (!r->summary || !json_is_object(r->summary)) {
+		snprintf(err, errlen, "%s:%d: not a JSON object (%s)", path, jerr.line,
+			 r->summary ? "wrong type" : jerr.text);
+		json_decref(r->summary);
+		r->summary = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Without events, the summary's tables are all there is. */
+static void from_summary(struct report *r)
+{
+	json_t *v;
+	size_t i;
+	const char *step = r->summary ? jget_str(r->summary, "step") : NULL;
+
+	if (!r->summary)
+		return;
+	json_array_foreach(json_object_get(r->summary, "destinations"), i, v)
+	{
+		json_t *d = json_deep_copy(v);
+		if (!json_object_get(d, "step"))
+			json_object_set_new(d, "step", step ? json_string(step) : json_null());
+		json_array_append_new(r->dests, d);
+		if (report_verdict_denied(jget_str(v, "verdict")))
+			r->n_denials++;
+		else if (jget_str(v, "verdict") && !strcmp(jget_str(v, "verdict"), "audit"))
+			r->n_audits++;
+	}
+	json_array_foreach(json_object_get(r->summary, "dns_names"), i, v)
+	    json_array_append_new(r->dns, json_deep_copy(v));
+	json_array_foreach(json_object_get(r->summary, "files"), i, v)
+	    json_array_append_new(r->files, json_deep_copy(v));
+	json_array_foreach(json_object_get(r->summary, "denials"), i,
+			   v) if (json_array_size(r->denials) < REPORT_MAX_DENIALS)
+	    json_array_append_new(r->denials, json_deep_copy(v));
+	for (int k = 0; k < RK_COUNT; k++) {
+		long long c = jget_int(json_object_get(r->summary, "counts"), kind_names[k]);
+		r->counts[k] = c > 0 ? c : 0;
+	}
+	if (step)
+		json_array_append_new(r->steps, json_string(step));
+}
+
+int report_load(struct report *r, const char *dir, long long max_events, char *err, size_t errlen)
+{
+	struct strbuf p = STRBUF_INIT;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->dir = dir;
+	r->procs = json_array();
+	r->dests = json_array();
+	r->dns = json_array();
+	r->files = json_array();
+	r->denials = json_array();
+	r->audits = json_array();
+	r->steps = json_array();
+	r->notes = json_array();
+
+	sb_addf(&p, "%s/summary.json", dir);
+	rc = load_summary(r, sb_str(&p), err, errlen);
+	sb_reset(&p);
+	if (rc == 0) {
+		sb_addf(&p, "%s/events.ndjson", dir);
+		rc = load_events(r, sb_str(&p), max_events, err, errlen);
+	}
+	sb_release(&p);
+	if (rc == 0 && !r->have_events && !r->summary) {
+		snprintf(err, errlen, "%s: neither summary.json nor events.ndjson found", dir);
+		rc = -1;
+	}
+	if (rc == 0 && !r->have_events) {
+		note(r, "events.ndjson is missing: tables come from summary.json");
+		from_summary(r);
+	}
+	if (rc == 0 && r->summary) {
+		json_t *c = json_object_get(r->summary, "complete");
+		if (json_is_false(c))
+			note(r, "the run marked its record incomplete");
+	}
+	return rc;
+}
+
+void report_free(struct report *r)
+{
+	json_decref(r->summary);
+	json_decref(r->procs);
+	json_decref(r->dests);
+	json_decref(r->dns);
+	json_decref(r->files);
+	json_decref(r->denials);
+	json_decref(r->audits);
+	json_decref(r->steps);
+	json_decref(r->notes);
+	memset(r, 0, sizeof(*r));
+}

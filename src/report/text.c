@@ -1,0 +1,242 @@
+/*
+ * The terminal summary: denials first, then what ran and where it went.
+ * Every recorded string is passed through ci_clean_label() so a hostile
+ * argv or host cannot move the cursor, recolour the terminal or fake a line.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ci/detect.h"
+#include "report/report.h"
+
+#define TERM_MAX 512
+
+/* Prints s cleaned for a terminal; "-" for NULL. */
+static void put(FILE *out, const char *s)
+{
+	char *c;
+
+	if (!s) {
+		fputs("-", out);
+		return;
+	}
+	c = ci_clean_label(s, strlen(s), TERM_MAX);
+	fputs(c, out);
+	free(c);
+}
+
+static void put_event(FILE *out, const json_t *d)
+{
+	const char *kind = jget_str(d, "kind");
+	char dest[600];
+
+	if (kind && !strcmp(kind, "dns")) {
+		fputs("dns ", out);
+		put(out, jget_str(d, "query"));
+		if (jget_str(d, "qtype")) {
+			fputs(" ", out);
+			put(out, jget_str(d, "qtype"));
+		}
+	} else {
+		report_dest_name(d, dest, sizeof(dest));
+		fputs("connect ", out);
+		put(out, jget_str(d, "proto") ? jget_str(d, "proto") : "?");
+		fputs(" ", out);
+		put(out, dest);
+		if (jget_str(d, "host") && jget_str(d, "daddr")) {
+			fputs(" (", out);
+			put(out, jget_str(d, "daddr"));
+			fputs(")", out);
+		}
+	}
+	if (jget_str(d, "exe") || jget_str(d, "comm")) {
+		fputs(" by ", out);
+		put(out, jget_str(d, "exe") ? jget_str(d, "exe") : jget_str(d, "comm"));
+	}
+	if (jget_int(d, "pid") >= 0)
+		fprintf(out, " [pid %lld]", jget_int(d, "pid"));
+	if (jget_str(d, "step")) {
+		fputs(" step ", out);
+		put(out, jget_str(d, "step"));
+	}
+}
+
+static void put_command(FILE *out, const json_t *cmd)
+{
+	size_t i;
+	json_t *a;
+
+	json_array_foreach(cmd, i, a)
+	{
+		if (i)
+			fputc(' ', out);
+		put(out, json_string_value(a) ? json_string_value(a) : "?");
+	}
+}
+
+int report_text(const struct report *r, FILE *out)
+{
+	const json_t *s = r->summary;
+	static const char *const kinds[RK_COUNT] = {"exec", "connect", "dns", "file", "exit"};
+	json_t *v;
+	size_t i;
+
+	fputs("runwarden report: ", out);
+	put(out, r->dir);
+	fputc('\n', out);
+	if (s) {
+		json_t *ci = json_object_get(s, "ci");
+
+		fputs("  command: ", out);
+		put_command(out, json_object_get(s, "command"));
+		fputs("\n  mode: ", out);
+		put(out, jget_str(s, "mode"));
+		if (jget_int(s, "exit_status") >= 0)
+			fprintf(out, "   exit status: %lld", jget_int(s, "exit_status"));
+		if (json_is_number(json_object_get(s, "duration_s")))
+			fprintf(out, "   duration: %.1fs",
+				json_number_value(json_object_get(s, "duration_s")));
+		fprintf(out, "   complete: %s\n",
+			json_is_false(json_object_get(s, "complete")) ? "NO" : "yes");
+		if (jget_str(ci, "provider")) {
+			fputs("  ci: ", out);
+			put(out, jget_str(ci, "provider"));
+			fputs(" ", out);
+			put(out, jget_str(ci, "repository"));
+			fputs(" run ", out);
+			put(out, jget_str(ci, "run_id"));
+			fputs(" job ", out);
+			put(out, jget_str(ci, "job"));
+			fputc('\n', out);
+		}
+	}
+	json_array_foreach(r->notes, i, v)
+	{
+		fputs("  note: ", out);
+		put(out, json_string_value(v));
+		fputc('\n', out);
+	}
+
+	if (r->n_denials) {
+		fprintf(out, "\nDENIED (%lld):\n", r->n_denials);
+		json_array_foreach(r->denials, i, v)
+		{
+			fputs("  ", out);
+			put(out, jget_str(v, "verdict"));
+			fputs("  ", out);
+			put_event(out, v);
+			fputc('\n', out);
+		}
+		if ((long long)json_array_size(r->denials) < r->n_denials)
+			fprintf(out, "  ... and %lld more\n",
+				r->n_denials - (long long)json_array_size(r->denials));
+	}
+	if (r->n_audits) {
+		fprintf(out, "\nWould be denied (audit, %lld):\n", r->n_audits);
+		json_array_foreach(r->audits, i, v)
+		{
+			if (i == 20) {
+				fputs("  ...\n", out);
+				break;
+			}
+			fputs("  ", out);
+			put_event(out, v);
+			fputc('\n', out);
+		}
+	}
+
+	fputs("\nevents:", out);
+	for (int k = 0; k < RK_COUNT; k++)
+		fprintf(out, " %s %lld%s", kinds[k], r->counts[k], k + 1 < RK_COUNT ? "," : "\n");
+	if (s) {
+		json_t *lost = json_object_get(s, "events_lost");
+		if (jget_int(lost, "total") > 0) {
+			const char *lk[] = {"exec", "fork", "exit", "connect", "dns", "file"};
+			fprintf(out, "EVENTS LOST: %lld (", jget_int(lost, "total"));
+			for (size_t k = 0; k < sizeof(lk) / sizeof(lk[0]); k++)
+				fprintf(out, "%s %lld%s", lk[k],
+					jget_int(lost, lk[k]) > 0 ? jget_int(lost, lk[k]) : 0,
+					k + 1 < sizeof(lk) / sizeof(lk[0]) ? ", " : ")\n");
+		}
+		json_array_foreach(json_object_get(s, "missing_hooks"), i, v)
+		{
+			fputs("missing hook: ", out);
+			put(out, jget_str(v, "hook"));
+			fputs(" (", out);
+			put(out, jget_str(v, "reason"));
+			fputs(")\n", out);
+		}
+	}
+
+	/* Denied destinations first, then the rest, as recorded. */
+	fprintf(out, "\ndestinations (%zu):\n", json_array_size(r->dests));
+	for (int pass = 0; pass < 2; pass++) {
+		json_array_foreach(r->dests, i, v)
+		{
+			char dest[600];
+			if (report_verdict_denied(jget_str(v, "verdict")) != (pass == 0))
+				continue;
+			report_dest_name(v, dest, sizeof(dest));
+			fputs("  ", out);
+			put(out, jget_str(v, "verdict"));
+			fputs("\t", out);
+			put(out, jget_str(v, "proto"));
+			fputs("\t", out);
+			put(out, dest);
+			if (jget_str(v, "host") && jget_str(v, "daddr")) {
+				fputs(" (", out);
+				put(out, jget_str(v, "daddr"));
+				fputs(")", out);
+			}
+			fprintf(out, "  x%lld", jget_int(v, "count"));
+			if (jget_str(v, "step")) {
+				fputs("  step ", out);
+				put(out, jget_str(v, "step"));
+			}
+			fputc('\n', out);
+		}
+	}
+	if (json_array_size(r->dns)) {
+		fprintf(out, "\nDNS names (%zu):\n", json_array_size(r->dns));
+		json_array_foreach(r->dns, i, v)
+		{
+			fputs("  ", out);
+			put(out, jget_str(v, "query"));
+			fputs(" ", out);
+			put(out, jget_str(v, "qtype"));
+			if (jget_str(v, "verdict")) {
+				fputs(" ", out);
+				put(out, jget_str(v, "verdict"));
+			}
+			fprintf(out, "  x%lld\n", jget_int(v, "count"));
+		}
+	}
+	if (json_array_size(r->files)) {
+		fputs("\nsensitive files:\n", out);
+		json_array_foreach(r->files, i, v)
+		{
+			json_t *pp;
+			size_t j;
+			fputs("  ", out);
+			put(out, jget_str(v, "path"));
+			fprintf(out, "  x%lld  by", jget_int(v, "count"));
+			json_array_foreach(json_object_get(v, "processes"), j, pp)
+			{
+				fputs(j ? ", " : " ", out);
+				put(out, jget_str(pp, "exe"));
+				fprintf(out, " [pid %lld]", jget_int(pp, "pid"));
+			}
+			fputc('\n', out);
+		}
+	}
+	if (s && json_array_size(json_object_get(s, "leftovers"))) {
+		fputs("\nprocesses left running after the job:\n", out);
+		json_array_foreach(json_object_get(s, "leftovers"), i, v)
+		{
+			fprintf(out, "  [pid %lld] ", jget_int(v, "pid"));
+			put(out, jget_str(v, "cmdline"));
+			fputc('\n', out);
+		}
+	}
+	return ferror(out) ? -1 : 0;
+}
