@@ -15,7 +15,8 @@ B       ?= build
 ARCH    := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' -Isrc -Ibpf -I$(B)
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' \
+	   -DRW_DATADIR='"$(PREFIX)/share/runwarden"' -Isrc -Ibpf -I$(B)
 LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv
 
 SRC     := $(shell find src -name '*.c' | sort)
@@ -25,6 +26,9 @@ SAN_OBJ := $(SRC:%.c=$(B)/san/%.o)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS   := $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
+
+# A failed bpftool run must not leave an empty object that looks up to date.
+.DELETE_ON_ERROR:
 
 .PHONY: all deps test-deps demo check unit e2e bench install clean format lint
 all: $(B)/runwarden

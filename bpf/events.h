@@ -27,6 +27,7 @@ enum ev_kind {
 	EV_CONNECT,
 	EV_DNS_PKT,
 	EV_FILE,
+	EV_SOCKET, /* raw / packet socket creation */
 	EV_KIND_MAX,
 };
 
@@ -47,6 +48,7 @@ enum ev_kind {
 #define EVF_PATH_TRUNC 0x8
 #define EVF_PATH_RAW 0x10 /* path is the name the caller passed, not resolved */
 #define EVF_HAS_RESULT 0x20
+#define EVF_REDIRECTED 0x40 /* port-53 traffic sent to the DNS gate instead */
 
 struct ev_hdr {
 	u32 kind;
@@ -91,12 +93,14 @@ struct ev_exit {
 enum conn_via {
 	VIA_CONNECT = 1, /* cgroup/connect4|6: connect(2), io_uring, TFO */
 	VIA_SENDMSG,     /* cgroup/sendmsg4|6: unconnected UDP */
+	VIA_PACKET,      /* cgroup_skb/egress backstop: a packet no hook allowed */
 };
 
 enum verdict {
 	VERDICT_ALLOW = 0,
 	VERDICT_AUDIT, /* would be denied; observe mode let it through */
 	VERDICT_DENY,
+	VERDICT_BLOCK, /* on a block list: denied in every mode */
 };
 
 struct ev_connect {
@@ -143,6 +147,65 @@ struct ev_file {
 	u16 flags;
 	u32 _pad;
 	char data[]; /* components leaf first, or the raw name (EVF_PATH_RAW) */
+};
+
+struct ev_socket {
+	struct ev_hdr h;
+	u16 family;
+	u16 type;
+	u16 protocol;
+	u8 verdict;
+	u8 _pad;
+};
+
+/* ---- policy, as the kernel sees it (filled by src/agent/enforce.c) ---- */
+
+enum rw_mode {
+	MODE_OBSERVE = 0, /* record; deny only what a block list names */
+	MODE_ENFORCE,
+};
+
+/* map `config`, slot 0 */
+#define RESOLVERS_MAX 8
+struct rw_config {
+	u32 mode;
+	u32 policy;    /* 0: no policy loaded, everything is `allow` */
+	u16 gate_port; /* DNS gate on 127.0.0.1, 0 = none */
+	u16 nresolvers; /* >0: DNS only to these (addr as IPv6, v4-mapped for IPv4) */
+	u32 _pad;
+	struct {
+		u8 addr[16];
+		u16 port;
+		u16 _pad[3];
+	} resolvers[RESOLVERS_MAX];
+};
+
+#define RULES_MAX 16
+#define RPROTO_TCP 1
+#define RPROTO_UDP 2
+struct port_rule {
+	u16 lo, hi;
+	u8 proto; /* RPROTO_* mask */
+	u8 _pad;
+};
+/* Value of the allow/block LPM tries: an address is reached on these ports.
+ * `prefix` is the entry's own prefix length: when the longest match does not
+ * admit the port, the kernel retries with a shorter prefix, so overlapping
+ * entries (a /24 for port 80 inside a /16 for 443) add up without user space
+ * having to fold them. */
+#define LPM_RETRIES 8
+struct addr_rules {
+	u32 prefix;
+	u32 nrules;
+	struct port_rule r[RULES_MAX];
+};
+struct lpm4_key {
+	u32 prefixlen;
+	u8 addr[4];
+};
+struct lpm6_key {
+	u32 prefixlen;
+	u8 addr[16];
 };
 
 /* Index of the per-kind lost-event counters (map `lost`). */

@@ -129,6 +129,106 @@ struct {
 	__type(value, struct sock_owner);
 } owners SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct rw_config);
+} rw_config_map SEC(".maps");
+
+/* The egress allow and block lists (policy CIDRs, and the addresses the DNS
+ * gate pinned for allowed names). Sized by user space to the policy. */
+#define LPM_MAP(name, keytype)                                                                    \
+	struct {                                                                                  \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                              \
+		__uint(max_entries, 1024);                                                        \
+		__type(key, keytype);                                                             \
+		__type(value, struct addr_rules);                                                 \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                             \
+	} name SEC(".maps")
+LPM_MAP(allow4, struct lpm4_key);
+LPM_MAP(allow6, struct lpm6_key);
+LPM_MAP(block4, struct lpm4_key);
+LPM_MAP(block6, struct lpm6_key);
+
+static __always_inline struct rw_config *cfg(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&rw_config_map, &zero);
+}
+
+static __always_inline bool rules_admit(const struct addr_rules *v, u16 port, u8 proto)
+{
+	if (!v)
+		return false;
+	for (int i = 0; i < RULES_MAX; i++) {
+		if (i >= v->nrules)
+			break;
+		if ((v->r[i].proto & proto) && port >= v->r[i].lo && port <= v->r[i].hi)
+			return true;
+	}
+	return false;
+}
+
+/* Longest match first, then ever shorter covering entries (bounded). */
+static __always_inline bool lpm_admit(void *map, void *key, u32 *prefixlen, u16 port, u8 proto)
+{
+	for (int i = 0; i < LPM_RETRIES; i++) {
+		struct addr_rules *v = bpf_map_lookup_elem(map, key);
+
+		if (!v)
+			return false;
+		if (rules_admit(v, port, proto))
+			return true;
+		if (v->prefix == 0)
+			return false;
+		*prefixlen = v->prefix - 1;
+	}
+	return false;
+}
+
+/* Looks addr up in a v4/v6 trie pair; a v4-mapped IPv6 address is an IPv4
+ * address (so ::ffff:a.b.c.d cannot slip past an IPv4 rule). */
+static __always_inline bool listed(void *map4, void *map6, u8 family, const u8 *addr, u16 port,
+				   u8 proto)
+{
+	if (family == AF_INET6) {
+		const u32 *w = (const u32 *)addr;
+
+		if (!(w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff))) {
+			struct lpm6_key k6 = { .prefixlen = 128 };
+
+			__builtin_memcpy(k6.addr, addr, 16);
+			return lpm_admit(map6, &k6, &k6.prefixlen, port, proto);
+		}
+		addr += 12;
+	}
+	struct lpm4_key k4 = { .prefixlen = 32 };
+
+	__builtin_memcpy(k4.addr, addr, 4);
+	return lpm_admit(map4, &k4, &k4.prefixlen, port, proto);
+}
+
+/* The one place a destination is judged, for every hook. */
+static __always_inline u8 judge(u8 family, const u8 *addr, u16 port, u8 proto)
+{
+	struct rw_config *c = cfg();
+
+	if (!c || !c->policy)
+		return VERDICT_ALLOW;
+	if (listed(&block4, &block6, family, addr, port, proto))
+		return VERDICT_BLOCK;
+	if (listed(&allow4, &allow6, family, addr, port, proto))
+		return VERDICT_ALLOW;
+	return c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT;
+}
+
+static __always_inline bool refused(u8 verdict)
+{
+	return verdict == VERDICT_DENY || verdict == VERDICT_BLOCK;
+}
+
 static __always_inline void count_lost(u32 kind)
 {
 	u64 *n = bpf_map_lookup_elem(&lost, &kind);
@@ -479,14 +579,41 @@ static __always_inline void note_owner(u64 cookie, struct ev_hdr *h)
 	bpf_map_update_elem(&owners, &cookie, &o, BPF_ANY);
 }
 
+static __always_inline bool resolver_listed(const struct rw_config *c, u8 family, const u8 *addr,
+					   u16 port)
+{
+	u8 a[16] = {};
+
+	if (!c->nresolvers)
+		return true;
+	if (family == AF_INET) {
+		a[10] = a[11] = 0xff;
+		__builtin_memcpy(a + 12, addr, 4);
+	} else {
+		__builtin_memcpy(a, addr, 16);
+	}
+	for (int i = 0; i < RESOLVERS_MAX; i++) {
+		if (i >= c->nresolvers)
+			break;
+		const u64 *x = (const u64 *)c->resolvers[i].addr, *y = (const u64 *)a;
+
+		if (c->resolvers[i].port == port && x[0] == y[0] && x[1] == y[1])
+			return true;
+	}
+	return false;
+}
+
 /* sock_addr programs run in the caller's context, but get_current_task and
  * get_current_comm are not available to them on every kernel: user space
- * fills comm and ppid from its process table. */
+ * fills comm and ppid from its process table. The verdict is made here, so
+ * a refused attempt fails at once with EPERM, whatever path it took. */
 static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8 via)
 {
 	struct ev_connect e = {};
+	struct rw_config *c = cfg();
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
+	u8 proto = ctx->protocol == PROTO_UDP ? RPROTO_UDP : RPROTO_TCP;
 
 	e.h.kind = EV_CONNECT;
 	e.h.pid = id >> 32;
@@ -497,7 +624,6 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 	e.family = family;
 	e.proto = ctx->protocol;
 	e.via = via;
-	e.verdict = VERDICT_ALLOW;
 	e.dport = bpf_ntohs(ctx->user_port);
 	if (family == AF_INET) {
 		u32 a = ctx->user_ip4;
@@ -514,17 +640,39 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 	}
 	note_owner(e.cookie, &e.h);
 
+	if (c && c->gate_port && e.dport == 53) {
+		/* Every resolver address leads to the gate: names are judged
+		 * there, and nothing the policy refuses leaves the machine. */
+		e.flags |= EVF_REDIRECTED;
+		e.verdict = resolver_listed(c, family, e.daddr, e.dport)
+				    ? VERDICT_ALLOW
+				    : (c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT);
+		if (family == AF_INET) {
+			ctx->user_ip4 = bpf_htonl(0x7f000001);
+		} else {
+			/* v4-mapped loopback: reaches the gate from a dual-stack
+			 * socket; a v6-only socket fails, closed, with ENETUNREACH. */
+			ctx->user_ip6[0] = 0;
+			ctx->user_ip6[1] = 0;
+			ctx->user_ip6[2] = bpf_htonl(0xffff);
+			ctx->user_ip6[3] = bpf_htonl(0x7f000001);
+		}
+		ctx->user_port = bpf_htons(c->gate_port);
+	} else {
+		e.verdict = judge(family, e.daddr, e.dport, proto);
+	}
+
 	if (via == VIA_CONNECT) {
 		struct conn_slot *slot = bpf_map_lookup_elem(&conn_inflight, &tid);
 
 		if (slot && slot->armed && !slot->filled) {
 			slot->ev = e;
 			slot->filled = 1;
-			return 1;
+			return refused(e.verdict) ? 0 : 1;
 		}
 	}
 	emit(&e, sizeof(e), EV_CONNECT);
-	return 1;
+	return refused(e.verdict) ? 0 : 1;
 }
 
 SEC("cgroup/connect4")
@@ -584,6 +732,54 @@ int rw_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* Port 53, or the DNS gate on 127.0.0.1 (where redirected queries go). */
+static __always_inline bool is_dns_port(u16 port, const u8 *addr)
+{
+	struct rw_config *c;
+
+	if (port == 53)
+		return true;
+	c = cfg();
+	return c && c->gate_port && port == c->gate_port && addr[0] == 127 && addr[1] == 0 &&
+	       addr[2] == 0 && addr[3] == 1;
+}
+
+/*
+ * The packet-level backstop, enforce mode only: what reaches the wire from
+ * the job must have been allowed. The socket hooks judge every connection
+ * and datagram first; this catches what they cannot see (ICMP, protocols
+ * without hooks, sockets handed in from outside). TCP is judged on its SYN
+ * only, so a connection allowed at connect time is not cut when a DNS pin
+ * expires.
+ */
+static __always_inline u8 backstop(struct __sk_buff *skb, u8 family, const u8 *daddr, u16 dport,
+				   u8 proto, u32 l4)
+{
+	struct rw_config *c = cfg();
+	u8 rp = proto == PROTO_UDP ? RPROTO_UDP : RPROTO_TCP;
+	u8 v;
+
+	if (!c || !c->policy || c->mode != MODE_ENFORCE)
+		return VERDICT_ALLOW;
+	if (proto == PROTO_TCP) {
+		struct tcphdr th;
+
+		if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)) || !th.syn || th.ack)
+			return VERDICT_ALLOW;
+	}
+	if (c->gate_port && dport == c->gate_port &&
+	    (proto == PROTO_UDP || proto == PROTO_TCP) &&
+	    ((family == AF_INET && daddr[0] == 127 && daddr[1] == 0 && daddr[2] == 0 &&
+	      daddr[3] == 1) ||
+	     (family == AF_INET6 && daddr[10] == 0xff && daddr[11] == 0xff && daddr[12] == 127 &&
+	      daddr[15] == 1)))
+		return VERDICT_ALLOW;
+	if (proto != PROTO_TCP && proto != PROTO_UDP)
+		dport = 0; /* judged by address: a rule with port 0 in range */
+	v = judge(family, daddr, dport, rp);
+	return v == VERDICT_AUDIT ? VERDICT_ALLOW : v;
+}
+
 /* DNS on the wire: both directions of every port-53 packet of the job's
  * sockets, whatever library (or none) produced it. */
 static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
@@ -638,9 +834,53 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 		dport = bpf_ntohs(th.dest);
 		off = l4 + th.doff * 4;
 	} else {
+		/* ICMP and the rest: no ports, but the backstop still judges them. */
+		if (dir == DNS_OUT) {
+			u16 none = 0;
+			u8 v = backstop(skb, family, daddr, none, proto, l4);
+
+			if (v != VERDICT_ALLOW) {
+				struct ev_connect ev = {};
+
+				ev.h.kind = EV_CONNECT;
+				ev.h.ts = bpf_ktime_get_ns();
+				ev.family = family;
+				ev.proto = proto;
+				ev.via = VIA_PACKET;
+				ev.verdict = v;
+				__builtin_memcpy(ev.daddr, daddr, 16);
+				emit(&ev, sizeof(ev), EV_CONNECT);
+				return 0;
+			}
+		}
 		return 1;
 	}
-	if ((dir == DNS_OUT ? dport : sport) != 53)
+	if (dir == DNS_OUT) {
+		u8 verdict = backstop(skb, family, daddr, dport, proto, l4);
+
+		if (verdict != VERDICT_ALLOW) {
+			struct ev_connect ev = {};
+
+			ev.h.kind = EV_CONNECT;
+			ev.h.ts = bpf_ktime_get_ns();
+			ev.cookie = bpf_get_socket_cookie(skb);
+			struct sock_owner *ow = bpf_map_lookup_elem(&owners, &ev.cookie);
+			if (ow) {
+				ev.h.pid = ow->pid;
+				ev.h.tid = ow->tid;
+				ev.h.uid = ow->uid;
+			}
+			ev.family = family;
+			ev.proto = proto;
+			ev.via = VIA_PACKET;
+			ev.verdict = verdict;
+			ev.dport = dport;
+			__builtin_memcpy(ev.daddr, daddr, 16);
+			emit(&ev, sizeof(ev), EV_CONNECT);
+			return 0;
+		}
+	}
+	if (!is_dns_port(dir == DNS_OUT ? dport : sport, dir == DNS_OUT ? daddr : saddr))
 		return 1;
 	if (plen > skb->len)
 		plen = skb->len;
@@ -686,6 +926,32 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 	emit(e, sizeof(*e) + n, EV_DNS_PKT);
 	scratch_put(s);
 	return 1;
+}
+
+/* Raw and packet sockets can forge anything: refused at creation in
+ * enforce mode (EPERM), reported in every mode. */
+SEC("cgroup/sock_create")
+int rw_sock_create(struct bpf_sock *sk)
+{
+	struct rw_config *c = cfg();
+	struct ev_socket e = {};
+	u64 id;
+
+	if (sk->type != 3 /* SOCK_RAW */ && sk->family != 17 /* AF_PACKET */)
+		return 1;
+	id = bpf_get_current_pid_tgid();
+	e.h.kind = EV_SOCKET;
+	e.h.pid = id >> 32;
+	e.h.tid = (u32)id;
+	e.h.uid = (u32)bpf_get_current_uid_gid();
+	e.h.ts = bpf_ktime_get_ns();
+	e.family = sk->family;
+	e.type = sk->type;
+	e.protocol = sk->protocol;
+	e.verdict = c && c->policy ? (c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT)
+				   : VERDICT_ALLOW;
+	emit(&e, sizeof(e), EV_SOCKET);
+	return e.verdict == VERDICT_DENY ? 0 : 1;
 }
 
 SEC("cgroup_skb/egress")

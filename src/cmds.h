@@ -4,6 +4,9 @@
 
 /* argv[0] is the subcommand name; return value is the process exit status. */
 int cmd_run(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_policy(int argc, char **argv); /* src/policy/cmd_policy.c */
+int cmd_learn(int argc, char **argv);  /* src/policy/cmd_learn.c */
 
 #endif

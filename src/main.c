@@ -12,7 +12,10 @@ struct cmd {
 
 static const struct cmd cmds[] = {
 	{ "run", cmd_run, "run a command and record what it does" },
+	{ "report", cmd_report, "render a run directory: terminal, HTML, GitHub summary, JUnit" },
 	{ "version", cmd_version, "print the version" },
+	{ "policy", cmd_policy, "check a policy file (policy check FILE)" },
+	{ "learn", cmd_learn, "suggest a policy from observed runs' event logs" },
 };
 
 static void usage(FILE *f)

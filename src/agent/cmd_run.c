@@ -22,18 +22,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/epoll.h>
+
 #include "agent/collect.h"
+#include "agent/enforce.h"
 #include "agent/loader.h"
 #include "agent/scope.h"
 #include "cmds.h"
 #include "common/jsonw.h"
 #include "common/util.h"
 #include "evidence/attest.h"
+#include "policy/learn.h"
 
-#pragma weak attest_write /* TEMP until src/evidence/attest.c lands */
 
 struct run_opts {
 	const char *out_dir;
+	const char *policy;
+	enum policy_mode mode;
 	const char *step;
 	const char *user;
 	const char *key;
@@ -56,7 +61,9 @@ static const char usage_text[] =
 	"  --step NAME        CI step the events belong to\n"
 	"  --user NAME        run CMD as this user (default: the invoking user,\n"
 	"                     from SUDO_UID when run through sudo)\n"
-	"  --mode observe     record and allow (the default)\n"
+	"  --policy FILE      egress policy (YAML, see docs/policy.md)\n"
+	"  --mode MODE        observe (record; the default), learn (observe and write\n"
+	"                     policy.learned.yaml) or enforce (deny what the policy does not allow)\n"
 	"  --grace SECONDS    how long to wait for descendants after CMD exits (default 2)\n"
 	"  --kill-leftovers   kill processes still alive after the grace period\n"
 	"  --allow-partial    run even if some hooks cannot be attached (evidence marked partial)\n"
@@ -116,10 +123,11 @@ static int resolve_user(const char *name, uid_t *uid, gid_t *gid, const char **u
 
 static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitive_list *sens)
 {
-	enum { O_OUT = 1, O_STEP, O_USER, O_MODE, O_GRACE, O_KILL, O_PARTIAL, O_WATCH, O_RING,
+	enum { O_OUT = 1, O_POLICY, O_STEP, O_USER, O_MODE, O_GRACE, O_KILL, O_PARTIAL, O_WATCH, O_RING,
 	       O_KEY, O_NOSIGN, O_QUIET, O_HELP };
 	static const struct option opts[] = {
 		{ "out", required_argument, 0, O_OUT },
+		{ "policy", required_argument, 0, O_POLICY },
 		{ "step", required_argument, 0, O_STEP },
 		{ "user", required_argument, 0, O_USER },
 		{ "mode", required_argument, 0, O_MODE },
@@ -153,9 +161,13 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		case O_USER:
 			o->user = optarg;
 			break;
+		case O_POLICY:
+			o->policy = optarg;
+			break;
 		case O_MODE:
-			if (strcmp(optarg, "observe")) {
-				rw_err("--mode %s: this build supports observe only", optarg);
+			o->mode = policy_mode_parse(optarg);
+			if (o->mode == POLICY_MODE_UNSET) {
+				rw_err("--mode %s: expected observe, learn or enforce", optarg);
 				return -1;
 			}
 			break;
@@ -217,6 +229,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		return -1;
 	}
 	o->cmd = argv + optind;
+	if (o->mode == POLICY_MODE_ENFORCE && !o->policy) {
+		rw_err("--mode enforce needs --policy FILE (what should be allowed?)");
+		return -1;
+	}
 	return 0;
 }
 
@@ -280,6 +296,16 @@ static int collect_leftovers(const struct scope *s, struct leftover **out)
 	return n;
 }
 
+/* fail_on_violation: explicit in the policy, else on in enforce mode. Blocks
+ * and denials count in every mode; would-be denials (audit) count when the
+ * policy asks for it in observe/learn. */
+static bool violations(const struct summary *s, const struct enforce *e, const struct run_opts *o)
+{
+	if (!o->policy || !policy_fails_on_violation(e->pol, o->mode))
+		return false;
+	return s->denials > 0 || (o->mode != POLICY_MODE_ENFORCE && s->audits > 0);
+}
+
 /* The agent's own high-water mark, for the record (the job is not counted). */
 static long peak_rss_kb(void)
 {
@@ -310,20 +336,43 @@ static void missing_json(const struct loader *l, struct strbuf *sb)
 	sb_addch(sb, ']');
 }
 
-/* Drains the ring until CMD exits, then through the grace period. */
-static int watch(struct ring_buffer *rb, pid_t child, const struct scope *s,
+/* Drains the ring (and serves the DNS gate) until CMD exits, then through
+ * the grace period. */
+static int watch(struct ring_buffer *rb, struct enforce *enf, pid_t child, const struct scope *s,
 		 const struct run_opts *o, int *status)
 {
 	bool exited = false;
 	int64_t deadline = 0;
 	pid_t none[1];
+	int ep = epoll_create1(EPOLL_CLOEXEC), gfd = enforce_gate_fd(enf), rc = 0;
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = ring_buffer__epoll_fd(rb) };
 
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
+		rw_err("epoll: %s", strerror(errno));
+		return -1;
+	}
+	ev.data.fd = gfd;
+	if (gfd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, gfd, &ev)) {
+		rw_err("epoll: %s", strerror(errno));
+		close(ep);
+		return -1;
+	}
 	for (;;) {
-		int err = ring_buffer__poll(rb, 50);
+		struct epoll_event ready[2];
+		int n = epoll_wait(ep, ready, 2, 50);
 
+		if (n < 0 && errno != EINTR) {
+			rw_err("epoll_wait: %s", strerror(errno));
+			rc = -1;
+			break;
+		}
+		/* The gate first: a client may be waiting for its answer. */
+		enforce_gate_dispatch(enf);
+		int err = ring_buffer__consume(rb);
 		if (err < 0 && err != -EINTR) {
 			rw_err("reading kernel events failed: %s", strerror(-err));
-			return -1;
+			rc = -1;
+			break;
 		}
 		if (pending_signal && !exited) {
 			kill(child, pending_signal);
@@ -334,8 +383,10 @@ static int watch(struct ring_buffer *rb, pid_t child, const struct scope *s,
 			deadline = now_mono_ns() + (int64_t)o->grace_ms * 1000000;
 		}
 		if (exited && (scope_pids(s, none, 1) == 0 || now_mono_ns() >= deadline))
-			return 0;
+			break;
 	}
+	close(ep);
+	return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -347,6 +398,8 @@ int cmd_run(int argc, char **argv)
 	struct collector col;
 	struct ring_buffer *rb = NULL;
 	struct run_info ri = { 0 };
+	struct enforce enf = { 0 };
+	char *policy_json = NULL;
 	struct strbuf path = STRBUF_INIT, missing = STRBUF_INIT, lost = STRBUF_INIT,
 		      extra = STRBUF_INIT;
 	char err[512], child_err[64];
@@ -371,6 +424,20 @@ int cmd_run(int argc, char **argv)
 	}
 	if (resolve_user(o.user, &uid, &gid, &uname))
 		goto out;
+	if (o.policy) {
+		if (enforce_load(&enf, o.policy, o.step, o.mode, err, sizeof(err))) {
+			rw_err("%s", err);
+			goto out;
+		}
+		for (size_t i = 0; i < enf.pol->nfiles; i++)
+			if (sensitive_add(&sens, enf.pol->files[i], err, sizeof(err))) {
+				rw_err("%s: files: %s", o.policy, err);
+				goto out;
+			}
+		o.mode = enf.mode;
+	} else if (o.mode == POLICY_MODE_UNSET) {
+		o.mode = POLICY_MODE_OBSERVE;
+	}
 	if (mkdir(o.out_dir, 0755) && errno != EEXIST) {
 		rw_err("--out %s: %s", o.out_dir, strerror(errno));
 		goto out;
@@ -388,7 +455,8 @@ int cmd_run(int argc, char **argv)
 	}
 	struct loader_opts lo = { .ring_bytes = o.ring_mb << 20,
 				  .cgroup_fd = scope.fd,
-				  .sensitive = &sens };
+				  .sensitive = &sens,
+				  .lpm_entries = o.policy ? enforce_lpm_capacity(&enf) : 1024 };
 	if (loader_start(&ld, &lo, err, sizeof(err))) {
 		rw_err("%s", err);
 		loader_stop(&ld, false);
@@ -408,6 +476,15 @@ int cmd_run(int argc, char **argv)
 			       ld.n_missing);
 			goto out;
 		}
+	}
+	if (o.policy && enforce_arm(&enf, &ld, err, sizeof(err))) {
+		/* Fail closed: never run a job we were asked to fence without the fence. */
+		rw_err("policy %s: %s", o.policy, err);
+		goto out;
+	}
+	if (o.policy) {
+		col.dns_verdict = (const char *(*)(const void *, const char *))enforce_dns_verdict;
+		col.dns_verdict_ctx = &enf;
 	}
 	rb = ring_buffer__new(loader_ring_fd(&ld), collector_handle, &col, NULL);
 	if (!rb) {
@@ -449,7 +526,7 @@ int cmd_run(int argc, char **argv)
 		ri.exit_status = -1;
 		rc = 127;
 	} else {
-		if (watch(rb, child, &scope, &o, &status)) {
+		if (watch(rb, &enf, child, &scope, &o, &status)) {
 			kill(child, SIGKILL);
 			waitpid(child, &status, 0);
 		}
@@ -472,7 +549,11 @@ int cmd_run(int argc, char **argv)
 
 	ri.command = o.cmd;
 	ri.step = o.step;
-	ri.mode = "observe";
+	ri.mode = policy_mode_name(o.mode);
+	if (o.policy) {
+		policy_json = enforce_policy_json(&enf);
+		ri.policy_json = policy_json;
+	}
 	ri.out_dir = o.out_dir;
 	ri.log_name = "events.ndjson";
 	ri.missing_json = missing.buf;
@@ -496,8 +577,24 @@ int cmd_run(int argc, char **argv)
 		summary_print(&col.sum, &ri, stderr);
 	if (col.io_error)
 		rw_err("some events could not be written; counted as lost");
-	if (!o.no_sign && attest_write && attest_write(o.out_dir, o.key, NULL))
+	if (o.mode == POLICY_MODE_LEARN) {
+		const char *dirs[] = { o.out_dir };
+
+		sb_reset(&path);
+		sb_addf(&path, "%s/policy.learned.yaml", o.out_dir);
+		if (learn_write(dirs, 1, path.buf))
+			rc = rc ? rc : 1;
+		else if (!o.quiet)
+			fprintf(stderr, "  suggested policy: %s\n", path.buf);
+	}
+	if (!o.no_sign && attest_write(o.out_dir, o.key, o.policy))
 		rc = rc ? rc : 1;
+	if (violations(&col.sum, &enf, &o) && rc == 0) {
+		rw_err("%llu policy violations (%llu denied, %llu would have been); failing the run",
+		       (unsigned long long)(col.sum.denials + col.sum.audits),
+		       (unsigned long long)col.sum.denials, (unsigned long long)col.sum.audits);
+		rc = 1;
+	}
 	if (ri.n_leftovers && !ri.leftovers_killed)
 		rw_err("%d processes are still running in %s (use --kill-leftovers)",
 		       ri.n_leftovers, scope.path);
@@ -510,6 +607,8 @@ out:
 		rw_err("cannot remove cgroup %s: %s", scope.path, strerror(errno));
 	if (col_ready)
 		collector_free(&col);
+	enforce_free(&enf);
+	free(policy_json);
 	free(ri.leftovers);
 	sensitive_free(&sens);
 	sb_release(&path);

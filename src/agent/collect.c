@@ -228,7 +228,18 @@ static void on_exit_(struct collector *c, const struct ev_exit *e)
 
 static const char *verdict_name(int v)
 {
-	return v == VERDICT_DENY ? "deny" : v == VERDICT_AUDIT ? "audit" : "allow";
+	return v == VERDICT_DENY    ? "deny"
+	       : v == VERDICT_BLOCK ? "block"
+	       : v == VERDICT_AUDIT ? "audit"
+				    : "allow";
+}
+
+static void count_verdict(struct collector *c, int v)
+{
+	if (v == VERDICT_AUDIT)
+		c->sum.audits++;
+	else if (v == VERDICT_DENY || v == VERDICT_BLOCK)
+		c->sum.denials++;
 }
 
 /* The name an address was resolved from, if a DNS answer in this job said so. */
@@ -263,11 +274,15 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	sb_addch(sb, ',');
 	sb_add(sb, frag.buf, frag.len);
 	sb_addf(sb, ",\"verdict\":\"%s\",\"via\":\"%s\",\"result\":", verdict_name(e->verdict),
-		e->via == VIA_SENDMSG ? "sendmsg" : "connect");
+		e->via == VIA_SENDMSG  ? "sendmsg"
+		: e->via == VIA_PACKET ? "packet"
+				       : "connect");
 	if (e->flags & EVF_HAS_RESULT)
 		render_result(sb, e->result);
 	else
 		sb_addstr(sb, "null");
+	if (e->flags & EVF_REDIRECTED)
+		sb_addstr(sb, ",\"redirected_to_gate\":true");
 	write_line(c, EV_CONNECT);
 
 	sb_addf(&frag, ",\"verdict\":\"%s\"", verdict_name(e->verdict));
@@ -279,10 +294,7 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	}
 	sb_addf(&human, " %s", verdict_name(e->verdict));
 	summary_dest(&c->sum, frag.buf, human.buf);
-	if (e->verdict == VERDICT_AUDIT)
-		c->sum.audits++;
-	else if (e->verdict == VERDICT_DENY)
-		c->sum.denials++;
+	count_verdict(c, e->verdict);
 	sb_release(&addr);
 	sb_release(&frag);
 	sb_release(&human);
@@ -371,8 +383,13 @@ static void log_dns(struct collector *c, const struct dns_pending *q, const stru
 	sb_addch(sb, ']');
 	if (ans && ans->answers_truncated)
 		sb_addstr(sb, ",\"answers_truncated\":true");
-	sb_addstr(sb, ",\"verdict\":\"allow\"");
+	const char *verdict = c->dns_verdict ? c->dns_verdict(c->dns_verdict_ctx, m->qname) : "allow";
+	sb_addf(sb, ",\"verdict\":\"%s\"", verdict);
 	write_line(c, EV_DNS_PKT);
+	if (!strcmp(verdict, "audit"))
+		c->sum.audits++;
+	else if (strcmp(verdict, "allow"))
+		c->sum.denials++;
 
 	json_cstr(&human, m->qname);
 	sb_addf(&human, " %s", dns_type_name(m->qtype, tb, sizeof(tb)));
@@ -539,6 +556,22 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 	sb_release(&pj);
 }
 
+static void on_socket(struct collector *c, const struct ev_socket *e)
+{
+	struct strbuf *sb = &c->body;
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, &e->h, "socket", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(sb, ",\"family\":%s,\"type\":\"%s\",\"protocol\":%u,\"verdict\":\"%s\"",
+		e->family == 17 ? "\"packet\"" : e->family == 10 ? "\"ipv6\"" : "\"ipv4\"",
+		e->type == 3 ? "raw" : "other", e->protocol, verdict_name(e->verdict));
+	write_line(c, EV_SOCKET);
+	count_verdict(c, e->verdict);
+}
+
 int collector_handle(void *ctx, void *data, size_t len)
 {
 	struct collector *c = ctx;
@@ -571,6 +604,10 @@ int collector_handle(void *ctx, void *data, size_t len)
 	case EV_FILE:
 		if (len >= sizeof(struct ev_file))
 			on_file(c, data, len);
+		break;
+	case EV_SOCKET:
+		if (len >= sizeof(struct ev_socket))
+			on_socket(c, data);
 		break;
 	}
 	return 0;

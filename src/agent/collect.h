@@ -24,6 +24,9 @@ struct collector {
 	struct strmap hosts;       /* address text -> host name it was resolved from */
 	struct summary sum;
 	struct strbuf body; /* reused for every line */
+	/* The policy's judgement of a DNS name (NULL: no policy, all "allow"). */
+	const char *(*dns_verdict)(const void *ctx, const char *qname);
+	const void *dns_verdict_ctx;
 	bool io_error;
 };
 

@@ -97,7 +97,10 @@ static const struct hook_def hook_defs[] = {
 	  false, NULL },
 	{ "cgroup/sendmsg4", "IPv4 unconnected UDP sends", AT_CGROUP, false, NULL },
 	{ "cgroup/sendmsg6", "IPv6 unconnected UDP sends", AT_CGROUP, false, NULL },
-	{ "cgroup_skb/egress", "DNS queries on the wire", AT_CGROUP, false, NULL },
+	{ "cgroup/sock_create", "raw and packet socket creation (refused in enforce)", AT_CGROUP,
+	  false, NULL },
+	{ "cgroup_skb/egress", "DNS queries on the wire; the egress backstop", AT_CGROUP, false,
+	  NULL },
 	{ "cgroup_skb/ingress", "DNS answers on the wire", AT_CGROUP, false, NULL },
 };
 
@@ -161,6 +164,11 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 		return -1;
 	}
 	bpf_map__set_max_entries(l->skel->maps.events, o->ring_bytes);
+	/* Room for the policy plus the DNS gate's pins. */
+	bpf_map__set_max_entries(l->skel->maps.allow4, o->lpm_entries);
+	bpf_map__set_max_entries(l->skel->maps.allow6, o->lpm_entries);
+	bpf_map__set_max_entries(l->skel->maps.block4, o->lpm_entries);
+	bpf_map__set_max_entries(l->skel->maps.block6, o->lpm_entries);
 
 	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
 		const struct hook_def *d = &hook_defs[i];
@@ -224,6 +232,19 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 		l->links[l->n_hooks++] = link;
 	}
 	return 0;
+}
+
+int loader_map_fd(const struct loader *l, enum loader_map m)
+{
+	struct bpf_map *maps[] = {
+		[LM_CONFIG] = l->skel->maps.rw_config_map,
+		[LM_ALLOW4] = l->skel->maps.allow4,
+		[LM_ALLOW6] = l->skel->maps.allow6,
+		[LM_BLOCK4] = l->skel->maps.block4,
+		[LM_BLOCK6] = l->skel->maps.block6,
+	};
+
+	return bpf_map__fd(maps[m]);
 }
 
 int loader_ring_fd(const struct loader *l)

@@ -33,12 +33,16 @@ struct loader_opts {
 	uint32_t ring_bytes; /* power of two, >= page size */
 	int cgroup_fd;       /* the job's scope */
 	const struct sensitive_list *sensitive;
+	uint32_t lpm_entries; /* capacity of each allow/block trie */
 };
+
+enum loader_map { LM_CONFIG, LM_ALLOW4, LM_ALLOW6, LM_BLOCK4, LM_BLOCK6 };
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check
  * n_missing), or -1 with a one-line reason in err when nothing can run. */
 int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_t errlen);
 int loader_ring_fd(const struct loader *l);
+int loader_map_fd(const struct loader *l, enum loader_map m);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
 /* handoff: leave the slow detaching to a short-lived child (end of a run). */

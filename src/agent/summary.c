@@ -18,6 +18,7 @@ struct agg {
 static const char *const kinds[EV_KIND_MAX] = {
 	[EV_EXEC] = "exec",       [EV_FORK] = "fork", [EV_EXIT] = "exit",
 	[EV_CONNECT] = "connect", [EV_DNS_PKT] = "dns", [EV_FILE] = "file",
+	[EV_SOCKET] = "socket",
 };
 
 const char *kind_name(int kind)

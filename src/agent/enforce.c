@@ -1,0 +1,386 @@
+/* Policy to kernel maps, and the DNS gate's pins (see enforce.h, docs/policy.md). */
+#include "agent/enforce.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jsonw.h"
+#include "common/util.h"
+#include "events.h"
+#include "gate/dnsgate.h"
+
+/* Pins beyond the policy's own entries (each allowed name's addresses). */
+#define PIN_ROOM 65536
+
+struct pin {
+	int refs;
+	struct addr_rules rules;
+};
+
+int enforce_load(struct enforce *e, const char *policy_path, const char *step,
+		 enum policy_mode mode, char *err, size_t errlen)
+{
+	memset(e, 0, sizeof(*e));
+	strmap_init(&e->exact);
+	strmap_init(&e->pins);
+	e->pol = policy_load(policy_path, err, errlen);
+	if (!e->pol)
+		return -1;
+	e->blocklist = policy_load_blocklist(NULL, err, errlen);
+	if (!e->blocklist)
+		return -1;
+	e->set = policy_effective(e->pol, step, e->blocklist, err, errlen);
+	if (!e->set)
+		return -1;
+	e->mode = mode != POLICY_MODE_UNSET		? mode
+		  : e->pol->mode != POLICY_MODE_UNSET ? e->pol->mode
+						      : POLICY_MODE_OBSERVE;
+	return 0;
+}
+
+uint32_t enforce_lpm_capacity(const struct enforce *e)
+{
+	size_t n = e->set ? e->set->allow.n + e->set->block.n : 0;
+
+	return (uint32_t)(n + PIN_ROOM);
+}
+
+/* Trie key text for the bookkeeping maps: family, address bytes, prefix. */
+static void trie_key(char *buf, size_t len, int family, const uint8_t *addr, int prefix)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(family, addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%d", a, prefix);
+}
+
+static void rules_add(struct addr_rules *v, const struct policy_rule *r, int n)
+{
+	for (int i = 0; i < n && v->nrules < RULES_MAX; i++) {
+		v->r[v->nrules].lo = r[i].lo;
+		v->r[v->nrules].hi = r[i].hi;
+		v->r[v->nrules].proto = r[i].proto;
+		v->nrules++;
+	}
+}
+
+static int trie_update(struct enforce *e, bool block, int family, const uint8_t *addr,
+		       int prefix, const struct addr_rules *v)
+{
+	int fd = loader_map_fd(e->ld, block ? (family == AF_INET ? LM_BLOCK4 : LM_BLOCK6)
+					    : (family == AF_INET ? LM_ALLOW4 : LM_ALLOW6));
+	struct lpm6_key k6 = { .prefixlen = prefix };
+	struct lpm4_key k4 = { .prefixlen = prefix };
+
+	if (family == AF_INET) {
+		memcpy(k4.addr, addr, 4);
+		return bpf_map_update_elem(fd, &k4, v, BPF_ANY);
+	}
+	memcpy(k6.addr, addr, 16);
+	return bpf_map_update_elem(fd, &k6, v, BPF_ANY);
+}
+
+static int trie_delete(struct enforce *e, int family, const uint8_t *addr, int prefix)
+{
+	int fd = loader_map_fd(e->ld, family == AF_INET ? LM_ALLOW4 : LM_ALLOW6);
+	struct lpm6_key k6 = { .prefixlen = prefix };
+	struct lpm4_key k4 = { .prefixlen = prefix };
+
+	if (family == AF_INET) {
+		memcpy(k4.addr, addr, 4);
+		return bpf_map_delete_elem(fd, &k4);
+	}
+	memcpy(k6.addr, addr, 16);
+	return bpf_map_delete_elem(fd, &k6);
+}
+
+struct load_ctx {
+	struct enforce *e;
+	bool block;
+	int err;
+};
+
+/* One trie entry per prefix; the policy layer has already folded into each
+ * prefix the rules of the shorter ones covering it (the kernel's shorter-
+ * prefix retry is for the gate's pins, which land inside CIDRs). */
+static int load_cidr(const struct policy_cidr *pc, void *arg)
+{
+	struct load_ctx *lc = arg;
+	struct addr_rules v = { .prefix = pc->prefix };
+	char key[80];
+
+	rules_add(&v, pc->rules, pc->nrules);
+	if (trie_update(lc->e, lc->block, pc->family, pc->addr, pc->prefix, &v)) {
+		lc->err = errno;
+		return -1;
+	}
+	if (!lc->block && pc->prefix == (pc->family == AF_INET ? 32 : 128)) {
+		struct addr_rules *copy = malloc(sizeof(*copy));
+
+		if (!copy)
+			abort();
+		*copy = v;
+		trie_key(key, sizeof(key), pc->family, pc->addr, pc->prefix);
+		strmap_put(&lc->e->exact, key, NULL)->val = copy;
+	}
+	return 0;
+}
+
+static int load_list(struct enforce *e, bool block, char *err, size_t errlen)
+{
+	struct load_ctx lc = { .e = e, .block = block };
+
+	if (policy_for_each_cidr(e->set, block, load_cidr, &lc, err, errlen)) {
+		if (lc.err)
+			snprintf(err, errlen, "cannot load the %s list into the kernel: %s",
+				 block ? "block" : "allow", strerror(lc.err));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- DNS gate */
+
+static enum dnsgate_verdict gate_decide(void *ctx, const char *qname, int qtype,
+					const struct dnsgate_client *who)
+{
+	struct enforce *e = ctx;
+	enum policy_verdict v = policy_check_host(e->set, qname, NULL);
+
+	(void)qtype;
+	(void)who;
+	if (v == POLICY_BLOCK)
+		return DNSGATE_REFUSE;
+	if (v == POLICY_DENY && e->mode == POLICY_MODE_ENFORCE && e->pol->dns.refuse_unlisted)
+		return DNSGATE_REFUSE;
+	return DNSGATE_ALLOW;
+}
+
+static int gate_pin(void *ctx, const char *asked, const char *owner, int family, const void *addr,
+		    uint32_t ttl)
+{
+	struct enforce *e = ctx;
+	struct policy_match m;
+	char key[80];
+	struct strmap_entry *ent;
+	struct pin *p;
+	int full = family == AF_INET ? 32 : 128;
+	const uint8_t *a = addr;
+	uint8_t v4[4];
+
+	(void)owner;
+	(void)ttl;
+	if (policy_check_host(e->set, asked, &m) != POLICY_ALLOW)
+		return 0; /* observe mode let an unlisted name through: nothing to allow */
+	if (family == AF_INET6 && !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		memcpy(v4, a + 12, 4); /* the kernel judges v4-mapped as IPv4 */
+		a = v4;
+		family = AF_INET;
+		full = 32;
+	}
+	trie_key(key, sizeof(key), family, a, full);
+	ent = strmap_put(&e->pins, key, NULL);
+	if (!ent->val) {
+		ent->val = calloc(1, sizeof(struct pin));
+		if (!ent->val)
+			abort();
+		struct strmap_entry *own = strmap_get(&e->exact, key);
+		p = ent->val;
+		if (own) /* an `ip:` entry for the same address keeps its ports */
+			p->rules = *(struct addr_rules *)own->val;
+		p->rules.prefix = full;
+	}
+	p = ent->val;
+	rules_add(&p->rules, m.rules, m.nrules);
+	if (trie_update(e, false, family, a, full, &p->rules)) {
+		e->pins_failed++;
+		if (p->refs == 0)
+			free(strmap_del(&e->pins, key));
+		return -1; /* the gate answers SERVFAIL rather than an address we would refuse */
+	}
+	p->refs++;
+	e->pinned_total++;
+	return 0;
+}
+
+static void gate_unpin(void *ctx, const char *asked, int family, const void *addr)
+{
+	struct enforce *e = ctx;
+	const uint8_t *a = addr;
+	int full = family == AF_INET ? 32 : 128;
+	char key[80];
+	struct strmap_entry *ent, *own;
+	struct pin *p;
+
+	(void)asked;
+	if (family == AF_INET6 && !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		a += 12;
+		family = AF_INET;
+		full = 32;
+	}
+	trie_key(key, sizeof(key), family, a, full);
+	ent = strmap_get(&e->pins, key);
+	if (!ent)
+		return;
+	p = ent->val;
+	if (--p->refs > 0)
+		return;
+	own = strmap_get(&e->exact, key);
+	if (own)
+		trie_update(e, false, family, a, full, own->val);
+	else
+		trie_delete(e, family, a, full);
+	free(strmap_del(&e->pins, key));
+}
+
+static int system_resolver(char *out, size_t len)
+{
+	char buf[8192], *line, *save = NULL;
+	ssize_t n = read_file_bounded("/etc/resolv.conf", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char addr[INET6_ADDRSTRLEN];
+
+		if (sscanf(line, " nameserver %45s", addr) == 1) {
+			snprintf(out, len, "%s", addr);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int start_gate(struct enforce *e, char *err, size_t errlen)
+{
+	const struct policy_dns *d = &e->pol->dns;
+	const struct policy_addr *up = d->has_upstream ? &d->upstream
+				       : d->nresolvers ? &d->resolvers[0]
+						       : NULL;
+	char addr[INET6_ADDRSTRLEN];
+	struct dnsgate_config gc = { 0 };
+	char gerr[256];
+
+	if (up)
+		inet_ntop(up->family, up->addr, addr, sizeof(addr));
+	else if (system_resolver(addr, sizeof(addr))) {
+		snprintf(err, errlen, "dns: no upstream in the policy and no nameserver in "
+				      "/etc/resolv.conf for the DNS gate");
+		return -1;
+	}
+	gc.listen = "127.0.0.1";
+	gc.upstream = addr;
+	gc.upstream_port = up && up->port ? up->port : 53;
+	gc.max_pins = PIN_ROOM / 2;
+	gc.refusal = d->refuse_with == POLICY_REFUSE_NXDOMAIN ? DNSGATE_NXDOMAIN : DNSGATE_REFUSED;
+	gc.ctx = e;
+	gc.decide = gate_decide;
+	gc.pin = gate_pin;
+	gc.unpin = gate_unpin;
+	e->gate = dnsgate_new(&gc, gerr, sizeof(gerr));
+	if (!e->gate) {
+		snprintf(err, errlen, "DNS gate: %s", gerr);
+		return -1;
+	}
+	return 0;
+}
+
+int enforce_arm(struct enforce *e, const struct loader *ld, char *err, size_t errlen)
+{
+	struct rw_config c = { 0 };
+	uint32_t zero = 0;
+	const struct policy_dns *d = &e->pol->dns;
+
+	e->ld = ld;
+	if (load_list(e, true, err, errlen) || load_list(e, false, err, errlen))
+		return -1;
+	if (start_gate(e, err, errlen))
+		return -1;
+	c.mode = e->mode == POLICY_MODE_ENFORCE ? MODE_ENFORCE : MODE_OBSERVE;
+	c.policy = 1;
+	c.gate_port = dnsgate_port(e->gate);
+	for (size_t i = 0; i < d->nresolvers && c.nresolvers < RESOLVERS_MAX; i++) {
+		const struct policy_addr *r = &d->resolvers[i];
+		uint8_t *a = c.resolvers[c.nresolvers].addr;
+
+		if (r->family == AF_INET) {
+			a[10] = a[11] = 0xff;
+			memcpy(a + 12, r->addr, 4);
+		} else {
+			memcpy(a, r->addr, 16);
+		}
+		c.resolvers[c.nresolvers].port = r->port ? r->port : 53;
+		c.nresolvers++;
+	}
+	if (d->nresolvers > RESOLVERS_MAX) {
+		snprintf(err, errlen, "dns.resolvers: at most %d resolvers", RESOLVERS_MAX);
+		return -1;
+	}
+	if (bpf_map_update_elem(loader_map_fd(ld, LM_CONFIG), &zero, &c, BPF_ANY)) {
+		snprintf(err, errlen, "cannot set the kernel's policy mode: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int enforce_gate_fd(const struct enforce *e)
+{
+	return e->gate ? dnsgate_fd(e->gate) : -1;
+}
+
+void enforce_gate_dispatch(struct enforce *e)
+{
+	if (!e->gate)
+		return;
+	dnsgate_dispatch(e->gate);
+	dnsgate_expire(e->gate, dnsgate_now_ms(), NULL);
+}
+
+const char *enforce_dns_verdict(const struct enforce *e, const char *qname)
+{
+	enum policy_verdict v;
+
+	if (!e || !e->set || !qname)
+		return "allow";
+	v = policy_check_host(e->set, qname, NULL);
+	if (v == POLICY_BLOCK)
+		return "block";
+	if (v == POLICY_ALLOW)
+		return "allow";
+	return e->mode == POLICY_MODE_ENFORCE && e->pol->dns.refuse_unlisted ? "deny" : "audit";
+}
+
+char *enforce_policy_json(const struct enforce *e)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_addstr(&sb, "{\"path\":");
+	json_cstr(&sb, e->pol->path);
+	sb_addf(&sb, ",\"sha256\":\"%s\",\"version\":%d,\"mode\":\"%s\"", e->pol->sha256,
+		e->pol->version, policy_mode_name(e->mode));
+	sb_addf(&sb, ",\"allow_entries\":%zu,\"block_entries\":%zu", e->set->allow.n,
+		e->set->block.n);
+	sb_addf(&sb, ",\"pins\":%llu,\"pins_failed\":%llu}", (unsigned long long)e->pinned_total,
+		(unsigned long long)e->pins_failed);
+	return sb_detach(&sb);
+}
+
+void enforce_free(struct enforce *e)
+{
+	if (e->gate)
+		dnsgate_free(e->gate);
+	if (e->set)
+		policy_set_free(e->set);
+	if (e->blocklist)
+		policy_list_free(e->blocklist);
+	if (e->pol)
+		policy_free(e->pol);
+	strmap_clear(&e->exact, free);
+	strmap_clear(&e->pins, free);
+	memset(e, 0, sizeof(*e));
+}

@@ -1,0 +1,816 @@
+/*
+ * `runwarden learn RUNDIR... [--out FILE]`: merges observed runs' event logs into the narrowest
+ * policy that would have let them pass (see learn.h and docs/policy.md, "Learning a policy").
+ *
+ * What becomes what:
+ *   connect with a host      → host entry, with the ports and protocols seen
+ *   connect without a host   → ip entry (v4-mapped folded to IPv4)
+ *   connect to port 53, no host → dns.resolvers (the gate takes DNS; no allow entry needed)
+ *   dns question             → host entry (a name must be allowed to be resolved at all)
+ *   verdict block            → nothing (the block list wins anyway); listed in a comment
+ * Destinations seen with no step, or in every step, go to the top level; the rest to the steps
+ * that used them. LEARN_WILDCARD_MIN or more sibling names under one parent (of at least two
+ * labels) become `*.parent`; `**` is never guessed.
+ *
+ * Everything written comes from the job, so it is treated as hostile: names are re-validated
+ * with the policy's own rules, addresses re-formatted from binary, and step names quoted, so a
+ * crafted log can produce a wrong suggestion but never YAML that says something else.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "common/jsonw.h"
+#include "common/strbuf.h"
+#include "common/strmap.h"
+#include "common/util.h"
+#include "policy/learn.h"
+#include "policy/policy.h"
+#include "policy/policy_int.h"
+
+struct u16set {
+	uint16_t *v;
+	size_t n, cap;
+};
+
+static void *xmalloc0(size_t n)
+{
+	void *p = calloc(1, n);
+
+	if (!p) {
+		fputs("runwarden: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+static void set_add(struct u16set *s, uint16_t x)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->v[mid] == x)
+			return;
+		if (s->v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 4;
+		uint16_t *v = realloc(s->v, s->cap * sizeof(*s->v));
+
+		if (!v)
+			abort();
+		s->v = v;
+	}
+	memmove(s->v + lo + 1, s->v + lo, (s->n - lo) * sizeof(*s->v));
+	s->v[lo] = x;
+	s->n++;
+}
+
+static void set_union(struct u16set *dst, const struct u16set *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		set_add(dst, src->v[i]);
+}
+
+static bool set_eq(const struct u16set *a, const struct u16set *b)
+{
+	return a->n == b->n && (!a->n || !memcmp(a->v, b->v, a->n * sizeof(*a->v)));
+}
+
+/* One destination as seen in one step (or, after grouping, in one output section). */
+struct obs {
+	char *step; /* NULL: no step */
+	char *dest; /* normalised host, or canonical address text */
+	bool is_host;
+	bool connected;
+	struct u16set tcp, udp;
+};
+
+static void obs_free(void *p)
+{
+	struct obs *o = p;
+
+	if (!o)
+		return;
+	free(o->step);
+	free(o->dest);
+	free(o->tcp.v);
+	free(o->udp.v);
+	free(o);
+}
+
+struct learn {
+	struct strmap obs;	 /* "<step>\x1f<h|i><dest>" → struct obs */
+	struct strmap steps;	 /* named steps seen */
+	struct strmap resolvers; /* canonical address text */
+	struct strmap blocked;	 /* destinations refused by a block list */
+	bool null_step;
+	size_t events, connects, dns, bad_names, bad_steps;
+	int wildcard_min;
+	struct strbuf runs;
+};
+
+static struct obs *obs_get(struct learn *L, const char *step, const char *dest, bool is_host)
+{
+	struct strbuf k = STRBUF_INIT;
+	struct strmap_entry *e;
+	bool created;
+
+	sb_addf(&k, "%s%s\x1f%c%s", step ? "=" : "", step ? step : "", is_host ? 'h' : 'i', dest);
+	e = strmap_get(&L->obs, k.buf);
+	if (!e && L->obs.count >= LEARN_MAX_DESTS) {
+		sb_release(&k);
+		return NULL;
+	}
+	e = strmap_put(&L->obs, k.buf, &created);
+	sb_release(&k);
+	if (created) {
+		struct obs *o = xmalloc0(sizeof(*o));
+
+		o->step = step ? strdup(step) : NULL;
+		o->dest = strdup(dest);
+		o->is_host = is_host;
+		e->val = o;
+	}
+	return e->val;
+}
+
+static const char *jstr(json_t *j, const char *key)
+{
+	return json_string_value(json_object_get(j, key));
+}
+
+/* Step names as the parser accepts them; anything else is attributed to no step. */
+static const char *step_of(struct learn *L, json_t *ev)
+{
+	const char *s = jstr(ev, "step");
+	size_t n;
+
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	if (!n || n > POLICY_STEP_MAX)
+		goto bad;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			goto bad;
+	return s;
+bad:
+	L->bad_steps++;
+	return NULL;
+}
+
+/* A host name from the log, re-validated; wildcard-looking names are data, not patterns. */
+static bool host_of(struct learn *L, const char *h, char out[POLICY_HOST_MAX + 4])
+{
+	size_t n = h ? strlen(h) : 0;
+
+	if (!h)
+		return false;
+	if (!n || h[0] == '*' || n > POLICY_HOST_MAX + 1 || policy_host_normalise(h, n, out)) {
+		L->bad_names++;
+		return false;
+	}
+	return true;
+}
+
+static bool addr_of(const char *s, char out[INET6_ADDRSTRLEN])
+{
+	int family;
+	uint8_t a[16], prefix;
+	char why[POLICY_WHYLEN];
+
+	if (!s || policy_addr_parse(s, false, &family, a, &prefix, why))
+		return false;
+	return inet_ntop(family, a, out, INET6_ADDRSTRLEN) != NULL;
+}
+
+static void note(struct strmap *m, const char *s)
+{
+	if (m->count < 1000)
+		strmap_put(m, s, NULL);
+}
+
+/* Returns 0, or -1 with err filled. */
+static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
+{
+	const char *kind = jstr(ev, "kind"), *verdict = jstr(ev, "verdict"), *step;
+	char host[POLICY_HOST_MAX + 4], addr[INET6_ADDRSTRLEN];
+	struct obs *o;
+
+	if (!kind) {
+		snprintf(err, errlen, "event has no \"kind\"");
+		return -1;
+	}
+	if (strcmp(kind, "connect") && strcmp(kind, "dns"))
+		return 0;
+	step = step_of(L, ev);
+	if (!strcmp(kind, "connect")) {
+		const char *proto = jstr(ev, "proto");
+		json_t *dp = json_object_get(ev, "dport");
+		json_int_t port = json_is_integer(dp) ? json_integer_value(dp) : -1;
+		bool has_host;
+
+		L->connects++;
+		if (!proto || (strcmp(proto, "tcp") && strcmp(proto, "udp"))) {
+			snprintf(err, errlen, "connect event: \"proto\" is not tcp or udp");
+			return -1;
+		}
+		if (port < 0 || port > 65535) {
+			snprintf(err, errlen, "connect event: \"dport\" is not a port number");
+			return -1;
+		}
+		if (!addr_of(jstr(ev, "daddr"), addr)) {
+			snprintf(err, errlen, "connect event: \"daddr\" is not an address");
+			return -1;
+		}
+		has_host = host_of(L, jstr(ev, "host"), host);
+		if (verdict && !strcmp(verdict, "block")) {
+			note(&L->blocked, has_host ? host : addr);
+			return 0;
+		}
+		/* Port 0 cannot be written in a policy and reaches nothing. */
+		if (port == 0)
+			return 0;
+		if (port == 53 && !has_host) {
+			note(&L->resolvers, addr);
+			return 0;
+		}
+		o = obs_get(L, step, has_host ? host : addr, has_host);
+		if (!o)
+			goto full;
+		o->connected = true;
+		set_add(!strcmp(proto, "tcp") ? &o->tcp : &o->udp, port);
+	} else {
+		L->dns++;
+		if (!host_of(L, jstr(ev, "query"), host))
+			return 0;
+		if (verdict && !strcmp(verdict, "block")) {
+			note(&L->blocked, host);
+			return 0;
+		}
+		o = obs_get(L, step, host, true);
+		if (!o)
+			goto full;
+	}
+	if (step)
+		strmap_put(&L->steps, step, NULL);
+	else
+		L->null_step = true;
+	return 0;
+full:
+	snprintf(err, errlen, "more than %d distinct destinations; learn from fewer runs",
+		 LEARN_MAX_DESTS);
+	return -1;
+}
+
+/* Reads one line into sb (without the newline). 1: line, 0: EOF, -1: longer than the cap. */
+static int read_line(FILE *f, struct strbuf *sb, bool *complete)
+{
+	char chunk[8192];
+
+	sb_reset(sb);
+	*complete = false;
+	while (fgets(chunk, sizeof(chunk), f)) {
+		size_t n = strlen(chunk);
+
+		if (n && chunk[n - 1] == '\n') {
+			sb_add(sb, chunk, n - 1);
+			*complete = true;
+			return 1;
+		}
+		sb_add(sb, chunk, n);
+		if (sb->len > LEARN_MAX_LINE)
+			return -1;
+	}
+	return sb->len ? 1 : 0;
+}
+
+static int learn_dir(struct learn *L, const char *dir)
+{
+	struct strbuf path = STRBUF_INIT, line = STRBUF_INIT;
+	size_t lineno = 0;
+	char err[256];
+	int rc = -1, r;
+	bool complete;
+	FILE *f;
+
+	sb_addf(&path, "%s/events.ndjson", dir);
+	f = fopen(path.buf, "re");
+	if (!f) {
+		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
+		sb_release(&path);
+		return -1;
+	}
+	while ((r = read_line(f, &line, &complete)) > 0) {
+		json_error_t jerr;
+		json_t *ev;
+
+		lineno++;
+		if (!line.len)
+			continue;
+		ev = json_load_line(line.buf, line.len, &jerr);
+		if (!ev) {
+			/* A run killed mid-write leaves a torn last line; the rest is still good.
+			 */
+			if (!complete) {
+				rw_err("%s:%zu: ignoring incomplete last line", path.buf, lineno);
+				break;
+			}
+			rw_err("%s:%zu:%d: not JSON: %s", path.buf, lineno, jerr.column, jerr.text);
+			goto out;
+		}
+		if (!json_is_object(ev)) {
+			json_decref(ev);
+			rw_err("%s:%zu: not a JSON object", path.buf, lineno);
+			goto out;
+		}
+		L->events++;
+		if (learn_event(L, ev, err, sizeof(err))) {
+			json_decref(ev);
+			rw_err("%s:%zu: %s", path.buf, lineno, err);
+			goto out;
+		}
+		json_decref(ev);
+	}
+	if (r < 0) {
+		rw_err("%s:%zu: line longer than %u bytes", path.buf, lineno + 1, LEARN_MAX_LINE);
+		goto out;
+	}
+	if (ferror(f)) {
+		rw_err("%s: read error", path.buf);
+		goto out;
+	}
+	rc = 0;
+out:
+	fclose(f);
+	sb_release(&path);
+	sb_release(&line);
+	return rc;
+}
+
+/* ---- building the sections ---- */
+
+struct section {
+	const char *step; /* NULL: top level */
+	struct strmap dests;
+};
+
+static void merge_into(struct strmap *dests, const struct obs *o, const char *dest, bool is_host)
+{
+	struct strbuf k = STRBUF_INIT;
+	struct strmap_entry *e;
+	struct obs *d;
+	bool created;
+
+	sb_addf(&k, "%c%s", is_host ? 'h' : 'i', dest);
+	e = strmap_put(dests, k.buf, &created);
+	sb_release(&k);
+	if (created) {
+		d = xmalloc0(sizeof(*d));
+		d->dest = strdup(dest);
+		d->is_host = is_host;
+		e->val = d;
+	}
+	d = e->val;
+	d->connected |= o->connected;
+	set_union(&d->tcp, &o->tcp);
+	set_union(&d->udp, &o->udp);
+}
+
+static void group_wildcards(struct strmap *dests, int min)
+{
+	struct strmap parents; /* parent → count of children */
+	struct strmap_entry *e, *nx;
+
+	if (min <= 0)
+		return;
+	strmap_init(&parents);
+	strmap_for_each(x, dests)
+	{
+		struct obs *o = x->val;
+		const char *dot = o->is_host ? strchr(o->dest, '.') : NULL;
+
+		/* The parent must itself have two labels: never *.com. */
+		if (dot && strchr(dot + 1, '.')) {
+			struct strmap_entry *p = strmap_put(&parents, dot + 1, NULL);
+
+			p->val = (void *)((uintptr_t)p->val + 1);
+		}
+	}
+	strmap_for_each(p, &parents)
+	{
+		struct strbuf w = STRBUF_INIT;
+		struct obs star = {0};
+
+		if ((uintptr_t)p->val < (uintptr_t)min)
+			continue;
+		for (e = dests->first; e; e = nx) {
+			struct obs *o = e->val;
+			const char *dot = strchr(o->dest, '.');
+
+			nx = e->order_next;
+			if (o->is_host && dot && !strcmp(dot + 1, p->key) && o->dest[0] != '*') {
+				star.connected |= o->connected;
+				set_union(&star.tcp, &o->tcp);
+				set_union(&star.udp, &o->udp);
+				obs_free(strmap_del(dests, e->key));
+			}
+		}
+		sb_addf(&w, "*.%s", p->key);
+		merge_into(dests, &star, w.buf, true);
+		sb_release(&w);
+		free(star.tcp.v);
+		free(star.udp.v);
+	}
+	strmap_clear(&parents, NULL);
+}
+
+/* Host names sort by reversed labels so siblings and their wildcard sit together. */
+static void sort_key(struct strbuf *sb, const struct obs *o)
+{
+	sb_reset(sb);
+	if (o->is_host) {
+		const char *end = o->dest + strlen(o->dest);
+
+		sb_addch(sb, '0');
+		while (end > o->dest) {
+			const char *s = end;
+
+			while (s > o->dest && s[-1] != '.')
+				s--;
+			sb_add(sb, s, end - s);
+			sb_addch(sb, '\x01');
+			end = s > o->dest ? s - 1 : s;
+		}
+	} else {
+		uint8_t a[16];
+		int fam = strchr(o->dest, ':') ? AF_INET6 : AF_INET;
+
+		memset(a, 0, sizeof(a));
+		inet_pton(fam, o->dest, a);
+		sb_addch(sb, fam == AF_INET ? '1' : '2');
+		for (int i = 0; i < 16; i++)
+			sb_addf(sb, "%02x", a[i]);
+	}
+}
+
+struct sorted {
+	char *key;
+	struct obs *o;
+};
+
+static int sorted_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct sorted *)a)->key, ((const struct sorted *)b)->key);
+}
+
+/* Ports seen, as ranges, squeezed to at most max ranges by filling the smallest gaps (a
+ * widening, reported in a comment: the kernel has POLICY_RULES_MAX ranges per destination). */
+static size_t port_ranges(const struct u16set *s, struct policy_rule *r, size_t max, bool *widened)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (n && r[n - 1].hi + 1 == s->v[i])
+			r[n - 1].hi = s->v[i];
+		else
+			r[n++] = (struct policy_rule){s->v[i], s->v[i], 0};
+	}
+	while (n > max) {
+		size_t best = 0;
+
+		for (size_t i = 1; i + 1 < n; i++)
+			if (r[i + 1].lo - r[i].hi < r[best + 1].lo - r[best].hi)
+				best = i;
+		r[best].hi = r[best + 1].hi;
+		memmove(r + best + 1, r + best + 2, (n - best - 2) * sizeof(*r));
+		n--;
+		*widened = true;
+	}
+	return n;
+}
+
+static void emit_entry(struct strbuf *sb, const char *indent, const struct obs *o,
+		       const struct u16set *ports, const char *proto, size_t max)
+{
+	struct policy_rule *r = xmalloc0((ports->n + 1) * sizeof(*r));
+	bool widened = false;
+	size_t n = port_ranges(ports, r, max, &widened);
+
+	sb_addf(sb, "%s- %s: \"%s\"\n", indent, o->is_host ? "host" : "ip", o->dest);
+	if (n) {
+		sb_addf(sb, "%s  ports: [", indent);
+		for (size_t i = 0; i < n; i++) {
+			if (r[i].lo == r[i].hi)
+				sb_addf(sb, "%s%u", i ? ", " : "", r[i].lo);
+			else
+				sb_addf(sb, "%s\"%u-%u\"", i ? ", " : "", r[i].lo, r[i].hi);
+		}
+		sb_addstr(sb, "]");
+		if (widened)
+			sb_addf(sb, "  # widened to %zu ranges; %zu ports were seen", max,
+				ports->n);
+		sb_addch(sb, '\n');
+	}
+	if (proto)
+		sb_addf(sb, "%s  proto: %s\n", indent, proto);
+	free(r);
+}
+
+static void emit_section(struct strbuf *sb, const char *indent, struct strmap *dests)
+{
+	struct sorted *v = xmalloc0((dests->count + 1) * sizeof(*v));
+	struct strbuf k = STRBUF_INIT;
+	size_t n = 0;
+
+	strmap_for_each(e, dests)
+	{
+		sort_key(&k, e->val);
+		v[n].key = sb_detach(&k);
+		v[n++].o = e->val;
+	}
+	qsort(v, n, sizeof(*v), sorted_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct obs *o = v[i].o;
+
+		if (!o->tcp.n && !o->udp.n) {
+			/* Only looked up: the name must resolve; no port was ever used. */
+			sb_addf(sb, "%s- %s: \"%s\"  # looked up only; no connection seen\n",
+				indent, o->is_host ? "host" : "ip", o->dest);
+		} else if (set_eq(&o->tcp, &o->udp)) {
+			emit_entry(sb, indent, o, &o->tcp, NULL, POLICY_RULES_MAX);
+		} else {
+			/* Both protocols share the destination's POLICY_RULES_MAX kernel ranges. */
+			size_t max = o->tcp.n && o->udp.n ? POLICY_RULES_MAX / 2 : POLICY_RULES_MAX;
+
+			if (o->tcp.n)
+				emit_entry(sb, indent, o, &o->tcp, "tcp", max);
+			if (o->udp.n)
+				emit_entry(sb, indent, o, &o->udp, "udp", max);
+		}
+		free(v[i].key);
+	}
+	free(v);
+	sb_release(&k);
+}
+
+static void comment_list(struct strbuf *sb, const char *label, const struct strmap *m)
+{
+	size_t shown = 0;
+
+	if (!m->count)
+		return;
+	sb_addf(sb, "# %s:", label);
+	strmap_for_each(e, m)
+	{
+		if (shown++ == 20) {
+			sb_addf(sb, " ... (%zu in all)", m->count);
+			break;
+		}
+		sb_addf(sb, " %s", e->key);
+	}
+	sb_addch(sb, '\n');
+}
+
+static void render(struct learn *L, struct strbuf *out)
+{
+	struct strmap reach; /* dest key → (uintptr) named steps it was seen in, +1<<30 if none */
+	struct section top = {0}, *steps;
+	size_t nsteps = L->steps.count, i = 0;
+	bool any_step = false;
+
+	strmap_init(&reach);
+	strmap_init(&top.dests);
+	steps = xmalloc0((nsteps + 1) * sizeof(*steps));
+	strmap_for_each(e, &L->steps)
+	{
+		steps[i].step = e->key;
+		strmap_init(&steps[i].dests);
+		e->val = (void *)(uintptr_t)i++;
+	}
+	strmap_for_each(e, &L->obs)
+	{
+		struct obs *o = e->val;
+		struct strbuf k = STRBUF_INIT;
+		struct strmap_entry *r;
+
+		sb_addf(&k, "%c%s", o->is_host ? 'h' : 'i', o->dest);
+		r = strmap_put(&reach, k.buf, NULL);
+		r->val = (void *)((uintptr_t)r->val + (o->step ? 1 : (1u << 30)));
+		sb_release(&k);
+	}
+	strmap_for_each(e, &L->obs)
+	{
+		struct obs *o = e->val;
+		struct strbuf k = STRBUF_INIT;
+		uintptr_t seen;
+
+		sb_addf(&k, "%c%s", o->is_host ? 'h' : 'i', o->dest);
+		seen = (uintptr_t)strmap_get(&reach, k.buf)->val;
+		sb_release(&k);
+		if (!o->step || seen >= (1u << 30) || seen == nsteps) {
+			merge_into(&top.dests, o, o->dest, o->is_host);
+		} else {
+			size_t si = (uintptr_t)strmap_get(&L->steps, o->step)->val;
+
+			merge_into(&steps[si].dests, o, o->dest, o->is_host);
+			any_step = true;
+		}
+	}
+	group_wildcards(&top.dests, L->wildcard_min);
+	for (i = 0; i < nsteps; i++)
+		group_wildcards(&steps[i].dests, L->wildcard_min);
+
+	sb_addstr(out, "# Suggested by `runwarden learn`: the narrowest policy that lets the runs "
+		       "below pass.\n# Review it before enforcing: every entry is a destination "
+		       "the runs reached.\n");
+	sb_addf(out, "# runs: %s\n", sb_str(&L->runs));
+	sb_addf(out, "# events: %zu, connects: %zu, DNS questions: %zu", L->events, L->connects,
+		L->dns);
+	if (L->wildcard_min > 0)
+		sb_addf(out, "; *.parent stands for >= %d names seen under one parent",
+			L->wildcard_min);
+	sb_addch(out, '\n');
+	if (L->bad_names)
+		sb_addf(out, "# %zu host names were not valid DNS names and were left out\n",
+			L->bad_names);
+	if (L->bad_steps)
+		sb_addf(out, "# %zu events had unusable step names and count as no step\n",
+			L->bad_steps);
+	comment_list(out, "blocked during the runs (not allowed here)", &L->blocked);
+	sb_addstr(out, "version: 1\nmode: enforce\n");
+	if (top.dests.count) {
+		sb_addstr(out, "allow:\n");
+		emit_section(out, "  ", &top.dests);
+	} else {
+		sb_addstr(out, "allow: []\n");
+	}
+	if (any_step) {
+		sb_addstr(out, "steps:\n");
+		for (i = 0; i < nsteps; i++) {
+			sb_addstr(out, "  ");
+			policy_yaml_quote(out, steps[i].step);
+			if (!steps[i].dests.count) {
+				sb_addstr(out, ":  # uses the top level only\n");
+				continue;
+			}
+			sb_addstr(out, ":\n    allow:\n");
+			emit_section(out, "      ", &steps[i].dests);
+		}
+	}
+	if (L->resolvers.count) {
+		bool first = true;
+
+		sb_addstr(out, "dns:\n  resolvers: [");
+		strmap_for_each(e, &L->resolvers)
+		{
+			sb_addf(out, "%s\"%s\"", first ? "" : ", ", e->key);
+			first = false;
+		}
+		sb_addstr(out, "]\n  refuse_unlisted: true\n");
+	}
+	for (i = 0; i < nsteps; i++)
+		strmap_clear(&steps[i].dests, obs_free);
+	free(steps);
+	strmap_clear(&top.dests, obs_free);
+	strmap_clear(&reach, NULL);
+}
+
+/* Run dir names go into a comment: one line, printable. */
+static void add_run_name(struct strbuf *sb, const char *s)
+{
+	if (sb->len)
+		sb_addstr(sb, ", ");
+	for (; *s; s++)
+		sb_addch(sb, ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s);
+}
+
+static int write_out(const char *path, const struct strbuf *sb)
+{
+	struct strbuf tmp = STRBUF_INIT;
+	FILE *f;
+	int rc = -1;
+
+	if (!path) {
+		fwrite(sb_str(sb), 1, sb->len, stdout);
+		return fflush(stdout) ? -1 : 0;
+	}
+	sb_addf(&tmp, "%s.tmp.%d", path, (int)getpid());
+	f = fopen(tmp.buf, "we");
+	if (!f) {
+		rw_err("%s: cannot create: %s", tmp.buf, strerror(errno));
+		goto out;
+	}
+	if (fwrite(sb_str(sb), 1, sb->len, f) != sb->len || fflush(f) || fsync(fileno(f))) {
+		rw_err("%s: write failed: %s", tmp.buf, strerror(errno));
+		fclose(f);
+		unlink(tmp.buf);
+		goto out;
+	}
+	fclose(f);
+	if (rename(tmp.buf, path)) {
+		rw_err("%s: cannot rename into place: %s", path, strerror(errno));
+		unlink(tmp.buf);
+		goto out;
+	}
+	rc = 0;
+out:
+	sb_release(&tmp);
+	return rc;
+}
+
+int learn_write_opts(const char *const *rundirs, int n, const char *out_path, int wildcard_min)
+{
+	struct learn L = {.wildcard_min = wildcard_min};
+	struct strbuf out = STRBUF_INIT;
+	int rc = -1;
+
+	strmap_init(&L.obs);
+	strmap_init(&L.steps);
+	strmap_init(&L.resolvers);
+	strmap_init(&L.blocked);
+	for (int i = 0; i < n; i++) {
+		add_run_name(&L.runs, rundirs[i]);
+		if (learn_dir(&L, rundirs[i]))
+			goto out;
+	}
+	render(&L, &out);
+	rc = write_out(out_path, &out);
+out:
+	strmap_clear(&L.obs, obs_free);
+	strmap_clear(&L.steps, NULL);
+	strmap_clear(&L.resolvers, NULL);
+	strmap_clear(&L.blocked, NULL);
+	sb_release(&L.runs);
+	sb_release(&out);
+	return rc;
+}
+
+int learn_write(const char *const *rundirs, int n, const char *out_path)
+{
+	return learn_write_opts(rundirs, n, out_path, LEARN_WILDCARD_MIN);
+}
+
+static const char learn_usage[] =
+    "usage: runwarden learn RUNDIR... [--out FILE] [--wildcard-min N]\n"
+    "\n"
+    "Reads RUNDIR/events.ndjson of observed runs and writes the narrowest policy that\n"
+    "would have let them all pass (review it, then run with --mode enforce).\n"
+    "\n"
+    "  --out FILE          write the policy here (default: standard output)\n"
+    "  --wildcard-min N    sibling names under one parent that become *.parent\n"
+    "                      (default 5; 0 never uses wildcards)\n";
+
+int cmd_learn(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"out", required_argument, NULL, 'o'},
+	    {"wildcard-min", required_argument, NULL, 'w'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *out = NULL;
+	uint64_t wmin = LEARN_WILDCARD_MIN;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'w':
+			if (!parse_u64(optarg, 0, 100000, &wmin)) {
+				rw_err("learn: --wildcard-min: '%s' is not a number 0-100000",
+				       optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			fputs(learn_usage, stdout);
+			return 0;
+		default:
+			fputs(learn_usage, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(learn_usage, stderr);
+		return 2;
+	}
+	return learn_write_opts((const char *const *)argv + optind, argc - optind, out, (int)wmin)
+		   ? 1
+		   : 0;
+}
