@@ -1,0 +1,44 @@
+/*
+ * Byte encodings the evidence formats use (base64 in both alphabets, hex) and
+ * the one-line error buffer every evidence parser fills in.
+ */
+#ifndef RW_EV_CODEC_H
+#define RW_EV_CODEC_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/strbuf.h"
+
+/* Room for one error message ("where: why"). */
+#define EV_ERRLEN 512
+
+void ev_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Standard alphabet with padding, as DSSE and protobuf JSON emit it. */
+void b64_encode(struct strbuf *out, const void *data, size_t len);
+
+/*
+ * Decodes standard or URL-safe base64, padded or not (one alphabet per
+ * string). Strict: no whitespace, no stray '=', and the unused low bits of the
+ * last character must be zero, so every byte string has exactly one accepted
+ * encoding and a flipped character can never decode to the same bytes.
+ * Returns a malloc'd buffer (NUL-terminated for convenience) and its length,
+ * or NULL with err filled in.
+ */
+unsigned char *b64_decode(const char *s, size_t n, size_t *outlen, char *err);
+
+/* Lowercase hex of len bytes into out (2*len+1 bytes). */
+void hex_encode(const unsigned char *in, size_t len, char *out);
+/* True when s is exactly 64 lowercase hex digits. */
+bool is_sha256_hex(const char *s);
+
+
+
+/*
+ * Reads a whole file of at most cap bytes into out. A larger file is an error
+ * ("larger than cap"), so hostile input cannot make us allocate without bound.
+ */
+int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err);
+/* Writes data to path via a temporary file and rename, mode 0644. */
+int ev_write_file(const char *path, const void *data, size_t len, char *err);
+#endif
