@@ -156,6 +156,8 @@ struct ev_socket {
 	u16 protocol;
 	u8 verdict;
 	u8 _pad;
+	s32 result; /* fd or -errno */
+	u32 _pad2;
 };
 
 /* ---- policy, as the kernel sees it (filled by src/agent/enforce.c) ---- */

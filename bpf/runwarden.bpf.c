@@ -928,30 +928,68 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 	return 1;
 }
 
-/* Raw and packet sockets can forge anything: refused at creation in
- * enforce mode (EPERM), reported in every mode. */
+/* Raw and packet sockets can forge anything. In enforce mode the job runs
+ * without CAP_NET_RAW (see cmd_run.c), and this hook refuses raw INET sockets
+ * even to a job that somehow has it; packet sockets have no cgroup hook. */
 SEC("cgroup/sock_create")
 int rw_sock_create(struct bpf_sock *sk)
 {
 	struct rw_config *c = cfg();
-	struct ev_socket e = {};
-	u64 id;
 
-	if (sk->type != 3 /* SOCK_RAW */ && sk->family != 17 /* AF_PACKET */)
+	if (sk->type != 3 /* SOCK_RAW */)
 		return 1;
-	id = bpf_get_current_pid_tgid();
-	e.h.kind = EV_SOCKET;
-	e.h.pid = id >> 32;
-	e.h.tid = (u32)id;
-	e.h.uid = (u32)bpf_get_current_uid_gid();
-	e.h.ts = bpf_ktime_get_ns();
-	e.family = sk->family;
-	e.type = sk->type;
-	e.protocol = sk->protocol;
-	e.verdict = c && c->policy ? (c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT)
-				   : VERDICT_ALLOW;
+	return c && c->policy && c->mode == MODE_ENFORCE ? 0 : 1;
+}
+
+/* Every attempt to make a raw or packet socket goes on record with its
+ * result, whether the kernel, a capability or the hook above refused it. */
+struct sock_args {
+	u16 family, type, protocol, _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, struct sock_args);
+} socket_inflight SEC(".maps");
+
+SEC("tp/syscalls/sys_enter_socket")
+int rw_enter_socket(struct trace_event_raw_sys_enter *ctx)
+{
+	struct sock_args a = { .family = ctx->args[0], .type = ctx->args[1] & 0xf,
+			       .protocol = ctx->args[2] };
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+
+	if (a.type != 3 /* SOCK_RAW */ && a.family != 17 /* AF_PACKET */)
+		return 0;
+	if (!in_scope())
+		return 0;
+	bpf_map_update_elem(&socket_inflight, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_socket")
+int rw_exit_socket(struct trace_event_raw_sys_exit *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct sock_args *a = bpf_map_lookup_elem(&socket_inflight, &tid);
+	struct rw_config *c;
+	struct ev_socket e = {};
+
+	if (!a)
+		return 0;
+	fill_hdr(&e.h, EV_SOCKET);
+	e.family = a->family;
+	e.type = a->type;
+	e.protocol = a->protocol;
+	e.result = ctx->ret;
+	bpf_map_delete_elem(&socket_inflight, &tid);
+	c = cfg();
+	e.verdict = !c || !c->policy ? VERDICT_ALLOW
+		    : c->mode == MODE_ENFORCE ? VERDICT_DENY
+					      : VERDICT_AUDIT;
 	emit(&e, sizeof(e), EV_SOCKET);
-	return e.verdict == VERDICT_DENY ? 0 : 1;
+	return 0;
 }
 
 SEC("cgroup_skb/egress")

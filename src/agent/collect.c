@@ -568,6 +568,8 @@ static void on_socket(struct collector *c, const struct ev_socket *e)
 	sb_addf(sb, ",\"family\":%s,\"type\":\"%s\",\"protocol\":%u,\"verdict\":\"%s\"",
 		e->family == 17 ? "\"packet\"" : e->family == 10 ? "\"ipv6\"" : "\"ipv4\"",
 		e->type == 3 ? "raw" : "other", e->protocol, verdict_name(e->verdict));
+	sb_addstr(sb, ",\"result\":");
+	render_result(sb, e->result);
 	write_line(c, EV_SOCKET);
 	count_verdict(c, e->verdict);
 }

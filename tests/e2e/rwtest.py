@@ -37,8 +37,9 @@ def leftover_cgroups():
 class Run:
     """One finished `runwarden run`: exit code, stderr, parsed evidence."""
 
-    def __init__(self, rc, stderr, outdir):
+    def __init__(self, rc, stderr, outdir, stdout=""):
         self.rc = rc
+        self.stdout = stdout
         self.stderr = stderr
         self.outdir = outdir
         self.lines = []
@@ -93,7 +94,8 @@ class RwTestCase(unittest.TestCase):
         args = [RW, "run", "--out", out, "--no-sign", *opts, "--", *cmd]
         p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=timeout, env=env)
-        return Run(p.returncode, p.stderr.decode("utf-8", "replace"), out)
+        return Run(p.returncode, p.stderr.decode("utf-8", "replace"), out,
+                   p.stdout.decode("utf-8", "replace"))
 
 
 class Dnsmasq:
