@@ -8,7 +8,6 @@
  * enters the scope, and the child enters the scope before it execs, so the
  * command's first instruction is already observed.
  */
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -24,17 +23,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sys/epoll.h>
 
-#include "agent/collect.h"
-#include "agent/enforce.h"
-#include "agent/loader.h"
-#include "agent/scope.h"
+#include "agent/job.h"
 #include "cmds.h"
 #include "common/jsonw.h"
 #include "common/util.h"
-#include "evidence/attest.h"
-#include "policy/learn.h"
 
 
 struct run_opts {
@@ -276,252 +269,53 @@ static void child_exec(const struct scope *s, const struct run_opts *o, uid_t ui
 	_exit(127);
 }
 
-static int collect_leftovers(const struct scope *s, struct leftover **out)
-{
-	pid_t pids[256];
-	int n = scope_pids(s, pids, 256);
-	struct leftover *l = calloc(n ? n : 1, sizeof(*l));
-
-	if (!l)
-		abort();
-	for (int i = 0; i < n; i++) {
-		char path[64];
-		ssize_t len;
-
-		l[i].pid = pids[i];
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pids[i]);
-		len = read_file_bounded(path, l[i].cmdline, sizeof(l[i].cmdline));
-		if (len < 0)
-			len = 0;
-		for (ssize_t j = 0; j < len; j++)
-			if (l[i].cmdline[j] == 0)
-				l[i].cmdline[j] = ' ';
-		while (len > 0 && l[i].cmdline[len - 1] == ' ')
-			len--;
-		l[i].len = len;
-	}
-	*out = l;
-	return n;
-}
-
-/* fail_on_violation: explicit in the policy, else on in enforce mode. Blocks
- * and denials count in every mode; would-be denials (audit) count when the
- * policy asks for it in observe/learn. */
-static bool violations(const struct summary *s, const struct enforce *e, const struct run_opts *o)
-{
-	if (!o->policy || !policy_fails_on_violation(e->pol, o->mode))
-		return false;
-	return s->denials > 0 || (o->mode != POLICY_MODE_ENFORCE && s->audits > 0);
-}
-
-/* The agent's own high-water mark, for the record (the job is not counted). */
-static long peak_rss_kb(void)
-{
-	char buf[4096], *p;
-	ssize_t n = read_file_bounded("/proc/self/status", buf, sizeof(buf) - 1);
-
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	p = strstr(buf, "VmHWM:");
-	return p ? strtol(p + 6, NULL, 10) : -1;
-}
-
-static void missing_json(const struct loader *l, struct strbuf *sb)
-{
-	bool first = true;
-
-	sb_addch(sb, '[');
-	for (int i = 0; i < l->n_hooks; i++) {
-		if (!l->hooks[i].reason[0])
-			continue;
-		sb_addf(sb, "%s{\"hook\":\"%s\",\"covers\":\"%s\",\"reason\":", first ? "" : ",",
-			l->hooks[i].name, l->hooks[i].covers);
-		json_cstr(sb, l->hooks[i].reason);
-		sb_addch(sb, '}');
-		first = false;
-	}
-	sb_addch(sb, ']');
-}
-
-/* Drains the ring (and serves the DNS gate) until CMD exits, then through
- * the grace period. */
-static int watch(struct ring_buffer *rb, struct enforce *enf, pid_t child, const struct scope *s,
-		 const struct run_opts *o, int *status)
+/* Serves the job until CMD exits, then through the grace period. */
+static int watch(struct job *j, pid_t child, int *status)
 {
 	bool exited = false;
 	int64_t deadline = 0;
-	pid_t none[1];
-	int ep = epoll_create1(EPOLL_CLOEXEC), gfd = enforce_gate_fd(enf), rc = 0;
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = ring_buffer__epoll_fd(rb) };
 
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
-		rw_err("epoll: %s", strerror(errno));
-		return -1;
-	}
-	ev.data.fd = gfd;
-	if (gfd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, gfd, &ev)) {
-		rw_err("epoll: %s", strerror(errno));
-		close(ep);
-		return -1;
-	}
 	for (;;) {
-		struct epoll_event ready[2];
-		int n = epoll_wait(ep, ready, 2, 50);
-
-		if (n < 0 && errno != EINTR) {
-			rw_err("epoll_wait: %s", strerror(errno));
-			rc = -1;
-			break;
-		}
-		/* The gate first: a client may be waiting for its answer. */
-		enforce_gate_dispatch(enf);
-		int err = ring_buffer__consume(rb);
-		if (err < 0 && err != -EINTR) {
-			rw_err("reading kernel events failed: %s", strerror(-err));
-			rc = -1;
-			break;
-		}
+		if (job_pump(j, 50))
+			return -1;
 		if (pending_signal && !exited) {
 			kill(child, pending_signal);
 			pending_signal = 0;
 		}
 		if (!exited && waitpid(child, status, WNOHANG) == child) {
 			exited = true;
-			deadline = now_mono_ns() + (int64_t)o->grace_ms * 1000000;
+			deadline = now_mono_ns() + (int64_t)j->o.grace_ms * 1000000;
 		}
-		if (exited && (scope_pids(s, none, 1) == 0 || now_mono_ns() >= deadline))
-			break;
+		if (exited && (job_scope_empty(j) || now_mono_ns() >= deadline))
+			return 0;
 	}
-	close(ep);
-	return rc;
 }
 
-int cmd_run(int argc, char **argv)
+/* Starts CMD inside the scope; returns its pid, or -1 (reason printed). */
+static pid_t start_child(const struct job *j, const struct run_opts *o, uid_t uid, gid_t gid,
+			 const char *uname)
 {
-	struct run_opts o = { 0 };
-	struct sensitive_list sens;
-	struct scope scope = { .fd = -1 };
-	struct loader ld;
-	struct collector col;
-	struct ring_buffer *rb = NULL;
-	struct run_info ri = { 0 };
-	struct enforce enf = { 0 };
-	char *policy_json = NULL;
-	struct strbuf path = STRBUF_INIT, missing = STRBUF_INIT, lost = STRBUF_INIT,
-		      extra = STRBUF_INIT;
-	char err[512], child_err[64];
-	const char *uname;
-	uid_t uid;
-	gid_t gid;
-	int pipefd[2], status = 0, rc = 1;
+	char child_err[64];
+	int pipefd[2], status;
 	pid_t child;
-	uint64_t klost[EV_KIND_MAX];
-	int64_t t0 = now_mono_ns();
-	bool loaded = false, col_ready = false;
-
-	ri.started_ns = now_real_ns();
-	sensitive_init(&sens);
-	if (parse_opts(argc, argv, &o, &sens)) {
-		sensitive_free(&sens);
-		return 2;
-	}
-	if (geteuid() != 0) {
-		rw_err("run: must be started as root (it loads BPF programs and creates a cgroup)");
-		goto out;
-	}
-	if (resolve_user(o.user, &uid, &gid, &uname))
-		goto out;
-	if (o.policy) {
-		if (enforce_load(&enf, o.policy, o.step, o.mode, err, sizeof(err))) {
-			rw_err("%s", err);
-			goto out;
-		}
-		for (size_t i = 0; i < enf.pol->nfiles; i++)
-			if (sensitive_add(&sens, enf.pol->files[i], err, sizeof(err))) {
-				rw_err("%s: files: %s", o.policy, err);
-				goto out;
-			}
-		o.mode = enf.mode;
-	} else if (o.mode == POLICY_MODE_UNSET) {
-		o.mode = POLICY_MODE_OBSERVE;
-	}
-	if (mkdir(o.out_dir, 0755) && errno != EEXIST) {
-		rw_err("--out %s: %s", o.out_dir, strerror(errno));
-		goto out;
-	}
-	sb_addf(&path, "%s/events.ndjson", o.out_dir);
-	if (collector_init(&col, path.buf, &sens, o.step)) {
-		rw_err("cannot write %s: %s", path.buf, strerror(errno));
-		collector_free(&col);
-		goto out;
-	}
-	col_ready = true;
-	if (scope_create(&scope, err, sizeof(err))) {
-		rw_err("%s", err);
-		goto out;
-	}
-	struct loader_opts lo = { .ring_bytes = o.ring_mb << 20,
-				  .cgroup_fd = scope.fd,
-				  .sensitive = &sens,
-				  .lpm_entries = o.policy ? enforce_lpm_capacity(&enf) : 1024 };
-	if (loader_start(&ld, &lo, err, sizeof(err))) {
-		rw_err("%s", err);
-		loader_stop(&ld, false);
-		goto out;
-	}
-	loaded = true;
-	missing_json(&ld, &missing);
-	if (ld.n_missing) {
-		for (int i = 0; i < ld.n_hooks; i++)
-			if (ld.hooks[i].reason[0])
-				rw_err("hook %s unavailable (%s): %s; not seen: %s",
-				       ld.hooks[i].name, o.allow_partial ? "continuing" : "refusing",
-				       ld.hooks[i].reason, ld.hooks[i].covers);
-		if (!o.allow_partial) {
-			rw_err("run: %d hooks missing; pass --allow-partial to run with partial "
-			       "evidence",
-			       ld.n_missing);
-			goto out;
-		}
-	}
-	if (o.policy && enforce_arm(&enf, &ld, err, sizeof(err))) {
-		/* Fail closed: never run a job we were asked to fence without the fence. */
-		rw_err("policy %s: %s", o.policy, err);
-		goto out;
-	}
-	if (o.policy) {
-		col.dns_verdict = (const char *(*)(const void *, const char *))enforce_dns_verdict;
-		col.dns_verdict_ctx = &enf;
-	}
-	rb = ring_buffer__new(loader_ring_fd(&ld), collector_handle, &col, NULL);
-	if (!rb) {
-		rw_err("cannot open the kernel ring buffer: %s", strerror(errno));
-		goto out;
-	}
-	ri.armed_ns = now_mono_ns() - t0;
+	ssize_t n;
 
 	if (pipe2(pipefd, O_CLOEXEC)) {
 		rw_err("pipe: %s", strerror(errno));
-		goto out;
+		return -1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-	struct sigaction sa = { .sa_handler = on_sigchld }; /* no SA_RESTART */
-	sigaction(SIGCHLD, &sa, NULL);
 	fflush(NULL);
 	child = fork();
 	if (child < 0) {
 		rw_err("fork: %s", strerror(errno));
-		goto out;
+		return -1;
 	}
 	if (child == 0) {
 		close(pipefd[0]);
-		child_exec(&scope, &o, uid, gid, uname, pipefd[1]);
+		child_exec(&j->scope, o, uid, gid, uname, pipefd[1]);
 	}
 	close(pipefd[1]);
-	ssize_t n = read(pipefd[0], child_err, sizeof(child_err) - 1);
+	n = read(pipefd[0], child_err, sizeof(child_err) - 1);
 	close(pipefd[0]);
 	if (n > 0) {
 		char what[16];
@@ -530,99 +324,73 @@ int cmd_run(int argc, char **argv)
 		child_err[n] = 0;
 		sscanf(child_err, "%15s %d", what, &e);
 		waitpid(child, &status, 0);
-		rw_err("cannot start '%s' (%s): %s", o.cmd[0], what, strerror(e));
-		ri.exit_status = -1;
-		rc = 127;
+		rw_err("cannot start '%s' (%s): %s", o->cmd[0], what, strerror(e));
+		return -1;
+	}
+	return child;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	struct sensitive_list sens;
+	struct job j = { .epfd = -1 };
+	const char *uname;
+	uid_t uid;
+	gid_t gid;
+	int status = 0, rc = 1;
+	pid_t child;
+
+	sensitive_init(&sens);
+	if (parse_opts(argc, argv, &o, &sens)) {
+		sensitive_free(&sens);
+		return 2;
+	}
+	if (geteuid() != 0) {
+		rw_err("run: must be started as root (it loads BPF programs and creates a cgroup)");
+		sensitive_free(&sens);
+		return 1;
+	}
+	if (resolve_user(o.user, &uid, &gid, &uname)) {
+		sensitive_free(&sens);
+		return 1;
+	}
+	struct job_opts jo = { .out_dir = o.out_dir,
+			       .step = o.step,
+			       .policy = o.policy,
+			       .key = o.key,
+			       .mode = o.mode,
+			       .grace_ms = o.grace_ms,
+			       .ring_mb = o.ring_mb,
+			       .kill_leftovers = o.kill_leftovers,
+			       .allow_partial = o.allow_partial,
+			       .quiet = o.quiet,
+			       .no_sign = o.no_sign,
+			       .command = o.cmd };
+	if (job_arm(&j, &jo, &sens)) {
+		sensitive_free(&sens);
+		job_free(&j, false);
+		return 1;
+	}
+	o.mode = j.o.mode; /* the policy may have chosen it */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	struct sigaction sa = { .sa_handler = on_sigchld }; /* no SA_RESTART */
+	sigaction(SIGCHLD, &sa, NULL);
+
+	child = start_child(&j, &o, uid, gid, uname);
+	if (child < 0) {
+		rc = job_finish(&j, -1);
 	} else {
-		if (watch(rb, &enf, child, &scope, &o, &status)) {
+		if (watch(&j, child, &status)) {
 			kill(child, SIGKILL);
 			waitpid(child, &status, 0);
 		}
-		ri.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		rc = ri.exit_status;
+		rc = job_finish(&j, WIFEXITED(status) ? WEXITSTATUS(status)
+						      : 128 + WTERMSIG(status));
 	}
-
-	ri.n_leftovers = collect_leftovers(&scope, &ri.leftovers);
-	if (ri.n_leftovers && o.kill_leftovers) {
-		ri.leftovers_killed = scope_kill_all(&scope) == 0;
-	}
-	/* Everything the kernel sent before we stop listening. */
-	ring_buffer__consume(rb);
-	collector_finish(&col);
-	loader_read_lost(&ld, klost);
-	for (int k = 0; k < EV_KIND_MAX; k++)
-		col.sum.lost_kernel[k] = klost[k];
-	ri.finished_ns = now_real_ns();
-	ri.agent_peak_rss_kb = peak_rss_kb();
-
-	ri.command = o.cmd;
-	ri.step = o.step;
-	ri.mode = policy_mode_name(o.mode);
-	if (o.policy) {
-		policy_json = enforce_policy_json(&enf);
-		ri.policy_json = policy_json;
-	}
-	ri.out_dir = o.out_dir;
-	ri.log_name = "events.ndjson";
-	ri.missing_json = missing.buf;
-	ri.n_missing = ld.n_missing;
-	summary_lost_json(&col.sum, &lost);
-	sb_addf(&extra, ",\"events_lost\":%s,\"complete\":%s,\"missing_hooks\":%s", lost.buf,
-		summary_complete(&col.sum, &ri) ? "true" : "false", missing.buf);
-	ri.log_lines = col.log.seq; /* events plus the closing record */
-	if (evlog_close(&col.log, extra.buf)) {
-		rw_err("writing %s failed: %s; the log is incomplete", path.buf, strerror(errno));
-		rc = rc ? rc : 1;
-	}
-	ri.log_root = col.log.prev;
-	sb_reset(&path);
-	sb_addf(&path, "%s/summary.json", o.out_dir);
-	if (summary_write(&col.sum, &ri, path.buf)) {
-		rw_err("cannot write %s: %s", path.buf, strerror(errno));
-		rc = rc ? rc : 1;
-	}
-	if (!o.quiet)
-		summary_print(&col.sum, &ri, stderr);
-	if (col.io_error)
-		rw_err("some events could not be written; counted as lost");
-	if (o.mode == POLICY_MODE_LEARN) {
-		const char *dirs[] = { o.out_dir };
-
-		sb_reset(&path);
-		sb_addf(&path, "%s/policy.learned.yaml", o.out_dir);
-		if (learn_write(dirs, 1, path.buf))
-			rc = rc ? rc : 1;
-		else if (!o.quiet)
-			fprintf(stderr, "  suggested policy: %s\n", path.buf);
-	}
-	if (!o.no_sign && attest_write(o.out_dir, o.key, o.policy))
-		rc = rc ? rc : 1;
-	if (violations(&col.sum, &enf, &o) && rc == 0) {
-		rw_err("%llu policy violations (%llu denied, %llu would have been); failing the run",
-		       (unsigned long long)(col.sum.denials + col.sum.audits),
-		       (unsigned long long)col.sum.denials, (unsigned long long)col.sum.audits);
-		rc = 1;
-	}
-	if (ri.n_leftovers && !ri.leftovers_killed)
-		rw_err("%d processes are still running in %s (use --kill-leftovers)",
-		       ri.n_leftovers, scope.path);
-out:
-	if (rb)
-		ring_buffer__free(rb);
-	if (loaded)
-		loader_stop(&ld, true);
-	if (scope.path[0] && scope_destroy(&scope) && !(ri.n_leftovers && !ri.leftovers_killed))
-		rw_err("cannot remove cgroup %s: %s", scope.path, strerror(errno));
-	if (col_ready)
-		collector_free(&col);
-	enforce_free(&enf);
-	free(policy_json);
-	free(ri.leftovers);
-	sensitive_free(&sens);
-	sb_release(&path);
-	sb_release(&missing);
-	sb_release(&lost);
-	sb_release(&extra);
+	job_free(&j, true);
 	return rc;
 }
 

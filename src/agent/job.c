@@ -1,0 +1,317 @@
+/* One observed job, from arming to evidence (see job.h). */
+#include "agent/job.h"
+
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/jsonw.h"
+#include "common/util.h"
+#include "evidence/attest.h"
+#include "policy/learn.h"
+
+static void missing_json(const struct loader *l, struct strbuf *sb)
+{
+	bool first = true;
+
+	sb_addch(sb, '[');
+	for (int i = 0; i < l->n_hooks; i++) {
+		if (!l->hooks[i].reason[0])
+			continue;
+		sb_addf(sb, "%s{\"hook\":\"%s\",\"covers\":\"%s\",\"reason\":", first ? "" : ",",
+			l->hooks[i].name, l->hooks[i].covers);
+		json_cstr(sb, l->hooks[i].reason);
+		sb_addch(sb, '}');
+		first = false;
+	}
+	sb_addch(sb, ']');
+}
+
+static int add_epoll(int ep, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return fd < 0 ? 0 : epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens)
+{
+	struct strbuf path = STRBUF_INIT;
+	char err[512];
+	int rc = -1;
+
+	memset(j, 0, sizeof(*j));
+	j->t0 = now_mono_ns();
+	j->ri.started_ns = now_real_ns();
+	j->ri.exit_status = -1;
+	j->o = *o;
+	j->sens = *sens; /* ours now */
+	memset(sens, 0, sizeof(*sens));
+	j->scope.fd = -1;
+	j->epfd = -1;
+
+	if (o->policy) {
+		if (enforce_load(&j->enf, o->policy, o->step, o->mode, err, sizeof(err))) {
+			rw_err("%s", err);
+			goto out;
+		}
+		for (size_t i = 0; i < j->enf.pol->nfiles; i++)
+			if (sensitive_add(&j->sens, j->enf.pol->files[i], err, sizeof(err))) {
+				rw_err("%s: files: %s", o->policy, err);
+				goto out;
+			}
+		j->o.mode = j->enf.mode;
+	} else if (j->o.mode == POLICY_MODE_UNSET) {
+		j->o.mode = POLICY_MODE_OBSERVE;
+	}
+	if (mkdir(o->out_dir, 0755) && errno != EEXIST) {
+		rw_err("--out %s: %s", o->out_dir, strerror(errno));
+		goto out;
+	}
+	sb_addf(&path, "%s/events.ndjson", o->out_dir);
+	if (collector_init(&j->col, path.buf, &j->sens, o->step)) {
+		rw_err("cannot write %s: %s", path.buf, strerror(errno));
+		collector_free(&j->col);
+		goto out;
+	}
+	j->col_ready = true;
+	if (scope_create(&j->scope, err, sizeof(err))) {
+		rw_err("%s", err);
+		goto out;
+	}
+	struct loader_opts lo = { .ring_bytes = o->ring_mb << 20,
+				  .cgroup_fd = j->scope.fd,
+				  .sensitive = &j->sens,
+				  .lpm_entries = o->policy ? enforce_lpm_capacity(&j->enf) : 1024 };
+	if (loader_start(&j->ld, &lo, err, sizeof(err))) {
+		rw_err("%s", err);
+		loader_stop(&j->ld, false);
+		goto out;
+	}
+	j->loaded = true;
+	missing_json(&j->ld, &j->missing);
+	if (j->ld.n_missing) {
+		for (int i = 0; i < j->ld.n_hooks; i++)
+			if (j->ld.hooks[i].reason[0])
+				rw_err("hook %s unavailable (%s): %s; not seen: %s",
+				       j->ld.hooks[i].name,
+				       o->allow_partial ? "continuing" : "refusing",
+				       j->ld.hooks[i].reason, j->ld.hooks[i].covers);
+		if (!o->allow_partial) {
+			rw_err("%d hooks missing; pass --allow-partial to run with partial evidence",
+			       j->ld.n_missing);
+			goto out;
+		}
+	}
+	if (o->policy && enforce_arm(&j->enf, &j->ld, err, sizeof(err))) {
+		/* Fail closed: never run a job we were asked to fence without the fence. */
+		rw_err("policy %s: %s", o->policy, err);
+		goto out;
+	}
+	if (o->policy) {
+		j->col.dns_verdict =
+			(const char *(*)(const void *, const char *))enforce_dns_verdict;
+		j->col.dns_verdict_ctx = &j->enf;
+	}
+	j->rb = ring_buffer__new(loader_ring_fd(&j->ld), collector_handle, &j->col, NULL);
+	if (!j->rb) {
+		rw_err("cannot open the kernel ring buffer: %s", strerror(errno));
+		goto out;
+	}
+	j->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (j->epfd < 0 || add_epoll(j->epfd, ring_buffer__epoll_fd(j->rb)) ||
+	    add_epoll(j->epfd, enforce_gate_fd(&j->enf))) {
+		rw_err("epoll: %s", strerror(errno));
+		goto out;
+	}
+	j->ri.armed_ns = now_mono_ns() - j->t0;
+	rc = 0;
+out:
+	sb_release(&path);
+	return rc;
+}
+
+int job_pump(struct job *j, int timeout_ms)
+{
+	struct epoll_event ready[2];
+	int n = epoll_wait(j->epfd, ready, 2, timeout_ms), err;
+
+	if (n < 0 && errno != EINTR) {
+		rw_err("epoll_wait: %s", strerror(errno));
+		return -1;
+	}
+	/* The gate first: a client may be waiting for its answer. */
+	enforce_gate_dispatch(&j->enf);
+	err = ring_buffer__consume(j->rb);
+	if (err < 0 && err != -EINTR) {
+		rw_err("reading kernel events failed: %s", strerror(-err));
+		return -1;
+	}
+	return 0;
+}
+
+bool job_scope_empty(const struct job *j)
+{
+	pid_t none[1];
+
+	return scope_pids(&j->scope, none, 1) == 0;
+}
+
+static int collect_leftovers(const struct scope *s, struct leftover **out)
+{
+	pid_t pids[256];
+	int n = scope_pids(s, pids, 256);
+	struct leftover *l = calloc(n ? n : 1, sizeof(*l));
+
+	if (!l)
+		abort();
+	for (int i = 0; i < n; i++) {
+		char path[64];
+		ssize_t len;
+
+		l[i].pid = pids[i];
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pids[i]);
+		len = read_file_bounded(path, l[i].cmdline, sizeof(l[i].cmdline));
+		if (len < 0)
+			len = 0;
+		for (ssize_t k = 0; k < len; k++)
+			if (l[i].cmdline[k] == 0)
+				l[i].cmdline[k] = ' ';
+		while (len > 0 && l[i].cmdline[len - 1] == ' ')
+			len--;
+		l[i].len = len;
+	}
+	*out = l;
+	return n;
+}
+
+/* fail_on_violation: explicit in the policy, else on in enforce mode. Blocks
+ * and denials count in every mode; would-be denials (audit) count when the
+ * policy asks for it in observe/learn. */
+static bool violations(const struct job *j)
+{
+	const struct summary *s = &j->col.sum;
+
+	if (!j->o.policy || !policy_fails_on_violation(j->enf.pol, j->o.mode))
+		return false;
+	return s->denials > 0 || (j->o.mode != POLICY_MODE_ENFORCE && s->audits > 0);
+}
+
+/* The agent's own high-water mark, for the record (the job is not counted). */
+static long peak_rss_kb(void)
+{
+	char buf[4096], *p;
+	ssize_t n = read_file_bounded("/proc/self/status", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strstr(buf, "VmHWM:");
+	return p ? strtol(p + 6, NULL, 10) : -1;
+}
+
+int job_finish(struct job *j, int exit_status)
+{
+	struct run_info *ri = &j->ri;
+	struct collector *col = &j->col;
+	struct strbuf path = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT;
+	uint64_t klost[EV_KIND_MAX];
+	char *policy_json = NULL;
+	int rc = exit_status < 0 ? 127 : exit_status;
+
+	ri->exit_status = exit_status;
+	ri->n_leftovers = collect_leftovers(&j->scope, &ri->leftovers);
+	if (ri->n_leftovers && j->o.kill_leftovers)
+		ri->leftovers_killed = scope_kill_all(&j->scope) == 0;
+	/* Everything the kernel sent before we stop listening. */
+	ring_buffer__consume(j->rb);
+	collector_finish(col);
+	loader_read_lost(&j->ld, klost);
+	for (int k = 0; k < EV_KIND_MAX; k++)
+		col->sum.lost_kernel[k] = klost[k];
+	ri->finished_ns = now_real_ns();
+	ri->agent_peak_rss_kb = peak_rss_kb();
+	ri->command = j->o.command;
+	ri->step = j->o.step;
+	ri->mode = policy_mode_name(j->o.mode);
+	if (j->o.policy) {
+		policy_json = enforce_policy_json(&j->enf);
+		ri->policy_json = policy_json;
+	}
+	ri->out_dir = j->o.out_dir;
+	ri->log_name = "events.ndjson";
+	ri->missing_json = j->missing.buf;
+	ri->n_missing = j->ld.n_missing;
+
+	summary_lost_json(&col->sum, &lost);
+	sb_addf(&extra, ",\"events_lost\":%s,\"complete\":%s,\"missing_hooks\":%s", lost.buf,
+		summary_complete(&col->sum, ri) ? "true" : "false", sb_str(&j->missing));
+	ri->log_lines = col->log.seq; /* events plus the closing record */
+	if (evlog_close(&col->log, extra.buf)) {
+		rw_err("writing %s/events.ndjson failed: %s; the log is incomplete",
+		       j->o.out_dir, strerror(errno));
+		rc = rc ? rc : 1;
+	}
+	ri->log_root = col->log.prev;
+	sb_addf(&path, "%s/summary.json", j->o.out_dir);
+	if (summary_write(&col->sum, ri, path.buf)) {
+		rw_err("cannot write %s: %s", path.buf, strerror(errno));
+		rc = rc ? rc : 1;
+	}
+	if (!j->o.quiet)
+		summary_print(&col->sum, ri, stderr);
+	if (col->io_error)
+		rw_err("some events could not be written; counted as lost");
+	if (j->o.mode == POLICY_MODE_LEARN) {
+		const char *dirs[] = { j->o.out_dir };
+
+		sb_reset(&path);
+		sb_addf(&path, "%s/policy.learned.yaml", j->o.out_dir);
+		if (learn_write(dirs, 1, path.buf))
+			rc = rc ? rc : 1;
+		else if (!j->o.quiet)
+			fprintf(stderr, "  suggested policy: %s\n", path.buf);
+	}
+	if (!j->o.no_sign && attest_write(j->o.out_dir, j->o.key, j->o.policy))
+		rc = rc ? rc : 1;
+	if (violations(j) && rc == 0) {
+		rw_err("%llu policy violations (%llu denied, %llu would have been); failing the run",
+		       (unsigned long long)(col->sum.denials + col->sum.audits),
+		       (unsigned long long)col->sum.denials, (unsigned long long)col->sum.audits);
+		rc = 1;
+	}
+	if (ri->n_leftovers && !ri->leftovers_killed)
+		rw_err("%d processes are still running in %s (use --kill-leftovers)",
+		       ri->n_leftovers, j->scope.path);
+	free(policy_json);
+	sb_release(&path);
+	sb_release(&lost);
+	sb_release(&extra);
+	return rc;
+}
+
+void job_free(struct job *j, bool handoff)
+{
+	if (j->epfd >= 0)
+		close(j->epfd);
+	if (j->rb)
+		ring_buffer__free(j->rb);
+	if (j->loaded)
+		loader_stop(&j->ld, handoff);
+	if (j->scope.path[0] && scope_destroy(&j->scope) &&
+	    !(j->ri.n_leftovers && !j->ri.leftovers_killed))
+		rw_err("cannot remove cgroup %s: %s", j->scope.path, strerror(errno));
+	if (j->col_ready)
+		collector_free(&j->col);
+	enforce_free(&j->enf);
+	free(j->ri.leftovers);
+	sensitive_free(&j->sens);
+	sb_release(&j->missing);
+	memset(j, 0, sizeof(*j));
+	j->epfd = -1;
+}

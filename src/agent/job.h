@@ -1,0 +1,65 @@
+/*
+ * One observed job: its cgroup scope, the armed kernel programs, the
+ * collector writing its log, its policy and DNS gate, and the evidence
+ * written when it ends. `runwarden run` drives one around a command; the
+ * agent daemon drives them for whole CI jobs.
+ */
+#ifndef RW_JOB_H
+#define RW_JOB_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent/collect.h"
+#include "agent/enforce.h"
+#include "agent/loader.h"
+#include "agent/scope.h"
+#include "agent/sensitive.h"
+#include "agent/summary.h"
+
+struct ring_buffer;
+
+struct job_opts {
+	const char *out_dir;
+	const char *step;
+	const char *policy;
+	const char *key;
+	enum policy_mode mode; /* UNSET: the policy's, else observe */
+	uint64_t grace_ms;
+	uint64_t ring_mb;
+	bool kill_leftovers;
+	bool allow_partial;
+	bool quiet;
+	bool no_sign;
+	char *const *command; /* for the record (NULL in whole-job mode) */
+};
+
+struct job {
+	struct job_opts o;
+	struct sensitive_list sens;
+	struct scope scope;
+	struct loader ld;
+	struct collector col;
+	struct ring_buffer *rb;
+	struct enforce enf;
+	struct run_info ri;
+	struct strbuf missing;
+	int epfd;
+	bool loaded, col_ready;
+	int64_t t0;
+};
+
+/* Takes the sensitive list (extra --watch globs already added). Creates the
+ * scope, arms everything; 0, or -1 after a one-line reason on stderr. */
+int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens);
+/* Waits up to timeout_ms for kernel records or DNS gate work, handles them. */
+int job_pump(struct job *j, int timeout_ms);
+bool job_scope_empty(const struct job *j);
+/* Ends the job: leftovers, drain, closing record, summary, learned policy,
+ * attestation. exit_status: the command's (-1 if it never ran). Returns the
+ * status the caller should exit with. */
+int job_finish(struct job *j, int exit_status);
+/* handoff: leave detaching to a short-lived child (end of a process). */
+void job_free(struct job *j, bool handoff);
+
+#endif
