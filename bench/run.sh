@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs both benchmarks and prints their tables (record them in docs/performance.md).
-#   bench/run.sh [storm|build|all] [REPS]
+#   bench/run.sh [storm|build|latency|all] [REPS]
 # The build benchmark compiles busybox (about 500 C files) fetched from Debian's
 # source archive with a private apt source list; nothing is installed system-wide.
 set -euo pipefail
@@ -10,6 +10,7 @@ reps=${2:-5}
 B=${B:-build}
 mkdir -p "$B/bench"
 cc -O2 -Wall -Wextra -Werror -o "$B/bench/storm" bench/storm.c -lpthread
+cc -O2 -Wall -Wextra -Werror -o "$B/bench/connect_lat" bench/connect_lat.c -lpthread
 command -v strace >/dev/null || apt-get install -y --no-install-recommends strace >/dev/null
 command -v bpftrace >/dev/null || apt-get install -y --no-install-recommends bpftrace >/dev/null
 
@@ -35,4 +36,7 @@ fetch_busybox() {
 if [ "$what" = build ] || [ "$what" = all ]; then
   src=$(fetch_busybox)
   /usr/bin/python3 bench/bench.py build --src "$PWD/$src" --reps "$reps"
+fi
+if [ "$what" = latency ] || [ "$what" = all ]; then
+  /usr/bin/python3 bench/connect_latency.py --reps "$reps"
 fi

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Per-connect latency in enforce mode against policy size: the same connects
+bare, under observe (no policy), and under enforce with 10, 1,000 and 100,000
+entries. Entries are /32s inside 127.100.0.0/16 and up (never traffic, just
+trie size); the destination is allowed by its own entry.
+
+    bench/connect_latency.py [--connects N] [--reps R]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RW = os.environ.get("RW", os.path.join(ROOT, "build", "runwarden"))
+TOOL = os.path.join(ROOT, "build", "bench", "connect_lat")
+DEST = "127.0.0.1"
+
+
+def policy(path, n):
+    with open(path, "w") as f:
+        f.write("version: 1\nmode: enforce\nallow:\n")
+        f.write(f"  - ip: {DEST}\n    proto: tcp\n")
+        for i in range(n - 1):
+            a = 100 + (i >> 16)
+            f.write(f"  - cidr: 127.{a}.{(i >> 8) & 255}.{i & 255}/32\n    ports: [443]\n")
+        f.write("dns:\n  upstream: 127.0.0.53\n")
+
+
+def measure(cmd, reps):
+    p50, p99 = [], []
+    for _ in range(reps):
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+        p50.append(float(out[-2]))
+        p99.append(float(out[-1]))
+    return statistics.median(p50), statistics.median(p99)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--connects", type=int, default=20000)
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="rw-lat-")
+    out = os.path.join(tmp, "out")
+    lat = [TOOL, str(a.connects), DEST]
+    rw = [RW, "run", "--quiet", "--no-sign", "--out", out]
+    rows = [("bare", measure(lat, a.reps)),
+            ("observe, no policy", measure(rw + ["--"] + lat, a.reps))]
+    for n in (10, 1000, 100000):
+        p = os.path.join(tmp, f"p{n}.yaml")
+        policy(p, n)
+        rows.append((f"enforce, {n} entries", measure(rw + ["--policy", p, "--"] + lat, a.reps)))
+    b50, b99 = rows[0][1]
+    print(f"per-connect latency, {a.connects} loopback connects, median of {a.reps} runs (µs)")
+    print(f"  {'variant':<24} {'p50':>7} {'p99':>7} {'p50 added':>10} {'p99 added':>10}")
+    for name, (p50, p99) in rows:
+        print(f"  {name:<24} {p50:7.2f} {p99:7.2f} {p50 - b50:10.2f} {p99 - b99:10.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
