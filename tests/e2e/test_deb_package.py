@@ -2,6 +2,7 @@
 the tree (so the shared checkout's build/ and debian/ stay untouched),
 inspected, unpacked, and its runwarden run against a recorded run directory.
 Set RW_DEB_INSTALL=1 to also `dpkg -i` it on this machine (root)."""
+import json
 import os
 import shutil
 import subprocess
@@ -80,9 +81,16 @@ class DebPackage(unittest.TestCase):
     def test_install(self):
         res = subprocess.run(["dpkg", "-i", self.deb], capture_output=True, text=True)
         self.assertEqual(res.returncode, 0, res.stderr)
-        out = subprocess.run(["/usr/bin/runwarden", "report", "--help"], capture_output=True,
-                             text=True)
-        self.assertEqual(out.returncode, 0)
+        self.addCleanup(subprocess.run, ["dpkg", "-r", "runwarden"], capture_output=True)
+        self.assertTrue(os.path.exists("/usr/share/man/man1/runwarden.1.gz") or
+                        os.path.exists("/usr/share/man/man1/runwarden.1"))
+        # The installed binary does a real run: BPF object embedded, nothing else needed.
+        with tempfile.TemporaryDirectory() as d:
+            out = subprocess.run(["/usr/bin/runwarden", "run", "--quiet", "--no-sign", "--out", d,
+                                  "--", "/bin/true"], capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            with open(os.path.join(d, "summary.json")) as f:
+                self.assertEqual(json.load(f)["counts"]["exec"], 1)
 
 
 if __name__ == "__main__":
