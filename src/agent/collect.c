@@ -37,6 +37,7 @@ int collector_init(struct collector *c, const char *log_path, const struct sensi
 	proctab_init(&c->procs);
 	strmap_init(&c->dns_pending);
 	strmap_init(&c->hosts);
+	strmap_init(&c->redirected);
 	summary_init(&c->sum);
 	return evlog_open(&c->log, log_path);
 }
@@ -281,8 +282,20 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 		render_result(sb, e->result);
 	else
 		sb_addstr(sb, "null");
-	if (e->flags & EVF_REDIRECTED)
+	if (e->flags & EVF_REDIRECTED) {
+		char ck[24];
+		struct strmap_entry *r;
+
 		sb_addstr(sb, ",\"redirected_to_gate\":true");
+		/* The wire shows the gate's address; the log should name the
+		 * resolver the job chose. */
+		snprintf(ck, sizeof(ck), "%llx", (unsigned long long)e->cookie);
+		if (c->redirected.count < HOSTS_MAX || strmap_get(&c->redirected, ck)) {
+			r = strmap_put(&c->redirected, ck, NULL);
+			free(r->val);
+			r->val = strdup(addr.buf);
+		}
+	}
 	write_line(c, EV_CONNECT);
 
 	sb_addf(&frag, ",\"verdict\":\"%s\"", verdict_name(e->verdict));
@@ -465,6 +478,15 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 		memcpy(q->comm, e->h.comm, COMM_LEN);
 		snprintf(q->proto, sizeof(q->proto), "%s", tcp ? "tcp" : "udp");
 		inet_ntop(family, e->daddr, q->server, sizeof(q->server));
+		{
+			char ck[24];
+			struct strmap_entry *r;
+
+			snprintf(ck, sizeof(ck), "%llx", (unsigned long long)e->cookie);
+			r = strmap_get(&c->redirected, ck);
+			if (r)
+				snprintf(q->server, sizeof(q->server), "%s", (char *)r->val);
+		}
 		q->q = *m;
 		ent->val = q;
 		free(m);
@@ -626,6 +648,7 @@ void collector_free(struct collector *c)
 	proctab_free(&c->procs);
 	strmap_clear(&c->dns_pending, free);
 	strmap_clear(&c->hosts, free);
+	strmap_clear(&c->redirected, free);
 	summary_free(&c->sum);
 	sb_release(&c->body);
 	evlog_abandon(&c->log);

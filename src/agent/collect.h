@@ -22,6 +22,7 @@ struct collector {
 	struct proctab procs;
 	struct strmap dns_pending; /* "cookie:id" -> struct dns_pending */
 	struct strmap hosts;       /* address text -> host name it was resolved from */
+	struct strmap redirected;  /* socket cookie -> resolver the job addressed (gate mode) */
 	struct summary sum;
 	struct strbuf body; /* reused for every line */
 	/* The policy's judgement of a DNS name (NULL: no policy, all "allow"). */

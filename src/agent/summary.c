@@ -234,21 +234,31 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 	return rc;
 }
 
+static bool is_denial(const char *frag)
+{
+	return strstr(frag, "\"verdict\":\"deny\"") || strstr(frag, "\"verdict\":\"block\"");
+}
+
 static void print_list(FILE *f, const char *title, const struct strmap *m, int max)
 {
-	int i = 0;
+	int shown = 0;
 
 	fprintf(f, "  %s (%zu):%s\n", title, m->count, m->count ? "" : " none");
-	strmap_for_each(e, m)
-	{
-		const struct agg *a = e->val;
+	/* Denials first: they are what a reader is looking for. */
+	for (int pass = 0; pass < 2 && shown < max; pass++) {
+		strmap_for_each(e, m)
+		{
+			const struct agg *a = e->val;
 
-		if (i++ == max) {
-			fprintf(f, "    ... %zu more in summary.json\n", m->count - max);
-			break;
+			if (is_denial(e->key) != (pass == 0))
+				continue;
+			if (shown++ == max)
+				break;
+			fprintf(f, "    %s x%llu\n", a->human, (unsigned long long)a->count);
 		}
-		fprintf(f, "    %s x%llu\n", a->human, (unsigned long long)a->count);
 	}
+	if (m->count > (size_t)max)
+		fprintf(f, "    ... %zu more in summary.json\n", m->count - max);
 }
 
 void summary_print(const struct summary *s, const struct run_info *r, FILE *f)

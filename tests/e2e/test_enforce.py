@@ -187,6 +187,7 @@ print(" ".join(out))
         self.assertNotEqual(r.rc, 0)
         (d,) = r.of("dns", query="evil.test")
         self.assertEqual((d["rcode"], d["verdict"]), ("REFUSED", "deny"))
+        self.assertEqual(d["server"], "127.0.53.9")  # the resolver the job chose, not the gate
         (c,) = r.of("connect", daddr="127.0.53.9", dport=53)
         self.assertTrue(c.get("redirected_to_gate"))
 
