@@ -36,7 +36,7 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sa);
 	pthread_t t;
 	int one = 1;
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	pthread_create(&t, NULL, acceptor, NULL);
 	for (int i = 0; i < n; i++) {
 		struct timespec a, b;
-		struct linger lg = { 1, 0 };
+		struct linger lg = {1, 0};
 		int s = socket(AF_INET, SOCK_STREAM, 0);
 
 		setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));

@@ -31,7 +31,7 @@ static void *acceptor(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sa);
 	pthread_t t;
 	int one = 1;
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 		int s = socket(AF_INET, SOCK_STREAM, 0);
 
 		/* SO_LINGER 0: close with RST so 20k connects leave no TIME_WAIT. */
-		struct linger lg = { 1, 0 };
+		struct linger lg = {1, 0};
 		setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		if (connect(s, (struct sockaddr *)&sa, sizeof(sa))) {
 			perror("storm: connect");

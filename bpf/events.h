@@ -43,10 +43,10 @@ enum ev_kind {
 
 /* ev_exec.flags, ev_file.flags2 */
 #define EVF_ARGV_TRUNC 0x1
-#define EVF_EXE_TRUNC 0x2
-#define EVF_CWD_TRUNC 0x4
+#define EVF_EXE_TRUNC  0x2
+#define EVF_CWD_TRUNC  0x4
 #define EVF_PATH_TRUNC 0x8
-#define EVF_PATH_RAW 0x10 /* path is the name the caller passed, not resolved */
+#define EVF_PATH_RAW   0x10 /* path is the name the caller passed, not resolved */
 #define EVF_HAS_RESULT 0x20
 #define EVF_REDIRECTED 0x40 /* port-53 traffic sent to the DNS gate instead */
 
@@ -92,8 +92,8 @@ struct ev_exit {
 /* How the kernel hook saw the attempt. */
 enum conn_via {
 	VIA_CONNECT = 1, /* cgroup/connect4|6: connect(2), io_uring, TFO */
-	VIA_SENDMSG,     /* cgroup/sendmsg4|6: unconnected UDP */
-	VIA_PACKET,      /* cgroup_skb/egress backstop: a packet no hook allowed */
+	VIA_SENDMSG,	 /* cgroup/sendmsg4|6: unconnected UDP */
+	VIA_PACKET,	 /* cgroup_skb/egress backstop: a packet no hook allowed */
 };
 
 enum verdict {
@@ -119,7 +119,7 @@ struct ev_connect {
 
 enum dns_dir {
 	DNS_OUT = 1, /* query leaving the job */
-	DNS_IN,      /* answer arriving to the job */
+	DNS_IN,	     /* answer arriving to the job */
 };
 
 struct ev_dns_pkt {
@@ -171,8 +171,8 @@ enum rw_mode {
 #define RESOLVERS_MAX 8
 struct rw_config {
 	u32 mode;
-	u32 policy;    /* 0: no policy loaded, everything is `allow` */
-	u16 gate_port; /* DNS gate on 127.0.0.1, 0 = none */
+	u32 policy;	/* 0: no policy loaded, everything is `allow` */
+	u16 gate_port;	/* DNS gate on 127.0.0.1, 0 = none */
 	u16 nresolvers; /* >0: DNS only to these (addr as IPv6, v4-mapped for IPv4) */
 	u32 _pad;
 	struct {
@@ -182,7 +182,7 @@ struct rw_config {
 	} resolvers[RESOLVERS_MAX];
 };
 
-#define RULES_MAX 16
+#define RULES_MAX  16
 #define RPROTO_TCP 1
 #define RPROTO_UDP 2
 struct port_rule {

@@ -21,11 +21,11 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
-#define ETH_P_IP 0x0800
+#define AF_INET	   2
+#define AF_INET6   10
+#define ETH_P_IP   0x0800
 #define ETH_P_IPV6 0x86DD
-#define EPERM 1
+#define EPERM	   1
 
 /* Set by user space before load. */
 const volatile u32 wake_bytes = 256 * 1024; /* wake the reader past this backlog */
@@ -138,13 +138,13 @@ struct {
 
 /* The egress allow and block lists (policy CIDRs, and the addresses the DNS
  * gate pinned for allowed names). Sized by user space to the policy. */
-#define LPM_MAP(name, keytype)                                                                    \
-	struct {                                                                                  \
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                              \
-		__uint(max_entries, 1024);                                                        \
-		__type(key, keytype);                                                             \
-		__type(value, struct addr_rules);                                                 \
-		__uint(map_flags, BPF_F_NO_PREALLOC);                                             \
+#define LPM_MAP(name, keytype)                                                                     \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                               \
+		__uint(max_entries, 1024);                                                         \
+		__type(key, keytype);                                                              \
+		__type(value, struct addr_rules);                                                  \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
 	} name SEC(".maps")
 LPM_MAP(allow4, struct lpm4_key);
 LPM_MAP(allow6, struct lpm6_key);
@@ -197,14 +197,14 @@ static __always_inline bool listed(void *map4, void *map6, u8 family, const u8 *
 		const u32 *w = (const u32 *)addr;
 
 		if (!(w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff))) {
-			struct lpm6_key k6 = { .prefixlen = 128 };
+			struct lpm6_key k6 = {.prefixlen = 128};
 
 			__builtin_memcpy(k6.addr, addr, 16);
 			return lpm_admit(map6, &k6, &k6.prefixlen, port, proto);
 		}
 		addr += 12;
 	}
-	struct lpm4_key k4 = { .prefixlen = 32 };
+	struct lpm4_key k4 = {.prefixlen = 32};
 
 	__builtin_memcpy(k4.addr, addr, 4);
 	return lpm_admit(map4, &k4, &k4.prefixlen, port, proto);
@@ -349,8 +349,8 @@ __noinline int walk_path(struct scratch *s, u32 data_off, u32 base, u64 dentry_a
 	return off | PATH_TRUNC_BIT;
 }
 
-static __always_inline u32 put_path(struct scratch *s, u32 data_off, u32 base,
-				    struct path *p, u32 *flags, u32 trunc_flag)
+static __always_inline u32 put_path(struct scratch *s, u32 data_off, u32 base, struct path *p,
+				    u32 *flags, u32 trunc_flag)
 {
 	int r = walk_path(s, data_off, base, (u64)p->dentry, (u64)p->mnt);
 
@@ -445,7 +445,7 @@ int rw_exit(void *ctx)
 static __always_inline int open_enter(u64 filename, u32 flags)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct open_args a = { .filename = filename, .flags = flags };
+	struct open_args a = {.filename = filename, .flags = flags};
 
 	if (!in_scope())
 		return 0;
@@ -574,13 +574,13 @@ int rw_exit_open(struct trace_event_raw_sys_exit *ctx)
 
 static __always_inline void note_owner(u64 cookie, struct ev_hdr *h)
 {
-	struct sock_owner o = { .pid = h->pid, .tid = h->tid, .uid = h->uid };
+	struct sock_owner o = {.pid = h->pid, .tid = h->tid, .uid = h->uid};
 
 	bpf_map_update_elem(&owners, &cookie, &o, BPF_ANY);
 }
 
 static __always_inline bool resolver_listed(const struct rw_config *c, u8 family, const u8 *addr,
-					   u16 port)
+					    u16 port)
 {
 	u8 a[16] = {};
 
@@ -645,8 +645,8 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 		 * there, and nothing the policy refuses leaves the machine. */
 		e.flags |= EVF_REDIRECTED;
 		e.verdict = resolver_listed(c, family, e.daddr, e.dport)
-				    ? VERDICT_ALLOW
-				    : (c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT);
+				? VERDICT_ALLOW
+				: (c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT);
 		if (family == AF_INET) {
 			ctx->user_ip4 = bpf_htonl(0x7f000001);
 		} else {
@@ -703,7 +703,7 @@ SEC("tp/syscalls/sys_enter_connect")
 int rw_enter_connect(void *ctx)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct conn_slot slot = { .armed = 1 };
+	struct conn_slot slot = {.armed = 1};
 
 	if (!in_scope())
 		return 0;
@@ -767,8 +767,7 @@ static __always_inline u8 backstop(struct __sk_buff *skb, u8 family, const u8 *d
 		if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)) || !th.syn || th.ack)
 			return VERDICT_ALLOW;
 	}
-	if (c->gate_port && dport == c->gate_port &&
-	    (proto == PROTO_UDP || proto == PROTO_TCP) &&
+	if (c->gate_port && dport == c->gate_port && (proto == PROTO_UDP || proto == PROTO_TCP) &&
 	    ((family == AF_INET && daddr[0] == 127 && daddr[1] == 0 && daddr[2] == 0 &&
 	      daddr[3] == 1) ||
 	     (family == AF_INET6 && daddr[10] == 0xff && daddr[11] == 0xff && daddr[12] == 127 &&
@@ -956,8 +955,8 @@ struct {
 SEC("tp/syscalls/sys_enter_socket")
 int rw_enter_socket(struct trace_event_raw_sys_enter *ctx)
 {
-	struct sock_args a = { .family = ctx->args[0], .type = ctx->args[1] & 0xf,
-			       .protocol = ctx->args[2] };
+	struct sock_args a = {
+	    .family = ctx->args[0], .type = ctx->args[1] & 0xf, .protocol = ctx->args[2]};
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 
 	if (a.type != 3 /* SOCK_RAW */ && a.family != 17 /* AF_PACKET */)
@@ -985,7 +984,7 @@ int rw_exit_socket(struct trace_event_raw_sys_exit *ctx)
 	e.result = ctx->ret;
 	bpf_map_delete_elem(&socket_inflight, &tid);
 	c = cfg();
-	e.verdict = !c || !c->policy ? VERDICT_ALLOW
+	e.verdict = !c || !c->policy	      ? VERDICT_ALLOW
 		    : c->mode == MODE_ENFORCE ? VERDICT_DENY
 					      : VERDICT_AUDIT;
 	emit(&e, sizeof(e), EV_SOCKET);

@@ -23,12 +23,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 #include "agent/job.h"
 #include "cmds.h"
 #include "common/jsonw.h"
 #include "common/util.h"
-
 
 struct run_opts {
 	const char *out_dir;
@@ -47,26 +45,26 @@ struct run_opts {
 };
 
 static const char usage_text[] =
-	"usage: runwarden run [options] -- CMD [ARG...]\n"
-	"\n"
-	"Runs CMD and records what it and every descendant do: execs, outbound\n"
-	"connections, DNS lookups and sensitive file opens.\n"
-	"\n"
-	"  --out DIR          evidence directory (default ./runwarden-out)\n"
-	"  --step NAME        CI step the events belong to\n"
-	"  --user NAME        run CMD as this user (default: the invoking user,\n"
-	"                     from SUDO_UID when run through sudo)\n"
-	"  --policy FILE      egress policy (YAML, see docs/policy.md)\n"
-	"  --mode MODE        observe (record; the default), learn (observe and write\n"
-	"                     policy.learned.yaml) or enforce (deny what the policy does not allow)\n"
-	"  --grace SECONDS    how long to wait for descendants after CMD exits (default 2)\n"
-	"  --kill-leftovers   kill processes still alive after the grace period\n"
-	"  --allow-partial    run even if some hooks cannot be attached (evidence marked partial)\n"
-	"  --watch GLOB       treat files matching GLOB as sensitive (repeatable)\n"
-	"  --ring-mb N        kernel ring buffer size in MiB, power of two (default 16)\n"
-	"  --key FILE         sign the evidence with this private key (default: ephemeral)\n"
-	"  --no-sign          do not write an attestation\n"
-	"  --quiet            no summary on stderr\n";
+    "usage: runwarden run [options] -- CMD [ARG...]\n"
+    "\n"
+    "Runs CMD and records what it and every descendant do: execs, outbound\n"
+    "connections, DNS lookups and sensitive file opens.\n"
+    "\n"
+    "  --out DIR          evidence directory (default ./runwarden-out)\n"
+    "  --step NAME        CI step the events belong to\n"
+    "  --user NAME        run CMD as this user (default: the invoking user,\n"
+    "                     from SUDO_UID when run through sudo)\n"
+    "  --policy FILE      egress policy (YAML, see docs/policy.md)\n"
+    "  --mode MODE        observe (record; the default), learn (observe and write\n"
+    "                     policy.learned.yaml) or enforce (deny what the policy does not allow)\n"
+    "  --grace SECONDS    how long to wait for descendants after CMD exits (default 2)\n"
+    "  --kill-leftovers   kill processes still alive after the grace period\n"
+    "  --allow-partial    run even if some hooks cannot be attached (evidence marked partial)\n"
+    "  --watch GLOB       treat files matching GLOB as sensitive (repeatable)\n"
+    "  --ring-mb N        kernel ring buffer size in MiB, power of two (default 16)\n"
+    "  --key FILE         sign the evidence with this private key (default: ephemeral)\n"
+    "  --no-sign          do not write an attestation\n"
+    "  --quiet            no summary on stderr\n";
 
 static volatile sig_atomic_t pending_signal;
 
@@ -118,24 +116,38 @@ static int resolve_user(const char *name, uid_t *uid, gid_t *gid, const char **u
 
 static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitive_list *sens)
 {
-	enum { O_OUT = 1, O_POLICY, O_STEP, O_USER, O_MODE, O_GRACE, O_KILL, O_PARTIAL, O_WATCH, O_RING,
-	       O_KEY, O_NOSIGN, O_QUIET, O_HELP };
+	enum {
+		O_OUT = 1,
+		O_POLICY,
+		O_STEP,
+		O_USER,
+		O_MODE,
+		O_GRACE,
+		O_KILL,
+		O_PARTIAL,
+		O_WATCH,
+		O_RING,
+		O_KEY,
+		O_NOSIGN,
+		O_QUIET,
+		O_HELP
+	};
 	static const struct option opts[] = {
-		{ "out", required_argument, 0, O_OUT },
-		{ "policy", required_argument, 0, O_POLICY },
-		{ "step", required_argument, 0, O_STEP },
-		{ "user", required_argument, 0, O_USER },
-		{ "mode", required_argument, 0, O_MODE },
-		{ "grace", required_argument, 0, O_GRACE },
-		{ "kill-leftovers", no_argument, 0, O_KILL },
-		{ "allow-partial", no_argument, 0, O_PARTIAL },
-		{ "watch", required_argument, 0, O_WATCH },
-		{ "ring-mb", required_argument, 0, O_RING },
-		{ "key", required_argument, 0, O_KEY },
-		{ "no-sign", no_argument, 0, O_NOSIGN },
-		{ "quiet", no_argument, 0, O_QUIET },
-		{ "help", no_argument, 0, O_HELP },
-		{ 0, 0, 0, 0 },
+	    {"out", required_argument, 0, O_OUT},
+	    {"policy", required_argument, 0, O_POLICY},
+	    {"step", required_argument, 0, O_STEP},
+	    {"user", required_argument, 0, O_USER},
+	    {"mode", required_argument, 0, O_MODE},
+	    {"grace", required_argument, 0, O_GRACE},
+	    {"kill-leftovers", no_argument, 0, O_KILL},
+	    {"allow-partial", no_argument, 0, O_PARTIAL},
+	    {"watch", required_argument, 0, O_WATCH},
+	    {"ring-mb", required_argument, 0, O_RING},
+	    {"key", required_argument, 0, O_KEY},
+	    {"no-sign", no_argument, 0, O_NOSIGN},
+	    {"quiet", no_argument, 0, O_QUIET},
+	    {"help", no_argument, 0, O_HELP},
+	    {0, 0, 0, 0},
 	};
 	char err[256];
 	int c;
@@ -332,9 +344,9 @@ static pid_t start_child(const struct job *j, const struct run_opts *o, uid_t ui
 
 int cmd_run(int argc, char **argv)
 {
-	struct run_opts o = { 0 };
+	struct run_opts o = {0};
 	struct sensitive_list sens;
-	struct job j = { .epfd = -1 };
+	struct job j = {.epfd = -1};
 	const char *uname;
 	uid_t uid;
 	gid_t gid;
@@ -355,18 +367,18 @@ int cmd_run(int argc, char **argv)
 		sensitive_free(&sens);
 		return 1;
 	}
-	struct job_opts jo = { .out_dir = o.out_dir,
-			       .step = o.step,
-			       .policy = o.policy,
-			       .key = o.key,
-			       .mode = o.mode,
-			       .grace_ms = o.grace_ms,
-			       .ring_mb = o.ring_mb,
-			       .kill_leftovers = o.kill_leftovers,
-			       .allow_partial = o.allow_partial,
-			       .quiet = o.quiet,
-			       .no_sign = o.no_sign,
-			       .command = o.cmd };
+	struct job_opts jo = {.out_dir = o.out_dir,
+			      .step = o.step,
+			      .policy = o.policy,
+			      .key = o.key,
+			      .mode = o.mode,
+			      .grace_ms = o.grace_ms,
+			      .ring_mb = o.ring_mb,
+			      .kill_leftovers = o.kill_leftovers,
+			      .allow_partial = o.allow_partial,
+			      .quiet = o.quiet,
+			      .no_sign = o.no_sign,
+			      .command = o.cmd};
 	if (job_arm(&j, &jo, &sens)) {
 		sensitive_free(&sens);
 		job_free(&j, false);
@@ -376,7 +388,7 @@ int cmd_run(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
-	struct sigaction sa = { .sa_handler = on_sigchld }; /* no SA_RESTART */
+	struct sigaction sa = {.sa_handler = on_sigchld}; /* no SA_RESTART */
 	sigaction(SIGCHLD, &sa, NULL);
 
 	child = start_child(&j, &o, uid, gid, uname);
@@ -387,8 +399,8 @@ int cmd_run(int argc, char **argv)
 			kill(child, SIGKILL);
 			waitpid(child, &status, 0);
 		}
-		rc = job_finish(&j, WIFEXITED(status) ? WEXITSTATUS(status)
-						      : 128 + WTERMSIG(status));
+		rc = job_finish(&j,
+				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	}
 	job_free(&j, true);
 	return rc;

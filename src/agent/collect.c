@@ -15,7 +15,7 @@
 #include "events.h"
 
 #define DNS_PENDING_MAX 8192
-#define HOSTS_MAX 65536
+#define HOSTS_MAX	65536
 
 struct dns_pending {
 	int64_t ts;
@@ -89,11 +89,10 @@ void render_open_flags(struct strbuf *sb, unsigned flags)
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} bits[] = { { O_CREAT, "O_CREAT" },       { O_EXCL, "O_EXCL" },
-		     { O_TRUNC, "O_TRUNC" },       { O_APPEND, "O_APPEND" },
-		     { O_NONBLOCK, "O_NONBLOCK" }, { O_DIRECTORY, "O_DIRECTORY" },
-		     { O_NOFOLLOW, "O_NOFOLLOW" }, { O_CLOEXEC, "O_CLOEXEC" },
-		     { O_PATH, "O_PATH" } };
+	} bits[] = {
+	    {O_CREAT, "O_CREAT"},	{O_EXCL, "O_EXCL"},	    {O_TRUNC, "O_TRUNC"},
+	    {O_APPEND, "O_APPEND"},	{O_NONBLOCK, "O_NONBLOCK"}, {O_DIRECTORY, "O_DIRECTORY"},
+	    {O_NOFOLLOW, "O_NOFOLLOW"}, {O_CLOEXEC, "O_CLOEXEC"},   {O_PATH, "O_PATH"}};
 	const char *acc = (flags & O_ACCMODE) == O_WRONLY ? "O_WRONLY"
 			  : (flags & O_ACCMODE) == O_RDWR ? "O_RDWR"
 							  : "O_RDONLY";
@@ -269,8 +268,9 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	struct proc *p = proctab_get(&c->procs, e->h.pid);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addf(&frag, "\"proto\":\"%s\",\"family\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,\"host\":",
-		proto, family == AF_INET ? "ipv4" : "ipv6", addr.buf, e->dport);
+	sb_addf(&frag,
+		"\"proto\":\"%s\",\"family\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,\"host\":", proto,
+		family == AF_INET ? "ipv4" : "ipv6", addr.buf, e->dport);
 	json_cstr(&frag, host);
 	sb_addch(sb, ',');
 	sb_add(sb, frag.buf, frag.len);
@@ -336,34 +336,28 @@ static void remember_hosts(struct collector *c, const struct dns_msg *m)
 }
 
 /* One dns line per question: written when its answer arrives (or at the end). */
-static void log_dns(struct collector *c, const struct dns_pending *q, const struct dns_msg *ans,
-		    const struct ev_hdr *h_ans)
+static void log_dns(struct collector *c, const struct dns_pending *q, const struct dns_msg *ans)
 {
 	struct strbuf *sb = &c->body;
 	struct strbuf frag = STRBUF_INIT, human = STRBUF_INIT;
 	const char *answers[DNS_MAX_ANSWERS];
 	struct strbuf ajson[DNS_MAX_ANSWERS];
 	char tb[16], rb[16];
-	struct ev_hdr h = { 0 };
+	struct ev_hdr h = {0};
 	const struct dns_msg *m = ans ? ans : &q->q;
 	int n = 0;
 
-	if (q) {
-		h.pid = q->pid;
-		h.tid = q->tid;
-		h.uid = q->uid;
-		h.ts = q->ts;
-		memcpy(h.comm, q->comm, COMM_LEN);
-	} else {
-		h = *h_ans;
-	}
+	h.pid = q->pid;
+	h.tid = q->tid;
+	h.uid = q->uid;
+	h.ts = q->ts;
+	memcpy(h.comm, q->comm, COMM_LEN);
 	sb_reset(sb);
 	render_head(c, &h, "dns", sb);
 	struct proc *p = h.pid ? proctab_get(&c->procs, h.pid) : NULL;
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addf(sb, ",\"proto\":\"%s\",\"server\":\"%s\"", q ? q->proto : "udp",
-		q ? q->server : "");
+	sb_addf(sb, ",\"proto\":\"%s\",\"server\":\"%s\"", q->proto, q->server);
 	sb_addstr(&frag, "\"query\":");
 	json_cstr(&frag, m->qname);
 	sb_addf(&frag, ",\"qtype\":\"%s\"", dns_type_name(m->qtype, tb, sizeof(tb)));
@@ -396,7 +390,8 @@ static void log_dns(struct collector *c, const struct dns_pending *q, const stru
 	sb_addch(sb, ']');
 	if (ans && ans->answers_truncated)
 		sb_addstr(sb, ",\"answers_truncated\":true");
-	const char *verdict = c->dns_verdict ? c->dns_verdict(c->dns_verdict_ctx, m->qname) : "allow";
+	const char *verdict =
+	    c->dns_verdict ? c->dns_verdict(c->dns_verdict_ctx, m->qname) : "allow";
 	sb_addf(sb, ",\"verdict\":\"%s\"", verdict);
 	write_line(c, EV_DNS_PKT);
 	if (!strcmp(verdict, "audit"))
@@ -419,8 +414,9 @@ static void log_dns_malformed(struct collector *c, const struct ev_dns_pkt *e, c
 
 	sb_reset(sb);
 	render_head(c, &e->h, "dns", sb);
-	sb_addf(sb, ",\"proto\":\"%s\",\"direction\":\"%s\",\"query\":null,\"qtype\":null,"
-		    "\"answers\":[],\"verdict\":\"allow\",\"malformed\":",
+	sb_addf(sb,
+		",\"proto\":\"%s\",\"direction\":\"%s\",\"query\":null,\"qtype\":null,"
+		"\"answers\":[],\"verdict\":\"allow\",\"malformed\":",
 		e->proto == PROTO_TCP ? "tcp" : "udp", e->dir == DNS_OUT ? "query" : "answer");
 	json_cstr(sb, why);
 	write_line(c, EV_DNS_PKT);
@@ -455,11 +451,11 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 
 		if (c->dns_pending.count >= DNS_PENDING_MAX && !strmap_get(&c->dns_pending, key)) {
 			/* Flood of unanswered questions: log now, without answers. */
-			struct dns_pending tmp = { .ts = e->h.ts, .pid = e->h.pid, .q = *m };
+			struct dns_pending tmp = {.ts = e->h.ts, .pid = e->h.pid, .q = *m};
 
 			memcpy(tmp.comm, e->h.comm, COMM_LEN);
 			snprintf(tmp.proto, sizeof(tmp.proto), "%s", tcp ? "tcp" : "udp");
-			log_dns(c, &tmp, NULL, NULL);
+			log_dns(c, &tmp, NULL);
 			free(m);
 			return;
 		}
@@ -499,14 +495,14 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 		if (!q) {
 			/* The question was not seen (it began before the job,
 			 * or its segment was cut): log the answer alone. */
-			struct dns_pending tmp = { .ts = e->h.ts, .pid = e->h.pid, .q = *m };
+			struct dns_pending tmp = {.ts = e->h.ts, .pid = e->h.pid, .q = *m};
 
 			memcpy(tmp.comm, e->h.comm, COMM_LEN);
 			snprintf(tmp.proto, sizeof(tmp.proto), "%s", tcp ? "tcp" : "udp");
 			inet_ntop(family, e->saddr, tmp.server, sizeof(tmp.server));
-			log_dns(c, &tmp, m, NULL);
+			log_dns(c, &tmp, m);
 		} else {
-			log_dns(c, q, m, NULL);
+			log_dns(c, q, m);
 			free(q);
 		}
 	}
@@ -516,8 +512,7 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
-	struct strbuf path = STRBUF_INIT, frag = STRBUF_INIT, human = STRBUF_INIT,
-		      pj = STRBUF_INIT;
+	struct strbuf path = STRBUF_INIT, frag = STRBUF_INIT, human = STRBUF_INIT, pj = STRBUF_INIT;
 	struct proc *p;
 
 	if (len < sizeof(*e) + e->path_len) {
@@ -588,7 +583,9 @@ static void on_socket(struct collector *c, const struct ev_socket *e)
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
 	sb_addf(sb, ",\"family\":%s,\"type\":\"%s\",\"protocol\":%u,\"verdict\":\"%s\"",
-		e->family == 17 ? "\"packet\"" : e->family == 10 ? "\"ipv6\"" : "\"ipv4\"",
+		e->family == 17	  ? "\"packet\""
+		: e->family == 10 ? "\"ipv6\""
+				  : "\"ipv4\"",
 		e->type == 3 ? "raw" : "other", e->protocol, verdict_name(e->verdict));
 	sb_addstr(sb, ",\"result\":");
 	render_result(sb, e->result);
@@ -639,7 +636,7 @@ int collector_handle(void *ctx, void *data, size_t len)
 
 void collector_finish(struct collector *c)
 {
-	strmap_for_each(e, &c->dns_pending) log_dns(c, e->val, NULL, NULL);
+	strmap_for_each(e, &c->dns_pending) log_dns(c, e->val, NULL);
 	strmap_clear(&c->dns_pending, free);
 }
 

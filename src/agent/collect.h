@@ -21,7 +21,7 @@ struct collector {
 	int64_t mono_off;
 	struct proctab procs;
 	struct strmap dns_pending; /* "cookie:id" -> struct dns_pending */
-	struct strmap hosts;       /* address text -> host name it was resolved from */
+	struct strmap hosts;	   /* address text -> host name it was resolved from */
 	struct strmap redirected;  /* socket cookie -> resolver the job addressed (gate mode) */
 	struct summary sum;
 	struct strbuf body; /* reused for every line */

@@ -13,10 +13,10 @@ const char *dns_type_name(int type, char *buf, size_t len)
 	static const struct {
 		int t;
 		const char *n;
-	} names[] = { { ns_t_a, "A" },     { ns_t_aaaa, "AAAA" }, { ns_t_cname, "CNAME" },
-		      { ns_t_mx, "MX" },   { ns_t_txt, "TXT" },   { ns_t_ns, "NS" },
-		      { ns_t_ptr, "PTR" }, { ns_t_srv, "SRV" },   { ns_t_soa, "SOA" },
-		      { ns_t_any, "ANY" }, { 64, "SVCB" },        { 65, "HTTPS" } };
+	} names[] = {{ns_t_a, "A"},	{ns_t_aaaa, "AAAA"}, {ns_t_cname, "CNAME"},
+		     {ns_t_mx, "MX"},	{ns_t_txt, "TXT"},   {ns_t_ns, "NS"},
+		     {ns_t_ptr, "PTR"}, {ns_t_srv, "SRV"},   {ns_t_soa, "SOA"},
+		     {ns_t_any, "ANY"}, {64, "SVCB"},	     {65, "HTTPS"}};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].t == type)
@@ -27,8 +27,8 @@ const char *dns_type_name(int type, char *buf, size_t len)
 
 const char *dns_rcode_name(int rcode, char *buf, size_t len)
 {
-	static const char *names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-				       "NOTIMP",  "REFUSED" };
+	static const char *names[] = {"NOERROR",  "FORMERR", "SERVFAIL",
+				      "NXDOMAIN", "NOTIMP",  "REFUSED"};
 
 	if (rcode >= 0 && rcode < (int)(sizeof(names) / sizeof(names[0])))
 		return names[rcode];
@@ -36,8 +36,7 @@ const char *dns_rcode_name(int rcode, char *buf, size_t len)
 	return buf;
 }
 
-int dns_parse(const uint8_t *pkt, size_t len, bool tcp, struct dns_msg *m, char *err,
-	      size_t errlen)
+int dns_parse(const uint8_t *pkt, size_t len, bool tcp, struct dns_msg *m, char *err, size_t errlen)
 {
 	ns_msg h;
 	ns_rr rr;
@@ -59,7 +58,8 @@ int dns_parse(const uint8_t *pkt, size_t len, bool tcp, struct dns_msg *m, char 
 			len = mlen;
 	}
 	if (ns_initparse(pkt, len, &h) < 0) {
-		snprintf(err, errlen, "malformed DNS message (%zu bytes): %s", len, strerror(errno));
+		snprintf(err, errlen, "malformed DNS message (%zu bytes): %s", len,
+			 strerror(errno));
 		return -1;
 	}
 	m->id = ns_msg_id(h);

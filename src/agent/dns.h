@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define DNS_MAX_ANSWERS 32
-#define DNS_NAME_MAX 1025 /* NS_MAXDNAME */
+#define DNS_NAME_MAX	1025 /* NS_MAXDNAME */
 
 struct dns_answer {
 	int type; /* ns_t_a, ns_t_aaaa, ns_t_cname */

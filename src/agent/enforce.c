@@ -36,7 +36,7 @@ int enforce_load(struct enforce *e, const char *policy_path, const char *step,
 	e->set = policy_effective(e->pol, step, e->blocklist, err, errlen);
 	if (!e->set)
 		return -1;
-	e->mode = mode != POLICY_MODE_UNSET		? mode
+	e->mode = mode != POLICY_MODE_UNSET	      ? mode
 		  : e->pol->mode != POLICY_MODE_UNSET ? e->pol->mode
 						      : POLICY_MODE_OBSERVE;
 	return 0;
@@ -68,13 +68,13 @@ static void rules_add(struct addr_rules *v, const struct policy_rule *r, int n)
 	}
 }
 
-static int trie_update(struct enforce *e, bool block, int family, const uint8_t *addr,
-		       int prefix, const struct addr_rules *v)
+static int trie_update(struct enforce *e, bool block, int family, const uint8_t *addr, int prefix,
+		       const struct addr_rules *v)
 {
 	int fd = loader_map_fd(e->ld, block ? (family == AF_INET ? LM_BLOCK4 : LM_BLOCK6)
 					    : (family == AF_INET ? LM_ALLOW4 : LM_ALLOW6));
-	struct lpm6_key k6 = { .prefixlen = prefix };
-	struct lpm4_key k4 = { .prefixlen = prefix };
+	struct lpm6_key k6 = {.prefixlen = prefix};
+	struct lpm4_key k4 = {.prefixlen = prefix};
 
 	if (family == AF_INET) {
 		memcpy(k4.addr, addr, 4);
@@ -87,8 +87,8 @@ static int trie_update(struct enforce *e, bool block, int family, const uint8_t 
 static int trie_delete(struct enforce *e, int family, const uint8_t *addr, int prefix)
 {
 	int fd = loader_map_fd(e->ld, family == AF_INET ? LM_ALLOW4 : LM_ALLOW6);
-	struct lpm6_key k6 = { .prefixlen = prefix };
-	struct lpm4_key k4 = { .prefixlen = prefix };
+	struct lpm6_key k6 = {.prefixlen = prefix};
+	struct lpm4_key k4 = {.prefixlen = prefix};
 
 	if (family == AF_INET) {
 		memcpy(k4.addr, addr, 4);
@@ -110,7 +110,7 @@ struct load_ctx {
 static int load_cidr(const struct policy_cidr *pc, void *arg)
 {
 	struct load_ctx *lc = arg;
-	struct addr_rules v = { .prefix = pc->prefix };
+	struct addr_rules v = {.prefix = pc->prefix};
 	char key[80];
 
 	rules_add(&v, pc->rules, pc->nrules);
@@ -132,7 +132,7 @@ static int load_cidr(const struct policy_cidr *pc, void *arg)
 
 static int load_list(struct enforce *e, bool block, char *err, size_t errlen)
 {
-	struct load_ctx lc = { .e = e, .block = block };
+	struct load_ctx lc = {.e = e, .block = block};
 
 	if (policy_for_each_cidr(e->set, block, load_cidr, &lc, err, errlen)) {
 		if (lc.err)
@@ -263,14 +263,15 @@ static int start_gate(struct enforce *e, char *err, size_t errlen)
 				       : d->nresolvers ? &d->resolvers[0]
 						       : NULL;
 	char addr[INET6_ADDRSTRLEN];
-	struct dnsgate_config gc = { 0 };
+	struct dnsgate_config gc = {0};
 	char gerr[256];
 
 	if (up)
 		inet_ntop(up->family, up->addr, addr, sizeof(addr));
 	else if (system_resolver(addr, sizeof(addr))) {
-		snprintf(err, errlen, "dns: no upstream in the policy and no nameserver in "
-				      "/etc/resolv.conf for the DNS gate");
+		snprintf(err, errlen,
+			 "dns: no upstream in the policy and no nameserver in "
+			 "/etc/resolv.conf for the DNS gate");
 		return -1;
 	}
 	gc.listen = "127.0.0.1";
@@ -292,7 +293,7 @@ static int start_gate(struct enforce *e, char *err, size_t errlen)
 
 int enforce_arm(struct enforce *e, const struct loader *ld, char *err, size_t errlen)
 {
-	struct rw_config c = { 0 };
+	struct rw_config c = {0};
 	uint32_t zero = 0;
 	const struct policy_dns *d = &e->pol->dns;
 

@@ -34,7 +34,7 @@ static void missing_json(const struct loader *l, struct strbuf *sb)
 
 static int add_epoll(int ep, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 
 	return fd < 0 ? 0 : epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -84,10 +84,10 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		rw_err("%s", err);
 		goto out;
 	}
-	struct loader_opts lo = { .ring_bytes = o->ring_mb << 20,
-				  .cgroup_fd = j->scope.fd,
-				  .sensitive = &j->sens,
-				  .lpm_entries = o->policy ? enforce_lpm_capacity(&j->enf) : 1024 };
+	struct loader_opts lo = {.ring_bytes = o->ring_mb << 20,
+				 .cgroup_fd = j->scope.fd,
+				 .sensitive = &j->sens,
+				 .lpm_entries = o->policy ? enforce_lpm_capacity(&j->enf) : 1024};
 	if (loader_start(&j->ld, &lo, err, sizeof(err))) {
 		rw_err("%s", err);
 		loader_stop(&j->ld, false);
@@ -103,8 +103,9 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 				       o->allow_partial ? "continuing" : "refusing",
 				       j->ld.hooks[i].reason, j->ld.hooks[i].covers);
 		if (!o->allow_partial) {
-			rw_err("%d hooks missing; pass --allow-partial to run with partial evidence",
-			       j->ld.n_missing);
+			rw_err(
+			    "%d hooks missing; pass --allow-partial to run with partial evidence",
+			    j->ld.n_missing);
 			goto out;
 		}
 	}
@@ -115,7 +116,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	}
 	if (o->policy) {
 		j->col.dns_verdict =
-			(const char *(*)(const void *, const char *))enforce_dns_verdict;
+		    (const char *(*)(const void *, const char *))enforce_dns_verdict;
 		j->col.dns_verdict_ctx = &j->enf;
 	}
 	j->rb = ring_buffer__new(loader_ring_fd(&j->ld), collector_handle, &j->col, NULL);
@@ -253,8 +254,8 @@ int job_finish(struct job *j, int exit_status)
 		summary_complete(&col->sum, ri) ? "true" : "false", sb_str(&j->missing));
 	ri->log_lines = col->log.seq; /* events plus the closing record */
 	if (evlog_close(&col->log, extra.buf)) {
-		rw_err("writing %s/events.ndjson failed: %s; the log is incomplete",
-		       j->o.out_dir, strerror(errno));
+		rw_err("writing %s/events.ndjson failed: %s; the log is incomplete", j->o.out_dir,
+		       strerror(errno));
 		rc = rc ? rc : 1;
 	}
 	ri->log_root = col->log.prev;
@@ -268,7 +269,7 @@ int job_finish(struct job *j, int exit_status)
 	if (col->io_error)
 		rw_err("some events could not be written; counted as lost");
 	if (j->o.mode == POLICY_MODE_LEARN) {
-		const char *dirs[] = { j->o.out_dir };
+		const char *dirs[] = {j->o.out_dir};
 
 		sb_reset(&path);
 		sb_addf(&path, "%s/policy.learned.yaml", j->o.out_dir);
@@ -280,9 +281,10 @@ int job_finish(struct job *j, int exit_status)
 	if (!j->o.no_sign && attest_write(j->o.out_dir, j->o.key, j->o.policy))
 		rc = rc ? rc : 1;
 	if (violations(j) && rc == 0) {
-		rw_err("%llu policy violations (%llu denied, %llu would have been); failing the run",
-		       (unsigned long long)(col->sum.denials + col->sum.audits),
-		       (unsigned long long)col->sum.denials, (unsigned long long)col->sum.audits);
+		rw_err(
+		    "%llu policy violations (%llu denied, %llu would have been); failing the run",
+		    (unsigned long long)(col->sum.denials + col->sum.audits),
+		    (unsigned long long)col->sum.denials, (unsigned long long)col->sum.audits);
 		rc = 1;
 	}
 	if (ri->n_leftovers && !ri->leftovers_killed)

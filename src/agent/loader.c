@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -79,39 +80,36 @@ struct hook_def {
 
 #define OPENAT_EXIT "tp/syscalls/sys_exit_openat"
 static const struct hook_def hook_defs[] = {
-	{ "tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false, NULL },
-	{ "raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false, NULL },
-	{ "tp/sched/sched_process_exit", "process exits", AT_TP, false, NULL },
-	{ "tp/syscalls/sys_enter_openat", "sensitive file opens (openat)", AT_TP, false, NULL },
-	{ OPENAT_EXIT, "sensitive file opens (openat)", AT_TP, false, NULL },
-	{ "tp/syscalls/sys_enter_open", "sensitive file opens (open)", AT_TP, true, NULL },
-	{ "tp/syscalls/sys_exit_open", "sensitive file opens (open)", AT_TP, true, OPENAT_EXIT },
-	{ "tp/syscalls/sys_enter_openat2", "sensitive file opens (openat2)", AT_TP, false, NULL },
-	{ "tp/syscalls/sys_exit_openat2", "sensitive file opens (openat2)", AT_TP, false,
-	  OPENAT_EXIT },
-	{ "tp/syscalls/sys_enter_connect", "connect results", AT_TP, false, NULL },
-	{ "tp/syscalls/sys_exit_connect", "connect results", AT_TP, false, NULL },
-	{ "cgroup/connect4", "IPv4 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP,
-	  false, NULL },
-	{ "cgroup/connect6", "IPv6 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP,
-	  false, NULL },
-	{ "cgroup/sendmsg4", "IPv4 unconnected UDP sends", AT_CGROUP, false, NULL },
-	{ "cgroup/sendmsg6", "IPv6 unconnected UDP sends", AT_CGROUP, false, NULL },
-	{ "cgroup/sock_create", "raw socket refusal (enforce)", AT_CGROUP, false, NULL },
-	{ "tp/syscalls/sys_enter_socket", "raw and packet socket attempts", AT_TP, false, NULL },
-	{ "tp/syscalls/sys_exit_socket", "raw and packet socket attempts", AT_TP, false, NULL },
-	{ "cgroup_skb/egress", "DNS queries on the wire; the egress backstop", AT_CGROUP, false,
-	  NULL },
-	{ "cgroup_skb/ingress", "DNS answers on the wire", AT_CGROUP, false, NULL },
+    {"tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false, NULL},
+    {"raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false, NULL},
+    {"tp/sched/sched_process_exit", "process exits", AT_TP, false, NULL},
+    {"tp/syscalls/sys_enter_openat", "sensitive file opens (openat)", AT_TP, false, NULL},
+    {OPENAT_EXIT, "sensitive file opens (openat)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_enter_open", "sensitive file opens (open)", AT_TP, true, NULL},
+    {"tp/syscalls/sys_exit_open", "sensitive file opens (open)", AT_TP, true, OPENAT_EXIT},
+    {"tp/syscalls/sys_enter_openat2", "sensitive file opens (openat2)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_exit_openat2", "sensitive file opens (openat2)", AT_TP, false, OPENAT_EXIT},
+    {"tp/syscalls/sys_enter_connect", "connect results", AT_TP, false, NULL},
+    {"tp/syscalls/sys_exit_connect", "connect results", AT_TP, false, NULL},
+    {"cgroup/connect4", "IPv4 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP, false,
+     NULL},
+    {"cgroup/connect6", "IPv6 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP, false,
+     NULL},
+    {"cgroup/sendmsg4", "IPv4 unconnected UDP sends", AT_CGROUP, false, NULL},
+    {"cgroup/sendmsg6", "IPv6 unconnected UDP sends", AT_CGROUP, false, NULL},
+    {"cgroup/sock_create", "raw socket refusal (enforce)", AT_CGROUP, false, NULL},
+    {"tp/syscalls/sys_enter_socket", "raw and packet socket attempts", AT_TP, false, NULL},
+    {"tp/syscalls/sys_exit_socket", "raw and packet socket attempts", AT_TP, false, NULL},
+    {"cgroup_skb/egress", "DNS queries on the wire; the egress backstop", AT_CGROUP, false, NULL},
+    {"cgroup_skb/ingress", "DNS answers on the wire", AT_CGROUP, false, NULL},
 };
 
 static struct bpf_program *find_prog(struct bpf_object *obj, const char *sec)
 {
 	struct bpf_program *p;
 
-	bpf_object__for_each_program(p, obj)
-		if (!strcmp(bpf_program__section_name(p), sec))
-			return p;
+	bpf_object__for_each_program(p,
+				     obj) if (!strcmp(bpf_program__section_name(p), sec)) return p;
 	return NULL;
 }
 
@@ -133,7 +131,7 @@ static void populate_sensitive(struct loader *l, const struct sensitive_list *s)
 		struct {
 			uint32_t prefixlen;
 			uint8_t name[64];
-		} key = { 0 };
+		} key = {0};
 		uint8_t one = 1;
 		size_t n = strlen(s->p[i].key);
 
@@ -202,7 +200,8 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 	}
 	populate_sensitive(l, o->sensitive);
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.scope), &slot, &cg, BPF_ANY)) {
-		snprintf(err, errlen, "cannot arm the job scope (cgroup array): %s", strerror(errno));
+		snprintf(err, errlen, "cannot arm the job scope (cgroup array): %s",
+			 strerror(errno));
 		return -1;
 	}
 
@@ -238,11 +237,9 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 int loader_map_fd(const struct loader *l, enum loader_map m)
 {
 	struct bpf_map *maps[] = {
-		[LM_CONFIG] = l->skel->maps.rw_config_map,
-		[LM_ALLOW4] = l->skel->maps.allow4,
-		[LM_ALLOW6] = l->skel->maps.allow6,
-		[LM_BLOCK4] = l->skel->maps.block4,
-		[LM_BLOCK6] = l->skel->maps.block6,
+	    [LM_CONFIG] = l->skel->maps.rw_config_map, [LM_ALLOW4] = l->skel->maps.allow4,
+	    [LM_ALLOW6] = l->skel->maps.allow6,	       [LM_BLOCK4] = l->skel->maps.block4,
+	    [LM_BLOCK6] = l->skel->maps.block6,
 	};
 
 	return bpf_map__fd(maps[m]);
@@ -268,6 +265,78 @@ void loader_read_lost(const struct loader *l, uint64_t *out)
 	}
 }
 
+/* Pinned names are the hook names with '/' made '_': one file per hook. */
+static void pin_name(char *buf, size_t len, const char *dir, const char *name)
+{
+	snprintf(buf, len, "%s/", dir);
+	for (size_t n = strlen(buf); *name && n + 1 < len; name++, n++) {
+		buf[n] = *name == '/' ? '_' : *name;
+		buf[n + 1] = 0;
+	}
+}
+
+int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen)
+{
+	struct bpf_map *maps[] = {l->skel->maps.rw_config_map, l->skel->maps.allow4,
+				  l->skel->maps.allow6, l->skel->maps.block4, l->skel->maps.block6};
+	char path[512];
+
+	if (strlen(dir) >= sizeof(l->pin_dir)) {
+		snprintf(err, errlen, "pin directory name too long: %s", dir);
+		return -1;
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", dir);
+	for (int i = 0; i < l->n_hooks; i++) {
+		/* Only the cgroup hooks: a pinned tracepoint link would keep
+		 * filling a ring buffer nobody reads once this process is gone. */
+		if (!l->links[i] || strncmp(l->hooks[i].name, "cgroup", 6))
+			continue;
+		pin_name(path, sizeof(path), dir, l->hooks[i].name);
+		if (bpf_link__pin(l->links[i], path)) {
+			snprintf(err, errlen, "cannot pin %s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		pin_name(path, sizeof(path), dir, bpf_map__name(maps[i]));
+		if (bpf_map__pin(maps[i], path)) {
+			snprintf(err, errlen, "cannot pin %s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	loader_unpin_dir(dir);
+	l->pin_dir[0] = 0;
+	return -1;
+}
+
+int loader_unpin_dir(const char *dir)
+{
+	char path[1024];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path))
+			rc = -1;
+	}
+	closedir(d);
+	if (rmdir(dir))
+		rc = -1;
+	return rc;
+}
+
 static void *destroy_link(void *link)
 {
 	bpf_link__destroy(link);
@@ -282,7 +351,7 @@ static void *destroy_link(void *link)
 static void detach_links(struct loader *l)
 {
 	pthread_t t[MAX_HOOKS];
-	bool threaded[MAX_HOOKS] = { false };
+	bool threaded[MAX_HOOKS] = {false};
 
 	for (int i = 0; i < l->n_hooks; i++)
 		if (l->links[i])
@@ -298,8 +367,15 @@ static void detach_links(struct loader *l)
 
 void loader_stop(struct loader *l, bool handoff)
 {
-	int gate[2] = { -1, -1 };
-	pid_t pid = handoff && pipe2(gate, O_CLOEXEC) == 0 ? fork() : -1;
+	int gate[2] = {-1, -1};
+	pid_t pid;
+
+	/* Unpinned first: the links' last references are the fds below. */
+	if (l->pin_dir[0]) {
+		loader_unpin_dir(l->pin_dir);
+		l->pin_dir[0] = 0;
+	}
+	pid = handoff && pipe2(gate, O_CLOEXEC) == 0 ? fork() : -1;
 
 	if (pid == 0) {
 		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -27,11 +27,12 @@ struct loader {
 	int n_hooks;
 	int n_missing;
 	bool mounted_tracefs;
+	char pin_dir[256]; /* set by loader_pin: what loader_stop must unpin */
 };
 
 struct loader_opts {
 	uint32_t ring_bytes; /* power of two, >= page size */
-	int cgroup_fd;       /* the job's scope */
+	int cgroup_fd;	     /* the job's scope */
 	const struct sensitive_list *sensitive;
 	uint32_t lpm_entries; /* capacity of each allow/block trie */
 };
@@ -45,7 +46,15 @@ int loader_ring_fd(const struct loader *l);
 int loader_map_fd(const struct loader *l, enum loader_map m);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
+/* Pins the cgroup program links (connect, sendmsg, sock_create, skb) and the
+ * policy maps they read under dir (created 0700), so the fence outlives this
+ * process. Tracepoint links are not pinned: recording stops with the process.
+ * 0, or -1 with a reason in err (nothing left pinned). */
+int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen);
+/* Removes what loader_pin left in dir and dir itself; the kernel detaches the
+ * links when their last reference goes. Safe on a dir from a dead process. */
+int loader_unpin_dir(const char *dir);
 /* handoff: leave the slow detaching to a short-lived child (end of a run). */
-void loader_stop(struct loader *l, bool handoff);
+void loader_stop(struct loader *l, bool handoff); /* also unpins */
 
 #endif

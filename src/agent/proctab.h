@@ -16,7 +16,7 @@ struct proc {
 	pid_t ppid;
 	uint32_t uid;
 	char comm[16];
-	char *exe;       /* absolute path, or NULL if never seen exec */
+	char *exe;	 /* absolute path, or NULL if never seen exec */
 	char *argv_json; /* JSON array text, ready to embed */
 	bool exited;
 };

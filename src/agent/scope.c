@@ -43,7 +43,8 @@ int scope_create(struct scope *s, char *err, size_t errlen)
 
 	s->fd = -1;
 	if (!mnt) {
-		snprintf(err, errlen, "no cgroup v2 hierarchy is mounted (need cgroup2, unified or hybrid)");
+		snprintf(err, errlen,
+			 "no cgroup v2 hierarchy is mounted (need cgroup2, unified or hybrid)");
 		return -1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);

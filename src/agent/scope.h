@@ -12,7 +12,7 @@
 
 struct scope {
 	char path[512]; /* /sys/fs/cgroup/.../runwarden-<pid>-<n> */
-	int fd;         /* O_DIRECTORY fd, for BPF attach and the cgroup array */
+	int fd;		/* O_DIRECTORY fd, for BPF attach and the cgroup array */
 };
 
 /* Finds the cgroup v2 mount (unified or hybrid) and creates a fresh child. */

@@ -10,32 +10,32 @@
 
 /* Credentials a CI job has no business reading unless it says so. */
 static const struct sensitive_pattern builtin[] = {
-	{ "*/.ssh/id_*", "id_", true },
-	{ "/etc/ssh/ssh_host_*_key", "ssh_host_", true },
-	{ "*/.aws/credentials", "credentials", false },
-	{ "*/.aws/config", "config", false },
-	{ "*/.kube/config", "config", false },
-	{ "*/.docker/config.json", "config.json", false },
-	{ "*/.dockercfg", ".dockercfg", false },
-	{ "*/.netrc", ".netrc", false },
-	{ "*/.npmrc", ".npmrc", false },
-	{ "*/.pypirc", ".pypirc", false },
-	{ "*/.git-credentials", ".git-credentials", false },
-	{ "*/.pgpass", ".pgpass", false },
-	{ "*/.vault-token", ".vault-token", false },
-	{ "*/.config/gh/hosts.yml", "hosts.yml", false },
-	{ "*/.config/gcloud/credentials.db", "credentials.db", false },
-	{ "*/.config/gcloud/access_tokens.db", "access_tokens.db", false },
-	{ "*/.config/gcloud/application_default_credentials.json",
-	  "application_default_credentials.json", false },
-	{ "*/.azure/accessTokens.json", "accessTokens.json", false },
-	{ "*/.azure/msal_token_cache.json", "msal_token_cache.json", false },
-	{ "/var/run/secrets/kubernetes.io/serviceaccount/token", "token", false },
-	{ "/run/secrets/kubernetes.io/serviceaccount/token", "token", false },
-	{ "/etc/shadow", "shadow", false },
-	{ "/etc/gshadow", "gshadow", false },
-	{ "/proc/*/environ", "environ", false },
-	{ "/proc/*/mem", "mem", false },
+    {"*/.ssh/id_*", "id_", true},
+    {"/etc/ssh/ssh_host_*_key", "ssh_host_", true},
+    {"*/.aws/credentials", "credentials", false},
+    {"*/.aws/config", "config", false},
+    {"*/.kube/config", "config", false},
+    {"*/.docker/config.json", "config.json", false},
+    {"*/.dockercfg", ".dockercfg", false},
+    {"*/.netrc", ".netrc", false},
+    {"*/.npmrc", ".npmrc", false},
+    {"*/.pypirc", ".pypirc", false},
+    {"*/.git-credentials", ".git-credentials", false},
+    {"*/.pgpass", ".pgpass", false},
+    {"*/.vault-token", ".vault-token", false},
+    {"*/.config/gh/hosts.yml", "hosts.yml", false},
+    {"*/.config/gcloud/credentials.db", "credentials.db", false},
+    {"*/.config/gcloud/access_tokens.db", "access_tokens.db", false},
+    {"*/.config/gcloud/application_default_credentials.json",
+     "application_default_credentials.json", false},
+    {"*/.azure/accessTokens.json", "accessTokens.json", false},
+    {"*/.azure/msal_token_cache.json", "msal_token_cache.json", false},
+    {"/var/run/secrets/kubernetes.io/serviceaccount/token", "token", false},
+    {"/run/secrets/kubernetes.io/serviceaccount/token", "token", false},
+    {"/etc/shadow", "shadow", false},
+    {"/etc/gshadow", "gshadow", false},
+    {"/proc/*/environ", "environ", false},
+    {"/proc/*/mem", "mem", false},
 };
 
 void sensitive_init(struct sensitive_list *l)
@@ -61,7 +61,8 @@ int sensitive_add(struct sensitive_list *l, const char *glob, char *err, size_t 
 	base = base ? base + 1 : glob;
 	klen = strcspn(base, "*?[\\");
 	if (glob[0] != '/' && glob[0] != '*') {
-		snprintf(err, errlen, "sensitive path '%s' must be absolute or start with '*/'", glob);
+		snprintf(err, errlen, "sensitive path '%s' must be absolute or start with '*/'",
+			 glob);
 		return -1;
 	}
 	if (klen == 0) {

@@ -16,9 +16,8 @@ struct agg {
 };
 
 static const char *const kinds[EV_KIND_MAX] = {
-	[EV_EXEC] = "exec",       [EV_FORK] = "fork", [EV_EXIT] = "exit",
-	[EV_CONNECT] = "connect", [EV_DNS_PKT] = "dns", [EV_FILE] = "file",
-	[EV_SOCKET] = "socket",
+    [EV_EXEC] = "exec",	  [EV_FORK] = "fork", [EV_EXIT] = "exit",     [EV_CONNECT] = "connect",
+    [EV_DNS_PKT] = "dns", [EV_FILE] = "file", [EV_SOCKET] = "socket",
 };
 
 const char *kind_name(int kind)
@@ -269,7 +268,8 @@ void summary_print(const struct summary *s, const struct run_info *r, FILE *f)
 		fprintf(f, "exit status %d\n", r->exit_status);
 	else
 		fprintf(f, "command did not run\n");
-	fprintf(f, "  events: %llu exec, %llu connect, %llu dns, %llu file, %llu exit; lost: %llu\n",
+	fprintf(f,
+		"  events: %llu exec, %llu connect, %llu dns, %llu file, %llu exit; lost: %llu\n",
 		(unsigned long long)s->logged[EV_EXEC], (unsigned long long)s->logged[EV_CONNECT],
 		(unsigned long long)s->logged[EV_DNS_PKT], (unsigned long long)s->logged[EV_FILE],
 		(unsigned long long)s->logged[EV_EXIT], (unsigned long long)summary_lost_total(s));

@@ -17,9 +17,9 @@
 
 /* Past these, new distinct items are counted but not listed (bounded memory
  * for attacker-chosen names); the overflow is reported, not hidden. */
-#define SUMMARY_MAX_ITEMS 10000
+#define SUMMARY_MAX_ITEMS	   10000
 #define SUMMARY_MAX_PROCS_PER_FILE 16
-#define SUMMARY_MAX_ANSWERS 16
+#define SUMMARY_MAX_ANSWERS	   16
 
 struct summary {
 	struct strmap dests; /* fragment -> struct agg */
@@ -56,7 +56,7 @@ struct run_info {
 	struct leftover *leftovers;
 	int n_leftovers;
 	bool leftovers_killed;
-	const char *ci_json;     /* JSON object text or NULL */
+	const char *ci_json;	 /* JSON object text or NULL */
 	const char *policy_json; /* JSON object text or NULL */
 };
 

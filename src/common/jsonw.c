@@ -86,7 +86,8 @@ void json_str(struct strbuf *sb, const void *bytes, size_t len)
 			continue;
 		}
 		/* U+2028/2029 are valid JSON but break JavaScript line handling. */
-		if (n == 3 && c == 0xe2 && p[i + 1] == 0x80 && (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
+		if (n == 3 && c == 0xe2 && p[i + 1] == 0x80 &&
+		    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
 			sb_addf(sb, "\\u%04x", p[i + 2] == 0xa8 ? 0x2028 : 0x2029);
 			i += 3;
 			continue;

@@ -19,8 +19,8 @@
 int main(int argc, char **argv)
 {
 	unsigned char q[512], a[1024];
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	struct timeval tv = { .tv_sec = 2 };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct timeval tv = {.tv_sec = 2};
 	ns_msg h;
 	ns_rr rr;
 	int s, len, n;
@@ -33,7 +33,8 @@ int main(int argc, char **argv)
 	s = socket(AF_INET, SOCK_DGRAM, 0);
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	len = res_mkquery(ns_o_query, argv[3], ns_c_in, ns_t_a, NULL, 0, NULL, q, sizeof(q));
-	if (len < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) || send(s, q, len, 0) != len) {
+	if (len < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    send(s, q, len, 0) != len) {
 		perror("static_dns: send");
 		return 1;
 	}

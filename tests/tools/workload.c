@@ -29,7 +29,7 @@ static void die(const char *what)
 
 static struct sockaddr_in addr4(const char *a, const char *port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(atoi(port)) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(atoi(port))};
 
 	if (inet_pton(AF_INET, a, &sa.sin_addr) != 1) {
 		fprintf(stderr, "workload: bad address %s\n", a);
@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 			int n = atoi(argv[i + 1]);
 			struct sockaddr_in sa = addr4(argv[i + 2], argv[i + 3]);
 			const char *suffix = argv[i + 4];
-			struct timeval tv = { .tv_sec = 2 };
+			struct timeval tv = {.tv_sec = 2};
 
 			i += 4;
 			for (int k = 0; k < n; k++) {
@@ -91,8 +91,8 @@ int main(int argc, char **argv)
 
 				setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 				snprintf(name, sizeof(name), "n%d.%s", k, suffix);
-				len = res_mkquery(ns_o_query, name, ns_c_in, ns_t_a, NULL, 0, NULL, q,
-						  sizeof(q));
+				len = res_mkquery(ns_o_query, name, ns_c_in, ns_t_a, NULL, 0, NULL,
+						  q, sizeof(q));
 				if (len < 0 ||
 				    sendto(s, q, len, 0, (struct sockaddr *)&sa, sizeof(sa)) != len)
 					die("dns sendto");

@@ -40,18 +40,18 @@ static void json_escaping(void **state)
 		size_t n;
 		const char *out;
 	} cases[] = {
-		{ "plain", 5, "\"plain\"" },
-		{ "a\"b\\c", 5, "\"a\\\"b\\\\c\"" },
-		{ "l1\nl2\r\t", 7, "\"l1\\nl2\\r\\t\"" },
-		{ "\x01\x1f\x7f", 3, "\"\\u0001\\u001f\\u007f\"" },
-		{ "caf\xc3\xa9", 5, "\"caf\xc3\xa9\"" },          /* valid UTF-8 kept */
-		{ "\xff\xfe", 2, "\"\\udcff\\udcfe\"" },           /* invalid bytes */
-		{ "\xc0\xaf", 2, "\"\\udcc0\\udcaf\"" },           /* overlong '/' */
-		{ "\xed\xa0\x80", 3, "\"\\udced\\udca0\\udc80\"" }, /* UTF-8 surrogate */
-		{ "\xe2\x80\xa8", 3, "\"\\u2028\"" },
-		{ "\xf0\x9f\x98\x80", 4, "\"\xf0\x9f\x98\x80\"" }, /* emoji kept */
-		{ "\xe2\x82", 2, "\"\\udce2\\udc82\"" },           /* cut sequence */
-		{ "a\0b", 3, "\"a\\u0000b\"" },
+	    {"plain", 5, "\"plain\""},
+	    {"a\"b\\c", 5, "\"a\\\"b\\\\c\""},
+	    {"l1\nl2\r\t", 7, "\"l1\\nl2\\r\\t\""},
+	    {"\x01\x1f\x7f", 3, "\"\\u0001\\u001f\\u007f\""},
+	    {"caf\xc3\xa9", 5, "\"caf\xc3\xa9\""},	      /* valid UTF-8 kept */
+	    {"\xff\xfe", 2, "\"\\udcff\\udcfe\""},	      /* invalid bytes */
+	    {"\xc0\xaf", 2, "\"\\udcc0\\udcaf\""},	      /* overlong '/' */
+	    {"\xed\xa0\x80", 3, "\"\\udced\\udca0\\udc80\""}, /* UTF-8 surrogate */
+	    {"\xe2\x80\xa8", 3, "\"\\u2028\""},
+	    {"\xf0\x9f\x98\x80", 4, "\"\xf0\x9f\x98\x80\""}, /* emoji kept */
+	    {"\xe2\x82", 2, "\"\\udce2\\udc82\""},	     /* cut sequence */
+	    {"a\0b", 3, "\"a\\u0000b\""},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *s = esc(cases[i].in, cases[i].n);
@@ -105,9 +105,9 @@ static size_t make_response(uint8_t *buf, const char *name, int qtype)
 {
 	int n = res_mkquery(ns_o_query, name, ns_c_in, qtype, NULL, 0, NULL, buf, 512);
 	HEADER *h = (HEADER *)buf;
-	uint8_t a4[4] = { 127, 0, 20, 3 }, a6[16] = { [15] = 1 };
+	uint8_t a4[4] = {127, 0, 20, 3}, a6[16] = {[15] = 1};
 	/* CNAME target "b.test" in wire format */
-	uint8_t cname[] = { 1, 'b', 4, 't', 'e', 's', 't', 0 };
+	uint8_t cname[] = {1, 'b', 4, 't', 'e', 's', 't', 0};
 	size_t off = n;
 
 	assert_true(n > 0);
@@ -160,7 +160,7 @@ static void dns_rejects_garbage(void **state)
 	assert_non_null(strstr(err, "malformed"));
 	assert_int_equal(dns_parse(buf, 1, true, &m, err, sizeof(err)), -1);
 	/* A compression pointer to itself in the question name. */
-	uint8_t loop[] = { 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1 };
+	uint8_t loop[] = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1};
 	assert_int_equal(dns_parse(loop, sizeof(loop), false, &m, err, sizeof(err)), -1);
 	/* Cut inside the answers: libresolv refuses the whole message. */
 	assert_int_equal(dns_parse(buf, n - 20, false, &m, err, sizeof(err)), -1);
@@ -176,7 +176,7 @@ static void addresses(void **state)
 {
 	(void)state;
 	struct strbuf sb = STRBUF_INIT;
-	uint8_t v4[4] = { 127, 0, 0, 1 }, v6[16] = { 0 }, mapped[16] = { 0 };
+	uint8_t v4[4] = {127, 0, 0, 1}, v6[16] = {0}, mapped[16] = {0};
 
 	v6[15] = 1;
 	mapped[10] = mapped[11] = 0xff;
@@ -316,11 +316,11 @@ static void hash_chain(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(json_escaping),  cmocka_unit_test(json_lines_load_back),
-		cmocka_unit_test(dns_parses_answers), cmocka_unit_test(dns_rejects_garbage),
-		cmocka_unit_test(addresses),      cmocka_unit_test(paths_and_argv),
-		cmocka_unit_test(sensitive_paths), cmocka_unit_test(numbers),
-		cmocka_unit_test(string_map),     cmocka_unit_test(hash_chain),
+	    cmocka_unit_test(json_escaping),	  cmocka_unit_test(json_lines_load_back),
+	    cmocka_unit_test(dns_parses_answers), cmocka_unit_test(dns_rejects_garbage),
+	    cmocka_unit_test(addresses),	  cmocka_unit_test(paths_and_argv),
+	    cmocka_unit_test(sensitive_paths),	  cmocka_unit_test(numbers),
+	    cmocka_unit_test(string_map),	  cmocka_unit_test(hash_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
