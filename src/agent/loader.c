@@ -104,6 +104,24 @@ static const struct hook_def hook_defs[] = {
     {"cgroup_skb/ingress", "DNS answers on the wire", AT_CGROUP, false, NULL},
 };
 
+/* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
+ * a pipeline handles partial evidence before a kernel forces it to. */
+static bool disabled_by_env(const char *name)
+{
+	const char *list = getenv("RUNWARDEN_DISABLE_HOOKS");
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len == n && !strncmp(p, name, n))
+			return true;
+		p = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
 static struct bpf_program *find_prog(struct bpf_object *obj, const char *sec)
 {
 	struct bpf_program *p;
@@ -218,6 +236,11 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 		struct hook_status *h = &l->hooks[l->n_hooks];
 		h->name = d->name;
 		h->covers = d->covers;
+		if (disabled_by_env(d->name)) {
+			missing(l, h, "disabled by RUNWARDEN_DISABLE_HOOKS");
+			l->n_hooks++;
+			continue;
+		}
 		if (d->kind == AT_CGROUP)
 			link = bpf_program__attach_cgroup(p, cg);
 		else if (d->kind == AT_TP)

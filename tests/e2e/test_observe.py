@@ -213,6 +213,30 @@ os.waitpid(pid, 0)
         self.assertEqual(r.summary["exit_status"], 7)
 
 
+class PartialTest(RwTestCase):
+    HOOK = "tp/syscalls/sys_enter_openat"
+
+    def env(self):
+        return dict(os.environ, RUNWARDEN_DISABLE_HOOKS=self.HOOK)
+
+    def test_missing_hook_refuses_by_default(self):
+        marker = os.path.join(self.tmp, "ran")
+        r = self.rw(["touch", marker], env=self.env())
+        self.assertNotEqual(r.rc, 0)
+        self.assertFalse(os.path.exists(marker))
+        self.assertIn(self.HOOK, r.stderr)
+        self.assertIn("--allow-partial", r.stderr)
+
+    def test_allow_partial_runs_and_marks_evidence(self):
+        r = self.rw(["true"], "--allow-partial", env=self.env())
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertFalse(r.summary["complete"])
+        self.assertEqual([h["hook"] for h in r.summary["missing_hooks"]], [self.HOOK])
+        self.assertFalse(r.close["complete"])
+        self.assertEqual(r.close["missing_hooks"][0]["hook"], self.HOOK)
+        self.assertIn("partial", r.stderr)
+
+
 class BadInputTest(RwTestCase):
     def run_rw(self, *args):
         p = subprocess.run([RW, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
