@@ -31,10 +31,14 @@ tracepoint:syscalls:sys_enter_openat { printf("%d %s open %s\n", pid, comm, str(
 
 
 def timed(cmd, cwd=None):
+    """Wall time of the whole command, and the workload's own time when it
+    reports one ("storm: elapsed S" on stderr), else the wall time."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    p = subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    inner = [l for l in p.stderr.splitlines() if l.startswith("storm: elapsed ")]
+    return wall, float(inner[-1].split()[-1]) if inner else wall
 
 
 class Bpftrace:
@@ -57,10 +61,23 @@ class Bpftrace:
         self.out.close()
 
 
+ENFORCE_POLICY = """version: 1
+mode: enforce
+allow:
+  - cidr: 127.0.0.0/8
+dns:
+  upstream: 127.0.0.53
+"""
+
+
 def variants(workload, out):
-    rw = [RW, "run", "--quiet", "--no-sign", "--out", out, "--"]
+    rw = [RW, "run", "--quiet", "--no-sign", "--out", out]
+    pol = os.path.join(os.path.dirname(out), "bench-policy.yaml")
+    with open(pol, "w") as f:
+        f.write(ENFORCE_POLICY)
     v = {"bare": lambda: timed(workload()),
-         "runwarden": lambda: timed(rw + workload())}
+         "runwarden": lambda: timed(rw + ["--"] + workload()),
+         "rw enforce": lambda: timed(rw + ["--policy", pol, "--"] + workload())}
     if shutil.which("strace"):
         v["strace -f"] = lambda: timed(STRACE + workload())
     if shutil.which("bpftrace"):
@@ -72,7 +89,7 @@ def variants(workload, out):
 
 
 def run(name, workload, reps, prepare=None):
-    out = tempfile.mkdtemp(prefix="rw-bench-")
+    out = os.path.join(tempfile.mkdtemp(prefix="rw-bench-"), "out")
     times = {}
     summaries = []
     vs = variants(workload, out)
@@ -81,15 +98,18 @@ def run(name, workload, reps, prepare=None):
             if prepare:
                 prepare()
             times.setdefault(k, []).append(fn())
-            if k == "runwarden":
+            if k.startswith("r"):
                 with open(os.path.join(out, "summary.json")) as f:
                     summaries.append(json.load(f))
-    base = statistics.median(times["bare"])
+    base = statistics.median(t[0] for t in times["bare"])
+    ibase = statistics.median(t[1] for t in times["bare"])
     print(f"\n{name}: median of {reps} interleaved runs")
-    print(f"  {'variant':<12} {'median s':>9} {'ratio':>7}  runs")
+    print(f"  {'variant':<12} {'wall s':>8} {'ratio':>7} {'in-job s':>9} {'ratio':>7}  wall runs")
     for k, ts in times.items():
-        m = statistics.median(ts)
-        print(f"  {k:<12} {m:9.3f} {m / base:7.3f}  " + " ".join(f"{t:.2f}" for t in ts))
+        m = statistics.median(t[0] for t in ts)
+        mi = statistics.median(t[1] for t in ts)
+        print(f"  {k:<12} {m:8.3f} {m / base:7.3f} {mi:9.3f} {mi / ibase:7.3f}  " +
+              " ".join(f"{t[0]:.2f}" for t in ts))
     lost = [s["events_lost"]["total"] for s in summaries]
     ev = [sum(s["counts"].values()) for s in summaries]
     rate = [e / s["duration_s"] for e, s in zip(ev, summaries)]
@@ -97,7 +117,7 @@ def run(name, workload, reps, prepare=None):
           f"events/s sustained {statistics.median(rate):.0f}, lost {max(lost)}, "
           f"armed {statistics.median(s['armed_ms'] for s in summaries):.0f} ms, "
           f"agent peak RSS {max(s.get('agent_peak_rss_kb', 0) for s in summaries) / 1024:.1f} MiB")
-    shutil.rmtree(out, True)
+    shutil.rmtree(os.path.dirname(out), True)
 
 
 def main():
