@@ -158,17 +158,19 @@ static __always_inline struct rw_config *cfg(void)
 	return bpf_map_lookup_elem(&rw_config_map, &zero);
 }
 
-static __always_inline bool rules_admit(const struct addr_rules *v, u16 port, u8 proto)
+/* Global (not inlined) functions are verified once per program, not once
+ * per call site and caller state: that keeps start-up (verification) fast. */
+__noinline int rules_admit(const struct addr_rules *v, u32 port, u32 proto)
 {
 	if (!v)
-		return false;
+		return 0;
 	for (int i = 0; i < RULES_MAX; i++) {
 		if (i >= v->nrules)
 			break;
 		if ((v->r[i].proto & proto) && port >= v->r[i].lo && port <= v->r[i].hi)
-			return true;
+			return 1;
 	}
-	return false;
+	return 0;
 }
 
 /* Longest match first, then ever shorter covering entries (bounded). */
@@ -210,18 +212,35 @@ static __always_inline bool listed(void *map4, void *map6, u8 family, const u8 *
 	return lpm_admit(map4, &k4, &k4.prefixlen, port, proto);
 }
 
+/* A destination as the hooks see it: address (IPv4 in the first 4 bytes),
+ * port in host order, socket family and RPROTO_* bit. */
+struct dest {
+	u8 addr[16];
+	u16 port;
+	u8 family;
+	u8 proto;
+};
+
 /* The one place a destination is judged, for every hook. */
-static __always_inline u8 judge(u8 family, const u8 *addr, u16 port, u8 proto)
+__noinline int judge_dest(const struct dest *d)
 {
 	struct rw_config *c = cfg();
 
-	if (!c || !c->policy)
+	if (!d || !c || !c->policy)
 		return VERDICT_ALLOW;
-	if (listed(&block4, &block6, family, addr, port, proto))
+	if (listed(&block4, &block6, d->family, d->addr, d->port, d->proto))
 		return VERDICT_BLOCK;
-	if (listed(&allow4, &allow6, family, addr, port, proto))
+	if (listed(&allow4, &allow6, d->family, d->addr, d->port, d->proto))
 		return VERDICT_ALLOW;
 	return c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT;
+}
+
+static __always_inline u8 judge(u8 family, const u8 *addr, u16 port, u8 proto)
+{
+	struct dest d = { .port = port, .family = family, .proto = proto };
+
+	__builtin_memcpy(d.addr, addr, 16);
+	return judge_dest(&d);
 }
 
 static __always_inline bool refused(u8 verdict)

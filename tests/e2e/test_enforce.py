@@ -5,6 +5,7 @@ Stand-ins for the outside world are loopback addresses (127.0.30.x) and names
 under .test served by a dnsmasq this test starts; nothing leaves the machine.
 """
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -281,6 +282,71 @@ except OSError as e:
         self.assertIn("allowed.test", text)
         p = subprocess.run([RW, "policy", "check", learned], capture_output=True)
         self.assertEqual(p.returncode, 0, p.stderr)
+
+
+class MovingAddressTest(RwTestCase):
+    """An allowed name whose address changes mid-job: the new address is
+    allowed once the gate has seen it in an answer; an address no answer
+    gave stays denied."""
+
+    def test_address_change_mid_job(self):
+        hosts = os.path.join(self.tmp, "hosts")
+        with open(hosts, "w") as f:
+            f.write("127.0.30.4 moving.test\n")
+        old, new = TcpServer("127.0.30.4"), TcpServer("127.0.30.5")
+        self.addCleanup(old.stop)
+        self.addCleanup(new.stop)
+        dns = subprocess.Popen(
+            ["dnsmasq", "--no-daemon", "-C", "/dev/null", "--no-resolv", "--no-hosts",
+             "--bind-interfaces", "--listen-address=127.0.53.2", "--port=53", "--pid-file=",
+             "--user=root", f"--addn-hosts={hosts}", "--local-ttl=1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (dns.terminate(), dns.wait(5)))
+        time.sleep(0.3)
+        pol = os.path.join(self.tmp, "p.yaml")
+        with open(pol, "w") as f:
+            f.write("version: 1\nmode: enforce\nallow:\n  - host: moving.test\n"
+                    "dns:\n  upstream: 127.0.53.2\n")
+        moved, go = os.path.join(self.tmp, "moved"), os.path.join(self.tmp, "go")
+        code = f"""
+import os, socket, subprocess, time
+def resolve():
+    return subprocess.run(["dig", "+short", "@127.0.53.2", "moving.test"],
+                          capture_output=True, text=True).stdout.split()
+def connect(a, port):
+    s = socket.socket(); s.settimeout(3)
+    try:
+        s.connect((a, port)); return "ok"
+    except OSError as e:
+        return str(e.errno)
+first = resolve()
+print(first, connect("127.0.30.4", {old.port}))
+open({moved!r}, "w").close()
+while not os.path.exists({go!r}): time.sleep(0.02)
+second = resolve()
+print(second, connect("127.0.30.5", {new.port}), connect("127.0.30.6", 9))
+"""
+        p = subprocess.Popen([RW, "run", "--no-sign", "--quiet", "--policy", pol, "--out",
+                              os.path.join(self.tmp, "out"), "--", sys.executable, "-c", code],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 30
+        while not os.path.exists(moved) and time.time() < deadline:
+            time.sleep(0.02)
+        with open(hosts, "w") as f:
+            f.write("127.0.30.5 moving.test\n")
+        dns.send_signal(signal.SIGHUP)  # dnsmasq rereads its hosts file
+        time.sleep(0.3)
+        open(go, "w").close()
+        out, err = p.communicate(timeout=60)
+        lines = out.decode().splitlines()
+        self.assertEqual(lines[0], "['127.0.30.4'] ok", err)
+        self.assertEqual(lines[1], "['127.0.30.5'] ok 1", err)
+        from rwtest import Run
+        r = Run(p.returncode, err.decode(), os.path.join(self.tmp, "out"))
+        (c,) = r.of("connect", daddr="127.0.30.5")
+        self.assertEqual((c["verdict"], c["host"]), ("allow", "moving.test"))
+        (d,) = r.of("connect", daddr="127.0.30.6")
+        self.assertEqual(d["verdict"], "deny")
 
 
 class PolicyInputTest(RwTestCase):
