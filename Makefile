@@ -63,15 +63,18 @@ $(B)/san/%.o: %.c $(wildcard src/*/*.h src/*.h bpf/*.h)
 $(B)/src/agent/loader.o $(B)/san/src/agent/loader.o: $(B)/runwarden.skel.h
 
 $(B)/runwarden: $(OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/runwarden-san: $(SAN_OBJ)
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link every module except main.c, sanitized.
 $(B)/tests/%: tests/unit/%.c $(filter-out $(B)/san/src/main.o,$(SAN_OBJ))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(B)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -112,3 +115,18 @@ lint:
 
 clean:
 	rm -rf $(B)
+
+# libFuzzer harness for the evidence parsers `verify` runs on untrusted files (envelope and
+# bundle, base64, statement, event-log chain, PEM keys). Seeds: fuzz/corpus/verify (kept in
+# the repo); new finds go to $(B)/fuzz/work. FUZZ_SECONDS=N sets the run time.
+FUZZ_SRC := fuzz/fuzz_verify.c $(addprefix src/evidence/,codec.c keys.c dsse.c chain.c statement.c evlog.c) \
+	    $(addprefix src/common/,strbuf.c jsonw.c strmap.c)
+.PHONY: fuzz
+$(B)/fuzz/fuzz_verify: $(FUZZ_SRC) $(wildcard src/evidence/*.h src/common/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -o $@ $(FUZZ_SRC) -ljansson -lcrypto
+fuzz: $(B)/fuzz/fuzz_verify
+	@mkdir -p $(B)/fuzz/work
+	cd $(B)/fuzz && ./fuzz_verify -max_total_time=$${FUZZ_SECONDS:-120} -max_len=65536 \
+		-rss_limit_mb=2048 -artifact_prefix=$(CURDIR)/fuzz/ work $(CURDIR)/fuzz/corpus/verify

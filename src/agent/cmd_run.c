@@ -29,18 +29,8 @@
 #include "common/util.h"
 
 struct run_opts {
-	const char *out_dir;
-	const char *policy;
-	enum policy_mode mode;
-	const char *step;
+	struct job_opts job;
 	const char *user;
-	const char *key;
-	uint64_t grace_ms;
-	uint64_t ring_mb;
-	bool kill_leftovers;
-	bool allow_partial;
-	bool quiet;
-	bool no_sign;
 	char **cmd;
 };
 
@@ -152,28 +142,28 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	char err[256];
 	int c;
 
-	o->out_dir = "runwarden-out";
-	o->grace_ms = 2000;
-	o->ring_mb = 16;
+	o->job.out_dir = "runwarden-out";
+	o->job.grace_ms = 2000;
+	o->job.ring_mb = 16;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
 		case O_OUT:
-			o->out_dir = optarg;
+			o->job.out_dir = optarg;
 			break;
 		case O_STEP:
-			o->step = optarg;
+			o->job.step = optarg;
 			break;
 		case O_USER:
 			o->user = optarg;
 			break;
 		case O_POLICY:
-			o->policy = optarg;
+			o->job.policy = optarg;
 			break;
 		case O_MODE:
-			o->mode = policy_mode_parse(optarg);
-			if (o->mode == POLICY_MODE_UNSET) {
+			o->job.mode = policy_mode_parse(optarg);
+			if (o->job.mode == POLICY_MODE_UNSET) {
 				rw_err("--mode %s: expected observe, learn or enforce", optarg);
 				return -1;
 			}
@@ -185,14 +175,14 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 				rw_err("--grace %s: expected whole seconds, 0..3600", optarg);
 				return -1;
 			}
-			o->grace_ms = s * 1000;
+			o->job.grace_ms = s * 1000;
 			break;
 		}
 		case O_KILL:
-			o->kill_leftovers = true;
+			o->job.kill_leftovers = true;
 			break;
 		case O_PARTIAL:
-			o->allow_partial = true;
+			o->job.allow_partial = true;
 			break;
 		case O_WATCH:
 			if (sensitive_add(sens, optarg, err, sizeof(err))) {
@@ -201,21 +191,21 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			}
 			break;
 		case O_RING:
-			if (!parse_u64(optarg, 1, 1024, &o->ring_mb) ||
-			    (o->ring_mb & (o->ring_mb - 1))) {
+			if (!parse_u64(optarg, 1, 1024, &o->job.ring_mb) ||
+			    (o->job.ring_mb & (o->job.ring_mb - 1))) {
 				rw_err("--ring-mb %s: expected a power of two between 1 and 1024",
 				       optarg);
 				return -1;
 			}
 			break;
 		case O_KEY:
-			o->key = optarg;
+			o->job.key = optarg;
 			break;
 		case O_NOSIGN:
-			o->no_sign = true;
+			o->job.no_sign = true;
 			break;
 		case O_QUIET:
-			o->quiet = true;
+			o->job.quiet = true;
 			break;
 		case O_HELP:
 			fputs(usage_text, stdout);
@@ -236,7 +226,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		return -1;
 	}
 	o->cmd = argv + optind;
-	if (o->mode == POLICY_MODE_ENFORCE && !o->policy) {
+	if (o->job.mode == POLICY_MODE_ENFORCE && !o->job.policy) {
 		rw_err("--mode enforce needs --policy FILE (what should be allowed?)");
 		return -1;
 	}
@@ -258,7 +248,7 @@ static void child_exec(const struct scope *s, const struct run_opts *o, uid_t ui
 	if (scope_enter(s, 0)) {
 		e = errno;
 		what = "cgroup";
-	} else if (o->mode == POLICY_MODE_ENFORCE && prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0)) {
+	} else if (o->job.mode == POLICY_MODE_ENFORCE && prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0)) {
 		/* Packet sockets have no cgroup hook and their frames skip the
 		 * egress backstop: in enforce mode nothing in the job may make
 		 * one, root and file capabilities included. */
@@ -367,24 +357,13 @@ int cmd_run(int argc, char **argv)
 		sensitive_free(&sens);
 		return 1;
 	}
-	struct job_opts jo = {.out_dir = o.out_dir,
-			      .step = o.step,
-			      .policy = o.policy,
-			      .key = o.key,
-			      .mode = o.mode,
-			      .grace_ms = o.grace_ms,
-			      .ring_mb = o.ring_mb,
-			      .kill_leftovers = o.kill_leftovers,
-			      .allow_partial = o.allow_partial,
-			      .quiet = o.quiet,
-			      .no_sign = o.no_sign,
-			      .command = o.cmd};
-	if (job_arm(&j, &jo, &sens)) {
+	o.job.command = o.cmd;
+	if (job_arm(&j, &o.job, &sens)) {
 		sensitive_free(&sens);
 		job_free(&j, false);
 		return 1;
 	}
-	o.mode = j.o.mode; /* the policy may have chosen it */
+	o.job.mode = j.o.mode; /* the policy may have chosen it */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);

@@ -11,45 +11,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "common/jsonw.h"
 #include "common/strbuf.h"
 #include "common/util.h"
-
-/* Length of the valid UTF-8 sequence at p (1..4) and its code point, or 0. */
-static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *out)
-{
-	unsigned char c = p[0];
-	uint32_t cp;
-	size_t len;
-
-	if (c < 0x80) {
-		*out = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*out = cp;
-	return len;
-}
 
 /* Characters that could forge lines or reorder text in a report. */
 static bool is_hostile_cp(uint32_t cp)

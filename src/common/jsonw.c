@@ -4,15 +4,16 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
+size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *out)
 {
 	unsigned char c = p[0];
 	uint32_t cp;
 	size_t len;
 
-	if (c < 0x80)
+	if (c < 0x80) {
+		*out = c;
 		return 1;
+	}
 	if (c >= 0xc2 && c <= 0xdf) {
 		len = 2;
 		cp = c & 0x1f;
@@ -36,6 +37,7 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*out = cp;
 	return len;
 }
 
@@ -79,7 +81,9 @@ void json_str(struct strbuf *sb, const void *bytes, size_t len)
 			i++;
 			continue;
 		}
-		n = utf8_seq(p + i, len - i);
+		uint32_t cp;
+
+		n = utf8_decode(p + i, len - i, &cp);
 		if (n == 0) {
 			sb_addf(sb, "\\udc%02x", c);
 			i++;

@@ -11,8 +11,13 @@
 #define RW_JSONW_H
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/strbuf.h"
+
+/* Decodes one UTF-8 sequence at p: its length (1..4) with the code point in
+ * *out, or 0 if the bytes are not valid UTF-8 (overlong, surrogate, cut). */
+size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *out);
 
 /* Appends "..." (with the quotes). */
 void json_str(struct strbuf *sb, const void *bytes, size_t len);

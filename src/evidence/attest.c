@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/jsonw.h"
@@ -21,7 +22,7 @@
 
 /* summary.json lists at most 10,000 items per table; this is far above that. */
 #define SUMMARY_MAX (64u << 20)
-#define POLICY_MAX (16u << 20)
+#define POLICY_MAX  (16u << 20)
 
 static char *path_in(const char *dir, const char *name)
 {
@@ -49,6 +50,27 @@ static int write_json(const char *path, json_t *j, char *err)
 	return rc;
 }
 
+int attest_check_key(const char *key_path, uid_t job_uid)
+{
+	char err[EV_ERRLEN];
+	struct key k;
+	struct stat st;
+
+	if (key_load_private(&k, key_path, err)) {
+		rw_err("--key: %s", err);
+		return -1;
+	}
+	key_free(&k);
+	if (job_uid != (uid_t)-1 && job_uid != 0 && stat(key_path, &st) == 0 &&
+	    st.st_uid == job_uid) {
+		rw_err("--key: %s is owned by the job's user (uid %u), so the job could read it; "
+		       "make it root-owned (chown root:root, chmod 600)",
+		       key_path, (unsigned)job_uid);
+		return -1;
+	}
+	return 0;
+}
+
 int attest_write(const char *outdir, const char *key_path, const char *policy_path)
 {
 	char *log_path = path_in(outdir, "events.ndjson");
@@ -59,7 +81,7 @@ int attest_write(const char *outdir, const char *key_path, const char *policy_pa
 	struct strbuf text = STRBUF_INIT;
 	struct exec_summary ex;
 	struct chain ch;
-	struct key key = { 0 };
+	struct key key = {0};
 	json_t *summary = NULL, *stmt = NULL, *env = NULL, *bundle = NULL;
 	char err[EV_ERRLEN] = "", pol_sha[EVLOG_HASH_HEX] = "", host[256] = "unknown";
 	char *payload = NULL;
@@ -96,8 +118,10 @@ int attest_write(const char *outdir, const char *key_path, const char *policy_pa
 			goto out;
 		sha256_hex(sb_str(&text), text.len, pol_sha);
 		if (want && strcmp(want, pol_sha)) {
-			ev_errf(err, "%s: changed since the run loaded it (sha256 %.12s…, run used %.12s…)",
-				policy_path, pol_sha, want);
+			ev_errf(
+			    err,
+			    "%s: changed since the run loaded it (sha256 %.12s…, run used %.12s…)",
+			    policy_path, pol_sha, want);
 			goto out;
 		}
 	}
@@ -109,22 +133,22 @@ int attest_write(const char *outdir, const char *key_path, const char *policy_pa
 	host[sizeof(host) - 1] = 0;
 
 	struct stmt_input in = {
-		.summary = summary,
-		.log = &ch,
-		.log_name = "events.ndjson",
-		.exec = &ex,
-		.policy_path = policy_path,
-		.policy_sha256 = policy_path ? pol_sha : NULL,
-		.keyid = key.keyid,
-		.key_type = key_type_name(key.type),
-		.ephemeral = !key_path,
-		.hostname = host,
+	    .summary = summary,
+	    .log = &ch,
+	    .log_name = "events.ndjson",
+	    .exec = &ex,
+	    .policy_path = policy_path,
+	    .policy_sha256 = policy_path ? pol_sha : NULL,
+	    .keyid = key.keyid,
+	    .key_type = key_type_name(key.type),
+	    .ephemeral = !key_path,
+	    .hostname = host,
 	};
 	stmt = statement_build(&in, err);
 	if (!stmt)
 		goto out;
 	/* These exact bytes are what is signed and what a verifier hashes. */
-	payload = json_dumps(stmt, JSON_COMPACT);
+	payload = json_dumps(stmt, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	if (!payload) {
 		ev_errf(err, "cannot serialise the statement");
 		goto out;

@@ -17,6 +17,7 @@ void chain_init(struct chain *c, chain_line_fn fn, void *ctx)
 	c->md = EVP_MD_CTX_new();
 	if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
 		c->failed = true;
+		c->code = "internal";
 		ev_errf(c->err, "cannot set up SHA-256");
 	}
 	c->fn = fn;
@@ -24,7 +25,7 @@ void chain_init(struct chain *c, chain_line_fn fn, void *ctx)
 }
 
 static int fail(struct chain *c, uint64_t line, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int fail(struct chain *c, uint64_t line, const char *code, const char *fmt, ...)
 {
 	char why[EV_ERRLEN];
@@ -68,7 +69,8 @@ static int check_line(struct chain *c, const char *raw, size_t len)
 		goto out;
 	}
 	if (json_integer_value(seq) != (json_int_t)n) {
-		fail(c, n, "seq", "seq is %lld, expected %llu (lines removed, inserted or reordered)",
+		fail(c, n, "seq",
+		     "seq is %lld, expected %llu (lines removed, inserted or reordered)",
 		     (long long)json_integer_value(seq), (unsigned long long)n);
 		goto out;
 	}
@@ -76,8 +78,9 @@ static int check_line(struct chain *c, const char *raw, size_t len)
 		if (n == 1)
 			fail(c, n, "prev", "prev is not 64 zeros: not the start of a log");
 		else
-			fail(c, n, "prev", "prev is not the SHA-256 of line %llu (that line was altered, or "
-				   "lines were removed or reordered)",
+			fail(c, n, "prev",
+			     "prev is not the SHA-256 of line %llu (that line was altered, or "
+			     "lines were removed or reordered)",
 			     (unsigned long long)(n - 1));
 		goto out;
 	}
@@ -86,12 +89,14 @@ static int check_line(struct chain *c, const char *raw, size_t len)
 		json_t *count = json_object_get(o, "count"), *root = json_object_get(o, "root");
 
 		if (!json_is_integer(count) || json_integer_value(count) != (json_int_t)(n - 1)) {
-			fail(c, n, "close-count", "closing record's count is not %llu, the number of lines before it",
+			fail(c, n, "close-count",
+			     "closing record's count is not %llu, the number of lines before it",
 			     (unsigned long long)(n - 1));
 			goto out;
 		}
 		if (!json_is_string(root) || strcmp(json_string_value(root), c->prev)) {
-			fail(c, n, "close-root", "closing record's root is not the SHA-256 of line %llu",
+			fail(c, n, "close-root",
+			     "closing record's root is not the SHA-256 of line %llu",
 			     (unsigned long long)(n - 1));
 			goto out;
 		}
@@ -123,7 +128,8 @@ int chain_feed(struct chain *c, const void *data, size_t len)
 		size_t take = nl ? (size_t)(nl - p + 1) : (size_t)(end - p);
 
 		if (c->line.len + take > CHAIN_MAX_LINE)
-			return fail(c, c->lines + 1, "line-too-long", "longer than %u bytes", CHAIN_MAX_LINE);
+			return fail(c, c->lines + 1, "line-too-long", "longer than %u bytes",
+				    CHAIN_MAX_LINE);
 		/* Whole lines in the input need no copy. */
 		if (nl && c->line.len == 0) {
 			if (check_line(c, p, take))
@@ -153,7 +159,8 @@ int chain_finish(struct chain *c)
 	EVP_DigestFinal_ex(c->md, md, &mdlen);
 	hex_encode(md, 32, c->sha256);
 	if (c->line.len)
-		return fail(c, c->lines + 1, "truncated", "truncated: the file ends inside this line (no newline)");
+		return fail(c, c->lines + 1, "truncated",
+			    "truncated: the file ends inside this line (no newline)");
 	if (c->lines == 0)
 		return fail(c, 0, "empty", "the log is empty");
 	if (!c->closed)

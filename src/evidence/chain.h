@@ -23,15 +23,15 @@ typedef void (*chain_line_fn)(void *ctx, uint64_t seq, json_t *obj, const char *
 
 struct chain {
 	/* results */
-	uint64_t lines;              /* complete lines read */
-	bool closed;                 /* closing record seen (and it was last) */
-	uint64_t count;              /* its count */
+	uint64_t lines;		     /* complete lines read */
+	bool closed;		     /* closing record seen (and it was last) */
+	uint64_t count;		     /* its count */
 	char root[EVLOG_HASH_HEX];   /* its root */
 	char head[EVLOG_HASH_HEX];   /* sha256 of the last line (the closing record) */
 	char sha256[EVLOG_HASH_HEX]; /* sha256 of all bytes, set by chain_finish */
 	uint64_t bytes;
-	json_t *close;  /* the closing record, parsed */
-	uint64_t where;   /* line of the first error, 0 when none */
+	json_t *close;	  /* the closing record, parsed */
+	uint64_t where;	  /* line of the first error, 0 when none */
 	const char *code; /* short name of the failed check, for reports and tests */
 	char err[EV_ERRLEN];
 	/* state */

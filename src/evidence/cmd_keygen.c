@@ -9,23 +9,25 @@
 #include "evidence/keys.h"
 
 static const char keygen_usage[] =
-	"usage: runwarden keygen --out PREFIX [--ecdsa] [--force]\n"
-	"\n"
-	"Writes PREFIX.key (private, PEM PKCS#8, mode 0600) and PREFIX.pub (public, PEM SPKI)\n"
-	"and prints the key id (SHA-256 of the public key's SubjectPublicKeyInfo DER).\n"
-	"\n"
-	"  --out PREFIX   where to write the pair\n"
-	"  --ecdsa        ECDSA P-256 instead of Ed25519\n"
-	"  --force        replace existing files\n"
-	"\n"
-	"Keep PREFIX.key where the watched job cannot read it (docs/evidence.md).\n";
+    "usage: runwarden keygen --out PREFIX [--ecdsa] [--force]\n"
+    "\n"
+    "Writes PREFIX.key (private, PEM PKCS#8, mode 0600) and PREFIX.pub (public, PEM SPKI)\n"
+    "and prints the key id (SHA-256 of the public key's SubjectPublicKeyInfo DER).\n"
+    "\n"
+    "  --out PREFIX   where to write the pair\n"
+    "  --ecdsa        ECDSA P-256 instead of Ed25519\n"
+    "  --force        replace existing files\n"
+    "\n"
+    "Keep PREFIX.key where the watched job cannot read it (docs/evidence.md).\n";
 
 int cmd_keygen(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "out", required_argument, 0, 'o' }, { "ecdsa", no_argument, 0, 'e' },
-		{ "force", no_argument, 0, 'f' },     { "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+	    {"out", required_argument, 0, 'o'},
+	    {"ecdsa", no_argument, 0, 'e'},
+	    {"force", no_argument, 0, 'f'},
+	    {"help", no_argument, 0, 'h'},
+	    {0, 0, 0, 0},
 	};
 	const char *prefix = NULL;
 	enum key_type type = KEY_ED25519;
@@ -56,8 +58,8 @@ int cmd_keygen(int argc, char **argv)
 		}
 	}
 	if (!prefix || !*prefix || optind != argc) {
-		rw_err("keygen: %s", !prefix || !*prefix ? "--out PREFIX is required"
-							 : "unexpected argument");
+		rw_err("keygen: %s",
+		       !prefix || !*prefix ? "--out PREFIX is required" : "unexpected argument");
 		return 2;
 	}
 	sb_addf(&priv, "%s.key", prefix);

@@ -89,8 +89,8 @@ unsigned char *b64_decode(const char *s, size_t n, size_t *outlen, char *err)
 		int v = b64_val(s[i], &url);
 
 		if (v == -2) {
-			ev_errf(err, "base64 mixes the standard and URL-safe alphabets (offset %zu)",
-				i);
+			ev_errf(err,
+				"base64 mixes the standard and URL-safe alphabets (offset %zu)", i);
 			free(std);
 			return NULL;
 		}
@@ -104,7 +104,8 @@ unsigned char *b64_decode(const char *s, size_t n, size_t *outlen, char *err)
 		/* Canonical form: the bits the last character carries beyond the
 		 * data must be zero. */
 		if (i == body - 1 && ((rem == 2 && (v & 15)) || (rem == 3 && (v & 3)))) {
-			ev_errf(err, "non-canonical base64 (unused bits set in the last character)");
+			ev_errf(err,
+				"non-canonical base64 (unused bits set in the last character)");
 			free(std);
 			return NULL;
 		}

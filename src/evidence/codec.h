@@ -32,8 +32,6 @@ void hex_encode(const unsigned char *in, size_t len, char *out);
 /* True when s is exactly 64 lowercase hex digits. */
 bool is_sha256_hex(const char *s);
 
-
-
 /*
  * Reads a whole file of at most cap bytes into out. A larger file is an error
  * ("larger than cap"), so hostile input cannot make us allocate without bound.

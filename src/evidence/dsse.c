@@ -14,8 +14,7 @@ void dsse_pae(struct strbuf *out, const char *type, size_t tlen, const void *bod
 	sb_add(out, body, blen);
 }
 
-json_t *dsse_sign(const char *type, const void *payload, size_t len, const struct key *k,
-		  char *err)
+json_t *dsse_sign(const char *type, const void *payload, size_t len, const struct key *k, char *err)
 {
 	struct strbuf pae = STRBUF_INIT, sig = STRBUF_INIT, b64 = STRBUF_INIT;
 	json_t *env = NULL;
@@ -70,7 +69,8 @@ static int parse_envelope(json_t *env, struct dsse_env *e, const char *where, ch
 		return -1;
 	}
 	if (!json_is_string(payload) || !json_is_string(type) || !json_is_array(sigs)) {
-		ev_errf(err, "%s lacks payload, payloadType (strings) or signatures (array)", where);
+		ev_errf(err, "%s lacks payload, payloadType (strings) or signatures (array)",
+			where);
 		return -1;
 	}
 	e->type_len = json_string_length(type);
@@ -90,7 +90,8 @@ static int parse_envelope(json_t *env, struct dsse_env *e, const char *where, ch
 			json_array_size(sigs), DSSE_MAX_SIGS);
 		return -1;
 	}
-	json_array_foreach (sigs, i, s) {
+	json_array_foreach(sigs, i, s)
+	{
 		json_t *sig = json_object_get(s, "sig"), *keyid = json_object_get(s, "keyid");
 		struct dsse_sig *d = &e->sigs[e->nsigs];
 
@@ -162,7 +163,8 @@ int dsse_parse(const char *text, size_t len, struct dsse_env *e, char *err)
 			goto out;
 		/* The bundle format allows exactly one signature. */
 		if (e->nsigs != 1) {
-			ev_errf(err, "Sigstore bundle envelope has %zu signatures (exactly 1 allowed)",
+			ev_errf(err,
+				"Sigstore bundle envelope has %zu signatures (exactly 1 allowed)",
 				e->nsigs);
 			goto out;
 		}
@@ -195,17 +197,19 @@ int dsse_verify(const struct dsse_env *e, const struct key *k, char *err)
 	sb_release(&pae);
 	if (found < 0) {
 		if (claimed)
-			ev_errf(err,
-				"signature does not verify with the pinned key %.16s… (the envelope's "
-				"keyid names that key, but key ids are not trusted: the signature is "
-				"what counts)",
-				k->keyid);
+			ev_errf(
+			    err,
+			    "signature does not verify with the pinned key %.16s… (the envelope's "
+			    "keyid names that key, but key ids are not trusted: the signature is "
+			    "what counts)",
+			    k->keyid);
 		else
-			ev_errf(err,
-				"signature does not verify with the pinned key %.16s… (%zu signature%s "
-				"checked; payload, payloadType or signature altered, or signed by "
-				"another key)",
-				k->keyid, e->nsigs, e->nsigs == 1 ? "" : "s");
+			ev_errf(
+			    err,
+			    "signature does not verify with the pinned key %.16s… (%zu signature%s "
+			    "checked; payload, payloadType or signature altered, or signed by "
+			    "another key)",
+			    k->keyid, e->nsigs, e->nsigs == 1 ? "" : "s");
 	}
 	return found;
 }

@@ -12,7 +12,7 @@
 #include "common/strbuf.h"
 #include "evidence/keys.h"
 
-#define DSSE_INTOTO_TYPE "application/vnd.in-toto+json"
+#define DSSE_INTOTO_TYPE    "application/vnd.in-toto+json"
 #define SIGSTORE_BUNDLE_V03 "application/vnd.dev.sigstore.bundle.v0.3+json"
 /* Largest attestation file read, and most signatures looked at. */
 #define DSSE_MAX_FILE (32u << 20)

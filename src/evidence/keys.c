@@ -260,14 +260,17 @@ int key_spki_der(const struct key *k, struct strbuf *out)
 static int write_all(const char *path, const char *data, size_t len, mode_t mode, bool overwrite,
 		     char *err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (overwrite ? O_TRUNC : O_EXCL),
-		      mode);
+	int fd =
+	    open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (overwrite ? O_TRUNC : O_EXCL),
+		 mode);
 	size_t off = 0;
 
 	if (fd < 0) {
 		if (errno == EEXIST)
-			ev_errf(err, "%s already exists (refusing to overwrite a key; --force replaces it)",
-				path);
+			ev_errf(
+			    err,
+			    "%s already exists (refusing to overwrite a key; --force replaces it)",
+			    path);
 		else
 			ev_errf(err, "%s: %s", path, strerror(errno));
 		return -1;
@@ -363,9 +366,8 @@ int key_verify(const struct key *k, const void *msg, size_t len, const void *sig
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int ok = 0;
 
-	if (ctx &&
-	    EVP_DigestVerifyInit(ctx, NULL, k->type == KEY_ED25519 ? NULL : EVP_sha256(), NULL,
-				 k->pk) == 1)
+	if (ctx && EVP_DigestVerifyInit(ctx, NULL, k->type == KEY_ED25519 ? NULL : EVP_sha256(),
+					NULL, k->pk) == 1)
 		ok = EVP_DigestVerify(ctx, sig, siglen, msg, len) == 1;
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();

@@ -59,7 +59,8 @@ int evlog_string_bytes(const char *raw, size_t len, const char *member, size_t i
 		size_t n = json_string_length(v);
 
 		for (size_t i = 0; i < n; i++) {
-			if (s[i] == 0 && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			if (s[i] == 0 && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+			    hexval(s[i + 2]) >= 0) {
 				sb_addch(out, (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2])));
 				i += 2;
 			} else {
@@ -179,7 +180,8 @@ static json_t *network_entries(json_t *dests)
 	json_t *out = json_array(), *d;
 	size_t i;
 
-	json_array_foreach (dests, i, d) {
+	json_array_foreach(dests, i, d)
+	{
 		json_t *e = json_object();
 		json_t *host = json_object_get(d, "host");
 
@@ -201,7 +203,8 @@ static json_t *file_entries(json_t *files)
 	json_t *out = json_array(), *f;
 	size_t i;
 
-	json_array_foreach (files, i, f) {
+	json_array_foreach(files, i, f)
+	{
 		json_t *path = json_object_get(f, "path");
 		json_t *e;
 
@@ -221,12 +224,14 @@ static json_t *command_entry(json_t *cmd)
 	json_t *args = json_array(), *a;
 	size_t i;
 
-	json_array_foreach (cmd, i, a) {
+	json_array_foreach(cmd, i, a)
+	{
 		if (i == 0)
 			continue;
-		json_array_append_new(args, json_is_string(a) ? sha256_of_string(json_string_value(a),
-									 json_string_length(a))
-							   : json_null());
+		json_array_append_new(
+		    args, json_is_string(a)
+			      ? sha256_of_string(json_string_value(a), json_string_length(a))
+			      : json_null());
 	}
 	a = json_array_get(cmd, 0);
 	return json_pack("{s:o, s:o}", "binary", a ? json_deep_copy(a) : json_null(),
@@ -244,36 +249,34 @@ json_t *statement_build(const struct stmt_input *in, char *err)
 	const char *started = json_string_value(json_object_get(s, "started_at"));
 	struct strbuf sb = STRBUF_INIT;
 
-	if (!json_is_object(s) || !started ||
-	    !json_is_string(json_object_get(s, "finished_at"))) {
+	if (!json_is_object(s) || !started || !json_is_string(json_object_get(s, "finished_at"))) {
 		ev_errf(err, "summary.json lacks started_at/finished_at");
 		return NULL;
 	}
 
 	subjects = json_array();
 	json_array_append_new(
-		subjects,
-		json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:I, s:b}}", "name", in->log_name,
-			  "digest", "sha256", in->log->sha256, "annotations", "role", "event-log",
-			  "chainRoot", in->log->root, "chainHead", in->log->head, "lines",
-			  (json_int_t)in->log->lines, "closed", in->log->closed));
+	    subjects, json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:I, s:b}}", "name", in->log_name,
+				"digest", "sha256", in->log->sha256, "annotations", "role",
+				"event-log", "chainRoot", in->log->root, "chainHead", in->log->head,
+				"lines", (json_int_t)in->log->lines, "closed", in->log->closed));
 	if (in->policy_path) {
 		const char *base = strrchr(in->policy_path, '/');
 
-		json_array_append_new(subjects,
-				      json_pack("{s:s, s:{s:s}, s:{s:s}}", "name",
-						base ? base + 1 : in->policy_path, "digest", "sha256",
-						in->policy_sha256, "annotations", "role", "policy"));
+		json_array_append_new(subjects, json_pack("{s:s, s:{s:s}, s:{s:s}}", "name",
+							  base ? base + 1 : in->policy_path,
+							  "digest", "sha256", in->policy_sha256,
+							  "annotations", "role", "policy"));
 	}
 
 	sb_addf(&sb, "%s/v%s", RW_URI, ver ? ver : "unknown");
-	monitor = json_pack("{s:s%, s:s, s:o, s:o, s:{s:s, s:s, s:b}}", "type", sb.buf, sb.len,
-			    "version", ver ? ver : "unknown", "kernel", copy_or_null(s, "kernel"),
-			    "tracePolicy",
-			    json_pack("{s:o, s:o}", "mode", copy_or_null(s, "mode"), "policy",
-				      copy_or_null(s, "policy")),
-			    "signingKey", "keyid", in->keyid, "algorithm", in->key_type, "ephemeral",
-			    in->ephemeral);
+	monitor =
+	    json_pack("{s:s%, s:s, s:o, s:o, s:{s:s, s:s, s:b}}", "type", sb.buf, sb.len, "version",
+		      ver ? ver : "unknown", "kernel", copy_or_null(s, "kernel"), "tracePolicy",
+		      json_pack("{s:o, s:o}", "mode", copy_or_null(s, "mode"), "policy",
+				copy_or_null(s, "policy")),
+		      "signingKey", "keyid", in->keyid, "algorithm", in->key_type, "ephemeral",
+		      in->ephemeral);
 	if (in->policy_path) {
 		json_t *pol = json_object_get(s, "policy");
 
@@ -292,8 +295,8 @@ json_t *statement_build(const struct stmt_input *in, char *err)
 	mp = json_pack("{s:s, s:s, s:s%, s:s, s:o, s:o, s:o}", "hostID",
 		       server ? server : "urn:runwarden:host", "type",
 		       provider && !strcmp(provider, "github")
-			       ? "https://actions.github.io/buildtypes/workflow/v1"
-			       : RW_URI "/monitored/command/v1",
+			   ? "https://actions.github.io/buildtypes/workflow/v1"
+			   : RW_URI "/monitored/command/v1",
 		       "event", sb.buf, sb.len, "hostname", in->hostname, "command",
 		       command_entry(json_object_get(s, "command")), "exitStatus",
 		       copy_or_null(s, "exit_status"), "step", copy_or_null(s, "step"));
@@ -355,8 +358,7 @@ int statement_read(const unsigned char *payload, size_t len, struct stmt_view *v
 		ev_errf(err, "statement: not JSON (column %d: %s)", jerr.column, jerr.text);
 		return -1;
 	}
-	if (!json_is_object(v->root) ||
-	    !json_is_string(json_object_get(v->root, "_type")) ||
+	if (!json_is_object(v->root) || !json_is_string(json_object_get(v->root, "_type")) ||
 	    strcmp(json_string_value(json_object_get(v->root, "_type")), INTOTO_STATEMENT_V1)) {
 		ev_errf(err, "statement: _type is not %s", INTOTO_STATEMENT_V1);
 		goto bad;
@@ -372,8 +374,10 @@ int statement_read(const unsigned char *payload, size_t len, struct stmt_view *v
 		ev_errf(err, "statement: no subject");
 		goto bad;
 	}
-	json_array_foreach (subj, i, e) {
-		json_t *dig = json_object_get(e, "digest"), *ann = json_object_get(e, "annotations");
+	json_array_foreach(subj, i, e)
+	{
+		json_t *dig = json_object_get(e, "digest"),
+		       *ann = json_object_get(e, "annotations");
 		const char *role = json_string_value(json_object_get(ann, "role"));
 		const char *sha;
 
@@ -395,9 +399,11 @@ int statement_read(const unsigned char *payload, size_t len, struct stmt_view *v
 				goto bad;
 			}
 			if (!hex_member(ann, "chainRoot", &v->log_root) ||
-			    !hex_member(ann, "chainHead", &v->log_head) || !json_is_integer(lines)) {
-				ev_errf(err, "statement: event-log subject lacks chainRoot, chainHead "
-					     "or lines");
+			    !hex_member(ann, "chainHead", &v->log_head) ||
+			    !json_is_integer(lines)) {
+				ev_errf(err,
+					"statement: event-log subject lacks chainRoot, chainHead "
+					"or lines");
 				goto bad;
 			}
 			v->log_sha256 = sha;
@@ -417,10 +423,11 @@ int statement_read(const unsigned char *payload, size_t len, struct stmt_view *v
 	}
 	pred = json_object_get(v->root, "predicate");
 	v->ephemeral = json_is_true(json_object_get(
-		json_object_get(json_object_get(pred, "monitor"), "signingKey"), "ephemeral"));
+	    json_object_get(json_object_get(pred, "monitor"), "signingKey"), "ephemeral"));
 	v->signer_keyid = json_string_value(json_object_get(
-		json_object_get(json_object_get(pred, "monitor"), "signingKey"), "keyid"));
-	v->complete = json_is_true(json_object_get(json_object_get(pred, "monitorLog"), "complete"));
+	    json_object_get(json_object_get(pred, "monitor"), "signingKey"), "keyid"));
+	v->complete =
+	    json_is_true(json_object_get(json_object_get(pred, "monitorLog"), "complete"));
 	lost = json_object_get(json_object_get(json_object_get(pred, "monitorLog"), "eventsLost"),
 			       "total");
 	v->events_lost = json_is_integer(lost) ? json_integer_value(lost) : -1;

@@ -14,8 +14,8 @@
 #include "evidence/chain.h"
 
 #define INTOTO_STATEMENT_V1 "https://in-toto.io/Statement/v1"
-#define RUNTIME_TRACE_V01 "https://in-toto.io/attestation/runtime-trace/v0.1"
-#define RW_URI "https://github.com/runwarden/runwarden"
+#define RUNTIME_TRACE_V01   "https://in-toto.io/attestation/runtime-trace/v0.1"
+#define RW_URI		    "https://github.com/runwarden/runwarden"
 /* Distinct (binary, first argument) pairs listed; the rest are counted. */
 #define EXEC_SUMMARY_MAX 10000
 
@@ -30,9 +30,9 @@ void exec_summary_line(void *ctx, uint64_t seq, json_t *obj, const char *raw, si
 void exec_summary_release(struct exec_summary *x);
 
 struct stmt_input {
-	json_t *summary;          /* summary.json */
-	const struct chain *log;  /* checked and closed */
-	const char *log_name;     /* subject name, "events.ndjson" */
+	json_t *summary;	 /* summary.json */
+	const struct chain *log; /* checked and closed */
+	const char *log_name;	 /* subject name, "events.ndjson" */
 	struct exec_summary *exec;
 	const char *policy_path;   /* NULL: no policy */
 	const char *policy_sha256; /* hex of the policy file's bytes */
