@@ -6,6 +6,8 @@
 int cmd_run(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 int cmd_policy(int argc, char **argv); /* src/policy/cmd_policy.c */
 int cmd_learn(int argc, char **argv);  /* src/policy/cmd_learn.c */
 

@@ -13,6 +13,8 @@ struct cmd {
 static const struct cmd cmds[] = {
 	{ "run", cmd_run, "run a command and record what it does" },
 	{ "report", cmd_report, "render a run directory: terminal, HTML, GitHub summary, JUnit" },
+	{ "keygen", cmd_keygen, "write a signing key pair for the evidence" },
+	{ "verify", cmd_verify, "check a run's signed evidence against a pinned key" },
 	{ "version", cmd_version, "print the version" },
 	{ "policy", cmd_policy, "check a policy file (policy check FILE)" },
 	{ "learn", cmd_learn, "suggest a policy from observed runs' event logs" },
