@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/job.h"
+#include "evidence/attest.h"
 #include "cmds.h"
 #include "common/jsonw.h"
 #include "common/util.h"
@@ -354,6 +355,12 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	if (resolve_user(o.user, &uid, &gid, &uname)) {
+		sensitive_free(&sens);
+		return 1;
+	}
+	/* A key the job could read or replace would prove nothing: refuse it
+	 * before the job starts, not after. */
+	if (o.job.key && !o.job.no_sign && attest_check_key(o.job.key, uid)) {
 		sensitive_free(&sens);
 		return 1;
 	}

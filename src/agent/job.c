@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ci/detect.h"
 #include "common/jsonw.h"
 #include "common/util.h"
 #include "evidence/attest.h"
@@ -30,6 +31,26 @@ static void missing_json(const struct loader *l, struct strbuf *sb)
 		first = false;
 	}
 	sb_addch(sb, ']');
+}
+
+extern char **environ;
+
+/* The CI context runwarden itself runs in: labels for the evidence (the
+ * workload could have set these variables; nothing is decided on them). */
+static void detect_ci(struct job *j)
+{
+	json_t *ci = ci_detect(environ, "/");
+	const char *step;
+
+	if (!ci)
+		return;
+	if (json_is_string(json_object_get(ci, "provider"))) {
+		j->ci_json = json_dumps(ci, JSON_COMPACT | JSON_SORT_KEYS);
+		step = json_string_value(json_object_get(ci, "step"));
+		if (step)
+			j->ci_step = strdup(step);
+	}
+	json_decref(ci);
 }
 
 static int add_epoll(int ep, int fd)
@@ -54,6 +75,9 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	memset(sens, 0, sizeof(*sens));
 	j->scope.fd = -1;
 	j->epfd = -1;
+	detect_ci(j);
+	if (!j->o.step)
+		j->o.step = j->ci_step;
 
 	if (o->policy) {
 		if (enforce_load(&j->enf, o->policy, o->step, o->mode, err, sizeof(err))) {
@@ -74,7 +98,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		goto out;
 	}
 	sb_addf(&path, "%s/events.ndjson", o->out_dir);
-	if (collector_init(&j->col, path.buf, &j->sens, o->step)) {
+	if (collector_init(&j->col, path.buf, &j->sens, j->o.step)) {
 		rw_err("cannot write %s: %s", path.buf, strerror(errno));
 		collector_free(&j->col);
 		goto out;
@@ -239,6 +263,7 @@ int job_finish(struct job *j, int exit_status)
 	ri->agent_peak_rss_kb = peak_rss_kb();
 	ri->command = j->o.command;
 	ri->step = j->o.step;
+	ri->ci_json = j->ci_json;
 	ri->mode = policy_mode_name(j->o.mode);
 	if (j->o.policy) {
 		policy_json = enforce_policy_json(&j->enf);
@@ -314,6 +339,8 @@ void job_free(struct job *j, bool handoff)
 	free(j->ri.leftovers);
 	sensitive_free(&j->sens);
 	sb_release(&j->missing);
+	free(j->ci_json);
+	free(j->ci_step);
 	memset(j, 0, sizeof(*j));
 	j->epfd = -1;
 }

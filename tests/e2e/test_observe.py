@@ -207,6 +207,19 @@ os.waitpid(pid, 0)
         self.assertTrue(e["argv_truncated"])
         self.assertLess(sum(len(a) + 1 for a in e["argv"]), 16384 + 1)
 
+    def test_ci_context_recorded(self):
+        env = dict(os.environ, GITHUB_ACTIONS="true", GITHUB_REPOSITORY="acme/widget",
+                   GITHUB_RUN_ID="4242", GITHUB_SHA="0123abcd", GITHUB_JOB="build",
+                   GITHUB_ACTION="__run_2", GITHUB_WORKFLOW="ci")
+        r = self.rw(["true"], env=env)
+        self.assertEqual(r.rc, 0, r.stderr)
+        ci = r.summary["ci"]
+        self.assertEqual((ci["provider"], ci["repository"], ci["run_id"], ci["commit"]),
+                         ("github", "acme/widget", "4242", "0123abcd"))
+        (e,) = r.of("exec")
+        self.assertEqual(e["step"], ci["step"])
+        self.assertTrue(e["step"])
+
     def test_exit_status_passed_through(self):
         r = self.rw(["sh", "-c", "exit 7"])
         self.assertEqual(r.rc, 7)
