@@ -23,10 +23,15 @@ pids+=($!)
 mkdir -p "$work/www" && echo "hello from the demo server" > "$work/www/index.html"
 /usr/bin/python3 -m http.server 8080 --bind 127.0.20.1 --directory "$work/www" >/dev/null 2>&1 &
 pids+=($!)
+dnsmasq_pid=${pids[0]}
 for _ in $(seq 50); do
   (exec 3<>/dev/tcp/127.0.20.1/8080) 2>/dev/null && (exec 3<>/dev/tcp/127.0.53.1/53) 2>/dev/null && break
   sleep 0.1
 done
+if ! kill -0 "$dnsmasq_pid" 2>/dev/null; then
+  echo "runwarden demo: the demo resolver could not start (is something else on 127.0.53.1:53?)" >&2
+  exit 1
+fi
 
 # A throwaway HOME with credentials the job should not touch.
 mkdir -p "$work/home/.ssh"
@@ -53,8 +58,19 @@ echo "== done"
 JOB
 chmod +x "$work/job.sh"
 
+# A signing key the job cannot read (root-owned, 0600, outside the job's HOME).
+mkdir -m 700 "$work/keys"
+"$RW" keygen --out "$work/keys/demo" >/dev/null
+
 echo "runwarden demo: running the job under 'runwarden run' (evidence in $OUT/)"
-HOME="$work/home" "$RW" run --out "$OUT" --step demo --grace 3 -- "$work/job.sh"
+HOME="$work/home" "$RW" run --out "$OUT" --step demo --grace 3 --key "$work/keys/demo.key" \
+  -- "$work/job.sh"
 echo
 echo "runwarden demo: first events of $OUT/events.ndjson:"
 head -n 3 "$OUT/events.ndjson" | cut -c1-300
+echo
+echo "runwarden demo: verifying the signed evidence offline with the pinned public key:"
+cp "$work/keys/demo.pub" "$OUT/demo-signing-key.pub"
+"$RW" verify --key "$OUT/demo-signing-key.pub" "$OUT/attestation.dsse.json"
+"$RW" report "$OUT" --html "$OUT/report.html" >/dev/null
+echo "runwarden demo: HTML report: $OUT/report.html"

@@ -111,10 +111,14 @@ class Dnsmasq:
                                      stderr=subprocess.PIPE)
         deadline = time.time() + 5
         while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break  # could not bind: another server holds the address
             try:
                 s = socket.create_connection((addr, port), timeout=0.2)
                 s.close()
-                return
+                time.sleep(0.05)
+                if self.proc.poll() is None:
+                    return
             except OSError:
                 time.sleep(0.05)
         self.stop()
