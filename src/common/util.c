@@ -62,14 +62,21 @@ int64_t mono_to_real_offset(void)
 
 void fmt_rfc3339(struct strbuf *sb, int64_t real_ns)
 {
+	/* Events come in bursts within the same second: format the date part
+	 * once per second, not once per event. */
+	static __thread time_t cached_s = -1;
+	static __thread char cached[32];
 	time_t s = real_ns / 1000000000LL;
 	long ns = real_ns % 1000000000LL;
-	struct tm tm;
-	char buf[32];
 
-	gmtime_r(&s, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	sb_addf(sb, "%s.%09ldZ", buf, ns);
+	if (s != cached_s) {
+		struct tm tm;
+
+		gmtime_r(&s, &tm);
+		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_s = s;
+	}
+	sb_addf(sb, "%s.%09ldZ", cached, ns);
 }
 
 void fmt_addr(struct strbuf *sb, int family, const void *addr)

@@ -23,6 +23,7 @@ struct evlog {
 	char prev[EVLOG_HASH_HEX]; /* hex SHA-256 of the last line written */
 	uint64_t bytes;
 	struct strbuf line; /* reused for every line: the collector's hot path */
+	struct evp_md_ctx_st *md; /* EVP_MD_CTX, reused likewise */
 };
 
 int evlog_open(struct evlog *l, const char *path);
