@@ -72,7 +72,9 @@ function main() {
   lib.saveState('out', out);
   lib.saveState('key_file', keyFile);
 
-  const argv = [bin, 'job', 'start', '--out', out, '--mode', mode];
+  // Our parent is the runner worker that runs every later step: that is what goes under watch
+  // (without --pid the agent would pick this short-lived node process).
+  const argv = [bin, 'job', 'start', '--pid', String(process.ppid), '--out', out, '--mode', mode];
   if (policy) argv.push('--policy', policy);
   if (keyFile) argv.push('--key', keyFile);
   const step = lib.input('step');

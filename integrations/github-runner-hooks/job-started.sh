@@ -22,7 +22,8 @@ sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 id="${GITHUB_RUN_ID:-manual}-${GITHUB_RUN_ATTEMPT:-1}-${GITHUB_JOB:-job}"
 id="${id//[^A-Za-z0-9._-]/_}"
 out="$RUNWARDEN_OUT_ROOT/$id"
-args=(job start --out "$out" --mode "$RUNWARDEN_MODE")
+# $PPID is the runner worker that runs this hook and then every step: it goes under watch.
+args=(job start --pid "$PPID" --out "$out" --mode "$RUNWARDEN_MODE")
 [ -n "$RUNWARDEN_POLICY" ] && args+=(--policy "$RUNWARDEN_POLICY")
 echo "runwarden: arming for job $id (mode $RUNWARDEN_MODE)"
 sudo_ runwarden "${args[@]}"

@@ -38,7 +38,10 @@ static int private_dir(const char *path, char *err, size_t errlen)
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (!slash || slash == dir) {
-		snprintf(err, errlen, "--socket %s: needs a directory of its own (e.g. /run/runwarden/agent.sock)", path);
+		snprintf(
+		    err, errlen,
+		    "--socket %s: needs a directory of its own (e.g. /run/runwarden/agent.sock)",
+		    path);
 		return -1;
 	}
 	*slash = 0;
@@ -115,7 +118,7 @@ json_t *control_read(int fd, size_t max, int timeout_ms, char *err, size_t errle
 		abort();
 	for (;;) {
 		int64_t left = (deadline - now_mono_ns()) / 1000000;
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t n;
 
 		if (left <= 0) {
@@ -169,7 +172,7 @@ int control_write(int fd, const json_t *msg)
 	len = strlen(s);
 	s[len] = '\n'; /* json_dumps' NUL: one line on the wire */
 	while (off < len + 1) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
 		ssize_t n = send(fd, s + off, len + 1 - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -214,9 +217,15 @@ json_t *control_call(const char *path, const json_t *req, char *err, size_t errl
 		return NULL;
 	}
 	if (control_write(fd, req) || shutdown(fd, SHUT_WR)) {
-		snprintf(err, errlen, "cannot send to the agent: %s", strerror(errno));
+		int e = errno;
+
+		/* The agent may have answered (a refusal) without reading: the
+		 * reply says why better than EPIPE does. */
+		reply = control_read(fd, CONTROL_MAX_REPLY, 1000, err, errlen);
+		if (!reply)
+			snprintf(err, errlen, "cannot send to the agent: %s", strerror(e));
 		close(fd);
-		return NULL;
+		return reply;
 	}
 	reply = control_read(fd, CONTROL_MAX_REPLY, CONTROL_REPLY_TIMEOUT_MS, err, errlen);
 	if (!reply) {

@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define CONTROL_DEFAULT_SOCKET "/run/runwarden/agent.sock"
-#define CONTROL_MAX_REQUEST (64 * 1024)	  /* bytes: a request is a handful of paths */
-#define CONTROL_MAX_REPLY (1024 * 1024)	  /* bytes: a stop reply carries the summary text */
-#define CONTROL_REQUEST_TIMEOUT_MS 2000	  /* the agent is single-threaded: no slow talkers */
-#define CONTROL_REPLY_TIMEOUT_MS 300000	  /* stop signs and writes the evidence */
+#define CONTROL_DEFAULT_SOCKET	   "/run/runwarden/agent.sock"
+#define CONTROL_MAX_REQUEST	   (64 * 1024)	 /* bytes: a request is a handful of paths */
+#define CONTROL_MAX_REPLY	   (1024 * 1024) /* bytes: a stop reply carries the summary text */
+#define CONTROL_REQUEST_TIMEOUT_MS 2000		 /* the agent is single-threaded: no slow talkers */
+#define CONTROL_REPLY_TIMEOUT_MS   300000	 /* stop signs and writes the evidence */
 
 /* Creates the socket's directory (0700, must be root's and private), removes
  * a stale socket, binds 0600 and listens (non-blocking, close-on-exec).

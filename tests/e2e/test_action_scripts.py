@@ -127,6 +127,8 @@ class ActionScripts(unittest.TestCase):
         self.assertEqual(out, os.path.join(self.tmp, "temp", "runwarden-out"))
         self.assertEqual(start[start.index("--mode") + 1], "enforce")
         self.assertEqual(start[start.index("--step") + 1], "setup")
+        # the runner worker (pre.js's parent) goes under watch, not the short-lived node process
+        self.assertEqual(start[start.index("--pid") + 1], str(os.getpid()))
         policy = start[start.index("--policy") + 1]
         with open(policy) as f:
             pol = f.read()
