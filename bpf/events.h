@@ -28,6 +28,7 @@ enum ev_kind {
 	EV_DNS_PKT,
 	EV_FILE,
 	EV_SOCKET, /* raw / packet socket creation */
+	EV_ENV,    /* environment of a step's first process (whole-job mode) */
 	EV_KIND_MAX,
 };
 
@@ -40,6 +41,8 @@ enum ev_kind {
 #define NAME_BYTES 256
 /* Bytes of a DNS message (UDP payload, or TCP payload incl. length prefix). */
 #define DNS_MAX 1024
+/* Environment bytes copied for a CI step's first process. */
+#define ENV_MAX 16384
 
 /* ev_exec.flags, ev_file.flags2 */
 #define EVF_ARGV_TRUNC 0x1
@@ -49,6 +52,7 @@ enum ev_kind {
 #define EVF_PATH_RAW   0x10 /* path is the name the caller passed, not resolved */
 #define EVF_HAS_RESULT 0x20
 #define EVF_REDIRECTED 0x40 /* port-53 traffic sent to the DNS gate instead */
+#define EVF_RUNNER 0x80     /* made by the CI runner's own process (whole-job mode) */
 
 struct ev_hdr {
 	u32 kind;
@@ -160,6 +164,16 @@ struct ev_socket {
 	u32 _pad2;
 };
 
+/* Sent after the exec record of a direct child of the CI runner (whole-job
+ * mode): the step variables live in its environment, and the process may be
+ * gone before user space could read /proc/PID/environ. */
+struct ev_env {
+	struct ev_hdr h;
+	u32 len;
+	u32 truncated;
+	char data[];
+};
+
 /* ---- policy, as the kernel sees it (filled by src/agent/enforce.c) ---- */
 
 enum rw_mode {
@@ -174,7 +188,10 @@ struct rw_config {
 	u32 policy;	/* 0: no policy loaded, everything is `allow` */
 	u16 gate_port;	/* DNS gate on 127.0.0.1, 0 = none */
 	u16 nresolvers; /* >0: DNS only to these (addr as IPv6, v4-mapped for IPv4) */
-	u32 _pad;
+	/* Whole-job mode: the CI runner's worker, moved into the scope so that
+	 * every step it starts is watched. Its own connections (to its CI
+	 * server) are allowed and labelled; its children get no such pass. */
+	u32 runner_tgid;
 	struct {
 		u8 addr[16];
 		u16 port;

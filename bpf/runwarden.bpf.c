@@ -57,6 +57,7 @@ struct scratch {
 		struct ev_exec exec;
 		struct ev_file file;
 		struct ev_dns_pkt dns;
+		struct ev_env env;
 	};
 	char room[SCRATCH_DATA];
 };
@@ -422,6 +423,31 @@ int rw_exec(void *ctx)
 	e->argv_len = len;
 	e->flags = flags;
 	emit(e, clamp_size(sizeof(*e) + pos + len), EV_EXEC);
+
+	/* A step's first process: its environment names the step. */
+	struct rw_config *c = cfg();
+	if (c && c->runner_tgid && e->h.ppid == c->runner_tgid) {
+		struct ev_env *v = &s->env;
+		u64 env_start = BPF_CORE_READ(task, mm, env_start);
+		u64 env_end = BPF_CORE_READ(task, mm, env_end);
+		u32 ppid = e->h.ppid, pid = e->h.pid;
+
+		len = env_end - env_start;
+		v->truncated = len >= ENV_MAX;
+		if (len >= ENV_MAX)
+			len = ENV_MAX - 1;
+		len &= ENV_MAX - 1;
+		__builtin_memset(&v->h, 0, sizeof(v->h));
+		v->h.kind = EV_ENV;
+		v->h.pid = pid;
+		v->h.tid = pid;
+		v->h.ppid = ppid;
+		v->h.ts = bpf_ktime_get_ns();
+		if (len && bpf_probe_read_user(v->data, len, (void *)env_start))
+			len = 0;
+		v->len = len;
+		emit(v, clamp_size(sizeof(*v) + len), EV_ENV);
+	}
 	scratch_put(s);
 	return 0;
 }
@@ -659,7 +685,13 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 	}
 	note_owner(e.cookie, &e.h);
 
-	if (c && c->gate_port && e.dport == 53) {
+	if (c && c->runner_tgid && c->runner_tgid == e.h.pid) {
+		/* The runner talking to its CI server: not the job's egress. Its
+		 * resolver traffic is not redirected either (it must reach the
+		 * names its server uses, which no job policy lists). */
+		e.verdict = VERDICT_ALLOW;
+		e.flags |= EVF_RUNNER;
+	} else if (c && c->gate_port && e.dport == 53) {
 		/* Every resolver address leads to the gate: names are judged
 		 * there, and nothing the policy refuses leaves the machine. */
 		e.flags |= EVF_REDIRECTED;
@@ -780,6 +812,13 @@ static __always_inline u8 backstop(struct __sk_buff *skb, u8 family, const u8 *d
 
 	if (!c || !c->policy || c->mode != MODE_ENFORCE)
 		return VERDICT_ALLOW;
+	if (c->runner_tgid) {
+		u64 cookie = bpf_get_socket_cookie(skb);
+		struct sock_owner *o = bpf_map_lookup_elem(&owners, &cookie);
+
+		if (o && o->pid == c->runner_tgid)
+			return VERDICT_ALLOW; /* the runner's own socket (see on_sock_addr) */
+	}
 	if (proto == PROTO_TCP) {
 		struct tcphdr th;
 

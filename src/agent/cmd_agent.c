@@ -618,6 +618,12 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 		    error_reply("cannot record the job in %s: %s", a->state_file, strerror(errno));
 		goto fail;
 	}
+	if (loader_set_runner(&a->j.ld, target)) {
+		reply = error_reply("cannot mark pid %d as the runner: %s", target, strerror(errno));
+		unlink(a->state_file);
+		goto fail;
+	}
+	a->j.col.runner_pid = target;
 	if (scope_enter(&a->j.scope, target)) {
 		reply = error_reply("cannot move pid %d into %s: %s", target, r->scope,
 				    strerror(errno));

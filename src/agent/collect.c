@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "agent/dns.h"
+#include "ci/controlplane.h"
+#include "ci/detect.h"
 #include "common/jsonw.h"
 #include "common/util.h"
 #include "events.h"
@@ -153,7 +155,7 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 	sb_addstr(sb, ",\"exe\":");
 	json_cstr(sb, p ? p->exe : NULL);
 	sb_addstr(sb, ",\"step\":");
-	json_cstr(sb, c->step);
+	json_cstr(sb, p && p->step ? p->step : c->step);
 	return p;
 }
 
@@ -282,6 +284,11 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 		render_result(sb, e->result);
 	else
 		sb_addstr(sb, "null");
+	if (e->flags & EVF_RUNNER)
+		sb_addf(sb, ",\"runner\":true,\"control_plane\":%s",
+			host && c->ci_provider && ci_control_plane_match(c->ci_provider, host)
+				? "true"
+				: "false");
 	if (e->flags & EVF_REDIRECTED) {
 		char ck[24];
 		struct strmap_entry *r;
@@ -593,6 +600,27 @@ static void on_socket(struct collector *c, const struct ev_socket *e)
 	count_verdict(c, e->verdict);
 }
 
+/* A CI step's first process (whole-job mode): its step variable labels it
+ * and, through fork inheritance, everything it starts. A label only. */
+static void on_env(struct collector *c, const struct ev_env *e, size_t len)
+{
+	struct proc *p = proctab_get(&c->procs, e->h.pid);
+	char *step;
+
+	if (len < sizeof(*e) + e->len) {
+		c->sum.lost_user[EV_ENV]++;
+		return;
+	}
+	c->sum.logged[EV_ENV]++;
+	if (!p)
+		return;
+	step = ci_step_from_environ(e->data, e->len);
+	if (step) {
+		proctab_set_step(p, step);
+		free(step);
+	}
+}
+
 int collector_handle(void *ctx, void *data, size_t len)
 {
 	struct collector *c = ctx;
@@ -629,6 +657,10 @@ int collector_handle(void *ctx, void *data, size_t len)
 	case EV_SOCKET:
 		if (len >= sizeof(struct ev_socket))
 			on_socket(c, data);
+		break;
+	case EV_ENV:
+		if (len >= sizeof(struct ev_env))
+			on_env(c, data, len);
 		break;
 	}
 	return 0;

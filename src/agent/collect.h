@@ -18,6 +18,8 @@ struct collector {
 	struct evlog log;
 	const struct sensitive_list *sens;
 	const char *step;
+	pid_t runner_pid;	 /* whole-job mode: the CI runner's worker */
+	const char *ci_provider; /* for labelling the runner's control-plane hosts */
 	int64_t mono_off;
 	struct proctab procs;
 	struct strmap dns_pending; /* "cookie:id" -> struct dns_pending */

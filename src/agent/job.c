@@ -49,6 +49,7 @@ static void detect_ci(struct job *j)
 		step = json_string_value(json_object_get(ci, "step"));
 		if (step)
 			j->ci_step = strdup(step);
+		j->ci_provider = strdup(json_string_value(json_object_get(ci, "provider")));
 	}
 	json_decref(ci);
 }
@@ -104,6 +105,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		goto out;
 	}
 	j->col_ready = true;
+	j->col.ci_provider = j->ci_provider;
 	if (scope_create(&j->scope, err, sizeof(err))) {
 		rw_err("%s", err);
 		goto out;
@@ -341,6 +343,7 @@ void job_free(struct job *j, bool handoff)
 	sb_release(&j->missing);
 	free(j->ci_json);
 	free(j->ci_step);
+	free(j->ci_provider);
 	memset(j, 0, sizeof(*j));
 	j->epfd = -1;
 }

@@ -46,6 +46,7 @@ struct job {
 	struct strbuf missing;
 	char *ci_json;  /* the CI context, when a platform was detected */
 	char *ci_step;  /* its step label, used when no --step was given */
+	char *ci_provider;
 	int epfd;
 	bool loaded, col_ready;
 	int64_t t0;

@@ -268,6 +268,18 @@ int loader_map_fd(const struct loader *l, enum loader_map m)
 	return bpf_map__fd(maps[m]);
 }
 
+int loader_set_runner(const struct loader *l, uint32_t tgid)
+{
+	int fd = loader_map_fd(l, LM_CONFIG);
+	struct rw_config c;
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, &c))
+		return -1;
+	c.runner_tgid = tgid;
+	return bpf_map_update_elem(fd, &zero, &c, BPF_ANY);
+}
+
 int loader_ring_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->skel->maps.events);

@@ -44,6 +44,9 @@ enum loader_map { LM_CONFIG, LM_ALLOW4, LM_ALLOW6, LM_BLOCK4, LM_BLOCK6 };
 int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_t errlen);
 int loader_ring_fd(const struct loader *l);
 int loader_map_fd(const struct loader *l, enum loader_map m);
+/* Whole-job mode: the CI runner's process, whose own connections are its
+ * control plane, not the job's egress (see bpf/events.h, rw_config). */
+int loader_set_runner(const struct loader *l, uint32_t tgid);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
 /* Pins the cgroup program links (connect, sendmsg, sock_create, skb) and the

@@ -22,6 +22,7 @@ static void proc_free(void *v)
 		return;
 	free(p->exe);
 	free(p->argv_json);
+	free(p->step);
 	free(p);
 }
 
@@ -72,6 +73,14 @@ void proctab_set(struct proc *p, const char *exe, const char *argv_json)
 	p->argv_json = a;
 }
 
+void proctab_set_step(struct proc *p, const char *step)
+{
+	char *s = step ? strdup(step) : NULL;
+
+	free(p->step);
+	p->step = s;
+}
+
 void proctab_fork(struct proctab *t, pid_t child, pid_t parent)
 {
 	struct proc *pp = proctab_get(t, parent);
@@ -82,6 +91,7 @@ void proctab_fork(struct proctab *t, pid_t child, pid_t parent)
 		c->uid = pp->uid;
 		memcpy(c->comm, pp->comm, sizeof(c->comm));
 		proctab_set(c, pp->exe, pp->argv_json);
+		proctab_set_step(c, pp->step);
 	}
 }
 

@@ -18,6 +18,7 @@ struct proc {
 	char comm[16];
 	char *exe;	 /* absolute path, or NULL if never seen exec */
 	char *argv_json; /* JSON array text, ready to embed */
+	char *step;	 /* CI step from its environment (whole-job mode), inherited */
 	bool exited;
 };
 
@@ -32,6 +33,7 @@ struct proc *proctab_get(struct proctab *t, pid_t pid);
 struct proc *proctab_add(struct proctab *t, pid_t pid);
 void proctab_fork(struct proctab *t, pid_t child, pid_t parent);
 void proctab_set(struct proc *p, const char *exe, const char *argv_json);
+void proctab_set_step(struct proc *p, const char *step);
 void proctab_exit(struct proctab *t, pid_t pid);
 void proctab_free(struct proctab *t);
 

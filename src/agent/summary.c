@@ -193,8 +193,8 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 	sb_addf(&sb, ",\"missing_hooks\":%s", r->missing_json ? r->missing_json : "[]");
 	sb_addstr(&sb, ",\"counts\":{");
 	for (int k = 1; k < EV_KIND_MAX; k++) {
-		if (k == EV_FORK)
-			continue; /* forks are not logged: they feed attribution */
+		if (k == EV_FORK || k == EV_ENV)
+			continue; /* not logged: they feed attribution */
 		sb_addf(&sb, "%s\"%s\":%llu", k == 1 ? "" : ",", kinds[k],
 			(unsigned long long)s->logged[k]);
 	}

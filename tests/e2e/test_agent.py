@@ -20,9 +20,20 @@ from rwtest import RW, TOOLS, Dnsmasq, Run, RwTestCase, TcpServer, cgroup2_mount
 GOOD, BAD = "127.0.40.1", "127.0.40.2"
 
 WORKER = r"""
-import json, subprocess, sys
+import json, socket, subprocess, sys
 for line in sys.stdin:
-    p = subprocess.run(json.loads(line), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    cmd = json.loads(line)
+    if cmd[0] == "__connect":  # the worker itself, as a runner talks to its server
+        s = socket.socket(); s.settimeout(5)
+        try:
+            s.connect((cmd[1], int(cmd[2]))); out = "ok"
+        except OSError as e:
+            out = str(e.errno)
+        s.close()
+        sys.stdout.write(json.dumps({"rc": 0, "out": out}) + "\n")
+        sys.stdout.flush()
+        continue
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sys.stdout.write(json.dumps({"rc": p.returncode, "out": p.stdout.decode("utf-8", "replace")}) + "\n")
     sys.stdout.flush()
 """
@@ -259,6 +270,41 @@ dns:
             # After stop nothing of the worker's is recorded any more.
             self.assertEqual(w.step("/bin/true")["rc"], 0)
             self.assertEqual(len(Run(0, "", out).lines), len(run.lines))
+
+    def test_steps_from_each_process_environment(self):
+        # GitHub's runner starts each step with its own GITHUB_ACTION; the
+        # events of a step's whole process tree carry that step.
+        w = self.worker()
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign")
+        self.assertEqual(rc, 0, err)
+        gh = ["env", "GITHUB_ACTIONS=true"]
+        self.assertEqual(w.step(*gh, "GITHUB_ACTION=compile", "sh", "-c", "/bin/true")["rc"], 0)
+        self.assertEqual(w.step(*gh, "GITHUB_ACTION=test", "sh", "-c",
+                                "/bin/true; (/bin/true &); wait")["rc"], 0)
+        self.assertEqual(w.step("/bin/true")["rc"], 0)  # not a CI step: the job's label
+        rc, _, err = self.agent.job("stop")
+        self.assertEqual(rc, 0, err)
+        run = Run(rc, err, out)
+        steps = [e["step"] for e in run.of("exec", exe="/usr/bin/true")]
+        self.assertEqual(steps, ["compile", "test", "test", None])
+
+    def test_runner_own_connections_are_its_control_plane(self):
+        # Enforce mode: the runner's worker reaching its server is allowed
+        # and labelled; the same destination from a step is denied.
+        w = self.worker()
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign",
+                                    "--policy", self.policy(), "--mode", "enforce")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(w.step("__connect", BAD, str(self.bad.port))["out"], "ok")
+        self.assertEqual(w.connect(BAD, self.bad.port), "1")  # EPERM for the step
+        rc, _, err = self.agent.job("stop")
+        self.assertNotEqual(rc, 0)  # the step's attempt is a violation
+        run = Run(rc, err, out)
+        evs = run.of("connect", daddr=BAD, dport=self.bad.port)
+        self.assertEqual([(e["pid"] == w.pid, e["verdict"], e.get("runner")) for e in evs],
+                         [(True, "allow", True), (False, "deny", None)])
 
     def test_signed_evidence_and_default_pid(self):
         # Without --pid the agent takes the client's parent: here a shell
