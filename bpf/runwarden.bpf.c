@@ -152,6 +152,21 @@ LPM_MAP(allow6, struct lpm6_key);
 LPM_MAP(block4, struct lpm4_key);
 LPM_MAP(block6, struct lpm6_key);
 
+/* Single addresses (policy `ip:` entries, every pin of the DNS gate) live in
+ * hash maps: O(1) however many there are; only real CIDRs walk a trie. */
+#define EXACT_MAP(name, keytype)                                                                  \
+	struct {                                                                                  \
+		__uint(type, BPF_MAP_TYPE_HASH);                                                  \
+		__uint(max_entries, 1024);                                                        \
+		__type(key, keytype);                                                             \
+		__type(value, struct addr_rules);                                                 \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                             \
+	} name SEC(".maps")
+EXACT_MAP(allow4x, u32);
+EXACT_MAP(allow6x, struct in6_addr);
+EXACT_MAP(block4x, u32);
+EXACT_MAP(block6x, struct in6_addr);
+
 static __always_inline struct rw_config *cfg(void)
 {
 	u32 zero = 0;
@@ -191,25 +206,30 @@ static __always_inline bool lpm_admit(void *map, void *key, u32 *prefixlen, u16 
 	return false;
 }
 
-/* Looks addr up in a v4/v6 trie pair; a v4-mapped IPv6 address is an IPv4
- * address (so ::ffff:a.b.c.d cannot slip past an IPv4 rule). */
-static __always_inline bool listed(void *map4, void *map6, u8 family, const u8 *addr, u16 port,
-				   u8 proto)
+/* Looks addr up in a v4/v6 list (exact hash first, then the trie); a
+ * v4-mapped IPv6 address is an IPv4 address (so ::ffff:a.b.c.d cannot slip
+ * past an IPv4 rule). */
+static __always_inline bool listed(void *map4, void *map6, void *x4, void *x6, u8 family,
+				   const u8 *addr, u16 port, u8 proto)
 {
 	if (family == AF_INET6) {
 		const u32 *w = (const u32 *)addr;
 
 		if (!(w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff))) {
-			struct lpm6_key k6 = {.prefixlen = 128};
+			struct lpm6_key k6 = { .prefixlen = 128 };
 
 			__builtin_memcpy(k6.addr, addr, 16);
+			if (rules_admit(bpf_map_lookup_elem(x6, k6.addr), port, proto))
+				return true;
 			return lpm_admit(map6, &k6, &k6.prefixlen, port, proto);
 		}
 		addr += 12;
 	}
-	struct lpm4_key k4 = {.prefixlen = 32};
+	struct lpm4_key k4 = { .prefixlen = 32 };
 
 	__builtin_memcpy(k4.addr, addr, 4);
+	if (rules_admit(bpf_map_lookup_elem(x4, k4.addr), port, proto))
+		return true;
 	return lpm_admit(map4, &k4, &k4.prefixlen, port, proto);
 }
 
@@ -229,9 +249,9 @@ __noinline int judge_dest(const struct dest *d)
 
 	if (!d || !c || !c->policy)
 		return VERDICT_ALLOW;
-	if (listed(&block4, &block6, d->family, d->addr, d->port, d->proto))
+	if (listed(&block4, &block6, &block4x, &block6x, d->family, d->addr, d->port, d->proto))
 		return VERDICT_BLOCK;
-	if (listed(&allow4, &allow6, d->family, d->addr, d->port, d->proto))
+	if (listed(&allow4, &allow6, &allow4x, &allow6x, d->family, d->addr, d->port, d->proto))
 		return VERDICT_ALLOW;
 	return c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT;
 }

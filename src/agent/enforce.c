@@ -68,14 +68,28 @@ static void rules_add(struct addr_rules *v, const struct policy_rule *r, int n)
 	}
 }
 
-static int trie_update(struct enforce *e, bool block, int family, const uint8_t *addr, int prefix,
-		       const struct addr_rules *v)
+/* Where an entry lives: single addresses in a hash, prefixes in a trie. */
+static int list_fd(const struct enforce *e, bool block, int family, int prefix)
 {
-	int fd = loader_map_fd(e->ld, block ? (family == AF_INET ? LM_BLOCK4 : LM_BLOCK6)
-					    : (family == AF_INET ? LM_ALLOW4 : LM_ALLOW6));
-	struct lpm6_key k6 = {.prefixlen = prefix};
-	struct lpm4_key k4 = {.prefixlen = prefix};
+	bool exact = prefix == (family == AF_INET ? 32 : 128);
+	enum loader_map m;
 
+	if (family == AF_INET)
+		m = block ? (exact ? LM_BLOCK4X : LM_BLOCK4) : (exact ? LM_ALLOW4X : LM_ALLOW4);
+	else
+		m = block ? (exact ? LM_BLOCK6X : LM_BLOCK6) : (exact ? LM_ALLOW6X : LM_ALLOW6);
+	return loader_map_fd(e->ld, m);
+}
+
+static int trie_update(struct enforce *e, bool block, int family, const uint8_t *addr,
+		       int prefix, const struct addr_rules *v)
+{
+	int fd = list_fd(e, block, family, prefix);
+	struct lpm6_key k6 = { .prefixlen = prefix };
+	struct lpm4_key k4 = { .prefixlen = prefix };
+
+	if (prefix == (family == AF_INET ? 32 : 128))
+		return bpf_map_update_elem(fd, addr, v, BPF_ANY);
 	if (family == AF_INET) {
 		memcpy(k4.addr, addr, 4);
 		return bpf_map_update_elem(fd, &k4, v, BPF_ANY);
@@ -84,18 +98,10 @@ static int trie_update(struct enforce *e, bool block, int family, const uint8_t 
 	return bpf_map_update_elem(fd, &k6, v, BPF_ANY);
 }
 
+/* Only pins are ever deleted, and pins are single addresses. */
 static int trie_delete(struct enforce *e, int family, const uint8_t *addr, int prefix)
 {
-	int fd = loader_map_fd(e->ld, family == AF_INET ? LM_ALLOW4 : LM_ALLOW6);
-	struct lpm6_key k6 = {.prefixlen = prefix};
-	struct lpm4_key k4 = {.prefixlen = prefix};
-
-	if (family == AF_INET) {
-		memcpy(k4.addr, addr, 4);
-		return bpf_map_delete_elem(fd, &k4);
-	}
-	memcpy(k6.addr, addr, 16);
-	return bpf_map_delete_elem(fd, &k6);
+	return bpf_map_delete_elem(list_fd(e, false, family, prefix), addr);
 }
 
 struct load_ctx {

@@ -186,6 +186,10 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 	bpf_map__set_max_entries(l->skel->maps.allow6, o->lpm_entries);
 	bpf_map__set_max_entries(l->skel->maps.block4, o->lpm_entries);
 	bpf_map__set_max_entries(l->skel->maps.block6, o->lpm_entries);
+	bpf_map__set_max_entries(l->skel->maps.allow4x, o->lpm_entries);
+	bpf_map__set_max_entries(l->skel->maps.allow6x, o->lpm_entries);
+	bpf_map__set_max_entries(l->skel->maps.block4x, o->lpm_entries);
+	bpf_map__set_max_entries(l->skel->maps.block6x, o->lpm_entries);
 
 	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
 		const struct hook_def *d = &hook_defs[i];
@@ -260,9 +264,15 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 int loader_map_fd(const struct loader *l, enum loader_map m)
 {
 	struct bpf_map *maps[] = {
-	    [LM_CONFIG] = l->skel->maps.rw_config_map, [LM_ALLOW4] = l->skel->maps.allow4,
-	    [LM_ALLOW6] = l->skel->maps.allow6,	       [LM_BLOCK4] = l->skel->maps.block4,
-	    [LM_BLOCK6] = l->skel->maps.block6,
+		[LM_CONFIG] = l->skel->maps.rw_config_map,
+		[LM_ALLOW4] = l->skel->maps.allow4,
+		[LM_ALLOW6] = l->skel->maps.allow6,
+		[LM_BLOCK4] = l->skel->maps.block4,
+		[LM_BLOCK6] = l->skel->maps.block6,
+		[LM_ALLOW4X] = l->skel->maps.allow4x,
+		[LM_ALLOW6X] = l->skel->maps.allow6x,
+		[LM_BLOCK4X] = l->skel->maps.block4x,
+		[LM_BLOCK6X] = l->skel->maps.block6x,
 	};
 
 	return bpf_map__fd(maps[m]);
@@ -313,7 +323,10 @@ static void pin_name(char *buf, size_t len, const char *dir, const char *name)
 int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen)
 {
 	struct bpf_map *maps[] = {l->skel->maps.rw_config_map, l->skel->maps.allow4,
-				  l->skel->maps.allow6, l->skel->maps.block4, l->skel->maps.block6};
+				  l->skel->maps.allow6,	       l->skel->maps.block4,
+				  l->skel->maps.block6,	       l->skel->maps.allow4x,
+				  l->skel->maps.allow6x,       l->skel->maps.block4x,
+				  l->skel->maps.block6x};
 	char path[512];
 
 	if (strlen(dir) >= sizeof(l->pin_dir)) {

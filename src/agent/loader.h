@@ -37,7 +37,17 @@ struct loader_opts {
 	uint32_t lpm_entries; /* capacity of each allow/block trie */
 };
 
-enum loader_map { LM_CONFIG, LM_ALLOW4, LM_ALLOW6, LM_BLOCK4, LM_BLOCK6 };
+enum loader_map {
+	LM_CONFIG,
+	LM_ALLOW4, /* tries: CIDRs */
+	LM_ALLOW6,
+	LM_BLOCK4,
+	LM_BLOCK6,
+	LM_ALLOW4X, /* hashes: single addresses */
+	LM_ALLOW6X,
+	LM_BLOCK4X,
+	LM_BLOCK6X,
+};
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check
  * n_missing), or -1 with a one-line reason in err when nothing can run. */
