@@ -29,13 +29,16 @@ def policy(path, n):
         f.write("dns:\n  upstream: 127.0.0.53\n")
 
 
-def measure(cmd, reps):
-    p50, p99 = [], []
+def measure_all(variants, reps):
+    """Interleaved: every rep runs every variant once, so drift hits all."""
+    got = {name: ([], []) for name, _ in variants}
     for _ in range(reps):
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-        p50.append(float(out[-2]))
-        p99.append(float(out[-1]))
-    return statistics.median(p50), statistics.median(p99)
+        for name, cmd in variants:
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+            got[name][0].append(float(out[-2]))
+            got[name][1].append(float(out[-1]))
+    return [(name, (statistics.median(got[name][0]), statistics.median(got[name][1])))
+            for name, _ in variants]
 
 
 def main():
@@ -47,14 +50,14 @@ def main():
     out = os.path.join(tmp, "out")
     lat = [TOOL, str(a.connects), DEST]
     rw = [RW, "run", "--quiet", "--no-sign", "--out", out]
-    rows = [("bare", measure(lat, a.reps)),
-            ("observe, no policy", measure(rw + ["--"] + lat, a.reps))]
+    variants = [("bare", lat), ("observe, no policy", rw + ["--"] + lat)]
     for n in (10, 1000, 100000):
         p = os.path.join(tmp, f"p{n}.yaml")
         policy(p, n)
-        rows.append((f"enforce, {n} entries", measure(rw + ["--policy", p, "--"] + lat, a.reps)))
+        variants.append((f"enforce, {n} entries", rw + ["--policy", p, "--"] + lat))
+    rows = measure_all(variants, a.reps)
     b50, b99 = rows[0][1]
-    print(f"per-connect latency, {a.connects} loopback connects, median of {a.reps} runs (µs)")
+    print(f"per-connect latency, {a.connects} loopback connects, median of {a.reps} interleaved runs (µs)")
     print(f"  {'variant':<24} {'p50':>7} {'p99':>7} {'p50 added':>10} {'p99 added':>10}")
     for name, (p50, p99) in rows:
         print(f"  {name:<24} {p50:7.2f} {p99:7.2f} {p50 - b50:10.2f} {p99 - b99:10.2f}")
