@@ -29,6 +29,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by user space before load. */
 const volatile u32 wake_bytes = 256 * 1024; /* wake the reader past this backlog */
+/* bpf_loop (5.17+): the path walk's step is verified once instead of 48
+ * times, which is most of the start-up time. Set by the loader. */
+const volatile bool have_bpf_loop = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -389,10 +392,76 @@ __noinline int walk_path(struct scratch *s, u32 data_off, u32 base, u64 dentry_a
 	return off | PATH_TRUNC_BIT;
 }
 
+/* The same walk as walk_path, one component per bpf_loop step. */
+struct walk_state {
+	u64 dentry;
+	u64 vfsmnt;
+	u32 off;
+	u32 base;
+	u32 data_off;
+	u32 result; /* set when the walk ends: length, maybe | PATH_TRUNC_BIT */
+	u32 done;
+};
+
+static long walk_step(u32 i, void *ctx)
+{
+	struct walk_state *w = ctx;
+	struct dentry *dentry = (struct dentry *)w->dentry;
+	struct vfsmount *vfsmnt = (struct vfsmount *)w->vfsmnt;
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+	u32 slot = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &slot);
+	u32 off = w->off;
+
+	(void)i;
+	if (!s)
+		goto end;
+	if (dentry == root || dentry == parent) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (dentry != root || up == mnt)
+			goto end; /* reached the root of the mount tree */
+		w->dentry = (u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->vfsmnt = (u64)&up->mnt;
+		return 0;
+	}
+	if (off >= PATH_BYTES - NAME_BYTES) {
+		off |= PATH_TRUNC_BIT;
+		goto end;
+	}
+	char *buf = (char *)s + (w->data_off & 127);
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	long n = bpf_probe_read_kernel_str(buf + ((w->base + off) & (2 * PATH_BYTES - 1)),
+					   NAME_BYTES, name);
+	if (n <= 0)
+		goto end;
+	w->off = (off + n) & (PATH_BYTES - 1);
+	w->dentry = (u64)parent;
+	return 0;
+end:
+	w->result = off;
+	w->done = 1;
+	return 1;
+}
+
 static __always_inline u32 put_path(struct scratch *s, u32 data_off, u32 base, struct path *p,
 				    u32 *flags, u32 trunc_flag)
 {
-	int r = walk_path(s, data_off, base, (u64)p->dentry, (u64)p->mnt);
+	int r;
+
+	if (have_bpf_loop) {
+		struct walk_state w = { .dentry = (u64)p->dentry,
+					.vfsmnt = (u64)p->mnt,
+					.base = base,
+					.data_off = data_off };
+
+		bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+		r = w.done ? (int)w.result : (int)(w.off | PATH_TRUNC_BIT);
+	} else {
+		r = walk_path(s, data_off, base, (u64)p->dentry, (u64)p->mnt);
+	}
 
 	if (r & PATH_TRUNC_BIT)
 		*flags |= trunc_flag;
