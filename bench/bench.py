@@ -88,11 +88,11 @@ def variants(workload, out):
     return v
 
 
-def run(name, workload, reps, prepare=None):
+def run(name, workload, reps, prepare=None, skip=()):
     out = os.path.join(tempfile.mkdtemp(prefix="rw-bench-"), "out")
     times = {}
     summaries = []
-    vs = variants(workload, out)
+    vs = {k: v for k, v in variants(workload, out).items() if k.split()[0] not in skip}
     for i in range(reps):
         for k, fn in vs.items():  # interleaved, so drift hits all alike
             if prepare:
@@ -125,16 +125,18 @@ def main():
     ap.add_argument("what", choices=["storm", "build"])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--src", help="source tree for 'build' (configured, with a Makefile)")
+    ap.add_argument("--skip", action="append", default=[],
+                    help="leave out a variant (strace, bpftrace, runwarden, rw)")
     ap.add_argument("--storm", default=os.path.join(ROOT, "build", "bench", "storm"))
     a = ap.parse_args()
     if a.what == "storm":
         run("syscall storm (20,000 connects, 5,000 execs, 50,000 opens)",
-            lambda: [a.storm, "20000", "5000", "50000"], a.reps)
+            lambda: [a.storm, "20000", "5000", "50000"], a.reps, skip=a.skip)
     else:
         clean = lambda: subprocess.run(["make", "-s", "clean"], cwd=a.src, check=True,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         run(f"real build (make -j2 in {os.path.basename(a.src)})",
-            lambda: ["make", "-C", a.src, "-j2", "-s"], a.reps, prepare=clean)
+            lambda: ["make", "-C", a.src, "-j2", "-s"], a.reps, prepare=clean, skip=a.skip)
 
 
 if __name__ == "__main__":
