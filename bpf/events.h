@@ -53,6 +53,7 @@ enum ev_kind {
 #define EVF_HAS_RESULT 0x20
 #define EVF_REDIRECTED 0x40 /* port-53 traffic sent to the DNS gate instead */
 #define EVF_RUNNER 0x80     /* made by the CI runner's own process (whole-job mode) */
+#define EVF_URING 0x100     /* an open submitted through io_uring */
 
 struct ev_hdr {
 	u32 kind;

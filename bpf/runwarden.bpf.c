@@ -613,22 +613,22 @@ static __always_inline bool name_is_sensitive(struct name_key *k)
 	return bpf_map_lookup_elem(&sensitive, k) != NULL;
 }
 
-static __always_inline int open_exit(long ret)
+/* An open finished with ret (fd or -errno). args: the syscall's arguments,
+ * or NULL for an io_uring open (no name for failures; flags from the file). */
+static __always_inline int open_done(long ret, const struct open_args *a, u32 via_flag)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct open_args *a = bpf_map_lookup_elem(&open_inflight, &tid);
 	struct name_key key = {};
-	struct open_args args;
+	struct open_args args = {};
 	struct scratch *s;
 	struct ev_file *e;
 	struct file *f = NULL;
-	u32 flags = 0, len = 0;
+	u32 flags = via_flag, len = 0;
 	long n;
 
-	if (!a)
+	if (a)
+		args = *a;
+	else if (ret < 0)
 		return 0;
-	args = *a;
-	bpf_map_delete_elem(&open_inflight, &tid);
 
 	if (ret >= 0) {
 		/* Judge by what was opened, not by the name passed: a symlink
@@ -676,7 +676,7 @@ static __always_inline int open_exit(long ret)
 	e = &s->file;
 	fill_hdr(&e->h, EV_FILE);
 	e->result = ret;
-	e->open_flags = args.flags;
+	e->open_flags = a ? args.flags : BPF_CORE_READ(f, f_flags);
 	if (f) {
 		struct path p;
 
@@ -693,6 +693,33 @@ static __always_inline int open_exit(long ret)
 	emit(e, clamp_size(sizeof(*e) + len), EV_FILE);
 	scratch_put(s);
 	return 0;
+}
+
+static __always_inline int open_exit(long ret)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct open_args *a = bpf_map_lookup_elem(&open_inflight, &tid);
+	struct open_args args;
+
+	if (!a)
+		return 0;
+	args = *a;
+	bpf_map_delete_elem(&open_inflight, &tid);
+	return open_done(ret, &args, 0);
+}
+
+/* Opens submitted through io_uring never pass the syscall tracepoints; their
+ * completion does pass here, in the submitter's context or one of its io-wq
+ * workers (which share its file table). */
+SEC("tp/io_uring/io_uring_complete")
+int rw_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+	struct io_kiocb *req = (struct io_kiocb *)ctx->req;
+	u8 op = BPF_CORE_READ(req, opcode);
+
+	if ((op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2) || ctx->res < 0 || !in_scope())
+		return 0;
+	return open_done(ctx->res, NULL, EVF_URING);
 }
 
 /* One program for the three exits (same context layout): each program that

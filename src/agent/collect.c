@@ -561,6 +561,8 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 	render_result(sb, e->result);
 	if (e->flags & EVF_PATH_RAW)
 		sb_addstr(sb, ",\"path_as_given\":true");
+	if (e->flags & EVF_URING)
+		sb_addstr(sb, ",\"via\":\"io_uring\"");
 	if (e->flags & EVF_PATH_TRUNC)
 		sb_addstr(sb, ",\"path_truncated\":true");
 	write_line(c, EV_FILE);

@@ -89,6 +89,8 @@ static const struct hook_def hook_defs[] = {
     {"tp/syscalls/sys_exit_open", "sensitive file opens (open)", AT_TP, true, OPENAT_EXIT},
     {"tp/syscalls/sys_enter_openat2", "sensitive file opens (openat2)", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_openat2", "sensitive file opens (openat2)", AT_TP, false, OPENAT_EXIT},
+    {"tp/io_uring/io_uring_complete", "sensitive file opens through io_uring", AT_TP, false,
+     NULL},
     {"tp/syscalls/sys_enter_connect", "connect results", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_connect", "connect results", AT_TP, false, NULL},
     {"cgroup/connect4", "IPv4 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP, false,

@@ -121,6 +121,15 @@ while time.time() < end:
         self.assertEqual(c["exe"], f"{TOOLS}/uring_connect")
         self.assertEqual(c["proto"], "tcp")
 
+    def test_io_uring_open_seen(self):
+        key = self.make_key()
+        r = self.rw([f"{TOOLS}/uring_open", key])
+        self.assertEqual(r.rc, 0, r.stderr)
+        (f,) = r.of("file", path=key)
+        self.assertEqual((f["via"], f["result"], f["exe"]),
+                         ("io_uring", "ok", f"{TOOLS}/uring_open"))
+        self.assertEqual(f["flags"][0], "O_RDONLY")  # from the opened file: no syscall args
+
     def test_ipv6_and_v4_mapped(self):
         srv6 = TcpServer("::1", socket.AF_INET6)
         self.addCleanup(srv6.stop)
