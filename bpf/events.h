@@ -28,7 +28,7 @@ enum ev_kind {
 	EV_DNS_PKT,
 	EV_FILE,
 	EV_SOCKET, /* raw / packet socket creation */
-	EV_ENV,    /* environment of a step's first process (whole-job mode) */
+	EV_ENV,	   /* environment of a step's first process (whole-job mode) */
 	EV_KIND_MAX,
 };
 
@@ -51,9 +51,9 @@ enum ev_kind {
 #define EVF_PATH_TRUNC 0x8
 #define EVF_PATH_RAW   0x10 /* path is the name the caller passed, not resolved */
 #define EVF_HAS_RESULT 0x20
-#define EVF_REDIRECTED 0x40 /* port-53 traffic sent to the DNS gate instead */
-#define EVF_RUNNER 0x80     /* made by the CI runner's own process (whole-job mode) */
-#define EVF_URING 0x100     /* an open submitted through io_uring */
+#define EVF_REDIRECTED 0x40  /* port-53 traffic sent to the DNS gate instead */
+#define EVF_RUNNER     0x80  /* made by the CI runner's own process (whole-job mode) */
+#define EVF_URING      0x100 /* an open submitted through io_uring */
 
 struct ev_hdr {
 	u32 kind;

@@ -157,13 +157,13 @@ LPM_MAP(block6, struct lpm6_key);
 
 /* Single addresses (policy `ip:` entries, every pin of the DNS gate) live in
  * hash maps: O(1) however many there are; only real CIDRs walk a trie. */
-#define EXACT_MAP(name, keytype)                                                                  \
-	struct {                                                                                  \
-		__uint(type, BPF_MAP_TYPE_HASH);                                                  \
-		__uint(max_entries, 1024);                                                        \
-		__type(key, keytype);                                                             \
-		__type(value, struct addr_rules);                                                 \
-		__uint(map_flags, BPF_F_NO_PREALLOC);                                             \
+#define EXACT_MAP(name, keytype)                                                                   \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
+		__uint(max_entries, 1024);                                                         \
+		__type(key, keytype);                                                              \
+		__type(value, struct addr_rules);                                                  \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
 	} name SEC(".maps")
 EXACT_MAP(allow4x, u32);
 EXACT_MAP(allow6x, struct in6_addr);
@@ -219,7 +219,7 @@ static __always_inline bool listed(void *map4, void *map6, void *x4, void *x6, u
 		const u32 *w = (const u32 *)addr;
 
 		if (!(w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff))) {
-			struct lpm6_key k6 = { .prefixlen = 128 };
+			struct lpm6_key k6 = {.prefixlen = 128};
 
 			__builtin_memcpy(k6.addr, addr, 16);
 			if (rules_admit(bpf_map_lookup_elem(x6, k6.addr), port, proto))
@@ -228,7 +228,7 @@ static __always_inline bool listed(void *map4, void *map6, void *x4, void *x6, u
 		}
 		addr += 12;
 	}
-	struct lpm4_key k4 = { .prefixlen = 32 };
+	struct lpm4_key k4 = {.prefixlen = 32};
 
 	__builtin_memcpy(k4.addr, addr, 4);
 	if (rules_admit(bpf_map_lookup_elem(x4, k4.addr), port, proto))
@@ -261,7 +261,7 @@ __noinline int judge_dest(const struct dest *d)
 
 static __always_inline u8 judge(u8 family, const u8 *addr, u16 port, u8 proto)
 {
-	struct dest d = { .port = port, .family = family, .proto = proto };
+	struct dest d = {.port = port, .family = family, .proto = proto};
 
 	__builtin_memcpy(d.addr, addr, 16);
 	return judge_dest(&d);
@@ -452,10 +452,10 @@ static __always_inline u32 put_path(struct scratch *s, u32 data_off, u32 base, s
 	int r;
 
 	if (have_bpf_loop) {
-		struct walk_state w = { .dentry = (u64)p->dentry,
-					.vfsmnt = (u64)p->mnt,
-					.base = base,
-					.data_off = data_off };
+		struct walk_state w = {.dentry = (u64)p->dentry,
+				       .vfsmnt = (u64)p->mnt,
+				       .base = base,
+				       .data_off = data_off};
 
 		bpf_loop(PATH_DEPTH, walk_step, &w, 0);
 		r = w.done ? (int)w.result : (int)(w.off | PATH_TRUNC_BIT);

@@ -11,15 +11,15 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
-	{ "run", cmd_run, "run a command and record what it does" },
-	{ "report", cmd_report, "render a run directory: terminal, HTML, GitHub summary, JUnit" },
-	{ "keygen", cmd_keygen, "write a signing key pair for the evidence" },
-	{ "verify", cmd_verify, "check a run's signed evidence against a pinned key" },
-	{ "agent", cmd_agent, "the whole-job daemon behind `job start/stop`" },
-	{ "job", cmd_job, "whole-job mode: job start|stop|status (talks to the agent)" },
-	{ "version", cmd_version, "print the version" },
-	{ "policy", cmd_policy, "check a policy file (policy check FILE)" },
-	{ "learn", cmd_learn, "suggest a policy from observed runs' event logs" },
+    {"run", cmd_run, "run a command and record what it does"},
+    {"report", cmd_report, "render a run directory: terminal, HTML, GitHub summary, JUnit"},
+    {"keygen", cmd_keygen, "write a signing key pair for the evidence"},
+    {"verify", cmd_verify, "check a run's signed evidence against a pinned key"},
+    {"agent", cmd_agent, "the whole-job daemon behind `job start/stop`"},
+    {"job", cmd_job, "whole-job mode: job start|stop|status (talks to the agent)"},
+    {"version", cmd_version, "print the version"},
+    {"policy", cmd_policy, "check a policy file (policy check FILE)"},
+    {"learn", cmd_learn, "suggest a policy from observed runs' event logs"},
 };
 
 static void usage(FILE *f)

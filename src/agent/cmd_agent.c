@@ -619,7 +619,8 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 		goto fail;
 	}
 	if (loader_set_runner(&a->j.ld, target)) {
-		reply = error_reply("cannot mark pid %d as the runner: %s", target, strerror(errno));
+		reply =
+		    error_reply("cannot mark pid %d as the runner: %s", target, strerror(errno));
 		unlink(a->state_file);
 		goto fail;
 	}

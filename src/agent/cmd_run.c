@@ -249,7 +249,8 @@ static void child_exec(const struct scope *s, const struct run_opts *o, uid_t ui
 	if (scope_enter(s, 0)) {
 		e = errno;
 		what = "cgroup";
-	} else if (o->job.mode == POLICY_MODE_ENFORCE && prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0)) {
+	} else if (o->job.mode == POLICY_MODE_ENFORCE &&
+		   prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0)) {
 		/* Packet sockets have no cgroup hook and their frames skip the
 		 * egress backstop: in enforce mode nothing in the job may make
 		 * one, root and file capabilities included. */

@@ -287,8 +287,8 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	if (e->flags & EVF_RUNNER)
 		sb_addf(sb, ",\"runner\":true,\"control_plane\":%s",
 			host && c->ci_provider && ci_control_plane_match(c->ci_provider, host)
-				? "true"
-				: "false");
+			    ? "true"
+			    : "false");
 	if (e->flags & EVF_REDIRECTED) {
 		char ck[24];
 		struct strmap_entry *r;

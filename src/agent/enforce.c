@@ -81,12 +81,12 @@ static int list_fd(const struct enforce *e, bool block, int family, int prefix)
 	return loader_map_fd(e->ld, m);
 }
 
-static int trie_update(struct enforce *e, bool block, int family, const uint8_t *addr,
-		       int prefix, const struct addr_rules *v)
+static int trie_update(struct enforce *e, bool block, int family, const uint8_t *addr, int prefix,
+		       const struct addr_rules *v)
 {
 	int fd = list_fd(e, block, family, prefix);
-	struct lpm6_key k6 = { .prefixlen = prefix };
-	struct lpm4_key k4 = { .prefixlen = prefix };
+	struct lpm6_key k6 = {.prefixlen = prefix};
+	struct lpm4_key k4 = {.prefixlen = prefix};
 
 	if (prefix == (family == AF_INET ? 32 : 128))
 		return bpf_map_update_elem(fd, addr, v, BPF_ANY);

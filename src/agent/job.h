@@ -44,8 +44,8 @@ struct job {
 	struct enforce enf;
 	struct run_info ri;
 	struct strbuf missing;
-	char *ci_json;  /* the CI context, when a platform was detected */
-	char *ci_step;  /* its step label, used when no --step was given */
+	char *ci_json; /* the CI context, when a platform was detected */
+	char *ci_step; /* its step label, used when no --step was given */
 	char *ci_provider;
 	int epfd;
 	bool loaded, col_ready;

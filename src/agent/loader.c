@@ -89,8 +89,7 @@ static const struct hook_def hook_defs[] = {
     {"tp/syscalls/sys_exit_open", "sensitive file opens (open)", AT_TP, true, OPENAT_EXIT},
     {"tp/syscalls/sys_enter_openat2", "sensitive file opens (openat2)", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_openat2", "sensitive file opens (openat2)", AT_TP, false, OPENAT_EXIT},
-    {"tp/io_uring/io_uring_complete", "sensitive file opens through io_uring", AT_TP, false,
-     NULL},
+    {"tp/io_uring/io_uring_complete", "sensitive file opens through io_uring", AT_TP, false, NULL},
     {"tp/syscalls/sys_enter_connect", "connect results", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_connect", "connect results", AT_TP, false, NULL},
     {"cgroup/connect4", "IPv4 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP, false,
@@ -184,7 +183,7 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 	}
 	bpf_map__set_max_entries(l->skel->maps.events, o->ring_bytes);
 	l->skel->rodata->have_bpf_loop =
-		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
+	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
 	/* Room for the policy plus the DNS gate's pins. */
 	bpf_map__set_max_entries(l->skel->maps.allow4, o->lpm_entries);
 	bpf_map__set_max_entries(l->skel->maps.allow6, o->lpm_entries);
@@ -268,15 +267,11 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 int loader_map_fd(const struct loader *l, enum loader_map m)
 {
 	struct bpf_map *maps[] = {
-		[LM_CONFIG] = l->skel->maps.rw_config_map,
-		[LM_ALLOW4] = l->skel->maps.allow4,
-		[LM_ALLOW6] = l->skel->maps.allow6,
-		[LM_BLOCK4] = l->skel->maps.block4,
-		[LM_BLOCK6] = l->skel->maps.block6,
-		[LM_ALLOW4X] = l->skel->maps.allow4x,
-		[LM_ALLOW6X] = l->skel->maps.allow6x,
-		[LM_BLOCK4X] = l->skel->maps.block4x,
-		[LM_BLOCK6X] = l->skel->maps.block6x,
+	    [LM_CONFIG] = l->skel->maps.rw_config_map, [LM_ALLOW4] = l->skel->maps.allow4,
+	    [LM_ALLOW6] = l->skel->maps.allow6,	       [LM_BLOCK4] = l->skel->maps.block4,
+	    [LM_BLOCK6] = l->skel->maps.block6,	       [LM_ALLOW4X] = l->skel->maps.allow4x,
+	    [LM_ALLOW6X] = l->skel->maps.allow6x,      [LM_BLOCK4X] = l->skel->maps.block4x,
+	    [LM_BLOCK6X] = l->skel->maps.block6x,
 	};
 
 	return bpf_map__fd(maps[m]);
@@ -326,11 +321,10 @@ static void pin_name(char *buf, size_t len, const char *dir, const char *name)
 
 int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen)
 {
-	struct bpf_map *maps[] = {l->skel->maps.rw_config_map, l->skel->maps.allow4,
-				  l->skel->maps.allow6,	       l->skel->maps.block4,
-				  l->skel->maps.block6,	       l->skel->maps.allow4x,
-				  l->skel->maps.allow6x,       l->skel->maps.block4x,
-				  l->skel->maps.block6x};
+	struct bpf_map *maps[] = {
+	    l->skel->maps.rw_config_map, l->skel->maps.allow4,	l->skel->maps.allow6,
+	    l->skel->maps.block4,	 l->skel->maps.block6,	l->skel->maps.allow4x,
+	    l->skel->maps.allow6x,	 l->skel->maps.block4x, l->skel->maps.block6x};
 	char path[512];
 
 	if (strlen(dir) >= sizeof(l->pin_dir)) {

@@ -19,10 +19,10 @@
 
 struct evlog {
 	FILE *f;
-	uint64_t seq;              /* seq of the next line */
+	uint64_t seq;		   /* seq of the next line */
 	char prev[EVLOG_HASH_HEX]; /* hex SHA-256 of the last line written */
 	uint64_t bytes;
-	struct strbuf line; /* reused for every line: the collector's hot path */
+	struct strbuf line;	  /* reused for every line: the collector's hot path */
 	struct evp_md_ctx_st *md; /* EVP_MD_CTX, reused likewise */
 };
 

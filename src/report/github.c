@@ -147,6 +147,7 @@ static void dest_table(FILE *md_out, const struct report *r, const char *step, b
 
 			if (rank != pass)
 				continue;
+			// cppcheck-suppress nullPointerRedundantCheck ; st is checked before use
 			if (!all_steps && !(step ? st && !strcmp(st, step) : !st))
 				continue;
 			report_dest_name(v, dest, sizeof(dest));
