@@ -315,7 +315,8 @@ int job_finish(struct job *j, int exit_status)
 		rc = 1;
 	}
 	if (ri->n_leftovers && !ri->leftovers_killed)
-		rw_err("%d processes are still running in %s (use --kill-leftovers)",
+		rw_err("%d processes are still running in %s (not killed: see --kill-leftovers, "
+		       "or --leftovers kill for job stop)",
 		       ri->n_leftovers, j->scope.path);
 	free(policy_json);
 	sb_release(&path);

@@ -182,7 +182,10 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 		return -1;
 	}
 	bpf_map__set_max_entries(l->skel->maps.events, o->ring_bytes);
+	/* RUNWARDEN_NO_BPF_LOOP: use the bounded-loop walk, as kernels before
+	 * 5.17 must (so the fallback stays tested on new kernels too). */
 	l->skel->rodata->have_bpf_loop =
+	    !getenv("RUNWARDEN_NO_BPF_LOOP") &&
 	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
 	/* Room for the policy plus the DNS gate's pins. */
 	bpf_map__set_max_entries(l->skel->maps.allow4, o->lpm_entries);

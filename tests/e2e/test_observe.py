@@ -235,6 +235,26 @@ os.waitpid(pid, 0)
         self.assertEqual(r.summary["exit_status"], 7)
 
 
+class BoundedLoopWalkTest(RwTestCase):
+    """Kernels before 5.17 have no bpf_loop: the path walk's bounded-loop
+    version must give the same paths (forced here on a new kernel)."""
+
+    def test_paths_without_bpf_loop(self):
+        home = os.path.join(self.tmp, "a" * 40, "b" * 40, ".ssh")
+        os.makedirs(home)
+        key = os.path.join(home, "id_ed25519")
+        open(key, "w").close()
+        link = os.path.join(self.tmp, "innocent")
+        os.symlink(key, link)
+        env = dict(os.environ, RUNWARDEN_NO_BPF_LOOP="1")
+        r = self.rw(["sh", "-c", f"cd {home} && cat {link}"], env=env)
+        self.assertEqual(r.rc, 0, r.stderr)
+        (f,) = r.of("file")
+        self.assertEqual(f["path"], key)
+        (cat,) = r.of("exec", exe="/usr/bin/cat")
+        self.assertEqual(cat["cwd"], home)
+
+
 class PartialTest(RwTestCase):
     HOOK = "tp/syscalls/sys_enter_openat"
 
