@@ -193,12 +193,21 @@ struct rw_config {
 	 * every step it starts is watched. Its own connections (to its CI
 	 * server) are allowed and labelled; its children get no such pass. */
 	u32 runner_tgid;
+	/* Containers the job started through a container engine: scope slots
+	 * 1..extra_scopes (slot 0 is the job's own cgroup). */
+	u32 extra_scopes;
+	u32 _pad;
+	/* The agent's network namespace: only sockets in it can reach the DNS
+	 * gate, so only their DNS is redirected (0: unknown, redirect all). */
+	u64 gate_netns;
 	struct {
 		u8 addr[16];
 		u16 port;
 		u16 _pad[3];
 	} resolvers[RESOLVERS_MAX];
 };
+
+#define SCOPE_SLOTS 17 /* the job's cgroup and up to 16 containers */
 
 #define RULES_MAX  16
 #define RPROTO_TCP 1

@@ -40,7 +40,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SCOPE_SLOTS);
 	__type(key, u32);
 	__type(value, u32);
 } scope SEC(".maps");
@@ -305,7 +305,22 @@ static __always_inline u64 clamp_size(u64 size)
 
 static __always_inline bool in_scope(void)
 {
-	return bpf_current_task_under_cgroup(&scope, 0) == 1;
+	struct rw_config *c;
+
+	if (bpf_current_task_under_cgroup(&scope, 0) == 1)
+		return true;
+	/* Containers the job started elsewhere (only when there are any, so
+	 * the rest of the machine pays one map lookup more, not sixteen). */
+	c = cfg();
+	if (!c || !c->extra_scopes)
+		return false;
+	for (u32 i = 1; i < SCOPE_SLOTS; i++) {
+		if (i > c->extra_scopes)
+			break;
+		if (bpf_current_task_under_cgroup(&scope, i) == 1)
+			return true;
+	}
+	return false;
 }
 
 static __always_inline struct scratch *scratch_get(u32 slot, u32 kind)
@@ -807,7 +822,8 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 		 * names its server uses, which no job policy lists). */
 		e.verdict = VERDICT_ALLOW;
 		e.flags |= EVF_RUNNER;
-	} else if (c && c->gate_port && e.dport == 53) {
+	} else if (c && c->gate_port && e.dport == 53 &&
+		   (!c->gate_netns || bpf_get_netns_cookie(ctx) == c->gate_netns)) {
 		/* Every resolver address leads to the gate: names are judged
 		 * there, and nothing the policy refuses leaves the machine. */
 		e.flags |= EVF_REDIRECTED;

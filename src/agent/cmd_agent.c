@@ -55,7 +55,10 @@ static const char usage_text[] =
     "  --state DIR        where the running job is recorded (default " DEFAULT_STATE ")\n"
     "  --pin-root DIR     bpffs directory for the pinned fence (default " DEFAULT_PINS ")\n"
     "  --foreground       do not detach (systemd, Kubernetes); otherwise the agent\n"
-    "                     detaches once the socket is listening and logs to DIR/agent.log\n";
+    "                     detaches once the socket is listening and logs to DIR/agent.log\n"
+    "  --container-cgroups DIR  where the container engine creates containers (repeatable;\n"
+    "                     default: system.slice, docker, machine.slice under the cgroup2\n"
+    "                     mount); containers created there during a job are the job's\n";
 
 /* What the state file holds: enough to finish (or report) a job whose agent died. */
 struct jobrec {
@@ -83,6 +86,7 @@ struct agent {
 	struct job j;
 	struct jobrec rec;
 	unsigned counter;
+	const char *const *container_dirs; /* NULL: the engines' usual places */
 };
 
 static volatile sig_atomic_t stopping;
@@ -588,7 +592,9 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 			      .mode = mode,
 			      .ring_mb = 16,
 			      .allow_partial = allow_partial,
-			      .no_sign = no_sign};
+			      .no_sign = no_sign,
+			      .container_dirs = a->container_dirs ? a->container_dirs
+								  : job_default_container_dirs()};
 	capture_begin(&cap);
 	if (job_arm(&a->j, &jo, &sens)) {
 		one_line(capture_end(&cap), why, sizeof(why));
@@ -889,12 +895,18 @@ static int daemonize(const char *state_dir)
 
 int cmd_agent(int argc, char **argv)
 {
-	enum { O_SOCKET = 1, O_STATE, O_PINS, O_FG, O_HELP };
+	enum { O_SOCKET = 1, O_STATE, O_PINS, O_FG, O_CONTAINERS, O_HELP };
 	static const struct option opts[] = {
-	    {"socket", required_argument, 0, O_SOCKET}, {"state", required_argument, 0, O_STATE},
-	    {"pin-root", required_argument, 0, O_PINS}, {"foreground", no_argument, 0, O_FG},
-	    {"help", no_argument, 0, O_HELP},		{0, 0, 0, 0},
+	    {"socket", required_argument, 0, O_SOCKET},
+	    {"state", required_argument, 0, O_STATE},
+	    {"pin-root", required_argument, 0, O_PINS},
+	    {"foreground", no_argument, 0, O_FG},
+	    {"container-cgroups", required_argument, 0, O_CONTAINERS},
+	    {"help", no_argument, 0, O_HELP},
+	    {0, 0, 0, 0},
 	};
+	static const char *container_dirs[9];
+	int n_container_dirs = 0;
 	struct agent a = {.sock_path = CONTROL_DEFAULT_SOCKET,
 			  .state_dir = DEFAULT_STATE,
 			  .pin_root = DEFAULT_PINS,
@@ -920,6 +932,14 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case O_FG:
 			foreground = true;
+			break;
+		case O_CONTAINERS:
+			if (n_container_dirs == 8) {
+				rw_err("agent: --container-cgroups: at most 8 directories");
+				return 2;
+			}
+			container_dirs[n_container_dirs++] = optarg;
+			a.container_dirs = container_dirs;
 			break;
 		case O_HELP:
 			fputs(usage_text, stdout);

@@ -29,10 +29,13 @@
 #include "common/jsonw.h"
 #include "common/util.h"
 
+#define MAX_CONTAINER_DIRS 8
 struct run_opts {
 	struct job_opts job;
 	const char *user;
 	char **cmd;
+	const char *container_dirs[MAX_CONTAINER_DIRS + 1];
+	int n_container_dirs;
 };
 
 static const char usage_text[] =
@@ -52,6 +55,9 @@ static const char usage_text[] =
     "  --kill-leftovers   kill processes still alive after the grace period\n"
     "  --allow-partial    run even if some hooks cannot be attached (evidence marked partial)\n"
     "  --watch GLOB       treat files matching GLOB as sensitive (repeatable)\n"
+    "  --containers       follow containers a container engine starts while the job runs\n"
+    "                     (new cgroups under system.slice, docker, machine.slice)\n"
+    "  --container-cgroups DIR  follow containers created under DIR instead (repeatable)\n"
     "  --ring-mb N        kernel ring buffer size in MiB, power of two (default 16)\n"
     "  --key FILE         sign the evidence with this private key (default: ephemeral)\n"
     "  --no-sign          do not write an attestation\n"
@@ -108,6 +114,8 @@ static int resolve_user(const char *name, uid_t *uid, gid_t *gid, const char **u
 static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitive_list *sens)
 {
 	enum {
+		O_CONTAINERS = 100,
+		O_CONTAINER_DIR,
 		O_OUT = 1,
 		O_POLICY,
 		O_STEP,
@@ -125,6 +133,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, 0, O_OUT},
+	    {"containers", no_argument, 0, O_CONTAINERS},
+	    {"container-cgroups", required_argument, 0, O_CONTAINER_DIR},
 	    {"policy", required_argument, 0, O_POLICY},
 	    {"step", required_argument, 0, O_STEP},
 	    {"user", required_argument, 0, O_USER},
@@ -184,6 +194,18 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			break;
 		case O_PARTIAL:
 			o->job.allow_partial = true;
+			break;
+		case O_CONTAINERS:
+			if (!o->job.container_dirs)
+				o->job.container_dirs = job_default_container_dirs();
+			break;
+		case O_CONTAINER_DIR:
+			if (o->n_container_dirs == MAX_CONTAINER_DIRS) {
+				rw_err("--container-cgroups: at most %d directories", MAX_CONTAINER_DIRS);
+				return -1;
+			}
+			o->container_dirs[o->n_container_dirs++] = optarg;
+			o->job.container_dirs = o->container_dirs;
 			break;
 		case O_WATCH:
 			if (sensitive_add(sens, optarg, err, sizeof(err))) {

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/jsonw.h"
 #include "common/util.h"
@@ -297,6 +299,24 @@ static int start_gate(struct enforce *e, char *err, size_t errlen)
 	return 0;
 }
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+/* This process's network namespace: the one where the gate listens. */
+static uint64_t own_netns_cookie(void)
+{
+	uint64_t ck = 0;
+	socklen_t len = sizeof(ck);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s >= 0) {
+		if (getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &ck, &len))
+			ck = 0; /* before 5.14: redirect everything, as before */
+		close(s);
+	}
+	return ck;
+}
+
 int enforce_arm(struct enforce *e, const struct loader *ld, char *err, size_t errlen)
 {
 	struct rw_config c = {0};
@@ -311,6 +331,7 @@ int enforce_arm(struct enforce *e, const struct loader *ld, char *err, size_t er
 	c.mode = e->mode == POLICY_MODE_ENFORCE ? MODE_ENFORCE : MODE_OBSERVE;
 	c.policy = 1;
 	c.gate_port = dnsgate_port(e->gate);
+	c.gate_netns = own_netns_cookie();
 	for (size_t i = 0; i < d->nresolvers && c.nresolvers < RESOLVERS_MAX; i++) {
 		const struct policy_addr *r = &d->resolvers[i];
 		uint8_t *a = c.resolvers[c.nresolvers].addr;

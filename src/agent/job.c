@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,6 +63,82 @@ static int add_epoll(int ep, int fd)
 	return fd < 0 ? 0 : epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+const char *const *job_default_container_dirs(void)
+{
+	static char paths[3][300];
+	static const char *dirs[4];
+	const char *mnt = cgroup2_mount();
+	int n = 0;
+
+	if (mnt) {
+		/* docker/podman/containerd with the systemd cgroup driver, then
+		 * docker with the cgroupfs driver. */
+		snprintf(paths[0], sizeof(paths[0]), "%s/system.slice", mnt);
+		snprintf(paths[1], sizeof(paths[1]), "%s/docker", mnt);
+		snprintf(paths[2], sizeof(paths[2]), "%s/machine.slice", mnt);
+		for (int i = 0; i < 3; i++)
+			dirs[n++] = paths[i];
+	}
+	dirs[n] = NULL;
+	return dirs;
+}
+
+/* A container's cgroup, by the names engines give them. */
+static bool container_name(const char *name)
+{
+	static const char *const prefixes[] = {"docker-", "libpod-", "cri-containerd-",
+					       "crio-"};
+	size_t n = strlen(name), hex = strspn(name, "0123456789abcdef");
+
+	if (n == 64 && hex == 64)
+		return true; /* cgroupfs driver: the bare container id */
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])) && n > 6 &&
+		    !strcmp(name + n - 6, ".scope"))
+			return true;
+	return false;
+}
+
+/* New container cgroups under the watched directories join the job: its
+ * hooks are attached before the engine has started the container's process
+ * (inotify fires on mkdir; the engine still has to set it up), and from then
+ * on it is recorded and fenced like the job's own processes. */
+static void follow_containers(struct job *j)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(j->ino_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			char err[256];
+
+			p += sizeof(*ev) + ev->len;
+			if (!(ev->mask & IN_ISDIR) || !ev->len || !container_name(ev->name))
+				continue;
+			for (int i = 0; j->o.container_dirs[i]; i++) {
+				char path[600];
+				int fd;
+
+				snprintf(path, sizeof(path), "%s/%s", j->o.container_dirs[i],
+					 ev->name);
+				fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				if (fd < 0)
+					continue;
+				if (loader_add_scope(&j->ld, fd, err, sizeof(err))) {
+					rw_err("container %s is NOT watched: %s", ev->name, err);
+					j->col.sum.containers_missed++;
+				} else {
+					sb_addf(&j->containers, "%s", j->containers.len ? "," : "");
+					json_cstr(&j->containers, ev->name);
+				}
+				close(fd);
+				break;
+			}
+		}
+	}
+}
+
 int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens)
 {
 	struct strbuf path = STRBUF_INIT;
@@ -76,6 +154,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	memset(sens, 0, sizeof(*sens));
 	j->scope.fd = -1;
 	j->epfd = -1;
+	j->ino_fd = -1;
 	detect_ci(j);
 	if (!j->o.step)
 		j->o.step = j->ci_step;
@@ -156,6 +235,15 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		rw_err("epoll: %s", strerror(errno));
 		goto out;
 	}
+	if (o->container_dirs) {
+		j->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		for (int i = 0; j->ino_fd >= 0 && o->container_dirs[i]; i++)
+			inotify_add_watch(j->ino_fd, o->container_dirs[i], IN_CREATE | IN_ONLYDIR);
+		if (j->ino_fd < 0 || add_epoll(j->epfd, j->ino_fd)) {
+			rw_err("following containers: %s", strerror(errno));
+			goto out;
+		}
+	}
 	j->ri.armed_ns = now_mono_ns() - j->t0;
 	rc = 0;
 out:
@@ -172,7 +260,10 @@ int job_pump(struct job *j, int timeout_ms)
 		rw_err("epoll_wait: %s", strerror(errno));
 		return -1;
 	}
-	/* The gate first: a client may be waiting for its answer. */
+	/* New containers first (their first packets must meet the hooks), then
+	 * the gate (a client may be waiting for its answer). */
+	if (j->ino_fd >= 0)
+		follow_containers(j);
 	enforce_gate_dispatch(&j->enf);
 	err = ring_buffer__consume(j->rb);
 	if (err < 0 && err != -EINTR) {
@@ -266,6 +357,7 @@ int job_finish(struct job *j, int exit_status)
 	ri->command = j->o.command;
 	ri->step = j->o.step;
 	ri->ci_json = j->ci_json;
+	ri->containers_json = j->o.container_dirs ? sb_str(&j->containers) : NULL;
 	ri->mode = policy_mode_name(j->o.mode);
 	if (j->o.policy) {
 		policy_json = enforce_policy_json(&j->enf);
@@ -329,6 +421,9 @@ void job_free(struct job *j, bool handoff)
 {
 	if (j->epfd >= 0)
 		close(j->epfd);
+	if (j->ino_fd >= 0)
+		close(j->ino_fd);
+	sb_release(&j->containers);
 	if (j->rb)
 		ring_buffer__free(j->rb);
 	if (j->loaded)
@@ -347,4 +442,5 @@ void job_free(struct job *j, bool handoff)
 	free(j->ci_provider);
 	memset(j, 0, sizeof(*j));
 	j->epfd = -1;
+	j->ino_fd = -1;
 }

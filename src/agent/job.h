@@ -32,6 +32,9 @@ struct job_opts {
 	bool quiet;
 	bool no_sign;
 	char *const *command; /* for the record (NULL in whole-job mode) */
+	/* Cgroup directories where a container engine creates containers
+	 * (NULL: containers are not followed). */
+	const char *const *container_dirs;
 };
 
 struct job {
@@ -48,6 +51,8 @@ struct job {
 	char *ci_step; /* its step label, used when no --step was given */
 	char *ci_provider;
 	int epfd;
+	int ino_fd;	       /* inotify on container_dirs, or -1 */
+	struct strbuf containers; /* JSON array members: the containers followed */
 	bool loaded, col_ready;
 	int64_t t0;
 };
@@ -58,6 +63,9 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 /* Waits up to timeout_ms for kernel records or DNS gate work, handles them. */
 int job_pump(struct job *j, int timeout_ms);
 bool job_scope_empty(const struct job *j);
+/* The usual places container engines put containers: the defaults for
+ * following a job's containers. NULL-terminated, static. */
+const char *const *job_default_container_dirs(void);
 /* Ends the job: leftovers, drain, closing record, summary, learned policy,
  * attestation. exit_status: the command's (-1 if it never ran). Returns the
  * status the caller should exit with. */

@@ -280,6 +280,48 @@ int loader_map_fd(const struct loader *l, enum loader_map m)
 	return bpf_map__fd(maps[m]);
 }
 
+int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
+{
+	int cfd = loader_map_fd(l, LM_CONFIG);
+	uint32_t zero = 0, slot = l->n_extra_scopes + 1;
+	struct rw_config c;
+
+	if (slot >= SCOPE_SLOTS) {
+		snprintf(err, errlen, "more than %d containers in one job", SCOPE_SLOTS - 1);
+		return -1;
+	}
+	/* Hooks first, then the tracepoints' scope: a container is never
+	 * recorded without being fenced. */
+	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
+		struct bpf_program *p = find_prog(l->skel->obj, hook_defs[i].name);
+		struct bpf_link *link;
+
+		if (hook_defs[i].kind != AT_CGROUP || !p || !bpf_program__autoload(p))
+			continue;
+		if (l->n_extra_links == (int)(sizeof(l->extra_links) / sizeof(l->extra_links[0])))
+			break;
+		link = bpf_program__attach_cgroup(p, cgroup_fd);
+		if (!link) {
+			snprintf(err, errlen, "attaching %s to a container cgroup: %s",
+				 hook_defs[i].name, strerror(errno));
+			return -1;
+		}
+		l->extra_links[l->n_extra_links++] = link;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.scope), &slot, &cgroup_fd, BPF_ANY) ||
+	    bpf_map_lookup_elem(cfd, &zero, &c)) {
+		snprintf(err, errlen, "adding a container to the scope: %s", strerror(errno));
+		return -1;
+	}
+	c.extra_scopes = slot;
+	if (bpf_map_update_elem(cfd, &zero, &c, BPF_ANY)) {
+		snprintf(err, errlen, "adding a container to the scope: %s", strerror(errno));
+		return -1;
+	}
+	l->n_extra_scopes = slot;
+	return 0;
+}
+
 int loader_set_runner(const struct loader *l, uint32_t tgid)
 {
 	int fd = loader_map_fd(l, LM_CONFIG);
@@ -418,6 +460,11 @@ void loader_stop(struct loader *l, bool handoff)
 {
 	int gate[2] = {-1, -1};
 	pid_t pid;
+
+	/* Container cgroups' links: cgroup links detach quickly, no hand-off. */
+	for (int i = 0; i < l->n_extra_links; i++)
+		bpf_link__destroy(l->extra_links[i]);
+	l->n_extra_links = 0;
 
 	/* Unpinned first: the links' last references are the fds below. */
 	if (l->pin_dir[0]) {

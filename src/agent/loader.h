@@ -28,6 +28,10 @@ struct loader {
 	int n_missing;
 	bool mounted_tracefs;
 	char pin_dir[256]; /* set by loader_pin: what loader_stop must unpin */
+	/* Container cgroups added to the scope (loader_add_scope). */
+	struct bpf_link *extra_links[16 * 8];
+	int n_extra_links;
+	int n_extra_scopes;
 };
 
 struct loader_opts {
@@ -57,6 +61,10 @@ int loader_map_fd(const struct loader *l, enum loader_map m);
 /* Whole-job mode: the CI runner's process, whose own connections are its
  * control plane, not the job's egress (see bpf/events.h, rw_config). */
 int loader_set_runner(const struct loader *l, uint32_t tgid);
+/* Adds a cgroup (a container the job started through an engine) to the job:
+ * the tracepoints count it as in scope and the cgroup hooks are attached to
+ * it. At most 16. 0, or -1 with the reason in err. */
+int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
 /* Pins the cgroup program links (connect, sendmsg, sock_create, skb) and the

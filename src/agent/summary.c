@@ -109,7 +109,7 @@ uint64_t summary_lost_total(const struct summary *s)
 
 bool summary_complete(const struct summary *s, const struct run_info *r)
 {
-	return r->n_missing == 0 && summary_lost_total(s) == 0;
+	return r->n_missing == 0 && summary_lost_total(s) == 0 && s->containers_missed == 0;
 }
 
 void summary_lost_json(const struct summary *s, struct strbuf *sb)
@@ -215,6 +215,9 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 	sb_addf(&sb, "],\"leftovers_killed\":%s", r->leftovers_killed ? "true" : "false");
 	if (r->ci_json)
 		sb_addf(&sb, ",\"ci\":%s", r->ci_json);
+	if (r->containers_json)
+		sb_addf(&sb, ",\"containers\":[%s],\"containers_missed\":%llu", r->containers_json,
+			(unsigned long long)s->containers_missed);
 	if (r->policy_json)
 		sb_addf(&sb, ",\"policy\":%s", r->policy_json);
 	sb_addstr(&sb, ",\"log\":{");
