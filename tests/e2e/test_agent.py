@@ -79,8 +79,9 @@ class Worker:
 
 
 class Agent:
-    def __init__(self, tmp, pin_root):
+    def __init__(self, tmp, pin_root, extra=()):
         self.tmp, self.pin_root = tmp, pin_root
+        self.extra = list(extra)
         self.sock = os.path.join(tmp, "ctl", "agent.sock")
         self.state = os.path.join(tmp, "state")
         self.proc = None
@@ -90,7 +91,8 @@ class Agent:
     def start(self):
         self.log = open(os.path.join(self.tmp, "agent.log"), "a")
         self.proc = subprocess.Popen([RW, "agent", "--foreground", "--socket", self.sock,
-                                      "--state", self.state, "--pin-root", self.pin_root],
+                                      "--state", self.state, "--pin-root", self.pin_root,
+                                      *self.extra],
                                      stdout=self.log, stderr=self.log)
         self.pids.append(self.proc.pid)
         deadline = time.time() + 10
@@ -305,6 +307,40 @@ dns:
         evs = run.of("connect", daddr=BAD, dport=self.bad.port)
         self.assertEqual([(e["pid"] == w.pid, e["verdict"], e.get("runner")) for e in evs],
                          [(True, "allow", True), (False, "deny", None)])
+
+    def test_containers_the_job_starts_are_followed(self):
+        # The engine (this test, standing in for dockerd/runc) creates the
+        # container's cgroup outside the job's scope, as a real engine does.
+        engine = os.path.join(cgroup2_mount(), f"rw-engine-{os.getpid()}")
+        os.mkdir(engine)
+        self.addCleanup(os.rmdir, engine)
+        self.agent.kill()
+        self.agent = Agent(self.tmp, self.pin_root, ["--container-cgroups", engine])
+        w = self.worker()
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign")
+        self.assertEqual(rc, 0, err)
+        cid = "docker-" + "cd" * 32 + ".scope"
+        cg = os.path.join(engine, cid)
+        os.mkdir(cg)
+        self.addCleanup(os.rmdir, cg)
+        time.sleep(0.2)
+        code = f"""
+import os, socket
+with open({os.path.join(cg, 'cgroup.procs')!r}, "w") as f:
+    f.write(str(os.getpid()))
+socket.create_connection(("{GOOD}", {self.good.port}), timeout=5).close()
+print(os.getpid())
+"""
+        c = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(c.returncode, 0, c.stderr)
+        rc, _, err = self.agent.job("stop")
+        self.assertEqual(rc, 0, err)
+        run = Run(rc, err, out)
+        self.assertEqual(run.summary["containers"], [cid])
+        (e,) = run.of("connect", pid=int(c.stdout.strip()))
+        self.assertEqual((e["daddr"], e["dport"]), (GOOD, self.good.port))
 
     def test_signed_evidence_and_default_pid(self):
         # Without --pid the agent takes the client's parent: here a shell
