@@ -201,7 +201,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			break;
 		case O_CONTAINER_DIR:
 			if (o->n_container_dirs == MAX_CONTAINER_DIRS) {
-				rw_err("--container-cgroups: at most %d directories", MAX_CONTAINER_DIRS);
+				rw_err("--container-cgroups: at most %d directories",
+				       MAX_CONTAINER_DIRS);
 				return -1;
 			}
 			o->container_dirs[o->n_container_dirs++] = optarg;

@@ -86,8 +86,7 @@ const char *const *job_default_container_dirs(void)
 /* A container's cgroup, by the names engines give them. */
 static bool container_name(const char *name)
 {
-	static const char *const prefixes[] = {"docker-", "libpod-", "cri-containerd-",
-					       "crio-"};
+	static const char *const prefixes[] = {"docker-", "libpod-", "cri-containerd-", "crio-"};
 	size_t n = strlen(name), hex = strspn(name, "0123456789abcdef");
 
 	if (n == 64 && hex == 64)

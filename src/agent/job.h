@@ -51,7 +51,7 @@ struct job {
 	char *ci_step; /* its step label, used when no --step was given */
 	char *ci_provider;
 	int epfd;
-	int ino_fd;	       /* inotify on container_dirs, or -1 */
+	int ino_fd;		  /* inotify on container_dirs, or -1 */
 	struct strbuf containers; /* JSON array members: the containers followed */
 	bool loaded, col_ready;
 	int64_t t0;

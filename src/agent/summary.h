@@ -30,7 +30,7 @@ struct summary {
 	uint64_t lost_kernel[EV_KIND_MAX];
 	uint64_t lost_user[EV_KIND_MAX];
 	uint64_t audits, denials;
-	uint64_t malformed; /* records of unknown kind or size */
+	uint64_t malformed;	    /* records of unknown kind or size */
 	uint64_t containers_missed; /* containers that could not be added to the scope */
 };
 
@@ -57,9 +57,9 @@ struct run_info {
 	struct leftover *leftovers;
 	int n_leftovers;
 	bool leftovers_killed;
-	const char *ci_json;	 /* JSON object text or NULL */
+	const char *ci_json;	     /* JSON object text or NULL */
 	const char *containers_json; /* JSON array members, or NULL when not followed */
-	const char *policy_json; /* JSON object text or NULL */
+	const char *policy_json;     /* JSON object text or NULL */
 };
 
 void summary_init(struct summary *s);
