@@ -84,7 +84,7 @@ unit: $(UNIT)
 	@set -e; for t in $(UNIT); do echo "== $$t"; $$t; done
 
 e2e: $(B)/runwarden $(B)/runwarden-san $(TOOLS)
-	cd tests/e2e && RW_DEB_INSTALL=1 RW=$(CURDIR)/$(B)/runwarden-san TOOLS=$(CURDIR)/$(B)/tools /usr/bin/python3 -m unittest discover -v -s . -p "test_*.py"
+	RW_DEB_INSTALL=1 RW=$(CURDIR)/$(B)/runwarden-san TOOLS=$(CURDIR)/$(B)/tools tests/e2e/run.sh
 
 check: test-deps
 	$(MAKE) all $(B)/runwarden-san
