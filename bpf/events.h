@@ -20,16 +20,28 @@ typedef __u64 u64;
 typedef __s32 s32;
 #endif
 
+/*
+ * Every record kind, once: X(ENUM_SUFFIX, "name used in logs and summaries").
+ * The enum, the user-space name table and every per-kind counter array are
+ * generated from this list, so a new kind cannot be missing from one of them.
+ * Append only: the numbers are part of the ring-buffer ABI.
+ */
+#define EV_KINDS(X)                                                                                \
+	X(EXEC, "exec")                                                                            \
+	X(FORK, "fork")                                                                            \
+	X(EXIT, "exit")                                                                            \
+	X(CONNECT, "connect")                                                                      \
+	X(DNS_PKT, "dns")                                                                          \
+	X(FILE, "file")                                                                            \
+	X(SOCKET, "socket") /* socket creation judged by family and type */                        \
+	X(ENV, "env")	    /* environment of a step's first process (whole-job mode) */
+
 enum ev_kind {
-	EV_EXEC = 1,
-	EV_FORK,
-	EV_EXIT,
-	EV_CONNECT,
-	EV_DNS_PKT,
-	EV_FILE,
-	EV_SOCKET, /* raw / packet socket creation */
-	EV_ENV,	   /* environment of a step's first process (whole-job mode) */
-	EV_KIND_MAX,
+	EV_NONE = 0,
+#define EV_ENUM_(e, name) EV_##e,
+	EV_KINDS(EV_ENUM_)
+#undef EV_ENUM_
+	    EV_KIND_MAX,
 };
 
 #define COMM_LEN 16

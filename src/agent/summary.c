@@ -16,13 +16,14 @@ struct agg {
 };
 
 static const char *const kinds[EV_KIND_MAX] = {
-    [EV_EXEC] = "exec",	  [EV_FORK] = "fork", [EV_EXIT] = "exit",     [EV_CONNECT] = "connect",
-    [EV_DNS_PKT] = "dns", [EV_FILE] = "file", [EV_SOCKET] = "socket",
+#define KIND_NAME_(e, name) [EV_##e] = name,
+    EV_KINDS(KIND_NAME_)
+#undef KIND_NAME_
 };
 
 const char *kind_name(int kind)
 {
-	return kind > 0 && kind < EV_KIND_MAX ? kinds[kind] : "unknown";
+	return kind > 0 && kind < EV_KIND_MAX && kinds[kind] ? kinds[kind] : "unknown";
 }
 
 void summary_init(struct summary *s)
