@@ -849,15 +849,45 @@ static void sd_notify_ready(void)
 	close(fd);
 }
 
-static int check_pin_root(const char *root)
+static bool on_bpffs(const char *path)
 {
 	struct statfs fs;
 
+	return statfs(path, &fs) == 0 && fs.f_type == BPF_FS_MAGIC_;
+}
+
+/*
+ * A fresh machine may have no bpffs at /sys/fs/bpf (systemd mounts it, a bare
+ * container or VM image may not). Mount it there, as bpftool does, rather than
+ * asking the operator to: the fence cannot outlive the agent without it.
+ */
+static int ensure_bpffs(const char *root)
+{
+	const char *mnt = "/sys/fs/bpf";
+	size_t n = strlen(mnt);
+
+	if (strncmp(root, mnt, n) != 0 || (root[n] && root[n] != '/') || on_bpffs(mnt))
+		return 0;
+	if (mkdir(mnt, 0700) && errno != EEXIST) {
+		rw_err("cannot create %s: %s", mnt, strerror(errno));
+		return -1;
+	}
+	if (mount("bpf", mnt, "bpf", 0, "mode=0700")) {
+		rw_err("cannot mount a bpf filesystem on %s: %s", mnt, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int check_pin_root(const char *root)
+{
+	if (ensure_bpffs(root))
+		return -1;
 	if (mkdir_p(root, 0700)) {
 		rw_err("cannot create %s: %s", root, strerror(errno));
 		return -1;
 	}
-	if (statfs(root, &fs) || fs.f_type != BPF_FS_MAGIC_) {
+	if (!on_bpffs(root)) {
 		rw_err("%s is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf); the fence "
 		       "could not outlive the agent",
 		       root);
