@@ -42,7 +42,7 @@ $(B)/vmlinux.h:
 	@mkdir -p $(B)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(B)/runwarden.bpf.o: bpf/runwarden.bpf.c bpf/events.h $(B)/vmlinux.h
+$(B)/runwarden.bpf.o: bpf/runwarden.bpf.c $(wildcard bpf/*.h) $(B)/vmlinux.h
 	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -I$(B) -Wall -Werror -Wno-gnu-variable-sized-type-not-at-end \
 		-c $< -o $@.tmp && $(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
 
