@@ -869,7 +869,9 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 		}
 		ctx->user_port = bpf_htons(c->gate_port);
 	} else {
-		e.verdict = judge(family, e.daddr, e.dport, proto);
+		/* Protocols the policy cannot name (SCTP, ...) are judged by
+		 * address alone, as the packet backstop must judge them. */
+		e.verdict = judge(family, e.daddr, proto == RPROTO_OTHER ? 0 : e.dport, proto);
 	}
 
 	if (via == VIA_CONNECT) {
@@ -1027,11 +1029,15 @@ static __always_inline void packet_event(struct __sk_buff *skb, u8 family, const
 	emit(&ev, sizeof(ev), EV_CONNECT);
 }
 
-/* An echo on an unconnected ping socket (SOCK_DGRAM, ICMP/ICMPv6): the kernel
- * runs no sock_addr hook for its sendto, so nothing judged it yet. A
- * connected one was judged by connect4/6 (ping's pre_connect). */
-static __always_inline bool unjudged_ping(struct __sk_buff *skb, u8 family)
+/* An echo on a ping socket (SOCK_DGRAM, ICMP/ICMPv6) to an address it is not
+ * connected to: the kernel runs no sock_addr hook for ping's sendto, so
+ * nothing judged it yet. Echoes to the connected address were judged by
+ * connect4/6 (ping's pre_connect); a sendto elsewhere on a connected socket
+ * was not. */
+static __always_inline bool unjudged_ping(struct __sk_buff *skb, u8 family, const u8 *daddr)
 {
+	const u32 *d = (const u32 *)daddr;
+
 	struct bpf_sock *sk = skb->sk;
 
 	if (!sk)
@@ -1041,8 +1047,11 @@ static __always_inline bool unjudged_ping(struct __sk_buff *skb, u8 family)
 	    (sk->protocol != RW_IPPROTO_ICMP && sk->protocol != RW_IPPROTO_ICMPV6))
 		return false;
 	if (family == AF_INET)
-		return sk->dst_ip4 == 0;
-	return (sk->dst_ip6[0] | sk->dst_ip6[1] | sk->dst_ip6[2] | sk->dst_ip6[3]) == 0;
+		return sk->dst_ip4 != d[0];
+	/* One expression without branches: clang then loads each field at its
+	 * own offset, which is the only access the verifier allows on a sock. */
+	return ((sk->dst_ip6[0] ^ d[0]) | (sk->dst_ip6[1] ^ d[1]) | (sk->dst_ip6[2] ^ d[2]) |
+		(sk->dst_ip6[3] ^ d[3])) != 0;
 }
 
 /* 1: the packet may leave; 0: drop it (the sender gets EPERM). */
@@ -1052,7 +1061,7 @@ static __always_inline int egress_verdict(struct __sk_buff *skb, u8 family, cons
 	struct rw_config *c;
 	u8 v;
 
-	if (rproto_of(proto) == RPROTO_ICMP && unjudged_ping(skb, family)) {
+	if (rproto_of(proto) == RPROTO_ICMP && unjudged_ping(skb, family, daddr)) {
 		/* Judged and recorded here in every mode, as the sendmsg
 		 * hook does for each unconnected UDP datagram, so observe
 		 * sees what enforce refuses. */

@@ -51,6 +51,8 @@ pkt = bytes([128 if v6 else 8, 0, 0, 0, 0, 0, 0, 1]) + b"runwarden"
 try:
     if how == "connect":
         s.connect((addr, 0)); s.send(pkt)
+    elif how.startswith("connect:"):  # connected elsewhere, then a sendto here
+        s.connect((how[8:], 0)); s.sendto(pkt, (addr, 0))
     else:
         s.sendto(pkt, (addr, 0))
     s.recv(100); print("reply")
@@ -244,6 +246,22 @@ allow:
                     evs = self.pings(r, UNLISTED)
                     self.assertEqual({e["verdict"] for e in evs}, {"deny"}, evs)
                     self.assertEqual(r.summary["denials"], len(evs))
+
+    def test_connected_ping_socket_sendto_elsewhere(self):
+        # Connected to an allowed address, then an echo to another one: no
+        # hook judged that address at connect time, the packet program does.
+        extra = f"  - ip: {PING_OK}\n    proto: icmp\n"
+        with PingRange():
+            r = self.run_in("observe", self.py(PING, UNLISTED, f"connect:{PING_OK}"), extra)
+            self.assertEqual((r.rc, r.stdout.strip()), (0, "reply"), r.stderr)
+            (e,) = self.pings(r, UNLISTED)
+            self.assertEqual((e["verdict"], e["via"]), ("audit", "packet"))
+            r = self.run_in("enforce", self.py(PING, UNLISTED, f"connect:{PING_OK}"), extra)
+            self.assertEqual(r.stdout.strip(), "1", r.stderr)
+            (e,) = self.pings(r, UNLISTED)
+            self.assertEqual(e["verdict"], "deny")
+            (ok,) = self.pings(r, PING_OK)
+            self.assertEqual((ok["verdict"], ok["via"]), ("allow", "connect"))
 
     def test_ping_socket_ipv6_refused(self):
         with PingRange():
