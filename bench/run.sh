@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs both benchmarks and prints their tables (record them in docs/performance.md).
-#   bench/run.sh [storm|build|latency|all] [REPS]
+#   bench/run.sh [storm|build|latency|capacity|all] [REPS]
 # The build benchmark compiles busybox (about 500 C files) fetched from the Debian
 # mirror apt is configured with, through a private source list; nothing is installed
 # system-wide.
@@ -12,6 +12,7 @@ B=${B:-build}
 mkdir -p "$B/bench"
 cc -O2 -Wall -Wextra -Werror -o "$B/bench/storm" bench/storm.c -lpthread
 cc -O2 -Wall -Wextra -Werror -o "$B/bench/connect_lat" bench/connect_lat.c -lpthread
+cc -O2 -Wall -Wextra -Werror -o "$B/bench/capacity" bench/capacity.c -lpthread
 command -v strace >/dev/null || apt-get install -y --no-install-recommends strace >/dev/null
 command -v bpftrace >/dev/null || apt-get install -y --no-install-recommends bpftrace >/dev/null
 
@@ -46,4 +47,7 @@ if [ "$what" = build ] || [ "$what" = all ]; then
 fi
 if [ "$what" = latency ] || [ "$what" = all ]; then
   /usr/bin/python3 bench/connect_latency.py --reps "$reps"
+fi
+if [ "$what" = capacity ] || [ "$what" = all ]; then
+  CAPACITY="$PWD/$B/bench/capacity" /usr/bin/python3 bench/capacity.py
 fi
