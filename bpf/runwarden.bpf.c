@@ -1037,7 +1037,6 @@ static __always_inline void packet_event(struct __sk_buff *skb, u8 family, const
 static __always_inline bool unjudged_ping(struct __sk_buff *skb, u8 family, const u8 *daddr)
 {
 	const u32 *d = (const u32 *)daddr;
-
 	struct bpf_sock *sk = skb->sk;
 
 	if (!sk)
