@@ -524,6 +524,19 @@ struct {
 	__type(value, u8);
 } watched SEC(".maps");
 
+/* Files opened under a watched file name, kept by the kernel itself until
+ * user space has confirmed the full path and put them in `watched`: a file
+ * the job creates as ~/.npmrc and at once reads through a hard link is then
+ * known by identity before the agent has read the record of its creation
+ * (records are read in order, so the confirmation comes before the read's
+ * record). LRU: a flood of unconfirmed names evicts only unconfirmed ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WATCHED_MAX);
+	__type(key, struct file_key);
+	__type(value, u8);
+} watch_candidates SEC(".maps");
+
 /* ---------------------------------------------------------------- processes */
 
 SEC("tp/sched/sched_process_exec")
@@ -788,6 +801,8 @@ static __always_inline u32 proc_mem_op(const u8 *n)
 }
 
 #define PROC_SUPER_MAGIC 0x9fa0
+#define S_IFMT		 00170000
+#define S_IFREG		 0100000
 
 struct memread_args {
 	u32 op;
@@ -959,10 +974,15 @@ static __always_inline int open_done(long ret, const struct open_args *a, u32 vi
 			/* A watched name: another process's memory, or a file. */
 			u32 op = proc_mem_op(key.name);
 
+			u8 one = 1;
+
 			if (op && BPF_CORE_READ(ino, i_sb, s_magic) == PROC_SUPER_MAGIC)
 				return proc_memread(ino, ret, op,
 						    a ? args.flags : BPF_CORE_READ(f, f_flags));
-		} else if (bpf_map_lookup_elem(&watched, &fk)) {
+			if ((BPF_CORE_READ(ino, i_mode) & S_IFMT) == S_IFREG)
+				bpf_map_update_elem(&watch_candidates, &fk, &one, BPF_ANY);
+		} else if (bpf_map_lookup_elem(&watched, &fk) ||
+			   bpf_map_lookup_elem(&watch_candidates, &fk)) {
 			flags |= EVF_INODE_HIT; /* a watched file under another name */
 		} else {
 			return 0;
