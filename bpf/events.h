@@ -34,8 +34,8 @@ typedef __s64 s64;
 	X(CONNECT, "connect")                                                                      \
 	X(DNS_PKT, "dns")                                                                          \
 	X(FILE, "file")                                                                            \
-	X(SOCKET, "socket") /* socket creation judged by family and type */                        \
-	X(ENV, "env")	    /* environment of a step's first process (whole-job mode) */          \
+	X(SOCKET, "socket")   /* socket creation judged by family and type */                      \
+	X(ENV, "env")	      /* environment of a step's first process (whole-job mode) */         \
 	X(MEMREAD, "memread") /* access to another process's memory */
 
 enum ev_kind {
@@ -59,18 +59,18 @@ enum ev_kind {
 #define ENV_MAX 16384
 
 /* ev_exec.flags, ev_file.flags2 */
-#define EVF_ARGV_TRUNC 0x1
-#define EVF_EXE_TRUNC  0x2
-#define EVF_CWD_TRUNC  0x4
-#define EVF_PATH_TRUNC 0x8
-#define EVF_PATH_RAW   0x10 /* path is the name the caller passed, not resolved */
-#define EVF_HAS_RESULT 0x20
-#define EVF_REDIRECTED 0x40  /* port-53 traffic sent to the DNS gate instead */
-#define EVF_RUNNER     0x80  /* made by the CI runner's own process (whole-job mode) */
-#define EVF_URING      0x100 /* an open submitted through io_uring */
-#define EVF_EXE_ANON   0x200 /* executable has no path (memfd): exe is its bare name */
+#define EVF_ARGV_TRUNC	0x1
+#define EVF_EXE_TRUNC	0x2
+#define EVF_CWD_TRUNC	0x4
+#define EVF_PATH_TRUNC	0x8
+#define EVF_PATH_RAW	0x10 /* path is the name the caller passed, not resolved */
+#define EVF_HAS_RESULT	0x20
+#define EVF_REDIRECTED	0x40  /* port-53 traffic sent to the DNS gate instead */
+#define EVF_RUNNER	0x80  /* made by the CI runner's own process (whole-job mode) */
+#define EVF_URING	0x100 /* an open submitted through io_uring */
+#define EVF_EXE_ANON	0x200 /* executable has no path (memfd): exe is its bare name */
 #define EVF_EXE_DELETED 0x400 /* executable was unlinked before the exec */
-#define EVF_INODE_HIT  0x800 /* file matched by device+inode, whatever its name */
+#define EVF_INODE_HIT	0x800 /* file matched by device+inode, whatever its name */
 
 struct ev_hdr {
 	u32 kind;
@@ -116,7 +116,7 @@ struct ev_exec {
 	u32 flags;
 	u32 _pad;
 	struct file_id exe; /* what was executed, whatever its path says */
-	char data[]; /* exe components, cwd components, argv area (NUL-separated) */
+	char data[];	    /* exe components, cwd components, argv area (NUL-separated) */
 };
 
 struct ev_fork {
@@ -238,8 +238,8 @@ enum memread_op {
 struct ev_memread {
 	struct ev_hdr h;
 	u32 op;
-	u32 request;	/* ptrace request, or the open flags for /proc files */
-	s32 target_pid; /* as the caller named it (its pid namespace) */
+	u32 request;	 /* ptrace request, or the open flags for /proc files */
+	s32 target_pid;	 /* as the caller named it (its pid namespace) */
 	u32 target_tgid; /* global tgid when known (MRF_TARGET_GLOBAL) */
 	s64 result;	 /* bytes, 0, fd or -errno */
 	u64 calls;	 /* calls so far with this outcome (a power of two) */

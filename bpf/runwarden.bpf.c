@@ -729,10 +729,8 @@ struct {
  * records, never fewer. */
 static __always_inline void memread_send(struct ev_memread *e, u64 bytes)
 {
-	struct memread_key k = {.tgid = e->h.pid,
-				.target = e->target_pid,
-				.op = e->op,
-				.ok = e->result >= 0};
+	struct memread_key k = {
+	    .tgid = e->h.pid, .target = e->target_pid, .op = e->op, .ok = e->result >= 0};
 	struct memread_count one = {.calls = 1}, *c = bpf_map_lookup_elem(&memread_seen, &k);
 	u64 calls;
 
@@ -895,6 +893,8 @@ int rw_exit_memread(struct trace_event_raw_sys_exit *ctx)
 	e.result = ctx->ret;
 	e.pidns_level = pidns_level();
 	if (e.pidns_level == 0) {
+		if (e.target_pid == e.h.pid)
+			return 0; /* its own memory (a crash reporter, a runtime) */
 		e.flags = MRF_TARGET_GLOBAL;
 		e.target_tgid = e.target_pid;
 	}

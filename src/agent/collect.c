@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -708,10 +709,10 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 static const char *memread_op_name(uint32_t op)
 {
 	static const char *const names[] = {
-	    [MR_VM_READV] = "process_vm_readv", [MR_VM_WRITEV] = "process_vm_writev",
+	    [MR_VM_READV] = "process_vm_readv",	  [MR_VM_WRITEV] = "process_vm_writev",
 	    [MR_PTRACE_ATTACH] = "ptrace_attach", [MR_PTRACE_SEIZE] = "ptrace_seize",
-	    [MR_PTRACE_PEEK] = "ptrace_peek",	[MR_PTRACE_POKE] = "ptrace_poke",
-	    [MR_PTRACE_REGS] = "ptrace_getregs", [MR_PROC_MEM] = "proc_mem",
+	    [MR_PTRACE_PEEK] = "ptrace_peek",	  [MR_PTRACE_POKE] = "ptrace_poke",
+	    [MR_PTRACE_REGS] = "ptrace_getregs",  [MR_PROC_MEM] = "proc_mem",
 	    [MR_PROC_ENVIRON] = "proc_environ"};
 
 	return op < sizeof(names) / sizeof(names[0]) && names[op] ? names[op] : "unknown";
@@ -776,10 +777,53 @@ static pid_t tgid_of(pid_t tid)
 	return t ? (pid_t)strtol(t + 6, NULL, 10) : tid;
 }
 
+/* A pid as named inside a pid namespace `level` deep: the one process
+ * whose NSpid has it at that depth, or 0 when none or several (sibling
+ * namespaces) do. Reads every /proc/PID/status, so only for accesses that
+ * succeeded (a job cannot make many of those cheaply). */
+static pid_t global_pid_of(pid_t nspid, uint32_t level)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0;
+	int n = 0;
+
+	while (d && (de = readdir(d)) && n < 2) {
+		char path[300], buf[2048], *l;
+		ssize_t len;
+		uint32_t i = 0;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+		len = read_file_bounded(path, buf, sizeof(buf) - 1);
+		if (len <= 0)
+			continue;
+		buf[len] = 0;
+		l = strstr(buf, "\nNSpid:");
+		if (!l)
+			continue;
+		l += 7;
+		for (char *end; i <= level; i++, l = end) {
+			long v = strtol(l, &end, 10);
+
+			if (end == l)
+				break;
+			if (i == level && v == nspid) {
+				found = (pid_t)atoi(de->d_name);
+				n++;
+			}
+		}
+	}
+	if (d)
+		closedir(d);
+	return n == 1 ? found : 0;
+}
+
 /* The process whose memory was reached, named as fully as can be: from the
  * job's process table when it is one of the job's, else from /proc now (the
  * usual target, the runner or another long-lived process, is still there). */
-static void render_memread_target(struct collector *c, const struct ev_memread *e,
+static bool render_memread_target(struct collector *c, const struct ev_memread *e,
 				  struct strbuf *sb)
 {
 	pid_t tgid = 0;
@@ -790,7 +834,15 @@ static void render_memread_target(struct collector *c, const struct ev_memread *
 	if (e->flags & MRF_TARGET_GLOBAL) {
 		tgid = (e->flags & MRF_TARGET_COMM) ? (pid_t)e->target_tgid
 						    : tgid_of((pid_t)e->target_tgid);
+	} else if (e->result >= 0) {
+		tgid = global_pid_of(e->target_pid, e->pidns_level);
+		if (tgid > 0)
+			tgid = tgid_of(tgid);
+	}
+	if (tgid > 0) {
 		t = proctab_get(&c->procs, tgid);
+		if (tgid == (pid_t)e->h.pid)
+			return false; /* its own memory, through one of its threads */
 		if (t && t->exited)
 			t = NULL;
 		if (c->runner_pid && tgid == c->runner_pid)
@@ -826,9 +878,10 @@ static void render_memread_target(struct collector *c, const struct ev_memread *
 	if (t && t->exe_sha256[0])
 		sb_addf(sb, ",\"exe_sha256\":\"%s\"", t->exe_sha256);
 	sb_addf(sb, ",\"scope\":\"%s\"", scope);
-	if (!(e->flags & MRF_TARGET_GLOBAL))
+	if (e->pidns_level)
 		sb_addf(sb, ",\"pid_namespace_level\":%u", e->pidns_level);
 	sb_addch(sb, '}');
+	return true;
 }
 
 static void on_memread(struct collector *c, const struct ev_memread *e)
@@ -847,7 +900,8 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 		sb_addstr(sb, ",\"flags\":");
 		render_open_flags(sb, e->request);
 	}
-	render_memread_target(c, e, sb);
+	if (!render_memread_target(c, e, sb))
+		return;
 	sb_addstr(sb, ",\"result\":");
 	render_result(sb, e->result < 0 && e->result >= -4095 ? (int)e->result : 0);
 	sb_addf(sb, ",\"calls\":%llu,\"bytes\":%llu", (unsigned long long)e->calls,
@@ -947,6 +1001,10 @@ int collector_handle(void *ctx, void *data, size_t len)
 
 void collector_finish(struct collector *c)
 {
+	c->sum.exe_hashed_files = c->exes.hashed_files;
+	c->sum.exe_hashed_bytes = c->exes.hashed_bytes;
+	c->sum.exe_hash_hits = c->exes.hits;
+	c->sum.exe_hash_ns = c->exes.hash_ns;
 	strmap_for_each(e, &c->dns_pending) log_dns(c, e->val, NULL);
 	strmap_clear(&c->dns_pending, free);
 }

@@ -89,8 +89,7 @@ static bool same_file(int fd, const struct file_id *id)
 	    st.st_size != (off_t)id->size || st.st_ctim.tv_sec != id->ctime_sec ||
 	    st.st_ctim.tv_nsec != (long)id->ctime_nsec)
 		return false;
-	return kdev_of(major(st.st_dev), minor(st.st_dev)) == id->dev ||
-	       fileid_kdev(fd) == id->dev;
+	return kdev_of(major(st.st_dev), minor(st.st_dev)) == id->dev || fileid_kdev(fd) == id->dev;
 }
 
 /* Opens the executable for reading, by the first way that still leads to the

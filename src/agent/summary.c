@@ -205,6 +205,11 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 	list(&sb, "dns_names", &s->dns, "answers");
 	list(&sb, "files", &s->files, "processes");
 	sb_addf(&sb, ",\"unlisted_items\":%llu", (unsigned long long)s->overflow);
+	sb_addf(&sb,
+		",\"exe_hashes\":{\"files\":%llu,\"bytes\":%llu,\"cache_hits\":%llu,"
+		"\"ms\":%.3f}",
+		(unsigned long long)s->exe_hashed_files, (unsigned long long)s->exe_hashed_bytes,
+		(unsigned long long)s->exe_hash_hits, s->exe_hash_ns / 1e6);
 	sb_addf(&sb, ",\"audits\":%llu,\"denials\":%llu", (unsigned long long)s->audits,
 		(unsigned long long)s->denials);
 	sb_addstr(&sb, ",\"leftovers\":[");

@@ -32,6 +32,10 @@ struct summary {
 	uint64_t audits, denials;
 	uint64_t malformed;	    /* records of unknown kind or size */
 	uint64_t containers_missed; /* containers that could not be added to the scope */
+	/* Executable digests: distinct files hashed, their bytes, cache hits,
+	 * and the time the agent spent hashing (the cost of exec identity). */
+	uint64_t exe_hashed_files, exe_hashed_bytes, exe_hash_hits;
+	int64_t exe_hash_ns;
 };
 
 struct leftover {

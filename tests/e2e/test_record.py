@@ -137,6 +137,23 @@ h.stdin.close(); h.wait()
         self.assertEqual(ev["target"]["scope"], "job")
         self.assertEqual(ev["target"]["exe"], MEMREAD)
 
+    def test_target_named_inside_a_pid_namespace(self):
+        # Inside its own pid namespace the job names the target by a pid of
+        # that namespace; the record names the process by its global pid.
+        out = os.path.join(self.tmp, "held")
+        script = (f"sleep 3 | {MEMREAD} hold inner > {out} & sleep 0.5; "
+                  f"set -- $(cat {out}); exec {MEMREAD} vm $1 $2 $3")
+        os.chmod(self.tmp, 0o755)
+        r = self.rw(["unshare", "-Urpfm", "--mount-proc", "sh", "-c", script])
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertIn("inner", r.stdout)
+        (holder,) = [e for e in r.of("exec") if e["argv"][:2] == [MEMREAD, "hold"]]
+        (ev,) = r.of("memread", op="process_vm_readv")
+        t = ev["target"]
+        self.assertEqual((t["pid"], t["scope"], t["exe"]), (holder["pid"], "job", MEMREAD))
+        self.assertNotEqual(t["pid_as_given"], holder["pid"])
+        self.assertEqual(t["pid_namespace_level"], 1)
+
 
 class SensitiveIdentityTest(RwTestCase):
     """The credential is recorded whatever name reaches it."""

@@ -141,6 +141,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], "mem"))
 			return procfile("mem", pid, addr, len);
 	}
-	fprintf(stderr, "usage: memread hold SECRET | vm|peek|mem PID ADDR LEN | seize|environ PID\n");
+	fprintf(stderr,
+		"usage: memread hold SECRET | vm|peek|mem PID ADDR LEN | seize|environ PID\n");
 	return 2;
 }
