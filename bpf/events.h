@@ -246,6 +246,8 @@ struct ev_memread {
 	u64 bytes;	 /* bytes moved so far by those calls (process_vm_*) */
 	u32 pidns_level; /* the caller's pid namespace depth (0: initial) */
 	u32 flags;
+	u32 pidns_inum; /* the caller's pid namespace (its /proc/PID/ns/pid inode) */
+	u32 _pad;
 	char target_comm[COMM_LEN];
 };
 

@@ -749,11 +749,19 @@ static __always_inline void memread_send(struct ev_memread *e, u64 bytes)
 	emit(e, sizeof(*e), EV_MEMREAD);
 }
 
-static __always_inline u32 pidns_level(void)
+/* The caller's pid namespace: its depth and its inode number, so that user
+ * space can tell which namespace a pid it passed belongs to. */
+static __always_inline void caller_pidns(struct ev_memread *e)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	u32 level = BPF_CORE_READ(pid, level);
+	struct upid *u = &pid->numbers[0];
+	struct pid_namespace *ns = NULL;
 
-	return BPF_CORE_READ(task, thread_pid, level);
+	e->pidns_level = level;
+	bpf_probe_read_kernel(&ns, sizeof(ns), &u[level & 63].ns);
+	e->pidns_inum = BPF_CORE_READ(ns, ns.inum);
 }
 
 /* /proc/PID/mem or /proc/PID/environ opened by fd `ret`: the target is the
@@ -782,7 +790,7 @@ static __always_inline int proc_memread(struct inode *ino, long ret, u32 op, u32
 	e.op = op;
 	e.request = open_flags;
 	e.result = ret;
-	e.pidns_level = pidns_level();
+	caller_pidns(&e);
 	memread_send(&e, 0);
 	return 0;
 }
@@ -891,7 +899,7 @@ int rw_exit_memread(struct trace_event_raw_sys_exit *ctx)
 	bpf_map_delete_elem(&memread_inflight, &tid);
 	fill_hdr(&e.h, EV_MEMREAD);
 	e.result = ctx->ret;
-	e.pidns_level = pidns_level();
+	caller_pidns(&e);
 	if (e.pidns_level == 0) {
 		if (e.target_pid == e.h.pid)
 			return 0; /* its own memory (a crash reporter, a runtime) */

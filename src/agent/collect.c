@@ -777,18 +777,34 @@ static pid_t tgid_of(pid_t tid)
 	return t ? (pid_t)strtol(t + 6, NULL, 10) : tid;
 }
 
-/* A pid as named inside a pid namespace `level` deep: the one process
- * whose NSpid has it at that depth, or 0 when none or several (sibling
- * namespaces) do. Reads every /proc/PID/status, so only for accesses that
- * succeeded (a job cannot make many of those cheaply). */
-static pid_t global_pid_of(pid_t nspid, uint32_t level)
+/* Is pid's own pid namespace the one with inode inum? */
+static bool in_pidns(const char *pid, uint32_t inum)
+{
+	char path[300], link[64], want[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%s/ns/pid", pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = 0;
+	snprintf(want, sizeof(want), "pid:[%u]", inum);
+	return !strcmp(link, want);
+}
+
+/* A pid as named inside a pid namespace `level` deep (inode inum): the
+ * process whose NSpid has it at that depth, in that namespace; failing that,
+ * the only process with it at that depth (a target in a namespace below the
+ * caller's). 0 when none or several. Reads every /proc/PID/status, so only
+ * for accesses that succeeded (a job cannot make many of those cheaply). */
+static pid_t global_pid_of(pid_t nspid, uint32_t level, uint32_t inum)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
-	pid_t found = 0;
+	pid_t found = 0, same_ns = 0;
 	int n = 0;
 
-	while (d && (de = readdir(d)) && n < 2) {
+	while (d && (de = readdir(d)) && !same_ns) {
 		char path[300], buf[2048], *l;
 		ssize_t len;
 		uint32_t i = 0;
@@ -809,15 +825,17 @@ static pid_t global_pid_of(pid_t nspid, uint32_t level)
 
 			if (end == l)
 				break;
-			if (i == level && v == nspid) {
-				found = (pid_t)atoi(de->d_name);
-				n++;
-			}
+			if (i < level || v != nspid)
+				continue;
+			found = (pid_t)atoi(de->d_name);
+			n++;
+			if (in_pidns(de->d_name, inum))
+				same_ns = found;
 		}
 	}
 	if (d)
 		closedir(d);
-	return n == 1 ? found : 0;
+	return same_ns ? same_ns : n == 1 ? found : 0;
 }
 
 /* The process whose memory was reached, named as fully as can be: from the
@@ -835,7 +853,7 @@ static bool render_memread_target(struct collector *c, const struct ev_memread *
 		tgid = (e->flags & MRF_TARGET_COMM) ? (pid_t)e->target_tgid
 						    : tgid_of((pid_t)e->target_tgid);
 	} else if (e->result >= 0) {
-		tgid = global_pid_of(e->target_pid, e->pidns_level);
+		tgid = global_pid_of(e->target_pid, e->pidns_level, e->pidns_inum);
 		if (tgid > 0)
 			tgid = tgid_of(tgid);
 	}

@@ -141,8 +141,10 @@ h.stdin.close(); h.wait()
         # Inside its own pid namespace the job names the target by a pid of
         # that namespace; the record names the process by its global pid.
         out = os.path.join(self.tmp, "held")
+        # (The namespace's init stays until the record is read: its exit
+        # would kill the target at once.)
         script = (f"sleep 3 | {MEMREAD} hold inner > {out} & sleep 0.5; "
-                  f"set -- $(cat {out}); exec {MEMREAD} vm $1 $2 $3")
+                  f"set -- $(cat {out}); {MEMREAD} vm $1 $2 $3; sleep 1")
         os.chmod(self.tmp, 0o755)
         r = self.rw(["unshare", "-Urpfm", "--mount-proc", "sh", "-c", script])
         self.assertEqual(r.rc, 0, r.stderr)
