@@ -842,7 +842,7 @@ static pid_t global_pid_of(pid_t nspid, uint32_t level, uint32_t inum)
  * job's process table when it is one of the job's, else from /proc now (the
  * usual target, the runner or another long-lived process, is still there). */
 static bool render_memread_target(struct collector *c, const struct ev_memread *e,
-				  struct strbuf *sb)
+				  struct strbuf *sb, struct strbuf *human)
 {
 	pid_t tgid = 0;
 	struct proc *t = NULL;
@@ -899,32 +899,59 @@ static bool render_memread_target(struct collector *c, const struct ev_memread *
 	if (e->pidns_level)
 		sb_addf(sb, ",\"pid_namespace_level\":%u", e->pidns_level);
 	sb_addch(sb, '}');
+	if (tgid > 0)
+		sb_addf(human, " of pid %d ", (int)tgid);
+	else
+		sb_addf(human, " of pid %d (as named in its pid namespace) ", e->target_pid);
+	json_cstr(human, exe[0] ? exe : comm[0] ? comm : NULL);
+	sb_addf(human, " (%s)", scope);
 	return true;
 }
 
 static void on_memread(struct collector *c, const struct ev_memread *e)
 {
 	struct strbuf *sb = &c->body;
+	struct strbuf frag = STRBUF_INIT, human = STRBUF_INIT, pj = STRBUF_INIT;
 	struct proc *p;
 
 	sb_reset(sb);
 	p = render_head(c, &e->h, "memread", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addf(sb, ",\"op\":\"%s\"", memread_op_name(e->op));
+	sb_addf(&frag, "\"op\":\"%s\"", memread_op_name(e->op));
+	sb_addstr(&human, memread_op_name(e->op));
+	if (!render_memread_target(c, e, &frag, &human))
+		goto out;
+	sb_addch(sb, ',');
+	sb_add(sb, frag.buf, frag.len);
 	if (e->op >= MR_PTRACE_ATTACH && e->op <= MR_PTRACE_REGS)
 		sb_addf(sb, ",\"request\":\"%s\"", ptrace_request_name(e->request));
 	if (e->op == MR_PROC_MEM || e->op == MR_PROC_ENVIRON) {
 		sb_addstr(sb, ",\"flags\":");
 		render_open_flags(sb, e->request);
 	}
-	if (!render_memread_target(c, e, sb))
-		return;
 	sb_addstr(sb, ",\"result\":");
 	render_result(sb, e->result < 0 && e->result >= -4095 ? (int)e->result : 0);
 	sb_addf(sb, ",\"calls\":%llu,\"bytes\":%llu", (unsigned long long)e->calls,
 		(unsigned long long)e->bytes);
 	write_line(c, EV_MEMREAD);
+
+	sb_addf(&pj, "{\"pid\":%u,\"exe\":", e->h.pid);
+	json_cstr(&pj, p ? p->exe : NULL);
+	sb_addch(&pj, '}');
+	if (p && p->exe) {
+		sb_addstr(&human, " by ");
+		json_cstr(&human, p->exe);
+	}
+	/* Attempts that failed are listed too, apart from those that worked. */
+	sb_addf(&frag, ",\"succeeded\":%s", e->result < 0 ? "false" : "true");
+	if (e->result < 0)
+		sb_addstr(&human, " (failed)");
+	summary_memread(&c->sum, frag.buf, human.buf, pj.buf);
+out:
+	sb_release(&frag);
+	sb_release(&human);
+	sb_release(&pj);
 }
 
 static void on_socket(struct collector *c, const struct ev_socket *e)

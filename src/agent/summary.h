@@ -25,7 +25,8 @@ struct summary {
 	struct strmap dests; /* fragment -> struct agg */
 	struct strmap dns;
 	struct strmap files;
-	uint64_t overflow; /* distinct items not listed */
+	struct strmap memreads; /* reaches into other processes' memory */
+	uint64_t overflow;	/* distinct items not listed */
 	uint64_t logged[EV_KIND_MAX];
 	uint64_t lost_kernel[EV_KIND_MAX];
 	uint64_t lost_user[EV_KIND_MAX];
@@ -75,6 +76,8 @@ void summary_dns(struct summary *s, const char *frag, const char *human,
 		 const char *const *answers_json, int n);
 void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,
 		  pid_t pid);
+
+void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json);
 
 uint64_t summary_lost_total(const struct summary *s);
 bool summary_complete(const struct summary *s, const struct run_info *r);

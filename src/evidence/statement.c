@@ -324,6 +324,7 @@ json_t *statement_build(const struct stmt_input *in, char *err)
 	json_object_set_new(log, "processUnlisted", json_integer((json_int_t)in->exec->unlisted));
 	json_object_set_new(log, "network", network_entries(json_object_get(s, "destinations")));
 	json_object_set_new(log, "fileAccess", file_entries(json_object_get(s, "files")));
+	json_object_set_new(log, "memoryAccess", copy_or_null(s, "memory_reads"));
 	json_object_set_new(log, "dns", copy_or_null(s, "dns_names"));
 	json_object_set_new(log, "eventCounts", copy_or_null(s, "counts"));
 	json_object_set_new(log, "eventsLost", copy_or_null(s, "events_lost"));
