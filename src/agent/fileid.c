@@ -80,22 +80,29 @@ void exe_cache_free(struct exe_cache *c)
 }
 
 /* Is the file open at fd the one the kernel described? Same inode, size and
- * ctime (which moves on every change of content), on the same filesystem. */
-static bool same_file(int fd, const struct file_id *id)
+ * ctime (which moves on every change of content), on the same filesystem.
+ * *changed: the same inode, written to since. */
+static bool same_file(int fd, const struct file_id *id, bool *changed)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_ino != id->ino ||
-	    st.st_size != (off_t)id->size || st.st_ctim.tv_sec != id->ctime_sec ||
-	    st.st_ctim.tv_nsec != (long)id->ctime_nsec)
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_ino != id->ino)
 		return false;
-	return kdev_of(major(st.st_dev), minor(st.st_dev)) == id->dev || fileid_kdev(fd) == id->dev;
+	if (kdev_of(major(st.st_dev), minor(st.st_dev)) != id->dev && fileid_kdev(fd) != id->dev)
+		return false;
+	if (st.st_size != (off_t)id->size || st.st_ctim.tv_sec != id->ctime_sec ||
+	    st.st_ctim.tv_nsec != (long)id->ctime_nsec) {
+		*changed = true;
+		return false;
+	}
+	return true;
 }
 
 /* Opens the executable for reading, by the first way that still leads to the
  * same file. O_PATH first: nothing is opened for real (no FIFO, no device)
  * before it is known to be that regular file. */
-static int open_exe(const struct file_id *id, pid_t pid, pid_t ppid, const char *exe_path)
+static int open_exe(const struct file_id *id, pid_t pid, pid_t ppid, const char *exe_path,
+		    bool *changed)
 {
 	char cand[4][4200];
 	int n = 0;
@@ -114,14 +121,14 @@ static int open_exe(const struct file_id *id, pid_t pid, pid_t ppid, const char 
 
 		if (pfd < 0)
 			continue;
-		if (!same_file(pfd, id)) {
+		if (!same_file(pfd, id, changed)) {
 			close(pfd);
 			continue;
 		}
 		snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
 		fd = open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		close(pfd);
-		if (fd >= 0 && same_file(fd, id))
+		if (fd >= 0 && same_file(fd, id, changed))
 			return fd;
 		if (fd >= 0)
 			close(fd);
@@ -183,6 +190,7 @@ void exe_cache_get(struct exe_cache *c, const struct file_id *id, pid_t pid, pid
 	char key[96];
 	struct strmap_entry *e;
 	struct exe_hash *h;
+	bool changed = false;
 	int64_t t0;
 	int fd;
 
@@ -195,10 +203,16 @@ void exe_cache_get(struct exe_cache *c, const struct file_id *id, pid_t pid, pid
 		*out = *(struct exe_hash *)e->val;
 		return;
 	}
+	if (c->hashed_bytes >= EXE_HASH_BUDGET) {
+		out->why = "budget";
+		return;
+	}
 	t0 = now_mono_ns();
-	fd = open_exe(id, pid, ppid, exe_path);
+	fd = open_exe(id, pid, ppid, exe_path, &changed);
 	if (fd < 0) {
-		out->why = "gone"; /* exited and unreachable by its path before it was read */
+		/* Written to after the exec, or exited and unreachable by its
+		 * path before the record was read. */
+		out->why = changed ? "changed" : "gone";
 		return;
 	}
 	if (hash_fd(c, fd, out)) {

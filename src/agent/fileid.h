@@ -17,6 +17,9 @@
  * first EXE_HASH_MAX bytes and says so ("cut"). Bounds the time one exec of a
  * hostile, huge file can hold the collector. */
 #define EXE_HASH_MAX (256ull << 20)
+/* Bytes hashed per run at most: a job that runs many distinct huge files
+ * cannot keep the collector hashing (past it: "exe_unhashed": "budget"). */
+#define EXE_HASH_BUDGET (4ull << 30)
 /* Distinct executables remembered (dev, inode, ctime, size -> digest). */
 #define EXE_CACHE_MAX 4096
 

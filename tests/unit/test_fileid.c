@@ -92,7 +92,7 @@ static void exe_digest_and_cache(void **state)
 	write_file(path, "more\n", "a");
 	exe_cache_get(&c, &id, 1, 0, path, &h);
 	assert_string_equal(h.sha256, "");
-	assert_string_equal(h.why, "gone");
+	assert_string_equal(h.why, "changed");
 
 	/* No path and no live process: nothing to hash. */
 	id_of(path, &id);
