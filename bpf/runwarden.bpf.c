@@ -818,7 +818,7 @@ struct memread_args {
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 16384);
 	__type(key, u32); /* tid */
 	__type(value, struct memread_args);
 } memread_inflight SEC(".maps");
