@@ -24,8 +24,9 @@ class Holder:
     """A process outside the job's scope (the runner's worker, say) with a
     secret in its memory."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen([MEMREAD, "hold", SECRET], stdin=subprocess.PIPE,
+    def __init__(self, user=None):
+        pre = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user else []
+        self.proc = subprocess.Popen(pre + [MEMREAD, "hold", SECRET], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         pid, addr, n = self.proc.stdout.readline().split()
         self.pid, self.addr, self.len = int(pid), addr, n
@@ -63,6 +64,18 @@ class MemReadTest(RwTestCase):
         (ev,) = r.of("memread", op="process_vm_readv")
         self.assert_target_named(ev)
         self.assertEqual((ev["result"], ev["bytes"], ev["calls"]), ("ok", len(SECRET), 1))
+
+    def test_unprivileged_job_reads_same_uid_process(self):
+        # The tj-actions case: an unprivileged job and the runner share a uid.
+        other = Holder(user=65534)
+        self.addCleanup(other.stop)
+        r = self.rw([MEMREAD, "vm", str(other.pid), other.addr, other.len], "--user", "nobody")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertIn(SECRET, r.stdout)
+        (ev,) = r.of("memread", op="process_vm_readv")
+        self.assertEqual((ev["target"]["pid"], ev["target"]["scope"], ev["result"]),
+                         (other.pid, "outside", "ok"))
+        self.assertEqual(ev["uid"], 65534)
 
     def test_ptrace_attach_and_peekdata_recorded_with_target(self):
         r = self.read("peek")
