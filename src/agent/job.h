@@ -16,6 +16,7 @@
 #include "agent/scope.h"
 #include "agent/sensitive.h"
 #include "agent/summary.h"
+#include "evidence/attest.h"
 
 struct ring_buffer;
 
@@ -53,6 +54,10 @@ struct job {
 	int epfd;
 	int ino_fd;		  /* inotify on container_dirs, or -1 */
 	struct strbuf containers; /* JSON array members: the containers followed */
+	struct outdir out;	  /* the evidence directory, created by job_arm */
+	struct key key;		  /* the signing key, loaded before the job starts */
+	bool have_key;
+	struct exec_summary exec; /* built from the log lines as they are written */
 	bool loaded, col_ready;
 	int64_t t0;
 };

@@ -28,7 +28,7 @@ static void write_log(const char *path, int nev, bool close)
 {
 	struct evlog l;
 
-	assert_int_equal(evlog_open(&l, path), 0);
+	assert_int_equal(tu_evlog_open(&l, path), 0);
 	for (int i = 0; i < nev; i++) {
 		char body[160];
 
@@ -42,8 +42,7 @@ static void write_log(const char *path, int nev, bool close)
 		assert_int_equal(evlog_close(&l, ",\"events_lost\":{\"total\":0},\"complete\":true,"
 						 "\"missing_hooks\":[]"),
 				 0);
-	else
-		evlog_abandon(&l);
+	evlog_release(&l);
 }
 
 static int setup(void **state)
@@ -204,7 +203,7 @@ static void forged_closing_records(void **state)
 	size_t len;
 	char *buf;
 
-	assert_int_equal(evlog_open(&l, f->path), 0);
+	assert_int_equal(tu_evlog_open(&l, f->path), 0);
 	evlog_append(&l, ",\"kind\":\"exec\"", 14);
 	evlog_append(&l, ",\"kind\":\"close\",\"count\":7", 26);
 	evlog_abandon(&l);
@@ -213,7 +212,7 @@ static void forged_closing_records(void **state)
 	assert_int_equal(line, 2);
 	free(buf);
 
-	assert_int_equal(evlog_open(&l, f->path), 0);
+	assert_int_equal(tu_evlog_open(&l, f->path), 0);
 	evlog_append(&l, ",\"kind\":\"exec\"", 14);
 	evlog_append(&l, ",\"kind\":\"close\",\"count\":1,\"root\":\"00\"", 37);
 	evlog_abandon(&l);
@@ -229,7 +228,7 @@ static void forged_closing_records(void **state)
 	free(buf);
 
 	/* Duplicate members are ambiguous: refused. */
-	assert_int_equal(evlog_open(&l, f->path), 0);
+	assert_int_equal(tu_evlog_open(&l, f->path), 0);
 	evlog_append(&l, ",\"seq\":1", 8);
 	evlog_abandon(&l);
 	buf = tu_read(f->path, &len);
