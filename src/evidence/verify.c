@@ -103,7 +103,10 @@ static int no_attestation(const struct verify_opts *o, struct verify_report *r)
 			"no attestation (%s), and the log is not intact: %s", o->attestation, ch.err);
 	}
 	chain_release(&ch);
-	free(log);
+	if (rc)
+		free(log);
+	else
+		r->log_path = log; /* r->file may point to it */
 	return rc;
 }
 
