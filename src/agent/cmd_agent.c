@@ -262,13 +262,13 @@ static void release_all(const struct jobrec *r)
 static int rec_save(struct agent *a)
 {
 	const struct jobrec *r = &a->rec;
-	json_t *o = json_pack(
-	    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:i,s:I,s:I,s:I}", "id", r->id, "out",
-	    r->out, "policy", r->policy, "key", r->key, "step", r->step, "mode", r->mode, "scope",
-	    r->scope, "pins", r->pins, "orig_cgroup", r->orig_cgroup, "pid", r->pid, "pid_start",
-	    (json_int_t)r->pid_start, "agent_pid", r->agent_pid, "started_ns",
-	    (json_int_t)r->started_ns, "out_dev", (json_int_t)r->out_dev, "out_ino",
-	    (json_int_t)r->out_ino);
+	json_t *o =
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:i,s:I,s:I,s:I}", "id", r->id,
+		      "out", r->out, "policy", r->policy, "key", r->key, "step", r->step, "mode",
+		      r->mode, "scope", r->scope, "pins", r->pins, "orig_cgroup", r->orig_cgroup,
+		      "pid", r->pid, "pid_start", (json_int_t)r->pid_start, "agent_pid",
+		      r->agent_pid, "started_ns", (json_int_t)r->started_ns, "out_dev",
+		      (json_int_t)r->out_dev, "out_ino", (json_int_t)r->out_ino);
 	int rc = -1, fd;
 
 	if (!o)
@@ -612,7 +612,8 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 	}
 	if (mkdir_parent(r->out)) {
 		sensitive_free(&sens);
-		return error_reply("--out %s: cannot create its parent: %s", r->out, strerror(errno));
+		return error_reply("--out %s: cannot create its parent: %s", r->out,
+				   strerror(errno));
 	}
 
 	struct job_opts jo = {.out_dir = r->out,

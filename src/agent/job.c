@@ -470,7 +470,8 @@ int job_finish(struct job *j, int exit_status)
 		if (learn_write_at(j->out.fd, j->o.out_dir))
 			rc = rc ? rc : 1;
 		else if (!j->o.quiet)
-			fprintf(stderr, "  suggested policy: %s/policy.learned.yaml\n", j->o.out_dir);
+			fprintf(stderr, "  suggested policy: %s/policy.learned.yaml\n",
+				j->o.out_dir);
 	}
 	if (!j->o.no_sign) {
 		struct attest_input in = {

@@ -78,8 +78,8 @@ static int log_view(const struct evlog *l, struct chain *c, char *err)
 	memcpy(c->head, l->head, sizeof(c->head));
 	memcpy(c->sha256, l->sha256, sizeof(c->sha256));
 	c->bytes = l->bytes;
-	c->close = json_load_line(l->close_line.buf ? l->close_line.buf : "", l->close_line.len,
-				  &jerr);
+	c->close =
+	    json_load_line(l->close_line.buf ? l->close_line.buf : "", l->close_line.len, &jerr);
 	if (!json_is_object(c->close)) {
 		json_decref(c->close);
 		c->close = NULL;

@@ -164,10 +164,11 @@ static int load_pem(struct key *k, const char *path, bool priv, bool root_only, 
 	}
 	/* The job never runs as root here; a key it owns it can read or swap. */
 	if (root_only && st.st_uid != 0) {
-		ev_errf(err,
-			"%s: private key is owned by uid %u, not root: the job could read or replace "
-			"it (chown root:root and chmod 600)",
-			path, (unsigned)st.st_uid);
+		ev_errf(
+		    err,
+		    "%s: private key is owned by uid %u, not root: the job could read or replace "
+		    "it (chown root:root and chmod 600)",
+		    path, (unsigned)st.st_uid);
 		goto out;
 	}
 	len = read_key_fd(fd, path, buf, err);

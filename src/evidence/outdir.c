@@ -161,8 +161,7 @@ int outdir_create_file(struct outdir *d, const char *name, mode_t mode, char *er
 	return fd;
 }
 
-int outdir_write_file(struct outdir *d, const char *name, const void *data, size_t len,
-		      char *err)
+int outdir_write_file(struct outdir *d, const char *name, const void *data, size_t len, char *err)
 {
 	int fd = outdir_create_file(d, name, 0644, err);
 

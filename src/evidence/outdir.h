@@ -39,8 +39,7 @@ int outdir_reopen(struct outdir *d, const char *path, dev_t dev, ino_t ino, char
 /* New file in the directory, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW; -1 with err. */
 int outdir_create_file(struct outdir *d, const char *name, mode_t mode, char *err);
 /* Writes a whole new file (exclusive create, fsync). */
-int outdir_write_file(struct outdir *d, const char *name, const void *data, size_t len,
-		      char *err);
+int outdir_write_file(struct outdir *d, const char *name, const void *data, size_t len, char *err);
 /* Opens one of our files for reading, never through a symlink. */
 int outdir_open_read(struct outdir *d, const char *name, char *err);
 /*

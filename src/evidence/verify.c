@@ -93,14 +93,16 @@ static int no_attestation(const struct verify_opts *o, struct verify_report *r)
 			"vouches for it",
 			o->attestation, log, (unsigned long long)ch.lines);
 	} else if (ch.code && (!strcmp(ch.code, "no-close") || !strcmp(ch.code, "truncated"))) {
-		invalid(r, "incomplete", log, ch.where,
-			"INCOMPLETE and unsigned: %s holds %llu chained lines and no closing record "
-			"(runwarden was stopped before it finished, e.g. killed); no attestation "
-			"(%s) was written",
-			log, (unsigned long long)ch.lines, o->attestation);
+		invalid(
+		    r, "incomplete", log, ch.where,
+		    "INCOMPLETE and unsigned: %s holds %llu chained lines and no closing record "
+		    "(runwarden was stopped before it finished, e.g. killed); no attestation "
+		    "(%s) was written",
+		    log, (unsigned long long)ch.lines, o->attestation);
 	} else {
 		invalid(r, ch.code ? ch.code : "chain", log, ch.where,
-			"no attestation (%s), and the log is not intact: %s", o->attestation, ch.err);
+			"no attestation (%s), and the log is not intact: %s", o->attestation,
+			ch.err);
 	}
 	chain_release(&ch);
 	if (rc)

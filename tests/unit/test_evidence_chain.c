@@ -277,6 +277,48 @@ static void escaped_bytes(void **state)
 	sb_release(&out);
 }
 
+/*
+ * What the writer holds in memory (and runwarden signs) is what the file
+ * holds: chain root and head, line count, digest of every byte. And lines
+ * reach the file when flushed, before any closing record (a writer killed
+ * after a flush leaves them all).
+ */
+static void sealed_values_match_file(void **state)
+{
+	struct fixture *f = *state;
+	char *path = tu_path(f->dir, "sealed.ndjson");
+	char sha[EVLOG_HASH_HEX], last[EVLOG_HASH_HEX], before[EVLOG_HASH_HEX];
+	struct evlog l;
+	size_t len;
+	char *buf;
+
+	assert_int_equal(tu_evlog_open(&l, path), 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(evlog_append(&l, ",\"kind\":\"exec\"", 14) > 0);
+	assert_int_equal(evlog_flush(&l), 0);
+	buf = tu_read(path, &len);
+	assert_int_equal(len, l.bytes);
+	assert_int_equal(buf[len - 1], '\n');
+	free(buf);
+	memcpy(before, l.prev, sizeof(before));
+	assert_int_equal(evlog_close(&l, ",\"complete\":true"), 0);
+	buf = tu_read(path, &len);
+	sha256_hex(buf, len, sha);
+	assert_string_equal(l.sha256, sha);
+	assert_string_equal(l.root, before);
+	buf[len - 1] = 0;
+	char *close = strrchr(buf, '\n') + 1;
+	buf[len - 1] = '\n';
+	sha256_hex(close, strlen(close), last);
+	assert_string_equal(l.head, last);
+	assert_int_equal(l.lines, 4);
+	assert_int_equal(strncmp(close, l.close_line.buf, l.close_line.len), 0);
+	assert_true(l.closed);
+	evlog_release(&l);
+	free(buf);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +326,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(every_flipped_byte, setup, teardown),
 	    cmocka_unit_test_setup_teardown(dropped_swapped_truncated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(forged_closing_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(sealed_values_match_file, setup, teardown),
 	    cmocka_unit_test(overlong_line),
 	    cmocka_unit_test(escaped_bytes),
 	};

@@ -109,8 +109,8 @@ static int make_run(const char *dir, int variant, const char *policy_sha, const 
 }
 
 /* Signs dir again from scratch (the writer never replaces a file). */
-static int remake_run(const char *dir, int variant, const char *policy_sha,
-		      const char *key_path, const char *policy_path)
+static int remake_run(const char *dir, int variant, const char *policy_sha, const char *key_path,
+		      const char *policy_path)
 {
 	tu_rmrf(dir);
 	return make_run(dir, variant, policy_sha, key_path, policy_path);
@@ -345,8 +345,7 @@ static void tampered_envelope(void **state)
 	}
 	/* No attestation at all: the log beside it says why. Closed but unsigned,
 	 * or cut short by a writer that was killed (no closing record). */
-	expect(f->pub, "/nonexistent/att.json", f->log, NULL, VERDICT_INVALID, "no-attestation",
-	       0);
+	expect(f->pub, "/nonexistent/att.json", f->log, NULL, VERDICT_INVALID, "no-attestation", 0);
 	{
 		size_t len;
 		char *log = tu_read(f->log, &len), *cut = tu_path(f->dir, "cut.ndjson");
