@@ -141,11 +141,9 @@ static int load_pem(struct key *k, const char *path, bool priv, bool root_only, 
 		ev_errf(err, "out of memory");
 		return -1;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		ev_errf(err, "%s: %s", path, strerror(errno));
+	fd = ev_open_regular(path, err);
+	if (fd < 0)
 		goto out;
-	}
 	/* fstat the descriptor we read from, so the check and the read agree. */
 	if (fstat(fd, &st)) {
 		ev_errf(err, "%s: %s", path, strerror(errno));

@@ -202,6 +202,21 @@ class EvidenceAttackTest(RwTestCase):
         run = Run(0, "", old)
         self.assertTrue(any(forger in (e.get("argv") or []) for e in run.of("exec")))
 
+    def test_verify_never_waits_on_a_fifo(self):
+        # A reviewer's `verify` (or the CI step after the job) on what the job
+        # left: FIFOs at the evidence names are refused at once, not waited on.
+        os.mkdir(self.out)
+        att, log = (os.path.join(self.out, n) for n in ("attestation.dsse.json",
+                                                         "events.ndjson"))
+        os.mkfifo(log)
+        code, rep = verify(self.pub, att)  # no attestation: the log is looked at
+        self.assertEqual((code, rep["code"]), (1, "log-io"), rep)
+        self.assertIn("not a regular file", rep["reason"])
+        os.mkfifo(att)
+        code, rep = verify(self.pub, att)
+        self.assertEqual((code, rep["code"]), (1, "envelope"), rep)
+        self.assertIn("not a regular file", rep["reason"])
+
     # ------------------------------------------------------------ the key
 
     def test_key_owned_by_another_user_refused(self):
