@@ -455,6 +455,7 @@ int job_finish(struct job *j, int exit_status)
 		       strerror(errno));
 		rc = rc ? rc : 1;
 	}
+	ri->log_failed = col->log.failed;
 	ri->log_lines = col->log.lines; /* events plus the closing record */
 	ri->log_root = col->log.head;
 	summary_render(&col->sum, ri, &sum);
@@ -514,6 +515,8 @@ int job_finish(struct job *j, int exit_status)
 
 void job_free(struct job *j, bool handoff)
 {
+	/* Before the detaching child is forked: it has no business holding it. */
+	outdir_close(&j->out);
 	if (j->epfd >= 0)
 		close(j->epfd);
 	if (j->ino_fd >= 0)
@@ -529,7 +532,6 @@ void job_free(struct job *j, bool handoff)
 	if (j->col_ready)
 		collector_free(&j->col);
 	exec_summary_release(&j->exec);
-	outdir_close(&j->out);
 	key_free(&j->key);
 	enforce_free(&j->enf);
 	free(j->ri.leftovers);

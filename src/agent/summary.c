@@ -110,7 +110,8 @@ uint64_t summary_lost_total(const struct summary *s)
 
 bool summary_complete(const struct summary *s, const struct run_info *r)
 {
-	return r->n_missing == 0 && summary_lost_total(s) == 0 && s->containers_missed == 0;
+	return r->n_missing == 0 && summary_lost_total(s) == 0 && s->containers_missed == 0 &&
+	       !r->log_failed;
 }
 
 void summary_lost_json(const struct summary *s, struct strbuf *sb)

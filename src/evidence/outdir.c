@@ -170,6 +170,7 @@ int outdir_write_file(struct outdir *d, const char *name, const void *data, size
 	if (write_full(fd, data, len) || fsync(fd)) {
 		ev_errf(err, "%s/%s: write: %s", d->path, name, strerror(errno));
 		close(fd);
+		unlinkat(d->fd, name, 0); /* a short file would pass for the real one */
 		return -1;
 	}
 	if (close(fd)) {

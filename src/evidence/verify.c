@@ -96,7 +96,8 @@ static int no_attestation(const struct verify_opts *o, struct verify_report *r)
 		invalid(
 		    r, "incomplete", log, ch.where,
 		    "INCOMPLETE and unsigned: %s holds %llu chained lines and no closing record "
-		    "(runwarden was stopped before it finished, e.g. killed); no attestation "
+		    "(runwarden was killed, or could not write, before it finished); no "
+		    "attestation "
 		    "(%s) was written",
 		    log, (unsigned long long)ch.lines, o->attestation);
 	} else {

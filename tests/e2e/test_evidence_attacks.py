@@ -251,6 +251,31 @@ class EvidenceAttackTest(RwTestCase):
         (ev,) = Run(rc, err, self.out).of("file", path=key)
         self.assertEqual(ev["result"], "ok")
 
+    # ------------------------------------------------------------ lost writes
+
+    def umount(self, path):
+        for _ in range(100):  # the detaching child may hold it for a moment
+            if subprocess.run(["umount", path], capture_output=True).returncode == 0:
+                return
+            time.sleep(0.05)
+
+    def test_disk_full_is_neither_signed_nor_complete(self):
+        small = os.path.join(self.tmp, "small")
+        os.mkdir(small)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k,mode=0777", "tmpfs", small],
+                       check=True)
+        self.addCleanup(self.umount, small)
+        self.out = os.path.join(small, "out")
+        rc, err = self.run_rw(["sh", "-c", "for i in $(seq 300); do /bin/true; done"],
+                              "--user", "nobody", "--key", self.key)
+        self.assertNotEqual(rc, 0, err)
+        self.assertIn("events.ndjson failed: No space left on device; the log is incomplete",
+                      err)
+        self.assertIn("refusing to sign", err)
+        self.assertEqual(sorted(os.listdir(self.out)), ["events.ndjson"])  # nothing short
+        code, rep = verify(self.pub, os.path.join(self.out, "attestation.dsse.json"))
+        self.assertEqual((code, rep["code"]), (1, "incomplete"), rep)
+
     # ------------------------------------------------------------ SIGKILL
 
     def test_sigkill_leaves_the_log_up_to_the_kill(self):
