@@ -216,7 +216,8 @@ int ev_write_file(const char *path, const void *data, size_t len, char *err)
 	int fd;
 
 	sb_addf(&tmp, "%s.tmp.%d", path, (int)getpid());
-	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* Exclusive: a guessable name in a directory others may write to. */
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		ev_errf(err, "%s: %s", tmp.buf, strerror(errno));
 		sb_release(&tmp);

@@ -716,15 +716,20 @@ static int write_out(const char *path, const struct strbuf *sb)
 {
 	struct strbuf tmp = STRBUF_INIT;
 	FILE *f;
-	int rc = -1;
+	int rc = -1, fd;
 
 	if (!path) {
 		fwrite(sb_str(sb), 1, sb->len, stdout);
 		return fflush(stdout) ? -1 : 0;
 	}
 	sb_addf(&tmp, "%s.tmp.%d", path, (int)getpid());
-	f = fopen(tmp.buf, "we");
+	/* Exclusive and never through a symlink: the name is guessable, and the
+	 * directory may be one the job wrote to. */
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		rw_err("%s: cannot create: %s", tmp.buf, strerror(errno));
 		goto out;
 	}
