@@ -43,7 +43,8 @@ static const char usage_text[] =
     "Runs CMD and records what it and every descendant do: execs, outbound\n"
     "connections, DNS lookups and sensitive file opens.\n"
     "\n"
-    "  --out DIR          evidence directory (default ./runwarden-out)\n"
+    "  --out DIR          evidence directory, created by runwarden: it must not exist\n"
+    "                     (default ./runwarden-out)\n"
     "  --step NAME        CI step the events belong to\n"
     "  --user NAME        run CMD as this user (default: the invoking user,\n"
     "                     from SUDO_UID when run through sudo)\n"
@@ -58,7 +59,8 @@ static const char usage_text[] =
     "                     (new cgroups under system.slice, docker, machine.slice)\n"
     "  --container-cgroups DIR  follow containers created under DIR instead (repeatable)\n"
     "  --ring-mb N        kernel ring buffer size in MiB, power of two (default 16)\n"
-    "  --key FILE         sign the evidence with this private key (default: ephemeral)\n"
+    "  --key FILE         sign the evidence with this private key, owned by root and\n"
+    "                     mode 0600 (default: an ephemeral key)\n"
     "  --no-sign          do not write an attestation\n"
     "  --quiet            no summary on stderr\n";
 
