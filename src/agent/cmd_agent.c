@@ -677,6 +677,7 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 	return json_pack("{s:b,s:s,s:i,s:s,s:s,s:s,s:s}", "ok", 1, "id", r->id, "pid", target,
 			 "mode", r->mode, "scope", r->scope, "out", r->out, "warnings", why);
 fail:
+	job_discard_out(&a->j);
 	drop_job(a);
 	return reply;
 }

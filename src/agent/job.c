@@ -185,6 +185,11 @@ static void remove_unused_out(struct job *j)
 	outdir_close(&j->out);
 }
 
+void job_discard_out(struct job *j)
+{
+	remove_unused_out(j);
+}
+
 int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens)
 {
 	char err[512], ev_err[EV_ERRLEN];
