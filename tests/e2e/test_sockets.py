@@ -91,6 +91,11 @@ class PingRange:
 
 
 class SocketVerdictTest(RwTestCase):
+    def rw(self, cmd, *opts, **kw):
+        # runwarden refuses to reuse an output directory: one per run.
+        self.runs = getattr(self, "runs", 0) + 1
+        return super().rw(cmd, *opts, out=os.path.join(self.tmp, f"out{self.runs}"), **kw)
+
     def policy(self, mode, extra=""):
         path = os.path.join(self.tmp, f"policy-{mode}.yaml")
         with open(path, "w") as f:
