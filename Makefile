@@ -18,7 +18,7 @@ WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 # Source paths in debug info and the BPF object's BTF are relative to the tree, so the same
 # sources build the same bytes wherever they are checked out (make dist).
-PREFIXMAP := -ffile-prefix-map=$(CURDIR)/=
+PREFIXMAP := -ffile-prefix-map=$(CURDIR)=.
 CFLAGS  += $(PREFIXMAP) -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' \
 	   -DRW_DATADIR='"$(PREFIX)/share/runwarden"' -Isrc -Ibpf -I$(B)
 LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv
