@@ -34,7 +34,7 @@ TOOLS   := $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
 # A failed bpftool run must not leave an empty object that looks up to date.
 .DELETE_ON_ERROR:
 
-.PHONY: all deps test-deps demo check unit e2e bench install clean format lint dist
+.PHONY: all deps test-deps demo check unit e2e bench install clean format lint dist FORCE
 all: $(B)/runwarden
 
 deps:
@@ -123,7 +123,10 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 DIST_FILES := docs/runwarden.1 data/blocklist.txt deploy/systemd/runwarden-agent.service \
 	      action/runwarden-action-root
 dist: $(DIST_TGZ)
-$(DIST_TGZ): $(B)/runwarden $(DIST_FILES) VERSION
+# Rewritten only when the time changes: a new commit rebuilds the tarball, nothing else does.
+$(B)/dist/epoch: FORCE
+	@mkdir -p $(@D) && echo $(SOURCE_DATE_EPOCH) | cmp -s - $@ || echo $(SOURCE_DATE_EPOCH) > $@
+$(DIST_TGZ): $(B)/runwarden $(DIST_FILES) VERSION $(B)/dist/epoch
 	@rm -rf $(B)/dist/stage && mkdir -p $(B)/dist/stage
 	@d=$(B)/dist/stage/$(DIST_NAME); umask 022; set -e; \
 	install -d -m 0755 $$d/bin $$d/share/man/man1 $$d/share/runwarden \

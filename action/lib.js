@@ -145,7 +145,6 @@ mv "$tmp" "$dest"
 `;
 
 function install(tarball, base, sha256) {
-  if (!path.isAbsolute(base)) throw new InputError(`install-dir: '${base}' is not an absolute path`);
   const dest = path.join(base, sha256.slice(0, 16));
   const argv = asRoot(['sh', '-c', INSTALL_SH, 'sh', base, dest]);
   process.stdout.write(`[runwarden-action] installing into ${dest}\n`);

@@ -58,6 +58,10 @@ async function main() {
   if (disableSudo && !/^[a-z_][a-z0-9_-]{0,31}$/.test(user))
     throw new lib.InputError(`disable-sudo: unexpected user name '${user}'`);
 
+  const installBase = lib.input('install-dir') || lib.DEFAULT_INSTALL;
+  if (!path.isAbsolute(installBase))
+    throw new lib.InputError(`install-dir: '${installBase}' is not an absolute path`);
+
   const tmp = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'runwarden-'));
   try {
     const policy = policyFile(mode, tmp);
@@ -70,7 +74,7 @@ async function main() {
     const got = crypto.createHash('sha256').update(tarball).digest('hex');
     if (got !== rel.sha256)
       throw new Error(`artifact ${url}: sha256 ${got}, but this action pins ${rel.sha256}; refusing to install it`);
-    const prefix = lib.install(tarball, lib.input('install-dir') || lib.DEFAULT_INSTALL, rel.sha256);
+    const prefix = lib.install(tarball, installBase, rel.sha256);
 
     // The token lets `post`, and nothing else in the job, finish it (the helper keeps its hash).
     const token = crypto.randomBytes(32).toString('hex');
