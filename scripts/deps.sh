@@ -21,6 +21,8 @@ esac
 
 missing=()
 for p in "${want[@]}"; do
+  # NodeSource's nodejs ships npm itself (and conflicts with Debian's npm package).
+  [ "$p" = npm ] && command -v npm >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
