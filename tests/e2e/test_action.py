@@ -163,6 +163,7 @@ class Runner:
         for n in ("summary", "env", "output", "path"):
             self.files[n] = self.user_file(n)
         self.state = {}
+        self.agent_pids = []  # agents pre started: their scopes are this test's
         self.proc = subprocess.Popen(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", SETUP, "sh", tmp, WORKER],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -205,6 +206,10 @@ class Runner:
         r = self.call(["node", os.path.join(self.action, "action", script), env])
         if not post and script == "pre.js":
             self.state = parse_file_command(env["GITHUB_STATE"])
+            pidfile = os.path.join(self.tmp, "root/var/lib/runwarden-action/agent.pid")
+            if os.path.exists(pidfile):
+                with open(pidfile) as f:
+                    self.agent_pids.append(int(f.read()))
         return r
 
     def step(self, name, *argv):
@@ -273,11 +278,10 @@ class ActionTest(RwTestCase):
             subprocess.run([RW, "job", "stop", "--socket", sock], capture_output=True, timeout=120)
         if self.runner:
             self.runner.stop()
-        pidfile = os.path.join(self.tmp, "root/var/lib/runwarden-action/agent.pid")
-        if not os.path.exists(pidfile):
-            return
-        with open(pidfile) as f:
-            pid = int(f.read())
+        for pid in self.runner.agent_pids if self.runner else []:
+            self.kill_agent(pid)
+
+    def kill_agent(self, pid):
         try:
             if os.readlink(f"/proc/{pid}/exe").endswith("/bin/runwarden"):
                 os.kill(pid, 9)
@@ -302,8 +306,10 @@ class ActionTest(RwTestCase):
 
     def tearDown(self):
         self.cleanup()
-        time.sleep(0.2)
-        super().tearDown()
+        # Only the scopes of agents this test started: other runs on the machine come and go.
+        ours = tuple(f"runwarden-{p}-" for p in (self.runner.agent_pids if self.runner else []))
+        left = {d for d in set(os.listdir(cgroup2_mount())) - self.cg_before if d.startswith(ours)}
+        self.assertEqual(left, set(), "the action left cgroups behind")
 
     def installed(self):
         return os.listdir(os.path.join(self.tmp, "root", "opt"))
