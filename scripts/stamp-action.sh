@@ -19,7 +19,10 @@ for f in "$@"; do
 	echo "$sum" | grep -Eqx '[0-9a-f]{64}' || { echo "$f: no sha256" >&2; exit 1; }
 	v=$(echo "$name" | sed -n 's/^runwarden-\([0-9A-Za-z.+~-]*\)-linux-\([a-z0-9_]*\)\.tar\.gz$/\1/p')
 	arch=$(echo "$name" | sed -n 's/^runwarden-\([0-9A-Za-z.+~-]*\)-linux-\([a-z0-9_]*\)\.tar\.gz$/\2/p')
-	[ -n "$v" ] && [ -n "$arch" ] || { echo "$f: '$name' is not runwarden-VERSION-linux-ARCH.tar.gz" >&2; exit 1; }
+	if [ -z "$v" ] || [ -z "$arch" ]; then
+		echo "$f: '$name' is not runwarden-VERSION-linux-ARCH.tar.gz" >&2
+		exit 1
+	fi
 	[ -z "$version" ] || [ "$version" = "$v" ] || { echo "$f: version $v, others $version" >&2; exit 1; }
 	version=$v
 	entries="$entries${entries:+,
