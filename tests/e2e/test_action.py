@@ -401,6 +401,29 @@ class ActionTest(RwTestCase):
                            capture_output=True, text=True)
         self.assertIn(v.returncode, (0, 3), v.stdout + v.stderr)
 
+    def test_agent_already_running_is_used_and_left_running(self):
+        """A self-hosted runner with the agent as a service: pre uses it, post leaves it."""
+        r = self.new_runner()
+        s = r.step("service", "sudo", "-n", RW, "agent")  # daemonizes once listening
+        self.assertEqual(s["rc"], 0, s["err"])
+        with open(os.path.join(self.tmp, "root/var/lib/runwarden/agent.log")) as f:
+            pid = int(re.search(r"agent listening on \S+ \(pid (\d+)\)", f.read()).group(1))
+        r.agent_pids.append(pid)
+        res = r.node("pre.js", {"artifact-url": self.url})
+        self.assertEqual(res["rc"], 0, res["out"] + res["err"])
+        self.assertIn("using the agent already running", res["err"])
+        self.assertEqual(r.connect("allowed.test", self.good.port), "ok")
+        res = r.node("post.js", post=True)
+        self.assertEqual(res["rc"], 0, res["out"] + res["err"])
+        self.assertTrue(Run(0, "", r.outputs()["evidence-dir"]).of(
+            "connect", daddr=GOOD, dport=self.good.port))
+        os.kill(pid, 0)  # still there for the next job
+        sock = os.path.join(self.tmp, "root/run/runwarden/agent.sock")
+        st = subprocess.run([RW, "job", "status", "--socket", sock], capture_output=True,
+                            text=True)
+        self.assertEqual((st.returncode, st.stdout.strip()), (0, "null"), st.stderr)
+        os.kill(pid, 15)
+
     def test_disable_sudo(self):
         r = self.new_runner()
         self.assertEqual(r.step("sudo", "sudo", "-n", "true")["rc"], 0)  # as on GitHub
