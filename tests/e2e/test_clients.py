@@ -188,6 +188,17 @@ def without(policy_text, hosts, addrs=()):
     return yaml.safe_dump(pol, sort_keys=False)
 
 
+def only(policy_text, hosts):
+    """What a user would write by hand: the learned entries for these hosts and nothing else
+    (no resolvers, no names the client derived from them, such as apt's SRV lookup)."""
+    pol = yaml.safe_load(policy_text)
+    allow = [e for e in pol.get("allow") or [] if e.get("host", "").lower().rstrip(".") in hosts]
+    for st in (pol.get("steps") or {}).values():
+        allow += [e for e in (st or {}).get("allow") or []
+                  if e.get("host", "").lower().rstrip(".") in hosts]
+    return yaml.safe_dump({"version": 1, "mode": "enforce", "allow": allow}, sort_keys=False)
+
+
 class Client:
     """One matrix row: argv, how to tell it succeeded, and where it goes."""
 
@@ -345,6 +356,17 @@ class ClientMatrix(RwTestCase):
                                 f"{enf.stdout}\n{enf.stderr}")
             self.assertEqual(enf.rc, 0, f"{learned.stdout}\n{enf.stderr}")
             self.assertEqual(enf.summary["audits"], 0, enf.stderr)
+
+        with self.subTest(cell="enforce with a hand-written policy (the destination only)"):
+            hand = os.path.join(self.tmp, "hand.yaml")
+            with open(hand, "w") as f:
+                f.write(only(learned.stdout, c.hosts))
+            c = self.client(name)
+            enf, ok, _ = self.run_job(c, "hand", "--policy", hand, "--mode", "enforce")
+            self.assert_clean(enf, f"{name} enforce (hand-written)")
+            self.assertTrue(ok, f"{name} failed with only its destination allowed:\n"
+                                f"{only(learned.stdout, c.hosts)}\n{enf.stdout}\n{enf.stderr}")
+            self.assertEqual(enf.rc, 0, enf.stderr)
 
         with self.subTest(cell="enforce with the destination left out"):
             missing = os.path.join(self.tmp, "missing.yaml")
