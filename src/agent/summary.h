@@ -25,13 +25,18 @@ struct summary {
 	struct strmap dests; /* fragment -> struct agg */
 	struct strmap dns;
 	struct strmap files;
-	uint64_t overflow; /* distinct items not listed */
+	struct strmap memreads; /* reaches into other processes' memory */
+	uint64_t overflow;	/* distinct items not listed */
 	uint64_t logged[EV_KIND_MAX];
 	uint64_t lost_kernel[EV_KIND_MAX];
 	uint64_t lost_user[EV_KIND_MAX];
 	uint64_t audits, denials;
 	uint64_t malformed;	    /* records of unknown kind or size */
 	uint64_t containers_missed; /* containers that could not be added to the scope */
+	/* Executable digests: distinct files hashed, their bytes, cache hits,
+	 * and the time the agent spent hashing (the cost of exec identity). */
+	uint64_t exe_hashed_files, exe_hashed_bytes, exe_hash_hits;
+	int64_t exe_hash_ns;
 };
 
 struct leftover {
@@ -60,6 +65,8 @@ struct run_info {
 	const char *ci_json;	     /* JSON object text or NULL */
 	const char *containers_json; /* JSON array members, or NULL when not followed */
 	const char *policy_json;     /* JSON object text or NULL */
+	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
+	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
 };
 
 void summary_init(struct summary *s);
@@ -72,11 +79,14 @@ void summary_dns(struct summary *s, const char *frag, const char *human,
 void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,
 		  pid_t pid);
 
+void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json);
+
 uint64_t summary_lost_total(const struct summary *s);
 bool summary_complete(const struct summary *s, const struct run_info *r);
 /* "events_lost" object text: {"exec":0,...,"total":N} */
 void summary_lost_json(const struct summary *s, struct strbuf *sb);
-int summary_write(const struct summary *s, const struct run_info *r, const char *path);
+/* summary.json's bytes, appended to out: written and signed as they are. */
+void summary_render(const struct summary *s, const struct run_info *r, struct strbuf *out);
 void summary_print(const struct summary *s, const struct run_info *r, FILE *f);
 
 const char *kind_name(int kind);
