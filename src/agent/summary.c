@@ -221,6 +221,8 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 			(unsigned long long)s->containers_missed);
 	if (r->policy_json)
 		sb_addf(&sb, ",\"policy\":%s", r->policy_json);
+	if (r->dns_json)
+		sb_addf(&sb, ",\"dns\":%s", r->dns_json);
 	sb_addstr(&sb, ",\"log\":{");
 	sb_addstr(&sb, "\"path\":");
 	json_cstr(&sb, r->log_name);

@@ -60,6 +60,7 @@ struct run_info {
 	const char *ci_json;	     /* JSON object text or NULL */
 	const char *containers_json; /* JSON array members, or NULL when not followed */
 	const char *policy_json;     /* JSON object text or NULL */
+	const char *dns_json;	     /* JSON object text or NULL: the DNS gate, DNS drops */
 };
 
 void summary_init(struct summary *s);
