@@ -689,9 +689,13 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 	if (c->gate_port && e->dir == DNS_IN && e->sport == c->gate_port &&
 	    is_gate_addr(family, e->saddr))
 		return; /* the gate's answer: logged with its question */
-	m = malloc(sizeof(*m));
-	if (!m)
-		abort();
+	/* One parse buffer for the run (it is large: up to 32 answers of 2 names each). */
+	if (!c->dns_scratch) {
+		c->dns_scratch = malloc(sizeof(*c->dns_scratch));
+		if (!c->dns_scratch)
+			abort();
+	}
+	m = c->dns_scratch;
 	if (dns_parse(e->data, e->len, tcp, m, err, sizeof(err))) {
 		/* A padded question longer than the capture is still named. */
 		cut =
@@ -699,10 +703,8 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 		/* TCP continuation segments carry no header: not an event. */
 		if (!cut && !(tcp && e->dir == DNS_OUT && e->len < 12))
 			log_dns_malformed(c, e, err);
-		if (!cut) {
-			free(m);
+		if (!cut)
 			return;
-		}
 	}
 	pending_key(key, sizeof(key), e->cookie, m->id);
 	if (e->dir == DNS_OUT && !m->response) {
@@ -721,7 +723,6 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 			free(q);
 		}
 	}
-	free(m);
 }
 
 static void on_file(struct collector *c, const struct ev_file *e, size_t len)
@@ -895,6 +896,7 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->hosts, free);
 	strmap_clear(&c->redirected, free);
 	strmap_clear(&c->gate_clients, free);
+	free(c->dns_scratch);
 	summary_free(&c->sum);
 	sb_release(&c->body);
 	evlog_abandon(&c->log);

@@ -24,8 +24,9 @@ struct collector {
 	struct proctab procs;
 	struct strmap dns_pending; /* "cookie:id" -> struct dns_pending (questions off the gate) */
 	size_t dns_pending_bytes;
-	struct strmap hosts;	  /* address text -> host name it was resolved from */
-	struct strmap redirected; /* socket cookie -> resolver the job addressed (gate mode) */
+	struct dns_msg *dns_scratch; /* the one parse buffer for packets off the gate */
+	struct strmap hosts;	     /* address text -> host name it was resolved from */
+	struct strmap redirected;    /* socket cookie -> resolver the job addressed (gate mode) */
 	/* The DNS gate's port on 127.0.0.1 (0: no gate). Questions to it are logged from the
 	 * gate's own events; the packets only say which process sent them. */
 	uint16_t gate_port;
@@ -46,6 +47,7 @@ struct collector {
 };
 
 struct dnsgate_event;
+struct dns_msg;
 
 int collector_init(struct collector *c, const char *log_path, const struct sensitive_list *sens,
 		   const char *step);
