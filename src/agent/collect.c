@@ -557,10 +557,9 @@ void collector_dns_drops_json(const struct collector *c, struct strbuf *sb)
 
 /* ---- questions off the gate (other network namespaces, the runner, no gate) ---- */
 
-static int judge_offpath(struct collector *c, const struct dns_msg *m)
+static int judge_offpath(struct collector *c, const char *qname, int qtype)
 {
-	return c->judge_question ? c->judge_question(c->judge_ctx, m->qname, m->qtype)
-				 : VERDICT_ALLOW;
+	return c->judge_question ? c->judge_question(c->judge_ctx, qname, qtype) : VERDICT_ALLOW;
 }
 
 /* An answer seen on the wire: its question's line, and for a blocked name the kernel block of
@@ -577,10 +576,8 @@ static void log_answered(struct collector *c, const struct dns_who *who, const c
 	    .answers = ajson,
 	    .answers_truncated = ans && ans->answers_truncated,
 	};
-	struct dns_msg probe = {.qtype = qtype};
 
-	snprintf(probe.qname, sizeof(probe.qname), "%s", qname);
-	l.verdict = judge_offpath(c, &probe);
+	l.verdict = judge_offpath(c, qname, qtype);
 	for (int i = 0; ans && i < ans->n_answers; i++) {
 		const struct dns_answer *a = &ans->answers[i];
 		uint8_t bin[16];

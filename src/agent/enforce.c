@@ -551,6 +551,14 @@ int enforce_arm(struct enforce *e, const struct loader *ld, char *err, size_t er
 	return 0;
 }
 
+void enforce_gate_close(struct enforce *e)
+{
+	if (!e->gate)
+		return;
+	dnsgate_dispatch(e->gate);
+	dnsgate_abandon(e->gate);
+}
+
 int enforce_gate_fd(const struct enforce *e)
 {
 	return e->gate ? dnsgate_fd(e->gate) : -1;

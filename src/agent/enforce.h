@@ -54,6 +54,9 @@ int enforce_arm(struct enforce *e, const struct loader *ld, char *err, size_t er
 /* The gate's epoll fd (or -1) and its work, for the agent's loop. */
 int enforce_gate_fd(const struct enforce *e);
 void enforce_gate_dispatch(struct enforce *e);
+/* End of the run: handles the questions already queued, then logs those still waiting for an
+ * answer (the on_question sink sees every question the gate took). */
+void enforce_gate_close(struct enforce *e);
 /* The one judgement of a DNS question (enum verdict): block list, policy (with the names
  * derived from allowed ones, policy_check_question) and mode. gated: the question reached the
  * gate, which can refuse it; one that went another way and was not allowed is `audit`. */

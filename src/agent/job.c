@@ -378,8 +378,10 @@ int job_finish(struct job *j, int exit_status)
 	ri->n_leftovers = collect_leftovers(&j->scope, &ri->leftovers);
 	if (ri->n_leftovers && j->o.kill_leftovers)
 		ri->leftovers_killed = scope_kill_all(&j->scope) == 0;
-	/* Everything the kernel sent before we stop listening. */
+	/* Everything the kernel sent before we stop listening, and every question the gate
+	 * took, answered or not. */
 	ring_buffer__consume(j->rb);
+	enforce_gate_close(&j->enf);
 	collector_finish(col);
 	loader_read_lost(&j->ld, klost);
 	for (int k = 0; k < EV_KIND_MAX; k++)

@@ -1290,6 +1290,18 @@ void dnsgate_free(struct dnsgate *g)
 	free(g);
 }
 
+void dnsgate_abandon(struct dnsgate *g)
+{
+	while (!list_empty(&g->queries)) {
+		struct query *qr = container_of(g->queries.next, struct query, link);
+
+		emit(g, &qr->q, DNSGATE_ALLOW, qr->tag, -1, "no answer before the gate stopped",
+		     &qr->who, qr->started_us, 0, false, 0);
+		query_free(g, qr);
+	}
+	reap(g);
+}
+
 uint16_t dnsgate_port(const struct dnsgate *g)
 {
 	return g->port;

@@ -128,6 +128,10 @@ struct dnsgate *dnsgate_new(const struct dnsgate_config *cfg, char *err, size_t 
  * dnsgate_expire(g, UINT64_MAX) first to unpin everything). */
 void dnsgate_free(struct dnsgate *g);
 
+/* Ends every forwarded question still waiting for upstream, with an event each (rcode -1), so
+ * none goes unrecorded when the run ends. The clients get no answer. */
+void dnsgate_abandon(struct dnsgate *g);
+
 /* The port bound for UDP and TCP. */
 uint16_t dnsgate_port(const struct dnsgate *g);
 

@@ -205,6 +205,28 @@ except OSError as e:
         (c,) = r.of("connect", daddr=SRV_OK, dport=self.srv2.port)
         self.assertEqual(c["verdict"], "allow")
 
+    def test_question_in_flight_at_the_end_is_logged(self):
+        # An upstream that never answers, and a job that does not wait: the gate still holds
+        # the question when the run ends, and it is on record.
+        pol = self.policy(mode="observe")
+        with open(pol) as f:
+            text = f.read().replace(f"upstream: {DNS}", "upstream: 127.0.54.99")
+        with open(pol, "w") as f:
+            f.write(text)
+        code = f"""
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("{DNS}", 53))
+s.send(bytes.fromhex("4242010000010000000000000761"
+                     "6c6c6f776564047465737400 00010001".replace(" ", "")))
+time.sleep(0.3)
+"""
+        r = self.rw([sys.executable, "-c", code], "--policy", pol)
+        (d,) = self.dns_lines(r, "allowed.test")
+        self.assertEqual((d["rcode"], d["verdict"], d["reason"]),
+                         (None, "allow", "no answer before the gate stopped"))
+        self.assertTrue(d["pid"])
+
     # ---- every question logged by name, from the gate ----
 
     def padded_query(self, name, pad):
