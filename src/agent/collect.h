@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent/fileid.h"
 #include "agent/proctab.h"
 #include "agent/sensitive.h"
 #include "agent/summary.h"
@@ -44,10 +45,20 @@ struct collector {
 	struct summary sum;
 	struct strbuf body; /* reused for every line */
 	bool io_error;
+	/* Watched files by identity: "dev:ino" -> the name it is watched as.
+	 * watch_file puts one into the kernel's set (NULL: not armed). */
+	struct strmap watched;
+	int (*watch_file)(const void *ctx, uint32_t kdev, uint64_t ino);
+	const void *watch_ctx;
+	bool watched_full; /* said once: the kernel's set is full */
+	struct exe_cache exes;
 };
 
 struct dnsgate_event;
 struct dns_msg;
+
+/* Adds a watched file (found at start, or opened under a watched name). */
+void collector_watch(struct collector *c, const char *path, uint32_t kdev, uint64_t ino);
 
 int collector_init(struct collector *c, const char *log_path, const struct sensitive_list *sens,
 		   const char *step);

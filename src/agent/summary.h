@@ -25,13 +25,18 @@ struct summary {
 	struct strmap dests; /* fragment -> struct agg */
 	struct strmap dns;
 	struct strmap files;
-	uint64_t overflow; /* distinct items not listed */
+	struct strmap memreads; /* reaches into other processes' memory */
+	uint64_t overflow;	/* distinct items not listed */
 	uint64_t logged[EV_KIND_MAX];
 	uint64_t lost_kernel[EV_KIND_MAX];
 	uint64_t lost_user[EV_KIND_MAX];
 	uint64_t audits, denials;
 	uint64_t malformed;	    /* records of unknown kind or size */
 	uint64_t containers_missed; /* containers that could not be added to the scope */
+	/* Executable digests: distinct files hashed, their bytes, cache hits,
+	 * and the time the agent spent hashing (the cost of exec identity). */
+	uint64_t exe_hashed_files, exe_hashed_bytes, exe_hash_hits;
+	int64_t exe_hash_ns;
 };
 
 struct leftover {
@@ -72,6 +77,8 @@ void summary_dns(struct summary *s, const char *frag, const char *human,
 		 const char *const *answers_json, int n);
 void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,
 		  pid_t pid);
+
+void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json);
 
 uint64_t summary_lost_total(const struct summary *s);
 bool summary_complete(const struct summary *s, const struct run_info *r);
