@@ -43,7 +43,7 @@ struct dns_pending {
 	char qname[]; /* exactly as long as it needs */
 };
 
-int collector_init(struct collector *c, const char *log_path, const struct sensitive_list *sens,
+int collector_init(struct collector *c, int log_fd, const struct sensitive_list *sens,
 		   const char *step)
 {
 	memset(c, 0, sizeof(*c));
@@ -58,7 +58,7 @@ int collector_init(struct collector *c, const char *log_path, const struct sensi
 	strmap_init(&c->watched);
 	exe_cache_init(&c->exes);
 	summary_init(&c->sum);
-	return evlog_open(&c->log, log_path);
+	return evlog_open_fd(&c->log, log_fd);
 }
 
 /* ------------------------------------------------------------ rendering */

@@ -18,16 +18,19 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmds.h"
 #include "common/jsonw.h"
 #include "common/strbuf.h"
+#include "evidence/outdir.h"
 #include "common/strmap.h"
 #include "common/util.h"
 #include "policy/learn.h"
@@ -297,22 +300,16 @@ static int read_line(FILE *f, struct strbuf *sb, bool *complete)
 	return sb->len ? 1 : 0;
 }
 
-static int learn_dir(struct learn *L, const char *dir)
+/* Reads one log; f is closed. path names it in messages. */
+static int learn_file(struct learn *L, FILE *f, const char *path_name)
 {
 	struct strbuf path = STRBUF_INIT, line = STRBUF_INIT;
 	size_t lineno = 0;
 	char err[256];
 	int rc = -1, r;
 	bool complete;
-	FILE *f;
 
-	sb_addf(&path, "%s/events.ndjson", dir);
-	f = fopen(path.buf, "re");
-	if (!f) {
-		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
-		sb_release(&path);
-		return -1;
-	}
+	sb_addstr(&path, path_name);
 	while ((r = read_line(f, &line, &complete)) > 0) {
 		json_error_t jerr;
 		json_t *ev;
@@ -357,6 +354,24 @@ out:
 	fclose(f);
 	sb_release(&path);
 	sb_release(&line);
+	return rc;
+}
+
+static int learn_dir(struct learn *L, const char *dir)
+{
+	struct strbuf path = STRBUF_INIT;
+	FILE *f;
+	int rc;
+
+	sb_addf(&path, "%s/events.ndjson", dir);
+	f = fopen(path.buf, "re");
+	if (!f) {
+		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
+		sb_release(&path);
+		return -1;
+	}
+	rc = learn_file(L, f, path.buf);
+	sb_release(&path);
 	return rc;
 }
 
@@ -701,15 +716,20 @@ static int write_out(const char *path, const struct strbuf *sb)
 {
 	struct strbuf tmp = STRBUF_INIT;
 	FILE *f;
-	int rc = -1;
+	int rc = -1, fd;
 
 	if (!path) {
 		fwrite(sb_str(sb), 1, sb->len, stdout);
 		return fflush(stdout) ? -1 : 0;
 	}
 	sb_addf(&tmp, "%s.tmp.%d", path, (int)getpid());
-	f = fopen(tmp.buf, "we");
+	/* Exclusive and never through a symlink: the name is guessable, and the
+	 * directory may be one the job wrote to. */
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		rw_err("%s: cannot create: %s", tmp.buf, strerror(errno));
 		goto out;
 	}
@@ -761,6 +781,52 @@ out:
 int learn_write(const char *const *rundirs, int n, const char *out_path)
 {
 	return learn_write_opts(rundirs, n, out_path, LEARN_WILDCARD_MIN);
+}
+
+int learn_write_at(int dirfd, const char *dir_name)
+{
+	struct learn L = {.wildcard_min = LEARN_WILDCARD_MIN};
+	struct strbuf out = STRBUF_INIT, path = STRBUF_INIT;
+	int rc = -1, fd;
+	FILE *f;
+
+	strmap_init(&L.obs);
+	strmap_init(&L.steps);
+	strmap_init(&L.resolvers);
+	strmap_init(&L.blocked);
+	add_run_name(&L.runs, dir_name);
+	sb_addf(&path, "%s/events.ndjson", dir_name);
+	fd = openat(dirfd, "events.ndjson", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	f = fd >= 0 ? fdopen(fd, "re") : NULL;
+	if (!f) {
+		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	if (learn_file(&L, f, path.buf))
+		goto out;
+	render(&L, &out);
+	sb_reset(&path);
+	sb_addf(&path, "%s/policy.learned.yaml", dir_name);
+	fd = openat(dirfd, "policy.learned.yaml",
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || fchmod(fd, 0644) || write_full(fd, sb_str(&out), out.len) || fsync(fd)) {
+		rw_err("%s: cannot write: %s", path.buf, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	rc = close(fd) ? -1 : 0;
+out:
+	strmap_clear(&L.obs, obs_free);
+	strmap_clear(&L.steps, NULL);
+	strmap_clear(&L.resolvers, NULL);
+	strmap_clear(&L.blocked, NULL);
+	sb_release(&L.runs);
+	sb_release(&out);
+	sb_release(&path);
+	return rc;
 }
 
 static const char learn_usage[] =
