@@ -37,6 +37,10 @@ int collector_init(struct collector *c, const char *log_path, const struct sensi
 		   const char *step);
 /* ring_buffer_sample_fn */
 int collector_handle(void *ctx, void *data, size_t len);
+/* A breach of the fence seen from user space (a detached link, the keeper
+ * gone): logged as a "fence" event and the record marked incomplete with
+ * reason. verdict: VERDICT_AUDIT (observe) or VERDICT_DENY (job ended). */
+void collector_fence_note(struct collector *c, const char *what, const char *reason, int verdict);
 /* Logs DNS questions that never got an answer. */
 void collector_finish(struct collector *c);
 void collector_free(struct collector *c);
