@@ -533,8 +533,7 @@ static __always_inline void jobpid_add(u32 tgid)
 LPM_MAP(inbound4, struct lpm4_key);
 LPM_MAP(inbound6, struct lpm6_key);
 
-static __always_inline bool inbound_refused(struct __sk_buff *skb, u8 family, const u8 *saddr,
-					    u16 sport, u16 dport, u32 l4);
+static __always_inline bool inbound_refused(u8 family, const u8 *saddr, u16 sport, u16 dport);
 
 /* ---------------------------------------------------------------- processes */
 
@@ -1032,6 +1031,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 	u8 family, proto;
 	u16 sport, dport;
 	u8 saddr[16] = {}, daddr[16] = {};
+	bool syn = false; /* a TCP connection's first packet */
 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
@@ -1077,6 +1077,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 		sport = bpf_ntohs(th.source);
 		dport = bpf_ntohs(th.dest);
 		off = l4 + th.doff * 4;
+		syn = th.syn && !th.ack;
 	} else {
 		/* ICMP and the rest: no ports, but the backstop still judges them. */
 		if (dir == DNS_OUT) {
@@ -1124,8 +1125,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 			return 0;
 		}
 	}
-	if (dir == DNS_IN && proto == PROTO_TCP &&
-	    inbound_refused(skb, family, saddr, sport, dport, l4))
+	if (dir == DNS_IN && syn && inbound_refused(family, saddr, sport, dport))
 		return 0;
 	if (!is_dns_port(dir == DNS_OUT ? dport : sport, dir == DNS_OUT ? daddr : saddr))
 		return 1;
@@ -1417,22 +1417,18 @@ refused:
 }
 
 /*
- * The enforce-mode gate for inbound TCP, on the peer's SYN as it reaches a
- * socket of the job (a listener, in softirq: no process to name, so the
- * record carries the local port). Dropped SYNs are retransmitted by the peer
- * and recorded again; the accept(2) record below covers what got through.
- * Returns true when the packet must be dropped.
+ * The enforce-mode gate for inbound TCP, on the peer's SYN (the caller checked
+ * the flags) as it reaches a socket of the job (a listener, in softirq: no
+ * process to name, so the record carries the local port). Dropped SYNs are
+ * retransmitted by the peer and recorded again; the accept(2) record below
+ * covers what got through. Returns true when the packet must be dropped.
  */
-static __always_inline bool inbound_refused(struct __sk_buff *skb, u8 family, const u8 *saddr,
-					    u16 sport, u16 dport, u32 l4)
+static __always_inline bool inbound_refused(u8 family, const u8 *saddr, u16 sport, u16 dport)
 {
 	struct dest d = {.port = dport, .family = family, .proto = RPROTO_TCP};
 	struct ev_accept e = {};
-	struct tcphdr th;
 
 	if (!enforcing())
-		return false;
-	if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)) || !th.syn || th.ack)
 		return false;
 	__builtin_memcpy(d.addr, saddr, 16);
 	if (!refused(judge_inbound(&d)))
