@@ -533,7 +533,25 @@ static __always_inline void jobpid_add(u32 tgid)
 LPM_MAP(inbound4, struct lpm4_key);
 LPM_MAP(inbound6, struct lpm6_key);
 
-static __always_inline bool inbound_refused(u8 family, const u8 *saddr, u16 sport, u16 dport);
+/* The job's own outgoing SYNs (enforce mode), by source address and port:
+ * when such a connection arrives at a listener of the job (a client and a
+ * server of the same job, on any local address) it is not a peer from
+ * outside. */
+struct flow_src {
+	u8 addr[16];
+	u16 port;
+	u16 _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct flow_src);
+	__type(value, u8);
+} job_syns SEC(".maps");
+
+static __always_inline bool inbound_refused(struct __sk_buff *skb, u8 family, const u8 *saddr,
+					    u16 sport, u16 dport);
+static __always_inline void note_job_syn(const u8 *saddr, u16 sport);
 
 /* ---------------------------------------------------------------- processes */
 
@@ -1125,8 +1143,10 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 			return 0;
 		}
 	}
-	if (dir == DNS_IN && syn && inbound_refused(family, saddr, sport, dport))
+	if (dir == DNS_IN && syn && inbound_refused(skb, family, saddr, sport, dport))
 		return 0;
+	if (dir == DNS_OUT && syn)
+		note_job_syn(saddr, sport);
 	if (!is_dns_port(dir == DNS_OUT ? dport : sport, dir == DNS_OUT ? daddr : saddr))
 		return 1;
 	if (plen > skb->len)
@@ -1423,13 +1443,43 @@ refused:
  * retransmitted by the peer and recorded again; the accept(2) record below
  * covers what got through. Returns true when the packet must be dropped.
  */
-static __always_inline bool inbound_refused(u8 family, const u8 *saddr, u16 sport, u16 dport)
+static __always_inline void note_job_syn(const u8 *saddr, u16 sport)
+{
+	struct flow_src k = {.port = sport};
+	struct rw_config *c = cfg();
+	u8 one = 1;
+
+	if (!c || !c->policy)
+		return; /* nothing is judged inbound without a policy */
+	__builtin_memcpy(k.addr, saddr, 16);
+	bpf_map_update_elem(&job_syns, &k, &one, BPF_ANY);
+}
+
+static __always_inline bool from_job(const u8 *saddr, u16 sport)
+{
+	struct flow_src k = {.port = sport};
+
+	__builtin_memcpy(k.addr, saddr, 16);
+	return bpf_map_lookup_elem(&job_syns, &k) != NULL;
+}
+
+static __always_inline bool inbound_refused(struct __sk_buff *skb, u8 family, const u8 *saddr,
+					    u16 sport, u16 dport)
 {
 	struct dest d = {.port = dport, .family = family, .proto = RPROTO_TCP};
+	struct fence_config *f;
 	struct ev_accept e = {};
 
 	if (!enforcing())
 		return false;
+	/* Listeners in the job's own cgroup only: containers the job starts are
+	 * reached through their engine's proxies and bridges, peers the job
+	 * cannot name in advance. */
+	f = fence();
+	if (!f || bpf_skb_ancestor_cgroup_id(skb, f->scope_level) != f->scope_cgid)
+		return false;
+	if (from_job(saddr, sport))
+		return false; /* the job connecting to itself */
 	__builtin_memcpy(d.addr, saddr, 16);
 	if (!refused(judge_inbound(&d)))
 		return false;
@@ -1489,6 +1539,8 @@ int rw_exit_accept(struct trace_event_raw_sys_exit *ctx)
 	d.family = e.family;
 	d.port = e.local_port;
 	e.verdict = judge_inbound(&d);
+	if (e.verdict != VERDICT_ALLOW && from_job(e.peer, e.peer_port))
+		e.verdict = VERDICT_ALLOW;
 	emit(&e, sizeof(e), EV_ACCEPT);
 	return 0;
 }

@@ -18,6 +18,7 @@ import sys
 import textwrap
 import time
 
+import test_agent as agent_fixtures  # the module, so its tests are not collected here
 from rwtest import RW, Run, RwTestCase, TcpServer, cgroup2_mount, leftover_cgroups
 
 BAD, PEER = "127.0.31.2", "127.0.31.9"
@@ -213,6 +214,23 @@ class FenceTest(RwTestCase):
         # Listing a peer replaces the default: 127.0.0.1 is refused now.
         self.assertEqual(results, {PEER: "hello", "127.0.0.1": "TimeoutError"}, r.stderr)
 
+    def test_job_connecting_to_itself_is_not_inbound(self):
+        # A client and a server of the same job, the client on an address
+        # the inbound list does not name: the job's own SYN, not a peer's.
+        code = textwrap.dedent("""
+            import socket
+            s = socket.socket(); s.bind(("0.0.0.0", 0)); s.listen(1)
+            c = socket.socket(); c.bind(("127.0.31.7", 0)); c.settimeout(3)
+            c.connect(("127.0.0.1", s.getsockname()[1]))
+            a, peer = s.accept(); a.sendall(b"hi")
+            print(c.recv(2).decode(), peer[0])
+        """)
+        r = self.rw(self.py(code), "--policy", self.policy(extra="  - ip: 127.0.0.1\n"))
+        self.assertEqual(r.stdout.strip(), "hi 127.0.31.7", r.stderr)
+        (e,) = r.of("accept")
+        self.assertEqual((e["peer"], e["verdict"]), ("127.0.31.7", "allow"))
+        self.assertEqual(r.rc, 0, r.stderr)
+
     # ------------------------------------------------------------ pidfd_getfd
 
     def borrow(self, mode):
@@ -309,6 +327,91 @@ class FenceTest(RwTestCase):
         if shutil.which("sudo"):
             r = self.rw(["sudo", "-n", "true"], "--user", "nobody")
             self.assertNotEqual(r.rc, 0)
+
+
+
+
+class WholeJobFenceTest(RwTestCase):
+    """The same attacks from a step of a whole-job run (`runwarden agent`):
+    no seccomp filter can be put on a runner that is already running, so a
+    borrowed descriptor costs the caller its life instead."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.bad = TcpServer(BAD)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.bad.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.pin_root = f"/sys/fs/bpf/rw-e2e-fence-{os.getpid()}"
+        self.agent = agent_fixtures.Agent(self.tmp, self.pin_root)
+        self.worker = agent_fixtures.Worker()
+        self.addCleanup(self.cleanup)
+        self.out = os.path.join(self.tmp, "out")
+        pol = os.path.join(self.tmp, "policy.yaml")
+        with open(pol, "w") as f:
+            f.write("version: 1\nmode: enforce\nallow:\n  - ip: 127.0.31.1\n")
+        rc, _, err = self.agent.job("start", "--pid", str(self.worker.pid), "--out", self.out,
+                                    "--no-sign", "--policy", pol)
+        self.assertEqual(rc, 0, err)
+
+    def tearDown(self):
+        ours = tuple(f"runwarden-{p}-" for p in self.agent.pids)
+        deadline = time.time() + 10
+        while time.time() < deadline and any(
+                d.startswith(ours) for d in set(leftover_cgroups()) - self.cg_before):
+            time.sleep(0.1)
+        left = {d for d in set(leftover_cgroups()) - self.cg_before if d.startswith(ours)}
+        self.assertEqual(left, set(), self.agent.logtext())
+
+    def cleanup(self):
+        self.agent.kill()
+        self.worker.stop()
+        if os.path.isdir(self.pin_root):
+            for d in os.listdir(self.pin_root):
+                sub = os.path.join(self.pin_root, d)
+                for f in os.listdir(sub):
+                    os.unlink(os.path.join(sub, f))
+                os.rmdir(sub)
+            os.rmdir(self.pin_root)
+
+    def stop(self):
+        rc, _, err = self.agent.job("stop")
+        return Run(rc, err, self.out)
+
+    def test_pidfd_getfd_kills_the_caller(self):
+        victim = subprocess.Popen([sys.executable, "-c", VICTIM], stdout=subprocess.PIPE,
+                                  text=True)
+        self.addCleanup(lambda: (victim.kill(), victim.wait(), victim.stdout.close()))
+        fd = int(victim.stdout.readline())
+        before = self.bad.accepted
+        r = self.worker.step(sys.executable, "-c", GETFD, str(victim.pid), str(fd), BAD,
+                             str(self.bad.port))
+        self.assertEqual((r["rc"], r["out"]), (-9, ""))
+        self.assertEqual(self.bad.accepted, before)
+        run = self.stop()
+        (e,) = run.of("pidfd_getfd")
+        self.assertEqual((e["target"]["pid"], e["verdict"], e["killed"], e["result"]),
+                         (victim.pid, "deny", True, "ok"))
+        self.assertNotEqual(run.rc, 0)
+
+    def test_step_moving_out_ends_the_job(self):
+        procs = os.path.join(cgroup2_mount(), "cgroup.procs")
+        marker = os.path.join(self.tmp, "after-move")
+        self.worker.proc.stdin.write(json.dumps(
+            ["sh", "-c", f"echo $$ > {procs} && touch {marker}"]) + "\n")
+        self.worker.proc.stdin.flush()
+        # The job is ended: the runner's worker itself is killed with it.
+        self.assertEqual(self.worker.proc.wait(10), -9)
+        self.assertFalse(os.path.exists(marker))
+        run = self.stop()
+        (e,) = run.of("cgroup_move")
+        self.assertEqual((e["verdict"], e["killed"]), ("deny", True))
+        self.assertIs(run.summary["complete"], False)
+        self.assertTrue(any("moved out" in w for w in run.summary["incomplete_reasons"]))
 
 
 if __name__ == "__main__":
