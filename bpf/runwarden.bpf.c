@@ -1446,11 +1446,8 @@ refused:
 static __always_inline void note_job_syn(const u8 *saddr, u16 sport)
 {
 	struct flow_src k = {.port = sport};
-	struct rw_config *c = cfg();
 	u8 one = 1;
 
-	if (!c || !c->policy)
-		return; /* nothing is judged inbound without a policy */
 	__builtin_memcpy(k.addr, saddr, 16);
 	bpf_map_update_elem(&job_syns, &k, &one, BPF_ANY);
 }
@@ -1496,7 +1493,8 @@ static __always_inline bool inbound_refused(struct __sk_buff *skb, u8 family, co
 	return true;
 }
 
-/* accept(2)/accept4(2) returned a connection: who accepted it, from whom. */
+/* accept(2)/accept4(2) returned a connection from outside the job: who
+ * accepted it, from whom. */
 SEC("tp/syscalls/sys_exit_accept4")
 int rw_exit_accept(struct trace_event_raw_sys_exit *ctx)
 {
@@ -1538,9 +1536,10 @@ int rw_exit_accept(struct trace_event_raw_sys_exit *ctx)
 	__builtin_memcpy(d.addr, e.peer, 16);
 	d.family = e.family;
 	d.port = e.local_port;
+	/* The job's own connection: its connect record already says it all. */
+	if (from_job(e.peer, e.peer_port))
+		return 0;
 	e.verdict = judge_inbound(&d);
-	if (e.verdict != VERDICT_ALLOW && from_job(e.peer, e.peer_port))
-		e.verdict = VERDICT_ALLOW;
 	emit(&e, sizeof(e), EV_ACCEPT);
 	return 0;
 }
