@@ -117,6 +117,11 @@ def run(name, workload, reps, prepare=None, skip=()):
           f"events/s sustained {statistics.median(rate):.0f}, lost {max(lost)}, "
           f"armed {statistics.median(s['armed_ms'] for s in summaries):.0f} ms, "
           f"agent peak RSS {max(s.get('agent_peak_rss_kb', 0) for s in summaries) / 1024:.1f} MiB")
+    hashes = [s["exe_hashes"] for s in summaries if "exe_hashes" in s]
+    if hashes:
+        h = max(hashes, key=lambda x: x["ms"])
+        print(f"  exec digests (worst run): {h['files']} files hashed, {h['bytes'] / 2**20:.1f} MiB, "
+              f"{h['cache_hits']} cache hits, {h['ms']:.0f} ms of agent time")
     shutil.rmtree(os.path.dirname(out), True)
 
 

@@ -142,6 +142,27 @@ static void follow_containers(struct job *j)
 	}
 }
 
+static int watch_in_kernel(const void *ld, uint32_t kdev, uint64_t ino)
+{
+	return loader_watch_file(ld, kdev, ino);
+}
+
+static void watch_found(void *col, const char *path, uint32_t kdev, uint64_t ino)
+{
+	collector_watch(col, path, kdev, ino);
+}
+
+/* Sensitive files known by identity before the job starts: a hard link, a
+ * renamed directory, a bind mount or a file handle cannot hide them. */
+static void watch_sensitive_files(struct job *j)
+{
+	char cwd[4096];
+
+	j->col.watch_file = watch_in_kernel;
+	j->col.watch_ctx = &j->ld;
+	sensitive_resolve(&j->sens, getcwd(cwd, sizeof(cwd)) ? cwd : NULL, watch_found, &j->col);
+}
+
 int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens)
 {
 	struct strbuf path = STRBUF_INIT;
@@ -204,6 +225,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		goto out;
 	}
 	j->loaded = true;
+	watch_sensitive_files(j);
 	missing_json(&j->ld, &j->missing);
 	if (j->ld.n_missing) {
 		for (int i = 0; i < j->ld.n_hooks; i++)

@@ -32,6 +32,7 @@ void summary_init(struct summary *s)
 	strmap_init(&s->dests);
 	strmap_init(&s->dns);
 	strmap_init(&s->files);
+	strmap_init(&s->memreads);
 }
 
 static void agg_free(void *v)
@@ -50,6 +51,7 @@ void summary_free(struct summary *s)
 	strmap_clear(&s->dests, agg_free);
 	strmap_clear(&s->dns, agg_free);
 	strmap_clear(&s->files, agg_free);
+	strmap_clear(&s->memreads, agg_free);
 	sb_release(&s->incomplete);
 }
 
@@ -105,6 +107,14 @@ void summary_file(struct summary *s, const char *frag, const char *human, const 
 	struct agg *a = bump(s, &s->files, frag, human);
 
 	(void)pid;
+	if (a && a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
+		strmap_put(&a->members, proc_json, NULL);
+}
+
+void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json)
+{
+	struct agg *a = bump(s, &s->memreads, frag, human);
+
 	if (a && a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
 		strmap_put(&a->members, proc_json, NULL);
 }
@@ -216,7 +226,13 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 	list(&sb, "destinations", &s->dests, NULL);
 	list(&sb, "dns_names", &s->dns, "answers");
 	list(&sb, "files", &s->files, "processes");
+	list(&sb, "memory_reads", &s->memreads, "processes");
 	sb_addf(&sb, ",\"unlisted_items\":%llu", (unsigned long long)s->overflow);
+	sb_addf(&sb,
+		",\"exe_hashes\":{\"files\":%llu,\"bytes\":%llu,\"cache_hits\":%llu,"
+		"\"ms\":%.3f}",
+		(unsigned long long)s->exe_hashed_files, (unsigned long long)s->exe_hashed_bytes,
+		(unsigned long long)s->exe_hash_hits, s->exe_hash_ns / 1e6);
 	sb_addf(&sb, ",\"audits\":%llu,\"denials\":%llu", (unsigned long long)s->audits,
 		(unsigned long long)s->denials);
 	sb_addstr(&sb, ",\"leftovers\":[");
@@ -303,6 +319,8 @@ void summary_print(const struct summary *s, const struct run_info *r, FILE *f)
 	print_list(f, "destinations", &s->dests, 20);
 	print_list(f, "dns names", &s->dns, 20);
 	print_list(f, "sensitive files", &s->files, 20);
+	if (s->memreads.count)
+		print_list(f, "reads of other processes' memory", &s->memreads, 20);
 	if (r->n_leftovers) {
 		fprintf(f, "  processes left running after the grace period (%d)%s:\n",
 			r->n_leftovers, r->leftovers_killed ? ", killed" : "");

@@ -25,13 +25,18 @@ struct summary {
 	struct strmap dests; /* fragment -> struct agg */
 	struct strmap dns;
 	struct strmap files;
-	uint64_t overflow; /* distinct items not listed */
+	struct strmap memreads; /* reaches into other processes' memory */
+	uint64_t overflow;	/* distinct items not listed */
 	uint64_t logged[EV_KIND_MAX];
 	uint64_t lost_kernel[EV_KIND_MAX];
 	uint64_t lost_user[EV_KIND_MAX];
 	uint64_t audits, denials;
 	uint64_t malformed;	    /* records of unknown kind or size */
 	uint64_t containers_missed; /* containers that could not be added to the scope */
+	/* Executable digests: distinct files hashed, their bytes, cache hits,
+	 * and the time the agent spent hashing (the cost of exec identity). */
+	uint64_t exe_hashed_files, exe_hashed_bytes, exe_hash_hits;
+	int64_t exe_hash_ns;
 	/* Why the record cannot be complete even with nothing lost: the fence
 	 * was breached (a process moved out of the scope, a link detached, the
 	 * keeper killed) or processes outlived the record. JSON strings,
@@ -83,6 +88,7 @@ void summary_dns(struct summary *s, const char *frag, const char *human,
 void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,
 		  pid_t pid);
 
+void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json);
 /* Records a reason the record is incomplete (at most SUMMARY_MAX_REASONS
  * are listed; the count is always right). */
 #define SUMMARY_MAX_REASONS 32
