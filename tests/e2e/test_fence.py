@@ -315,6 +315,33 @@ class FenceTest(RwTestCase):
         self.assertIs(r.summary["complete"], False)
         self.assertTrue(any("detached" in w for w in r.summary["incomplete_reasons"]))
 
+    def test_root_job_killing_the_keeper_is_ended(self):
+        # The keeper is runwarden's other child: the job's parent's.
+        code = textwrap.dedent("""
+            import os, signal, time
+            ppid = os.getppid()
+            keepers = []
+            for p in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    stat = open(f"/proc/{p}/stat").read()
+                except OSError:
+                    continue
+                comm = stat[stat.index("(") + 1:stat.rindex(")")]
+                if comm == "runwarden-keep" and int(stat[stat.rindex(")") + 2:].split()[1]) == ppid:
+                    keepers.append(int(p))
+            for k in keepers:
+                os.kill(k, signal.SIGKILL)
+            print(len(keepers), flush=True)
+            time.sleep(5)
+            print("survived", flush=True)
+        """)
+        r = self.rw(self.py(code), "--policy", self.policy())
+        self.assertEqual(r.stdout.split()[:1], ["1"], r.stderr)
+        self.assertNotIn("survived", r.stdout)
+        (e,) = r.of("fence")
+        self.assertEqual((e["what"], e["verdict"]), ("keeper_gone", "deny"))
+        self.assertIs(r.summary["complete"], False)
+
     # ------------------------------------------------------------ --user
 
     def test_user_cannot_regain_root_through_setuid(self):
@@ -371,13 +398,8 @@ class WholeJobFenceTest(RwTestCase):
     def cleanup(self):
         self.agent.kill()
         self.worker.stop()
-        if os.path.isdir(self.pin_root):
-            for d in os.listdir(self.pin_root):
-                sub = os.path.join(self.pin_root, d)
-                for f in os.listdir(sub):
-                    os.unlink(os.path.join(sub, f))
-                os.rmdir(sub)
-            os.rmdir(self.pin_root)
+        # Pass or fail, no scope or pin of this test's agents survives it.
+        agent_fixtures.AgentTest.clean_kernel(self)
 
     def stop(self):
         rc, _, err = self.agent.job("stop")
