@@ -33,6 +33,8 @@ tracepoint:syscalls:sys_enter_openat { printf("%d %s open %s\n", pid, comm, str(
 def timed(cmd, cwd=None):
     """Wall time of the whole command, and the workload's own time when it
     reports one ("storm: elapsed S" on stderr), else the wall time."""
+    if "--out" in cmd:  # runwarden refuses an existing evidence directory
+        shutil.rmtree(cmd[cmd.index("--out") + 1], True)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)

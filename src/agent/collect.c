@@ -16,6 +16,7 @@
 #include "ci/controlplane.h"
 #include "ci/detect.h"
 #include "common/jsonw.h"
+#include "common/netnames.h"
 #include "common/util.h"
 #include "events.h"
 
@@ -32,7 +33,7 @@ struct dns_pending {
 	struct dns_msg q;
 };
 
-int collector_init(struct collector *c, const char *log_path, const struct sensitive_list *sens,
+int collector_init(struct collector *c, int log_fd, const struct sensitive_list *sens,
 		   const char *step)
 {
 	memset(c, 0, sizeof(*c));
@@ -46,7 +47,7 @@ int collector_init(struct collector *c, const char *log_path, const struct sensi
 	strmap_init(&c->watched);
 	exe_cache_init(&c->exes);
 	summary_init(&c->sum);
-	return evlog_open(&c->log, log_path);
+	return evlog_open_fd(&c->log, log_fd);
 }
 
 /* ------------------------------------------------------------ rendering */
@@ -310,8 +311,9 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 {
 	struct strbuf *sb = &c->body;
 	struct strbuf addr = STRBUF_INIT, frag = STRBUF_INIT, human = STRBUF_INIT;
-	int family = e->family == 10 ? AF_INET6 : AF_INET;
-	const char *proto = e->proto == PROTO_UDP ? "udp" : "tcp";
+	int family = e->family == AF_INET6 ? AF_INET6 : AF_INET;
+	char pbuf[NET_NAME_MAX], fbuf[NET_NAME_MAX];
+	const char *proto = net_ipproto_name(e->proto, pbuf);
 	const char *host;
 
 	fmt_addr(&addr, family, e->daddr);
@@ -324,7 +326,7 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
 	sb_addf(&frag,
 		"\"proto\":\"%s\",\"family\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,\"host\":", proto,
-		family == AF_INET ? "ipv4" : "ipv6", addr.buf, e->dport);
+		net_family_name(family, fbuf), addr.buf, e->dport);
 	json_cstr(&frag, host);
 	sb_addch(sb, ',');
 	sb_add(sb, frag.buf, frag.len);
@@ -358,8 +360,11 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	write_line(c, EV_CONNECT);
 
 	sb_addf(&frag, ",\"verdict\":\"%s\"", verdict_name(e->verdict));
-	sb_addf(&human, "%s %s%s%s:%u", proto, family == AF_INET6 ? "[" : "", addr.buf,
-		family == AF_INET6 ? "]" : "", e->dport);
+	if (net_ipproto_has_ports(e->proto))
+		sb_addf(&human, "%s %s%s%s:%u", proto, family == AF_INET6 ? "[" : "", addr.buf,
+			family == AF_INET6 ? "]" : "", e->dport);
+	else
+		sb_addf(&human, "%s %s", proto, addr.buf); /* ICMP: an address, no port */
 	if (host) {
 		sb_addstr(&human, " ");
 		json_cstr(&human, host);
@@ -958,17 +963,16 @@ out:
 static void on_socket(struct collector *c, const struct ev_socket *e)
 {
 	struct strbuf *sb = &c->body;
+	char fbuf[NET_NAME_MAX], tbuf[NET_NAME_MAX];
 	struct proc *p;
 
 	sb_reset(sb);
 	p = render_head(c, &e->h, "socket", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addf(sb, ",\"family\":%s,\"type\":\"%s\",\"protocol\":%u,\"verdict\":\"%s\"",
-		e->family == 17	  ? "\"packet\""
-		: e->family == 10 ? "\"ipv6\""
-				  : "\"ipv4\"",
-		e->type == 3 ? "raw" : "other", e->protocol, verdict_name(e->verdict));
+	sb_addf(sb, ",\"family\":\"%s\",\"type\":\"%s\",\"protocol\":%u,\"verdict\":\"%s\"",
+		net_family_name(e->family, fbuf), net_socktype_name(e->type, tbuf), e->protocol,
+		verdict_name(e->verdict));
 	sb_addstr(sb, ",\"result\":");
 	render_result(sb, e->result);
 	write_line(c, EV_SOCKET);

@@ -44,7 +44,8 @@ struct collector {
 /* Adds a watched file (found at start, or opened under a watched name). */
 void collector_watch(struct collector *c, const char *path, uint32_t kdev, uint64_t ino);
 
-int collector_init(struct collector *c, const char *log_path, const struct sensitive_list *sens,
+/* Takes log_fd, the new events.ndjson (see evlog_open_fd). */
+int collector_init(struct collector *c, int log_fd, const struct sensitive_list *sens,
 		   const char *step);
 /* ring_buffer_sample_fn */
 int collector_handle(void *ctx, void *data, size_t len);

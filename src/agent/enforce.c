@@ -70,17 +70,31 @@ static void rules_add(struct addr_rules *v, const struct policy_rule *r, int n)
 	}
 }
 
-/* Where an entry lives: single addresses in a hash, prefixes in a trie. */
+/* Where an entry lives: single addresses in a hash, prefixes in a trie
+ * (the policy maps' list, rwnet.h). */
+#define LIST_IS_BLOCK_allow false
+#define LIST_IS_BLOCK_block true
+static const struct {
+	enum loader_map map;
+	bool block;
+	int family;
+	bool exact;
+} policy_maps[] = {
+#define POLICY_MAP_ROW_(e, name, list, fam, exact)                                                 \
+	{LM_##e, LIST_IS_BLOCK_##list, fam == 4 ? AF_INET : AF_INET6, exact},
+    RW_POLICY_MAPS(POLICY_MAP_ROW_)
+#undef POLICY_MAP_ROW_
+};
+
 static int list_fd(const struct enforce *e, bool block, int family, int prefix)
 {
 	bool exact = prefix == (family == AF_INET ? 32 : 128);
-	enum loader_map m;
 
-	if (family == AF_INET)
-		m = block ? (exact ? LM_BLOCK4X : LM_BLOCK4) : (exact ? LM_ALLOW4X : LM_ALLOW4);
-	else
-		m = block ? (exact ? LM_BLOCK6X : LM_BLOCK6) : (exact ? LM_ALLOW6X : LM_ALLOW6);
-	return loader_map_fd(e->ld, m);
+	for (size_t i = 0; i < sizeof(policy_maps) / sizeof(policy_maps[0]); i++)
+		if (policy_maps[i].block == block && policy_maps[i].family == family &&
+		    policy_maps[i].exact == exact)
+			return loader_map_fd(e->ld, policy_maps[i].map);
+	abort(); /* every (list, family, exactness) has a map */
 }
 
 static int trie_update(struct enforce *e, bool block, int family, const uint8_t *addr, int prefix,

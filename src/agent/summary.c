@@ -131,7 +131,7 @@ uint64_t summary_lost_total(const struct summary *s)
 bool summary_complete(const struct summary *s, const struct run_info *r)
 {
 	return r->n_missing == 0 && summary_lost_total(s) == 0 && s->containers_missed == 0 &&
-	       s->n_incomplete == 0;
+	       !r->log_failed && s->n_incomplete == 0;
 }
 
 void summary_lost_json(const struct summary *s, struct strbuf *sb)
@@ -181,12 +181,10 @@ static void kernel_release(char *buf, size_t len)
 		snprintf(buf, len, "unknown");
 }
 
-int summary_write(const struct summary *s, const struct run_info *r, const char *path)
+void summary_render(const struct summary *s, const struct run_info *r, struct strbuf *out)
 {
 	struct strbuf sb = STRBUF_INIT;
 	char kernel[128];
-	FILE *f;
-	int rc = 0;
 
 	kernel_release(kernel, sizeof(kernel));
 	sb_addf(&sb, "{\"runwarden_version\":\"%s\"", RW_VERSION);
@@ -253,20 +251,16 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 			(unsigned long long)s->containers_missed);
 	if (r->policy_json)
 		sb_addf(&sb, ",\"policy\":%s", r->policy_json);
+	if (r->out_moved_to)
+		json_kv_str(&sb, "out_dir_moved_to", r->out_moved_to);
 	sb_addstr(&sb, ",\"log\":{");
 	sb_addstr(&sb, "\"path\":");
 	json_cstr(&sb, r->log_name);
 	sb_addf(&sb, ",\"lines\":%llu", (unsigned long long)r->log_lines);
 	json_kv_str(&sb, "root", r->log_root);
 	sb_addstr(&sb, "}}\n");
-
-	f = fopen(path, "we");
-	if (!f || fwrite(sb.buf, 1, sb.len, f) != sb.len)
-		rc = -1;
-	if (f && fclose(f))
-		rc = -1;
+	sb_add(out, sb.buf, sb.len);
 	sb_release(&sb);
-	return rc;
 }
 
 static bool is_denial(const char *frag)

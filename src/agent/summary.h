@@ -76,6 +76,8 @@ struct run_info {
 	const char *ci_json;	     /* JSON object text or NULL */
 	const char *containers_json; /* JSON array members, or NULL when not followed */
 	const char *policy_json;     /* JSON object text or NULL */
+	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
+	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
 };
 
 void summary_init(struct summary *s);
@@ -98,7 +100,8 @@ uint64_t summary_lost_total(const struct summary *s);
 bool summary_complete(const struct summary *s, const struct run_info *r);
 /* "events_lost" object text: {"exec":0,...,"total":N} */
 void summary_lost_json(const struct summary *s, struct strbuf *sb);
-int summary_write(const struct summary *s, const struct run_info *r, const char *path);
+/* summary.json's bytes, appended to out: written and signed as they are. */
+void summary_render(const struct summary *s, const struct run_info *r, struct strbuf *out);
 void summary_print(const struct summary *s, const struct run_info *r, FILE *f);
 
 const char *kind_name(int kind);

@@ -18,16 +18,19 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmds.h"
 #include "common/jsonw.h"
 #include "common/strbuf.h"
+#include "evidence/outdir.h"
 #include "common/strmap.h"
 #include "common/util.h"
 #include "policy/learn.h"
@@ -94,7 +97,8 @@ struct obs {
 	char *dest; /* normalised host, or canonical address text */
 	bool is_host;
 	bool connected;
-	struct u16set tcp, udp;
+	struct u16set tcp, udp, udplite;
+	bool icmp; /* pinged: ICMP has no ports */
 };
 
 static void obs_free(void *p)
@@ -107,6 +111,7 @@ static void obs_free(void *p)
 	free(o->dest);
 	free(o->tcp.v);
 	free(o->udp.v);
+	free(o->udplite.v);
 	free(o);
 }
 
@@ -223,8 +228,12 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 		bool has_host;
 
 		L->connects++;
-		if (!proto || (strcmp(proto, "tcp") && strcmp(proto, "udp"))) {
-			snprintf(err, errlen, "connect event: \"proto\" is not tcp or udp");
+		if (!proto ||
+		    (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "udplite") &&
+		     strcmp(proto, "icmp") && strcmp(proto, "icmpv6"))) {
+			snprintf(
+			    err, errlen,
+			    "connect event: \"proto\" is not tcp, udp, udplite, icmp or icmpv6");
 			return -1;
 		}
 		if (port < 0 || port > 65535) {
@@ -240,6 +249,14 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 			note(&L->blocked, has_host ? host : addr);
 			return 0;
 		}
+		/* ICMP has no port: the address is the whole destination. */
+		if (!strncmp(proto, "icmp", 4)) {
+			o = obs_get(L, step, has_host ? host : addr, has_host);
+			if (!o)
+				goto full;
+			o->connected = o->icmp = true;
+			goto seen;
+		}
 		/* Port 0 cannot be written in a policy and reaches nothing. */
 		if (port == 0)
 			return 0;
@@ -251,7 +268,10 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 		if (!o)
 			goto full;
 		o->connected = true;
-		set_add(!strcmp(proto, "tcp") ? &o->tcp : &o->udp, port);
+		set_add(!strcmp(proto, "tcp")	? &o->tcp
+			: !strcmp(proto, "udp") ? &o->udp
+						: &o->udplite,
+			port);
 	} else {
 		L->dns++;
 		if (!host_of(L, jstr(ev, "query"), host))
@@ -264,6 +284,7 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 		if (!o)
 			goto full;
 	}
+seen:
 	if (step)
 		strmap_put(&L->steps, step, NULL);
 	else
@@ -297,22 +318,16 @@ static int read_line(FILE *f, struct strbuf *sb, bool *complete)
 	return sb->len ? 1 : 0;
 }
 
-static int learn_dir(struct learn *L, const char *dir)
+/* Reads one log; f is closed. path names it in messages. */
+static int learn_file(struct learn *L, FILE *f, const char *path_name)
 {
 	struct strbuf path = STRBUF_INIT, line = STRBUF_INIT;
 	size_t lineno = 0;
 	char err[256];
 	int rc = -1, r;
 	bool complete;
-	FILE *f;
 
-	sb_addf(&path, "%s/events.ndjson", dir);
-	f = fopen(path.buf, "re");
-	if (!f) {
-		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
-		sb_release(&path);
-		return -1;
-	}
+	sb_addstr(&path, path_name);
 	while ((r = read_line(f, &line, &complete)) > 0) {
 		json_error_t jerr;
 		json_t *ev;
@@ -360,6 +375,24 @@ out:
 	return rc;
 }
 
+static int learn_dir(struct learn *L, const char *dir)
+{
+	struct strbuf path = STRBUF_INIT;
+	FILE *f;
+	int rc;
+
+	sb_addf(&path, "%s/events.ndjson", dir);
+	f = fopen(path.buf, "re");
+	if (!f) {
+		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
+		sb_release(&path);
+		return -1;
+	}
+	rc = learn_file(L, f, path.buf);
+	sb_release(&path);
+	return rc;
+}
+
 /* ---- building the sections ---- */
 
 struct section {
@@ -387,6 +420,8 @@ static void merge_into(struct strmap *dests, const struct obs *o, const char *de
 	d->connected |= o->connected;
 	set_union(&d->tcp, &o->tcp);
 	set_union(&d->udp, &o->udp);
+	set_union(&d->udplite, &o->udplite);
+	d->icmp |= o->icmp;
 }
 
 static void group_wildcards(struct strmap *dests, int min)
@@ -425,6 +460,8 @@ static void group_wildcards(struct strmap *dests, int min)
 				star.connected |= o->connected;
 				set_union(&star.tcp, &o->tcp);
 				set_union(&star.udp, &o->udp);
+				set_union(&star.udplite, &o->udplite);
+				star.icmp |= o->icmp;
 				obs_free(strmap_del(dests, e->key));
 			}
 		}
@@ -433,6 +470,7 @@ static void group_wildcards(struct strmap *dests, int min)
 		sb_release(&w);
 		free(star.tcp.v);
 		free(star.udp.v);
+		free(star.udplite.v);
 	}
 	strmap_clear(&parents, NULL);
 }
@@ -545,13 +583,15 @@ static void emit_section(struct strbuf *sb, const char *indent, struct strmap *d
 	for (size_t i = 0; i < n; i++) {
 		const struct obs *o = v[i].o;
 
-		if (!o->tcp.n && !o->udp.n) {
+		bool tcp_udp = o->tcp.n || o->udp.n;
+
+		if (!tcp_udp && !o->udplite.n && !o->icmp) {
 			/* Only looked up: the name must resolve; no port was ever used. */
 			sb_addf(sb, "%s- %s: \"%s\"  # looked up only; no connection seen\n",
 				indent, o->is_host ? "host" : "ip", o->dest);
-		} else if (set_eq(&o->tcp, &o->udp)) {
+		} else if (tcp_udp && set_eq(&o->tcp, &o->udp)) {
 			emit_entry(sb, indent, o, &o->tcp, NULL, POLICY_RULES_MAX);
-		} else {
+		} else if (tcp_udp) {
 			/* Both protocols share the destination's POLICY_RULES_MAX kernel ranges. */
 			size_t max = o->tcp.n && o->udp.n ? POLICY_RULES_MAX / 2 : POLICY_RULES_MAX;
 
@@ -560,6 +600,11 @@ static void emit_section(struct strbuf *sb, const char *indent, struct strmap *d
 			if (o->udp.n)
 				emit_entry(sb, indent, o, &o->udp, "udp", max);
 		}
+		if (o->udplite.n)
+			emit_entry(sb, indent, o, &o->udplite, "udplite", POLICY_RULES_MAX);
+		if (o->icmp)
+			sb_addf(sb, "%s- %s: \"%s\"\n%s  proto: icmp\n", indent,
+				o->is_host ? "host" : "ip", o->dest, indent);
 		free(v[i].key);
 	}
 	free(v);
@@ -701,15 +746,20 @@ static int write_out(const char *path, const struct strbuf *sb)
 {
 	struct strbuf tmp = STRBUF_INIT;
 	FILE *f;
-	int rc = -1;
+	int rc = -1, fd;
 
 	if (!path) {
 		fwrite(sb_str(sb), 1, sb->len, stdout);
 		return fflush(stdout) ? -1 : 0;
 	}
 	sb_addf(&tmp, "%s.tmp.%d", path, (int)getpid());
-	f = fopen(tmp.buf, "we");
+	/* Exclusive and never through a symlink: the name is guessable, and the
+	 * directory may be one the job wrote to. */
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		rw_err("%s: cannot create: %s", tmp.buf, strerror(errno));
 		goto out;
 	}
@@ -761,6 +811,52 @@ out:
 int learn_write(const char *const *rundirs, int n, const char *out_path)
 {
 	return learn_write_opts(rundirs, n, out_path, LEARN_WILDCARD_MIN);
+}
+
+int learn_write_at(int dirfd, const char *dir_name)
+{
+	struct learn L = {.wildcard_min = LEARN_WILDCARD_MIN};
+	struct strbuf out = STRBUF_INIT, path = STRBUF_INIT;
+	int rc = -1, fd;
+	FILE *f;
+
+	strmap_init(&L.obs);
+	strmap_init(&L.steps);
+	strmap_init(&L.resolvers);
+	strmap_init(&L.blocked);
+	add_run_name(&L.runs, dir_name);
+	sb_addf(&path, "%s/events.ndjson", dir_name);
+	fd = openat(dirfd, "events.ndjson", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	f = fd >= 0 ? fdopen(fd, "re") : NULL;
+	if (!f) {
+		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	if (learn_file(&L, f, path.buf))
+		goto out;
+	render(&L, &out);
+	sb_reset(&path);
+	sb_addf(&path, "%s/policy.learned.yaml", dir_name);
+	fd = openat(dirfd, "policy.learned.yaml",
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || fchmod(fd, 0644) || write_full(fd, sb_str(&out), out.len) || fsync(fd)) {
+		rw_err("%s: cannot write: %s", path.buf, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	rc = close(fd) ? -1 : 0;
+out:
+	strmap_clear(&L.obs, obs_free);
+	strmap_clear(&L.steps, NULL);
+	strmap_clear(&L.resolvers, NULL);
+	strmap_clear(&L.blocked, NULL);
+	sb_release(&L.runs);
+	sb_release(&out);
+	sb_release(&path);
+	return rc;
 }
 
 static const char learn_usage[] =

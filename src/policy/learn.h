@@ -22,4 +22,11 @@ int learn_write(const char *const *rundirs, int n, const char *out_path);
 /* Same with an explicit wildcard threshold (0: never use wildcards). */
 int learn_write_opts(const char *const *rundirs, int n, const char *out_path, int wildcard_min);
 
+/*
+ * `run --mode learn`: reads events.ndjson in the evidence directory dirfd and
+ * creates policy.learned.yaml there (exclusively, never through a symlink).
+ * dir_name is for messages and the policy's comment.
+ */
+int learn_write_at(int dirfd, const char *dir_name);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/netnames.h"
 #include "common/strbuf.h"
 #include "common/strmap.h"
 #include "policy/policy_int.h"
@@ -784,10 +785,8 @@ static void fmt_rules(struct strbuf *sb, const struct policy_entry *e)
 		}
 		sb_addch(sb, ']');
 	}
-	if (proto == POLICY_PROTO_TCP)
-		sb_addstr(sb, ", proto: tcp");
-	else if (proto == POLICY_PROTO_UDP)
-		sb_addstr(sb, ", proto: udp");
+	if (proto != POLICY_PROTO_ANY && net_rule_proto_word(proto))
+		sb_addf(sb, ", proto: %s", net_rule_proto_word(proto));
 }
 
 void policy_entry_format(struct strbuf *sb, const struct policy_entry *e)

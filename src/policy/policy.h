@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rwnet.h"
+
 /* Refuse policy files larger than this (bounded memory; 100,000 entries fit easily). */
 #define POLICY_MAX_FILE_BYTES (16u << 20)
 /* DNS limits: 253 characters in presentation form, 63 per label. */
@@ -39,10 +41,13 @@ enum policy_mode {
 	POLICY_MODE_ENFORCE,
 };
 
-/* Protocol masks; a socket is POLICY_PROTO_TCP or POLICY_PROTO_UDP, a rule may be both. */
-#define POLICY_PROTO_TCP 1u
-#define POLICY_PROTO_UDP 2u
-#define POLICY_PROTO_ANY 3u
+/* Protocol masks, the kernel's (bpf/rwnet.h): a destination is judged with its own protocol's
+ * bit, a rule holds one protocol or all (`any`, which also covers protocols with no name). */
+#define POLICY_PROTO_TCP     ((unsigned)RPROTO_TCP)
+#define POLICY_PROTO_UDP     ((unsigned)RPROTO_UDP)
+#define POLICY_PROTO_UDPLITE ((unsigned)RPROTO_UDPLITE)
+#define POLICY_PROTO_ICMP    ((unsigned)RPROTO_ICMP)
+#define POLICY_PROTO_ANY     ((unsigned)RPROTO_ANY)
 
 /* Named apart from bpf/events.h's enum verdict, which the agent includes alongside. */
 enum policy_verdict {

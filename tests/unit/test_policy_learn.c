@@ -177,6 +177,27 @@ static void test_basic(void **state)
 	policy_free(p);
 }
 
+/* UDP-Lite and ICMP are learned as themselves: a policy that lets them pass, and nothing more. */
+static void test_other_protocols(void **state)
+{
+	const char *d = rundir(
+	    "protos", CONNECT("null", "udplite", "198.51.100.7", 5000, "null", "audit")
+			  CONNECT("null", "icmp", "198.51.100.8", 0, "null", "audit")
+			      CONNECT("null", "icmpv6", "2001:db8::8", 0, "null", "audit") CLOSE);
+	struct policy *p;
+	char *text = learn(&d, 1, LEARN_WILDCARD_MIN, &p);
+
+	(void)state;
+	assert_int_equal(addr_v(p, NULL, "198.51.100.7", 5000, POLICY_PROTO_UDPLITE), POLICY_ALLOW);
+	assert_int_equal(addr_v(p, NULL, "198.51.100.7", 5000, POLICY_PROTO_UDP), POLICY_DENY);
+	assert_int_equal(addr_v(p, NULL, "198.51.100.8", 0, POLICY_PROTO_ICMP), POLICY_ALLOW);
+	assert_int_equal(addr_v(p, NULL, "198.51.100.8", 80, POLICY_PROTO_TCP), POLICY_DENY);
+	assert_int_equal(addr_v(p, NULL, "2001:db8::8", 0, POLICY_PROTO_ICMP), POLICY_ALLOW);
+	assert_non_null(strstr(text, "- ip: \"198.51.100.8\"\n    proto: icmp\n"));
+	free(text);
+	policy_free(p);
+}
+
 static void test_steps(void **state)
 {
 	const char *d = rundir(
@@ -308,6 +329,26 @@ static void test_errors(void **state)
 	d = rundir("notobj", "[1,2]\n");
 	assert_int_equal(learn_write(&d, 1, out), -1);
 	assert_int_equal(access(out, F_OK), -1);
+
+	/* A symlink planted at the (guessable) temporary name is never written through. */
+	char tmp[340], target[300], buf[16] = "";
+	FILE *f;
+
+	snprintf(target, sizeof(target), "%s/target", tmpdir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
+	f = fopen(target, "w");
+	assert_non_null(f);
+	fputs("untouched", f);
+	fclose(f);
+	assert_int_equal(symlink(target, tmp), 0);
+	d = rundir("good", CONNECT("null", "tcp", "192.0.2.1", 443, "null", "audit") CLOSE);
+	assert_int_equal(learn_write(&d, 1, out), -1);
+	f = fopen(target, "r");
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "untouched");
+	unlink(tmp);
+	unlink(target);
 }
 
 /* Many ports to one place: squeezed into the kernel's range budget, still loadable. */
@@ -342,11 +383,9 @@ static void test_many_ports(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_basic),
-	    cmocka_unit_test(test_steps),
-	    cmocka_unit_test(test_wildcards_and_merge),
-	    cmocka_unit_test(test_hostile),
-	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_basic),      cmocka_unit_test(test_other_protocols),
+	    cmocka_unit_test(test_steps),      cmocka_unit_test(test_wildcards_and_merge),
+	    cmocka_unit_test(test_hostile),    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_many_ports),
 	};
 
