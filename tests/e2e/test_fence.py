@@ -353,7 +353,8 @@ class FenceTest(RwTestCase):
         self.assertEqual(r.rc, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "65534")
         if shutil.which("sudo"):
-            r = self.rw(["sudo", "-n", "true"], "--user", "nobody")
+            r = self.rw(["sudo", "-n", "true"], "--user", "nobody",
+                        out=os.path.join(self.tmp, "out-sudo"))
             self.assertNotEqual(r.rc, 0)
 
 
