@@ -245,10 +245,13 @@ __noinline int judge_dest(const struct dest *d)
 {
 	struct rw_config *c = cfg();
 
-	if (!d || !c || !c->policy)
+	if (!d || !c)
 		return VERDICT_ALLOW;
+	/* The block lists apply with or without a policy (the built-in one is always loaded). */
 	if (listed(&block4, &block6, &block4x, &block6x, d->family, d->addr, d->port, d->proto))
 		return VERDICT_BLOCK;
+	if (!c->policy)
+		return VERDICT_ALLOW;
 	if (listed(&allow4, &allow6, &allow4x, &allow6x, d->family, d->addr, d->port, d->proto))
 		return VERDICT_ALLOW;
 	return c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT;

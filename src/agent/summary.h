@@ -76,6 +76,7 @@ struct run_info {
 	const char *ci_json;	     /* JSON object text or NULL */
 	const char *containers_json; /* JSON array members, or NULL when not followed */
 	const char *policy_json;     /* JSON object text or NULL */
+	const char *dns_json;	     /* JSON object text or NULL: the DNS gate, DNS drops */
 	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
 	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
 };

@@ -884,6 +884,8 @@ void policy_format(struct strbuf *sb, const struct policy *p)
 		fmt_paddr(sb, &p->dns.upstream);
 		sb_addch(sb, '\n');
 	}
+	if (p->dns.pin_grace_s)
+		sb_addf(sb, "  pin_grace: %u\n", p->dns.pin_grace_s);
 	if (p->nfiles) {
 		sb_addstr(sb, "files:\n");
 		for (size_t i = 0; i < p->nfiles; i++) {

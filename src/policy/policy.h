@@ -57,8 +57,8 @@ enum policy_verdict {
 };
 
 enum policy_refuse {
-	POLICY_REFUSE_REFUSED = 0, /* DNS rcode 5 (default) */
-	POLICY_REFUSE_NXDOMAIN,	   /* rcode 3 */
+	POLICY_REFUSE_NXDOMAIN = 0, /* rcode 3 (default): clients give up at once */
+	POLICY_REFUSE_REFUSED,	    /* DNS rcode 5: glibc reports a temporary failure */
 };
 
 /* Ports lo..hi inclusive, for the protocols in the mask. An entry without `ports:` has one rule
@@ -122,6 +122,7 @@ struct policy_dns {
 	enum policy_refuse refuse_with;
 	bool has_upstream; /* false: the gate uses the host's own resolver */
 	struct policy_addr upstream;
+	unsigned pin_grace_s; /* seconds a pin outlives its TTL; 0: the gate's default (30) */
 };
 
 struct policy {
@@ -205,6 +206,16 @@ struct policy_match {
  * be refused by the gate before it gets here, since text cannot show that boundary. */
 enum policy_verdict policy_check_host(const struct policy_set *s, const char *name,
 				      struct policy_match *m);
+/*
+ * A DNS question (name as for policy_check_host, qtype numeric). The name's own verdict, except
+ * that a name the policy does not list is admitted when a standard client derives it from an
+ * allowed name: qtype SRV with `_SERVICE._tcp|_udp.NAME` for a well-known SERVICE whose port and
+ * protocol NAME's rules allow, and qtype HTTPS with `_PORT._https.NAME` for a PORT NAME's rules
+ * allow. Derived from a blocked name: POLICY_BLOCK. why (may be NULL) gets a static reason.
+ * Admitting a question pins nothing: only answers to the allowed name itself are pinned.
+ */
+enum policy_verdict policy_check_question(const struct policy_set *s, const char *qname, int qtype,
+					  const char **why);
 /* addr: 4 bytes for AF_INET, 16 for AF_INET6 (v4-mapped is checked as IPv4); port host order;
  * proto POLICY_PROTO_TCP or POLICY_PROTO_UDP. Only address entries count here: host entries
  * reach the kernel as the addresses the DNS gate pins. Linear: the kernel tries are the fast

@@ -622,8 +622,28 @@ static int resolver_item(struct yp *y, void *arg)
 	return 0;
 }
 
-static const char *const dns_keys[] = {"resolvers", "refuse_unlisted", "refuse_with", "upstream",
-				       NULL};
+static const char *const dns_keys[] = {"resolvers", "refuse_unlisted", "refuse_with",
+				       "upstream",  "pin_grace",       NULL};
+
+/* Seconds a pin outlives its answer's TTL: a plain unquoted integer in 1..3600. */
+static int get_pin_grace(struct yp *y, unsigned *out)
+{
+	char buf[64];
+	const char *s;
+	unsigned v = 0;
+
+	if (want_scalar(y, "dns.pin_grace"))
+		return -1;
+	s = sval(y);
+	for (size_t i = 0; plain(y) && i < slen(y) && i < 5 && s[i] >= '0' && s[i] <= '9'; i++)
+		v = v * 10 + (unsigned)(s[i] - '0');
+	if (!plain(y) || !slen(y) || slen(y) > 4 || strspn(s, "0123456789") != slen(y) || v < 1 ||
+	    v > 3600)
+		return fail(y, MARK(y), "dns.pin_grace: '%s': expected seconds, 1 to 3600",
+			    shown(buf, s, slen(y)));
+	*out = v;
+	return 0;
+}
 
 static int dns_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)
 {
@@ -654,6 +674,8 @@ static int dns_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void 
 				    shown(buf, sval(y), slen(y)), r);
 		p->dns.has_upstream = true;
 		return 0;
+	case 4:
+		return get_pin_grace(y, &p->dns.pin_grace_s);
 	}
 	return -1;
 }

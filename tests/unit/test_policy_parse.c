@@ -89,7 +89,7 @@ static void test_issue_example(void **state)
 	assert_int_equal(p->dns.resolvers[0].family, AF_INET);
 	assert_memory_equal(p->dns.resolvers[0].addr, "\x7f\x00\x00\x35", 4);
 	assert_true(p->dns.refuse_unlisted);
-	assert_int_equal(p->dns.refuse_with, POLICY_REFUSE_REFUSED);
+	assert_int_equal(p->dns.refuse_with, POLICY_REFUSE_NXDOMAIN);
 	assert_false(p->dns.has_upstream);
 	assert_true(policy_fails_on_violation(p, POLICY_MODE_ENFORCE));
 	assert_false(policy_fails_on_violation(p, POLICY_MODE_OBSERVE));
