@@ -36,9 +36,13 @@ typedef __s64 s64;
 	X(CONNECT, "connect")                                                                      \
 	X(DNS_PKT, "dns")                                                                          \
 	X(FILE, "file")                                                                            \
-	X(SOCKET, "socket")   /* socket creation judged by family and type */                      \
-	X(ENV, "env")	      /* environment of a step's first process (whole-job mode) */         \
-	X(MEMREAD, "memread") /* access to another process's memory */
+	X(SOCKET, "socket")	      /* socket creation judged by family and type */              \
+	X(ENV, "env")		      /* environment of a step's first process (whole-job mode) */ \
+	X(MEMREAD, "memread")	      /* access to another process's memory */                     \
+	X(CGROUP_MOVE, "cgroup_move") /* a job process moved out of the scope */                   \
+	X(GETFD, "pidfd_getfd")	      /* a descriptor taken from another process */                \
+	X(ACCEPT, "accept")	      /* an inbound connection, judged */                          \
+	X(FENCE, "fence")	      /* user space: the fence itself (links, keeper) */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -253,6 +257,46 @@ struct ev_memread {
 	char target_comm[COMM_LEN];
 };
 
+/* A process of the job was moved to a cgroup outside the scope: the fence
+ * (cgroup hooks) no longer applies to it. h: the writer of cgroup.procs. */
+struct ev_cgroup_move {
+	struct ev_hdr h;
+	u32 target_pid; /* the moved process (tgid) */
+	u8 verdict;	/* AUDIT (observe) or DENY (enforce: the job is ended) */
+	u8 killed;	/* the writer was killed in the kernel */
+	u16 _pad;
+	u64 dst_cgid;
+	char dst_path[128]; /* cgroup path, relative to the hierarchy root */
+};
+
+/* pidfd_getfd(2): a descriptor duplicated out of another process. */
+struct ev_getfd {
+	struct ev_hdr h;
+	s32 pidfd;
+	s32 target_fd;
+	s32 result;	/* the new fd or -errno */
+	u32 target_pid; /* the process the pidfd names, 0 if unknown */
+	u8 verdict;
+	u8 killed; /* enforce: the caller was killed before it could use the fd */
+	u16 _pad;
+	u32 _pad2;
+};
+
+/* An inbound TCP connection: accepted (via VIA_CONNECT, with the accepting
+ * process) or its SYN dropped in enforce mode (VIA_PACKET, no process). */
+struct ev_accept {
+	struct ev_hdr h;
+	u8 family;
+	u8 via;
+	u8 verdict;
+	u8 _pad;
+	u16 peer_port;
+	u16 local_port;
+	s32 result; /* the accepted fd, or -EPERM for a dropped SYN */
+	u32 _pad2;
+	u8 peer[16];
+};
+
 /* ---- policy, as the kernel sees it (filled by src/agent/enforce.c) ---- */
 
 enum rw_mode {
@@ -311,6 +355,14 @@ struct lpm4_key {
 struct lpm6_key {
 	u32 prefixlen;
 	u8 addr[16];
+};
+
+/* map `fence_cfg`, slot 0: set by the loader. */
+#define JOBPIDS_MAX 65536
+struct fence_config {
+	u64 scope_cgid;	 /* the job's cgroup id (its inode number on cgroup2) */
+	u32 scope_level; /* its depth in the hierarchy */
+	u32 self_tgid;	 /* runwarden itself: its cgroup moves are not tampering */
 };
 
 /* Index of the per-kind lost-event counters (map `lost`). */

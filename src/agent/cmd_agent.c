@@ -812,6 +812,7 @@ static json_t *op_stop(struct agent *a, json_t *req, int peer)
 		return reply;
 	}
 	a->j.o.kill_leftovers = kill_left;
+	a->j.o.release_leftovers = !kill_left;
 	capture_begin(&cap);
 	/* No single command: the job's own steps set its status; this one
 	 * reports violations and an incomplete record. */

@@ -14,6 +14,8 @@
 #include <grp.h>
 #include <pwd.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "agent/job.h"
+#include "agent/keeper.h"
 #include "cmds.h"
 #include "common/jsonw.h"
 #include "common/util.h"
@@ -46,13 +49,15 @@ static const char usage_text[] =
     "  --out DIR          evidence directory, created by runwarden: it must not exist\n"
     "                     (default ./runwarden-out)\n"
     "  --step NAME        CI step the events belong to\n"
-    "  --user NAME        run CMD as this user (default: the invoking user,\n"
-    "                     from SUDO_UID when run through sudo)\n"
+    "  --user NAME        run CMD as this user, with no_new_privs (setuid programs\n"
+    "                     such as sudo cannot give root back); default: the invoking\n"
+    "                     user, from SUDO_UID when run through sudo\n"
     "  --policy FILE      egress policy (YAML, see docs/policy.md)\n"
     "  --mode MODE        observe (record; the default), learn (observe and write\n"
     "                     policy.learned.yaml) or enforce (deny what the policy does not allow)\n"
     "  --grace SECONDS    how long to wait for descendants after CMD exits (default 2)\n"
-    "  --kill-leftovers   kill processes still alive after the grace period\n"
+    "  --kill-leftovers   kill processes still alive after the grace period (otherwise\n"
+    "                     they stay fenced until they exit, but are not recorded)\n"
     "  --allow-partial    run even if some hooks cannot be attached (evidence marked partial)\n"
     "  --watch GLOB       treat files matching GLOB as sensitive (repeatable)\n"
     "  --containers       follow containers a container engine starts while the job runs\n"
@@ -258,6 +263,31 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	return 0;
 }
 
+#ifndef __NR_pidfd_getfd
+#define __NR_pidfd_getfd 438
+#endif
+/*
+ * Enforce mode: pidfd_getfd(2) fails with EPERM for the job and everything it
+ * starts (seccomp filters are inherited and cannot be removed). Taking a
+ * socket from a process outside the job would carry it past the fence, whose
+ * hooks follow the socket's cgroup, not the caller's. The number is the same
+ * on every architecture (unified syscall table from 424 on), so no arch check
+ * is needed; x32 calls carry a flag bit, masked off.
+ */
+static int refuse_pidfd_getfd(void)
+{
+	struct sock_filter insns[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~0x40000000u),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_getfd, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(insns) / sizeof(insns[0]), .filter = insns};
+
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
 /* Child side: join the scope, drop to the job's user, exec. Failures are
  * reported through errpipe (close-on-exec: EOF means the exec happened). */
 static void child_exec(const struct scope *s, const struct run_opts *o, uid_t uid, gid_t gid,
@@ -280,11 +310,19 @@ static void child_exec(const struct scope *s, const struct run_opts *o, uid_t ui
 		 * one, root and file capabilities included. */
 		e = errno;
 		what = "capabilities";
+	} else if (o->job.mode == POLICY_MODE_ENFORCE && refuse_pidfd_getfd()) {
+		e = errno;
+		what = "seccomp";
 	} else if (geteuid() == 0 && uid != 0 &&
 		   ((uname ? initgroups(uname, gid) : setgroups(0, NULL)) || setgid(gid) ||
 		    setuid(uid))) {
 		e = errno;
 		what = "setuid";
+	} else if (o->user && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+		/* --user drops root for good: without this, sudo or any setuid
+		 * program would give it back. */
+		e = errno;
+		what = "no_new_privs";
 	} else {
 		execvp(o->cmd[0], o->cmd);
 		e = errno;
@@ -363,6 +401,7 @@ int cmd_run(int argc, char **argv)
 	struct run_opts o = {0};
 	struct sensitive_list sens;
 	struct job j = {.epfd = -1};
+	struct keeper k = {.pidfd = -1, .ctl = -1};
 	const char *uname;
 	uid_t uid;
 	gid_t gid;
@@ -391,6 +430,20 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	o.job.mode = j.o.mode; /* the policy may have chosen it */
+	{
+		char err[256];
+
+		/* Before the job exists: every process of it is fenced for as
+		 * long as it lives, whatever happens to this one. */
+		if (keeper_start(&k, &j.ld, &j.scope, o.job.mode == POLICY_MODE_ENFORCE, err,
+				 sizeof(err))) {
+			rw_err("%s; refusing to start a job whose fence would end with runwarden",
+			       err);
+			job_free(&j, false);
+			return 1;
+		}
+		j.keeper_pidfd = fcntl(k.pidfd, F_DUPFD_CLOEXEC, 0);
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
@@ -409,6 +462,7 @@ int cmd_run(int argc, char **argv)
 				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	}
 	job_free(&j, true);
+	keeper_release(&k);
 	return rc;
 }
 

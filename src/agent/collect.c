@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1205,6 +1206,113 @@ static void on_env(struct collector *c, const struct ev_env *e, size_t len)
 	}
 }
 
+/* ------------------------------------------------------------ fence integrity */
+
+static void add_proc_ref(struct collector *c, struct strbuf *sb, const char *key, pid_t pid)
+{
+	struct proc *p = pid ? proctab_get(&c->procs, pid) : NULL;
+
+	sb_addf(sb, ",\"%s\":", key);
+	if (!pid) {
+		sb_addstr(sb, "null");
+		return;
+	}
+	sb_addf(sb, "{\"pid\":%d,\"in_job\":%s,\"exe\":", (int)pid, p ? "true" : "false");
+	json_cstr(sb, p ? p->exe : NULL);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addch(sb, '}');
+}
+
+/* A job process left the scope: from then on it is neither fenced nor
+ * recorded, so the record says it is incomplete whatever the mode. In enforce
+ * mode the kernel killed the writer; the moved process is killed here and the
+ * job ended by job.c (collector->sum.fence_breaches). */
+static void on_cgroup_move(struct collector *c, const struct ev_cgroup_move *e)
+{
+	struct strbuf *sb = &c->body;
+	struct strbuf why = STRBUF_INIT;
+	size_t plen = strnlen(e->dst_path, sizeof(e->dst_path));
+
+	sb_reset(sb);
+	render_head(c, &e->h, "cgroup_move", sb);
+	add_proc_ref(c, sb, "moved", e->target_pid);
+	sb_addstr(sb, ",\"cgroup\":");
+	json_str(sb, e->dst_path, plen);
+	sb_addf(sb, ",\"cgroup_id\":%llu,\"verdict\":\"%s\",\"killed\":%s",
+		(unsigned long long)e->dst_cgid, verdict_name(e->verdict),
+		e->killed ? "true" : "false");
+	write_line(c, EV_CGROUP_MOVE);
+	if (e->verdict == VERDICT_DENY && e->target_pid > 1)
+		kill(e->target_pid, SIGKILL);
+	sb_addf(&why, "pid %u was moved out of the job's cgroup to %.*s by pid %u%s", e->target_pid,
+		(int)plen, e->dst_path, e->h.pid,
+		e->verdict == VERDICT_DENY ? "; the job was ended" : "; not recorded from then on");
+	summary_incomplete(&c->sum, why.buf);
+	c->sum.fence_breaches++;
+	count_verdict(c, e->verdict);
+	sb_release(&why);
+}
+
+static void on_getfd(struct collector *c, const struct ev_getfd *e)
+{
+	struct strbuf *sb = &c->body;
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, &e->h, "pidfd_getfd", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	add_proc_ref(c, sb, "target", e->target_pid);
+	sb_addf(sb, ",\"target_fd\":%d,\"verdict\":\"%s\",\"killed\":%s,\"result\":", e->target_fd,
+		verdict_name(e->verdict), e->killed ? "true" : "false");
+	render_result(sb, e->result);
+	write_line(c, EV_GETFD);
+	count_verdict(c, e->verdict);
+}
+
+static void on_accept(struct collector *c, const struct ev_accept *e)
+{
+	struct strbuf *sb = &c->body;
+	struct strbuf addr = STRBUF_INIT;
+	int family = e->family == 10 ? AF_INET6 : AF_INET;
+	struct proc *p;
+
+	fmt_addr(&addr, family, e->peer);
+	sb_reset(sb);
+	p = render_head(c, &e->h, "accept", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(sb,
+		",\"proto\":\"tcp\",\"family\":\"%s\",\"peer\":\"%s\",\"peer_port\":%u,"
+		"\"local_port\":%u,\"verdict\":\"%s\",\"via\":\"%s\",\"result\":",
+		family == AF_INET ? "ipv4" : "ipv6", addr.buf, e->peer_port, e->local_port,
+		verdict_name(e->verdict), e->via == VIA_PACKET ? "packet" : "accept");
+	render_result(sb, e->result);
+	write_line(c, EV_ACCEPT);
+	count_verdict(c, e->verdict);
+	sb_release(&addr);
+}
+
+void collector_fence_note(struct collector *c, const char *what, const char *reason, int verdict)
+{
+	struct strbuf *sb = &c->body;
+	struct ev_hdr h = {.ts = 0};
+
+	sb_reset(sb);
+	h.ts = (uint64_t)(now_mono_ns());
+	render_head(c, &h, "fence", sb);
+	sb_addstr(sb, ",\"what\":");
+	json_cstr(sb, what);
+	sb_addstr(sb, ",\"reason\":");
+	json_cstr(sb, reason);
+	sb_addf(sb, ",\"verdict\":\"%s\"", verdict_name(verdict));
+	write_line(c, EV_FENCE);
+	summary_incomplete(&c->sum, reason);
+	c->sum.fence_breaches++;
+	count_verdict(c, verdict);
+}
+
 int collector_handle(void *ctx, void *data, size_t len)
 {
 	struct collector *c = ctx;
@@ -1249,6 +1357,18 @@ int collector_handle(void *ctx, void *data, size_t len)
 	case EV_MEMREAD:
 		if (len >= sizeof(struct ev_memread))
 			on_memread(c, data);
+		break;
+	case EV_CGROUP_MOVE:
+		if (len >= sizeof(struct ev_cgroup_move))
+			on_cgroup_move(c, data);
+		break;
+	case EV_GETFD:
+		if (len >= sizeof(struct ev_getfd))
+			on_getfd(c, data);
+		break;
+	case EV_ACCEPT:
+		if (len >= sizeof(struct ev_accept))
+			on_accept(c, data);
 		break;
 	}
 	return 0;

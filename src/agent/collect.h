@@ -65,6 +65,10 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 		   const char *step);
 /* ring_buffer_sample_fn */
 int collector_handle(void *ctx, void *data, size_t len);
+/* A breach of the fence seen from user space (a detached link, the keeper
+ * gone): logged as a "fence" event and the record marked incomplete with
+ * reason. verdict: VERDICT_AUDIT (observe) or VERDICT_DENY (job ended). */
+void collector_fence_note(struct collector *c, const char *what, const char *reason, int verdict);
 /* One question the DNS gate answered, refused or dropped, with its verdict (enum verdict):
  * one dns line, attributed through the job's packets to the gate. Call after draining the
  * ring buffer, so the packet that carried the question has been seen. */

@@ -1,6 +1,9 @@
 /* One observed job, from arming to evidence (see job.h). */
 #include "agent/job.h"
 
+#include <poll.h>
+#include <signal.h>
+
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/inbound.h"
 #include "ci/detect.h"
 #include "common/jsonw.h"
 #include "common/util.h"
@@ -259,6 +263,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	j->scope.fd = -1;
 	j->epfd = -1;
 	j->ino_fd = -1;
+	j->keeper_pidfd = -1;
 	j->out.fd = -1;
 	detect_ci(j);
 	if (!j->o.step)
@@ -308,6 +313,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	}
 	struct loader_opts lo = {.ring_bytes = o->ring_mb << 20,
 				 .cgroup_fd = j->scope.fd,
+				 .cgroup_level = scope_level(&j->scope),
 				 .sensitive = &j->sens,
 				 .lpm_entries = enforce_lpm_capacity(&j->enf)};
 	if (loader_start(&j->ld, &lo, err, sizeof(err))) {
@@ -345,6 +351,10 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		rw_err("policy %s: %s", o->policy ? o->policy : "(none)", err);
 		goto out;
 	}
+	if (inbound_arm(j->enf.pol, &j->ld, err, sizeof(err))) {
+		rw_err("policy %s: %s", o->policy ? o->policy : "(none)", err);
+		goto out;
+	}
 	j->col.gate_port = j->enf.gate ? dnsgate_port(j->enf.gate) : 0;
 	j->col.judge_question = job_judge_question;
 	j->col.block_address = job_block_address;
@@ -372,6 +382,58 @@ out:
 	return rc;
 }
 
+void job_end_now(struct job *j, const char *why)
+{
+	rw_err("%s: ending the job (enforce mode)", why);
+	if (scope_kill_all(&j->scope))
+		rw_err("processes of the job survived cgroup.kill in %s", j->scope.path);
+}
+
+/* The fence's cgroup links are checked this often (a syscall per link). */
+#define LINK_CHECK_NS (200 * 1000000LL)
+
+/*
+ * Everything that can take the fence away from a running job, short of the
+ * kernel side itself: a cgroup link detached, the keeper (which holds the
+ * fence past this process) gone, a process moved out of the scope (recorded
+ * by the kernel, see on_cgroup_move). Each is logged and marks the record
+ * incomplete; in enforce mode the job is ended.
+ */
+static void check_fence(struct job *j)
+{
+	bool enforce = j->o.mode == POLICY_MODE_ENFORCE;
+	int verdict = enforce ? VERDICT_DENY : VERDICT_AUDIT;
+	char why[256];
+
+	if (!j->link_lost && now_mono_ns() >= j->next_link_check) {
+		const char *hook = loader_detached_hook(&j->ld);
+
+		j->next_link_check = now_mono_ns() + LINK_CHECK_NS;
+		if (hook) {
+			j->link_lost = true;
+			snprintf(why, sizeof(why),
+				 "the fence's %s link was detached from the job's cgroup", hook);
+			collector_fence_note(&j->col, "link_detached", why, verdict);
+		}
+	}
+	if (j->keeper_pidfd >= 0 && !j->keeper_lost) {
+		struct pollfd p = {.fd = j->keeper_pidfd, .events = POLLIN};
+
+		if (poll(&p, 1, 0) == 1) {
+			j->keeper_lost = true;
+			collector_fence_note(&j->col, "keeper_gone",
+					     "the process holding the fence past runwarden's end "
+					     "was killed",
+					     verdict);
+		}
+	}
+	if (j->col.sum.fence_breaches > j->breaches_acted) {
+		j->breaches_acted = j->col.sum.fence_breaches;
+		if (enforce)
+			job_end_now(j, "the fence was breached");
+	}
+}
+
 int job_pump(struct job *j, int timeout_ms)
 {
 	struct epoll_event ready[2];
@@ -395,6 +457,7 @@ int job_pump(struct job *j, int timeout_ms)
 		rw_err("reading kernel events failed: %s", strerror(-err));
 		return -1;
 	}
+	check_fence(j);
 	return 0;
 }
 
@@ -431,6 +494,23 @@ static int collect_leftovers(const struct scope *s, struct leftover **out)
 	}
 	*out = l;
 	return n;
+}
+
+/* Leftovers not killed outlive the record: say so, and what holds them. */
+static void note_leftovers(struct job *j)
+{
+	struct strbuf why = STRBUF_INIT;
+
+	j->ri.leftovers_fate = j->o.release_leftovers ? "released" : "fenced";
+	sb_addf(&why,
+		j->o.release_leftovers
+		    ? "%d processes were left running and released from the job: neither fenced "
+		      "nor recorded after the end"
+		    : "%d processes were left running after the end: still under the fence until "
+		      "they exit, but not recorded",
+		j->ri.n_leftovers);
+	summary_incomplete(&j->col.sum, why.buf);
+	sb_release(&why);
 }
 
 /* fail_on_violation: explicit in the policy, else on in enforce mode. Blocks
@@ -474,6 +554,10 @@ int job_finish(struct job *j, int exit_status)
 	/* Everything the kernel sent before we stop listening, and every question the gate
 	 * took, answered or not. */
 	ring_buffer__consume(j->rb);
+	j->next_link_check = 0;
+	check_fence(j);
+	if (ri->n_leftovers && !ri->leftovers_killed)
+		note_leftovers(j);
 	enforce_gate_close(&j->enf);
 	collector_finish(col);
 	loader_read_lost(&j->ld, klost);
@@ -511,6 +595,7 @@ int job_finish(struct job *j, int exit_status)
 	summary_lost_json(&col->sum, &lost);
 	sb_addf(&extra, ",\"events_lost\":%s,\"complete\":%s,\"missing_hooks\":%s", lost.buf,
 		summary_complete(&col->sum, ri) ? "true" : "false", sb_str(&j->missing));
+	sb_addf(&extra, ",\"incomplete_reasons\":[%s]", sb_str(&col->sum.incomplete));
 	if (ri->out_moved_to) {
 		sb_addstr(&extra, ",\"out_dir_moved_to\":");
 		json_cstr(&extra, ri->out_moved_to);
@@ -568,9 +653,11 @@ int job_finish(struct job *j, int exit_status)
 		rc = 1;
 	}
 	if (ri->n_leftovers && !ri->leftovers_killed)
-		rw_err("%d processes are still running in %s (not killed: see --kill-leftovers, "
-		       "or --leftovers kill for job stop)",
-		       ri->n_leftovers, j->scope.path);
+		rw_err(
+		    "%d processes are still running in %s, %s, and not recorded (not killed: see "
+		    "--kill-leftovers, or --leftovers kill for job stop)",
+		    ri->n_leftovers, j->scope.path,
+		    j->o.release_leftovers ? "released from the fence" : "fenced until they exit");
 	free(policy_json);
 	sb_release(&dns);
 	sb_release(&sum);
@@ -587,6 +674,8 @@ void job_free(struct job *j, bool handoff)
 		close(j->epfd);
 	if (j->ino_fd >= 0)
 		close(j->ino_fd);
+	if (j->keeper_pidfd >= 0)
+		close(j->keeper_pidfd);
 	sb_release(&j->containers);
 	if (j->rb)
 		ring_buffer__free(j->rb);
@@ -609,5 +698,6 @@ void job_free(struct job *j, bool handoff)
 	memset(j, 0, sizeof(*j));
 	j->epfd = -1;
 	j->ino_fd = -1;
+	j->keeper_pidfd = -1;
 	j->out.fd = -1;
 }

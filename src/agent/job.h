@@ -29,6 +29,8 @@ struct job_opts {
 	uint64_t grace_ms;
 	uint64_t ring_mb;
 	bool kill_leftovers;
+	bool release_leftovers; /* leftovers are moved out of the scope at the end (job stop
+				   --leftovers keep) */
 	bool allow_partial;
 	bool quiet;
 	bool no_sign;
@@ -60,6 +62,12 @@ struct job {
 	struct exec_summary exec; /* built from the log lines as they are written */
 	bool loaded, col_ready;
 	int64_t t0;
+	/* Fence integrity (job_pump): the keeper holding the fence past this
+	 * process (`run`; -1 otherwise), breaches already acted on. */
+	int keeper_pidfd;
+	bool keeper_lost, link_lost;
+	uint32_t breaches_acted;
+	int64_t next_link_check;
 };
 
 /* Takes the sensitive list (extra --watch globs already added). Creates the
@@ -71,6 +79,8 @@ void job_discard_out(struct job *j);
 /* Waits up to timeout_ms for kernel records or DNS gate work, handles them. */
 int job_pump(struct job *j, int timeout_ms);
 bool job_scope_empty(const struct job *j);
+/* Ends the job at once (cgroup.kill): the fence was breached in enforce mode. */
+void job_end_now(struct job *j, const char *why);
 /* The usual places container engines put containers: the defaults for
  * following a job's containers. NULL-terminated, static. */
 const char *const *job_default_container_dirs(void);

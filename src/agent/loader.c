@@ -80,6 +80,7 @@ struct hook_def {
 
 #define OPENAT_EXIT  "tp/syscalls/sys_exit_openat"
 #define MEMREAD_EXIT "tp/syscalls/sys_exit_ptrace"
+#define ACCEPT_EXIT  "tp/syscalls/sys_exit_accept4"
 static const struct hook_def hook_defs[] = {
     {"tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false, NULL},
     {"raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false, NULL},
@@ -117,7 +118,15 @@ static const struct hook_def hook_defs[] = {
     {"tp/syscalls/sys_enter_socket", "raw and packet socket attempts", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_socket", "raw and packet socket attempts", AT_TP, false, NULL},
     {"cgroup_skb/egress", "DNS queries on the wire; the egress backstop", AT_CGROUP, false, NULL},
-    {"cgroup_skb/ingress", "DNS answers on the wire", AT_CGROUP, false, NULL},
+    {"cgroup_skb/ingress", "DNS answers on the wire; inbound connections refused (enforce)",
+     AT_CGROUP, false, NULL},
+    {"raw_tracepoint/cgroup_attach_task", "job processes moved out of the job's cgroup", AT_RAW_TP,
+     false, NULL},
+    {"tp/syscalls/sys_exit_pidfd_getfd", "descriptors taken from other processes (pidfd_getfd)",
+     AT_TP, false, NULL},
+    {ACCEPT_EXIT, "inbound connections accepted (accept4)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_exit_accept", "inbound connections accepted (accept)", AT_TP, true,
+     ACCEPT_EXIT},
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
@@ -178,6 +187,26 @@ static void populate_sensitive(struct loader *l, const struct sensitive_list *s)
 	}
 }
 
+/* What the kernel side needs to tell the job's cgroup moves from others. */
+static int set_fence_config(struct loader *l, const struct loader_opts *o, char *err, size_t errlen)
+{
+	struct fence_config f = {.scope_level = o->cgroup_level, .self_tgid = getpid()};
+	uint32_t zero = 0;
+	struct stat st;
+
+	/* On cgroup2 a cgroup's id is its directory's inode number. */
+	if (fstat(o->cgroup_fd, &st)) {
+		snprintf(err, errlen, "cannot stat the job's cgroup: %s", strerror(errno));
+		return -1;
+	}
+	f.scope_cgid = st.st_ino;
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.fence_cfg), &zero, &f, BPF_ANY)) {
+		snprintf(err, errlen, "cannot arm cgroup-move detection: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* The map behind each enum loader_map, the policy maps from their one list. */
 static struct bpf_map *map_of(const struct loader *l, int m)
 {
@@ -189,6 +218,10 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 		return l->skel->maps.name;
 		RW_POLICY_MAPS(RW_LM_CASE_)
 #undef RW_LM_CASE_
+	case LM_INBOUND4:
+		return l->skel->maps.inbound4;
+	case LM_INBOUND6:
+		return l->skel->maps.inbound6;
 	}
 	abort(); /* an enum loader_map value the list does not have */
 }
@@ -254,6 +287,8 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 		return -1;
 	}
 	populate_sensitive(l, o->sensitive);
+	if (set_fence_config(l, o, err, errlen))
+		return -1;
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.scope), &slot, &cg, BPF_ANY)) {
 		snprintf(err, errlen, "cannot arm the job scope (cgroup array): %s",
 			 strerror(errno));
@@ -379,6 +414,38 @@ void loader_read_lost(const struct loader *l, uint64_t *out)
 		for (int c = 0; c < ncpu; c++)
 			out[k] += vals[c];
 	}
+}
+
+int loader_cgroup_link_fds(const struct loader *l, int *fds, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < l->n_hooks && n < max; i++)
+		if (l->links[i] && !strncmp(l->hooks[i].name, "cgroup", 6))
+			fds[n++] = bpf_link__fd(l->links[i]);
+	return n;
+}
+
+/* A cgroup link that was detached (BPF_LINK_DETACH: `bpftool link detach`)
+ * still exists while its fd is held, but reports no cgroup any more. */
+bool link_fd_detached(int fd)
+{
+	struct bpf_link_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return errno == EBADF; /* gone altogether */
+	return info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == 0;
+}
+
+const char *loader_detached_hook(const struct loader *l)
+{
+	for (int i = 0; i < l->n_hooks; i++)
+		if (l->links[i] && !strncmp(l->hooks[i].name, "cgroup", 6) &&
+		    link_fd_detached(bpf_link__fd(l->links[i])))
+			return l->hooks[i].name;
+	return NULL;
 }
 
 /* Pinned names are the hook names with '/' made '_': one file per hook. */

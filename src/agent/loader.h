@@ -36,8 +36,9 @@ struct loader {
 };
 
 struct loader_opts {
-	uint32_t ring_bytes; /* power of two, >= page size */
-	int cgroup_fd;	     /* the job's scope */
+	uint32_t ring_bytes;   /* power of two, >= page size */
+	int cgroup_fd;	       /* the job's scope */
+	uint32_t cgroup_level; /* its depth below the cgroup2 root (scope_level) */
 	const struct sensitive_list *sensitive;
 	uint32_t lpm_entries; /* capacity of each allow/block trie */
 };
@@ -49,6 +50,10 @@ enum loader_map {
 	RW_POLICY_MAPS(RW_LM_ENUM_)
 #undef RW_LM_ENUM_
 	    LM_COUNT,
+	/* Past LM_COUNT: not sized to the policy nor pinned (the policy maps
+	 * are); who may connect to the job (inbound.c). */
+	LM_INBOUND4,
+	LM_INBOUND6,
 };
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check
@@ -68,6 +73,14 @@ int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen);
 int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
+/* The fds of the attached cgroup links (the fence), for the keeper that
+ * holds them past this process (keeper.h). Returns how many, up to max. */
+int loader_cgroup_link_fds(const struct loader *l, int *fds, int max);
+/* True when the cgroup link behind fd no longer fences a cgroup (someone
+ * ran BPF_LINK_DETACH on it, e.g. `bpftool link detach`). */
+bool link_fd_detached(int fd);
+/* The name of the first detached cgroup hook, or NULL when all hold. */
+const char *loader_detached_hook(const struct loader *l);
 /* Pins the cgroup program links (connect, sendmsg, sock_create, skb) and the
  * policy maps they read under dir (created 0700), so the fence outlives this
  * process. Tracepoint links are not pinned: recording stops with the process.

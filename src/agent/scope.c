@@ -72,6 +72,18 @@ int scope_enter(const struct scope *s, pid_t pid)
 	return write_file_str(file, num);
 }
 
+int scope_level(const struct scope *s)
+{
+	const char *mnt = cgroup2_mount();
+	const char *p = s->path + (mnt ? strlen(mnt) : 0);
+	int level = 0;
+
+	for (; *p; p++)
+		if (*p == '/' && p[1] && p[1] != '/')
+			level++;
+	return level;
+}
+
 /* Walks the subtree: the job may create child cgroups (systemd-run, docker). */
 static int collect(const char *dir, pid_t *pids, int n, int max)
 {

@@ -17,6 +17,8 @@ struct scope {
 
 /* Finds the cgroup v2 mount (unified or hybrid) and creates a fresh child. */
 int scope_create(struct scope *s, char *err, size_t errlen);
+/* Depth of the scope below the cgroup2 root (the root is 0). */
+int scope_level(const struct scope *s);
 /* Moves pid (0 = caller) into the scope. */
 int scope_enter(const struct scope *s, pid_t pid);
 /* Pids currently in the scope subtree; returns count (up to max). */

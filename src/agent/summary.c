@@ -52,6 +52,16 @@ void summary_free(struct summary *s)
 	strmap_clear(&s->dns, agg_free);
 	strmap_clear(&s->files, agg_free);
 	strmap_clear(&s->memreads, agg_free);
+	sb_release(&s->incomplete);
+}
+
+void summary_incomplete(struct summary *s, const char *reason)
+{
+	if (s->n_incomplete++ >= SUMMARY_MAX_REASONS)
+		return;
+	if (s->incomplete.len)
+		sb_addch(&s->incomplete, ',');
+	json_cstr(&s->incomplete, reason);
 }
 
 static struct agg *bump(struct summary *s, struct strmap *m, const char *frag, const char *human)
@@ -121,7 +131,7 @@ uint64_t summary_lost_total(const struct summary *s)
 bool summary_complete(const struct summary *s, const struct run_info *r)
 {
 	return r->n_missing == 0 && summary_lost_total(s) == 0 && s->containers_missed == 0 &&
-	       !r->log_failed;
+	       !r->log_failed && s->n_incomplete == 0;
 }
 
 void summary_lost_json(const struct summary *s, struct strbuf *sb)
@@ -200,6 +210,7 @@ void summary_render(const struct summary *s, const struct run_info *r, struct st
 	else
 		sb_addstr(&sb, ",\"exit_status\":null");
 	sb_addf(&sb, ",\"complete\":%s", summary_complete(s, r) ? "true" : "false");
+	sb_addf(&sb, ",\"incomplete_reasons\":[%s]", sb_str(&s->incomplete));
 	sb_addf(&sb, ",\"missing_hooks\":%s", r->missing_json ? r->missing_json : "[]");
 	sb_addstr(&sb, ",\"counts\":{");
 	for (int k = 1; k < EV_KIND_MAX; k++) {
@@ -229,6 +240,10 @@ void summary_render(const struct summary *s, const struct run_info *r, struct st
 		sb_addch(&sb, '}');
 	}
 	sb_addf(&sb, "],\"leftovers_killed\":%s", r->leftovers_killed ? "true" : "false");
+	json_kv_str(&sb, "leftovers_fate",
+		    !r->n_leftovers	  ? NULL
+		    : r->leftovers_killed ? "killed"
+					  : (r->leftovers_fate ? r->leftovers_fate : "fenced"));
 	if (r->ci_json)
 		sb_addf(&sb, ",\"ci\":%s", r->ci_json);
 	if (r->containers_json)
@@ -295,6 +310,8 @@ void summary_print(const struct summary *s, const struct run_info *r, FILE *f)
 			(unsigned long long)summary_lost_total(s));
 	if (r->n_missing)
 		fprintf(f, "  WARNING: %d hooks missing; the record is partial\n", r->n_missing);
+	if (s->n_incomplete)
+		fprintf(f, "  WARNING: the record is incomplete: %s\n", sb_str(&s->incomplete));
 	print_list(f, "destinations", &s->dests, 20);
 	print_list(f, "dns names", &s->dns, 20);
 	print_list(f, "sensitive files", &s->files, 20);

@@ -37,6 +37,13 @@ struct summary {
 	 * and the time the agent spent hashing (the cost of exec identity). */
 	uint64_t exe_hashed_files, exe_hashed_bytes, exe_hash_hits;
 	int64_t exe_hash_ns;
+	/* Why the record cannot be complete even with nothing lost: the fence
+	 * was breached (a process moved out of the scope, a link detached, the
+	 * keeper killed) or processes outlived the record. JSON strings,
+	 * comma-separated (array members); bounded by summary_incomplete(). */
+	struct strbuf incomplete;
+	uint32_t n_incomplete;
+	uint32_t fence_breaches; /* of which: the fence no longer held */
 };
 
 struct leftover {
@@ -62,6 +69,10 @@ struct run_info {
 	struct leftover *leftovers;
 	int n_leftovers;
 	bool leftovers_killed;
+	/* What became of leftovers not killed: "fenced" (still running under
+	 * the fence, held until they exit, not recorded) or "released" (moved
+	 * out of the scope: neither fenced nor recorded). */
+	const char *leftovers_fate;
 	const char *ci_json;	     /* JSON object text or NULL */
 	const char *containers_json; /* JSON array members, or NULL when not followed */
 	const char *policy_json;     /* JSON object text or NULL */
@@ -81,6 +92,10 @@ void summary_file(struct summary *s, const char *frag, const char *human, const 
 		  pid_t pid);
 
 void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json);
+/* Records a reason the record is incomplete (at most SUMMARY_MAX_REASONS
+ * are listed; the count is always right). */
+#define SUMMARY_MAX_REASONS 32
+void summary_incomplete(struct summary *s, const char *reason);
 
 uint64_t summary_lost_total(const struct summary *s);
 bool summary_complete(const struct summary *s, const struct run_info *r);

@@ -119,6 +119,7 @@ void policy_free(struct policy *p)
 	free(p->path);
 	list_release(&p->allow);
 	list_release(&p->block);
+	list_release(&p->inbound);
 	for (size_t i = 0; i < p->nsteps; i++) {
 		free(p->steps[i].name);
 		list_release(&p->steps[i].allow);

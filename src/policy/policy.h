@@ -131,6 +131,10 @@ struct policy {
 	enum policy_mode mode;
 	int fail_on_violation; /* -1 unset (see policy_fails_on_violation), 0, 1 */
 	struct policy_list allow, block;
+	/* Peers that may open connections to the job (`inbound:`; cidr/ip
+	 * entries, ports are the job's local ports). Absent: 127.0.0.1 and ::1. */
+	struct policy_list inbound;
+	bool has_inbound;
 	struct policy_step *steps;
 	size_t nsteps;
 	struct policy_dns dns;

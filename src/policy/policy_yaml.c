@@ -704,9 +704,33 @@ static int file_item(struct yp *y, void *arg)
 
 /* ---- top level ---- */
 
-enum { K_VERSION, K_MODE, K_ALLOW, K_BLOCK, K_STEPS, K_DNS, K_FILES, K_FAIL };
-static const char *const top_keys[] = {
-    "version", "mode", "allow", "block", "steps", "dns", "files", "fail_on_violation", NULL};
+enum { K_VERSION, K_MODE, K_ALLOW, K_BLOCK, K_STEPS, K_DNS, K_FILES, K_FAIL, K_INBOUND };
+static const char *const top_keys[] = {"version", "mode", "allow", "block",
+				       "steps",	  "dns",  "files", "fail_on_violation",
+				       "inbound", NULL};
+
+/* Inbound peers are addresses: a connecting peer has no name to check. */
+static int parse_inbound(struct yp *y, struct policy *p)
+{
+	size_t first = p->inbound.n;
+
+	p->has_inbound = true;
+	if (is_null(y))
+		return 0;
+	if (parse_entries(y, &p->inbound, false, POLICY_FROM_FILE, "inbound entry"))
+		return -1;
+	for (size_t i = first; i < p->inbound.n; i++) {
+		const struct policy_entry *e = &p->inbound.v[i];
+		yaml_mark_t m = {.line = e->line - 1, .column = e->col - 1};
+
+		if (e->kind == POLICY_ENTRY_HOST)
+			return fail(
+			    y, m,
+			    "inbound entry: a peer is judged by its address; use cidr or ip, "
+			    "not host");
+	}
+	return 0;
+}
 
 static int top_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)
 {
@@ -752,6 +776,8 @@ static int top_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void 
 		return walk_map(y, "dns", dns_keys, dns_key, p);
 	case K_FILES:
 		return walk_list(y, "files", file_item, p);
+	case K_INBOUND:
+		return parse_inbound(y, p);
 	case K_FAIL:
 		if (get_bool(y, "fail_on_violation", &b))
 			return -1;

@@ -441,13 +441,58 @@ static void test_examples(void **state)
 	assert_true(n >= 6);
 }
 
+/* inbound: addresses only (a connecting peer has no name to judge), its own
+ * list; absent means the default (127.0.0.1 and ::1, filled by the agent). */
+static void test_inbound(void **state)
+{
+	char err[512];
+	struct policy *p;
+
+	(void)state;
+	p = parse("version: 1\n", err);
+	assert_non_null(p);
+	assert_false(p->has_inbound);
+	policy_free(p);
+
+	p = parse("version: 1\ninbound:\n  - cidr: 10.1.0.0/16\n    ports: [22]\n  - ip: ::1\n",
+		  err);
+	if (!p)
+		print_error("%s\n", err);
+	assert_non_null(p);
+	assert_true(p->has_inbound);
+	assert_int_equal(p->inbound.n, 2);
+	assert_int_equal(p->inbound.v[0].prefix, 16);
+	assert_int_equal(p->inbound.v[0].rules[0].lo, 22);
+	assert_int_equal(p->inbound.v[1].family, AF_INET6);
+	assert_int_equal(p->allow.n, 0);
+	policy_free(p);
+
+	p = parse("version: 1\ninbound: []\n", err);
+	assert_non_null(p);
+	assert_true(p->has_inbound);
+	assert_int_equal(p->inbound.n, 0);
+	policy_free(p);
+
+	expect_err(
+	    "version: 1\ninbound:\n  - host: peer.test\n",
+	    "t.yaml:3:5: inbound entry: a peer is judged by its address; use cidr or ip, not "
+	    "host");
+	expect_err("version: 1\ninbound:\n  - cidr: 10.0.0.0/33\n",
+		   "t.yaml:3:11: cidr: '10.0.0.0/33': IPv4 prefix length above 32");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_issue_example),      cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_duplicates),	       cmocka_unit_test(test_steps),
-	    cmocka_unit_test(test_dns_files_defaults), cmocka_unit_test(test_format_roundtrip),
-	    cmocka_unit_test(test_load_file),	       cmocka_unit_test(test_examples),
+	    cmocka_unit_test(test_issue_example),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_duplicates),
+	    cmocka_unit_test(test_steps),
+	    cmocka_unit_test(test_dns_files_defaults),
+	    cmocka_unit_test(test_format_roundtrip),
+	    cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_examples),
+	    cmocka_unit_test(test_inbound),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
