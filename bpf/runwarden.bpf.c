@@ -1681,19 +1681,39 @@ int rw_exit_socket(struct trace_event_raw_sys_exit *ctx)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct sock_args *a = bpf_map_lookup_elem(&socket_inflight, &tid);
+	struct sock_args args;
+	long ret = ctx->ret;
 	struct rw_config *c;
 	struct ev_socket e = {};
 
-	if (!a)
+	if (a) {
+		args = *a;
+		bpf_map_delete_elem(&socket_inflight, &tid);
+	} else {
+		/* The job's seccomp filter (`run`, enforce) refused the call before
+		 * sys_enter: judge it from the saved user registers, as
+		 * rw_exit_pidfd_getfd does, so the refusal is on the record. */
+		struct pt_regs *regs;
+		u32 family, type;
+
+		if (ret != -1 /* EPERM */ || !in_scope())
+			return 0;
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		family = (u32)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		type = (u32)PT_REGS_PARM2_CORE_SYSCALL(regs) & 0xf;
+		if (!egress_socket(family, type))
+			return 0;
+		args.family = family > 0xffff ? 0xffff : family;
+		args.type = type;
+		args.protocol = (u16)PT_REGS_PARM3_CORE_SYSCALL(regs);
+	}
+	if (not_supported(ret))
 		return 0;
 	fill_hdr(&e.h, EV_SOCKET);
-	e.family = a->family;
-	e.type = a->type;
-	e.protocol = a->protocol;
-	e.result = ctx->ret;
-	bpf_map_delete_elem(&socket_inflight, &tid);
-	if (not_supported(ctx->ret))
-		return 0;
+	e.family = args.family;
+	e.type = args.type;
+	e.protocol = args.protocol;
+	e.result = ret;
 	c = cfg();
 	e.verdict = !c || !c->policy	      ? VERDICT_ALLOW
 		    : c->mode == MODE_ENFORCE ? VERDICT_DENY

@@ -14,8 +14,6 @@
 #include <grp.h>
 #include <pwd.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <stdio.h>
@@ -27,6 +25,7 @@
 
 #include "agent/job.h"
 #include "agent/keeper.h"
+#include "agent/seccomp.h"
 #include "cmds.h"
 #include "common/jsonw.h"
 #include "common/util.h"
@@ -263,31 +262,6 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	return 0;
 }
 
-#ifndef __NR_pidfd_getfd
-#define __NR_pidfd_getfd 438
-#endif
-/*
- * Enforce mode: pidfd_getfd(2) fails with EPERM for the job and everything it
- * starts (seccomp filters are inherited and cannot be removed). Taking a
- * socket from a process outside the job would carry it past the fence, whose
- * hooks follow the socket's cgroup, not the caller's. The number is the same
- * on every architecture (unified syscall table from 424 on), so no arch check
- * is needed; x32 calls carry a flag bit, masked off.
- */
-static int refuse_pidfd_getfd(void)
-{
-	struct sock_filter insns[] = {
-	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-	    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~0x40000000u),
-	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_getfd, 0, 1),
-	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = {.len = sizeof(insns) / sizeof(insns[0]), .filter = insns};
-
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
-}
-
 /* Child side: join the scope, drop to the job's user, exec. Failures are
  * reported through errpipe (close-on-exec: EOF means the exec happened). */
 static void child_exec(const struct scope *s, const struct run_opts *o, uid_t uid, gid_t gid,
@@ -310,7 +284,7 @@ static void child_exec(const struct scope *s, const struct run_opts *o, uid_t ui
 		 * one, root and file capabilities included. */
 		e = errno;
 		what = "capabilities";
-	} else if (o->job.mode == POLICY_MODE_ENFORCE && refuse_pidfd_getfd()) {
+	} else if (o->job.mode == POLICY_MODE_ENFORCE && job_seccomp_install()) {
 		e = errno;
 		what = "seccomp";
 	} else if (geteuid() == 0 && uid != 0 &&
