@@ -366,6 +366,7 @@ int job_finish(struct job *j, int exit_status)
 	ri->log_name = "events.ndjson";
 	ri->missing_json = j->missing.buf;
 	ri->n_missing = j->ld.n_missing;
+	ri->violations_fail_run = violations(j);
 
 	summary_lost_json(&col->sum, &lost);
 	sb_addf(&extra, ",\"events_lost\":%s,\"complete\":%s,\"missing_hooks\":%s", lost.buf,

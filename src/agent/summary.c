@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include <jansson.h>
+
 #include "common/jsonw.h"
 #include "common/util.h"
 
@@ -13,6 +15,7 @@ struct agg {
 	uint64_t count;
 	char *human;
 	struct strmap members; /* answers or processes, deduplicated */
+	uint64_t unlisted;     /* members not kept (bound reached) */
 };
 
 static const char *const kinds[EV_KIND_MAX] = {
@@ -32,6 +35,7 @@ void summary_init(struct summary *s)
 	strmap_init(&s->dests);
 	strmap_init(&s->dns);
 	strmap_init(&s->files);
+	strmap_init(&s->violations);
 }
 
 static void agg_free(void *v)
@@ -50,6 +54,7 @@ void summary_free(struct summary *s)
 	strmap_clear(&s->dests, agg_free);
 	strmap_clear(&s->dns, agg_free);
 	strmap_clear(&s->files, agg_free);
+	strmap_clear(&s->violations, agg_free);
 }
 
 static struct agg *bump(struct summary *s, struct strmap *m, const char *frag, const char *human)
@@ -89,14 +94,30 @@ void summary_dns(struct summary *s, const char *frag, const char *human,
 		strmap_put(&a->members, answers_json[i], NULL);
 }
 
+/* Bounded member set; what does not fit is counted so no one reads the list as complete. */
+static void add_member(struct agg *a, const char *member)
+{
+	if (!a)
+		return;
+	if (strmap_get(&a->members, member))
+		return;
+	if (a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
+		strmap_put(&a->members, member, NULL);
+	else
+		a->unlisted++;
+}
+
 void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,
 		  pid_t pid)
 {
-	struct agg *a = bump(s, &s->files, frag, human);
-
 	(void)pid;
-	if (a && a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
-		strmap_put(&a->members, proc_json, NULL);
+	add_member(bump(s, &s->files, frag, human), proc_json);
+}
+
+void summary_violation(struct summary *s, const char *frag, const char *human,
+		       const char *proc_json)
+{
+	add_member(bump(s, &s->violations, frag, human), proc_json);
 }
 
 uint64_t summary_lost_total(const struct summary *s)
@@ -143,6 +164,9 @@ static void list(struct strbuf *sb, const char *name, const struct strmap *m, co
 				f2 = false;
 			}
 			sb_addch(sb, ']');
+			if (a->unlisted)
+				sb_addf(sb, ",\"%s_unlisted\":%llu", members,
+					(unsigned long long)a->unlisted);
 		}
 		sb_addch(sb, '}');
 		first = false;
@@ -204,6 +228,8 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 	list(&sb, "destinations", &s->dests, NULL);
 	list(&sb, "dns_names", &s->dns, "answers");
 	list(&sb, "files", &s->files, "processes");
+	list(&sb, "violations", &s->violations, "processes");
+	sb_addf(&sb, ",\"violations_fail_run\":%s", r->violations_fail_run ? "true" : "false");
 	sb_addf(&sb, ",\"unlisted_items\":%llu", (unsigned long long)s->overflow);
 	sb_addf(&sb, ",\"audits\":%llu,\"denials\":%llu", (unsigned long long)s->audits,
 		(unsigned long long)s->denials);
@@ -242,7 +268,26 @@ static bool is_denial(const char *frag)
 	return strstr(frag, "\"verdict\":\"deny\"") || strstr(frag, "\"verdict\":\"block\"");
 }
 
-static void print_list(FILE *f, const char *title, const struct strmap *m, int max)
+/* " by exe [pid N], ..." from the member set of {"pid","exe"} objects. */
+static void print_members(FILE *f, const struct agg *a)
+{
+	const char *sep = " by ";
+
+	strmap_for_each(m, &a->members)
+	{
+		json_t *o = json_loads(m->key, 0, NULL);
+		const char *exe = json_string_value(json_object_get(o, "exe"));
+
+		fprintf(f, "%s%s [pid %lld]", sep, exe ? exe : "?",
+			(long long)json_integer_value(json_object_get(o, "pid")));
+		sep = ", ";
+		json_decref(o);
+	}
+	if (a->unlisted)
+		fprintf(f, " and %llu more", (unsigned long long)a->unlisted);
+}
+
+static void print_list(FILE *f, const char *title, const struct strmap *m, int max, bool members)
 {
 	int shown = 0;
 
@@ -257,7 +302,10 @@ static void print_list(FILE *f, const char *title, const struct strmap *m, int m
 				continue;
 			if (shown++ == max)
 				break;
-			fprintf(f, "    %s x%llu\n", a->human, (unsigned long long)a->count);
+			fprintf(f, "    %s x%llu", a->human, (unsigned long long)a->count);
+			if (members)
+				print_members(f, a);
+			fputc('\n', f);
 		}
 	}
 	if (m->count > (size_t)max)
@@ -282,9 +330,11 @@ void summary_print(const struct summary *s, const struct run_info *r, FILE *f)
 			(unsigned long long)summary_lost_total(s));
 	if (r->n_missing)
 		fprintf(f, "  WARNING: %d hooks missing; the record is partial\n", r->n_missing);
-	print_list(f, "destinations", &s->dests, 20);
-	print_list(f, "dns names", &s->dns, 20);
-	print_list(f, "sensitive files", &s->files, 20);
+	if (s->violations.count)
+		print_list(f, "denied or would be denied", &s->violations, 50, true);
+	print_list(f, "destinations", &s->dests, 20, false);
+	print_list(f, "dns names", &s->dns, 20, false);
+	print_list(f, "sensitive files", &s->files, 20, true);
 	if (r->n_leftovers) {
 		fprintf(f, "  processes left running after the grace period (%d)%s:\n",
 			r->n_leftovers, r->leftovers_killed ? ", killed" : "");

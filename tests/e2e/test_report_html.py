@@ -131,7 +131,7 @@ class ReportHTML(unittest.TestCase):
         self.assertEqual(len(failures), 2)
         self.assertEqual(root.get("failures"), "2")
         names = [c.get("name") for c in cases]
-        self.assertIn('tcp evil"<b>&x.example:4444', names)
+        self.assertIn('connect tcp evil"<b>&x.example:4444 (203.0.113.9)', names)
 
     def test_github_summary(self):
         with open(self.md, encoding="utf-8") as f:
@@ -156,7 +156,7 @@ class ReportHTML(unittest.TestCase):
 
     def test_terminal(self):
         out = self.res.stdout.decode("utf-8", "replace")
-        self.assertIn("DENIED (2):", out)
+        self.assertIn("3 policy violations (2 denied, 1 would have been).", out)
         self.assertLess(out.index("DENIED"), out.index("destinations ("))
         self.assertIn("sensitive files:", out)
         self.assertIn("missing hook: lsm/file_open", out)
