@@ -280,6 +280,8 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 		fputs("| Mode | ", mdf);
 		md(mdf, jget_str(s, "mode"));
 		fprintf(mdf, " |\n| Exit status | %lld |\n", jget_int(s, "exit_status"));
+		if (r->fails_run)
+			fputs("| runwarden exit status | 1 (policy violations) |\n", mdf);
 		fprintf(mdf, "| Complete | %s |\n",
 			json_is_false(json_object_get(s, "complete")) ? "no" : "yes");
 		fprintf(mdf, "| Events lost | %lld |\n",

@@ -88,6 +88,7 @@ static const char page_tail[] =
     "if (S.command) line('Command', S.command.join(' '));\n"
     "line('Mode', S.mode || '-');\n"
     "line('Exit status', S.exit_status === undefined ? '-' : S.exit_status);\n"
+    "if (D.fails_run) line('runwarden exit status', '1 (policy violations)');\n"
     "line('Complete', S.complete === false ? 'NO' : 'yes');\n"
     "var c = D.counts;\n"
     "line('Events', Object.keys(c).map(function (k) { return k + ' ' + c[k]; }).join(', '));\n"

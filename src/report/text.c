@@ -57,6 +57,8 @@ int report_text(const struct report *r, FILE *out)
 		put(out, jget_str(s, "mode"));
 		if (jget_int(s, "exit_status") >= 0)
 			fprintf(out, "   exit status: %lld", jget_int(s, "exit_status"));
+		if (r->fails_run)
+			fputs("   runwarden exit status: 1 (policy violations)", out);
 		if (json_is_number(json_object_get(s, "duration_s")))
 			fprintf(out, "   duration: %.1fs",
 				json_number_value(json_object_get(s, "duration_s")));
