@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/jsonw.h"
 #include "common/strbuf.h"
 #include "common/strmap.h"
@@ -786,30 +787,26 @@ int cmd_learn(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt("learn", argc, argv, "o:h", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			out = optarg;
 			break;
 		case 'w':
-			if (!parse_u64(optarg, 0, 100000, &wmin)) {
-				rw_err("learn: --wildcard-min: '%s' is not a number 0-100000",
-				       optarg);
-				return 2;
-			}
+			if (!parse_u64(optarg, 0, 100000, &wmin))
+				return cli_usage("learn",
+						 "--wildcard-min: '%s' is not a number 0-100000",
+						 optarg);
 			break;
 		case 'h':
 			fputs(learn_usage, stdout);
 			return 0;
 		default:
-			fputs(learn_usage, stderr);
-			return 2;
+			return CLI_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		fputs(learn_usage, stderr);
-		return 2;
-	}
+	if (optind >= argc)
+		return cli_usage("learn", "no run directory given");
 	return learn_write_opts((const char *const *)argv + optind, argc - optind, out, (int)wmin)
 		   ? 1
 		   : 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "policy/policy.h"
@@ -72,7 +73,7 @@ static int do_check(int argc, char **argv)
 	int c, rc = 1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cli_getopt("policy check", argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 's':
 			step = optarg;
@@ -84,14 +85,11 @@ static int do_check(int argc, char **argv)
 			fputs(policy_usage, stdout);
 			return 0;
 		default:
-			fputs(policy_usage, stderr);
-			return 2;
+			return CLI_USAGE;
 		}
 	}
-	if (optind != argc - 1) {
-		fputs(policy_usage, stderr);
-		return 2;
-	}
+	if (optind >= argc)
+		return cli_usage("policy check", "no policy file given");
 	p = policy_load(argv[optind], err, sizeof(err));
 	if (!p) {
 		rw_err("%s", err);
@@ -139,10 +137,14 @@ static int do_blocklist(int argc, char **argv)
 	struct strbuf out = STRBUF_INIT;
 	char err[512];
 
-	if (argc > 2) {
-		fputs(policy_usage, stderr);
-		return 2;
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(policy_usage, stdout);
+		return 0;
 	}
+	if (argc > 2)
+		return cli_usage("policy blocklist", "at most one block list file");
+	if (argc == 2 && argv[1][0] == '-')
+		return cli_usage("policy blocklist", "option '%s' is unknown", argv[1]);
 	bl = policy_load_blocklist(argc == 2 ? argv[1] : NULL, err, sizeof(err));
 	if (!bl) {
 		rw_err("%s", err);
@@ -163,10 +165,8 @@ static int do_blocklist(int argc, char **argv)
 
 int cmd_policy(int argc, char **argv)
 {
-	if (argc < 2) {
-		fputs(policy_usage, stderr);
-		return 2;
-	}
+	if (argc < 2)
+		return cli_usage("policy", "no subcommand given (check, blocklist)");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		fputs(policy_usage, stdout);
 		return 0;
@@ -175,6 +175,5 @@ int cmd_policy(int argc, char **argv)
 		return do_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "blocklist"))
 		return do_blocklist(argc - 1, argv + 1);
-	rw_err("policy: unknown subcommand '%s' (check, blocklist)", argv[1]);
-	return 2;
+	return cli_usage("policy", "unknown subcommand '%s' (check, blocklist)", argv[1]);
 }
