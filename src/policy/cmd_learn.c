@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmds.h"
@@ -116,8 +117,12 @@ struct learn {
 	struct strmap steps;	 /* named steps seen */
 	struct strmap resolvers; /* canonical address text */
 	struct strmap blocked;	 /* destinations refused by a block list */
+	struct strmap labels;	 /* whole-job step labels seen (not sections) */
 	bool null_step;
-	size_t events, connects, dns, bad_names, bad_steps;
+	size_t events, connects, dns, bad_names, bad_steps, runner, unknown_step_runs;
+	/* the run being read: the section its events belong to */
+	bool run_step_known;
+	char *run_step;
 	int wildcard_min;
 	struct strbuf runs;
 };
@@ -152,12 +157,17 @@ static const char *jstr(json_t *j, const char *key)
 	return json_string_value(json_object_get(j, key));
 }
 
-/* Step names as the parser accepts them; anything else is attributed to no step. */
+/* The section an event belongs to: the step its run enforced, never a label alone (a
+ * whole-job run labels events with each CI step while one rule set covers the job). Step
+ * names as the parser accepts them; anything else is attributed to no step. */
 static const char *step_of(struct learn *L, json_t *ev)
 {
 	const char *s = jstr(ev, "step");
 	size_t n;
 
+	if (s && (!L->run_step || strcmp(s, L->run_step)) && L->labels.count < 1000)
+		strmap_put(&L->labels, s, NULL);
+	s = L->run_step;
 	if (!s)
 		return NULL;
 	n = strlen(s);
@@ -216,6 +226,12 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 	}
 	if (strcmp(kind, "connect") && strcmp(kind, "dns"))
 		return 0;
+	/* The runner's own connections are allowed in every mode (docs/agent.md): a policy
+	 * entry for them would only widen what the job's steps may reach. */
+	if (json_is_true(json_object_get(ev, "runner"))) {
+		L->runner++;
+		return 0;
+	}
 	step = step_of(L, ev);
 	if (!strcmp(kind, "connect")) {
 		const char *proto = jstr(ev, "proto");
@@ -276,6 +292,29 @@ full:
 	return -1;
 }
 
+int learn_run_step(const char *rundir, char **step)
+{
+	struct strbuf path = STRBUF_INIT;
+	json_error_t jerr;
+	struct stat st;
+	json_t *sum = NULL, *v;
+	int rc = 0;
+
+	*step = NULL;
+	sb_addf(&path, "%s/summary.json", rundir);
+	/* bounded: a regular file of at most 64 MiB, as `report` reads it */
+	if (stat(path.buf, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (64 << 20))
+		sum = json_load_file(path.buf, 0, &jerr);
+	v = json_object_get(sum, "step");
+	if (json_is_object(sum) && (json_is_null(v) || !v || json_is_string(v))) {
+		*step = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+		rc = 1;
+	}
+	json_decref(sum);
+	sb_release(&path);
+	return rc;
+}
+
 /* Reads one line into sb (without the newline). 1: line, 0: EOF, -1: longer than the cap. */
 static int read_line(FILE *f, struct strbuf *sb, bool *complete)
 {
@@ -307,6 +346,11 @@ static int learn_dir(struct learn *L, const char *dir)
 	bool complete;
 	FILE *f;
 
+	free(L->run_step);
+	L->run_step = NULL;
+	L->run_step_known = learn_run_step(dir, &L->run_step) == 1;
+	if (!L->run_step_known)
+		L->unknown_step_runs++;
 	sb_addf(&path, "%s/events.ndjson", dir);
 	f = fopen(path.buf, "re");
 	if (!f) {
@@ -651,6 +695,20 @@ static void render(struct learn *L, struct strbuf *out)
 		sb_addf(out, "# %zu events had unusable step names and count as no step\n",
 			L->bad_steps);
 	comment_list(out, "blocked during the runs (not allowed here)", &L->blocked);
+	if (L->runner)
+		sb_addf(out,
+			"# %zu connections of the CI runner itself are left out: they are allowed "
+			"in every mode\n",
+			L->runner);
+	comment_list(out,
+		     "steps seen as labels (whole-job mode: one rule set covers the whole job, so "
+		     "what they reached is at the top level)",
+		     &L->labels);
+	if (L->unknown_step_runs)
+		sb_addf(out,
+			"# %zu run(s) had no readable summary.json: their destinations are at the "
+			"top level\n",
+			L->unknown_step_runs);
 	sb_addstr(out, "version: 1\nmode: enforce\n");
 	if (top.dests.count) {
 		sb_addstr(out, "allow:\n");
@@ -742,6 +800,7 @@ int learn_write_opts(const char *const *rundirs, int n, const char *out_path, in
 	strmap_init(&L.steps);
 	strmap_init(&L.resolvers);
 	strmap_init(&L.blocked);
+	strmap_init(&L.labels);
 	for (int i = 0; i < n; i++) {
 		add_run_name(&L.runs, rundirs[i]);
 		if (learn_dir(&L, rundirs[i]))
@@ -754,6 +813,8 @@ out:
 	strmap_clear(&L.steps, NULL);
 	strmap_clear(&L.resolvers, NULL);
 	strmap_clear(&L.blocked, NULL);
+	strmap_clear(&L.labels, NULL);
+	free(L.run_step);
 	sb_release(&L.runs);
 	sb_release(&out);
 	return rc;
