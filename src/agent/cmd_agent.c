@@ -965,7 +965,8 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case O_CONTAINERS:
 			if (n_container_dirs == 8)
-				return cli_usage("agent", "--container-cgroups: at most 8 directories");
+				return cli_usage("agent",
+						 "--container-cgroups: at most 8 directories");
 			container_dirs[n_container_dirs++] = optarg;
 			a.container_dirs = container_dirs;
 			break;
@@ -984,7 +985,8 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	if (a.state_dir[0] != '/' || a.pin_root[0] != '/' || a.sock_path[0] != '/')
-		return cli_usage("agent", "--socket, --state and --pin-root must be absolute paths");
+		return cli_usage("agent",
+				 "--socket, --state and --pin-root must be absolute paths");
 	if (mkdir_p(a.state_dir, 0700) || chmod(a.state_dir, 0700)) {
 		rw_err("cannot create %s: %s", a.state_dir, strerror(errno));
 		return 1;

@@ -95,7 +95,6 @@ static int call(const char *sock, json_t *req, json_t **reply)
 	return 0;
 }
 
-
 static int job_start(int argc, char **argv)
 {
 	enum {
@@ -237,8 +236,8 @@ static int job_stop(int argc, char **argv)
 		case O_LEFT:
 			if (strcmp(optarg, "kill") && strcmp(optarg, "keep")) {
 				json_decref(req);
-				return cli_usage("job stop", "--leftovers %s: expected kill or keep",
-						 optarg);
+				return cli_usage("job stop",
+						 "--leftovers %s: expected kill or keep", optarg);
 			}
 			json_object_set_new(req, "leftovers", json_string(optarg));
 			break;

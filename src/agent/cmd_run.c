@@ -175,16 +175,16 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		case O_MODE:
 			o->job.mode = policy_mode_parse(optarg);
 			if (o->job.mode == POLICY_MODE_UNSET) {
-				return cli_usage("run", "--mode %s: expected observe, learn or enforce",
-						 optarg);
+				return cli_usage(
+				    "run", "--mode %s: expected observe, learn or enforce", optarg);
 			}
 			break;
 		case O_GRACE: {
 			uint64_t s;
 
 			if (!parse_u64(optarg, 0, 3600, &s)) {
-				return cli_usage("run", "--grace %s: expected whole seconds, 0..3600",
-						 optarg);
+				return cli_usage(
+				    "run", "--grace %s: expected whole seconds, 0..3600", optarg);
 			}
 			o->job.grace_ms = s * 1000;
 			break;
@@ -201,7 +201,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			break;
 		case O_CONTAINER_DIR:
 			if (o->n_container_dirs == MAX_CONTAINER_DIRS) {
-				return cli_usage("run", "--container-cgroups: at most %d directories",
+				return cli_usage("run",
+						 "--container-cgroups: at most %d directories",
 						 MAX_CONTAINER_DIRS);
 			}
 			o->container_dirs[o->n_container_dirs++] = optarg;
@@ -216,7 +217,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			if (!parse_u64(optarg, 1, 1024, &o->job.ring_mb) ||
 			    (o->job.ring_mb & (o->job.ring_mb - 1))) {
 				return cli_usage(
-				    "run", "--ring-mb %s: expected a power of two between 1 and 1024",
+				    "run",
+				    "--ring-mb %s: expected a power of two between 1 and 1024",
 				    optarg);
 			}
 			break;
@@ -238,10 +240,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		}
 	}
 	if (optind >= argc)
-		return cli_usage("run", "no command given (runwarden run [options] -- CMD [ARG...])");
+		return cli_usage("run",
+				 "no command given (runwarden run [options] -- CMD [ARG...])");
 	o->cmd = argv + optind;
 	if (o->job.mode == POLICY_MODE_ENFORCE && !o->job.policy)
-		return cli_usage("run", "--mode enforce needs --policy FILE (what should be allowed?)");
+		return cli_usage("run",
+				 "--mode enforce needs --policy FILE (what should be allowed?)");
 	return 0;
 }
 

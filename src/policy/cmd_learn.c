@@ -165,8 +165,15 @@ static const char *step_of(struct learn *L, json_t *ev)
 	const char *s = jstr(ev, "step");
 	size_t n;
 
-	if (s && (!L->run_step || strcmp(s, L->run_step)) && L->labels.count < 1000)
-		strmap_put(&L->labels, s, NULL);
+	if (s && (!L->run_step || strcmp(s, L->run_step)) && L->labels.count < 1000) {
+		struct strbuf lb = STRBUF_INIT;
+
+		/* into a comment line: printable bytes only, short */
+		for (size_t i = 0; s[i] && i < 64; i++)
+			sb_addch(&lb, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i]);
+		strmap_put(&L->labels, sb_str(&lb), NULL);
+		sb_release(&lb);
+	}
 	s = L->run_step;
 	if (!s)
 		return NULL;

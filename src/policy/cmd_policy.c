@@ -85,8 +85,7 @@ static void would_deny(struct replay *rp, const char *what)
 	e->val = (void *)((uintptr_t)e->val + 1);
 }
 
-static bool resolver_listed(const struct policy *p, int family, const uint8_t *addr,
-			    unsigned port)
+static bool resolver_listed(const struct policy *p, int family, const uint8_t *addr, unsigned port)
 {
 	for (size_t i = 0; i < p->dns.nresolvers; i++) {
 		const struct policy_addr *r = &p->dns.resolvers[i];
@@ -148,7 +147,8 @@ static void replay_event(const struct policy *p, const struct policy_set *set, j
 		const char *q = json_string_value(json_object_get(ev, "query"));
 		const char *t = json_string_value(json_object_get(ev, "qtype"));
 
-		if (q && p->dns.refuse_unlisted && policy_check_host(set, q, NULL) != POLICY_ALLOW) {
+		if (q && p->dns.refuse_unlisted &&
+		    policy_check_host(set, q, NULL) != POLICY_ALLOW) {
 			snprintf(what, sizeof(what), "dns %s %s", q, t ? t : "");
 			would_deny(rp, what);
 		}

@@ -87,8 +87,8 @@ int cmd_report(int argc, char **argv)
 			break;
 		case 'm':
 			if (!parse_u64(optarg, 1, 1000000000, &n))
-				return cli_usage("report",
-						 "--max-events wants a number from 1 to 1000000000");
+				return cli_usage(
+				    "report", "--max-events wants a number from 1 to 1000000000");
 			max_events = (long long)n;
 			break;
 		case 'q':

@@ -101,8 +101,9 @@ int report_junit(const struct report *r, FILE *out)
 	size_t i;
 
 	/* Allowed destinations pass; every violation row is its own case. */
-	json_array_foreach(r->dests, i, v) tests += !report_verdict_denied(jget_str(v, "verdict")) &&
-						    strcmp(jget_str(v, "verdict") ?: "", "audit");
+	json_array_foreach(r->dests, i, v) tests +=
+	    !report_verdict_denied(jget_str(v, "verdict")) &&
+	    strcmp(jget_str(v, "verdict") ?: "", "audit");
 	json_array_foreach(r->violations, i, v)
 	{
 		tests++;

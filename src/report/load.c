@@ -209,8 +209,8 @@ static const char *const dest_fields[] = {"proto", "family",  "daddr", "dport",
 					  "host",  "verdict", "step",  NULL};
 static const char *const dns_fields[] = {"query", "qtype", "answers", "verdict", "step", NULL};
 static const char *const file_fields[] = {"path", "result", NULL};
-static const char *const socket_fields[] = {"family", "type", "protocol", "verdict", "result",
-					    NULL};
+static const char *const socket_fields[] = {"family",  "type",	 "protocol",
+					    "verdict", "result", NULL};
 /* What identifies an attempt of each kind, for grouping violations: the same members
  * the run's collector puts in summary.json's "violations" rows. */
 static const char *const connect_ident[] = {"proto", "family", "daddr", "dport", "host", NULL};
@@ -219,8 +219,8 @@ static const char *const socket_ident[] = {"family", "type", "protocol", NULL};
 
 static const char *const *violation_ident(const char *kind)
 {
-	return !strcmp(kind, "connect") ? connect_ident
-	       : !strcmp(kind, "dns")	? dns_ident
+	return !strcmp(kind, "connect")	 ? connect_ident
+	       : !strcmp(kind, "dns")	 ? dns_ident
 	       : !strcmp(kind, "socket") ? socket_ident
 					 : NULL;
 }
@@ -402,9 +402,9 @@ static void on_event(struct report *r, struct agg *a, const json_t *ev)
 			}
 		}
 		if (p)
-			proc_list_add(
-			    a, p, "files",
-			    copy_fields(ev, (const char *const[]){"path", "flags", "result", NULL}));
+			proc_list_add(a, p, "files",
+				      copy_fields(ev, (const char *const[]){"path", "flags",
+									    "result", NULL}));
 		break;
 	case RK_EXIT:
 		if (p) {
@@ -568,6 +568,19 @@ static void from_summary(struct report *r)
 		if (!json_object_get(d, "step"))
 			json_object_set_new(d, "step", step ? json_string(step) : json_null());
 		json_array_append_new(r->dests, d);
+		/* a summary from before "violations": its denied destinations are the list */
+		if (report_verdict_denied(jget_str(v, "verdict")) ||
+		    !strcmp(jget_str(v, "verdict") ?: "", "audit")) {
+			json_t *row = json_deep_copy(d);
+
+			json_object_set_new(row, "kind", json_string("connect"));
+			json_array_append_new(r->violations, row);
+			r->n_violation_rows++;
+			if (report_verdict_denied(jget_str(v, "verdict")))
+				r->n_denials += jget_int(v, "count") > 0 ? jget_int(v, "count") : 1;
+			else
+				r->n_audits += jget_int(v, "count") > 0 ? jget_int(v, "count") : 1;
+		}
 	}
 	json_array_foreach(json_object_get(r->summary, "dns_names"), i, v)
 	    json_array_append_new(r->dns, json_deep_copy(v));

@@ -21,7 +21,7 @@
 #define REPORT_MAX_KEYS	    20000  /* distinct destinations, names, files */
 #define REPORT_MAX_DENIALS  1000   /* listed; all are counted */
 
-#define REPORT_MAX_VPROCS   16	   /* processes named per violation row */
+#define REPORT_MAX_VPROCS 16 /* processes named per violation row */
 
 /* Event kinds the report reads, in the order they are counted and shown. */
 #define REPORT_KINDS(X)                                                                            \
@@ -54,11 +54,11 @@ struct report {
 	 * summary printed), else built from events.ndjson with the same grouping. */
 	json_t *violations;
 	long long n_violation_rows; /* rows, including any not listed */
-	json_t *steps;	 /* distinct step names seen, in order */
-	json_t *notes;	 /* strings: what is missing or truncated */
+	json_t *steps;		    /* distinct step names seen, in order */
+	json_t *notes;		    /* strings: what is missing or truncated */
 	long long counts[RK_COUNT];
 	long long n_events, n_denials, n_audits; /* attempts, not rows */
-	bool fails_run; /* summary.json: the violations set the run's exit status */
+	bool fails_run;	  /* summary.json: the violations set the run's exit status */
 	bool have_events; /* events.ndjson was there */
 	bool closed;	  /* ... and ended with its "close" record */
 };
