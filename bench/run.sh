@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs both benchmarks and prints their tables (record them in docs/performance.md).
-#   bench/run.sh [storm|build|latency|all] [REPS]
-# The build benchmark compiles busybox (about 500 C files) fetched from Debian's
-# source archive with a private apt source list; nothing is installed system-wide.
+#   bench/run.sh [storm|build|latency|capacity|all] [REPS]
+# The build benchmark compiles busybox (about 500 C files) fetched from the Debian
+# mirror apt is configured with, through a private source list; nothing is installed
+# system-wide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -11,6 +12,7 @@ B=${B:-build}
 mkdir -p "$B/bench"
 cc -O2 -Wall -Wextra -Werror -o "$B/bench/storm" bench/storm.c -lpthread
 cc -O2 -Wall -Wextra -Werror -o "$B/bench/connect_lat" bench/connect_lat.c -lpthread
+cc -O2 -Wall -Wextra -Werror -o "$B/bench/capacity" bench/capacity.c -lpthread
 command -v strace >/dev/null || apt-get install -y --no-install-recommends strace >/dev/null
 command -v bpftrace >/dev/null || apt-get install -y --no-install-recommends bpftrace >/dev/null
 
@@ -18,7 +20,13 @@ fetch_busybox() {
   local d="$B/bench/src"
   if [ ! -f "$d/busybox/.config" ]; then
     mkdir -p "$d/lists/partial"
-    echo "deb-src http://deb.debian.org/debian bookworm main" > "$d/sources.list"
+    # The mirror and release come from apt's own configuration, never a hard-coded host.
+    local codename mirror
+    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    mirror=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages' |
+      awk -v c="$codename" '$2 == c { print $1; exit }')
+    [ -n "$mirror" ] || { echo "bench: no apt source for $codename to fetch busybox from" >&2; exit 1; }
+    echo "deb-src $mirror $codename main" > "$d/sources.list"
     local o=(-q -o "Dir::Etc::SourceList=$PWD/$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
              -o "Dir::State::Lists=$PWD/$d/lists")
     apt-get "${o[@]}" update >/dev/null
@@ -39,4 +47,7 @@ if [ "$what" = build ] || [ "$what" = all ]; then
 fi
 if [ "$what" = latency ] || [ "$what" = all ]; then
   /usr/bin/python3 bench/connect_latency.py --reps "$reps"
+fi
+if [ "$what" = capacity ] || [ "$what" = all ]; then
+  CAPACITY="$PWD/$B/bench/capacity" /usr/bin/python3 bench/capacity.py
 fi
