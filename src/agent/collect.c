@@ -602,9 +602,11 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 	sb_addstr(&frag, ",\"result\":");
 	render_result(&frag, e->result);
 	if (e->result < 0) {
-		sb_addstr(&human, " (attempt, ");
-		render_result(&human, e->result);
-		sb_addstr(&human, ")");
+		struct strbuf res = STRBUF_INIT;
+
+		render_result(&res, e->result); /* "ENOENT", quoted */
+		sb_addf(&human, " (attempt, %.*s)", (int)res.len - 2, res.buf + 1);
+		sb_release(&res);
 	}
 	sb_addf(&pj, "{\"pid\":%u,\"exe\":", e->h.pid);
 	json_cstr(&pj, p ? p->exe : NULL);

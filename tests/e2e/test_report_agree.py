@@ -42,6 +42,8 @@ try:
     open(os.path.expanduser("~/.ssh/id_rw_test_missing"))
 except OSError:
     pass
+subprocess.run(["cat", os.path.expanduser("~/.ssh/id_rw_test_missing")],
+               stderr=subprocess.DEVNULL)
 """
 
 
@@ -113,6 +115,10 @@ dns:
         # a failed open is an attempt, not a read
         files = [f for f in s["files"] if f["path"].endswith("id_rw_test_missing")]
         self.assertEqual([f["result"] for f in files], ["ENOENT"], s["files"])
+        self.assertEqual(files[0]["count"], 2)
+        # the run's summary names every process that tried, not only the first
+        self.assertRegex(r.stderr, r'id_rw_test_missing" \(attempt, ENOENT\) x2 by '
+                                   r'\S*python\S* \[pid \d+\], /usr/bin/cat \[pid \d+\]')
 
         text, md, junit, data = self.report(r)
         head = (f"{total} policy violations ({s['denials']} denied, {s['audits']} would have "
