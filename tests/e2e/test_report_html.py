@@ -167,7 +167,7 @@ class ReportHTML(unittest.TestCase):
         # A real recording (no network: a file read and an exec), read back by every format.
         out = os.path.join(self.tmp, "real")
         res = subprocess.run([RW, "run", "--out", out, "--step", "real", "--quiet", "--",
-                              "sh", "-c", "cat /etc/hostname >/dev/null; /bin/true"],
+                              "bash", "-c", "x=$(cat /etc/hostname | tr a b); /bin/true"],
                              capture_output=True, timeout=120)
         if res.returncode != 0 or not os.path.exists(os.path.join(out, "events.ndjson")):
             self.skipTest("runwarden run unavailable here: " + res.stderr.decode()[-300:])
@@ -182,8 +182,14 @@ class ReportHTML(unittest.TestCase):
         with open(html, encoding="utf-8") as f:
             m = re.search(r'id="rw-data">(.*?)</script>', f.read(), re.S)
         data = json.loads(m.group(1))
-        self.assertTrue(any((p.get("argv") or [None])[0] == "sh" for p in data["procs"]))
+        self.assertTrue(any((p.get("argv") or [None])[0] == "cat" for p in data["procs"]))
         self.assertEqual(data["steps"], ["real"])
+        # the $(...) subshell's pipeline hangs under the subshell, under bash (which ends by
+        # exec'ing /bin/true): one root
+        self.assertEqual(len([p for p in data["procs"] if p["parent"] is None]), 1)
+        by_id = {p["id"]: p for p in data["procs"]}
+        (cat,) = [p for p in data["procs"] if p["comm"] == "cat"]
+        self.assertEqual(by_id[cat["parent"]]["pid"], cat["ppid"])
 
     def test_bad_input(self):
         d = os.path.join(self.tmp, "bad")
