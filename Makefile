@@ -125,7 +125,7 @@ clean:
 # libFuzzer harness for the evidence parsers `verify` runs on untrusted files (envelope and
 # bundle, base64, statement, event-log chain, PEM keys). Seeds: fuzz/corpus/verify (kept in
 # the repo); new finds go to $(B)/fuzz/work. FUZZ_SECONDS=N sets the run time.
-FUZZ_SRC := fuzz/fuzz_verify.c $(addprefix src/evidence/,codec.c keys.c dsse.c chain.c statement.c evlog.c) \
+FUZZ_SRC := fuzz/fuzz_verify.c $(addprefix src/evidence/,codec.c keys.c dsse.c chain.c statement.c evlog.c outdir.c) \
 	    $(addprefix src/common/,strbuf.c jsonw.c strmap.c)
 .PHONY: fuzz
 $(B)/fuzz/fuzz_verify: $(FUZZ_SRC) $(wildcard src/evidence/*.h src/common/*.h)

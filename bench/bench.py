@@ -33,6 +33,8 @@ tracepoint:syscalls:sys_enter_openat { printf("%d %s open %s\n", pid, comm, str(
 def timed(cmd, cwd=None):
     """Wall time of the whole command, and the workload's own time when it
     reports one ("storm: elapsed S" on stderr), else the wall time."""
+    if "--out" in cmd:  # runwarden refuses an existing evidence directory
+        shutil.rmtree(cmd[cmd.index("--out") + 1], True)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
@@ -117,6 +119,11 @@ def run(name, workload, reps, prepare=None, skip=()):
           f"events/s sustained {statistics.median(rate):.0f}, lost {max(lost)}, "
           f"armed {statistics.median(s['armed_ms'] for s in summaries):.0f} ms, "
           f"agent peak RSS {max(s.get('agent_peak_rss_kb', 0) for s in summaries) / 1024:.1f} MiB")
+    hashes = [s["exe_hashes"] for s in summaries if "exe_hashes" in s]
+    if hashes:
+        h = max(hashes, key=lambda x: x["ms"])
+        print(f"  exec digests (worst run): {h['files']} files hashed, {h['bytes'] / 2**20:.1f} MiB, "
+              f"{h['cache_hits']} cache hits, {h['ms']:.0f} ms of agent time")
     shutil.rmtree(os.path.dirname(out), True)
 
 

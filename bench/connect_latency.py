@@ -8,6 +8,7 @@ trie size); the destination is allowed by its own entry.
 """
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,8 @@ def measure_all(variants, reps):
     got = {name: ([], []) for name, _ in variants}
     for _ in range(reps):
         for name, cmd in variants:
+            if "--out" in cmd:  # runwarden refuses an existing evidence directory
+                shutil.rmtree(cmd[cmd.index("--out") + 1], True)
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
             got[name][0].append(float(out[-2]))
             got[name][1].append(float(out[-1]))

@@ -18,6 +18,7 @@ typedef __u16 u16;
 typedef __u32 u32;
 typedef __u64 u64;
 typedef __s32 s32;
+typedef __s64 s64;
 #endif
 
 /*
@@ -33,8 +34,9 @@ typedef __s32 s32;
 	X(CONNECT, "connect")                                                                      \
 	X(DNS_PKT, "dns")                                                                          \
 	X(FILE, "file")                                                                            \
-	X(SOCKET, "socket") /* socket creation judged by family and type */                        \
-	X(ENV, "env")	    /* environment of a step's first process (whole-job mode) */
+	X(SOCKET, "socket")   /* socket creation judged by family and type */                      \
+	X(ENV, "env")	      /* environment of a step's first process (whole-job mode) */         \
+	X(MEMREAD, "memread") /* access to another process's memory */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -57,15 +59,18 @@ enum ev_kind {
 #define ENV_MAX 16384
 
 /* ev_exec.flags, ev_file.flags2 */
-#define EVF_ARGV_TRUNC 0x1
-#define EVF_EXE_TRUNC  0x2
-#define EVF_CWD_TRUNC  0x4
-#define EVF_PATH_TRUNC 0x8
-#define EVF_PATH_RAW   0x10 /* path is the name the caller passed, not resolved */
-#define EVF_HAS_RESULT 0x20
-#define EVF_REDIRECTED 0x40  /* port-53 traffic sent to the DNS gate instead */
-#define EVF_RUNNER     0x80  /* made by the CI runner's own process (whole-job mode) */
-#define EVF_URING      0x100 /* an open submitted through io_uring */
+#define EVF_ARGV_TRUNC	0x1
+#define EVF_EXE_TRUNC	0x2
+#define EVF_CWD_TRUNC	0x4
+#define EVF_PATH_TRUNC	0x8
+#define EVF_PATH_RAW	0x10 /* path is the name the caller passed, not resolved */
+#define EVF_HAS_RESULT	0x20
+#define EVF_REDIRECTED	0x40  /* port-53 traffic sent to the DNS gate instead */
+#define EVF_RUNNER	0x80  /* made by the CI runner's own process (whole-job mode) */
+#define EVF_URING	0x100 /* an open submitted through io_uring */
+#define EVF_EXE_ANON	0x200 /* executable has no path (memfd): exe is its bare name */
+#define EVF_EXE_DELETED 0x400 /* executable was unlinked before the exec */
+#define EVF_INODE_HIT	0x800 /* file matched by device+inode, whatever its name */
 
 struct ev_hdr {
 	u32 kind;
@@ -76,6 +81,26 @@ struct ev_hdr {
 	u32 _pad;
 	u64 ts; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	char comm[COMM_LEN];
+};
+
+/* A file as the kernel knows it: the superblock's device (kernel encoding,
+ * major << 20 | minor, as /proc/self/mountinfo prints it), the inode, and
+ * enough of the inode to tell a changed file from the same one (ctime moves
+ * on every write). */
+struct file_id {
+	u64 ino;
+	u64 size;
+	s64 ctime_sec;
+	u32 ctime_nsec;
+	u32 dev;
+};
+
+/* Key of the kernel's set of watched files (map `watched`). */
+#define WATCHED_MAX 8192
+struct file_key {
+	u64 ino;
+	u32 dev;
+	u32 _pad;
 };
 
 /*
@@ -90,7 +115,8 @@ struct ev_exec {
 	u16 cwd_len;
 	u32 flags;
 	u32 _pad;
-	char data[]; /* exe components, cwd components, argv area (NUL-separated) */
+	struct file_id exe; /* what was executed, whatever its path says */
+	char data[];	    /* exe components, cwd components, argv area (NUL-separated) */
 };
 
 struct ev_fork {
@@ -162,7 +188,8 @@ struct ev_file {
 	u32 open_flags;
 	u16 path_len;
 	u16 flags;
-	u32 _pad;
+	u32 dev; /* of the opened file (0 for failed attempts) */
+	u64 ino;
 	char data[]; /* components leaf first, or the raw name (EVF_PATH_RAW) */
 };
 
@@ -185,6 +212,43 @@ struct ev_env {
 	u32 len;
 	u32 truncated;
 	char data[];
+};
+
+/* How a process reached another one's memory (ev_memread.op). */
+enum memread_op {
+	MR_VM_READV = 1, /* process_vm_readv */
+	MR_VM_WRITEV,	 /* process_vm_writev */
+	MR_PTRACE_ATTACH,
+	MR_PTRACE_SEIZE,
+	MR_PTRACE_PEEK, /* PEEKTEXT/PEEKDATA/PEEKUSER (request in ev_memread.request) */
+	MR_PTRACE_POKE, /* POKETEXT/POKEDATA/POKEUSER */
+	MR_PTRACE_REGS, /* GETREGS/GETFPREGS/GETREGSET */
+	MR_PROC_MEM,	/* open of /proc/PID/mem (or task/TID/mem) */
+	MR_PROC_ENVIRON,
+};
+
+/* ev_memread.flags */
+#define MRF_TARGET_GLOBAL 0x1 /* target_pid is in the initial pid namespace */
+#define MRF_TARGET_COMM	  0x2 /* target_comm was read from the target task */
+
+/* Repeated accesses by one process to one target with one op and outcome
+ * are sent when their count reaches 1, 2, 4, 8, ...: a PEEKDATA loop over a
+ * whole address space makes a few dozen records, not millions, and the
+ * first success after failures is always sent. */
+struct ev_memread {
+	struct ev_hdr h;
+	u32 op;
+	u32 request;	 /* ptrace request, or the open flags for /proc files */
+	s32 target_pid;	 /* as the caller named it (its pid namespace) */
+	u32 target_tgid; /* global tgid when known (MRF_TARGET_GLOBAL) */
+	s64 result;	 /* bytes, 0, fd or -errno */
+	u64 calls;	 /* calls so far with this outcome (a power of two) */
+	u64 bytes;	 /* bytes moved so far by those calls (process_vm_*) */
+	u32 pidns_level; /* the caller's pid namespace depth (0: initial) */
+	u32 flags;
+	u32 pidns_inum; /* the caller's pid namespace (its /proc/PID/ns/pid inode) */
+	u32 _pad;
+	char target_comm[COMM_LEN];
 };
 
 /* ---- policy, as the kernel sees it (filled by src/agent/enforce.c) ---- */

@@ -483,6 +483,60 @@ static __always_inline u32 put_path(struct scratch *s, u32 data_off, u32 base, s
 	return r & (PATH_BYTES - 1);
 }
 
+/* ------------------------------------------------------------ file identity */
+
+/* inode ctime moved twice: i_ctime (< 6.6), __i_ctime (6.6 - 6.10), then
+ * i_ctime_sec/i_ctime_nsec. These flavours let one object read any of them. */
+struct inode___ts64 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+struct inode___old {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline void inode_ctime(struct inode *ino, struct file_id *id)
+{
+	if (bpf_core_field_exists(ino->i_ctime_sec)) {
+		id->ctime_sec = BPF_CORE_READ(ino, i_ctime_sec);
+		/* bit 31 marks a queried multigrain ctime (6.13+), not time */
+		id->ctime_nsec = BPF_CORE_READ(ino, i_ctime_nsec) & ~(1u << 31);
+	} else if (bpf_core_field_exists(((struct inode___ts64 *)ino)->__i_ctime)) {
+		struct inode___ts64 *t = (void *)ino;
+
+		id->ctime_sec = BPF_CORE_READ(t, __i_ctime.tv_sec);
+		id->ctime_nsec = BPF_CORE_READ(t, __i_ctime.tv_nsec);
+	} else {
+		struct inode___old *t = (void *)ino;
+
+		id->ctime_sec = BPF_CORE_READ(t, i_ctime.tv_sec);
+		id->ctime_nsec = BPF_CORE_READ(t, i_ctime.tv_nsec);
+	}
+}
+
+/* Watched files by what they are (filled by user space: the sensitive files
+ * found at start, and each one later opened under a watched name): a hard
+ * link, a renamed directory, a bind mount or a file handle reaches the same
+ * inode under another name. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WATCHED_MAX);
+	__type(key, struct file_key);
+	__type(value, u8);
+} watched SEC(".maps");
+
+/* Files opened under a watched file name, kept by the kernel itself until
+ * user space has confirmed the full path and put them in `watched`: a file
+ * the job creates as ~/.npmrc and at once reads through a hard link is then
+ * known by identity before the agent has read the record of its creation
+ * (records are read in order, so the confirmation comes before the read's
+ * record). LRU: a flood of unconfirmed names evicts only unconfirmed ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WATCHED_MAX);
+	__type(key, struct file_key);
+	__type(value, u8);
+} watch_candidates SEC(".maps");
+
 /* ---------------------------------------------------------------- processes */
 
 SEC("tp/sched/sched_process_exec")
@@ -503,9 +557,25 @@ int rw_exec(void *ctx)
 	fill_hdr(&e->h, EV_EXEC);
 
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct inode *ino = BPF_CORE_READ(exe, f_inode);
 	struct path p;
 	BPF_CORE_READ_INTO(&p, exe, f_path);
 	exe_len = put_path(s, EXEC_DATA_OFF, 0, &p, &flags, EVF_EXE_TRUNC);
+	if (exe_len == 0) {
+		/* No path leads to it (a memfd, or another pseudo file): its
+		 * own name ("memfd:NAME") is all there is. */
+		long n = bpf_probe_read_kernel_str(e->data, NAME_BYTES,
+						   BPF_CORE_READ(p.dentry, d_name.name));
+
+		exe_len = n > 0 ? n : 0;
+		flags |= EVF_EXE_ANON;
+	} else if (BPF_CORE_READ(ino, i_nlink) == 0) {
+		flags |= EVF_EXE_DELETED;
+	}
+	e->exe.ino = BPF_CORE_READ(ino, i_ino);
+	e->exe.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	e->exe.size = BPF_CORE_READ(ino, i_size);
+	inode_ctime(ino, &e->exe);
 
 	BPF_CORE_READ_INTO(&p, task, fs, pwd);
 	cwd_len = put_path(s, EXEC_DATA_OFF, exe_len, &p, &flags, EVF_CWD_TRUNC);
@@ -614,6 +684,13 @@ int rw_enter_open(struct trace_event_raw_sys_enter *ctx)
 	return open_enter(ctx->args[0], (u32)ctx->args[1]);
 }
 
+/* open_by_handle_at names no file at all: only the exit sees what it opened. */
+SEC("tp/syscalls/sys_enter_open_by_handle_at")
+int rw_enter_open_by_handle(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(0, (u32)ctx->args[2]);
+}
+
 SEC("tp/syscalls/sys_enter_openat2")
 int rw_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 {
@@ -628,15 +705,228 @@ static __always_inline bool name_is_sensitive(struct name_key *k)
 	return bpf_map_lookup_elem(&sensitive, k) != NULL;
 }
 
+/* ----------------------------------------------------------- memory reads */
+
+struct memread_key {
+	u32 tgid;
+	s32 target;
+	u32 op;
+	u32 ok;
+};
+struct memread_count {
+	u64 calls;
+	u64 bytes;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct memread_key);
+	__type(value, struct memread_count);
+} memread_seen SEC(".maps");
+
+/* Counts the access and sends its record when the count of (reader, target,
+ * op, outcome) reaches a power of two. An evicted entry only makes more
+ * records, never fewer. */
+static __always_inline void memread_send(struct ev_memread *e, u64 bytes)
+{
+	struct memread_key k = {
+	    .tgid = e->h.pid, .target = e->target_pid, .op = e->op, .ok = e->result >= 0};
+	struct memread_count one = {.calls = 1}, *c = bpf_map_lookup_elem(&memread_seen, &k);
+	u64 calls;
+
+	if (c) {
+		calls = __sync_fetch_and_add(&c->calls, 1) + 1;
+		bytes += __sync_fetch_and_add(&c->bytes, bytes);
+	} else {
+		one.bytes = bytes;
+		bpf_map_update_elem(&memread_seen, &k, &one, BPF_ANY);
+		calls = 1;
+	}
+	if (calls & (calls - 1))
+		return;
+	e->calls = calls;
+	e->bytes = bytes;
+	emit(e, sizeof(*e), EV_MEMREAD);
+}
+
+/* The caller's pid namespace: its depth and its inode number, so that user
+ * space can tell which namespace a pid it passed belongs to. */
+static __always_inline void caller_pidns(struct ev_memread *e)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	u32 level = BPF_CORE_READ(pid, level);
+	struct upid *u = &pid->numbers[0];
+	struct pid_namespace *ns = NULL;
+
+	e->pidns_level = level;
+	bpf_probe_read_kernel(&ns, sizeof(ns), &u[level & 63].ns);
+	e->pidns_inum = BPF_CORE_READ(ns, ns.inum);
+}
+
+/* /proc/PID/mem or /proc/PID/environ opened by fd `ret`: the target is the
+ * task the proc inode belongs to, found in the kernel (a procfs mounted
+ * anywhere, in any pid namespace, names the same task). */
+static __always_inline int proc_memread(struct inode *ino, long ret, u32 op, u32 open_flags)
+{
+	struct proc_inode *pi = container_of(ino, struct proc_inode, vfs_inode);
+	struct pid *pid = BPF_CORE_READ(pi, pid);
+	struct hlist_node *first = BPF_CORE_READ(pid, tasks[PIDTYPE_PID].first);
+	struct task_struct *t = container_of(first, struct task_struct, pid_links[PIDTYPE_PID]);
+	struct ev_memread e = {};
+
+	fill_hdr(&e.h, EV_MEMREAD);
+	e.target_pid = BPF_CORE_READ(pid, numbers[0].nr);
+	e.flags = MRF_TARGET_GLOBAL;
+	if (first) {
+		e.target_tgid = BPF_CORE_READ(t, tgid);
+		bpf_probe_read_kernel_str(e.target_comm, sizeof(e.target_comm), t->comm);
+		e.flags |= MRF_TARGET_COMM;
+	} else {
+		e.target_tgid = e.target_pid; /* exited: name the pid the file was for */
+	}
+	if (e.target_tgid == e.h.pid)
+		return 0; /* its own memory: how some runtimes work, not a theft */
+	e.op = op;
+	e.request = open_flags;
+	e.result = ret;
+	caller_pidns(&e);
+	memread_send(&e, 0);
+	return 0;
+}
+
+/* "mem" and "environ", NUL included, in a name read from a dentry. */
+static __always_inline u32 proc_mem_op(const u8 *n)
+{
+	if (n[0] == 'm' && n[1] == 'e' && n[2] == 'm' && n[3] == 0)
+		return MR_PROC_MEM;
+	if (n[0] == 'e' && n[1] == 'n' && n[2] == 'v' && n[3] == 'i' && n[4] == 'r' &&
+	    n[5] == 'o' && n[6] == 'n' && n[7] == 0)
+		return MR_PROC_ENVIRON;
+	return 0;
+}
+
+#define PROC_SUPER_MAGIC 0x9fa0
+#define S_IFMT		 00170000
+#define S_IFREG		 0100000
+
+struct memread_args {
+	u32 op;
+	u32 request;
+	s32 target;
+	u32 _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32); /* tid */
+	__type(value, struct memread_args);
+} memread_inflight SEC(".maps");
+
+static __always_inline int memread_enter(u32 op, u32 request, s32 target)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct memread_args a = {.op = op, .request = request, .target = target};
+
+	if (!in_scope())
+		return 0;
+	bpf_map_update_elem(&memread_inflight, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_process_vm_readv")
+int rw_enter_vm_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	return memread_enter(MR_VM_READV, 0, (s32)ctx->args[0]);
+}
+
+SEC("tp/syscalls/sys_enter_process_vm_writev")
+int rw_enter_vm_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return memread_enter(MR_VM_WRITEV, 0, (s32)ctx->args[0]);
+}
+
+/* The ptrace requests that read or change another process's memory or
+ * registers, or make it a tracee; the rest (CONT, DETACH, ...) only steer
+ * one already attached, whose attach is on record. */
+SEC("tp/syscalls/sys_enter_ptrace")
+int rw_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+{
+	u32 req = (u32)ctx->args[0], op;
+
+	switch (req) {
+	case 1: /* PTRACE_PEEKTEXT */
+	case 2: /* PTRACE_PEEKDATA */
+	case 3: /* PTRACE_PEEKUSER */
+		op = MR_PTRACE_PEEK;
+		break;
+	case 4: /* PTRACE_POKETEXT */
+	case 5: /* PTRACE_POKEDATA */
+	case 6: /* PTRACE_POKEUSER */
+		op = MR_PTRACE_POKE;
+		break;
+	case 12:     /* PTRACE_GETREGS */
+	case 14:     /* PTRACE_GETFPREGS */
+	case 0x4204: /* PTRACE_GETREGSET */
+		op = MR_PTRACE_REGS;
+		break;
+	case 16: /* PTRACE_ATTACH */
+		op = MR_PTRACE_ATTACH;
+		break;
+	case 0x4206: /* PTRACE_SEIZE */
+		op = MR_PTRACE_SEIZE;
+		break;
+	default:
+		return 0;
+	}
+	return memread_enter(op, req, (s32)ctx->args[1]);
+}
+
+/* One program for the exits of ptrace and process_vm_readv/writev. */
+SEC("tp/syscalls/sys_exit_ptrace")
+int rw_exit_memread(struct trace_event_raw_sys_exit *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct memread_args *a = bpf_map_lookup_elem(&memread_inflight, &tid);
+	struct ev_memread e = {};
+	u64 bytes = 0;
+
+	if (!a)
+		return 0;
+	e.op = a->op;
+	e.request = a->request;
+	e.target_pid = a->target;
+	bpf_map_delete_elem(&memread_inflight, &tid);
+	fill_hdr(&e.h, EV_MEMREAD);
+	e.result = ctx->ret;
+	caller_pidns(&e);
+	if (e.pidns_level == 0) {
+		if (e.target_pid == e.h.pid)
+			return 0; /* its own memory (a crash reporter, a runtime) */
+		e.flags = MRF_TARGET_GLOBAL;
+		e.target_tgid = e.target_pid;
+	}
+	/* process_vm_* return the bytes moved; a PEEK that worked moved a word
+	 * (the syscall stores it at `data` and returns 0). */
+	if (e.op == MR_VM_READV || e.op == MR_VM_WRITEV)
+		bytes = e.result > 0 ? e.result : 0;
+	else if (e.op == MR_PTRACE_PEEK || e.op == MR_PTRACE_POKE)
+		bytes = e.result == 0 ? sizeof(long) : 0;
+	memread_send(&e, bytes);
+	return 0;
+}
+
 /* An open finished with ret (fd or -errno). args: the syscall's arguments,
  * or NULL for an io_uring open (no name for failures; flags from the file). */
 static __always_inline int open_done(long ret, const struct open_args *a, u32 via_flag)
 {
 	struct name_key key = {};
+	struct file_key fk = {};
 	struct open_args args = {};
 	struct scratch *s;
 	struct ev_file *e;
 	struct file *f = NULL;
+	struct inode *ino = NULL;
 	u32 flags = via_flag, len = 0;
 	long n;
 
@@ -654,6 +944,7 @@ static __always_inline int open_done(long ret, const struct open_args *a, u32 vi
 		bpf_probe_read_kernel(&f, sizeof(f), fds + ret);
 		if (!f)
 			return 0;
+		ino = BPF_CORE_READ(f, f_inode);
 		n = bpf_probe_read_kernel_str(key.name, sizeof(key.name),
 					      BPF_CORE_READ(f, f_path.dentry, d_name.name));
 	} else {
@@ -679,11 +970,34 @@ static __always_inline int open_done(long ret, const struct open_args *a, u32 vi
 		n = bpf_probe_read_kernel_str(key.name, sizeof(key.name),
 					      raw + (last & (NAME_BYTES - 1)));
 	}
-	if (n <= 0)
+	if (n > 0) {
+		key.prefixlen = n * 8;
+		if (!name_is_sensitive(&key))
+			n = 0;
+	}
+	if (ino) {
+		fk.ino = BPF_CORE_READ(ino, i_ino);
+		fk.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+		if (n > 0) {
+			/* A watched name: another process's memory, or a file. */
+			u32 op = proc_mem_op(key.name);
+
+			u8 one = 1;
+
+			if (op && BPF_CORE_READ(ino, i_sb, s_magic) == PROC_SUPER_MAGIC)
+				return proc_memread(ino, ret, op,
+						    a ? args.flags : BPF_CORE_READ(f, f_flags));
+			if ((BPF_CORE_READ(ino, i_mode) & S_IFMT) == S_IFREG)
+				bpf_map_update_elem(&watch_candidates, &fk, &one, BPF_ANY);
+		} else if (bpf_map_lookup_elem(&watched, &fk) ||
+			   bpf_map_lookup_elem(&watch_candidates, &fk)) {
+			flags |= EVF_INODE_HIT; /* a watched file under another name */
+		} else {
+			return 0;
+		}
+	} else if (n <= 0) {
 		return 0;
-	key.prefixlen = n * 8;
-	if (!name_is_sensitive(&key))
-		return 0;
+	}
 
 	s = scratch_get(0, EV_FILE);
 	if (!s)
@@ -692,6 +1006,8 @@ static __always_inline int open_done(long ret, const struct open_args *a, u32 vi
 	fill_hdr(&e->h, EV_FILE);
 	e->result = ret;
 	e->open_flags = a ? args.flags : BPF_CORE_READ(f, f_flags);
+	e->dev = fk.dev;
+	e->ino = fk.ino;
 	if (f) {
 		struct path p;
 

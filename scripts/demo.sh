@@ -6,6 +6,8 @@
 set -euo pipefail
 RW=$(realpath "${1:-build/runwarden}")
 OUT=${OUT:-runwarden-out}
+# runwarden only writes into a directory it creates: clear a previous demo's.
+if [ -e "$OUT/events.ndjson" ]; then rm -rf "$OUT"; fi
 work=$(mktemp -d /tmp/runwarden-demo.XXXXXX)
 pids=()
 cleanup() {

@@ -76,11 +76,13 @@ struct jobrec {
 	unsigned long long pid_start; /* its start time: a reused pid is not it */
 	int agent_pid;
 	int64_t started_ns;
+	unsigned long long out_dev, out_ino; /* the evidence directory the agent created */
 };
 
 struct agent {
 	const char *sock_path, *state_dir, *pin_root;
-	char state_file[PATH_MAX];
+	char state_file[PATH_MAX]; /* for messages: the file is reached through state_fd */
+	int state_fd;		   /* the state directory, root's and private */
 	int lfd, epfd;
 	bool active; /* a live job in j */
 	bool orphan; /* a job recorded by an agent that is gone */
@@ -261,24 +263,26 @@ static void release_all(const struct jobrec *r)
 static int rec_save(struct agent *a)
 {
 	const struct jobrec *r = &a->rec;
-	char tmp[PATH_MAX + 8];
-	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:i,s:I}", "id", r->id,
-			      "out", r->out, "policy", r->policy, "key", r->key, "step", r->step,
-			      "mode", r->mode, "scope", r->scope, "pins", r->pins, "orig_cgroup",
-			      r->orig_cgroup, "pid", r->pid, "pid_start", (json_int_t)r->pid_start,
-			      "agent_pid", r->agent_pid, "started_ns", (json_int_t)r->started_ns);
+	json_t *o =
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:i,s:I,s:I,s:I}", "id", r->id,
+		      "out", r->out, "policy", r->policy, "key", r->key, "step", r->step, "mode",
+		      r->mode, "scope", r->scope, "pins", r->pins, "orig_cgroup", r->orig_cgroup,
+		      "pid", r->pid, "pid_start", (json_int_t)r->pid_start, "agent_pid",
+		      r->agent_pid, "started_ns", (json_int_t)r->started_ns, "out_dev",
+		      (json_int_t)r->out_dev, "out_ino", (json_int_t)r->out_ino);
 	int rc = -1, fd;
 
 	if (!o)
 		return -1;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", a->state_file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	unlinkat(a->state_fd, "job.json.tmp", 0);
+	fd = openat(a->state_fd, "job.json.tmp",
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		/* On disk before the job starts: a crash right after must find it. */
 		rc = json_dumpfd(o, fd, JSON_COMPACT) || fsync(fd) ? -1 : 0;
 		close(fd);
 		if (rc == 0)
-			rc = rename(tmp, a->state_file);
+			rc = renameat(a->state_fd, "job.json.tmp", a->state_fd, "job.json");
 	}
 	json_decref(o);
 	return rc;
@@ -300,11 +304,16 @@ static int rec_load(struct agent *a, char *err, size_t errlen)
 {
 	struct jobrec *r = &a->rec;
 	json_error_t je;
-	json_t *o = json_load_file(a->state_file, JSON_REJECT_DUPLICATES, &je);
+	int fd = openat(a->state_fd, "job.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	json_t *o = fd >= 0 ? json_loadfd(fd, JSON_REJECT_DUPLICATES, &je) : NULL;
 	const char *mnt = cgroup2_mount();
 	const char *base;
 	int rc = -1;
 
+	if (fd < 0)
+		snprintf(je.text, sizeof(je.text), "%s", strerror(errno));
+	else
+		close(fd);
 	if (!o) {
 		snprintf(err, errlen, "%.200s: %.200s", a->state_file, je.text);
 		return -1;
@@ -325,6 +334,8 @@ static int rec_load(struct agent *a, char *err, size_t errlen)
 	r->pid_start = json_integer_value(json_object_get(o, "pid_start"));
 	r->agent_pid = json_integer_value(json_object_get(o, "agent_pid"));
 	r->started_ns = json_integer_value(json_object_get(o, "started_ns"));
+	r->out_dev = json_integer_value(json_object_get(o, "out_dev"));
+	r->out_ino = json_integer_value(json_object_get(o, "out_ino"));
 	base = strrchr(r->scope, '/');
 	if (!mnt || strncmp(r->scope, mnt, strlen(mnt)) || !base ||
 	    strncmp(base, "/runwarden-", 11) || strstr(r->scope, "/..") ||
@@ -435,6 +446,25 @@ static int mkdir_p(const char *path, mode_t mode)
 		*p = '/';
 	}
 	return mkdir(tmp, mode) && errno != EEXIST ? -1 : 0;
+}
+
+/* The evidence directory itself is job_arm's to create (fresh, 0700); its
+ * parents may be missing on a fresh runner. */
+static int mkdir_parent(const char *path)
+{
+	char parent[PATH_MAX];
+	char *slash;
+
+	if (strlen(path) >= sizeof(parent)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(parent, path);
+	slash = strrchr(parent, '/');
+	if (!slash || slash == parent)
+		return 0;
+	*slash = 0;
+	return mkdir_p(parent, 0755);
 }
 
 /* Request fields: strings bounded and, for paths, absolute (the agent's
@@ -581,9 +611,10 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 			return error_reply("bad request: watch: %s", g ? err : "not a string");
 		}
 	}
-	if (mkdir_p(r->out, 0755)) {
+	if (mkdir_parent(r->out)) {
 		sensitive_free(&sens);
-		return error_reply("--out %s: %s", r->out, strerror(errno));
+		return error_reply("--out %s: cannot create its parent: %s", r->out,
+				   strerror(errno));
 	}
 
 	struct job_opts jo = {.out_dir = r->out,
@@ -612,6 +643,8 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 	snprintf(r->id, sizeof(r->id), "%lld-%d-%u", (long long)(r->started_ns / 1000000000),
 		 (int)getpid(), ++a->counter);
 	snprintf(r->pins, sizeof(r->pins), "%s/%s", a->pin_root, r->id);
+	r->out_dev = a->j.out.dev;
+	r->out_ino = a->j.out.ino;
 
 	/* Order: fence pinned, then the record on disk, then the process in.
 	 * Whenever the agent dies, what is in the scope is fenced and findable. */
@@ -628,14 +661,14 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 	if (loader_set_runner(&a->j.ld, target)) {
 		reply =
 		    error_reply("cannot mark pid %d as the runner: %s", target, strerror(errno));
-		unlink(a->state_file);
+		unlinkat(a->state_fd, "job.json", 0);
 		goto fail;
 	}
 	a->j.col.runner_pid = target;
 	if (scope_enter(&a->j.scope, target)) {
 		reply = error_reply("cannot move pid %d into %s: %s", target, r->scope,
 				    strerror(errno));
-		unlink(a->state_file);
+		unlinkat(a->state_fd, "job.json", 0);
 		goto fail;
 	}
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = a->j.epfd};
@@ -645,6 +678,7 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 	return json_pack("{s:b,s:s,s:i,s:s,s:s,s:s,s:s}", "ok", 1, "id", r->id, "pid", target,
 			 "mode", r->mode, "scope", r->scope, "out", r->out, "warnings", why);
 fail:
+	job_discard_out(&a->j);
 	drop_job(a);
 	return reply;
 }
@@ -668,6 +702,27 @@ static void cmdline_of(int pid, char *out, size_t len)
 	out[n] = 0;
 }
 
+/* Into the directory the dead agent created, and only that one (the job may
+ * have renamed it and put its own in its place). */
+static bool write_orphan_summary(const struct jobrec *r, json_t *sum, char *err)
+{
+	struct outdir d;
+	char *text = sum ? json_dumps(sum, JSON_INDENT(1)) : NULL;
+	bool ok = false;
+
+	if (!text) {
+		ev_errf(err, "cannot serialise the summary");
+		return false;
+	}
+	if (outdir_reopen(&d, r->out, (dev_t)r->out_dev, (ino_t)r->out_ino, err) == 0) {
+		ok = outdir_write_file(&d, "summary.json", text, strlen(text), err) == 0 &&
+		     outdir_publish(&d, err) == 0;
+		outdir_close(&d);
+	}
+	free(text);
+	return ok;
+}
+
 /* The dead agent's job: nothing can be appended to its log (the chain would
  * claim a completeness it does not have), so summary.json says what happened. */
 static json_t *stop_orphan(struct agent *a, bool kill_left)
@@ -675,7 +730,7 @@ static json_t *stop_orphan(struct agent *a, bool kill_left)
 	const struct jobrec *r = &a->rec;
 	struct scope s = {.fd = -1};
 	struct strbuf t = STRBUF_INIT, started = STRBUF_INIT, finished = STRBUF_INIT;
-	char reason[512], path[PATH_MAX + 32];
+	char reason[512], path[PATH_MAX + 32], werr[EV_ERRLEN];
 	pid_t pids[256];
 	int n, killed = 0;
 	json_t *sum, *left = json_array(), *reply;
@@ -707,13 +762,13 @@ static json_t *stop_orphan(struct agent *a, bool kill_left)
 			"incomplete_reason", reason, "leftovers", left, "leftovers_killed", killed,
 			"log", "path", "events.ndjson", "closed", 0);
 	snprintf(path, sizeof(path), "%s/summary.json", r->out);
-	bool written = sum && json_dump_file(sum, path, JSON_INDENT(1)) == 0;
+	bool written = write_orphan_summary(r, sum, werr);
 	json_decref(sum);
 
 	sb_addf(&t, "runwarden: whole-job record INCOMPLETE for job %s\n  %s\n", r->id, reason);
 	sb_addf(&t, "  evidence: %s (summary.json: \"complete\": false)\n", r->out);
 	if (!written)
-		sb_addf(&t, "runwarden: cannot write %s: %s\n", path, strerror(errno));
+		sb_addf(&t, "runwarden: cannot write %s: %s\n", path, werr);
 	if (n)
 		sb_addf(&t, "  processes left in the job (%d)%s\n", n,
 			killed ? ", killed" : ", released unwatched");
@@ -753,7 +808,7 @@ static json_t *op_stop(struct agent *a, json_t *req, int peer)
 	release_host(peer, &a->rec);
 	if (a->orphan) {
 		reply = stop_orphan(a, kill_left);
-		unlink(a->state_file);
+		unlinkat(a->state_fd, "job.json", 0);
 		a->orphan = false;
 		return reply;
 	}
@@ -767,7 +822,7 @@ static json_t *op_stop(struct agent *a, json_t *req, int peer)
 	bool complete = summary_complete(&a->j.col.sum, &a->j.ri);
 	drop_job(a);
 	capture_end(&cap);
-	unlink(a->state_file);
+	unlinkat(a->state_fd, "job.json", 0);
 	rw_err("job %s stopped: status %d", a->rec.id, rc);
 	reply = json_pack("{s:b,s:i,s:s,s:b,s:s}", "ok", 1, "status", rc, "out", a->rec.out,
 			  "complete", complete, "summary", cap.buf ? cap.buf : "");
@@ -897,9 +952,33 @@ static int check_pin_root(const char *root)
 	return 0;
 }
 
-static int daemonize(const char *state_dir)
+/* The state directory through a descriptor: root's, private, never a symlink. */
+static int open_state_dir(const char *path)
 {
-	char log[PATH_MAX];
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0) {
+		rw_err("--state %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || st.st_uid != 0) {
+		rw_err("--state %s: not owned by root; the agent keeps its job records only in a "
+		       "directory no one else controls",
+		       path);
+		close(fd);
+		return -1;
+	}
+	if (fchmod(fd, 0700)) {
+		rw_err("--state %s: chmod: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int daemonize(int state_fd)
+{
 	pid_t pid;
 	int fd;
 
@@ -912,11 +991,11 @@ static int daemonize(const char *state_dir)
 	if (pid > 0)
 		_exit(0);
 	setsid();
-	snprintf(log, sizeof(log), "%s/agent.log", state_dir);
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		dup2(fd, 0);
-	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = openat(state_fd, "agent.log", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 	if (fd >= 0) {
 		dup2(fd, 1);
 		dup2(fd, 2);
@@ -942,7 +1021,8 @@ int cmd_agent(int argc, char **argv)
 			  .state_dir = DEFAULT_STATE,
 			  .pin_root = DEFAULT_PINS,
 			  .lfd = -1,
-			  .epfd = -1};
+			  .epfd = -1,
+			  .state_fd = -1};
 	bool foreground = false;
 	char err[512];
 	struct stat st;
@@ -987,14 +1067,17 @@ int cmd_agent(int argc, char **argv)
 	if (a.state_dir[0] != '/' || a.pin_root[0] != '/' || a.sock_path[0] != '/')
 		return cli_usage("agent",
 				 "--socket, --state and --pin-root must be absolute paths");
-	if (mkdir_p(a.state_dir, 0700) || chmod(a.state_dir, 0700)) {
+	if (mkdir_p(a.state_dir, 0700)) {
 		rw_err("cannot create %s: %s", a.state_dir, strerror(errno));
 		return 1;
 	}
+	a.state_fd = open_state_dir(a.state_dir);
+	if (a.state_fd < 0)
+		return 1;
 	if (check_pin_root(a.pin_root))
 		return 1;
 	snprintf(a.state_file, sizeof(a.state_file), "%s/job.json", a.state_dir);
-	if (stat(a.state_file, &st) == 0) {
+	if (fstatat(a.state_fd, "job.json", &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (rec_load(&a, err, sizeof(err))) {
 			rw_err("%s; leaving it for a person to look at", err);
 			return 1;
@@ -1009,7 +1092,7 @@ int cmd_agent(int argc, char **argv)
 		rw_err("%s", err);
 		return 1;
 	}
-	if (!foreground && daemonize(a.state_dir)) {
+	if (!foreground && daemonize(a.state_fd)) {
 		close(a.lfd);
 		return 1;
 	}

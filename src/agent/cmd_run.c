@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "agent/job.h"
-#include "evidence/attest.h"
 #include "cmds.h"
 #include "common/cli.h"
 #include "common/jsonw.h"
@@ -45,7 +44,8 @@ static const char usage_text[] =
     "Runs CMD and records what it and every descendant do: execs, outbound\n"
     "connections, DNS lookups and sensitive file opens.\n"
     "\n"
-    "  --out DIR          evidence directory (default ./runwarden-out)\n"
+    "  --out DIR          evidence directory, created by runwarden: it must not exist\n"
+    "                     (default ./runwarden-out)\n"
     "  --step NAME        CI step the events belong to\n"
     "  --user NAME        run CMD as this user (default: the invoking user,\n"
     "                     from SUDO_UID when run through sudo)\n"
@@ -60,7 +60,8 @@ static const char usage_text[] =
     "                     (new cgroups under system.slice, docker, machine.slice)\n"
     "  --container-cgroups DIR  follow containers created under DIR instead (repeatable)\n"
     "  --ring-mb N        kernel ring buffer size in MiB, power of two (default 16)\n"
-    "  --key FILE         sign the evidence with this private key (default: ephemeral)\n"
+    "  --key FILE         sign the evidence with this private key, owned by root and\n"
+    "                     mode 0600 (default: an ephemeral key)\n"
     "  --no-sign          do not write an attestation\n"
     "  --quiet            no summary on stderr\n";
 
@@ -374,12 +375,7 @@ int cmd_run(int argc, char **argv)
 		sensitive_free(&sens);
 		return 1;
 	}
-	/* A key the job could read or replace would prove nothing: refuse it
-	 * before the job starts, not after. */
-	if (o.job.key && !o.job.no_sign && attest_check_key(o.job.key, uid)) {
-		sensitive_free(&sens);
-		return 1;
-	}
+	/* job_arm refuses a key that is not root's alone before the job starts. */
 	o.job.command = o.cmd;
 	if (job_arm(&j, &o.job, &sens)) {
 		sensitive_free(&sens);

@@ -3,11 +3,13 @@
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/dns.h"
 #include "ci/controlplane.h"
@@ -29,7 +31,7 @@ struct dns_pending {
 	struct dns_msg q;
 };
 
-int collector_init(struct collector *c, const char *log_path, const struct sensitive_list *sens,
+int collector_init(struct collector *c, int log_fd, const struct sensitive_list *sens,
 		   const char *step)
 {
 	memset(c, 0, sizeof(*c));
@@ -40,8 +42,10 @@ int collector_init(struct collector *c, const char *log_path, const struct sensi
 	strmap_init(&c->dns_pending);
 	strmap_init(&c->hosts);
 	strmap_init(&c->redirected);
+	strmap_init(&c->watched);
+	exe_cache_init(&c->exes);
 	summary_init(&c->sum);
-	return evlog_open(&c->log, log_path);
+	return evlog_open_fd(&c->log, log_fd);
 }
 
 /* ------------------------------------------------------------ rendering */
@@ -171,19 +175,61 @@ static void write_line(struct collector *c, int kind)
 
 /* ------------------------------------------------------------ handlers */
 
+/* The exe name as the log gives it: the resolved path; a memfd's own name
+ * ("memfd:NAME", never starting with '/', so no path can pass for it); an
+ * unlinked file's path with " (deleted)", as the kernel's /proc does. */
+static void exe_name(struct strbuf *sb, const struct ev_exec *e)
+{
+	if (e->flags & EVF_EXE_ANON) {
+		sb_add(sb, e->data, strnlen(e->data, e->exe_len));
+		return;
+	}
+	join_components(sb, e->data, e->exe_len);
+	if (e->flags & EVF_EXE_DELETED)
+		sb_addstr(sb, " (deleted)");
+}
+
+/* What was executed: device, inode, size and content hash. */
+static void render_exe_id(struct strbuf *sb, const struct ev_exec *e, const struct exe_hash *h,
+			  bool memfd)
+{
+	sb_addstr(sb, ",\"exe_dev\":\"");
+	fileid_dev_str(sb, e->exe.dev);
+	sb_addf(sb, "\",\"exe_ino\":%llu,\"exe_size\":%llu,\"exe_sha256\":",
+		(unsigned long long)e->exe.ino, (unsigned long long)e->exe.size);
+	if (h->sha256[0])
+		sb_addf(sb, "\"%s\"", h->sha256);
+	else
+		sb_addf(sb, "null,\"exe_unhashed\":\"%s\"", h->why ? h->why : "unknown");
+	if (h->cut)
+		sb_addstr(sb, ",\"exe_hash_cut\":true");
+	if (memfd)
+		sb_addstr(sb, ",\"exe_memfd\":true");
+	else if (e->flags & EVF_EXE_ANON)
+		sb_addstr(sb, ",\"exe_pathless\":true");
+	if (e->flags & EVF_EXE_DELETED)
+		sb_addstr(sb, ",\"exe_deleted\":true");
+}
+
 static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
-	struct strbuf exe = STRBUF_INIT, argv = STRBUF_INIT;
+	struct strbuf exe = STRBUF_INIT, path = STRBUF_INIT, argv = STRBUF_INIT;
 	size_t need = sizeof(*e) + e->exe_len + e->cwd_len + e->argv_len;
+	struct exe_hash h;
 	struct proc *p;
+	bool memfd;
 
 	if (len < need) {
 		c->sum.lost_user[EV_EXEC]++; /* malformed record: counted, never silent */
 		return;
 	}
-	join_components(&exe, e->data, e->exe_len);
+	exe_name(&exe, e);
+	memfd = (e->flags & EVF_EXE_ANON) && !strncmp(exe.buf, "memfd:", 6);
+	if (!(e->flags & EVF_EXE_ANON))
+		join_components(&path, e->data, e->exe_len);
 	render_argv(&argv, e->data + e->exe_len + e->cwd_len, e->argv_len);
+	exe_cache_get(&c->exes, &e->exe, e->h.pid, e->h.ppid, path.len ? path.buf : NULL, &h);
 
 	p = proctab_get(&c->procs, e->h.pid);
 	if (!p)
@@ -192,9 +238,13 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	p->uid = e->h.uid;
 	memcpy(p->comm, e->h.comm, COMM_LEN);
 	proctab_set(p, exe.buf, argv.buf);
+	p->exe_dev = e->exe.dev;
+	p->exe_ino = e->exe.ino;
+	memcpy(p->exe_sha256, h.sha256, sizeof(p->exe_sha256));
 
 	sb_reset(sb);
 	render_head(c, &e->h, "exec", sb);
+	render_exe_id(sb, e, &h, memfd);
 	sb_addstr(sb, ",\"argv\":");
 	sb_add(sb, argv.buf, argv.len);
 	sb_addf(sb, ",\"argv_truncated\":%s", e->flags & EVF_ARGV_TRUNC ? "true" : "false");
@@ -210,6 +260,7 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 		sb_addf(sb, ",\"path_truncated\":true");
 	write_line(c, EV_EXEC);
 	sb_release(&exe);
+	sb_release(&path);
 	sb_release(&argv);
 }
 
@@ -546,11 +597,73 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 	free(m);
 }
 
+static void file_key_str(char *buf, size_t len, uint32_t kdev, uint64_t ino)
+{
+	snprintf(buf, len, "%u:%llu", kdev, (unsigned long long)ino);
+}
+
+void collector_watch(struct collector *c, const char *path, uint32_t kdev, uint64_t ino)
+{
+	char k[48];
+	struct strmap_entry *e;
+
+	file_key_str(k, sizeof(k), kdev, ino);
+	if (strmap_get(&c->watched, k))
+		return;
+	if (c->watched.count >= WATCHED_MAX ||
+	    (c->watch_file && c->watch_file(c->watch_ctx, kdev, ino))) {
+		if (!c->watched_full)
+			rw_err("more than %d watched files: %s and later ones are matched by "
+			       "name only",
+			       WATCHED_MAX, path);
+		c->watched_full = true;
+		return;
+	}
+	e = strmap_put(&c->watched, k, NULL);
+	e->val = strdup(path);
+}
+
+/* The kernel sent the open because of the file's name or its identity; the
+ * full path or the identity decides. */
+static const char *file_watched_as(struct collector *c, const struct ev_file *e,
+				   const struct strbuf *path, bool *by_name)
+{
+	char k[48];
+	struct strmap_entry *w = NULL;
+
+	*by_name = sensitive_match(c->sens, path->buf, e->h.pid);
+	if (!*by_name && e->flags & EVF_PATH_RAW && path->buf[0] != '/') {
+		/* Paths given raw (failed opens) may be relative: match as given. */
+		struct strbuf alt = STRBUF_INIT;
+
+		sb_addstr(&alt, "*/");
+		sb_add(&alt, path->buf, path->len);
+		*by_name = sensitive_match(c->sens, alt.buf + 1, e->h.pid);
+		sb_release(&alt);
+	}
+	if (e->ino) {
+		file_key_str(k, sizeof(k), e->dev, e->ino);
+		w = strmap_get(&c->watched, k);
+	}
+	if (w)
+		return w->val;
+	if (*by_name && e->result >= 0 && e->ino) {
+		/* Seen under a watched name (maybe created just now): from here on
+		 * the kernel knows it by identity too. */
+		collector_watch(c, path->buf, e->dev, e->ino);
+		return path->buf;
+	}
+	return *by_name ? path->buf : NULL;
+}
+
 static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
 	struct strbuf path = STRBUF_INIT, frag = STRBUF_INIT, human = STRBUF_INIT, pj = STRBUF_INIT;
 	struct proc *p;
+	const char *as;
+	char *watched = NULL;
+	bool by_name;
 
 	if (len < sizeof(*e) + e->path_len) {
 		c->sum.lost_user[EV_FILE]++;
@@ -560,31 +673,37 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		sb_add(&path, e->data, strnlen(e->data, e->path_len));
 	else
 		join_components(&path, e->data, e->path_len);
-	/* The kernel matched the file name; the full path decides. Paths
-	 * given raw (failed opens) may be relative: match them as given too. */
-	if (!sensitive_match(c->sens, path.buf, e->h.pid)) {
-		struct strbuf alt = STRBUF_INIT;
-		bool hit = false;
-
-		if (e->flags & EVF_PATH_RAW && path.buf[0] != '/') {
-			sb_addstr(&alt, "*/");
-			sb_add(&alt, path.buf, path.len);
-			hit = sensitive_match(c->sens, alt.buf + 1, e->h.pid);
-		}
-		sb_release(&alt);
-		if (!hit) {
-			sb_release(&path);
-			return;
-		}
+	as = file_watched_as(c, e, &path, &by_name);
+	if (!as) {
+		sb_release(&path);
+		return;
 	}
+	if (strcmp(as, path.buf))
+		watched = strdup(as); /* reached under another name */
 	sb_reset(sb);
 	p = render_head(c, &e->h, "file", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	/* The summary lists the file by the name it is watched as, and the
+	 * other name it was reached by. */
 	sb_addstr(&frag, "\"path\":");
-	json_str(&frag, path.buf, path.len);
-	sb_addch(sb, ',');
-	sb_add(sb, frag.buf, frag.len);
+	json_cstr(&frag, watched ? watched : path.buf);
+	if (watched) {
+		sb_addstr(&frag, ",\"opened_as\":");
+		json_str(&frag, path.buf, path.len);
+	}
+	sb_addstr(sb, ",\"path\":");
+	json_str(sb, path.buf, path.len);
+	if (watched) {
+		sb_addstr(sb, ",\"watched_as\":");
+		json_cstr(sb, watched);
+	}
+	if (e->ino) {
+		sb_addstr(sb, ",\"dev\":\"");
+		fileid_dev_str(sb, e->dev);
+		sb_addf(sb, "\",\"ino\":%llu", (unsigned long long)e->ino);
+	}
+	sb_addf(sb, ",\"matched_by\":\"%s\"", by_name ? "name" : "inode");
 	sb_addstr(sb, ",\"flags\":");
 	render_open_flags(sb, e->open_flags);
 	sb_addstr(sb, ",\"result\":");
@@ -597,7 +716,11 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		sb_addstr(sb, ",\"path_truncated\":true");
 	write_line(c, EV_FILE);
 
-	json_str(&human, path.buf, path.len);
+	json_cstr(&human, watched ? watched : path.buf);
+	if (watched) {
+		sb_addstr(&human, " as ");
+		json_str(&human, path.buf, path.len);
+	}
 	/* A failed open (ENOENT, EACCES) is an attempt, not a read: its own row. */
 	sb_addstr(&frag, ",\"result\":");
 	render_result(&frag, e->result);
@@ -612,6 +735,7 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 	json_cstr(&pj, p ? p->exe : NULL);
 	sb_addch(&pj, '}');
 	summary_file(&c->sum, frag.buf, human.buf, pj.buf, e->h.pid);
+	free(watched);
 	sb_release(&path);
 	sb_release(&frag);
 	sb_release(&human);
@@ -633,6 +757,254 @@ static void socket_violation(struct collector *c, const struct ev_socket *e, con
 	note_violation(c, &e->h, "socket", verdict_name(e->verdict), ident.buf, human.buf);
 	sb_release(&ident);
 	sb_release(&human);
+}
+
+static const char *memread_op_name(uint32_t op)
+{
+	static const char *const names[] = {
+	    [MR_VM_READV] = "process_vm_readv",	  [MR_VM_WRITEV] = "process_vm_writev",
+	    [MR_PTRACE_ATTACH] = "ptrace_attach", [MR_PTRACE_SEIZE] = "ptrace_seize",
+	    [MR_PTRACE_PEEK] = "ptrace_peek",	  [MR_PTRACE_POKE] = "ptrace_poke",
+	    [MR_PTRACE_REGS] = "ptrace_getregs",  [MR_PROC_MEM] = "proc_mem",
+	    [MR_PROC_ENVIRON] = "proc_environ"};
+
+	return op < sizeof(names) / sizeof(names[0]) && names[op] ? names[op] : "unknown";
+}
+
+static const char *ptrace_request_name(uint32_t r)
+{
+	switch (r) {
+	case 1:
+		return "PTRACE_PEEKTEXT";
+	case 2:
+		return "PTRACE_PEEKDATA";
+	case 3:
+		return "PTRACE_PEEKUSER";
+	case 4:
+		return "PTRACE_POKETEXT";
+	case 5:
+		return "PTRACE_POKEDATA";
+	case 6:
+		return "PTRACE_POKEUSER";
+	case 12:
+		return "PTRACE_GETREGS";
+	case 14:
+		return "PTRACE_GETFPREGS";
+	case 16:
+		return "PTRACE_ATTACH";
+	case 0x4204:
+		return "PTRACE_GETREGSET";
+	case 0x4206:
+		return "PTRACE_SEIZE";
+	}
+	return "unknown";
+}
+
+/* A small /proc/PID file, first line, without its newline; false if gone. */
+static bool proc_line(pid_t pid, const char *name, char *buf, size_t cap)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	n = read_file_bounded(path, buf, cap - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return true;
+}
+
+/* The thread-group leader of a (global) thread id, or tid itself. */
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], buf[2048], *t;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return tid;
+	buf[n] = 0;
+	t = strstr(buf, "\nTgid:");
+	return t ? (pid_t)strtol(t + 6, NULL, 10) : tid;
+}
+
+/* Is pid's own pid namespace the one with inode inum? */
+static bool in_pidns(const char *pid, uint32_t inum)
+{
+	char path[300], link[64], want[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%s/ns/pid", pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = 0;
+	snprintf(want, sizeof(want), "pid:[%u]", inum);
+	return !strcmp(link, want);
+}
+
+/* A pid as named inside a pid namespace `level` deep (inode inum): the
+ * process whose NSpid has it at that depth, in that namespace; failing that,
+ * the only process with it at that depth (a target in a namespace below the
+ * caller's). 0 when none or several. Reads every /proc/PID/status, so only
+ * for accesses that succeeded (a job cannot make many of those cheaply). */
+static pid_t global_pid_of(pid_t nspid, uint32_t level, uint32_t inum)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0, same_ns = 0;
+	int n = 0;
+
+	while (d && (de = readdir(d)) && !same_ns) {
+		char path[300], buf[2048], *l;
+		ssize_t len;
+		uint32_t i = 0;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+		len = read_file_bounded(path, buf, sizeof(buf) - 1);
+		if (len <= 0)
+			continue;
+		buf[len] = 0;
+		l = strstr(buf, "\nNSpid:");
+		if (!l)
+			continue;
+		l += 7;
+		for (char *end; i <= level; i++, l = end) {
+			long v = strtol(l, &end, 10);
+
+			if (end == l)
+				break;
+			if (i < level || v != nspid)
+				continue;
+			found = (pid_t)atoi(de->d_name);
+			n++;
+			if (in_pidns(de->d_name, inum))
+				same_ns = found;
+		}
+	}
+	if (d)
+		closedir(d);
+	return same_ns ? same_ns : n == 1 ? found : 0;
+}
+
+/* The process whose memory was reached, named as fully as can be: from the
+ * job's process table when it is one of the job's, else from /proc now (the
+ * usual target, the runner or another long-lived process, is still there). */
+static bool render_memread_target(struct collector *c, const struct ev_memread *e,
+				  struct strbuf *sb, struct strbuf *human)
+{
+	pid_t tgid = 0;
+	struct proc *t = NULL;
+	char comm[COMM_LEN + 1] = "", exe[4096] = "";
+	const char *scope = "unknown";
+
+	if (e->flags & MRF_TARGET_GLOBAL) {
+		tgid = (e->flags & MRF_TARGET_COMM) ? (pid_t)e->target_tgid
+						    : tgid_of((pid_t)e->target_tgid);
+	} else if (e->result >= 0) {
+		tgid = global_pid_of(e->target_pid, e->pidns_level, e->pidns_inum);
+		if (tgid > 0)
+			tgid = tgid_of(tgid);
+	}
+	if (tgid > 0) {
+		t = proctab_get(&c->procs, tgid);
+		if (tgid == (pid_t)e->h.pid)
+			return false; /* its own memory, through one of its threads */
+		if (t && t->exited)
+			t = NULL;
+		if (c->runner_pid && tgid == c->runner_pid)
+			scope = "runner";
+		else
+			scope = t ? "job" : "outside";
+	}
+	if (e->flags & MRF_TARGET_COMM)
+		memcpy(comm, e->target_comm, COMM_LEN);
+	else if (t)
+		memcpy(comm, t->comm, COMM_LEN);
+	else if (tgid > 0 && !proc_line(tgid, "comm", comm, sizeof(comm)))
+		comm[0] = 0;
+	if (t && t->exe) {
+		snprintf(exe, sizeof(exe), "%s", t->exe);
+	} else if (tgid > 0) {
+		char link[64];
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)tgid);
+		n = readlink(link, exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = 0;
+	}
+	sb_addstr(sb, ",\"target\":{\"pid\":");
+	if (tgid > 0)
+		sb_addf(sb, "%d", (int)tgid);
+	else
+		sb_addstr(sb, "null");
+	sb_addf(sb, ",\"pid_as_given\":%d,\"comm\":", e->target_pid);
+	json_cstr(sb, comm[0] ? comm : NULL);
+	sb_addstr(sb, ",\"exe\":");
+	json_cstr(sb, exe[0] ? exe : NULL);
+	if (t && t->exe_sha256[0])
+		sb_addf(sb, ",\"exe_sha256\":\"%s\"", t->exe_sha256);
+	sb_addf(sb, ",\"scope\":\"%s\"", scope);
+	if (e->pidns_level)
+		sb_addf(sb, ",\"pid_namespace_level\":%u", e->pidns_level);
+	sb_addch(sb, '}');
+	if (tgid > 0)
+		sb_addf(human, " of pid %d ", (int)tgid);
+	else
+		sb_addf(human, " of pid %d (as named in its pid namespace) ", e->target_pid);
+	json_cstr(human, exe[0] ? exe : comm[0] ? comm : NULL);
+	sb_addf(human, " (%s)", scope);
+	return true;
+}
+
+static void on_memread(struct collector *c, const struct ev_memread *e)
+{
+	struct strbuf *sb = &c->body;
+	struct strbuf frag = STRBUF_INIT, human = STRBUF_INIT, pj = STRBUF_INIT;
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, &e->h, "memread", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(&frag, "\"op\":\"%s\"", memread_op_name(e->op));
+	sb_addstr(&human, memread_op_name(e->op));
+	if (!render_memread_target(c, e, &frag, &human))
+		goto out;
+	sb_addch(sb, ',');
+	sb_add(sb, frag.buf, frag.len);
+	if (e->op >= MR_PTRACE_ATTACH && e->op <= MR_PTRACE_REGS)
+		sb_addf(sb, ",\"request\":\"%s\"", ptrace_request_name(e->request));
+	if (e->op == MR_PROC_MEM || e->op == MR_PROC_ENVIRON) {
+		sb_addstr(sb, ",\"flags\":");
+		render_open_flags(sb, e->request);
+	}
+	sb_addstr(sb, ",\"result\":");
+	render_result(sb, e->result < 0 && e->result >= -4095 ? (int)e->result : 0);
+	sb_addf(sb, ",\"calls\":%llu,\"bytes\":%llu", (unsigned long long)e->calls,
+		(unsigned long long)e->bytes);
+	write_line(c, EV_MEMREAD);
+
+	sb_addf(&pj, "{\"pid\":%u,\"exe\":", e->h.pid);
+	json_cstr(&pj, p ? p->exe : NULL);
+	sb_addch(&pj, '}');
+	if (p && p->exe) {
+		sb_addstr(&human, " by ");
+		json_cstr(&human, p->exe);
+	}
+	/* Attempts that failed are listed too, apart from those that worked. */
+	sb_addf(&frag, ",\"succeeded\":%s", e->result < 0 ? "false" : "true");
+	if (e->result < 0)
+		sb_addstr(&human, " (failed)");
+	summary_memread(&c->sum, frag.buf, human.buf, pj.buf);
+out:
+	sb_release(&frag);
+	sb_release(&human);
+	sb_release(&pj);
 }
 
 static void on_socket(struct collector *c, const struct ev_socket *e)
@@ -720,12 +1092,20 @@ int collector_handle(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct ev_env))
 			on_env(c, data, len);
 		break;
+	case EV_MEMREAD:
+		if (len >= sizeof(struct ev_memread))
+			on_memread(c, data);
+		break;
 	}
 	return 0;
 }
 
 void collector_finish(struct collector *c)
 {
+	c->sum.exe_hashed_files = c->exes.hashed_files;
+	c->sum.exe_hashed_bytes = c->exes.hashed_bytes;
+	c->sum.exe_hash_hits = c->exes.hits;
+	c->sum.exe_hash_ns = c->exes.hash_ns;
 	strmap_for_each(e, &c->dns_pending) log_dns(c, e->val, NULL);
 	strmap_clear(&c->dns_pending, free);
 }
@@ -736,6 +1116,8 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->dns_pending, free);
 	strmap_clear(&c->hosts, free);
 	strmap_clear(&c->redirected, free);
+	strmap_clear(&c->watched, free);
+	exe_cache_free(&c->exes);
 	summary_free(&c->sum);
 	sb_release(&c->body);
 	evlog_abandon(&c->log);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent/fileid.h"
 #include "agent/proctab.h"
 #include "agent/sensitive.h"
 #include "agent/summary.h"
@@ -31,9 +32,20 @@ struct collector {
 	const char *(*dns_verdict)(const void *ctx, const char *qname);
 	const void *dns_verdict_ctx;
 	bool io_error;
+	/* Watched files by identity: "dev:ino" -> the name it is watched as.
+	 * watch_file puts one into the kernel's set (NULL: not armed). */
+	struct strmap watched;
+	int (*watch_file)(const void *ctx, uint32_t kdev, uint64_t ino);
+	const void *watch_ctx;
+	bool watched_full; /* said once: the kernel's set is full */
+	struct exe_cache exes;
 };
 
-int collector_init(struct collector *c, const char *log_path, const struct sensitive_list *sens,
+/* Adds a watched file (found at start, or opened under a watched name). */
+void collector_watch(struct collector *c, const char *path, uint32_t kdev, uint64_t ino);
+
+/* Takes log_fd, the new events.ndjson (see evlog_open_fd). */
+int collector_init(struct collector *c, int log_fd, const struct sensitive_list *sens,
 		   const char *step);
 /* ring_buffer_sample_fn */
 int collector_handle(void *ctx, void *data, size_t len);

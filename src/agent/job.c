@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -138,11 +139,82 @@ static void follow_containers(struct job *j)
 	}
 }
 
+/*
+ * The signing key joins the sensitive files, by its resolved path with glob
+ * characters escaped: any read of it by the job is then an event.
+ */
+static int watch_key(struct sensitive_list *sens, const char *key_path)
+{
+	char *real = realpath(key_path, NULL), err[512];
+	struct strbuf glob = STRBUF_INIT;
+	int rc;
+
+	if (!real) {
+		rw_err("--key %s: %s", key_path, strerror(errno));
+		return -1;
+	}
+	for (const char *p = real; *p; p++) {
+		if (strchr("*?[\\", *p))
+			sb_addch(&glob, '\\');
+		sb_addch(&glob, *p);
+	}
+	rc = sensitive_add(sens, glob.buf, err, sizeof(err));
+	if (rc)
+		rw_err("--key %s: cannot watch reads of it (%s); give the key a plain file name",
+		       key_path, err);
+	sb_release(&glob);
+	free(real);
+	return rc;
+}
+
+/* Arming failed after the evidence directory was made: take it away again
+ * (it holds at most an empty log), so the same --out can be used for a retry. */
+static void remove_unused_out(struct job *j)
+{
+	char where[64];
+
+	if (j->out.fd < 0)
+		return;
+	if (j->col_ready) {
+		collector_free(&j->col);
+		j->col_ready = false;
+	}
+	unlinkat(j->out.fd, "events.ndjson", 0);
+	if (outdir_in_place(&j->out, where, sizeof(where)))
+		rmdir(j->out.path);
+	outdir_close(&j->out);
+}
+
+void job_discard_out(struct job *j)
+{
+	remove_unused_out(j);
+}
+
+static int watch_in_kernel(const void *ld, uint32_t kdev, uint64_t ino)
+{
+	return loader_watch_file(ld, kdev, ino);
+}
+
+static void watch_found(void *col, const char *path, uint32_t kdev, uint64_t ino)
+{
+	collector_watch(col, path, kdev, ino);
+}
+
+/* Sensitive files known by identity before the job starts: a hard link, a
+ * renamed directory, a bind mount or a file handle cannot hide them. */
+static void watch_sensitive_files(struct job *j)
+{
+	char cwd[4096];
+
+	j->col.watch_file = watch_in_kernel;
+	j->col.watch_ctx = &j->ld;
+	sensitive_resolve(&j->sens, getcwd(cwd, sizeof(cwd)) ? cwd : NULL, watch_found, &j->col);
+}
+
 int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens)
 {
-	struct strbuf path = STRBUF_INIT;
-	char err[512];
-	int rc = -1;
+	char err[512], ev_err[EV_ERRLEN];
+	int rc = -1, log_fd;
 
 	memset(j, 0, sizeof(*j));
 	j->t0 = now_mono_ns();
@@ -154,6 +226,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	j->scope.fd = -1;
 	j->epfd = -1;
 	j->ino_fd = -1;
+	j->out.fd = -1;
 	detect_ci(j);
 	if (!j->o.step)
 		j->o.step = j->ci_step;
@@ -172,17 +245,32 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	} else if (j->o.mode == POLICY_MODE_UNSET) {
 		j->o.mode = POLICY_MODE_OBSERVE;
 	}
-	if (mkdir(o->out_dir, 0755) && errno != EEXIST) {
-		rw_err("--out %s: %s", o->out_dir, strerror(errno));
+	/* Before anything is created: a key the job could read or swap proves
+	 * nothing, and reading it is a sensitive-file event. */
+	if (o->key && !o->no_sign) {
+		if (attest_load_key(&j->key, o->key) || watch_key(&j->sens, o->key))
+			goto out;
+		j->have_key = true;
+	}
+	if (outdir_create(&j->out, o->out_dir, ev_err)) {
+		rw_err("%s", ev_err);
 		goto out;
 	}
-	sb_addf(&path, "%s/events.ndjson", o->out_dir);
-	if (collector_init(&j->col, path.buf, &j->sens, j->o.step)) {
-		rw_err("cannot write %s: %s", path.buf, strerror(errno));
+	log_fd = outdir_create_file(&j->out, "events.ndjson", 0644, ev_err);
+	if (log_fd < 0) {
+		rw_err("cannot create %s", ev_err);
+		goto out;
+	}
+	if (collector_init(&j->col, log_fd, &j->sens, j->o.step)) {
+		rw_err("cannot write %s/events.ndjson: %s", o->out_dir, strerror(errno));
+		close(log_fd);
 		collector_free(&j->col);
 		goto out;
 	}
 	j->col_ready = true;
+	exec_summary_init(&j->exec);
+	j->col.log.on_line = attest_exec_line;
+	j->col.log.on_line_ctx = &j->exec;
 	j->col.ci_provider = j->ci_provider;
 	if (scope_create(&j->scope, err, sizeof(err))) {
 		rw_err("%s", err);
@@ -198,6 +286,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		goto out;
 	}
 	j->loaded = true;
+	watch_sensitive_files(j);
 	missing_json(&j->ld, &j->missing);
 	if (j->ld.n_missing) {
 		for (int i = 0; i < j->ld.n_hooks; i++)
@@ -246,7 +335,8 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	j->ri.armed_ns = now_mono_ns() - j->t0;
 	rc = 0;
 out:
-	sb_release(&path);
+	if (rc)
+		remove_unused_out(j);
 	return rc;
 }
 
@@ -265,6 +355,10 @@ int job_pump(struct job *j, int timeout_ms)
 		follow_containers(j);
 	enforce_gate_dispatch(&j->enf);
 	err = ring_buffer__consume(j->rb);
+	/* Each batch reaches the file before the next wait: a SIGKILL of
+	 * runwarden loses nothing that was already logged. */
+	if (evlog_flush(&j->col.log))
+		j->col.io_error = true;
 	if (err < 0 && err != -EINTR) {
 		rw_err("reading kernel events failed: %s", strerror(-err));
 		return -1;
@@ -336,9 +430,9 @@ int job_finish(struct job *j, int exit_status)
 {
 	struct run_info *ri = &j->ri;
 	struct collector *col = &j->col;
-	struct strbuf path = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT;
+	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT;
 	uint64_t klost[EV_KIND_MAX];
-	char *policy_json = NULL;
+	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN];
 	int rc = exit_status < 0 ? 127 : exit_status;
 
 	ri->exit_status = exit_status;
@@ -368,19 +462,33 @@ int job_finish(struct job *j, int exit_status)
 	ri->n_missing = j->ld.n_missing;
 	ri->violations_fail_run = violations(j);
 
+	/* The job can rename --out (its parent is usually the job's): the
+	 * evidence stays in our directory, wherever that is now; say so. */
+	if (!outdir_in_place(&j->out, moved, sizeof(moved))) {
+		ri->out_moved_to = moved;
+		rw_err("--out %s no longer names the evidence directory (moved during the run, "
+		       "by the job?); the evidence is in %s",
+		       j->o.out_dir, moved);
+		rc = rc ? rc : 1;
+	}
 	summary_lost_json(&col->sum, &lost);
 	sb_addf(&extra, ",\"events_lost\":%s,\"complete\":%s,\"missing_hooks\":%s", lost.buf,
 		summary_complete(&col->sum, ri) ? "true" : "false", sb_str(&j->missing));
-	ri->log_lines = col->log.seq; /* events plus the closing record */
+	if (ri->out_moved_to) {
+		sb_addstr(&extra, ",\"out_dir_moved_to\":");
+		json_cstr(&extra, ri->out_moved_to);
+	}
 	if (evlog_close(&col->log, extra.buf)) {
 		rw_err("writing %s/events.ndjson failed: %s; the log is incomplete", j->o.out_dir,
 		       strerror(errno));
 		rc = rc ? rc : 1;
 	}
-	ri->log_root = col->log.prev;
-	sb_addf(&path, "%s/summary.json", j->o.out_dir);
-	if (summary_write(&col->sum, ri, path.buf)) {
-		rw_err("cannot write %s: %s", path.buf, strerror(errno));
+	ri->log_failed = col->log.failed;
+	ri->log_lines = col->log.lines; /* events plus the closing record */
+	ri->log_root = col->log.head;
+	summary_render(&col->sum, ri, &sum);
+	if (outdir_write_file(&j->out, "summary.json", sum.buf, sum.len, ev_err)) {
+		rw_err("cannot write %s", ev_err);
 		rc = rc ? rc : 1;
 	}
 	if (!j->o.quiet)
@@ -388,17 +496,33 @@ int job_finish(struct job *j, int exit_status)
 	if (col->io_error)
 		rw_err("some events could not be written; counted as lost");
 	if (j->o.mode == POLICY_MODE_LEARN) {
-		const char *dirs[] = {j->o.out_dir};
-
-		sb_reset(&path);
-		sb_addf(&path, "%s/policy.learned.yaml", j->o.out_dir);
-		if (learn_write(dirs, 1, path.buf))
+		if (learn_write_at(j->out.fd, j->o.out_dir))
 			rc = rc ? rc : 1;
 		else if (!j->o.quiet)
-			fprintf(stderr, "  suggested policy: %s\n", path.buf);
+			fprintf(stderr, "  suggested policy: %s/policy.learned.yaml\n",
+				j->o.out_dir);
 	}
-	if (!j->o.no_sign && attest_write(j->o.out_dir, j->o.key, j->o.policy))
+	if (!j->o.no_sign) {
+		struct attest_input in = {
+		    .summary = sum.buf,
+		    .summary_len = sum.len,
+		    .log = &col->log,
+		    .log_name = "events.ndjson",
+		    .exec = &j->exec,
+		    .policy_path = j->o.policy,
+		    .policy_sha256 = j->o.policy ? j->enf.pol->sha256 : NULL,
+		    .key = j->have_key ? &j->key : NULL,
+		};
+
+		if (attest_write(&j->out, &in))
+			rc = rc ? rc : 1;
+	}
+	/* The job is over (its leftovers were killed or are reported): readers
+	 * may now read, still nobody but root can write. */
+	if (outdir_publish(&j->out, ev_err)) {
+		rw_err("%s", ev_err);
 		rc = rc ? rc : 1;
+	}
 	if (violations(j) && rc == 0) {
 		rw_err(
 		    "%llu policy violations (%llu denied, %llu would have been); failing the run",
@@ -411,7 +535,7 @@ int job_finish(struct job *j, int exit_status)
 		       "or --leftovers kill for job stop)",
 		       ri->n_leftovers, j->scope.path);
 	free(policy_json);
-	sb_release(&path);
+	sb_release(&sum);
 	sb_release(&lost);
 	sb_release(&extra);
 	return rc;
@@ -419,6 +543,8 @@ int job_finish(struct job *j, int exit_status)
 
 void job_free(struct job *j, bool handoff)
 {
+	/* Before the detaching child is forked: it has no business holding it. */
+	outdir_close(&j->out);
 	if (j->epfd >= 0)
 		close(j->epfd);
 	if (j->ino_fd >= 0)
@@ -433,6 +559,8 @@ void job_free(struct job *j, bool handoff)
 		rw_err("cannot remove cgroup %s: %s", j->scope.path, strerror(errno));
 	if (j->col_ready)
 		collector_free(&j->col);
+	exec_summary_release(&j->exec);
+	key_free(&j->key);
 	enforce_free(&j->enf);
 	free(j->ri.leftovers);
 	sensitive_free(&j->sens);
@@ -443,4 +571,5 @@ void job_free(struct job *j, bool handoff)
 	memset(j, 0, sizeof(*j));
 	j->epfd = -1;
 	j->ino_fd = -1;
+	j->out.fd = -1;
 }

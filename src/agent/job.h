@@ -16,6 +16,7 @@
 #include "agent/scope.h"
 #include "agent/sensitive.h"
 #include "agent/summary.h"
+#include "evidence/attest.h"
 
 struct ring_buffer;
 
@@ -53,6 +54,10 @@ struct job {
 	int epfd;
 	int ino_fd;		  /* inotify on container_dirs, or -1 */
 	struct strbuf containers; /* JSON array members: the containers followed */
+	struct outdir out;	  /* the evidence directory, created by job_arm */
+	struct key key;		  /* the signing key, loaded before the job starts */
+	bool have_key;
+	struct exec_summary exec; /* built from the log lines as they are written */
 	bool loaded, col_ready;
 	int64_t t0;
 };
@@ -60,6 +65,9 @@ struct job {
 /* Takes the sensitive list (extra --watch globs already added). Creates the
  * scope, arms everything; 0, or -1 after a one-line reason on stderr. */
 int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens);
+/* A job armed but never started (nothing entered its scope): removes its
+ * still empty evidence directory, so the same --out can be used again. */
+void job_discard_out(struct job *j);
 /* Waits up to timeout_ms for kernel records or DNS gate work, handles them. */
 int job_pump(struct job *j, int timeout_ms);
 bool job_scope_empty(const struct job *j);

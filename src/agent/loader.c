@@ -78,7 +78,8 @@ struct hook_def {
 	const char *prog;      /* program section when it is not `name` (shared programs) */
 };
 
-#define OPENAT_EXIT "tp/syscalls/sys_exit_openat"
+#define OPENAT_EXIT  "tp/syscalls/sys_exit_openat"
+#define MEMREAD_EXIT "tp/syscalls/sys_exit_ptrace"
 static const struct hook_def hook_defs[] = {
     {"tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false, NULL},
     {"raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false, NULL},
@@ -90,6 +91,20 @@ static const struct hook_def hook_defs[] = {
     {"tp/syscalls/sys_enter_openat2", "sensitive file opens (openat2)", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_openat2", "sensitive file opens (openat2)", AT_TP, false, OPENAT_EXIT},
     {"tp/io_uring/io_uring_complete", "sensitive file opens through io_uring", AT_TP, false, NULL},
+    {"tp/syscalls/sys_enter_open_by_handle_at", "sensitive file opens by handle", AT_TP, false,
+     NULL},
+    {"tp/syscalls/sys_exit_open_by_handle_at", "sensitive file opens by handle", AT_TP, false,
+     OPENAT_EXIT},
+    {"tp/syscalls/sys_enter_process_vm_readv", "process memory reads (process_vm_readv)", AT_TP,
+     false, NULL},
+    {"tp/syscalls/sys_enter_process_vm_writev", "process memory writes (process_vm_writev)", AT_TP,
+     false, NULL},
+    {"tp/syscalls/sys_enter_ptrace", "process memory access (ptrace)", AT_TP, false, NULL},
+    {MEMREAD_EXIT, "process memory access (ptrace)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_exit_process_vm_readv", "process memory reads (process_vm_readv)", AT_TP,
+     false, MEMREAD_EXIT},
+    {"tp/syscalls/sys_exit_process_vm_writev", "process memory writes (process_vm_writev)", AT_TP,
+     false, MEMREAD_EXIT},
     {"tp/syscalls/sys_enter_connect", "connect results", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_connect", "connect results", AT_TP, false, NULL},
     {"cgroup/connect4", "IPv4 connections (connect, io_uring, TCP Fast Open)", AT_CGROUP, false,
@@ -332,6 +347,14 @@ int loader_set_runner(const struct loader *l, uint32_t tgid)
 		return -1;
 	c.runner_tgid = tgid;
 	return bpf_map_update_elem(fd, &zero, &c, BPF_ANY);
+}
+
+int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino)
+{
+	struct file_key k = {.ino = ino, .dev = kdev};
+	uint8_t one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.watched), &k, &one, BPF_ANY);
 }
 
 int loader_ring_fd(const struct loader *l)

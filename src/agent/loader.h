@@ -12,7 +12,7 @@
 
 struct runwarden_bpf;
 
-#define MAX_HOOKS 32
+#define MAX_HOOKS 48
 
 struct hook_status {
 	const char *name;   /* e.g. "tracepoint/syscalls/sys_enter_openat" */
@@ -65,6 +65,9 @@ int loader_set_runner(const struct loader *l, uint32_t tgid);
  * the tracepoints count it as in scope and the cgroup hooks are attached to
  * it. At most 16. 0, or -1 with the reason in err. */
 int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen);
+/* Adds a file to the kernel's set of watched files (device, inode): opened
+ * by any name, it is recorded. -1 when the set is full (WATCHED_MAX). */
+int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
 /* Pins the cgroup program links (connect, sendmsg, sock_create, skb) and the

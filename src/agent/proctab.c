@@ -92,6 +92,9 @@ void proctab_fork(struct proctab *t, pid_t child, pid_t parent)
 		memcpy(c->comm, pp->comm, sizeof(c->comm));
 		proctab_set(c, pp->exe, pp->argv_json);
 		proctab_set_step(c, pp->step);
+		c->exe_dev = pp->exe_dev;
+		c->exe_ino = pp->exe_ino;
+		memcpy(c->exe_sha256, pp->exe_sha256, sizeof(c->exe_sha256));
 	}
 }
 

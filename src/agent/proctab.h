@@ -19,6 +19,10 @@ struct proc {
 	char *exe;	 /* absolute path, or NULL if never seen exec */
 	char *argv_json; /* JSON array text, ready to embed */
 	char *step;	 /* CI step from its environment (whole-job mode), inherited */
+	/* What the process runs, whatever its path says (exec record). */
+	uint32_t exe_dev;
+	uint64_t exe_ino;
+	char exe_sha256[65]; /* "" when it could not be hashed */
 	bool exited;
 };
 

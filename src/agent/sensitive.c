@@ -1,12 +1,20 @@
 /* The built-in list of sensitive files and the user-space confirmation step. */
 #include "agent/sensitive.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <glob.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/fileid.h"
 #include "common/strbuf.h"
+#include "common/strmap.h"
 
 /* Credentials a CI job has no business reading unless it says so. */
 static const struct sensitive_pattern builtin[] = {
@@ -124,4 +132,78 @@ bool sensitive_match(const struct sensitive_list *l, const char *path, pid_t pid
 		return true;
 	}
 	return false;
+}
+
+/* Bounds on what start-up resolution reads: passwd entries, files per glob. */
+#define RESOLVE_HOMES_MAX 4096
+#define RESOLVE_FILES_MAX 256
+
+static void add_dir(struct strmap *dirs, const char *d)
+{
+	if (d && d[0] == '/' && d[1] && dirs->count < RESOLVE_HOMES_MAX)
+		strmap_put(dirs, d, NULL);
+}
+
+static int resolve_one(const struct sensitive_list *l, const char *pattern, sensitive_found_fn fn,
+		       void *ctx)
+{
+	glob_t g;
+	int found = 0;
+
+	if (glob(pattern, GLOB_NOSORT, NULL, &g))
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc && i < RESOLVE_FILES_MAX; i++) {
+		struct stat st;
+		/* O_PATH: a FIFO or device under a watched name is not opened. */
+		int fd = open(g.gl_pathv[i], O_PATH | O_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    sensitive_match(l, g.gl_pathv[i], 0)) {
+			fn(ctx, g.gl_pathv[i], fileid_kdev(fd), st.st_ino);
+			found++;
+		}
+		close(fd);
+	}
+	globfree(&g);
+	return found;
+}
+
+int sensitive_resolve(const struct sensitive_list *l, const char *cwd, sensitive_found_fn fn,
+		      void *ctx)
+{
+	struct strmap dirs;
+	struct passwd *pw;
+	int found = 0;
+
+	strmap_init(&dirs);
+	setpwent();
+	while ((pw = getpwent()) && dirs.count < RESOLVE_HOMES_MAX)
+		add_dir(&dirs, pw->pw_dir);
+	endpwent();
+	add_dir(&dirs, getenv("HOME"));
+	add_dir(&dirs, "/root");
+	add_dir(&dirs, cwd);
+	for (int i = 0; i < l->n; i++) {
+		const char *g = l->p[i].glob;
+
+		if (!strncmp(g, "/proc/", 6))
+			continue;
+		if (g[0] == '/') {
+			found += resolve_one(l, g, fn, ctx);
+			continue;
+		}
+		/* "*\/rest": the rest under each directory a credential lives in. */
+		strmap_for_each(d, &dirs)
+		{
+			struct strbuf p = STRBUF_INIT;
+
+			sb_addf(&p, "%s/%s", d->key, g + 2);
+			found += resolve_one(l, p.buf, fn, ctx);
+			sb_release(&p);
+		}
+	}
+	strmap_clear(&dirs, NULL);
+	return found;
 }

@@ -7,6 +7,7 @@
 #ifndef RW_SENSITIVE_H
 #define RW_SENSITIVE_H
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct sensitive_pattern {
@@ -30,5 +31,16 @@ void sensitive_free(struct sensitive_list *l);
 
 /* Full-path decision for an open by process `pid`. */
 bool sensitive_match(const struct sensitive_list *l, const char *path, pid_t pid);
+
+/* Called for each watched file found at start: its resolved path, the
+ * kernel's device number of its filesystem and its inode. */
+typedef void (*sensitive_found_fn)(void *ctx, const char *path, uint32_t kdev, uint64_t ino);
+/* Finds the watched files that exist now, so that the kernel can know them
+ * by device and inode whatever name reaches them later. Absolute patterns are
+ * globbed; "*\/..." patterns under each home directory (passwd), $HOME, /root
+ * and `cwd`. /proc patterns are skipped (the memread record covers them).
+ * Returns the number found. */
+int sensitive_resolve(const struct sensitive_list *l, const char *cwd, sensitive_found_fn fn,
+		      void *ctx);
 
 #endif

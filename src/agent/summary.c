@@ -36,6 +36,7 @@ void summary_init(struct summary *s)
 	strmap_init(&s->dns);
 	strmap_init(&s->files);
 	strmap_init(&s->violations);
+	strmap_init(&s->memreads);
 }
 
 static void agg_free(void *v)
@@ -55,6 +56,7 @@ void summary_free(struct summary *s)
 	strmap_clear(&s->dns, agg_free);
 	strmap_clear(&s->files, agg_free);
 	strmap_clear(&s->violations, agg_free);
+	strmap_clear(&s->memreads, agg_free);
 }
 
 static struct agg *bump(struct summary *s, struct strmap *m, const char *frag, const char *human)
@@ -120,6 +122,14 @@ void summary_violation(struct summary *s, const char *frag, const char *human,
 	add_member(bump(s, &s->violations, frag, human), proc_json);
 }
 
+void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json)
+{
+	struct agg *a = bump(s, &s->memreads, frag, human);
+
+	if (a && a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
+		strmap_put(&a->members, proc_json, NULL);
+}
+
 uint64_t summary_lost_total(const struct summary *s)
 {
 	uint64_t t = 0;
@@ -131,7 +141,8 @@ uint64_t summary_lost_total(const struct summary *s)
 
 bool summary_complete(const struct summary *s, const struct run_info *r)
 {
-	return r->n_missing == 0 && summary_lost_total(s) == 0 && s->containers_missed == 0;
+	return r->n_missing == 0 && summary_lost_total(s) == 0 && s->containers_missed == 0 &&
+	       !r->log_failed;
 }
 
 void summary_lost_json(const struct summary *s, struct strbuf *sb)
@@ -184,12 +195,10 @@ static void kernel_release(char *buf, size_t len)
 		snprintf(buf, len, "unknown");
 }
 
-int summary_write(const struct summary *s, const struct run_info *r, const char *path)
+void summary_render(const struct summary *s, const struct run_info *r, struct strbuf *out)
 {
 	struct strbuf sb = STRBUF_INIT;
 	char kernel[128];
-	FILE *f;
-	int rc = 0;
 
 	kernel_release(kernel, sizeof(kernel));
 	sb_addf(&sb, "{\"runwarden_version\":\"%s\"", RW_VERSION);
@@ -228,9 +237,15 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 	list(&sb, "destinations", &s->dests, NULL);
 	list(&sb, "dns_names", &s->dns, "answers");
 	list(&sb, "files", &s->files, "processes");
+	list(&sb, "memory_reads", &s->memreads, "processes");
 	list(&sb, "violations", &s->violations, "processes");
 	sb_addf(&sb, ",\"violations_fail_run\":%s", r->violations_fail_run ? "true" : "false");
 	sb_addf(&sb, ",\"unlisted_items\":%llu", (unsigned long long)s->overflow);
+	sb_addf(&sb,
+		",\"exe_hashes\":{\"files\":%llu,\"bytes\":%llu,\"cache_hits\":%llu,"
+		"\"ms\":%.3f}",
+		(unsigned long long)s->exe_hashed_files, (unsigned long long)s->exe_hashed_bytes,
+		(unsigned long long)s->exe_hash_hits, s->exe_hash_ns / 1e6);
 	sb_addf(&sb, ",\"audits\":%llu,\"denials\":%llu", (unsigned long long)s->audits,
 		(unsigned long long)s->denials);
 	sb_addstr(&sb, ",\"leftovers\":[");
@@ -247,20 +262,16 @@ int summary_write(const struct summary *s, const struct run_info *r, const char 
 			(unsigned long long)s->containers_missed);
 	if (r->policy_json)
 		sb_addf(&sb, ",\"policy\":%s", r->policy_json);
+	if (r->out_moved_to)
+		json_kv_str(&sb, "out_dir_moved_to", r->out_moved_to);
 	sb_addstr(&sb, ",\"log\":{");
 	sb_addstr(&sb, "\"path\":");
 	json_cstr(&sb, r->log_name);
 	sb_addf(&sb, ",\"lines\":%llu", (unsigned long long)r->log_lines);
 	json_kv_str(&sb, "root", r->log_root);
 	sb_addstr(&sb, "}}\n");
-
-	f = fopen(path, "we");
-	if (!f || fwrite(sb.buf, 1, sb.len, f) != sb.len)
-		rc = -1;
-	if (f && fclose(f))
-		rc = -1;
+	sb_add(out, sb.buf, sb.len);
 	sb_release(&sb);
-	return rc;
 }
 
 static bool is_denial(const char *frag)
@@ -335,6 +346,8 @@ void summary_print(const struct summary *s, const struct run_info *r, FILE *f)
 	print_list(f, "destinations", &s->dests, 20, false);
 	print_list(f, "dns names", &s->dns, 20, false);
 	print_list(f, "sensitive files", &s->files, 20, true);
+	if (s->memreads.count)
+		print_list(f, "reads of other processes' memory", &s->memreads, 20, false);
 	if (r->n_leftovers) {
 		fprintf(f, "  processes left running after the grace period (%d)%s:\n",
 			r->n_leftovers, r->leftovers_killed ? ", killed" : "");

@@ -29,13 +29,18 @@ struct summary {
 	 * attempted (kind, verdict, step, identity): the one violation list that
 	 * summary.json, the terminal summary and every report render. */
 	struct strmap violations;
-	uint64_t overflow; /* distinct items not listed */
+	struct strmap memreads; /* reaches into other processes' memory */
+	uint64_t overflow;	/* distinct items not listed */
 	uint64_t logged[EV_KIND_MAX];
 	uint64_t lost_kernel[EV_KIND_MAX];
 	uint64_t lost_user[EV_KIND_MAX];
 	uint64_t audits, denials;
 	uint64_t malformed;	    /* records of unknown kind or size */
 	uint64_t containers_missed; /* containers that could not be added to the scope */
+	/* Executable digests: distinct files hashed, their bytes, cache hits,
+	 * and the time the agent spent hashing (the cost of exec identity). */
+	uint64_t exe_hashed_files, exe_hashed_bytes, exe_hash_hits;
+	int64_t exe_hash_ns;
 };
 
 struct leftover {
@@ -65,6 +70,8 @@ struct run_info {
 	const char *containers_json; /* JSON array members, or NULL when not followed */
 	const char *policy_json;     /* JSON object text or NULL */
 	bool violations_fail_run;    /* the violations set the run's exit status */
+	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
+	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
 };
 
 void summary_init(struct summary *s);
@@ -81,11 +88,14 @@ void summary_file(struct summary *s, const char *frag, const char *human, const 
 void summary_violation(struct summary *s, const char *frag, const char *human,
 		       const char *proc_json);
 
+void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json);
+
 uint64_t summary_lost_total(const struct summary *s);
 bool summary_complete(const struct summary *s, const struct run_info *r);
 /* "events_lost" object text: {"exec":0,...,"total":N} */
 void summary_lost_json(const struct summary *s, struct strbuf *sb);
-int summary_write(const struct summary *s, const struct run_info *r, const char *path);
+/* summary.json's bytes, appended to out: written and signed as they are. */
+void summary_render(const struct summary *s, const struct run_info *r, struct strbuf *out);
 void summary_print(const struct summary *s, const struct run_info *r, FILE *f);
 
 const char *kind_name(int kind);

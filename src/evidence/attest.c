@@ -1,15 +1,13 @@
 /*
- * attest_write: the last step of `runwarden run`. Re-checks the log it is
- * about to sign (never sign a chain we could not verify), builds the
- * Statement, signs it as a DSSE envelope and writes it twice: plain and as a
- * Sigstore bundle.
+ * attest_write: the last step of `runwarden run` and of a whole job. Builds
+ * the Statement from what runwarden holds in memory (attest.h), signs it as a
+ * DSSE envelope and writes it twice: plain and as a Sigstore bundle.
  */
 #include "evidence/attest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/jsonw.h"
@@ -17,134 +15,120 @@
 #include "evidence/chain.h"
 #include "evidence/codec.h"
 #include "evidence/dsse.h"
-#include "evidence/keys.h"
-#include "evidence/statement.h"
 
-/* summary.json lists at most 10,000 items per table; this is far above that. */
-#define SUMMARY_MAX (64u << 20)
-#define POLICY_MAX  (16u << 20)
-
-static char *path_in(const char *dir, const char *name)
-{
-	struct strbuf sb = STRBUF_INIT;
-
-	sb_addf(&sb, "%s/%s", dir, name);
-	return sb_detach(&sb);
-}
-
-static int write_json(const char *path, json_t *j, char *err)
+static int write_json(struct outdir *d, const char *name, json_t *j, char *err)
 {
 	char *text = json_dumps(j, JSON_INDENT(2));
 	struct strbuf sb = STRBUF_INIT;
 	int rc;
 
 	if (!text) {
-		ev_errf(err, "%s: cannot serialise", path);
+		ev_errf(err, "%s: cannot serialise", name);
 		return -1;
 	}
 	sb_addstr(&sb, text);
 	sb_addch(&sb, '\n');
 	free(text);
-	rc = ev_write_file(path, sb.buf, sb.len, err);
+	rc = outdir_write_file(d, name, sb.buf, sb.len, err);
 	sb_release(&sb);
 	return rc;
 }
 
-int attest_check_key(const char *key_path, uid_t job_uid)
+int attest_load_key(struct key *k, const char *key_path)
 {
 	char err[EV_ERRLEN];
-	struct key k;
-	struct stat st;
 
-	if (key_load_private(&k, key_path, err)) {
+	if (key_load_private_root(k, key_path, err)) {
 		rw_err("--key: %s", err);
-		return -1;
-	}
-	key_free(&k);
-	if (job_uid != (uid_t)-1 && job_uid != 0 && stat(key_path, &st) == 0 &&
-	    st.st_uid == job_uid) {
-		rw_err("--key: %s is owned by the job's user (uid %u), so the job could read it; "
-		       "make it root-owned (chown root:root, chmod 600)",
-		       key_path, (unsigned)job_uid);
 		return -1;
 	}
 	return 0;
 }
 
-int attest_write(const char *outdir, const char *key_path, const char *policy_path)
+void attest_exec_line(void *ctx, const char *line, size_t len)
 {
-	char *log_path = path_in(outdir, "events.ndjson");
-	char *sum_path = path_in(outdir, "summary.json");
-	char *dsse_path = path_in(outdir, "attestation.dsse.json");
-	char *bundle_path = path_in(outdir, "attestation.sigstore.json");
-	char *pub_path = path_in(outdir, "ephemeral.pub.pem");
-	struct strbuf text = STRBUF_INIT;
-	struct exec_summary ex;
-	struct chain ch;
-	struct key key = {0};
+	json_error_t jerr;
+	json_t *o;
+
+	/* Only our own renderer writes an unescaped "kind":"exec" (strings in
+	 * the line escape their quotes): a cheap filter before parsing. */
+	if (!memmem(line, len, "\"kind\":\"exec\"", 13))
+		return;
+	o = json_load_line(line, len - 1, &jerr);
+	if (o)
+		exec_summary_line(ctx, 0, o, line, len);
+	json_decref(o);
+}
+
+/* The log as the statement builder reads it: chain.h's results, filled from
+ * the writer's own values. */
+static int log_view(const struct evlog *l, struct chain *c, char *err)
+{
+	json_error_t jerr;
+
+	memset(c, 0, sizeof(*c));
+	if (!l->closed || l->failed) {
+		ev_errf(err, "the event log was not written completely; refusing to sign it");
+		return -1;
+	}
+	c->lines = l->lines;
+	c->closed = true;
+	c->count = l->lines - 1;
+	memcpy(c->root, l->root, sizeof(c->root));
+	memcpy(c->head, l->head, sizeof(c->head));
+	memcpy(c->sha256, l->sha256, sizeof(c->sha256));
+	c->bytes = l->bytes;
+	c->close =
+	    json_load_line(l->close_line.buf ? l->close_line.buf : "", l->close_line.len, &jerr);
+	if (!json_is_object(c->close)) {
+		json_decref(c->close);
+		c->close = NULL;
+		ev_errf(err, "the closing record is not a JSON object (%s)", jerr.text);
+		return -1;
+	}
+	return 0;
+}
+
+int attest_write(struct outdir *d, const struct attest_input *in)
+{
+	struct chain ch = {0};
+	struct key eph = {0};
+	const struct key *key = in->key;
 	json_t *summary = NULL, *stmt = NULL, *env = NULL, *bundle = NULL;
-	char err[EV_ERRLEN] = "", pol_sha[EVLOG_HASH_HEX] = "", host[256] = "unknown";
+	char err[EV_ERRLEN] = "", host[256] = "unknown";
 	char *payload = NULL;
 	json_error_t jerr;
 	int rc = -1;
 
-	exec_summary_init(&ex);
-	chain_init(&ch, exec_summary_line, &ex);
-
-	if (ev_read_file(sum_path, SUMMARY_MAX, &text, err))
-		goto out;
-	summary = json_load_line(sb_str(&text), text.len, &jerr);
+	summary = json_load_line(in->summary, in->summary_len, &jerr);
 	if (!json_is_object(summary)) {
-		ev_errf(err, "%s: not a JSON object (line %d: %s)", sum_path, jerr.line, jerr.text);
+		ev_errf(err, "summary: not a JSON object (%s)", jerr.text);
 		goto out;
 	}
-	if (chain_verify_file(&ch, log_path)) {
-		char why[EV_ERRLEN];
-
-		snprintf(why, sizeof(why), "%s", ch.err);
-		ev_errf(err, "%s: %s; refusing to sign it", log_path, why);
+	if (log_view(in->log, &ch, err))
 		goto out;
-	}
-
-	/* The policy the run applied: its file must still hold the bytes it loaded. */
-	json_t *pol = json_object_get(summary, "policy");
-	const char *want = json_string_value(json_object_get(pol, "sha256"));
-
-	if (!policy_path)
-		policy_path = json_string_value(json_object_get(pol, "path"));
-	if (policy_path) {
-		sb_reset(&text);
-		if (ev_read_file(policy_path, POLICY_MAX, &text, err))
+	if (!key) {
+		if (key_generate(&eph, KEY_ED25519, err))
 			goto out;
-		sha256_hex(sb_str(&text), text.len, pol_sha);
-		if (want && strcmp(want, pol_sha)) {
-			ev_errf(
-			    err,
-			    "%s: changed since the run loaded it (sha256 %.12s…, run used %.12s…)",
-			    policy_path, pol_sha, want);
-			goto out;
-		}
+		key = &eph;
 	}
-
-	if (key_path ? key_load_private(&key, key_path, err) : key_generate(&key, KEY_ED25519, err))
-		goto out;
 	if (gethostname(host, sizeof(host) - 1))
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = 0;
 
-	struct stmt_input in = {
+	struct stmt_input si = {
 	    .summary = summary,
 	    .log = &ch,
-	    .log_name = "events.ndjson",
-	    .exec = &ex,
-	    .policy_path = policy_path,
-	    .policy_sha256 = policy_path ? pol_sha : NULL,
-	    .keyid = key.keyid,
-	    .key_type = key_type_name(key.type),
-	    .ephemeral = !key_path,
+	    .log_name = in->log_name,
+	    .exec = in->exec,
+	    .policy_path = in->policy_path,
+	    .policy_sha256 = in->policy_path ? in->policy_sha256 : NULL,
+	    .keyid = key->keyid,
+	    .key_type = key_type_name(key->type),
+	    .ephemeral = !in->key,
 	    .hostname = host,
 	};
-	stmt = statement_build(&in, err);
+	stmt = statement_build(&si, err);
 	if (!stmt)
 		goto out;
 	/* These exact bytes are what is signed and what a verifier hashes. */
@@ -153,13 +137,22 @@ int attest_write(const char *outdir, const char *key_path, const char *policy_pa
 		ev_errf(err, "cannot serialise the statement");
 		goto out;
 	}
-	env = dsse_sign(DSSE_INTOTO_TYPE, payload, strlen(payload), &key, err);
+	env = dsse_sign(DSSE_INTOTO_TYPE, payload, strlen(payload), key, err);
 	if (!env)
 		goto out;
-	bundle = sigstore_bundle(env, key.keyid);
-	if (!key_path && key_write_public(&key, pub_path, true, err))
-		goto out;
-	if (write_json(dsse_path, env, err) || write_json(bundle_path, bundle, err))
+	bundle = sigstore_bundle(env, key->keyid);
+	if (!in->key) {
+		struct strbuf pem = STRBUF_INIT;
+		int w = key_public_pem(key, &pem)
+			    ? (ev_errf(err, "cannot encode the ephemeral public key"), -1)
+			    : outdir_write_file(d, "ephemeral.pub.pem", pem.buf, pem.len, err);
+
+		sb_release(&pem);
+		if (w)
+			goto out;
+	}
+	if (write_json(d, "attestation.dsse.json", env, err) ||
+	    write_json(d, "attestation.sigstore.json", bundle, err))
 		goto out;
 	rc = 0;
 out:
@@ -170,14 +163,7 @@ out:
 	json_decref(env);
 	json_decref(stmt);
 	json_decref(summary);
-	key_free(&key);
-	chain_release(&ch);
-	exec_summary_release(&ex);
-	sb_release(&text);
-	free(log_path);
-	free(sum_path);
-	free(dsse_path);
-	free(bundle_path);
-	free(pub_path);
+	json_decref(ch.close);
+	key_free(&eph);
 	return rc;
 }

@@ -183,10 +183,11 @@ void chain_release(struct chain *c)
 int chain_verify_file(struct chain *c, const char *path)
 {
 	static char buf[1 << 16];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char why[EV_ERRLEN];
+	int fd = ev_open_regular(path, why);
 
 	if (fd < 0)
-		return fail(c, 0, "log-io", "%s: %s", path, strerror(errno));
+		return fail(c, 0, "log-io", "%s", why);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 

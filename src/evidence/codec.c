@@ -153,20 +153,36 @@ bool is_sha256_hex(const char *s)
 	return s[64] == 0;
 }
 
-int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err)
+int ev_open_regular(const char *path, char *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO the job planted must not wait for a writer. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
 
 	if (fd < 0) {
 		ev_errf(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		ev_errf(err, "%s: is a directory", path);
+	if (fstat(fd, &st)) {
+		ev_errf(err, "%s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		ev_errf(err, "%s: %s", path,
+			S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err)
+{
+	int fd = ev_open_regular(path, err);
+
+	if (fd < 0)
+		return -1;
 	for (;;) {
 		ssize_t n;
 
@@ -200,7 +216,8 @@ int ev_write_file(const char *path, const void *data, size_t len, char *err)
 	int fd;
 
 	sb_addf(&tmp, "%s.tmp.%d", path, (int)getpid());
-	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* Exclusive: a guessable name in a directory others may write to. */
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		ev_errf(err, "%s: %s", tmp.buf, strerror(errno));
 		sb_release(&tmp);

@@ -32,6 +32,9 @@ void hex_encode(const unsigned char *in, size_t len, char *out);
 /* True when s is exactly 64 lowercase hex digits. */
 bool is_sha256_hex(const char *s);
 
+/* Opens a regular file for reading; a FIFO, device or directory is refused
+ * without blocking. Returns the descriptor, or -1 with err filled in. */
+int ev_open_regular(const char *path, char *err);
 /*
  * Reads a whole file of at most cap bytes into out. A larger file is an error
  * ("larger than cap"), so hostile input cannot make us allocate without bound.

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "common/strbuf.h"
+#include "evidence/codec.h"
+#include "evidence/outdir.h"
 
 void sha256_hex(const void *data, size_t len, char out[EVLOG_HASH_HEX])
 {
@@ -27,7 +29,6 @@ void sha256_hex(const void *data, size_t len, char out[EVLOG_HASH_HEX])
  * collector's hot path: no allocation per line). */
 static void hash_line(struct evlog *l, const void *data, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
 	unsigned int n = 0;
 
@@ -36,31 +37,42 @@ static void hash_line(struct evlog *l, const void *data, size_t len)
 		sha256_hex(data, len, l->prev);
 		return;
 	}
-	for (int i = 0; i < 32; i++) {
-		l->prev[2 * i] = hex[md[i] >> 4];
-		l->prev[2 * i + 1] = hex[md[i] & 15];
-	}
-	l->prev[64] = 0;
+	hex_encode(md, 32, l->prev);
 }
 
-int evlog_open(struct evlog *l, const char *path)
+int evlog_open_fd(struct evlog *l, int fd)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
 	memset(l, 0, sizeof(*l));
-	if (fd < 0)
-		return -1;
-	l->f = fdopen(fd, "w");
-	if (!l->f) {
-		close(fd);
+	l->fd = fd;
+	l->md = EVP_MD_CTX_new();
+	l->all = EVP_MD_CTX_new();
+	if (fd < 0 || !l->md || !l->all || !EVP_DigestInit_ex(l->all, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(l->md);
+		EVP_MD_CTX_free(l->all);
+		l->md = l->all = NULL;
+		l->fd = -1;
+		if (!errno)
+			errno = ENOMEM;
 		return -1;
 	}
-	setvbuf(l->f, NULL, _IOFBF, 1 << 20);
-	l->md = EVP_MD_CTX_new();
 	l->seq = 1;
 	memset(l->prev, '0', 64);
 	l->prev[64] = 0;
 	return 0;
+}
+
+int evlog_flush(struct evlog *l)
+{
+	if (!l->pending.len)
+		return l->failed ? -1 : 0;
+	/* Once a write failed the file is short: later lines would not chain
+	 * from what it holds, so nothing more is written. */
+	if (!l->failed && l->fd >= 0 && write_full(l->fd, l->pending.buf, l->pending.len)) {
+		l->failed = true;
+		l->err = errno;
+	}
+	sb_reset(&l->pending);
+	return l->failed ? -1 : 0;
 }
 
 int64_t evlog_append(struct evlog *l, const char *body, size_t len)
@@ -68,53 +80,86 @@ int64_t evlog_append(struct evlog *l, const char *body, size_t len)
 	struct strbuf *line = &l->line;
 	int64_t seq = l->seq;
 
+	if (l->fd < 0 || l->failed)
+		return -1;
 	sb_reset(line);
 	sb_addf(line, "{\"seq\":%llu,\"prev\":\"%s\"", (unsigned long long)l->seq, l->prev);
 	sb_add(line, body, len);
 	sb_add(line, "}\n", 2);
-	if (fwrite(line->buf, 1, line->len, l->f) != line->len)
-		return -1;
+	sb_add(&l->pending, line->buf, line->len);
+	EVP_DigestUpdate(l->all, line->buf, line->len);
 	hash_line(l, line->buf, line->len);
 	l->bytes += line->len;
 	l->seq++;
+	if (l->on_line)
+		l->on_line(l->on_line_ctx, line->buf, line->len);
+	if (l->pending.len >= EVLOG_FLUSH_AT && evlog_flush(l))
+		return -1;
 	return seq;
 }
 
-int evlog_flush(struct evlog *l)
+static void free_state(struct evlog *l)
 {
-	return fflush(l->f);
+	sb_release(&l->line);
+	sb_release(&l->pending);
+	EVP_MD_CTX_free(l->md);
+	EVP_MD_CTX_free(l->all);
+	l->md = l->all = NULL;
 }
 
 int evlog_close(struct evlog *l, const char *extra)
 {
 	struct strbuf sb = STRBUF_INIT;
+	unsigned char md[32];
+	unsigned int n = 0;
 	int rc;
 
+	memcpy(l->root, l->prev, sizeof(l->root));
 	sb_addf(&sb, ",\"kind\":\"close\",\"count\":%llu,\"root\":\"%s\"",
 		(unsigned long long)(l->seq - 1), l->prev);
 	if (extra)
 		sb_addstr(&sb, extra);
 	rc = evlog_append(l, sb.buf, sb.len) < 0 ? -1 : 0;
 	sb_release(&sb);
-	if (fflush(l->f) || fsync(fileno(l->f)))
+	if (rc == 0) {
+		sb_add(&l->close_line, l->line.buf, l->line.len - 1);
+		memcpy(l->head, l->prev, sizeof(l->head));
+	}
+	if (evlog_flush(l) || (l->fd >= 0 && fsync(l->fd) && !l->failed)) {
+		if (!l->failed) {
+			l->failed = true;
+			l->err = errno;
+		}
 		rc = -1;
-	if (fclose(l->f))
+	}
+	if (l->fd >= 0 && close(l->fd) && rc == 0) {
+		l->failed = true;
+		l->err = errno;
 		rc = -1;
-	l->f = NULL;
-	sb_release(&l->line);
-	EVP_MD_CTX_free(l->md);
-	l->md = NULL;
+	}
+	l->fd = -1;
+	if (EVP_DigestFinal_ex(l->all, md, &n) == 1)
+		hex_encode(md, 32, l->sha256);
+	l->lines = l->seq - 1;
+	l->closed = rc == 0;
+	free_state(l);
+	if (rc)
+		errno = l->err ? l->err : EIO;
 	return rc;
 }
 
 void evlog_abandon(struct evlog *l)
 {
-	if (l->f) {
-		fflush(l->f);
-		fclose(l->f);
-		l->f = NULL;
+	if (l->fd >= 0) {
+		evlog_flush(l);
+		close(l->fd);
+		l->fd = -1;
 	}
-	sb_release(&l->line);
-	EVP_MD_CTX_free(l->md);
-	l->md = NULL;
+	free_state(l);
+	sb_release(&l->close_line);
+}
+
+void evlog_release(struct evlog *l)
+{
+	evlog_abandon(l);
 }

@@ -130,7 +130,7 @@ static ssize_t read_key_fd(int fd, const char *path, char *buf, char *err)
 	return got;
 }
 
-static int load_pem(struct key *k, const char *path, bool priv, char *err)
+static int load_pem(struct key *k, const char *path, bool priv, bool root_only, char *err)
 {
 	char *buf = malloc(KEY_FILE_MAX + 2);
 	struct stat st;
@@ -141,11 +141,9 @@ static int load_pem(struct key *k, const char *path, bool priv, char *err)
 		ev_errf(err, "out of memory");
 		return -1;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		ev_errf(err, "%s: %s", path, strerror(errno));
+	fd = ev_open_regular(path, err);
+	if (fd < 0)
 		goto out;
-	}
 	/* fstat the descriptor we read from, so the check and the read agree. */
 	if (fstat(fd, &st)) {
 		ev_errf(err, "%s: %s", path, strerror(errno));
@@ -160,6 +158,15 @@ static int load_pem(struct key *k, const char *path, bool priv, char *err)
 			"%s: private key has mode %04o; group and others must have no access "
 			"(chmod 600, owned by the user that runs runwarden, not the job's user)",
 			path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	/* The job never runs as root here; a key it owns it can read or swap. */
+	if (root_only && st.st_uid != 0) {
+		ev_errf(
+		    err,
+		    "%s: private key is owned by uid %u, not root: the job could read or replace "
+		    "it (chown root:root and chmod 600)",
+		    path, (unsigned)st.st_uid);
 		goto out;
 	}
 	len = read_key_fd(fd, path, buf, err);
@@ -194,12 +201,17 @@ out:
 
 int key_load_private(struct key *k, const char *path, char *err)
 {
-	return load_pem(k, path, true, err);
+	return load_pem(k, path, true, false, err);
+}
+
+int key_load_private_root(struct key *k, const char *path, char *err)
+{
+	return load_pem(k, path, true, true, err);
 }
 
 int key_load_public(struct key *k, const char *path, char *err)
 {
-	return load_pem(k, path, false, err);
+	return load_pem(k, path, false, false, err);
 }
 
 int key_load_public_pem(struct key *k, const void *pem, size_t len, char *err)

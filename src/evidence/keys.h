@@ -27,6 +27,8 @@ const char *key_type_name(enum key_type t); /* "ed25519" / "ecdsa-p256" */
 int key_generate(struct key *k, enum key_type t, char *err);
 /* Refuses files that group or others may access (the job must not read them). */
 int key_load_private(struct key *k, const char *path, char *err);
+/* Same, and the file must be owned by root: the signing key of a run. */
+int key_load_private_root(struct key *k, const char *path, char *err);
 int key_load_public(struct key *k, const char *path, char *err);
 int key_load_public_pem(struct key *k, const void *pem, size_t len, char *err);
 /* Raw 32-byte Ed25519 seed: for tests that pin a known vector. */

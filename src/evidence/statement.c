@@ -87,6 +87,8 @@ void exec_summary_line(void *ctx, uint64_t seq, json_t *obj, const char *raw, si
 	struct exec_summary *x = ctx;
 	const char *kind = json_string_value(json_object_get(obj, "kind"));
 	json_t *exe = json_object_get(obj, "exe"), *argv = json_object_get(obj, "argv");
+	json_t *digest = json_object_get(obj, "exe_sha256"), *dev = json_object_get(obj, "exe_dev");
+	json_t *ino = json_object_get(obj, "exe_ino");
 	struct strbuf key = STRBUF_INIT, arg = STRBUF_INIT;
 	char hash[EVLOG_HASH_HEX] = "";
 	struct strmap_entry *e;
@@ -109,6 +111,13 @@ void exec_summary_line(void *ctx, uint64_t seq, json_t *obj, const char *raw, si
 	sb_addstr(&key, json_is_string(exe) ? json_string_value(exe) : "");
 	sb_addch(&key, '\n');
 	sb_addstr(&key, hash);
+	/* What ran, not what it was called: a payload under a trusted name is
+	 * an entry of its own. */
+	sb_addch(&key, '\n');
+	sb_addstr(&key, json_is_string(digest) ? json_string_value(digest) : "");
+	sb_addch(&key, '\n');
+	sb_addstr(&key, json_is_string(dev) ? json_string_value(dev) : "");
+	sb_addf(&key, ":%lld", (long long)json_integer_value(ino));
 	e = strmap_get(&x->seen, key.buf);
 	if (e) {
 		json_t *c = json_object_get(e->val, "count");
@@ -123,6 +132,14 @@ void exec_summary_line(void *ctx, uint64_t seq, json_t *obj, const char *raw, si
 					hash[0] ? json_string(hash) : json_null(), "count", 1);
 
 		if (ent) {
+			/* The in-toto exec summary's digest of the binary (null when
+			 * the file could not be read), and where it was. */
+			json_object_set_new(ent, "digest",
+					    json_is_string(digest)
+						? json_pack("{s:O}", "sha256", digest)
+						: json_null());
+			json_object_set_new(ent, "device", dev ? json_deep_copy(dev) : json_null());
+			json_object_set_new(ent, "inode", ino ? json_deep_copy(ino) : json_null());
 			e = strmap_put(&x->seen, key.buf, &created);
 			e->val = ent;
 			json_array_append_new(x->list, ent);
@@ -307,6 +324,7 @@ json_t *statement_build(const struct stmt_input *in, char *err)
 	json_object_set_new(log, "processUnlisted", json_integer((json_int_t)in->exec->unlisted));
 	json_object_set_new(log, "network", network_entries(json_object_get(s, "destinations")));
 	json_object_set_new(log, "fileAccess", file_entries(json_object_get(s, "files")));
+	json_object_set_new(log, "memoryAccess", copy_or_null(s, "memory_reads"));
 	json_object_set_new(log, "dns", copy_or_null(s, "dns_names"));
 	json_object_set_new(log, "eventCounts", copy_or_null(s, "counts"));
 	json_object_set_new(log, "eventsLost", copy_or_null(s, "events_lost"));

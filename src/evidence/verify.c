@@ -1,10 +1,12 @@
 /* The verification pipeline; each step only runs on what the previous one authenticated. */
 #include "evidence/verify.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "evidence/chain.h"
 #include "evidence/dsse.h"
@@ -71,6 +73,46 @@ static bool is_ephemeral_beside(const char *attestation, const struct key *pinne
 	return same;
 }
 
+/*
+ * No attestation at all: say what the log beside it shows, so a run whose
+ * writer was killed reads as that, not as a missing file. Returns -1 when
+ * there is no log either (the caller reports the missing attestation).
+ */
+static int no_attestation(const struct verify_opts *o, struct verify_report *r)
+{
+	char *log = o->log_path ? strdup(o->log_path) : beside(o->attestation, "events.ndjson");
+	struct chain ch;
+	int rc = 0;
+
+	chain_init(&ch, NULL, NULL);
+	if (access(log, F_OK)) {
+		rc = -1;
+	} else if (chain_verify_file(&ch, log) == 0) {
+		invalid(r, "no-attestation", o->attestation, 0,
+			"%s: no such file, and %s is closed (%llu lines) but unsigned: nothing "
+			"vouches for it",
+			o->attestation, log, (unsigned long long)ch.lines);
+	} else if (ch.code && (!strcmp(ch.code, "no-close") || !strcmp(ch.code, "truncated"))) {
+		invalid(
+		    r, "incomplete", log, ch.where,
+		    "INCOMPLETE and unsigned: %s holds %llu chained lines and no closing record "
+		    "(runwarden was killed, or could not write, before it finished); no "
+		    "attestation "
+		    "(%s) was written",
+		    log, (unsigned long long)ch.lines, o->attestation);
+	} else {
+		invalid(r, ch.code ? ch.code : "chain", log, ch.where,
+			"no attestation (%s), and the log is not intact: %s", o->attestation,
+			ch.err);
+	}
+	chain_release(&ch);
+	if (rc)
+		free(log);
+	else
+		r->log_path = log; /* r->file may point to it */
+	return rc;
+}
+
 enum verdict verify_evidence(const struct verify_opts *o, struct verify_report *r)
 {
 	struct strbuf text = STRBUF_INIT;
@@ -97,7 +139,10 @@ enum verdict verify_evidence(const struct verify_opts *o, struct verify_report *
 	r->key_type = key_type_name(key.type);
 
 	if (ev_read_file(o->attestation, DSSE_MAX_FILE, &text, err)) {
-		invalid(r, "envelope", o->attestation, 0, "%s", err);
+		bool missing = access(o->attestation, F_OK) && errno == ENOENT;
+
+		if (!missing || no_attestation(o, r))
+			invalid(r, "envelope", o->attestation, 0, "%s", err);
 		goto out;
 	}
 	if (dsse_parse(text.buf ? text.buf : "", text.len, &env, err)) {

@@ -18,6 +18,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "common/cli.h"
 #include "common/jsonw.h"
 #include "common/strbuf.h"
+#include "evidence/outdir.h"
 #include "common/strmap.h"
 #include "common/util.h"
 #include "policy/learn.h"
@@ -299,26 +301,44 @@ full:
 	return -1;
 }
 
-int learn_run_step(const char *rundir, char **step)
+int learn_run_step_at(int dirfd, char **step)
 {
-	struct strbuf path = STRBUF_INIT;
+	int fd = openat(dirfd, "summary.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	json_error_t jerr;
 	struct stat st;
 	json_t *sum = NULL, *v;
+	FILE *f;
 	int rc = 0;
 
 	*step = NULL;
-	sb_addf(&path, "%s/summary.json", rundir);
+	if (fd < 0)
+		return 0;
 	/* bounded: a regular file of at most 64 MiB, as `report` reads it */
-	if (stat(path.buf, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (64 << 20))
-		sum = json_load_file(path.buf, 0, &jerr);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (64 << 20) ||
+	    !(f = fdopen(fd, "re"))) {
+		close(fd);
+		return 0;
+	}
+	sum = json_loadf(f, 0, &jerr);
+	fclose(f);
 	v = json_object_get(sum, "step");
-	if (json_is_object(sum) && (json_is_null(v) || !v || json_is_string(v))) {
+	if (json_is_object(sum) && (!v || json_is_null(v) || json_is_string(v))) {
 		*step = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
 		rc = 1;
 	}
 	json_decref(sum);
-	sb_release(&path);
+	return rc;
+}
+
+int learn_run_step(const char *rundir, char **step)
+{
+	int dfd = open(rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	*step = NULL;
+	if (dfd < 0)
+		return 0;
+	rc = learn_run_step_at(dfd, step);
+	close(dfd);
 	return rc;
 }
 
@@ -344,27 +364,16 @@ static int read_line(FILE *f, struct strbuf *sb, bool *complete)
 	return sb->len ? 1 : 0;
 }
 
-static int learn_dir(struct learn *L, const char *dir)
+/* Reads one log; f is closed. path names it in messages. */
+static int learn_file(struct learn *L, FILE *f, const char *path_name)
 {
 	struct strbuf path = STRBUF_INIT, line = STRBUF_INIT;
 	size_t lineno = 0;
 	char err[256];
 	int rc = -1, r;
 	bool complete;
-	FILE *f;
 
-	free(L->run_step);
-	L->run_step = NULL;
-	L->run_step_known = learn_run_step(dir, &L->run_step) == 1;
-	if (!L->run_step_known)
-		L->unknown_step_runs++;
-	sb_addf(&path, "%s/events.ndjson", dir);
-	f = fopen(path.buf, "re");
-	if (!f) {
-		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
-		sb_release(&path);
-		return -1;
-	}
+	sb_addstr(&path, path_name);
 	while ((r = read_line(f, &line, &complete)) > 0) {
 		json_error_t jerr;
 		json_t *ev;
@@ -409,6 +418,33 @@ out:
 	fclose(f);
 	sb_release(&path);
 	sb_release(&line);
+	return rc;
+}
+
+/* Records whether the next run's enforced step is known (learn_run_step's result). */
+static void set_run_step(struct learn *L, int known)
+{
+	L->run_step_known = known == 1;
+	if (!L->run_step_known)
+		L->unknown_step_runs++;
+}
+
+static int learn_dir(struct learn *L, const char *dir)
+{
+	struct strbuf path = STRBUF_INIT;
+	FILE *f;
+	int rc;
+
+	set_run_step(L, learn_run_step(dir, &L->run_step));
+	sb_addf(&path, "%s/events.ndjson", dir);
+	f = fopen(path.buf, "re");
+	if (!f) {
+		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
+		sb_release(&path);
+		return -1;
+	}
+	rc = learn_file(L, f, path.buf);
+	sb_release(&path);
 	return rc;
 }
 
@@ -767,15 +803,20 @@ static int write_out(const char *path, const struct strbuf *sb)
 {
 	struct strbuf tmp = STRBUF_INIT;
 	FILE *f;
-	int rc = -1;
+	int rc = -1, fd;
 
 	if (!path) {
 		fwrite(sb_str(sb), 1, sb->len, stdout);
 		return fflush(stdout) ? -1 : 0;
 	}
 	sb_addf(&tmp, "%s.tmp.%d", path, (int)getpid());
-	f = fopen(tmp.buf, "we");
+	/* Exclusive and never through a symlink: the name is guessable, and the
+	 * directory may be one the job wrote to. */
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		rw_err("%s: cannot create: %s", tmp.buf, strerror(errno));
 		goto out;
 	}
@@ -830,6 +871,56 @@ out:
 int learn_write(const char *const *rundirs, int n, const char *out_path)
 {
 	return learn_write_opts(rundirs, n, out_path, LEARN_WILDCARD_MIN);
+}
+
+int learn_write_at(int dirfd, const char *dir_name)
+{
+	struct learn L = {.wildcard_min = LEARN_WILDCARD_MIN};
+	struct strbuf out = STRBUF_INIT, path = STRBUF_INIT;
+	int rc = -1, fd;
+	FILE *f;
+
+	strmap_init(&L.obs);
+	strmap_init(&L.steps);
+	strmap_init(&L.resolvers);
+	strmap_init(&L.blocked);
+	strmap_init(&L.labels);
+	set_run_step(&L, learn_run_step_at(dirfd, &L.run_step));
+	add_run_name(&L.runs, dir_name);
+	sb_addf(&path, "%s/events.ndjson", dir_name);
+	fd = openat(dirfd, "events.ndjson", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	f = fd >= 0 ? fdopen(fd, "re") : NULL;
+	if (!f) {
+		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	if (learn_file(&L, f, path.buf))
+		goto out;
+	render(&L, &out);
+	sb_reset(&path);
+	sb_addf(&path, "%s/policy.learned.yaml", dir_name);
+	fd = openat(dirfd, "policy.learned.yaml",
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || fchmod(fd, 0644) || write_full(fd, sb_str(&out), out.len) || fsync(fd)) {
+		rw_err("%s: cannot write: %s", path.buf, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	rc = close(fd) ? -1 : 0;
+out:
+	strmap_clear(&L.obs, obs_free);
+	strmap_clear(&L.steps, NULL);
+	strmap_clear(&L.resolvers, NULL);
+	strmap_clear(&L.blocked, NULL);
+	strmap_clear(&L.labels, NULL);
+	free(L.run_step);
+	sb_release(&L.runs);
+	sb_release(&out);
+	sb_release(&path);
+	return rc;
 }
 
 static const char learn_usage[] =

@@ -23,6 +23,13 @@ int learn_write(const char *const *rundirs, int n, const char *out_path);
 int learn_write_opts(const char *const *rundirs, int n, const char *out_path, int wildcard_min);
 
 /*
+ * `run --mode learn`: reads events.ndjson in the evidence directory dirfd and
+ * creates policy.learned.yaml there (exclusively, never through a symlink).
+ * dir_name is for messages and the policy's comment.
+ */
+int learn_write_at(int dirfd, const char *dir_name);
+
+/*
  * The step a run enforced (its --step, from RUNDIR/summary.json): what a policy must serve for
  * that run to pass again. Event "step" values are labels and need not be it: in whole-job mode
  * they come from each CI step's environment while one set of rules covers the whole job.
@@ -30,5 +37,7 @@ int learn_write_opts(const char *const *rundirs, int n, const char *out_path, in
  * missing or unreadable (the caller falls back to the top level, which applies everywhere).
  */
 int learn_run_step(const char *rundir, char **step);
+/* The same for the run directory open as dirfd. */
+int learn_run_step_at(int dirfd, char **step);
 
 #endif

@@ -86,10 +86,10 @@ class DebPackage(unittest.TestCase):
                         os.path.exists("/usr/share/man/man1/runwarden.1"))
         # The installed binary does a real run: BPF object embedded, nothing else needed.
         with tempfile.TemporaryDirectory() as d:
-            out = subprocess.run(["/usr/bin/runwarden", "run", "--quiet", "--no-sign", "--out", d,
+            out = subprocess.run(["/usr/bin/runwarden", "run", "--quiet", "--no-sign", "--out", os.path.join(d, "out"),
                                   "--", "/bin/true"], capture_output=True, text=True, timeout=60)
             self.assertEqual(out.returncode, 0, out.stderr)
-            with open(os.path.join(d, "summary.json")) as f:
+            with open(os.path.join(d, "out", "summary.json")) as f:
                 self.assertEqual(json.load(f)["counts"]["exec"], 1)
 
 

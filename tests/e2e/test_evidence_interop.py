@@ -77,6 +77,10 @@ class EvidenceInteropTest(RwTestCase):
         self.assertEqual(len(echo), 1, pred["monitorLog"]["process"])
         self.assertEqual(echo[0]["firstArgumentSha256"],
                          hashlib.sha256(b"hidden-arg-4711").hexdigest())
+        # What ran, by content: the in-toto exec summary's digest.
+        binary = echo[0]["processBinary"]
+        self.assertEqual(echo[0]["digest"], {"sha256": sha256_file(binary)})
+        self.assertEqual(echo[0]["inode"], os.stat(binary).st_ino)
         self.assertNotIn(b"hidden-arg-4711", payload)
         return st
 

@@ -292,11 +292,11 @@ static void hash_chain(void **state)
 	char buf[4096], h1[65];
 	ssize_t n;
 
-	close(fd);
-	assert_int_equal(evlog_open(&l, path), 0);
+	assert_int_equal(evlog_open_fd(&l, fd), 0);
 	assert_int_equal(evlog_append(&l, ",\"kind\":\"a\"", 11), 1);
 	assert_int_equal(evlog_append(&l, ",\"kind\":\"b\"", 11), 2);
 	assert_int_equal(evlog_close(&l, ",\"complete\":true"), 0);
+	evlog_release(&l);
 	n = read_file_bounded(path, buf, sizeof(buf) - 1);
 	buf[n] = 0;
 	unlink(path);

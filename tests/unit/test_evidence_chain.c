@@ -28,7 +28,7 @@ static void write_log(const char *path, int nev, bool close)
 {
 	struct evlog l;
 
-	assert_int_equal(evlog_open(&l, path), 0);
+	assert_int_equal(tu_evlog_open(&l, path), 0);
 	for (int i = 0; i < nev; i++) {
 		char body[160];
 
@@ -42,8 +42,7 @@ static void write_log(const char *path, int nev, bool close)
 		assert_int_equal(evlog_close(&l, ",\"events_lost\":{\"total\":0},\"complete\":true,"
 						 "\"missing_hooks\":[]"),
 				 0);
-	else
-		evlog_abandon(&l);
+	evlog_release(&l);
 }
 
 static int setup(void **state)
@@ -204,7 +203,7 @@ static void forged_closing_records(void **state)
 	size_t len;
 	char *buf;
 
-	assert_int_equal(evlog_open(&l, f->path), 0);
+	assert_int_equal(tu_evlog_open(&l, f->path), 0);
 	evlog_append(&l, ",\"kind\":\"exec\"", 14);
 	evlog_append(&l, ",\"kind\":\"close\",\"count\":7", 26);
 	evlog_abandon(&l);
@@ -213,7 +212,7 @@ static void forged_closing_records(void **state)
 	assert_int_equal(line, 2);
 	free(buf);
 
-	assert_int_equal(evlog_open(&l, f->path), 0);
+	assert_int_equal(tu_evlog_open(&l, f->path), 0);
 	evlog_append(&l, ",\"kind\":\"exec\"", 14);
 	evlog_append(&l, ",\"kind\":\"close\",\"count\":1,\"root\":\"00\"", 37);
 	evlog_abandon(&l);
@@ -229,7 +228,7 @@ static void forged_closing_records(void **state)
 	free(buf);
 
 	/* Duplicate members are ambiguous: refused. */
-	assert_int_equal(evlog_open(&l, f->path), 0);
+	assert_int_equal(tu_evlog_open(&l, f->path), 0);
 	evlog_append(&l, ",\"seq\":1", 8);
 	evlog_abandon(&l);
 	buf = tu_read(f->path, &len);
@@ -278,6 +277,48 @@ static void escaped_bytes(void **state)
 	sb_release(&out);
 }
 
+/*
+ * What the writer holds in memory (and runwarden signs) is what the file
+ * holds: chain root and head, line count, digest of every byte. And lines
+ * reach the file when flushed, before any closing record (a writer killed
+ * after a flush leaves them all).
+ */
+static void sealed_values_match_file(void **state)
+{
+	struct fixture *f = *state;
+	char *path = tu_path(f->dir, "sealed.ndjson");
+	char sha[EVLOG_HASH_HEX], last[EVLOG_HASH_HEX], before[EVLOG_HASH_HEX];
+	struct evlog l;
+	size_t len;
+	char *buf;
+
+	assert_int_equal(tu_evlog_open(&l, path), 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(evlog_append(&l, ",\"kind\":\"exec\"", 14) > 0);
+	assert_int_equal(evlog_flush(&l), 0);
+	buf = tu_read(path, &len);
+	assert_int_equal(len, l.bytes);
+	assert_int_equal(buf[len - 1], '\n');
+	free(buf);
+	memcpy(before, l.prev, sizeof(before));
+	assert_int_equal(evlog_close(&l, ",\"complete\":true"), 0);
+	buf = tu_read(path, &len);
+	sha256_hex(buf, len, sha);
+	assert_string_equal(l.sha256, sha);
+	assert_string_equal(l.root, before);
+	buf[len - 1] = 0;
+	char *close = strrchr(buf, '\n') + 1;
+	buf[len - 1] = '\n';
+	sha256_hex(close, strlen(close), last);
+	assert_string_equal(l.head, last);
+	assert_int_equal(l.lines, 4);
+	assert_int_equal(strncmp(close, l.close_line.buf, l.close_line.len), 0);
+	assert_true(l.closed);
+	evlog_release(&l);
+	free(buf);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +326,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(every_flipped_byte, setup, teardown),
 	    cmocka_unit_test_setup_teardown(dropped_swapped_truncated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(forged_closing_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(sealed_values_match_file, setup, teardown),
 	    cmocka_unit_test(overlong_line),
 	    cmocka_unit_test(escaped_bytes),
 	};

@@ -1,6 +1,7 @@
 /* Shared helpers for the evidence unit tests: temp dirs and whole-file I/O. */
 #ifndef TEST_EVIDENCE_UTIL_H
 #define TEST_EVIDENCE_UTIL_H
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,14 @@
 #include <unistd.h>
 
 #include "common/strbuf.h"
+#include "evidence/evlog.h"
+
+/* A log writer on a fresh file at path (runwarden itself opens through its
+ * directory descriptor; the format is the same). */
+static inline int tu_evlog_open(struct evlog *l, const char *path)
+{
+	return evlog_open_fd(l, open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+}
 
 static inline char *tu_path(const char *dir, const char *name)
 {

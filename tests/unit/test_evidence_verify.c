@@ -17,23 +17,38 @@
 #include "evidence/dsse.h"
 #include "evidence/evlog.h"
 #include "evidence/keys.h"
+#include "evidence/outdir.h"
 #include "evidence/verify.h"
 #include "test_evidence_util.h"
 
 struct fx {
 	char *dir, *run, *run2, *key, *pub, *key2, *pub2, *policy;
 	char *att, *bundle, *log;
+	char sha[EVLOG_HASH_HEX]; /* the policy's, as the run loaded it */
 };
 
-static void make_run(const char *dir, int variant, const char *policy_sha)
+/*
+ * A run directory as job_finish makes one: the log written through the
+ * directory descriptor, the summary bytes, then the attestation signed from
+ * those in-memory values (key_path NULL: ephemeral). Returns attest_write's
+ * result; the directory must not exist yet.
+ */
+static int make_run(const char *dir, int variant, const char *policy_sha, const char *key_path,
+		    const char *policy_path)
 {
-	char *log = tu_path(dir, "events.ndjson"), *sum = tu_path(dir, "summary.json");
 	struct strbuf sb = STRBUF_INIT;
+	struct exec_summary ex;
+	struct outdir d;
 	struct evlog l;
-	char root[EVLOG_HASH_HEX];
+	struct key k = {0};
+	char err[EV_ERRLEN];
+	int rc;
 
-	mkdir(dir, 0755);
-	assert_int_equal(evlog_open(&l, log), 0);
+	assert_int_equal(outdir_create(&d, dir, err), 0);
+	assert_int_equal(evlog_open_fd(&l, outdir_create_file(&d, "events.ndjson", 0644, err)), 0);
+	exec_summary_init(&ex);
+	l.on_line = attest_exec_line;
+	l.on_line_ctx = &ex;
 	for (int i = 0; i < 4 + variant; i++) {
 		sb_reset(&sb);
 		sb_addf(
@@ -48,7 +63,6 @@ static void make_run(const char *dir, int variant, const char *policy_sha)
 	    ",\"kind\":\"connect\",\"pid\":10,\"proto\":\"tcp\",\"family\":\"ipv4\","
 	    "\"daddr\":\"127.0.0.1\",\"dport\":80,\"host\":\"x.test\",\"verdict\":\"allow\"";
 	evlog_append(&l, conn, sizeof(conn) - 1);
-	memcpy(root, l.prev, sizeof(root));
 	assert_int_equal(evlog_close(&l, ",\"events_lost\":{\"total\":0},\"complete\":true,"
 					 "\"missing_hooks\":[]"),
 			 0);
@@ -70,11 +84,36 @@ static void make_run(const char *dir, int variant, const char *policy_sha)
 	    "\"url\":\"https://github.com/o/r/actions/runs/42\"},"
 	    "\"policy\":{\"path\":null,\"sha256\":\"%s\",\"version\":1},\"future_field\":[1],"
 	    "\"log\":{\"path\":\"events.ndjson\",\"lines\":%d,\"root\":\"%s\"}}\n",
-	    4 + variant, policy_sha, 6 + variant, root);
-	tu_write(sum, sb.buf, sb.len);
+	    4 + variant, policy_sha, 6 + variant, l.head);
+	assert_int_equal(outdir_write_file(&d, "summary.json", sb.buf, sb.len, err), 0);
+	rc = key_path ? key_load_private(&k, key_path, err) : 0;
+	if (rc == 0) {
+		struct attest_input in = {
+		    .summary = sb.buf,
+		    .summary_len = sb.len,
+		    .log = &l,
+		    .log_name = "events.ndjson",
+		    .exec = &ex,
+		    .policy_path = policy_path,
+		    .policy_sha256 = policy_sha,
+		    .key = key_path ? &k : NULL,
+		};
+		rc = attest_write(&d, &in);
+	}
+	key_free(&k);
+	evlog_release(&l);
+	exec_summary_release(&ex);
+	outdir_close(&d);
 	sb_release(&sb);
-	free(log);
-	free(sum);
+	return rc;
+}
+
+/* Signs dir again from scratch (the writer never replaces a file). */
+static int remake_run(const char *dir, int variant, const char *policy_sha, const char *key_path,
+		      const char *policy_path)
+{
+	tu_rmrf(dir);
+	return make_run(dir, variant, policy_sha, key_path, policy_path);
 }
 
 static int setup(void **state)
@@ -105,10 +144,9 @@ static int setup(void **state)
 	assert_int_equal(key_write_private(&k, f->key2, false, err), 0);
 	assert_int_equal(key_write_public(&k, f->pub2, false, err), 0);
 	key_free(&k);
-	make_run(f->run, 0, sha);
-	make_run(f->run2, 1, sha);
-	assert_int_equal(attest_write(f->run, f->key, f->policy), 0);
-	assert_int_equal(attest_write(f->run2, f->key, f->policy), 0);
+	memcpy(f->sha, sha, sizeof(f->sha));
+	assert_int_equal(make_run(f->run, 0, sha, f->key, f->policy), 0);
+	assert_int_equal(make_run(f->run2, 1, sha, f->key, f->policy), 0);
 	*state = f;
 	return 0;
 }
@@ -119,7 +157,7 @@ static int teardown(void **state)
 
 	tu_rmrf(f->dir);
 	char **p = (char **)f;
-	for (size_t i = 0; i < sizeof(*f) / sizeof(char *); i++)
+	for (size_t i = 0; i < offsetof(struct fx, sha) / sizeof(char *); i++)
 		free(p[i]);
 	free(f);
 	return 0;
@@ -305,7 +343,24 @@ static void tampered_envelope(void **state)
 		fclose(fp);
 		expect(f->pub, t, f->log, NULL, VERDICT_INVALID, "envelope", 0);
 	}
-	expect(f->pub, "/nonexistent/att.json", f->log, NULL, VERDICT_INVALID, "envelope", 0);
+	/* No attestation at all: the log beside it says why. Closed but unsigned,
+	 * or cut short by a writer that was killed (no closing record). */
+	expect(f->pub, "/nonexistent/att.json", f->log, NULL, VERDICT_INVALID, "no-attestation", 0);
+	{
+		size_t len;
+		char *log = tu_read(f->log, &len), *cut = tu_path(f->dir, "cut.ndjson");
+		char *last = log + len - 1;
+
+		while (last > log && last[-1] != '\n')
+			last--; /* start of the closing record */
+		tu_write(cut, log, last - log);
+		expect(f->pub, "/nonexistent/att.json", cut, NULL, VERDICT_INVALID, "incomplete",
+		       5);
+		free(cut);
+		free(log);
+	}
+	expect(f->pub, "/nonexistent/att.json", "/nonexistent/log", NULL, VERDICT_INVALID,
+	       "envelope", 0);
 	expect("/nonexistent.pem", f->att, NULL, NULL, VERDICT_ERROR, "key", 0);
 	free(t);
 }
@@ -378,23 +433,37 @@ static void ephemeral_and_keys(void **state)
 	char *att2 = tu_path(f->run2, "attestation.dsse.json");
 
 	/* No key: an ephemeral one signs; verification says self-consistent only. */
-	assert_int_equal(attest_write(f->run2, NULL, f->policy), 0);
+	assert_int_equal(remake_run(f->run2, 1, f->sha, NULL, f->policy), 0);
 	expect(eph, att2, NULL, NULL, VERDICT_SELF_CONSISTENT, "ephemeral-key", 0);
 	expect(f->pub, att2, NULL, NULL, VERDICT_INVALID, "signature", 0);
 
 	/* ECDSA signing key */
-	assert_int_equal(attest_write(f->run2, f->key2, f->policy), 0);
+	assert_int_equal(remake_run(f->run2, 1, f->sha, f->key2, f->policy), 0);
 	expect(f->pub2, att2, NULL, f->policy, VERDICT_VALID, NULL, 0);
 
 	/* A private key others can read is refused, and nothing is signed. */
 	chmod(f->key, 0644);
-	assert_int_equal(attest_write(f->run2, f->key, f->policy), -1);
+	assert_int_equal(remake_run(f->run2, 1, f->sha, f->key, f->policy), -1);
 	chmod(f->key, 0600);
-	expect(f->pub2, att2, NULL, NULL, VERDICT_VALID, NULL, 0);
+	assert_int_equal(access(att2, F_OK), -1);
 
-	/* The policy file changed since the run: refuse to sign a false digest. */
+	/* A run's key must be root's: one the job's user owns is refused. */
+	if (geteuid() == 0) {
+		char err[EV_ERRLEN];
+		struct key k;
+
+		assert_int_equal(chown(f->key, 65534, 65534), 0);
+		assert_int_equal(key_load_private_root(&k, f->key, err), -1);
+		assert_non_null(strstr(err, "owned by uid 65534, not root"));
+		assert_int_equal(chown(f->key, 0, 0), 0);
+		assert_int_equal(key_load_private_root(&k, f->key, err), 0);
+		key_free(&k);
+	}
+	/* The signature covers the digest of the policy the run loaded: a file
+	 * changed since then fails verification against it. */
+	assert_int_equal(remake_run(f->run2, 1, f->sha, f->key, f->policy), 0);
 	tu_write_str(f->policy, "version: 1\nallow: [evil.test]\n");
-	assert_int_equal(attest_write(f->run2, f->key, f->policy), -1);
+	expect(f->pub, att2, NULL, f->policy, VERDICT_INVALID, "policy", 0);
 	free(eph);
 	free(att2);
 }

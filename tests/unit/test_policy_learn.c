@@ -361,6 +361,26 @@ static void test_errors(void **state)
 	d = rundir("notobj", "[1,2]\n");
 	assert_int_equal(learn_write(&d, 1, out), -1);
 	assert_int_equal(access(out, F_OK), -1);
+
+	/* A symlink planted at the (guessable) temporary name is never written through. */
+	char tmp[340], target[300], buf[16] = "";
+	FILE *f;
+
+	snprintf(target, sizeof(target), "%s/target", tmpdir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
+	f = fopen(target, "w");
+	assert_non_null(f);
+	fputs("untouched", f);
+	fclose(f);
+	assert_int_equal(symlink(target, tmp), 0);
+	d = rundir("good", CONNECT("null", "tcp", "192.0.2.1", 443, "null", "audit") CLOSE);
+	assert_int_equal(learn_write(&d, 1, out), -1);
+	f = fopen(target, "r");
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "untouched");
+	unlink(tmp);
+	unlink(target);
 }
 
 /* Many ports to one place: squeezed into the kernel's range budget, still loadable. */
