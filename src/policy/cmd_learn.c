@@ -435,6 +435,7 @@ static int learn_dir(struct learn *L, const char *dir)
 	FILE *f;
 	int rc;
 
+	free(L->run_step);
 	set_run_step(L, learn_run_step(dir, &L->run_step));
 	sb_addf(&path, "%s/events.ndjson", dir);
 	f = fopen(path.buf, "re");
