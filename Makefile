@@ -4,6 +4,7 @@
 #   make check    install missing packages, build, run every test (also under ASan/UBSan)
 #   make bench    benchmarks (bench/), figures for docs/performance.md
 #   make install  PREFIX=/usr/local DESTDIR=
+#   make dist     release artifact: build/dist/runwarden-VERSION-linux-ARCH.tar.gz and .sha256
 
 CC      ?= gcc
 CLANG   ?= clang
@@ -15,7 +16,10 @@ B       ?= build
 ARCH    := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' \
+# Source paths in debug info and the BPF object's BTF are relative to the tree, so the same
+# sources build the same bytes wherever they are checked out (make dist).
+PREFIXMAP := -ffile-prefix-map=$(CURDIR)=.
+CFLAGS  += $(PREFIXMAP) -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' \
 	   -DRW_DATADIR='"$(PREFIX)/share/runwarden"' -Isrc -Ibpf -I$(B)
 LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv
 
@@ -30,7 +34,7 @@ TOOLS   := $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
 # A failed bpftool run must not leave an empty object that looks up to date.
 .DELETE_ON_ERROR:
 
-.PHONY: all deps test-deps demo check unit e2e bench install clean format lint
+.PHONY: all deps test-deps demo check unit e2e bench install clean format lint dist FORCE
 all: $(B)/runwarden
 
 deps:
@@ -42,8 +46,8 @@ $(B)/vmlinux.h:
 	@mkdir -p $(B)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(B)/runwarden.bpf.o: bpf/runwarden.bpf.c bpf/events.h $(B)/vmlinux.h
-	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -I$(B) -Wall -Werror -Wno-gnu-variable-sized-type-not-at-end \
+$(B)/runwarden.bpf.o: bpf/runwarden.bpf.c $(wildcard bpf/*.h) $(B)/vmlinux.h
+	$(CLANG) -g -O2 $(PREFIXMAP) -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -I$(B) -Wall -Werror -Wno-gnu-variable-sized-type-not-at-end \
 		-c $< -o $@.tmp && $(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
 
 $(B)/runwarden.skel.h: $(B)/runwarden.bpf.o
@@ -83,8 +87,9 @@ $(B)/tools/%: tests/tools/%.c
 unit: $(UNIT)
 	@set -e; for t in $(UNIT); do echo "== $$t"; $$t; done
 
-e2e: $(B)/runwarden $(B)/runwarden-san $(TOOLS)
-	RW_DEB_INSTALL=1 RW=$(CURDIR)/$(B)/runwarden-san TOOLS=$(CURDIR)/$(B)/tools tests/e2e/run.sh
+e2e: $(B)/runwarden $(B)/runwarden-san $(TOOLS) dist
+	RW_DEB_INSTALL=1 RW=$(CURDIR)/$(B)/runwarden-san TOOLS=$(CURDIR)/$(B)/tools \
+		RW_DIST=$(CURDIR)/$(DIST_TGZ) tests/e2e/run.sh
 
 check: test-deps
 	$(MAKE) all $(B)/runwarden-san
@@ -106,6 +111,38 @@ install: $(B)/runwarden
 	install -D -m 0644 data/blocklist.txt $(DESTDIR)$(PREFIX)/share/runwarden/blocklist.txt
 	install -D -m 0644 deploy/systemd/runwarden-agent.service \
 		$(DESTDIR)$(PREFIX)/lib/systemd/system/runwarden-agent.service
+
+# The release artifact the GitHub Action installs (docs/release.md): the binary (debug info
+# stripped), man page, block list, systemd unit and the action's root helper, laid out as
+# under PREFIX. Reproducible: fixed order, owners, modes and times (SOURCE_DATE_EPOCH,
+# default the last commit's time), gzip without a name or time stamp. The .sha256 beside it
+# is what scripts/stamp-action.sh pins into the action.
+DIST_NAME := runwarden-$(VERSION)-linux-$(shell uname -m)
+DIST_TGZ  := $(B)/dist/$(DIST_NAME).tar.gz
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DIST_FILES := docs/runwarden.1 data/blocklist.txt deploy/systemd/runwarden-agent.service \
+	      action/runwarden-action-root
+dist: $(DIST_TGZ)
+# Rewritten only when the time changes: a new commit rebuilds the tarball, nothing else does.
+$(B)/dist/epoch: FORCE
+	@mkdir -p $(@D) && echo $(SOURCE_DATE_EPOCH) | cmp -s - $@ || echo $(SOURCE_DATE_EPOCH) > $@
+$(DIST_TGZ): $(B)/runwarden $(DIST_FILES) VERSION $(B)/dist/epoch
+	@rm -rf $(B)/dist/stage && mkdir -p $(B)/dist/stage
+	@d=$(B)/dist/stage/$(DIST_NAME); umask 022; set -e; \
+	install -d -m 0755 $$d/bin $$d/share/man/man1 $$d/share/runwarden \
+		$$d/lib/systemd/system $$d/libexec/runwarden; \
+	strip --strip-debug -o $$d/bin/runwarden $(B)/runwarden; chmod 0755 $$d/bin/runwarden; \
+	install -m 0644 docs/runwarden.1 $$d/share/man/man1/runwarden.1; \
+	install -m 0644 data/blocklist.txt $$d/share/runwarden/blocklist.txt; \
+	install -m 0644 deploy/systemd/runwarden-agent.service $$d/lib/systemd/system/; \
+	install -m 0755 action/runwarden-action-root $$d/libexec/runwarden/; \
+	echo $(VERSION) > $$d/share/runwarden/VERSION; chmod 0644 $$d/share/runwarden/VERSION; \
+	find $$d -exec touch -h -d @$(SOURCE_DATE_EPOCH) {} +
+	tar --sort=name --format=gnu --owner=0 --group=0 --numeric-owner \
+		--mtime=@$(SOURCE_DATE_EPOCH) -C $(B)/dist/stage -cf - $(DIST_NAME) | gzip -9n > $@.tmp
+	@mv $@.tmp $@ && rm -rf $(B)/dist/stage
+	cd $(B)/dist && sha256sum $(DIST_NAME).tar.gz > $(DIST_NAME).tar.gz.sha256
+	@cat $@.sha256
 
 format:
 	clang-format -i $(SRC) $(wildcard src/*/*.h tests/unit/*.c tests/tools/*.c) bpf/*.c bpf/*.h

@@ -1,97 +1,102 @@
-// Action `pre`: install runwarden from source if needed, then arm the agent for the whole job
-// (`runwarden job start`) before the first step runs.
+// Action `pre`, before the job's first step: download the release artifact whose sha256 this
+// action pins (action/release.json), refuse it on any mismatch, install it root-owned, and
+// have its root helper start `runwarden agent` and arm the job for the runner's worker (our
+// parent), optionally taking sudo away from the job. Any failure fails the job: a job that
+// asked to be watched never runs unwatched.
 'use strict';
+const crypto = require('crypto');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const lib = require('./lib');
 
 const MODES = ['observe', 'learn', 'enforce'];
 
-function main() {
+// Policy and key go to private files the helper copies into its root-only state directory.
+function writePrivate(dir, name, text) {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+  return file;
+}
+
+function policyFile(mode, tmp) {
+  const policyIn = lib.input('policy');
+  const endpointsIn = lib.input('allowed-endpoints');
+  if (policyIn && endpointsIn) throw new lib.InputError('use either policy or allowed-endpoints, not both');
+  if (policyIn) {
+    const p = path.resolve(process.env.GITHUB_WORKSPACE || process.cwd(), policyIn);
+    if (!fs.existsSync(p))
+      throw new lib.InputError(`policy: ${p} does not exist (check out the repository first?)`);
+    return p;
+  }
+  if (endpointsIn) return writePrivate(tmp, 'policy.yml', lib.policyYaml(lib.parseEndpoints(endpointsIn), mode));
+  if (mode === 'enforce') throw new lib.InputError('mode enforce needs a policy or allowed-endpoints');
+  return '';
+}
+
+function keyFile(tmp) {
+  const key = process.env['INPUT_SIGNING-KEY'] || '';
+  if (!key.trim()) return '';
+  for (const line of key.split(/\r?\n/))
+    if (line.trim() && !line.startsWith('-----')) process.stdout.write(`::add-mask::${line.trim()}\n`);
+  return writePrivate(tmp, 'key.pem', key.endsWith('\n') ? key : key + '\n');
+}
+
+async function main() {
   if (process.platform !== 'linux') {
     lib.command('warning', 'runwarden needs Linux (eBPF); not arming on ' + process.platform);
     lib.saveState('armed', 'false');
     return 0;
   }
+  lib.saveState('armed', 'false');
   const mode = lib.input('mode') || 'observe';
-  if (!MODES.includes(mode)) {
-    lib.command('error', `mode: '${mode}' is not one of ${MODES.join(', ')}`);
-    return 1;
-  }
-  const policyIn = lib.input('policy');
-  const endpointsIn = lib.input('allowed-endpoints');
-  if (policyIn && endpointsIn) {
-    lib.command('error', 'use either policy or allowed-endpoints, not both');
-    return 1;
-  }
-  const tmp = process.env.RUNNER_TEMP || fs.mkdtempSync('/tmp/runwarden-');
-  const out = lib.input('out') || path.join(tmp, 'runwarden-out');
+  if (!MODES.includes(mode)) throw new lib.InputError(`mode: '${mode}' is not one of ${MODES.join(', ')}`);
+  const disableSudo = lib.boolInput('disable-sudo');
+  const user = os.userInfo().username;
+  if (disableSudo && !lib.needSudo())
+    throw new lib.InputError('disable-sudo: the job runs as root; removing sudo cannot take root away');
+  if (disableSudo && !/^[a-z_][a-z0-9_-]{0,31}$/.test(user))
+    throw new lib.InputError(`disable-sudo: unexpected user name '${user}'`);
 
-  let policy = '';
-  if (policyIn) {
-    policy = path.resolve(process.env.GITHUB_WORKSPACE || process.cwd(), policyIn);
-    if (!fs.existsSync(policy)) {
-      lib.command('error', `policy: ${policy} does not exist (check out the repository first?)`);
-      return 1;
-    }
-  } else if (endpointsIn) {
-    let eps;
-    try {
-      eps = lib.parseEndpoints(endpointsIn);
-    } catch (e) {
-      lib.command('error', e.message);
-      return 1;
-    }
-    policy = path.join(tmp, 'runwarden-policy.yml');
-    fs.writeFileSync(policy, lib.policyYaml(eps, mode), { mode: 0o644 });
-  }
+  const installBase = lib.input('install-dir') || lib.DEFAULT_INSTALL;
+  if (!path.isAbsolute(installBase))
+    throw new lib.InputError(`install-dir: '${installBase}' is not an absolute path`);
 
-  // The key goes to a private file, never on a command line, and is masked in the log.
-  let keyFile = '';
-  const key = process.env['INPUT_SIGNING-KEY'] || '';
-  if (key.trim()) {
-    for (const line of key.split(/\r?\n/))
-      if (line.trim() && !line.startsWith('-----')) process.stdout.write(`::add-mask::${line.trim()}\n`);
-    const dir = fs.mkdtempSync(path.join(tmp, 'runwarden-key-'));
-    keyFile = path.join(dir, 'key.pem');
-    fs.writeFileSync(keyFile, key.endsWith('\n') ? key : key + '\n', { mode: 0o600 });
-  }
+  const tmp = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'runwarden-'));
+  try {
+    const policy = policyFile(mode, tmp);
+    const key = keyFile(tmp);
 
-  let bin = process.env.RUNWARDEN || lib.which('runwarden');
-  if (!bin) {
-    // Build from this action's own source with the Debian packages it needs.
-    const dir = lib.actionDir();
-    if (lib.run(['scripts/deps.sh', 'build'], { cwd: dir, root: true }) !== 0 ||
-        lib.run(['make'], { cwd: dir }) !== 0) {
-      lib.command('error', 'building runwarden failed (see the log above)');
-      return 1;
-    }
-    bin = path.join(dir, 'build', 'runwarden');
-  }
-  lib.saveState('bin', bin);
-  lib.saveState('out', out);
-  lib.saveState('key_file', keyFile);
+    const rel = lib.release();
+    const url = lib.input('artifact-url') || lib.defaultArtifactUrl(rel);
+    process.stdout.write(`runwarden ${rel.version} (${rel.arch}) from ${url}\n`);
+    const tarball = await lib.download(url, lib.MAX_ARTIFACT);
+    const got = crypto.createHash('sha256').update(tarball).digest('hex');
+    if (got !== rel.sha256)
+      throw new Error(`artifact ${url}: sha256 ${got}, but this action pins ${rel.sha256}; refusing to install it`);
+    const prefix = lib.install(tarball, installBase, rel.sha256);
 
-  // Our parent is the runner worker that runs every later step: that is what goes under watch
-  // (without --pid the agent would pick this short-lived node process).
-  const argv = [bin, 'job', 'start', '--pid', String(process.ppid), '--out', out, '--mode', mode];
-  if (policy) argv.push('--policy', policy);
-  if (keyFile) argv.push('--key', keyFile);
-  const step = lib.input('step');
-  if (step) argv.push('--step', step);
-  const rc = lib.run(argv, { root: true });
-  if (rc !== 0) {
-    lib.command('error', `runwarden job start failed (exit ${rc}): the job is not being watched`);
-    lib.saveState('armed', 'false');
-    return 1;
+    // The token lets `post`, and nothing else in the job, finish it (the helper keeps its hash).
+    const token = crypto.randomBytes(32).toString('hex');
+    const argv = [lib.helperPath(prefix), 'arm', '--pid', String(process.ppid), '--mode', mode,
+                  '--token-sha256', crypto.createHash('sha256').update(token).digest('hex')];
+    if (policy) argv.push('--policy', policy);
+    if (key) argv.push('--key', key);
+    const step = lib.input('step');
+    if (step) argv.push('--step', step);
+    if (disableSudo) argv.push('--disable-sudo', user);
+    lib.saveState('prefix', prefix);
+    const rc = lib.run(argv, { root: true });
+    if (rc !== 0) throw new Error(`arming failed (exit ${rc}): the job is not being watched`);
+    lib.saveState('token', token);
+    lib.saveState('armed', 'true');
+    return 0;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
-  lib.saveState('armed', 'true');
-  return 0;
 }
 
-try {
-  process.exitCode = main();
-} catch (e) {
-  lib.command('error', 'runwarden action: ' + e.message);
+main().then((rc) => { process.exitCode = rc; }, (e) => {
+  lib.command('error', (e instanceof lib.InputError ? '' : 'runwarden action: ') + e.message);
   process.exitCode = 1;
-}
+});

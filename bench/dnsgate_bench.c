@@ -33,9 +33,9 @@ static uint64_t now_ns(void)
 }
 
 static enum dnsgate_verdict allow_all(void *ctx, const char *qname, int qtype,
-				      const struct dnsgate_client *who)
+				      const struct dnsgate_client *who, struct dnsgate_decision *d)
 {
-	(void)ctx, (void)qname, (void)qtype, (void)who;
+	(void)ctx, (void)qname, (void)qtype, (void)who, (void)d;
 	return DNSGATE_ALLOW;
 }
 

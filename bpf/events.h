@@ -21,6 +21,8 @@ typedef __s32 s32;
 typedef __s64 s64;
 #endif
 
+#include "rwnet.h" /* families, protocols, policy maps: named and classed once */
+
 /*
  * Every record kind, once: X(ENUM_SUFFIX, "name used in logs and summaries").
  * The enum, the user-space name table and every per-kind counter array are
@@ -285,12 +287,10 @@ struct rw_config {
 
 #define SCOPE_SLOTS 17 /* the job's cgroup and up to 16 containers */
 
-#define RULES_MAX  16
-#define RPROTO_TCP 1
-#define RPROTO_UDP 2
+#define RULES_MAX 16
 struct port_rule {
 	u16 lo, hi;
-	u8 proto; /* RPROTO_* mask */
+	u8 proto; /* RPROTO_* mask (rwnet.h) */
 	u8 _pad;
 };
 /* Value of the allow/block LPM tries: an address is reached on these ports.

@@ -32,6 +32,9 @@ const volatile u32 wake_bytes = 256 * 1024; /* wake the reader past this backlog
 /* bpf_loop (5.17+): the path walk's step is verified once instead of 48
  * times, which is most of the start-up time. Set by the loader. */
 const volatile bool have_bpf_loop = false;
+/* bpf_get_current_pid_tgid in cgroup/sock programs (6.0+): names the owner of
+ * a ping socket at creation. Set by the loader. */
+const volatile bool have_sock_pid = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -141,34 +144,26 @@ struct {
 } rw_config_map SEC(".maps");
 
 /* The egress allow and block lists (policy CIDRs, and the addresses the DNS
- * gate pinned for allowed names). Sized by user space to the policy. */
-#define LPM_MAP(name, keytype)                                                                     \
+ * gate pinned for allowed names), declared from the one list in rwnet.h.
+ * Single addresses (policy `ip:` entries, every pin of the DNS gate) live in
+ * hash maps: O(1) however many there are; only real CIDRs walk a trie. Sized
+ * by user space to the policy. */
+#define POLICY_MAP_TYPE_0  BPF_MAP_TYPE_LPM_TRIE
+#define POLICY_MAP_TYPE_1  BPF_MAP_TYPE_HASH
+#define POLICY_MAP_KEY_4_0 struct lpm4_key
+#define POLICY_MAP_KEY_6_0 struct lpm6_key
+#define POLICY_MAP_KEY_4_1 u32
+#define POLICY_MAP_KEY_6_1 struct in6_addr
+#define POLICY_MAP_(e, name, list, fam, exact)                                                     \
 	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                               \
+		__uint(type, POLICY_MAP_TYPE_##exact);                                             \
 		__uint(max_entries, 1024);                                                         \
-		__type(key, keytype);                                                              \
+		__type(key, POLICY_MAP_KEY_##fam##_##exact);                                       \
 		__type(value, struct addr_rules);                                                  \
 		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
-	} name SEC(".maps")
-LPM_MAP(allow4, struct lpm4_key);
-LPM_MAP(allow6, struct lpm6_key);
-LPM_MAP(block4, struct lpm4_key);
-LPM_MAP(block6, struct lpm6_key);
-
-/* Single addresses (policy `ip:` entries, every pin of the DNS gate) live in
- * hash maps: O(1) however many there are; only real CIDRs walk a trie. */
-#define EXACT_MAP(name, keytype)                                                                   \
-	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
-		__uint(max_entries, 1024);                                                         \
-		__type(key, keytype);                                                              \
-		__type(value, struct addr_rules);                                                  \
-		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
-	} name SEC(".maps")
-EXACT_MAP(allow4x, u32);
-EXACT_MAP(allow6x, struct in6_addr);
-EXACT_MAP(block4x, u32);
-EXACT_MAP(block6x, struct in6_addr);
+	} name SEC(".maps");
+RW_POLICY_MAPS(POLICY_MAP_)
+#undef POLICY_MAP_
 
 static __always_inline struct rw_config *cfg(void)
 {
@@ -250,10 +245,13 @@ __noinline int judge_dest(const struct dest *d)
 {
 	struct rw_config *c = cfg();
 
-	if (!d || !c || !c->policy)
+	if (!d || !c)
 		return VERDICT_ALLOW;
+	/* The block lists apply with or without a policy (the built-in one is always loaded). */
 	if (listed(&block4, &block6, &block4x, &block6x, d->family, d->addr, d->port, d->proto))
 		return VERDICT_BLOCK;
+	if (!c->policy)
+		return VERDICT_ALLOW;
 	if (listed(&allow4, &allow6, &allow4x, &allow6x, d->family, d->addr, d->port, d->proto))
 		return VERDICT_ALLOW;
 	return c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT;
@@ -270,6 +268,35 @@ static __always_inline u8 judge(u8 family, const u8 *addr, u16 port, u8 proto)
 static __always_inline bool refused(u8 verdict)
 {
 	return verdict == VERDICT_DENY || verdict == VERDICT_BLOCK;
+}
+
+/* The policy bit an IP protocol is judged with (rwnet.h): each its own. */
+static __always_inline u8 rproto_of(u32 ipproto)
+{
+	switch (ipproto) {
+#define RPROTO_CASE_(num, name, bit)                                                               \
+	case num:                                                                                  \
+		return bit;
+		RW_IP_PROTOS(RPROTO_CASE_)
+#undef RPROTO_CASE_
+	case 262: /* IPPROTO_MPTCP: TCP subflows on the wire */
+		return RPROTO_TCP;
+	default:
+		return RPROTO_OTHER;
+	}
+}
+
+static __always_inline u8 family_class(u32 family)
+{
+	switch (family) {
+#define FAMILY_CASE_(num, name, cls)                                                               \
+	case num:                                                                                  \
+		return cls;
+		RW_FAMILIES(FAMILY_CASE_)
+#undef FAMILY_CASE_
+	default:
+		return FC_REMOTE;
+	}
 }
 
 static __always_inline void count_lost(u32 kind)
@@ -1105,7 +1132,7 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 	struct rw_config *c = cfg();
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tid = (u32)id;
-	u8 proto = ctx->protocol == PROTO_UDP ? RPROTO_UDP : RPROTO_TCP;
+	u8 proto = rproto_of(ctx->protocol);
 
 	e.h.kind = EV_CONNECT;
 	e.h.pid = id >> 32;
@@ -1116,7 +1143,9 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 	e.family = family;
 	e.proto = ctx->protocol;
 	e.via = via;
-	e.dport = bpf_ntohs(ctx->user_port);
+	/* A ping socket's "port" means nothing on the wire: ICMP is judged by
+	 * address alone, so a port rule cannot admit it. */
+	e.dport = proto == RPROTO_ICMP ? 0 : bpf_ntohs(ctx->user_port);
 	if (family == AF_INET) {
 		u32 a = ctx->user_ip4;
 
@@ -1139,6 +1168,7 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 		e.verdict = VERDICT_ALLOW;
 		e.flags |= EVF_RUNNER;
 	} else if (c && c->gate_port && e.dport == 53 &&
+		   (proto == RPROTO_UDP || proto == RPROTO_TCP) &&
 		   (!c->gate_netns || bpf_get_netns_cookie(ctx) == c->gate_netns)) {
 		/* Every resolver address leads to the gate: names are judged
 		 * there, and nothing the policy refuses leaves the machine. */
@@ -1158,7 +1188,9 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 		}
 		ctx->user_port = bpf_htons(c->gate_port);
 	} else {
-		e.verdict = judge(family, e.daddr, e.dport, proto);
+		/* Protocols the policy cannot name (SCTP, ...) are judged by
+		 * address alone, as the packet backstop must judge them. */
+		e.verdict = judge(family, e.daddr, proto == RPROTO_OTHER ? 0 : e.dport, proto);
 	}
 
 	if (via == VIA_CONNECT) {
@@ -1243,30 +1275,37 @@ static __always_inline bool is_dns_port(u16 port, const u8 *addr)
 	       addr[2] == 0 && addr[3] == 1;
 }
 
+/* A socket of the CI runner itself (whole-job mode; see on_sock_addr). */
+static __always_inline bool runner_socket(struct __sk_buff *skb, const struct rw_config *c)
+{
+	u64 cookie;
+	struct sock_owner *o;
+
+	if (!c->runner_tgid)
+		return false;
+	cookie = bpf_get_socket_cookie(skb);
+	o = bpf_map_lookup_elem(&owners, &cookie);
+	return o && o->pid == c->runner_tgid;
+}
+
 /*
  * The packet-level backstop, enforce mode only: what reaches the wire from
  * the job must have been allowed. The socket hooks judge every connection
- * and datagram first; this catches what they cannot see (ICMP, protocols
- * without hooks, sockets handed in from outside). TCP is judged on its SYN
- * only, so a connection allowed at connect time is not cut when a DNS pin
- * expires.
+ * and datagram first; this catches what they cannot see (protocols without
+ * hooks, sockets handed in from outside). TCP is judged on its SYN only, so
+ * a connection allowed at connect time is not cut when a DNS pin expires.
+ * Every protocol is judged as itself (rproto_of): UDP-Lite is not TCP.
  */
 static __always_inline u8 backstop(struct __sk_buff *skb, u8 family, const u8 *daddr, u16 dport,
 				   u8 proto, u32 l4)
 {
 	struct rw_config *c = cfg();
-	u8 rp = proto == PROTO_UDP ? RPROTO_UDP : RPROTO_TCP;
 	u8 v;
 
 	if (!c || !c->policy || c->mode != MODE_ENFORCE)
 		return VERDICT_ALLOW;
-	if (c->runner_tgid) {
-		u64 cookie = bpf_get_socket_cookie(skb);
-		struct sock_owner *o = bpf_map_lookup_elem(&owners, &cookie);
-
-		if (o && o->pid == c->runner_tgid)
-			return VERDICT_ALLOW; /* the runner's own socket (see on_sock_addr) */
-	}
+	if (runner_socket(skb, c))
+		return VERDICT_ALLOW;
 	if (proto == PROTO_TCP) {
 		struct tcphdr th;
 
@@ -1279,10 +1318,83 @@ static __always_inline u8 backstop(struct __sk_buff *skb, u8 family, const u8 *d
 	     (family == AF_INET6 && daddr[10] == 0xff && daddr[11] == 0xff && daddr[12] == 127 &&
 	      daddr[15] == 1)))
 		return VERDICT_ALLOW;
-	if (proto != PROTO_TCP && proto != PROTO_UDP)
-		dport = 0; /* judged by address: a rule with port 0 in range */
-	v = judge(family, daddr, dport, rp);
+	v = judge(family, daddr, dport, rproto_of(proto));
 	return v == VERDICT_AUDIT ? VERDICT_ALLOW : v;
+}
+
+/* A packet's record, attributed through the owner its socket's connect,
+ * sendmsg or creation noted. */
+static __always_inline void packet_event(struct __sk_buff *skb, u8 family, const u8 *daddr,
+					 u16 dport, u8 proto, u8 verdict)
+{
+	struct ev_connect ev = {};
+	struct sock_owner *o;
+
+	ev.h.kind = EV_CONNECT;
+	ev.h.ts = bpf_ktime_get_ns();
+	ev.cookie = bpf_get_socket_cookie(skb);
+	o = bpf_map_lookup_elem(&owners, &ev.cookie);
+	if (o) {
+		ev.h.pid = o->pid;
+		ev.h.tid = o->tid;
+		ev.h.uid = o->uid;
+	}
+	ev.family = family;
+	ev.proto = proto;
+	ev.via = VIA_PACKET;
+	ev.verdict = verdict;
+	ev.dport = dport;
+	__builtin_memcpy(ev.daddr, daddr, 16);
+	emit(&ev, sizeof(ev), EV_CONNECT);
+}
+
+/* An echo on a ping socket (SOCK_DGRAM, ICMP/ICMPv6) to an address it is not
+ * connected to: the kernel runs no sock_addr hook for ping's sendto, so
+ * nothing judged it yet. Echoes to the connected address were judged by
+ * connect4/6 (ping's pre_connect); a sendto elsewhere on a connected socket
+ * was not. */
+static __always_inline bool unjudged_ping(struct __sk_buff *skb, u8 family, const u8 *daddr)
+{
+	const u32 *d = (const u32 *)daddr;
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return false;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->type != RW_SOCK_DGRAM ||
+	    (sk->protocol != RW_IPPROTO_ICMP && sk->protocol != RW_IPPROTO_ICMPV6))
+		return false;
+	if (family == AF_INET)
+		return sk->dst_ip4 != d[0];
+	/* One expression without branches: clang then loads each field at its
+	 * own offset, which is the only access the verifier allows on a sock. */
+	return ((sk->dst_ip6[0] ^ d[0]) | (sk->dst_ip6[1] ^ d[1]) | (sk->dst_ip6[2] ^ d[2]) |
+		(sk->dst_ip6[3] ^ d[3])) != 0;
+}
+
+/* 1: the packet may leave; 0: drop it (the sender gets EPERM). */
+static __always_inline int egress_verdict(struct __sk_buff *skb, u8 family, const u8 *daddr,
+					  u16 dport, u8 proto, u32 l4)
+{
+	struct rw_config *c;
+	u8 v;
+
+	if (rproto_of(proto) == RPROTO_ICMP && unjudged_ping(skb, family, daddr)) {
+		/* Judged and recorded here in every mode, as the sendmsg
+		 * hook does for each unconnected UDP datagram, so observe
+		 * sees what enforce refuses. */
+		c = cfg();
+		if (c && runner_socket(skb, c))
+			return 1;
+		v = judge(family, daddr, 0, RPROTO_ICMP);
+		packet_event(skb, family, daddr, 0, proto, v);
+		return refused(v) ? 0 : 1;
+	}
+	v = backstop(skb, family, daddr, dport, proto, l4);
+	if (v == VERDICT_ALLOW)
+		return 1;
+	packet_event(skb, family, daddr, dport, proto, v);
+	return 0;
 }
 
 /* DNS on the wire: both directions of every port-53 packet of the job's
@@ -1322,8 +1434,8 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 		return 1;
 	}
 
-	if (proto == PROTO_UDP) {
-		struct udphdr uh;
+	if (proto == PROTO_UDP || proto == RW_IPPROTO_UDPLITE) {
+		struct udphdr uh; /* UDP-Lite's header has the same layout */
 
 		if (bpf_skb_load_bytes(skb, l4, &uh, sizeof(uh)))
 			return 1;
@@ -1339,52 +1451,14 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 		dport = bpf_ntohs(th.dest);
 		off = l4 + th.doff * 4;
 	} else {
-		/* ICMP and the rest: no ports, but the backstop still judges them. */
-		if (dir == DNS_OUT) {
-			u16 none = 0;
-			u8 v = backstop(skb, family, daddr, none, proto, l4);
-
-			if (v != VERDICT_ALLOW) {
-				struct ev_connect ev = {};
-
-				ev.h.kind = EV_CONNECT;
-				ev.h.ts = bpf_ktime_get_ns();
-				ev.family = family;
-				ev.proto = proto;
-				ev.via = VIA_PACKET;
-				ev.verdict = v;
-				__builtin_memcpy(ev.daddr, daddr, 16);
-				emit(&ev, sizeof(ev), EV_CONNECT);
-				return 0;
-			}
-		}
-		return 1;
+		/* ICMP and the rest: no ports, judged by address. */
+		sport = dport = 0;
+		off = l4;
 	}
-	if (dir == DNS_OUT) {
-		u8 verdict = backstop(skb, family, daddr, dport, proto, l4);
-
-		if (verdict != VERDICT_ALLOW) {
-			struct ev_connect ev = {};
-
-			ev.h.kind = EV_CONNECT;
-			ev.h.ts = bpf_ktime_get_ns();
-			ev.cookie = bpf_get_socket_cookie(skb);
-			struct sock_owner *ow = bpf_map_lookup_elem(&owners, &ev.cookie);
-			if (ow) {
-				ev.h.pid = ow->pid;
-				ev.h.tid = ow->tid;
-				ev.h.uid = ow->uid;
-			}
-			ev.family = family;
-			ev.proto = proto;
-			ev.via = VIA_PACKET;
-			ev.verdict = verdict;
-			ev.dport = dport;
-			__builtin_memcpy(ev.daddr, daddr, 16);
-			emit(&ev, sizeof(ev), EV_CONNECT);
-			return 0;
-		}
-	}
+	if (dir == DNS_OUT && !egress_verdict(skb, family, daddr, dport, proto, l4))
+		return 0;
+	if (proto != PROTO_UDP && proto != PROTO_TCP)
+		return 1; /* DNS is captured over UDP and TCP */
 	if (!is_dns_port(dir == DNS_OUT ? dport : sport, dir == DNS_OUT ? daddr : saddr))
 		return 1;
 	if (plen > skb->len)
@@ -1433,21 +1507,47 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 	return 1;
 }
 
-/* Raw and packet sockets can forge anything. In enforce mode the job runs
- * without CAP_NET_RAW (see cmd_run.c), and this hook refuses raw INET sockets
- * even to a job that somehow has it; packet sockets have no cgroup hook. */
+/* Raw IP sockets can forge anything. In enforce mode the job runs without
+ * CAP_NET_RAW (see cmd_run.c), and this hook refuses raw IP sockets even to a
+ * job that somehow has it; packet sockets have no cgroup hook. The kernel
+ * runs it for IPv4 and IPv6 sockets only. */
 SEC("cgroup/sock_create")
 int rw_sock_create(struct bpf_sock *sk)
 {
 	struct rw_config *c = cfg();
 
-	if (sk->type != 3 /* SOCK_RAW */)
-		return 1;
-	return c && c->policy && c->mode == MODE_ENFORCE ? 0 : 1;
+	if (sk->type == RW_SOCK_RAW)
+		return c && c->policy && c->mode == MODE_ENFORCE ? 0 : 1;
+	if (have_sock_pid && sk->type == RW_SOCK_DGRAM &&
+	    (sk->protocol == RW_IPPROTO_ICMP || sk->protocol == RW_IPPROTO_ICMPV6)) {
+		/* A ping socket may send without any sock_addr hook seeing it;
+		 * its packets are attributed through this note (egress_verdict). */
+		u64 id = bpf_get_current_pid_tgid(), cookie = bpf_get_socket_cookie(sk);
+		struct sock_owner o = {
+		    .pid = id >> 32, .tid = (u32)id, .uid = (u32)bpf_get_current_uid_gid()};
+
+		bpf_map_update_elem(&owners, &cookie, &o, BPF_ANY);
+	}
+	return 1;
 }
 
-/* Every attempt to make a raw or packet socket goes on record with its
- * result, whether the kernel, a capability or the hook above refused it. */
+/* Sockets that are egress by themselves, whatever they later send to: raw IP
+ * sockets, and every family that is neither local nor IP (rwnet.h). Plain IP
+ * sockets are judged per destination instead; local ones are not egress. */
+static __always_inline bool egress_socket(u32 family, u32 type)
+{
+	switch (family_class(family)) {
+	case FC_LOCAL:
+		return false;
+	case FC_IP:
+		return type == RW_SOCK_RAW;
+	default:
+		return true;
+	}
+}
+
+/* Every attempt to make an egress socket goes on record with its result,
+ * whether the kernel, a capability or the hook above refused it. */
 struct sock_args {
 	u16 family, type, protocol, _pad;
 };
@@ -1461,16 +1561,29 @@ struct {
 SEC("tp/syscalls/sys_enter_socket")
 int rw_enter_socket(struct trace_event_raw_sys_enter *ctx)
 {
-	struct sock_args a = {
-	    .family = ctx->args[0], .type = ctx->args[1] & 0xf, .protocol = ctx->args[2]};
+	u32 family = ctx->args[0], type = ctx->args[1] & 0xf;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct sock_args a = {.type = type, .protocol = ctx->args[2]};
 
-	if (a.type != 3 /* SOCK_RAW */ && a.family != 17 /* AF_PACKET */)
+	/* The kernel turns this obsolete pair into a packet socket. */
+	if (family == AF_INET && type == RW_SOCK_PACKET)
+		family = RW_FAMILY_PACKET;
+	if (!egress_socket(family, type))
 		return 0;
 	if (!in_scope())
 		return 0;
+	a.family = family > 0xffff ? 0xffff : family;
 	bpf_map_update_elem(&socket_inflight, &tid, &a, BPF_ANY);
 	return 0;
+}
+
+/* The kernel has no such family, type or protocol: nothing was made and
+ * nothing refused it, so there is nothing to judge. */
+static __always_inline bool not_supported(long ret)
+{
+	return ret == -97 /* EAFNOSUPPORT */ || ret == -93 /* EPROTONOSUPPORT */ ||
+	       ret == -94 /* ESOCKTNOSUPPORT */ || ret == -91 /* EPROTOTYPE */ ||
+	       ret == -22 /* EINVAL */;
 }
 
 SEC("tp/syscalls/sys_exit_socket")
@@ -1489,6 +1602,8 @@ int rw_exit_socket(struct trace_event_raw_sys_exit *ctx)
 	e.protocol = a->protocol;
 	e.result = ctx->ret;
 	bpf_map_delete_elem(&socket_inflight, &tid);
+	if (not_supported(ctx->ret))
+		return 0;
 	c = cfg();
 	e.verdict = !c || !c->policy	      ? VERDICT_ALLOW
 		    : c->mode == MODE_ENFORCE ? VERDICT_DENY

@@ -8,7 +8,8 @@ build_pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-
 demo_pkgs=(dnsmasq-base bind9-dnsutils python3)
 test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftables
            python3 python3-cryptography libclang-rt-14-dev
-           chromium debhelper dpkg-dev nodejs cppcheck clang-format man-db)
+           chromium debhelper dpkg-dev nodejs cppcheck clang-format man-db
+           sudo npm python3-pip python3-yaml busybox-static git wget curl)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
@@ -20,6 +21,8 @@ esac
 
 missing=()
 for p in "${want[@]}"; do
+  # NodeSource's nodejs ships npm itself (and conflicts with Debian's npm package).
+  [ "$p" = npm ] && command -v npm >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -15,20 +15,33 @@
 #include "ci/controlplane.h"
 #include "ci/detect.h"
 #include "common/jsonw.h"
+#include "common/netnames.h"
+#include "gate/dnsgate.h"
 #include "common/util.h"
 #include "events.h"
 
-#define DNS_PENDING_MAX 8192
-#define HOSTS_MAX	65536
+/* Questions off the gate waiting for their answer: bounded in count and in bytes (each holds
+ * only its name); past either, a question is logged at once without its answer, and counted. */
+#define DNS_PENDING_MAX	  8192
+#define DNS_PENDING_BYTES (2u << 20)
+#define HOSTS_MAX	  65536
+/* Job sockets that sent the gate a question; past this the oldest is forgotten, and counted. */
+#define GATE_CLIENTS_MAX 16384
 
-struct dns_pending {
+/* Who asked: the process and the resolver it addressed, from the question's packet. */
+struct dns_who {
 	int64_t ts;
 	pid_t pid, tid;
 	uint32_t uid;
 	char comm[COMM_LEN];
 	char proto[4];
 	char server[INET6_ADDRSTRLEN];
-	struct dns_msg q;
+};
+
+struct dns_pending {
+	struct dns_who who;
+	int qtype;
+	char qname[]; /* exactly as long as it needs */
 };
 
 int collector_init(struct collector *c, int log_fd, const struct sensitive_list *sens,
@@ -42,6 +55,7 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	strmap_init(&c->dns_pending);
 	strmap_init(&c->hosts);
 	strmap_init(&c->redirected);
+	strmap_init(&c->gate_clients);
 	strmap_init(&c->watched);
 	exe_cache_init(&c->exes);
 	summary_init(&c->sum);
@@ -337,8 +351,9 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 {
 	struct strbuf *sb = &c->body;
 	struct strbuf addr = STRBUF_INIT, frag = STRBUF_INIT, human = STRBUF_INIT;
-	int family = e->family == 10 ? AF_INET6 : AF_INET;
-	const char *proto = e->proto == PROTO_UDP ? "udp" : "tcp";
+	int family = e->family == AF_INET6 ? AF_INET6 : AF_INET;
+	char pbuf[NET_NAME_MAX], fbuf[NET_NAME_MAX];
+	const char *proto = net_ipproto_name(e->proto, pbuf);
 	const char *host;
 
 	fmt_addr(&addr, family, e->daddr);
@@ -351,7 +366,7 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
 	sb_addf(&frag,
 		"\"proto\":\"%s\",\"family\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,\"host\":", proto,
-		family == AF_INET ? "ipv4" : "ipv6", addr.buf, e->dport);
+		net_family_name(family, fbuf), addr.buf, e->dport);
 	json_cstr(&frag, host);
 	sb_addch(sb, ',');
 	sb_add(sb, frag.buf, frag.len);
@@ -384,8 +399,11 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	}
 	write_line(c, EV_CONNECT);
 
-	sb_addf(&human, "%s %s%s%s:%u", proto, family == AF_INET6 ? "[" : "", addr.buf,
-		family == AF_INET6 ? "]" : "", e->dport);
+	if (net_ipproto_has_ports(e->proto))
+		sb_addf(&human, "%s %s%s%s:%u", proto, family == AF_INET6 ? "[" : "", addr.buf,
+			family == AF_INET6 ? "]" : "", e->dport);
+	else
+		sb_addf(&human, "%s %s", proto, addr.buf); /* ICMP: an address, no port */
 	if (host) {
 		sb_addstr(&human, " ");
 		json_cstr(&human, host);
@@ -405,196 +423,389 @@ static void pending_key(char *buf, size_t len, uint64_t cookie, uint16_t id)
 	snprintf(buf, len, "%llx:%u", (unsigned long long)cookie, id);
 }
 
-static void remember_hosts(struct collector *c, const struct dns_msg *m)
+/* Labels the addresses of an answer with the name the job asked for (not the CNAME target). */
+static void remember_host(struct collector *c, const char *addr, const char *qname)
 {
-	for (int i = 0; i < m->n_answers; i++) {
-		const struct dns_answer *a = &m->answers[i];
-		struct strmap_entry *e;
+	struct strmap_entry *e;
 
-		if (a->type != ns_t_a && a->type != ns_t_aaaa)
-			continue;
-		if (c->hosts.count >= HOSTS_MAX && !strmap_get(&c->hosts, a->data))
-			continue; /* a label, not evidence: the connect is logged anyway */
-		e = strmap_put(&c->hosts, a->data, NULL);
-		free(e->val);
-		/* Label with the name the job asked for, not the CNAME target. */
-		e->val = strdup(m->qname);
-	}
+	if (c->hosts.count >= HOSTS_MAX && !strmap_get(&c->hosts, addr))
+		return; /* a label, not evidence: the connect is logged anyway */
+	e = strmap_put(&c->hosts, addr, NULL);
+	free(e->val);
+	e->val = strdup(qname);
 }
 
-/* One dns line per question: written when its answer arrives (or at the end). */
-static void log_dns(struct collector *c, const struct dns_pending *q, const struct dns_msg *ans)
+/* One answer record as the log shows it: the address, or "CNAME target". */
+static void answer_json(struct strbuf *sb, bool cname, const char *data)
+{
+	sb_addstr(sb, cname ? "\"CNAME " : "\"");
+	/* names are presentation format already; addresses are plain */
+	for (const char *s = data; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			sb_addch(sb, '\\');
+		sb_addch(sb, *s);
+	}
+	sb_addch(sb, '"');
+}
+
+struct dns_line {
+	const struct dns_who *who;
+	const char *qname; /* NULL: the message had no readable question */
+	int qtype;
+	int rcode; /* -1: none */
+	int verdict;
+	const char *reason;    /* the gate's, or NULL */
+	const char *malformed; /* why the message could not be read, or NULL */
+	bool cut;	       /* named from a capture cut short */
+	bool answers_truncated;
+	int n;
+	struct strbuf *answers; /* n JSON strings */
+};
+
+/* The one writer of dns lines, whoever saw the question (the gate, or the packet). */
+static void write_dns(struct collector *c, const struct dns_line *l)
 {
 	struct strbuf *sb = &c->body;
 	struct strbuf frag = STRBUF_INIT, human = STRBUF_INIT;
-	const char *answers[DNS_MAX_ANSWERS];
-	struct strbuf ajson[DNS_MAX_ANSWERS];
+	const char
+	    *answers[DNSGATE_EVENT_RRS > DNS_MAX_ANSWERS ? DNSGATE_EVENT_RRS : DNS_MAX_ANSWERS];
 	char tb[16], rb[16];
 	struct ev_hdr h = {0};
-	const struct dns_msg *m = ans ? ans : &q->q;
-	int n = 0;
+	struct proc *p;
 
-	h.pid = q->pid;
-	h.tid = q->tid;
-	h.uid = q->uid;
-	h.ts = q->ts;
-	memcpy(h.comm, q->comm, COMM_LEN);
+	h.pid = l->who->pid;
+	h.tid = l->who->tid;
+	h.uid = l->who->uid;
+	h.ts = l->who->ts;
+	memcpy(h.comm, l->who->comm, COMM_LEN);
 	sb_reset(sb);
 	render_head(c, &h, "dns", sb);
-	struct proc *p = h.pid ? proctab_get(&c->procs, h.pid) : NULL;
+	p = h.pid ? proctab_get(&c->procs, h.pid) : NULL;
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addf(sb, ",\"proto\":\"%s\",\"server\":\"%s\"", q->proto, q->server);
+	sb_addf(sb, ",\"proto\":\"%s\",\"server\":", l->who->proto);
+	json_cstr(sb, l->who->server[0] ? l->who->server : NULL);
 	sb_addstr(&frag, "\"query\":");
-	json_cstr(&frag, m->qname);
-	sb_addf(&frag, ",\"qtype\":\"%s\"", dns_type_name(m->qtype, tb, sizeof(tb)));
+	json_cstr(&frag, l->qname);
+	if (l->qname)
+		sb_addf(&frag, ",\"qtype\":\"%s\"", dns_type_name(l->qtype, tb, sizeof(tb)));
+	else
+		sb_addstr(&frag, ",\"qtype\":null");
 	sb_addch(sb, ',');
 	sb_add(sb, frag.buf, frag.len);
-	if (ans)
-		sb_addf(sb, ",\"rcode\":\"%s\"", dns_rcode_name(ans->rcode, rb, sizeof(rb)));
+	if (l->rcode >= 0)
+		sb_addf(sb, ",\"rcode\":\"%s\"", dns_rcode_name(l->rcode, rb, sizeof(rb)));
 	else
 		sb_addstr(sb, ",\"rcode\":null");
 	sb_addstr(sb, ",\"answers\":[");
-	for (int i = 0; ans && i < ans->n_answers; i++) {
-		const struct dns_answer *a = &ans->answers[i];
-
-		ajson[n] = (struct strbuf)STRBUF_INIT;
-		if (a->type == ns_t_cname)
-			sb_addstr(&ajson[n], "\"CNAME ");
-		else
-			sb_addch(&ajson[n], '"');
-		/* names are presentation format already; addresses are plain */
-		for (const char *s = a->data; *s; s++) {
-			if (*s == '"' || *s == '\\')
-				sb_addch(&ajson[n], '\\');
-			sb_addch(&ajson[n], *s);
-		}
-		sb_addch(&ajson[n], '"');
-		sb_addf(sb, "%s%s", n ? "," : "", ajson[n].buf);
-		answers[n] = ajson[n].buf;
-		n++;
+	for (int i = 0; i < l->n; i++) {
+		sb_addf(sb, "%s%s", i ? "," : "", l->answers[i].buf);
+		answers[i] = l->answers[i].buf;
 	}
 	sb_addch(sb, ']');
-	if (ans && ans->answers_truncated)
+	if (l->answers_truncated)
 		sb_addstr(sb, ",\"answers_truncated\":true");
-	const char *verdict =
-	    c->dns_verdict ? c->dns_verdict(c->dns_verdict_ctx, m->qname) : "allow";
-	sb_addf(sb, ",\"verdict\":\"%s\"", verdict);
+	sb_addf(sb, ",\"verdict\":\"%s\"", verdict_name(l->verdict));
+	if (l->reason) {
+		sb_addstr(sb, ",\"reason\":");
+		json_cstr(sb, l->reason);
+	}
+	if (l->malformed) {
+		sb_addstr(sb, ",\"malformed\":");
+		json_cstr(sb, l->malformed);
+	}
+	if (l->cut)
+		sb_addstr(sb, ",\"capture_cut\":true");
 	write_line(c, EV_DNS_PKT);
-	if (!strcmp(verdict, "audit"))
-		c->sum.audits++;
-	else if (strcmp(verdict, "allow"))
-		c->sum.denials++;
-
-	json_cstr(&human, m->qname);
-	sb_addf(&human, " %s", dns_type_name(m->qtype, tb, sizeof(tb)));
-	summary_dns(&c->sum, frag.buf, human.buf, answers, n);
-	note_violation(c, &h, "dns", verdict, frag.buf, human.buf);
-	for (int i = 0; i < n; i++)
-		sb_release(&ajson[i]);
+	count_verdict(c, l->verdict);
+	if (l->qname) {
+		json_cstr(&human, l->qname);
+		sb_addf(&human, " %s", dns_type_name(l->qtype, tb, sizeof(tb)));
+		summary_dns(&c->sum, frag.buf, human.buf, answers, l->n);
+	}
+	note_violation(c, &h, "dns", verdict_name(l->verdict), frag.buf, human.buf);
 	sb_release(&frag);
 	sb_release(&human);
 }
 
+/* ---- questions the gate saw ---- */
+
+static bool is_gate_addr(int family, const uint8_t *a)
+{
+	return family == AF_INET && a[0] == 127 && a[1] == 0 && a[2] == 0 && a[3] == 1;
+}
+
+static void gate_client_key(char *buf, size_t len, bool tcp, const char *addr, unsigned port)
+{
+	snprintf(buf, len, "%c %s %u", tcp ? 't' : 'u', addr, port);
+}
+
+/* A job packet to the gate names the process behind its source address and port. The newest
+ * packet wins: a port a later socket reuses is attributed to the later socket. */
+static void note_gate_client(struct collector *c, const struct ev_dns_pkt *e, const char *server)
+{
+	char addr[INET6_ADDRSTRLEN], key[80];
+	struct strmap_entry *ent;
+	struct dns_who *w;
+
+	inet_ntop(AF_INET, e->saddr, addr, sizeof(addr));
+	gate_client_key(key, sizeof(key), e->proto == PROTO_TCP, addr, e->sport);
+	if (!strmap_get(&c->gate_clients, key) && c->gate_clients.count >= GATE_CLIENTS_MAX) {
+		free(strmap_del(&c->gate_clients, c->gate_clients.first->key));
+		c->dns_drops.clients_evicted++;
+	}
+	ent = strmap_put(&c->gate_clients, key, NULL);
+	if (!ent->val) {
+		ent->val = calloc(1, sizeof(struct dns_who));
+		if (!ent->val)
+			abort();
+	}
+	w = ent->val;
+	w->ts = (int64_t)e->h.ts;
+	w->pid = e->h.pid;
+	w->tid = e->h.tid;
+	w->uid = e->h.uid;
+	memcpy(w->comm, e->h.comm, COMM_LEN);
+	snprintf(w->proto, sizeof(w->proto), "%s", e->proto == PROTO_TCP ? "tcp" : "udp");
+	snprintf(w->server, sizeof(w->server), "%s", server);
+}
+
+static struct dns_who *gate_client(const struct collector *c, const struct dnsgate_client *cl)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&cl->addr;
+	char addr[INET6_ADDRSTRLEN], key[80];
+	struct strmap_entry *ent;
+
+	if (cl->addr.ss_family != AF_INET)
+		return NULL; /* the gate listens on 127.0.0.1 */
+	inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+	gate_client_key(key, sizeof(key), cl->proto == IPPROTO_TCP, addr, ntohs(sin->sin_port));
+	ent = strmap_get(&c->gate_clients, key);
+	return ent ? ent->val : NULL;
+}
+
+const char *collector_gate_server(const struct collector *c, const struct dnsgate_client *cl)
+{
+	const struct dns_who *w = gate_client(c, cl);
+
+	return w && w->server[0] ? w->server : NULL;
+}
+
+void collector_gate_question(struct collector *c, const struct dnsgate_event *ev, int verdict)
+{
+	struct strbuf ajson[DNSGATE_EVENT_RRS];
+	const struct dns_who *known = gate_client(c, ev->who);
+	struct dns_who who = {0};
+	struct dns_line l = {
+	    .who = &who,
+	    .qname = ev->qname[0] ? ev->qname : NULL,
+	    .qtype = ev->qtype,
+	    .rcode = ev->rcode,
+	    .verdict = verdict,
+	    .reason = ev->reason,
+	    .answers_truncated = ev->answers_truncated,
+	    .answers = ajson,
+	};
+
+	if (known) {
+		who = *known;
+	} else {
+		/* Not a job socket's packet (another process on this host can reach the gate),
+		 * or its record was lost: still logged, without a process. */
+		c->dns_drops.unattributed++;
+		snprintf(who.proto, sizeof(who.proto), "%s",
+			 ev->who->proto == IPPROTO_TCP ? "tcp" : "udp");
+	}
+	if (!known)
+		who.ts = (int64_t)now_mono_ns();
+	if (!l.qname)
+		l.malformed = ev->reason;
+	for (size_t i = 0; i < ev->n_answers; i++) {
+		const struct dnsgate_rr *rr = &ev->answers[i];
+
+		ajson[l.n] = (struct strbuf)STRBUF_INIT;
+		answer_json(&ajson[l.n++], rr->type == ns_t_cname, rr->data);
+		if (rr->type != ns_t_cname)
+			remember_host(c, rr->data, ev->qname);
+	}
+	write_dns(c, &l);
+	for (int i = 0; i < l.n; i++)
+		sb_release(&ajson[i]);
+}
+
+void collector_dns_drops_json(const struct collector *c, struct strbuf *sb)
+{
+	sb_addf(sb, ",\"pending_overflow\":%llu,\"clients_evicted\":%llu,\"unattributed\":%llu",
+		(unsigned long long)c->dns_drops.pending_overflow,
+		(unsigned long long)c->dns_drops.clients_evicted,
+		(unsigned long long)c->dns_drops.unattributed);
+}
+
+/* ---- questions off the gate (other network namespaces, the runner, no gate) ---- */
+
+static int judge_offpath(struct collector *c, const char *qname, int qtype)
+{
+	return c->judge_question ? c->judge_question(c->judge_ctx, qname, qtype) : VERDICT_ALLOW;
+}
+
+/* An answer seen on the wire: its question's line, and for a blocked name the kernel block of
+ * every address it gave (the gate never releases those; another resolver did). */
+static void log_answered(struct collector *c, const struct dns_who *who, const char *qname,
+			 int qtype, const struct dns_msg *ans)
+{
+	struct strbuf ajson[DNS_MAX_ANSWERS];
+	struct dns_line l = {
+	    .who = who,
+	    .qname = qname,
+	    .qtype = qtype,
+	    .rcode = ans ? ans->rcode : -1,
+	    .answers = ajson,
+	    .answers_truncated = ans && ans->answers_truncated,
+	};
+
+	l.verdict = judge_offpath(c, qname, qtype);
+	for (int i = 0; ans && i < ans->n_answers; i++) {
+		const struct dns_answer *a = &ans->answers[i];
+		uint8_t bin[16];
+		int fam = a->type == ns_t_aaaa ? AF_INET6 : AF_INET;
+
+		ajson[l.n] = (struct strbuf)STRBUF_INIT;
+		answer_json(&ajson[l.n++], a->type == ns_t_cname, a->data);
+		if (a->type == ns_t_cname)
+			continue;
+		remember_host(c, a->data, qname);
+		if (l.verdict == VERDICT_BLOCK && c->block_address &&
+		    inet_pton(fam, a->data, bin) == 1)
+			c->block_address(c->judge_ctx, fam, bin);
+	}
+	write_dns(c, &l);
+	for (int i = 0; i < l.n; i++)
+		sb_release(&ajson[i]);
+}
+
 static void log_dns_malformed(struct collector *c, const struct ev_dns_pkt *e, const char *why)
 {
-	struct strbuf *sb = &c->body;
+	struct dns_who who = {
+	    .ts = (int64_t)e->h.ts, .pid = e->h.pid, .tid = e->h.tid, .uid = e->h.uid};
+	struct dns_line l = {.who = &who, .rcode = -1, .verdict = VERDICT_ALLOW, .malformed = why};
 
-	sb_reset(sb);
-	render_head(c, &e->h, "dns", sb);
-	sb_addf(sb,
-		",\"proto\":\"%s\",\"direction\":\"%s\",\"query\":null,\"qtype\":null,"
-		"\"answers\":[],\"verdict\":\"allow\",\"malformed\":",
-		e->proto == PROTO_TCP ? "tcp" : "udp", e->dir == DNS_OUT ? "query" : "answer");
-	json_cstr(sb, why);
-	write_line(c, EV_DNS_PKT);
+	memcpy(who.comm, e->h.comm, COMM_LEN);
+	snprintf(who.proto, sizeof(who.proto), "%s", e->proto == PROTO_TCP ? "tcp" : "udp");
+	write_dns(c, &l);
+}
+
+static void who_from_pkt(struct collector *c, const struct ev_dns_pkt *e, const uint8_t *server,
+			 struct dns_who *w)
+{
+	char ck[24];
+	struct strmap_entry *r;
+
+	memset(w, 0, sizeof(*w));
+	w->ts = (int64_t)e->h.ts;
+	w->pid = e->h.pid;
+	w->tid = e->h.tid;
+	w->uid = e->h.uid;
+	memcpy(w->comm, e->h.comm, COMM_LEN);
+	snprintf(w->proto, sizeof(w->proto), "%s", e->proto == PROTO_TCP ? "tcp" : "udp");
+	inet_ntop(e->family == 10 ? AF_INET6 : AF_INET, server, w->server, sizeof(w->server));
+	/* The wire shows the gate's address; the log names the resolver the job chose. */
+	snprintf(ck, sizeof(ck), "%llx", (unsigned long long)e->cookie);
+	r = strmap_get(&c->redirected, ck);
+	if (r)
+		snprintf(w->server, sizeof(w->server), "%s", (char *)r->val);
+}
+
+static void pending_add(struct collector *c, const char *key, const struct dns_who *who,
+			const struct dns_msg *m)
+{
+	size_t n = strlen(m->qname) + 1, size = sizeof(struct dns_pending) + n;
+	struct dns_pending *q;
+	struct strmap_entry *ent;
+
+	if (strmap_get(&c->dns_pending, key))
+		return; /* a retransmission of a question already pending */
+	if (c->dns_pending.count >= DNS_PENDING_MAX ||
+	    c->dns_pending_bytes + size > DNS_PENDING_BYTES) {
+		/* Flood of unanswered questions: logged now, without answers, and counted. */
+		c->dns_drops.pending_overflow++;
+		log_answered(c, who, m->qname, m->qtype, NULL);
+		return;
+	}
+	q = malloc(size);
+	if (!q)
+		abort();
+	q->who = *who;
+	q->qtype = m->qtype;
+	memcpy(q->qname, m->qname, n);
+	ent = strmap_put(&c->dns_pending, key, NULL);
+	ent->val = q;
+	c->dns_pending_bytes += size;
+}
+
+static struct dns_pending *pending_take(struct collector *c, const char *key)
+{
+	struct dns_pending *q = strmap_del(&c->dns_pending, key);
+
+	if (q)
+		c->dns_pending_bytes -= sizeof(*q) + strlen(q->qname) + 1;
+	return q;
 }
 
 static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 {
 	struct dns_msg *m;
+	struct dns_who who;
 	char key[48], err[128];
-	bool tcp = e->proto == PROTO_TCP;
+	bool tcp = e->proto == PROTO_TCP, cut = false;
 	int family = e->family == 10 ? AF_INET6 : AF_INET;
 
 	if (len < sizeof(*e) + e->len) {
 		c->sum.lost_user[EV_DNS_PKT]++;
 		return;
 	}
-	m = malloc(sizeof(*m));
-	if (!m)
-		abort();
+	if (c->gate_port && e->dir == DNS_OUT && e->dport == c->gate_port &&
+	    is_gate_addr(family, e->daddr)) {
+		who_from_pkt(c, e, e->daddr, &who);
+		note_gate_client(c, e, who.server);
+		return; /* the gate logs the question itself, by name, with its verdict */
+	}
+	if (c->gate_port && e->dir == DNS_IN && e->sport == c->gate_port &&
+	    is_gate_addr(family, e->saddr))
+		return; /* the gate's answer: logged with its question */
+	/* One parse buffer for the run (it is large: up to 32 answers of 2 names each). */
+	if (!c->dns_scratch) {
+		c->dns_scratch = malloc(sizeof(*c->dns_scratch));
+		if (!c->dns_scratch)
+			abort();
+	}
+	m = c->dns_scratch;
 	if (dns_parse(e->data, e->len, tcp, m, err, sizeof(err))) {
+		/* A padded question longer than the capture is still named. */
+		cut =
+		    e->truncated && !dns_parse_question(e->data, e->len, tcp, m, err, sizeof(err));
 		/* TCP continuation segments carry no header: not an event. */
-		if (!(tcp && e->dir == DNS_OUT && e->len < 12))
+		if (!cut && !(tcp && e->dir == DNS_OUT && e->len < 12))
 			log_dns_malformed(c, e, err);
-		free(m);
-		return;
+		if (!cut)
+			return;
 	}
 	pending_key(key, sizeof(key), e->cookie, m->id);
 	if (e->dir == DNS_OUT && !m->response) {
-		struct dns_pending *q;
-		bool created;
-		struct strmap_entry *ent;
+		who_from_pkt(c, e, e->daddr, &who);
+		pending_add(c, key, &who, m);
+	} else if (e->dir == DNS_IN && m->response) {
+		struct dns_pending *q = pending_take(c, key);
 
-		if (c->dns_pending.count >= DNS_PENDING_MAX && !strmap_get(&c->dns_pending, key)) {
-			/* Flood of unanswered questions: log now, without answers. */
-			struct dns_pending tmp = {.ts = e->h.ts, .pid = e->h.pid, .q = *m};
-
-			memcpy(tmp.comm, e->h.comm, COMM_LEN);
-			snprintf(tmp.proto, sizeof(tmp.proto), "%s", tcp ? "tcp" : "udp");
-			log_dns(c, &tmp, NULL);
-			free(m);
-			return;
-		}
-		ent = strmap_put(&c->dns_pending, key, &created);
-		if (!created) {
-			free(m); /* a retransmission of a question already pending */
-			return;
-		}
-		q = calloc(1, sizeof(*q));
-		if (!q)
-			abort();
-		q->ts = e->h.ts;
-		q->pid = e->h.pid;
-		q->tid = e->h.tid;
-		q->uid = e->h.uid;
-		memcpy(q->comm, e->h.comm, COMM_LEN);
-		snprintf(q->proto, sizeof(q->proto), "%s", tcp ? "tcp" : "udp");
-		inet_ntop(family, e->daddr, q->server, sizeof(q->server));
-		{
-			char ck[24];
-			struct strmap_entry *r;
-
-			snprintf(ck, sizeof(ck), "%llx", (unsigned long long)e->cookie);
-			r = strmap_get(&c->redirected, ck);
-			if (r)
-				snprintf(q->server, sizeof(q->server), "%s", (char *)r->val);
-		}
-		q->q = *m;
-		ent->val = q;
-		free(m);
-		return;
-	}
-	if (e->dir == DNS_IN && m->response) {
-		struct dns_pending *q = strmap_del(&c->dns_pending, key);
-
-		remember_hosts(c, m);
 		if (!q) {
 			/* The question was not seen (it began before the job,
 			 * or its segment was cut): log the answer alone. */
-			struct dns_pending tmp = {.ts = e->h.ts, .pid = e->h.pid, .q = *m};
-
-			memcpy(tmp.comm, e->h.comm, COMM_LEN);
-			snprintf(tmp.proto, sizeof(tmp.proto), "%s", tcp ? "tcp" : "udp");
-			inet_ntop(family, e->saddr, tmp.server, sizeof(tmp.server));
-			log_dns(c, &tmp, m);
+			who_from_pkt(c, e, e->saddr, &who);
+			log_answered(c, &who, m->qname, m->qtype, m);
 		} else {
-			log_dns(c, q, m);
+			log_answered(c, &q->who, q->qname, q->qtype, m);
 			free(q);
 		}
 	}
-	free(m);
 }
 
 static void file_key_str(char *buf, size_t len, uint32_t kdev, uint64_t ino)
@@ -1010,6 +1221,7 @@ out:
 static void on_socket(struct collector *c, const struct ev_socket *e)
 {
 	struct strbuf *sb = &c->body;
+	char fbuf[NET_NAME_MAX], tbuf[NET_NAME_MAX];
 	struct proc *p;
 	size_t id0;
 
@@ -1018,11 +1230,9 @@ static void on_socket(struct collector *c, const struct ev_socket *e)
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
 	id0 = sb->len;
-	sb_addf(sb, ",\"family\":%s,\"type\":\"%s\",\"protocol\":%u,\"verdict\":\"%s\"",
-		e->family == 17	  ? "\"packet\""
-		: e->family == 10 ? "\"ipv6\""
-				  : "\"ipv4\"",
-		e->type == 3 ? "raw" : "other", e->protocol, verdict_name(e->verdict));
+	sb_addf(sb, ",\"family\":\"%s\",\"type\":\"%s\",\"protocol\":%u,\"verdict\":\"%s\"",
+		net_family_name(e->family, fbuf), net_socktype_name(e->type, tbuf), e->protocol,
+		verdict_name(e->verdict));
 	sb_addstr(sb, ",\"result\":");
 	render_result(sb, e->result);
 	write_line(c, EV_SOCKET);
@@ -1106,8 +1316,14 @@ void collector_finish(struct collector *c)
 	c->sum.exe_hashed_bytes = c->exes.hashed_bytes;
 	c->sum.exe_hash_hits = c->exes.hits;
 	c->sum.exe_hash_ns = c->exes.hash_ns;
-	strmap_for_each(e, &c->dns_pending) log_dns(c, e->val, NULL);
+	strmap_for_each(e, &c->dns_pending)
+	{
+		const struct dns_pending *q = e->val;
+
+		log_answered(c, &q->who, q->qname, q->qtype, NULL);
+	}
 	strmap_clear(&c->dns_pending, free);
+	c->dns_pending_bytes = 0;
 }
 
 void collector_free(struct collector *c)
@@ -1116,6 +1332,8 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->dns_pending, free);
 	strmap_clear(&c->hosts, free);
 	strmap_clear(&c->redirected, free);
+	strmap_clear(&c->gate_clients, free);
+	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);
 	exe_cache_free(&c->exes);
 	summary_free(&c->sum);

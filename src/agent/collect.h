@@ -23,14 +23,27 @@ struct collector {
 	const char *ci_provider; /* for labelling the runner's control-plane hosts */
 	int64_t mono_off;
 	struct proctab procs;
-	struct strmap dns_pending; /* "cookie:id" -> struct dns_pending */
-	struct strmap hosts;	   /* address text -> host name it was resolved from */
-	struct strmap redirected;  /* socket cookie -> resolver the job addressed (gate mode) */
+	struct strmap dns_pending; /* "cookie:id" -> struct dns_pending (questions off the gate) */
+	size_t dns_pending_bytes;
+	struct dns_msg *dns_scratch; /* the one parse buffer for packets off the gate */
+	struct strmap hosts;	     /* address text -> host name it was resolved from */
+	struct strmap redirected;    /* socket cookie -> resolver the job addressed (gate mode) */
+	/* The DNS gate's port on 127.0.0.1 (0: no gate). Questions to it are logged from the
+	 * gate's own events; the packets only say which process sent them. */
+	uint16_t gate_port;
+	struct strmap gate_clients; /* "proto addr port" of a job socket -> struct dns_who */
+	/* Questions that did not go through the gate: their verdict (enum verdict), and the
+	 * kernel block of the addresses a blocked name resolved to. NULL: all "allow". */
+	int (*judge_question)(void *ctx, const char *qname, int qtype);
+	void (*block_address)(void *ctx, int family, const void *addr);
+	void *judge_ctx;
+	struct dns_drops {
+		uint64_t pending_overflow; /* questions logged at once, unpaired, past the cap */
+		uint64_t clients_evicted;  /* gate clients forgotten past the cap */
+		uint64_t unattributed; /* gate questions no job packet could name a process for */
+	} dns_drops;
 	struct summary sum;
 	struct strbuf body; /* reused for every line */
-	/* The policy's judgement of a DNS name (NULL: no policy, all "allow"). */
-	const char *(*dns_verdict)(const void *ctx, const char *qname);
-	const void *dns_verdict_ctx;
 	bool io_error;
 	/* Watched files by identity: "dev:ino" -> the name it is watched as.
 	 * watch_file puts one into the kernel's set (NULL: not armed). */
@@ -41,6 +54,9 @@ struct collector {
 	struct exe_cache exes;
 };
 
+struct dnsgate_event;
+struct dns_msg;
+
 /* Adds a watched file (found at start, or opened under a watched name). */
 void collector_watch(struct collector *c, const char *path, uint32_t kdev, uint64_t ino);
 
@@ -49,6 +65,15 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 		   const char *step);
 /* ring_buffer_sample_fn */
 int collector_handle(void *ctx, void *data, size_t len);
+/* One question the DNS gate answered, refused or dropped, with its verdict (enum verdict):
+ * one dns line, attributed through the job's packets to the gate. Call after draining the
+ * ring buffer, so the packet that carried the question has been seen. */
+void collector_gate_question(struct collector *c, const struct dnsgate_event *ev, int verdict);
+/* The resolver the client of a gate question addressed (address text), or NULL if unknown. */
+struct dnsgate_client;
+const char *collector_gate_server(const struct collector *c, const struct dnsgate_client *cl);
+/* "pending_overflow":N,... members for summary.json's "dns" object. */
+void collector_dns_drops_json(const struct collector *c, struct strbuf *sb);
 /* Logs DNS questions that never got an answer. */
 void collector_finish(struct collector *c);
 void collector_free(struct collector *c);

@@ -105,3 +105,39 @@ int dns_parse(const uint8_t *pkt, size_t len, bool tcp, struct dns_msg *m, char 
 	}
 	return 0;
 }
+
+int dns_parse_question(const uint8_t *pkt, size_t len, bool tcp, struct dns_msg *m, char *err,
+		       size_t errlen)
+{
+	uint8_t wire[NS_MAXCDNAME];
+	int n;
+
+	memset(m, 0, sizeof(*m));
+	if (tcp) {
+		if (len < 2) {
+			snprintf(err, errlen, "TCP DNS segment shorter than its length prefix");
+			return -1;
+		}
+		pkt += 2;
+		len -= 2;
+	}
+	/* ns_initparse wants the whole message; the header and the question come first, so
+	 * libresolv's name reader still gets them from a cut copy. */
+	if (len < NS_HFIXEDSZ || (pkt[4] << 8 | pkt[5]) < 1) {
+		snprintf(err, errlen, "cut DNS message without a question");
+		return -1;
+	}
+	n = ns_name_unpack(pkt, pkt + len, pkt + NS_HFIXEDSZ, wire, sizeof(wire));
+	if (n < 0 || (size_t)NS_HFIXEDSZ + (size_t)n + 4 > len ||
+	    ns_name_ntop(wire, m->qname, sizeof(m->qname)) < 0) {
+		snprintf(err, errlen, "cut DNS message with an unreadable question");
+		return -1;
+	}
+	if (!m->qname[0])
+		strcpy(m->qname, ".");
+	m->id = (uint16_t)(pkt[0] << 8 | pkt[1]);
+	m->response = pkt[2] & 0x80;
+	m->rcode = pkt[3] & 0x0f;
+	m->qtype = pkt[NS_HFIXEDSZ + n] << 8 | pkt[NS_HFIXEDSZ + n + 1];
+	return 0;
+}

@@ -35,6 +35,11 @@ struct dns_msg {
 int dns_parse(const uint8_t *pkt, size_t len, bool tcp, struct dns_msg *m, char *err,
 	      size_t errlen);
 
+/* Header and question only, for a message the capture cut (DNS_MAX): a padded question is
+ * still named. No answers. Returns 0, or -1 with a reason in err. */
+int dns_parse_question(const uint8_t *pkt, size_t len, bool tcp, struct dns_msg *m, char *err,
+		       size_t errlen);
+
 /* "A", "AAAA", ..., or "TYPE<n>" into buf. */
 const char *dns_type_name(int type, char *buf, size_t len);
 const char *dns_rcode_name(int rcode, char *buf, size_t len);

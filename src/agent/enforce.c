@@ -17,11 +17,26 @@
 
 /* Pins beyond the policy's own entries (each allowed name's addresses). */
 #define PIN_ROOM 65536
+/* Addresses blocked because a blocked name resolved to them off the gate (at most). */
+#define BLOCKED_ANSWERS_MAX 4096
+
+/* The port rules one allowed pattern gives an address, and how many pinned names (pairs the
+ * gate holds) share them. An address's kernel value is its own `ip:` entry's rules plus the
+ * union of its sets, so it widens only while a name that needs it is pinned. */
+struct pin_set {
+	uint32_t names;
+	uint8_t nrules;
+	struct policy_rule rules[POLICY_RULES_MAX];
+};
 
 struct pin {
-	int refs;
-	struct addr_rules rules;
+	unsigned nsets;
+	struct pin_set *sets;
 };
+
+/* Without a policy the run still has the built-in block list (and a DNS gate that enforces it):
+ * an empty policy stands in, so every verdict has one code path. */
+static const char no_policy[] = "version: 1\n";
 
 int enforce_load(struct enforce *e, const char *policy_path, const char *step,
 		 enum policy_mode mode, char *err, size_t errlen)
@@ -29,13 +44,17 @@ int enforce_load(struct enforce *e, const char *policy_path, const char *step,
 	memset(e, 0, sizeof(*e));
 	strmap_init(&e->exact);
 	strmap_init(&e->pins);
-	e->pol = policy_load(policy_path, err, errlen);
+	strmap_init(&e->blocked);
+	e->has_policy = policy_path != NULL;
+	e->pol = e->has_policy
+		     ? policy_load(policy_path, err, errlen)
+		     : policy_parse("<no policy>", no_policy, strlen(no_policy), err, errlen);
 	if (!e->pol)
 		return -1;
 	e->blocklist = policy_load_blocklist(NULL, err, errlen);
 	if (!e->blocklist)
 		return -1;
-	e->set = policy_effective(e->pol, step, e->blocklist, err, errlen);
+	e->set = policy_effective(e->pol, e->has_policy ? step : NULL, e->blocklist, err, errlen);
 	if (!e->set)
 		return -1;
 	e->mode = mode != POLICY_MODE_UNSET	      ? mode
@@ -70,17 +89,31 @@ static void rules_add(struct addr_rules *v, const struct policy_rule *r, int n)
 	}
 }
 
-/* Where an entry lives: single addresses in a hash, prefixes in a trie. */
+/* Where an entry lives: single addresses in a hash, prefixes in a trie
+ * (the policy maps' list, rwnet.h). */
+#define LIST_IS_BLOCK_allow false
+#define LIST_IS_BLOCK_block true
+static const struct {
+	enum loader_map map;
+	bool block;
+	int family;
+	bool exact;
+} policy_maps[] = {
+#define POLICY_MAP_ROW_(e, name, list, fam, exact)                                                 \
+	{LM_##e, LIST_IS_BLOCK_##list, fam == 4 ? AF_INET : AF_INET6, exact},
+    RW_POLICY_MAPS(POLICY_MAP_ROW_)
+#undef POLICY_MAP_ROW_
+};
+
 static int list_fd(const struct enforce *e, bool block, int family, int prefix)
 {
 	bool exact = prefix == (family == AF_INET ? 32 : 128);
-	enum loader_map m;
 
-	if (family == AF_INET)
-		m = block ? (exact ? LM_BLOCK4X : LM_BLOCK4) : (exact ? LM_ALLOW4X : LM_ALLOW4);
-	else
-		m = block ? (exact ? LM_BLOCK6X : LM_BLOCK6) : (exact ? LM_ALLOW6X : LM_ALLOW6);
-	return loader_map_fd(e->ld, m);
+	for (size_t i = 0; i < sizeof(policy_maps) / sizeof(policy_maps[0]); i++)
+		if (policy_maps[i].block == block && policy_maps[i].family == family &&
+		    policy_maps[i].exact == exact)
+			return loader_map_fd(e->ld, policy_maps[i].map);
+	abort(); /* every (list, family, exactness) has a map */
 }
 
 static int trie_update(struct enforce *e, bool block, int family, const uint8_t *addr, int prefix,
@@ -153,19 +186,124 @@ static int load_list(struct enforce *e, bool block, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- DNS gate */
 
+int enforce_judge_question(const struct enforce *e, const char *qname, int qtype, bool gated,
+			   const char **why)
+{
+	enum policy_verdict v = policy_check_question(e->set, qname, qtype, why);
+
+	if (v == POLICY_BLOCK)
+		return VERDICT_BLOCK;
+	if (v == POLICY_ALLOW)
+		return VERDICT_ALLOW;
+	if (!e->has_policy)
+		return VERDICT_ALLOW;
+	/* Only the gate can refuse; a question that went another way was not refused. */
+	if (gated && e->mode == POLICY_MODE_ENFORCE && e->pol->dns.refuse_unlisted)
+		return VERDICT_DENY;
+	return VERDICT_AUDIT;
+}
+
 static enum dnsgate_verdict gate_decide(void *ctx, const char *qname, int qtype,
-					const struct dnsgate_client *who)
+					const struct dnsgate_client *who,
+					struct dnsgate_decision *d)
 {
 	struct enforce *e = ctx;
-	enum policy_verdict v = policy_check_host(e->set, qname, NULL);
+	int v = enforce_judge_question(e, qname, qtype, true, &d->reason);
 
-	(void)qtype;
 	(void)who;
-	if (v == POLICY_BLOCK)
-		return DNSGATE_REFUSE;
-	if (v == POLICY_DENY && e->mode == POLICY_MODE_ENFORCE && e->pol->dns.refuse_unlisted)
-		return DNSGATE_REFUSE;
-	return DNSGATE_ALLOW;
+	d->tag = v;
+	d->ede = v == VERDICT_BLOCK ? DNSGATE_EDE_BLOCKED : DNSGATE_EDE_PROHIBITED;
+	return v == VERDICT_BLOCK || v == VERDICT_DENY ? DNSGATE_REFUSE : DNSGATE_ALLOW;
+}
+
+static void gate_event(void *ctx, const struct dnsgate_event *ev)
+{
+	struct enforce *e = ctx;
+	/* The gate's own refusals (malformed, meta-types, escaped names) apply in every mode. */
+	int v = ev->tag == DNSGATE_TAG_OWN ? VERDICT_DENY : ev->tag;
+
+	if (e->on_question)
+		e->on_question(e->on_question_ctx, ev, v);
+}
+
+static void rules_add_new(struct addr_rules *v, const struct policy_rule *r, int n)
+{
+	for (int i = 0; i < n && v->nrules < RULES_MAX; i++) {
+		bool dup = false;
+
+		for (uint32_t k = 0; k < v->nrules && !dup; k++)
+			dup = v->r[k].lo == r[i].lo && v->r[k].hi == r[i].hi &&
+			      v->r[k].proto == r[i].proto;
+		if (dup)
+			continue;
+		v->r[v->nrules].lo = r[i].lo;
+		v->r[v->nrules].hi = r[i].hi;
+		v->r[v->nrules].proto = r[i].proto;
+		v->nrules++;
+	}
+}
+
+/* The kernel value of a pinned address: its own `ip:` entry, then every set still in use. */
+static void pin_value(const struct enforce *e, const char *key, const struct pin *p, int full,
+		      struct addr_rules *v)
+{
+	struct strmap_entry *own = strmap_get(&e->exact, key);
+
+	memset(v, 0, sizeof(*v));
+	if (own)
+		*v = *(struct addr_rules *)own->val;
+	v->prefix = full;
+	for (unsigned i = 0; i < p->nsets; i++)
+		rules_add_new(v, p->sets[i].rules, p->sets[i].nrules);
+}
+
+static struct pin_set *pin_find_set(struct pin *p, const struct policy_match *m)
+{
+	for (unsigned i = 0; i < p->nsets; i++)
+		if (p->sets[i].nrules == m->nrules &&
+		    !memcmp(p->sets[i].rules, m->rules, m->nrules * sizeof(m->rules[0])))
+			return &p->sets[i];
+	return NULL;
+}
+
+static void pin_free(void *v)
+{
+	struct pin *p = v;
+
+	if (p)
+		free(p->sets);
+	free(p);
+}
+
+/* The kernel judges v4-mapped as IPv4, so pins are keyed and stored that way. */
+static const uint8_t *unmap(int *family, const void *addr, int *full)
+{
+	const uint8_t *a = addr;
+
+	*full = *family == AF_INET ? 32 : 128;
+	if (*family == AF_INET6 && !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		*family = AF_INET;
+		*full = 32;
+		return a + 12;
+	}
+	return a;
+}
+
+/* Writes p's value for the address, or, when no set is left, restores or removes the entry. */
+static int pin_sync(struct enforce *e, const char *key, struct pin *p, int family, const uint8_t *a,
+		    int full)
+{
+	struct addr_rules v;
+	struct strmap_entry *own;
+
+	if (p->nsets) {
+		pin_value(e, key, p, full, &v);
+		return trie_update(e, false, family, a, full, &v);
+	}
+	own = strmap_get(&e->exact, key);
+	if (own)
+		return trie_update(e, false, family, a, full, own->val);
+	return trie_delete(e, family, a, full);
 }
 
 static int gate_pin(void *ctx, const char *asked, const char *owner, int family, const void *addr,
@@ -176,41 +314,43 @@ static int gate_pin(void *ctx, const char *asked, const char *owner, int family,
 	char key[80];
 	struct strmap_entry *ent;
 	struct pin *p;
-	int full = family == AF_INET ? 32 : 128;
-	const uint8_t *a = addr;
-	uint8_t v4[4];
+	struct pin_set *set;
+	int full;
+	const uint8_t *a = unmap(&family, addr, &full);
 
 	(void)owner;
 	(void)ttl;
 	if (policy_check_host(e->set, asked, &m) != POLICY_ALLOW)
 		return 0; /* observe mode let an unlisted name through: nothing to allow */
-	if (family == AF_INET6 && !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
-		memcpy(v4, a + 12, 4); /* the kernel judges v4-mapped as IPv4 */
-		a = v4;
-		family = AF_INET;
-		full = 32;
-	}
 	trie_key(key, sizeof(key), family, a, full);
 	ent = strmap_put(&e->pins, key, NULL);
 	if (!ent->val) {
 		ent->val = calloc(1, sizeof(struct pin));
 		if (!ent->val)
 			abort();
-		struct strmap_entry *own = strmap_get(&e->exact, key);
-		p = ent->val;
-		if (own) /* an `ip:` entry for the same address keeps its ports */
-			p->rules = *(struct addr_rules *)own->val;
-		p->rules.prefix = full;
 	}
 	p = ent->val;
-	rules_add(&p->rules, m.rules, m.nrules);
-	if (trie_update(e, false, family, a, full, &p->rules)) {
+	set = pin_find_set(p, &m);
+	if (!set) {
+		struct pin_set *grown = realloc(p->sets, (p->nsets + 1) * sizeof(*grown));
+
+		if (!grown)
+			abort();
+		p->sets = grown;
+		set = &p->sets[p->nsets++];
+		memset(set, 0, sizeof(*set));
+		set->nrules = m.nrules;
+		memcpy(set->rules, m.rules, m.nrules * sizeof(m.rules[0]));
+	}
+	set->names++;
+	if (set->names == 1 && pin_sync(e, key, p, family, a, full)) {
 		e->pins_failed++;
-		if (p->refs == 0)
-			free(strmap_del(&e->pins, key));
+		set->names--;
+		p->nsets--; /* the set just added is the last one */
+		if (!p->nsets)
+			pin_free(strmap_del(&e->pins, key));
 		return -1; /* the gate answers SERVFAIL rather than an address we would refuse */
 	}
-	p->refs++;
 	e->pinned_total++;
 	return 0;
 }
@@ -218,31 +358,87 @@ static int gate_pin(void *ctx, const char *asked, const char *owner, int family,
 static void gate_unpin(void *ctx, const char *asked, int family, const void *addr)
 {
 	struct enforce *e = ctx;
-	const uint8_t *a = addr;
-	int full = family == AF_INET ? 32 : 128;
+	struct policy_match m;
 	char key[80];
-	struct strmap_entry *ent, *own;
+	struct strmap_entry *ent;
 	struct pin *p;
+	struct pin_set *set;
+	int full;
+	const uint8_t *a = unmap(&family, addr, &full);
 
-	(void)asked;
-	if (family == AF_INET6 && !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
-		a += 12;
-		family = AF_INET;
-		full = 32;
-	}
+	if (policy_check_host(e->set, asked, &m) != POLICY_ALLOW)
+		return; /* gate_pin pinned nothing for it (the policy does not change mid-run) */
 	trie_key(key, sizeof(key), family, a, full);
 	ent = strmap_get(&e->pins, key);
 	if (!ent)
 		return;
 	p = ent->val;
-	if (--p->refs > 0)
+	set = pin_find_set(p, &m);
+	if (!set || --set->names > 0)
 		return;
-	own = strmap_get(&e->exact, key);
-	if (own)
-		trie_update(e, false, family, a, full, own->val);
-	else
-		trie_delete(e, family, a, full);
-	free(strmap_del(&e->pins, key));
+	*set = p->sets[--p->nsets];
+	pin_sync(e, key, p, family, a, full);
+	if (!p->nsets)
+		pin_free(strmap_del(&e->pins, key));
+}
+
+int enforce_block_address(struct enforce *e, int family, const void *addr)
+{
+	struct addr_rules all = {.nrules = 1, .r = {{0, 65535, RPROTO_TCP | RPROTO_UDP, 0}}};
+	char key[80];
+	int full;
+	const uint8_t *a = unmap(&family, addr, &full);
+
+	trie_key(key, sizeof(key), family, a, full);
+	if (strmap_get(&e->blocked, key))
+		return 0;
+	if (e->blocked.count >= BLOCKED_ANSWERS_MAX || !e->ld) {
+		e->blocked_dropped++;
+		return -1;
+	}
+	all.prefix = full;
+	if (trie_update(e, true, family, a, full, &all)) {
+		e->blocked_dropped++;
+		return -1;
+	}
+	strmap_put(&e->blocked, key, NULL);
+	return 0;
+}
+
+static bool usable_addr(const char *s)
+{
+	uint8_t a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+static int gate_upstream_for(void *ctx, const struct dnsgate_client *who,
+			     struct sockaddr_storage *to, socklen_t *tolen)
+{
+	struct enforce *e = ctx;
+	const char *server = e->resolver_of ? e->resolver_of(e->on_question_ctx, who) : NULL;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)to;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)to;
+
+	memset(to, 0, sizeof(*to));
+	if (!server)
+		return -1;
+	/* The kernel judges v4-mapped as IPv4; forward the same way. */
+	if (!strncmp(server, "::ffff:", 7) && strchr(server + 7, '.'))
+		server += 7;
+	if (inet_pton(AF_INET, server, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(53);
+		*tolen = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, server, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(53);
+		*tolen = sizeof(*in6);
+		return 0;
+	}
+	return -1;
 }
 
 static int system_resolver(char *out, size_t len)
@@ -274,23 +470,30 @@ static int start_gate(struct enforce *e, char *err, size_t errlen)
 	struct dnsgate_config gc = {0};
 	char gerr[256];
 
-	if (up)
+	if (up) {
 		inet_ntop(up->family, up->addr, addr, sizeof(addr));
-	else if (system_resolver(addr, sizeof(addr))) {
-		snprintf(err, errlen,
-			 "dns: no upstream in the policy and no nameserver in "
-			 "/etc/resolv.conf for the DNS gate");
-		return -1;
+	} else if (system_resolver(addr, sizeof(addr)) || !usable_addr(addr)) {
+		if (e->has_policy) {
+			snprintf(err, errlen,
+				 "dns: no upstream in the policy and no usable nameserver in "
+				 "/etc/resolv.conf for the DNS gate");
+			return -1;
+		}
+		addr[0] = 0; /* each question goes where the job sent it (gate_upstream_for) */
 	}
 	gc.listen = "127.0.0.1";
-	gc.upstream = addr;
+	gc.upstream = addr[0] ? addr : NULL;
+	if (!e->has_policy)
+		gc.upstream_for = gate_upstream_for;
 	gc.upstream_port = up && up->port ? up->port : 53;
 	gc.max_pins = PIN_ROOM / 2;
-	gc.refusal = d->refuse_with == POLICY_REFUSE_NXDOMAIN ? DNSGATE_NXDOMAIN : DNSGATE_REFUSED;
+	gc.pin_grace_s = d->pin_grace_s;
+	gc.refusal = d->refuse_with == POLICY_REFUSE_REFUSED ? DNSGATE_REFUSED : DNSGATE_NXDOMAIN;
 	gc.ctx = e;
 	gc.decide = gate_decide;
 	gc.pin = gate_pin;
 	gc.unpin = gate_unpin;
+	gc.event = gate_event;
 	e->gate = dnsgate_new(&gc, gerr, sizeof(gerr));
 	if (!e->gate) {
 		snprintf(err, errlen, "DNS gate: %s", gerr);
@@ -326,11 +529,17 @@ int enforce_arm(struct enforce *e, const struct loader *ld, char *err, size_t er
 	e->ld = ld;
 	if (load_list(e, true, err, errlen) || load_list(e, false, err, errlen))
 		return -1;
-	if (start_gate(e, err, errlen))
-		return -1;
+	if (start_gate(e, err, errlen)) {
+		if (e->has_policy)
+			return -1;
+		/* Observe without a policy must not stop a job from running; the block list's
+		 * addresses are still refused by the kernel, its names are not. */
+		rw_err("warning: %s; block-list names are not refused at DNS in this run", err);
+		e->gate_missing = true;
+	}
 	c.mode = e->mode == POLICY_MODE_ENFORCE ? MODE_ENFORCE : MODE_OBSERVE;
-	c.policy = 1;
-	c.gate_port = dnsgate_port(e->gate);
+	c.policy = e->has_policy;
+	c.gate_port = e->gate ? dnsgate_port(e->gate) : 0;
 	c.gate_netns = own_netns_cookie();
 	for (size_t i = 0; i < d->nresolvers && c.nresolvers < RESOLVERS_MAX; i++) {
 		const struct policy_addr *r = &d->resolvers[i];
@@ -356,6 +565,14 @@ int enforce_arm(struct enforce *e, const struct loader *ld, char *err, size_t er
 	return 0;
 }
 
+void enforce_gate_close(struct enforce *e)
+{
+	if (!e->gate)
+		return;
+	dnsgate_dispatch(e->gate);
+	dnsgate_abandon(e->gate);
+}
+
 int enforce_gate_fd(const struct enforce *e)
 {
 	return e->gate ? dnsgate_fd(e->gate) : -1;
@@ -367,20 +584,6 @@ void enforce_gate_dispatch(struct enforce *e)
 		return;
 	dnsgate_dispatch(e->gate);
 	dnsgate_expire(e->gate, dnsgate_now_ms(), NULL);
-}
-
-const char *enforce_dns_verdict(const struct enforce *e, const char *qname)
-{
-	enum policy_verdict v;
-
-	if (!e || !e->set || !qname)
-		return "allow";
-	v = policy_check_host(e->set, qname, NULL);
-	if (v == POLICY_BLOCK)
-		return "block";
-	if (v == POLICY_ALLOW)
-		return "allow";
-	return e->mode == POLICY_MODE_ENFORCE && e->pol->dns.refuse_unlisted ? "deny" : "audit";
 }
 
 char *enforce_policy_json(const struct enforce *e)
@@ -398,6 +601,23 @@ char *enforce_policy_json(const struct enforce *e)
 	return sb_detach(&sb);
 }
 
+void enforce_gate_json(const struct enforce *e, struct strbuf *sb)
+{
+	struct dnsgate_stats st = {0};
+
+	if (e->gate)
+		dnsgate_stats(e->gate, &st);
+	sb_addf(sb,
+		"{\"gate\":%s,\"questions\":%llu,\"forwarded\":%llu,\"refused\":%llu,"
+		"\"malformed\":%llu,\"servfail\":%llu,\"pins\":%llu,\"pins_failed\":%llu,"
+		"\"blocked_from_answers\":%zu,\"blocked_dropped\":%llu",
+		e->gate ? "true" : "false", (unsigned long long)st.queries,
+		(unsigned long long)st.forwarded, (unsigned long long)st.refused,
+		(unsigned long long)st.malformed, (unsigned long long)st.servfail,
+		(unsigned long long)e->pinned_total, (unsigned long long)e->pins_failed,
+		e->blocked.count, (unsigned long long)e->blocked_dropped);
+}
+
 void enforce_free(struct enforce *e)
 {
 	if (e->gate)
@@ -409,6 +629,7 @@ void enforce_free(struct enforce *e)
 	if (e->pol)
 		policy_free(e->pol);
 	strmap_clear(&e->exact, free);
-	strmap_clear(&e->pins, free);
+	strmap_clear(&e->pins, pin_free);
+	strmap_clear(&e->blocked, NULL);
 	memset(e, 0, sizeof(*e));
 }

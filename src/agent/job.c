@@ -17,6 +17,7 @@
 #include "common/jsonw.h"
 #include "common/util.h"
 #include "evidence/attest.h"
+#include "gate/dnsgate.h"
 #include "policy/learn.h"
 
 static void missing_json(const struct loader *l, struct strbuf *sb)
@@ -139,6 +140,38 @@ static void follow_containers(struct job *j)
 	}
 }
 
+/* The gate's questions are logged by the collector, after it has read every packet the job
+ * sent so far: the one that carried the question names its process. */
+static void job_gate_question(void *ctx, const struct dnsgate_event *ev, int verdict)
+{
+	struct job *j = ctx;
+
+	ring_buffer__consume(j->rb);
+	collector_gate_question(&j->col, ev, verdict);
+}
+
+static const char *job_resolver_of(void *ctx, const struct dnsgate_client *who)
+{
+	struct job *j = ctx;
+
+	ring_buffer__consume(j->rb);
+	return collector_gate_server(&j->col, who);
+}
+
+static int job_judge_question(void *ctx, const char *qname, int qtype)
+{
+	struct job *j = ctx;
+
+	return enforce_judge_question(&j->enf, qname, qtype, false, NULL);
+}
+
+static void job_block_address(void *ctx, int family, const void *addr)
+{
+	struct job *j = ctx;
+
+	enforce_block_address(&j->enf, family, addr);
+}
+
 /*
  * The signing key joins the sensitive files, by its resolved path with glob
  * characters escaped: any read of it by the job is then an event.
@@ -231,20 +264,17 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	if (!j->o.step)
 		j->o.step = j->ci_step;
 
-	if (o->policy) {
-		if (enforce_load(&j->enf, o->policy, o->step, o->mode, err, sizeof(err))) {
-			rw_err("%s", err);
+	/* Without a policy too: the built-in block list applies in every mode. */
+	if (enforce_load(&j->enf, o->policy, o->step, o->mode, err, sizeof(err))) {
+		rw_err("%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < j->enf.pol->nfiles; i++)
+		if (sensitive_add(&j->sens, j->enf.pol->files[i], err, sizeof(err))) {
+			rw_err("%s: files: %s", o->policy, err);
 			goto out;
 		}
-		for (size_t i = 0; i < j->enf.pol->nfiles; i++)
-			if (sensitive_add(&j->sens, j->enf.pol->files[i], err, sizeof(err))) {
-				rw_err("%s: files: %s", o->policy, err);
-				goto out;
-			}
-		j->o.mode = j->enf.mode;
-	} else if (j->o.mode == POLICY_MODE_UNSET) {
-		j->o.mode = POLICY_MODE_OBSERVE;
-	}
+	j->o.mode = j->enf.mode;
 	/* Before anything is created: a key the job could read or swap proves
 	 * nothing, and reading it is a sensitive-file event. */
 	if (o->key && !o->no_sign) {
@@ -279,7 +309,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	struct loader_opts lo = {.ring_bytes = o->ring_mb << 20,
 				 .cgroup_fd = j->scope.fd,
 				 .sensitive = &j->sens,
-				 .lpm_entries = o->policy ? enforce_lpm_capacity(&j->enf) : 1024};
+				 .lpm_entries = enforce_lpm_capacity(&j->enf)};
 	if (loader_start(&j->ld, &lo, err, sizeof(err))) {
 		rw_err("%s", err);
 		loader_stop(&j->ld, false);
@@ -302,21 +332,23 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 			goto out;
 		}
 	}
-	if (o->policy && enforce_arm(&j->enf, &j->ld, err, sizeof(err))) {
-		/* Fail closed: never run a job we were asked to fence without the fence. */
-		rw_err("policy %s: %s", o->policy, err);
-		goto out;
-	}
-	if (o->policy) {
-		j->col.dns_verdict =
-		    (const char *(*)(const void *, const char *))enforce_dns_verdict;
-		j->col.dns_verdict_ctx = &j->enf;
-	}
 	j->rb = ring_buffer__new(loader_ring_fd(&j->ld), collector_handle, &j->col, NULL);
 	if (!j->rb) {
 		rw_err("cannot open the kernel ring buffer: %s", strerror(errno));
 		goto out;
 	}
+	j->enf.on_question = job_gate_question;
+	j->enf.resolver_of = job_resolver_of;
+	j->enf.on_question_ctx = j;
+	if (enforce_arm(&j->enf, &j->ld, err, sizeof(err))) {
+		/* Fail closed: never run a job we were asked to fence without the fence. */
+		rw_err("policy %s: %s", o->policy ? o->policy : "(none)", err);
+		goto out;
+	}
+	j->col.gate_port = j->enf.gate ? dnsgate_port(j->enf.gate) : 0;
+	j->col.judge_question = job_judge_question;
+	j->col.block_address = job_block_address;
+	j->col.judge_ctx = j;
 	j->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (j->epfd < 0 || add_epoll(j->epfd, ring_buffer__epoll_fd(j->rb)) ||
 	    add_epoll(j->epfd, enforce_gate_fd(&j->enf))) {
@@ -430,7 +462,7 @@ int job_finish(struct job *j, int exit_status)
 {
 	struct run_info *ri = &j->ri;
 	struct collector *col = &j->col;
-	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT;
+	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT, dns = STRBUF_INIT;
 	uint64_t klost[EV_KIND_MAX];
 	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN];
 	int rc = exit_status < 0 ? 127 : exit_status;
@@ -439,8 +471,10 @@ int job_finish(struct job *j, int exit_status)
 	ri->n_leftovers = collect_leftovers(&j->scope, &ri->leftovers);
 	if (ri->n_leftovers && j->o.kill_leftovers)
 		ri->leftovers_killed = scope_kill_all(&j->scope) == 0;
-	/* Everything the kernel sent before we stop listening. */
+	/* Everything the kernel sent before we stop listening, and every question the gate
+	 * took, answered or not. */
 	ring_buffer__consume(j->rb);
+	enforce_gate_close(&j->enf);
 	collector_finish(col);
 	loader_read_lost(&j->ld, klost);
 	for (int k = 0; k < EV_KIND_MAX; k++)
@@ -456,6 +490,10 @@ int job_finish(struct job *j, int exit_status)
 		policy_json = enforce_policy_json(&j->enf);
 		ri->policy_json = policy_json;
 	}
+	enforce_gate_json(&j->enf, &dns);
+	collector_dns_drops_json(col, &dns);
+	sb_addch(&dns, '}');
+	ri->dns_json = dns.buf;
 	ri->out_dir = j->o.out_dir;
 	ri->log_name = "events.ndjson";
 	ri->missing_json = j->missing.buf;
@@ -535,6 +573,7 @@ int job_finish(struct job *j, int exit_status)
 		       "or --leftovers kill for job stop)",
 		       ri->n_leftovers, j->scope.path);
 	free(policy_json);
+	sb_release(&dns);
 	sb_release(&sum);
 	sb_release(&lost);
 	sb_release(&extra);

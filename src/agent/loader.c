@@ -178,6 +178,21 @@ static void populate_sensitive(struct loader *l, const struct sensitive_list *s)
 	}
 }
 
+/* The map behind each enum loader_map, the policy maps from their one list. */
+static struct bpf_map *map_of(const struct loader *l, int m)
+{
+	switch (m) {
+	case LM_CONFIG:
+		return l->skel->maps.rw_config_map;
+#define RW_LM_CASE_(e, name, list, fam, exact)                                                     \
+	case LM_##e:                                                                               \
+		return l->skel->maps.name;
+		RW_POLICY_MAPS(RW_LM_CASE_)
+#undef RW_LM_CASE_
+	}
+	abort(); /* an enum loader_map value the list does not have */
+}
+
 int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_t errlen)
 {
 	uint32_t slot = 0;
@@ -202,15 +217,12 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 	l->skel->rodata->have_bpf_loop =
 	    !getenv("RUNWARDEN_NO_BPF_LOOP") &&
 	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
+	l->skel->rodata->have_sock_pid =
+	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_get_current_pid_tgid,
+				    NULL) == 1;
 	/* Room for the policy plus the DNS gate's pins. */
-	bpf_map__set_max_entries(l->skel->maps.allow4, o->lpm_entries);
-	bpf_map__set_max_entries(l->skel->maps.allow6, o->lpm_entries);
-	bpf_map__set_max_entries(l->skel->maps.block4, o->lpm_entries);
-	bpf_map__set_max_entries(l->skel->maps.block6, o->lpm_entries);
-	bpf_map__set_max_entries(l->skel->maps.allow4x, o->lpm_entries);
-	bpf_map__set_max_entries(l->skel->maps.allow6x, o->lpm_entries);
-	bpf_map__set_max_entries(l->skel->maps.block4x, o->lpm_entries);
-	bpf_map__set_max_entries(l->skel->maps.block6x, o->lpm_entries);
+	for (int m = LM_CONFIG + 1; m < LM_COUNT; m++)
+		bpf_map__set_max_entries(map_of(l, m), o->lpm_entries);
 
 	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
 		const struct hook_def *d = &hook_defs[i];
@@ -284,15 +296,7 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 
 int loader_map_fd(const struct loader *l, enum loader_map m)
 {
-	struct bpf_map *maps[] = {
-	    [LM_CONFIG] = l->skel->maps.rw_config_map, [LM_ALLOW4] = l->skel->maps.allow4,
-	    [LM_ALLOW6] = l->skel->maps.allow6,	       [LM_BLOCK4] = l->skel->maps.block4,
-	    [LM_BLOCK6] = l->skel->maps.block6,	       [LM_ALLOW4X] = l->skel->maps.allow4x,
-	    [LM_ALLOW6X] = l->skel->maps.allow6x,      [LM_BLOCK4X] = l->skel->maps.block4x,
-	    [LM_BLOCK6X] = l->skel->maps.block6x,
-	};
-
-	return bpf_map__fd(maps[m]);
+	return bpf_map__fd(map_of(l, m));
 }
 
 int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
@@ -389,10 +393,6 @@ static void pin_name(char *buf, size_t len, const char *dir, const char *name)
 
 int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen)
 {
-	struct bpf_map *maps[] = {
-	    l->skel->maps.rw_config_map, l->skel->maps.allow4,	l->skel->maps.allow6,
-	    l->skel->maps.block4,	 l->skel->maps.block6,	l->skel->maps.allow4x,
-	    l->skel->maps.allow6x,	 l->skel->maps.block4x, l->skel->maps.block6x};
 	char path[512];
 
 	if (strlen(dir) >= sizeof(l->pin_dir)) {
@@ -415,9 +415,9 @@ int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		pin_name(path, sizeof(path), dir, bpf_map__name(maps[i]));
-		if (bpf_map__pin(maps[i], path)) {
+	for (int m = 0; m < LM_COUNT; m++) {
+		pin_name(path, sizeof(path), dir, bpf_map__name(map_of(l, m)));
+		if (bpf_map__pin(map_of(l, m), path)) {
 			snprintf(err, errlen, "cannot pin %s: %s", path, strerror(errno));
 			goto fail;
 		}

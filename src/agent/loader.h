@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "agent/sensitive.h"
+#include "rwnet.h"
 
 struct runwarden_bpf;
 
@@ -41,16 +42,13 @@ struct loader_opts {
 	uint32_t lpm_entries; /* capacity of each allow/block trie */
 };
 
+/* The maps user space fills: the config, then every policy map (rwnet.h). */
 enum loader_map {
 	LM_CONFIG,
-	LM_ALLOW4, /* tries: CIDRs */
-	LM_ALLOW6,
-	LM_BLOCK4,
-	LM_BLOCK6,
-	LM_ALLOW4X, /* hashes: single addresses */
-	LM_ALLOW6X,
-	LM_BLOCK4X,
-	LM_BLOCK6X,
+#define RW_LM_ENUM_(e, name, list, fam, exact) LM_##e,
+	RW_POLICY_MAPS(RW_LM_ENUM_)
+#undef RW_LM_ENUM_
+	    LM_COUNT,
 };
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check

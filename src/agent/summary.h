@@ -70,6 +70,7 @@ struct run_info {
 	const char *containers_json; /* JSON array members, or NULL when not followed */
 	const char *policy_json;     /* JSON object text or NULL */
 	bool violations_fail_run;    /* the violations set the run's exit status */
+	const char *dns_json;	     /* JSON object text or NULL: the DNS gate, DNS drops */
 	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
 	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
 };

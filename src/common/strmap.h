@@ -29,6 +29,11 @@ void *strmap_del(struct strmap *m, const char *key);
 /* Frees the table; free_val (may be NULL) is called on every value. */
 void strmap_clear(struct strmap *m, void (*free_val)(void *));
 
+/* The bucket hash: SipHash-2-4 under a random per-process key (keys are often the job's). */
+size_t strmap_hash(const char *key);
+/* Entries in the fullest bucket: what a lookup costs at worst (for tests and diagnostics). */
+size_t strmap_longest_chain(const struct strmap *m);
+
 #define strmap_for_each(e, m) for (struct strmap_entry *e = (m)->first; e; e = e->order_next)
 
 #endif

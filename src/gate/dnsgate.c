@@ -35,7 +35,16 @@
 #define TCP_OUT_MAX	 (256 << 10) /* unsent reply bytes per TCP client before we give up on it */
 #define MAX_INFLIGHT_CAP 32768	     /* half the id space, so a free random id is found at once */
 
-enum kind { K_UDP_LISTEN, K_TCP_LISTEN, K_UPSTREAM_UDP, K_TIMER, K_TCP_CLIENT, K_UPSTREAM_TCP };
+enum kind {
+	K_UDP_LISTEN,
+	K_TCP_LISTEN,
+	K_UPSTREAM_UDP,
+	K_TIMER,
+	K_TCP_CLIENT,
+	K_UPSTREAM_TCP,
+	K_UPSTREAM_ANY4,
+	K_UPSTREAM_ANY6
+};
 
 struct ioh {
 	enum kind kind;
@@ -76,6 +85,10 @@ struct query {
 	enum qstate state;
 	uint16_t up_id;
 	bool dead;
+	int tag;     /* decide()'s, for the event */
+	bool own_up; /* sent to up (upstream_for), not to the configured upstream */
+	struct sockaddr_storage up;
+	socklen_t uplen;
 	struct gw_question q;
 	struct dnsgate_client who;
 	struct tconn *conn; /* TCP client to answer, or NULL for UDP */
@@ -92,6 +105,8 @@ struct dnsgate {
 	struct dnsgate_config cfg;
 	int epfd;
 	struct ioh udp, tcp, up_udp, timer;
+	struct ioh up_any[2]; /* unconnected, per family, for upstream_for; opened when needed */
+	bool has_up;
 	struct sockaddr_storage up_addr;
 	socklen_t up_len;
 	uint16_t port;
@@ -203,15 +218,17 @@ static uint16_t rand16(struct dnsgate *g)
 
 /* ---- events ---- */
 
-static void emit(struct dnsgate *g, const struct gw_question *q, enum dnsgate_verdict v, int rcode,
-		 const char *reason, const struct dnsgate_client *who, uint64_t t0, size_t nrr,
-		 bool rr_trunc, size_t npinned)
+static void emit(struct dnsgate *g, const struct gw_question *q, enum dnsgate_verdict v, int tag,
+		 int rcode, const char *reason, const struct dnsgate_client *who, uint64_t t0,
+		 size_t nrr, bool rr_trunc, size_t npinned)
 {
 	struct dnsgate_event ev = {
 	    .qname = q && q->wire_len ? q->name : "",
 	    .qtype = q && q->wire_len ? q->qtype : 0,
 	    .qclass = q && q->wire_len ? q->qclass : 0,
+	    .id = q ? q->id : 0,
 	    .verdict = v,
+	    .tag = tag,
 	    .rcode = rcode,
 	    .reason = reason,
 	    .who = who,
@@ -392,9 +409,9 @@ static void query_free(struct dnsgate *g, struct query *qr)
 static void query_fail(struct dnsgate *g, struct query *qr, const char *reason)
 {
 	g->st.servfail++;
+	emit(g, &qr->q, DNSGATE_ALLOW, qr->tag, ns_r_servfail, reason, &qr->who, qr->started_us, 0,
+	     false, 0);
 	reply_self(g, &qr->q, ns_r_servfail, false, &qr->who, qr->conn);
-	emit(g, &qr->q, DNSGATE_ALLOW, ns_r_servfail, reason, &qr->who, qr->started_us, 0, false,
-	     0);
 	query_free(g, qr);
 }
 
@@ -414,8 +431,16 @@ static int pin_one(struct walk *w, const struct gw_rr *rr)
 	int family = rr->type == ns_t_a ? AF_INET : AF_INET6;
 	uint32_t ttl = rr->ttl > g->cfg.pin_max_ttl_s ? g->cfg.pin_max_ttl_s : rr->ttl;
 
+	uint64_t expires = w->now_ms + ((uint64_t)ttl + g->cfg.pin_grace_s) * 1000;
+
 	if (!g->cfg.pin)
 		return 0;
+	/* A pair already pinned is only given a later expiry: the kernel entry is there, and
+	 * one pin call per pair is what lets the owner count references right. */
+	if (gate_pins_refresh(g->pins, qname, family, rr->addr, expires)) {
+		w->npinned++;
+		return 0;
+	}
 	if (!gate_pins_room(g->pins, qname, family, rr->addr)) {
 		gate_pins_expire(g->pins, w->now_ms, g->cfg.unpin, g->cfg.ctx, NULL);
 		if (!gate_pins_room(g->pins, qname, family, rr->addr)) {
@@ -428,8 +453,7 @@ static int pin_one(struct walk *w, const struct gw_rr *rr)
 		return 1;
 	}
 	/* Cannot fail: room was checked above and nothing ran in between but the callback. */
-	gate_pins_put(g->pins, qname, family, rr->addr,
-		      w->now_ms + ((uint64_t)ttl + g->cfg.pin_grace_s) * 1000);
+	gate_pins_put(g->pins, qname, family, rr->addr, expires);
 	g->st.pins++;
 	w->npinned++;
 	return 0;
@@ -483,23 +507,28 @@ static void query_answer(struct dnsgate *g, struct query *qr, uint8_t *msg, size
 		/* Some addresses may be pinned already; they expire like any other. What
 		 * matters is that no address the kernel would refuse reaches the client. */
 		g->st.servfail++;
+		emit(g, &qr->q, DNSGATE_ALLOW, qr->tag, ns_r_servfail, w.fail, &qr->who,
+		     qr->started_us, w.nrr, w.rr_trunc, w.npinned);
 		reply_self(g, &qr->q, ns_r_servfail, false, &qr->who, qr->conn);
-		emit(g, &qr->q, DNSGATE_ALLOW, ns_r_servfail, w.fail, &qr->who, qr->started_us,
-		     w.nrr, w.rr_trunc, w.npinned);
 		query_free(g, qr);
 		return;
 	}
-	if (!qr->conn && len > qr->q.udp_size) {
-		/* Only after a TCP retry: the client gets TC and asks again over TCP, where
-		 * the same answer (already pinned) fits. */
-		reply_self(g, &qr->q, rcode, true, &qr->who, NULL);
+	bool tc = !qr->conn && len > qr->q.udp_size;
+
+	/* Only after a TCP retry: the client gets TC and asks again over TCP, where the same
+	 * answer (already pinned) fits. */
+	if (tc)
 		reason = "answered truncated, client to retry over TCP";
+	/* The record comes before the release, like the pins: whatever the client does with
+	 * the addresses is logged after the answer that gave them. */
+	emit(g, &qr->q, DNSGATE_ALLOW, qr->tag, rcode, reason, &qr->who, qr->started_us, w.nrr,
+	     w.rr_trunc, w.npinned);
+	if (tc) {
+		reply_self(g, &qr->q, rcode, true, &qr->who, NULL);
 	} else {
 		gw_set_id(msg, qr->q.id);
 		send_client(g, &qr->who, qr->conn, msg, len);
 	}
-	emit(g, &qr->q, DNSGATE_ALLOW, rcode, reason, &qr->who, qr->started_us, w.nrr, w.rr_trunc,
-	     w.npinned);
 	query_free(g, qr);
 }
 
@@ -514,11 +543,11 @@ static void query_requeue(struct dnsgate *g, struct query *qr)
 
 static int up_tcp_start(struct dnsgate *g, struct query *qr)
 {
-	int fd = socket(g->up_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(qr->up.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&g->up_addr, g->up_len) < 0 && errno != EINPROGRESS) {
+	if (connect(fd, (struct sockaddr *)&qr->up, qr->uplen) < 0 && errno != EINPROGRESS) {
 		close(fd);
 		return -1;
 	}
@@ -606,10 +635,31 @@ static void up_tcp_event(struct dnsgate *g, struct query *qr, uint32_t events)
 	query_answer(g, qr, qr->tbuf, qr->twant);
 }
 
-static void up_udp_readable(struct dnsgate *g)
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+	return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+}
+
+/* Replies on the connected socket come from the upstream (the kernel filters); on an
+ * unconnected one, the source must be where that very query went. */
+static void up_udp_readable(struct dnsgate *g, struct ioh *io)
+{
+	bool any = io != &g->up_udp;
+
 	for (int i = 0; i < BUDGET; i++) {
-		ssize_t n = recv(g->up_udp.fd, g->pkt, sizeof(g->pkt), MSG_DONTWAIT);
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(io->fd, g->pkt, sizeof(g->pkt), MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &fl);
 		struct query *qr;
 
 		if (n < 0) {
@@ -618,7 +668,8 @@ static void up_udp_readable(struct dnsgate *g)
 			continue; /* ECONNREFUSED from an ICMP: the queries will time out */
 		}
 		qr = (size_t)n >= GW_HDR ? g->byid[gw_get_id(g->pkt)] : NULL;
-		if (!qr || qr->state != Q_UDP ||
+		if (!qr || qr->state != Q_UDP || qr->own_up != any ||
+		    (any && !same_addr(&from, &qr->up)) ||
 		    !gw_reply_matches(g->pkt, (size_t)n, &qr->q, qr->up_id)) {
 			/* Late, duplicate, spoofed or garbled: the real answer may still come. */
 			g->st.upstream_ignored++;
@@ -651,7 +702,7 @@ static const char *own_refusal(const struct dnsgate *g, const struct gw_question
 	/* Meta-types (AXFR, IXFR, TSIG, ...) and OPT as a question are not lookups. */
 	if (q->qtype == 0 || q->qtype == ns_t_opt || (q->qtype >= 128 && q->qtype <= 254))
 		return "meta-type refused";
-	*rcode = g->cfg.refusal == DNSGATE_NXDOMAIN ? ns_r_nxdomain : ns_r_refused;
+	*rcode = g->cfg.refusal == DNSGATE_REFUSED ? ns_r_refused : ns_r_nxdomain;
 	/* No host name needs \-escapes; such a name would only give a policy matcher a second
 	 * reading of where the labels are. */
 	if (q->escaped)
@@ -659,11 +710,83 @@ static const char *own_refusal(const struct dnsgate *g, const struct gw_question
 	return NULL;
 }
 
+/* Every refusal of a question the gate could read: the rcode, with the reason as an Extended
+ * DNS Error for clients that speak EDNS (dig prints it), so a person debugging a job sees why. */
+static void reply_refusal(struct dnsgate *g, const struct gw_question *q, int rcode, uint16_t ede,
+			  const char *reason, const struct dnsgate_client *who, struct tconn *conn)
+{
+	uint8_t buf[GW_REPLY_MAX];
+	char text[GW_EDE_TEXT_MAX + 1];
+	size_t n;
+
+	snprintf(text, sizeof(text), "runwarden: %s", reason);
+	n = gw_build_refusal(q, rcode, ede ? ede : DNSGATE_EDE_PROHIBITED, text, buf, sizeof(buf));
+	if (n)
+		send_client(g, who, conn, buf, n);
+}
+
+/* The unconnected upstream socket of a family, opened on first use. */
+static int up_any_fd(struct dnsgate *g, int family)
+{
+	struct ioh *io = &g->up_any[family == AF_INET6];
+
+	if (io->fd >= 0)
+		return io->fd;
+	io->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (io->fd < 0)
+		return -1;
+	if (ep_set(g, io, EPOLLIN) < 0) {
+		close(io->fd);
+		io->fd = -1;
+		return -1;
+	}
+	return io->fd;
+}
+
+static int up_send(struct dnsgate *g, struct query *qr)
+{
+	/* Tried twice: the first may only report an earlier ICMP error. */
+	for (int i = 0; i < 2; i++) {
+		ssize_t n;
+
+		if (qr->own_up) {
+			int fd = up_any_fd(g, qr->up.ss_family);
+
+			if (fd < 0)
+				return -1;
+			n = sendto(fd, qr->qbuf + 2, qr->qlen, MSG_DONTWAIT,
+				   (struct sockaddr *)&qr->up, qr->uplen);
+		} else {
+			n = send(g->up_udp.fd, qr->qbuf + 2, qr->qlen, MSG_DONTWAIT);
+		}
+		if (n >= 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Where this question goes: the resolver the client addressed (upstream_for), else the
+ * configured upstream. */
+static int pick_upstream(struct dnsgate *g, struct query *qr)
+{
+	if (g->cfg.upstream_for &&
+	    g->cfg.upstream_for(g->cfg.ctx, &qr->who, &qr->up, &qr->uplen) == 0) {
+		qr->own_up = true;
+		return 0;
+	}
+	if (!g->has_up)
+		return -1;
+	qr->up = g->up_addr;
+	qr->uplen = g->up_len;
+	return 0;
+}
+
 static void handle_query(struct dnsgate *g, const uint8_t *pkt, size_t len,
 			 const struct dnsgate_client *who, struct tconn *conn)
 {
 	uint64_t t0 = now_us();
 	struct gw_question q;
+	struct dnsgate_decision d = {.tag = DNSGATE_TAG_OWN};
 	const char *why;
 	int rcode;
 	struct query *qr;
@@ -672,42 +795,44 @@ static void handle_query(struct dnsgate *g, const uint8_t *pkt, size_t len,
 	switch (gw_parse_query(pkt, len, &q, &rcode, &why)) {
 	case GW_DROP:
 		g->st.malformed++;
-		emit(g, NULL, DNSGATE_REFUSE, -1, why, who, t0, 0, false, 0);
+		emit(g, &q, DNSGATE_REFUSE, DNSGATE_TAG_OWN, -1, why, who, t0, 0, false, 0);
 		return;
 	case GW_REPLY:
 		if (rcode == ns_r_refused)
 			g->st.refused++;
 		else
 			g->st.malformed++;
-		reply_self(g, &q, rcode, false, who, conn);
-		emit(g, &q, DNSGATE_REFUSE, rcode, why, who, t0, 0, false, 0);
+		emit(g, &q, DNSGATE_REFUSE, DNSGATE_TAG_OWN, rcode, why, who, t0, 0, false, 0);
+		reply_refusal(g, &q, rcode, 0, why, who, conn);
 		return;
 	case GW_OK:
 		break;
 	}
 	why = own_refusal(g, &q, &rcode);
-	if (!why && g->cfg.decide(g->cfg.ctx, q.name, q.qtype, who) != DNSGATE_ALLOW)
-		why = "refused by policy";
+	if (!why && g->cfg.decide(g->cfg.ctx, q.name, q.qtype, who, &d) != DNSGATE_ALLOW)
+		why = d.reason ? d.reason : "refused by policy";
 	if (why) {
 		g->st.refused++;
-		reply_self(g, &q, rcode, false, who, conn);
-		emit(g, &q, DNSGATE_REFUSE, rcode, why, who, t0, 0, false, 0);
+		emit(g, &q, DNSGATE_REFUSE, d.tag, rcode, why, who, t0, 0, false, 0);
+		reply_refusal(g, &q, rcode, d.ede, why, who, conn);
 		return;
 	}
 	if (g->ninflight >= g->cfg.max_inflight) {
 		g->st.servfail++;
 		reply_self(g, &q, ns_r_servfail, false, who, conn);
-		emit(g, &q, DNSGATE_ALLOW, ns_r_servfail, "too many queries in flight", who, t0, 0,
-		     false, 0);
+		emit(g, &q, DNSGATE_ALLOW, d.tag, ns_r_servfail, "too many queries in flight", who,
+		     t0, 0, false, 0);
 		return;
 	}
 	qr = calloc(1, sizeof(*qr));
 	if (!qr) {
 		g->st.servfail++;
 		reply_self(g, &q, ns_r_servfail, false, who, conn);
-		emit(g, &q, DNSGATE_ALLOW, ns_r_servfail, "out of memory", who, t0, 0, false, 0);
+		emit(g, &q, DNSGATE_ALLOW, d.tag, ns_r_servfail, "out of memory", who, t0, 0, false,
+		     0);
 		return;
 	}
+	qr->tag = d.tag;
 	qr->io.kind = K_UPSTREAM_TCP;
 	qr->io.fd = -1;
 	qr->q = q;
@@ -728,6 +853,10 @@ static void handle_query(struct dnsgate *g, const uint8_t *pkt, size_t len,
 		qr->conn = conn;
 		conn->outstanding++;
 	}
+	if (pick_upstream(g, qr) < 0) {
+		query_fail(g, qr, "no resolver to forward to");
+		return;
+	}
 	g->st.forwarded++;
 	if (conn) {
 		if (up_tcp_start(g, qr) < 0)
@@ -735,9 +864,7 @@ static void handle_query(struct dnsgate *g, const uint8_t *pkt, size_t len,
 		return;
 	}
 	qr->state = Q_UDP;
-	if (send(g->up_udp.fd, qr->qbuf + 2, qr->qlen, MSG_DONTWAIT) < 0 &&
-	    send(g->up_udp.fd, qr->qbuf + 2, qr->qlen, MSG_DONTWAIT) < 0)
-		/* Tried twice: the first may only report an earlier ICMP error. */
+	if (up_send(g, qr) < 0)
 		query_fail(g, qr, "upstream send failed");
 }
 
@@ -835,8 +962,8 @@ static void tcp_client_event(struct dnsgate *g, struct tconn *c, uint32_t events
 			/* Not a DNS query, and we will not buffer it to find out. */
 			g->st.queries++;
 			g->st.malformed++;
-			emit(g, NULL, DNSGATE_REFUSE, -1, "TCP message larger than any query",
-			     &c->who, now_us(), 0, false, 0);
+			emit(g, NULL, DNSGATE_REFUSE, DNSGATE_TAG_OWN, -1,
+			     "TCP message larger than any query", &c->who, now_us(), 0, false, 0);
 			conn_close(g, c);
 			break;
 		}
@@ -931,7 +1058,9 @@ int dnsgate_dispatch(struct dnsgate *g)
 			tcp_accept(g);
 			break;
 		case K_UPSTREAM_UDP:
-			up_udp_readable(g);
+		case K_UPSTREAM_ANY4:
+		case K_UPSTREAM_ANY6:
+			up_udp_readable(g, io);
 			break;
 		case K_TIMER: {
 			uint64_t ticks;
@@ -1053,7 +1182,7 @@ struct dnsgate *dnsgate_new(const struct dnsgate_config *cfg, char *err, size_t 
 {
 	struct dnsgate *g;
 
-	if (!cfg->decide || !cfg->upstream) {
+	if (!cfg->decide || (!cfg->upstream && !cfg->upstream_for)) {
 		snprintf(err, errlen, "dns gate: decide callback and upstream are required");
 		return NULL;
 	}
@@ -1067,6 +1196,9 @@ struct dnsgate *dnsgate_new(const struct dnsgate_config *cfg, char *err, size_t 
 	g->udp.kind = K_UDP_LISTEN;
 	g->tcp.kind = K_TCP_LISTEN;
 	g->up_udp.kind = K_UPSTREAM_UDP;
+	g->up_any[0].kind = K_UPSTREAM_ANY4;
+	g->up_any[1].kind = K_UPSTREAM_ANY6;
+	g->up_any[0].fd = g->up_any[1].fd = -1;
 	g->timer.kind = K_TIMER;
 	list_init(&g->queries);
 	list_init(&g->tconns);
@@ -1091,7 +1223,9 @@ struct dnsgate *dnsgate_new(const struct dnsgate_config *cfg, char *err, size_t 
 	if (!g->cfg.pin_max_ttl_s)
 		g->cfg.pin_max_ttl_s = 86400;
 	/* The strings are the caller's; only listen and upstream are kept, and only here. */
-	if (parse_addr(cfg->upstream, g->cfg.upstream_port, &g->up_addr, &g->up_len) < 0) {
+	g->has_up = cfg->upstream != NULL;
+	if (g->has_up &&
+	    parse_addr(cfg->upstream, g->cfg.upstream_port, &g->up_addr, &g->up_len) < 0) {
 		snprintf(err, errlen, "dns gate: upstream '%s' is not an IP address",
 			 cfg->upstream);
 		goto fail;
@@ -1099,21 +1233,26 @@ struct dnsgate *dnsgate_new(const struct dnsgate_config *cfg, char *err, size_t 
 	g->pins = gate_pins_new(g->cfg.max_pins);
 	g->epfd = epoll_create1(EPOLL_CLOEXEC);
 	g->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	g->up_udp.fd = socket(g->up_addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (!g->pins || g->epfd < 0 || g->timer.fd < 0 || g->up_udp.fd < 0) {
+	if (!g->pins || g->epfd < 0 || g->timer.fd < 0) {
 		snprintf(err, errlen, "dns gate: set-up failed: %s", strerror(errno));
 		goto fail;
 	}
-	/* Connected, so the kernel drops datagrams from anyone but the upstream. */
-	if (connect(g->up_udp.fd, (struct sockaddr *)&g->up_addr, g->up_len) < 0) {
-		snprintf(err, errlen, "dns gate: upstream %s port %u: %s", cfg->upstream,
-			 g->cfg.upstream_port, strerror(errno));
-		goto fail;
+	if (g->has_up) {
+		g->up_udp.fd =
+		    socket(g->up_addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		/* Connected, so the kernel drops datagrams from anyone but the upstream. */
+		if (g->up_udp.fd < 0 ||
+		    connect(g->up_udp.fd, (struct sockaddr *)&g->up_addr, g->up_len) < 0 ||
+		    ep_set(g, &g->up_udp, EPOLLIN) < 0) {
+			snprintf(err, errlen, "dns gate: upstream %s port %u: %s", cfg->upstream,
+				 g->cfg.upstream_port, strerror(errno));
+			goto fail;
+		}
 	}
 	if (bind_listeners(g, g->cfg.listen, cfg->listen_port, err, errlen) < 0)
 		goto fail;
 	if (ep_set(g, &g->udp, EPOLLIN) < 0 || ep_set(g, &g->tcp, EPOLLIN) < 0 ||
-	    ep_set(g, &g->up_udp, EPOLLIN) < 0 || ep_set(g, &g->timer, EPOLLIN) < 0) {
+	    ep_set(g, &g->timer, EPOLLIN) < 0) {
 		snprintf(err, errlen, "dns gate: epoll: %s", strerror(errno));
 		goto fail;
 	}
@@ -1140,12 +1279,27 @@ void dnsgate_free(struct dnsgate *g)
 		close(g->tcp.fd);
 	if (g->up_udp.fd >= 0)
 		close(g->up_udp.fd);
+	for (int i = 0; i < 2; i++)
+		if (g->up_any[i].fd >= 0)
+			close(g->up_any[i].fd);
 	if (g->timer.fd >= 0)
 		close(g->timer.fd);
 	if (g->epfd >= 0)
 		close(g->epfd);
 	gate_pins_free(g->pins);
 	free(g);
+}
+
+void dnsgate_abandon(struct dnsgate *g)
+{
+	while (!list_empty(&g->queries)) {
+		struct query *qr = container_of(g->queries.next, struct query, link);
+
+		emit(g, &qr->q, DNSGATE_ALLOW, qr->tag, -1, "no answer before the gate stopped",
+		     &qr->who, qr->started_us, 0, false, 0);
+		query_free(g, qr);
+	}
+	reap(g);
 }
 
 uint16_t dnsgate_port(const struct dnsgate *g)

@@ -20,10 +20,25 @@ enum dnsgate_verdict {
 	DNSGATE_REFUSE = 1,
 };
 
-/* How a refused name is answered. */
+/* How a name refused by decide() is answered. NXDOMAIN is what makes clients give up at once:
+ * glibc's getaddrinfo reports EAI_NONAME ("Name or service not known") and asks no further,
+ * while REFUSED makes it try again and report EAI_AGAIN ("Temporary failure in name
+ * resolution"), which clients such as Node and urllib3 treat as worth retrying. */
 enum dnsgate_refusal {
-	DNSGATE_REFUSED = 0, /* rcode REFUSED: the resolver declined; clients do not cache it */
-	DNSGATE_NXDOMAIN,    /* rcode NXDOMAIN: "no such name" */
+	DNSGATE_NXDOMAIN = 0, /* rcode NXDOMAIN (default) */
+	DNSGATE_REFUSED,      /* rcode REFUSED */
+};
+
+/* RFC 8914 Extended DNS Error info-codes the gate puts on its refusals (when the client sent
+ * EDNS, so it can read them). */
+#define DNSGATE_EDE_BLOCKED    15 /* on a block list */
+#define DNSGATE_EDE_PROHIBITED 18 /* not something this client may ask */
+
+/* What decide() says about one question, beyond forward or refuse. */
+struct dnsgate_decision {
+	int tag;	    /* the caller's own label for the question, echoed in its event */
+	uint16_t ede;	    /* refusals: EDE info-code; 0 means DNSGATE_EDE_PROHIBITED */
+	const char *reason; /* refusals: static text for the event and the EDE EXTRA-TEXT */
 };
 
 /* Who asked: the client socket's address as the gate saw it (the job socket's own local
@@ -44,12 +59,15 @@ struct dnsgate_rr {
 };
 
 #define DNSGATE_EVENT_RRS 32
+#define DNSGATE_TAG_OWN	  (-1)
 
 /* One per question the gate saw (valid for the duration of the callback only). */
 struct dnsgate_event {
 	const char *qname; /* lower-case presentation form; "" if the packet had no question */
 	int qtype, qclass; /* 0 if no question */
+	uint16_t id;	   /* the client's message id (0 if the packet was too short) */
 	enum dnsgate_verdict verdict;
+	int tag;   /* decide()'s tag; DNSGATE_TAG_OWN when the gate refused or dropped it itself */
 	int rcode; /* sent to the client; -1 if nothing was sent */
 	const char
 	    *reason; /* why this rcode: "answered", "refused by policy", "upstream timeout", ... */
@@ -64,7 +82,8 @@ struct dnsgate_event {
 struct dnsgate_config {
 	const char *listen;	  /* address literal to bind UDP and TCP on; default "127.0.0.1" */
 	uint16_t listen_port;	  /* 0: ephemeral (same port for UDP and TCP; see dnsgate_port) */
-	const char *upstream;	  /* resolver address literal, IPv4 or IPv6 (required) */
+	const char *upstream;	  /* resolver address literal, IPv4 or IPv6 (required unless
+				     upstream_for is set) */
 	uint16_t upstream_port;	  /* 0: 53 */
 	unsigned timeout_ms;	  /* per upstream attempt, then SERVFAIL; 0: 2000 */
 	unsigned tcp_idle_ms;	  /* idle TCP client connections are closed; 0: 10000 */
@@ -79,16 +98,26 @@ struct dnsgate_config {
 	void *ctx; /* passed to every callback */
 	/* Policy for one question (required). Not called for questions the gate refuses by
 	 * itself: classes other than IN, meta-types, names that need \-escapes, ANY if
-	 * refuse_any. */
+	 * refuse_any. *d arrives zeroed; filling it is optional. */
 	enum dnsgate_verdict (*decide)(void *ctx, const char *qname, int qtype,
-				       const struct dnsgate_client *who);
-	/* Called for every A and AAAA of an allowed answer whose owner is qname_asked or a name
-	 * reached from it through CNAMEs in that answer, before the reply is released. Non-zero
-	 * means the address could not be pinned: the client gets SERVFAIL, not the address. */
+				       const struct dnsgate_client *who,
+				       struct dnsgate_decision *d);
+	/* Called once per (qname_asked, address) pair the gate does not hold yet, for every A and
+	 * AAAA of an allowed answer whose owner is qname_asked or a name reached from it through
+	 * CNAMEs in that answer, before the reply is released. A pair already held is only
+	 * refreshed (its expiry moved later), without a call. Non-zero means the address could
+	 * not be pinned: the client gets SERVFAIL, not the address. */
 	int (*pin)(void *ctx, const char *qname_asked, const char *owner, int family,
 		   const void *addr, uint32_t ttl);
-	/* A pin expired (dnsgate_expire): once per (qname_asked, address) pinned. Optional. */
+	/* A pin expired (dnsgate_expire): once per pair, for every pair pin() accepted; so
+	 * pin and unpin calls pair up exactly. Optional. */
 	void (*unpin)(void *ctx, const char *qname_asked, int family, const void *addr);
+	/* Optional: where to forward an allowed question of this client instead of upstream
+	 * (the resolver the job addressed, for runs where that is safe: without a policy there
+	 * are no pins an answer could widen). Fills *to (port included); non-zero: use upstream,
+	 * or SERVFAIL if there is none. Replies are accepted only from that address. */
+	int (*upstream_for)(void *ctx, const struct dnsgate_client *who,
+			    struct sockaddr_storage *to, socklen_t *tolen);
 	/* One record per question. Optional. */
 	void (*event)(void *ctx, const struct dnsgate_event *ev);
 };
@@ -98,6 +127,10 @@ struct dnsgate *dnsgate_new(const struct dnsgate_config *cfg, char *err, size_t 
 /* Closes every socket; queries in flight get no answer; pins are left as they are (call
  * dnsgate_expire(g, UINT64_MAX) first to unpin everything). */
 void dnsgate_free(struct dnsgate *g);
+
+/* Ends every forwarded question still waiting for upstream, with an event each (rcode -1), so
+ * none goes unrecorded when the run ends. The clients get no answer. */
+void dnsgate_abandon(struct dnsgate *g);
 
 /* The port bound for UDP and TCP. */
 uint16_t dnsgate_port(const struct dnsgate *g);

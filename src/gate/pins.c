@@ -103,6 +103,18 @@ bool gate_pins_room(const struct gate_pins *t, const char *qname, int family, co
 	return *find(t, qname, family, addr) || t->count < t->max;
 }
 
+bool gate_pins_refresh(struct gate_pins *t, const char *qname, int family, const void *addr,
+		       uint64_t expires_ms)
+{
+	struct pin *p = *find(t, qname, family, addr);
+
+	if (!p)
+		return false;
+	if (p->expires_ms < expires_ms)
+		p->expires_ms = expires_ms;
+	return true;
+}
+
 int gate_pins_put(struct gate_pins *t, const char *qname, int family, const void *addr,
 		  uint64_t expires_ms)
 {

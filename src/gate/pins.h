@@ -20,6 +20,10 @@ void gate_pins_free(struct gate_pins *t);
 /* Would a put of this key succeed (it is present, or there is room)? */
 bool gate_pins_room(const struct gate_pins *t, const char *qname, int family, const void *addr);
 
+/* For a present key, moves its expiry later (never earlier) and returns true; false if absent. */
+bool gate_pins_refresh(struct gate_pins *t, const char *qname, int family, const void *addr,
+		       uint64_t expires_ms);
+
 /* Inserts, or for a present key moves its expiry later (never earlier: an earlier answer's
  * clients may still be inside their TTL). Returns 1 inserted, 0 refreshed, -1 full. */
 int gate_pins_put(struct gate_pins *t, const char *qname, int family, const void *addr,

@@ -197,6 +197,32 @@ size_t gw_build_reply(const struct gw_question *q, int rcode, bool tc, uint8_t *
 	return (size_t)(p - buf);
 }
 
+size_t gw_build_refusal(const struct gw_question *q, int rcode, uint16_t info_code,
+			const char *text, uint8_t *buf, size_t cap)
+{
+	size_t tlen = text ? strnlen(text, GW_EDE_TEXT_MAX) : 0;
+	size_t n = gw_build_reply(q, rcode, false, buf, cap);
+	uint8_t *p = buf + n;
+
+	if (!n || !q->edns || !info_code)
+		return n;
+	if (cap - n < 11 + 6 + tlen)
+		return n;   /* the bare refusal still says no */
+	put16(buf + 10, 1); /* ARCOUNT */
+	*p++ = 0;	    /* root */
+	p = put16(p, ns_t_opt);
+	p = put16(p, GW_EDNS_UPSTREAM);
+	p = put16(p, 0); /* extended rcode, version 0 */
+	p = put16(p, 0); /* flags */
+	p = put16(p, (unsigned)(6 + tlen));
+	p = put16(p, 15); /* OPTION-CODE: Extended DNS Error */
+	p = put16(p, (unsigned)(2 + tlen));
+	p = put16(p, info_code);
+	if (tlen)
+		memcpy(p, text, tlen);
+	return (size_t)(p + tlen - buf);
+}
+
 bool gw_reply_matches(const uint8_t *pkt, size_t len, const struct gw_question *q, uint16_t id)
 {
 	char name[GW_NAME_MAX];

@@ -52,6 +52,14 @@ size_t gw_build_query(const struct gw_question *q, uint16_t id, uint8_t *buf, si
  * the question when q->wire_len, no records. Returns its length, 0 if cap is too small. */
 size_t gw_build_reply(const struct gw_question *q, int rcode, bool tc, uint8_t *buf, size_t cap);
 
+/* The same, for a refusal: when the client sent EDNS, the reply carries an OPT record of our
+ * own with one RFC 8914 Extended DNS Error option (info_code, text as EXTRA-TEXT, cut to
+ * GW_EDE_TEXT_MAX bytes). Without EDNS the client could not read it, so none is added. */
+#define GW_EDE_TEXT_MAX 80
+#define GW_REPLY_MAX	(GW_HDR + GW_WIRE_MAX + 4 + 11 + 6 + GW_EDE_TEXT_MAX)
+size_t gw_build_refusal(const struct gw_question *q, int rcode, uint16_t info_code,
+			const char *text, uint8_t *buf, size_t cap);
+
 /* Is pkt a well-formed reply to q sent with id? Anything else from upstream is ignored. */
 bool gw_reply_matches(const uint8_t *pkt, size_t len, const struct gw_question *q, uint16_t id);
 

@@ -98,7 +98,8 @@ struct obs {
 	char *dest; /* normalised host, or canonical address text */
 	bool is_host;
 	bool connected;
-	struct u16set tcp, udp;
+	struct u16set tcp, udp, udplite;
+	bool icmp; /* pinged: ICMP has no ports */
 };
 
 static void obs_free(void *p)
@@ -111,6 +112,7 @@ static void obs_free(void *p)
 	free(o->dest);
 	free(o->tcp.v);
 	free(o->udp.v);
+	free(o->udplite.v);
 	free(o);
 }
 
@@ -249,8 +251,12 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 		bool has_host;
 
 		L->connects++;
-		if (!proto || (strcmp(proto, "tcp") && strcmp(proto, "udp"))) {
-			snprintf(err, errlen, "connect event: \"proto\" is not tcp or udp");
+		if (!proto ||
+		    (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "udplite") &&
+		     strcmp(proto, "icmp") && strcmp(proto, "icmpv6"))) {
+			snprintf(
+			    err, errlen,
+			    "connect event: \"proto\" is not tcp, udp, udplite, icmp or icmpv6");
 			return -1;
 		}
 		if (port < 0 || port > 65535) {
@@ -266,6 +272,14 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 			note(&L->blocked, has_host ? host : addr);
 			return 0;
 		}
+		/* ICMP has no port: the address is the whole destination. */
+		if (!strncmp(proto, "icmp", 4)) {
+			o = obs_get(L, step, has_host ? host : addr, has_host);
+			if (!o)
+				goto full;
+			o->connected = o->icmp = true;
+			goto seen;
+		}
 		/* Port 0 cannot be written in a policy and reaches nothing. */
 		if (port == 0)
 			return 0;
@@ -277,7 +291,10 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 		if (!o)
 			goto full;
 		o->connected = true;
-		set_add(!strcmp(proto, "tcp") ? &o->tcp : &o->udp, port);
+		set_add(!strcmp(proto, "tcp")	? &o->tcp
+			: !strcmp(proto, "udp") ? &o->udp
+						: &o->udplite,
+			port);
 	} else {
 		L->dns++;
 		if (!host_of(L, jstr(ev, "query"), host))
@@ -290,6 +307,7 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 		if (!o)
 			goto full;
 	}
+seen:
 	if (step)
 		strmap_put(&L->steps, step, NULL);
 	else
@@ -476,6 +494,8 @@ static void merge_into(struct strmap *dests, const struct obs *o, const char *de
 	d->connected |= o->connected;
 	set_union(&d->tcp, &o->tcp);
 	set_union(&d->udp, &o->udp);
+	set_union(&d->udplite, &o->udplite);
+	d->icmp |= o->icmp;
 }
 
 static void group_wildcards(struct strmap *dests, int min)
@@ -514,6 +534,8 @@ static void group_wildcards(struct strmap *dests, int min)
 				star.connected |= o->connected;
 				set_union(&star.tcp, &o->tcp);
 				set_union(&star.udp, &o->udp);
+				set_union(&star.udplite, &o->udplite);
+				star.icmp |= o->icmp;
 				obs_free(strmap_del(dests, e->key));
 			}
 		}
@@ -522,6 +544,7 @@ static void group_wildcards(struct strmap *dests, int min)
 		sb_release(&w);
 		free(star.tcp.v);
 		free(star.udp.v);
+		free(star.udplite.v);
 	}
 	strmap_clear(&parents, NULL);
 }
@@ -634,13 +657,15 @@ static void emit_section(struct strbuf *sb, const char *indent, struct strmap *d
 	for (size_t i = 0; i < n; i++) {
 		const struct obs *o = v[i].o;
 
-		if (!o->tcp.n && !o->udp.n) {
+		bool tcp_udp = o->tcp.n || o->udp.n;
+
+		if (!tcp_udp && !o->udplite.n && !o->icmp) {
 			/* Only looked up: the name must resolve; no port was ever used. */
 			sb_addf(sb, "%s- %s: \"%s\"  # looked up only; no connection seen\n",
 				indent, o->is_host ? "host" : "ip", o->dest);
-		} else if (set_eq(&o->tcp, &o->udp)) {
+		} else if (tcp_udp && set_eq(&o->tcp, &o->udp)) {
 			emit_entry(sb, indent, o, &o->tcp, NULL, POLICY_RULES_MAX);
-		} else {
+		} else if (tcp_udp) {
 			/* Both protocols share the destination's POLICY_RULES_MAX kernel ranges. */
 			size_t max = o->tcp.n && o->udp.n ? POLICY_RULES_MAX / 2 : POLICY_RULES_MAX;
 
@@ -649,6 +674,11 @@ static void emit_section(struct strbuf *sb, const char *indent, struct strmap *d
 			if (o->udp.n)
 				emit_entry(sb, indent, o, &o->udp, "udp", max);
 		}
+		if (o->udplite.n)
+			emit_entry(sb, indent, o, &o->udplite, "udplite", POLICY_RULES_MAX);
+		if (o->icmp)
+			sb_addf(sb, "%s- %s: \"%s\"\n%s  proto: icmp\n", indent,
+				o->is_host ? "host" : "ip", o->dest, indent);
 		free(v[i].key);
 	}
 	free(v);

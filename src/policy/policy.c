@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/netnames.h"
 #include "common/strbuf.h"
 #include "common/strmap.h"
 #include "policy/policy_int.h"
@@ -783,10 +784,8 @@ static void fmt_rules(struct strbuf *sb, const struct policy_entry *e)
 		}
 		sb_addch(sb, ']');
 	}
-	if (proto == POLICY_PROTO_TCP)
-		sb_addstr(sb, ", proto: tcp");
-	else if (proto == POLICY_PROTO_UDP)
-		sb_addstr(sb, ", proto: udp");
+	if (proto != POLICY_PROTO_ANY && net_rule_proto_word(proto))
+		sb_addf(sb, ", proto: %s", net_rule_proto_word(proto));
 }
 
 void policy_entry_format(struct strbuf *sb, const struct policy_entry *e)
@@ -884,6 +883,8 @@ void policy_format(struct strbuf *sb, const struct policy *p)
 		fmt_paddr(sb, &p->dns.upstream);
 		sb_addch(sb, '\n');
 	}
+	if (p->dns.pin_grace_s)
+		sb_addf(sb, "  pin_grace: %u\n", p->dns.pin_grace_s);
 	if (p->nfiles) {
 		sb_addstr(sb, "files:\n");
 		for (size_t i = 0; i < p->nfiles; i++) {

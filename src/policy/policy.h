@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rwnet.h"
+
 /* Refuse policy files larger than this (bounded memory; 100,000 entries fit easily). */
 #define POLICY_MAX_FILE_BYTES (16u << 20)
 /* DNS limits: 253 characters in presentation form, 63 per label. */
@@ -39,10 +41,13 @@ enum policy_mode {
 	POLICY_MODE_ENFORCE,
 };
 
-/* Protocol masks; a socket is POLICY_PROTO_TCP or POLICY_PROTO_UDP, a rule may be both. */
-#define POLICY_PROTO_TCP 1u
-#define POLICY_PROTO_UDP 2u
-#define POLICY_PROTO_ANY 3u
+/* Protocol masks, the kernel's (bpf/rwnet.h): a destination is judged with its own protocol's
+ * bit, a rule holds one protocol or all (`any`, which also covers protocols with no name). */
+#define POLICY_PROTO_TCP     ((unsigned)RPROTO_TCP)
+#define POLICY_PROTO_UDP     ((unsigned)RPROTO_UDP)
+#define POLICY_PROTO_UDPLITE ((unsigned)RPROTO_UDPLITE)
+#define POLICY_PROTO_ICMP    ((unsigned)RPROTO_ICMP)
+#define POLICY_PROTO_ANY     ((unsigned)RPROTO_ANY)
 
 /* Named apart from bpf/events.h's enum verdict, which the agent includes alongside. */
 enum policy_verdict {
@@ -52,8 +57,8 @@ enum policy_verdict {
 };
 
 enum policy_refuse {
-	POLICY_REFUSE_REFUSED = 0, /* DNS rcode 5 (default) */
-	POLICY_REFUSE_NXDOMAIN,	   /* rcode 3 */
+	POLICY_REFUSE_NXDOMAIN = 0, /* rcode 3 (default): clients give up at once */
+	POLICY_REFUSE_REFUSED,	    /* DNS rcode 5: glibc reports a temporary failure */
 };
 
 /* Ports lo..hi inclusive, for the protocols in the mask. An entry without `ports:` has one rule
@@ -117,6 +122,7 @@ struct policy_dns {
 	enum policy_refuse refuse_with;
 	bool has_upstream; /* false: the gate uses the host's own resolver */
 	struct policy_addr upstream;
+	unsigned pin_grace_s; /* seconds a pin outlives its TTL; 0: the gate's default (30) */
 };
 
 struct policy {
@@ -196,6 +202,16 @@ struct policy_match {
  * be refused by the gate before it gets here, since text cannot show that boundary. */
 enum policy_verdict policy_check_host(const struct policy_set *s, const char *name,
 				      struct policy_match *m);
+/*
+ * A DNS question (name as for policy_check_host, qtype numeric). The name's own verdict, except
+ * that a name the policy does not list is admitted when a standard client derives it from an
+ * allowed name: qtype SRV with `_SERVICE._tcp|_udp.NAME` for a well-known SERVICE whose port and
+ * protocol NAME's rules allow, and qtype HTTPS with `_PORT._https.NAME` for a PORT NAME's rules
+ * allow. Derived from a blocked name: POLICY_BLOCK. why (may be NULL) gets a static reason.
+ * Admitting a question pins nothing: only answers to the allowed name itself are pinned.
+ */
+enum policy_verdict policy_check_question(const struct policy_set *s, const char *qname, int qtype,
+					  const char **why);
 /* addr: 4 bytes for AF_INET, 16 for AF_INET6 (v4-mapped is checked as IPv4); port host order;
  * proto POLICY_PROTO_TCP or POLICY_PROTO_UDP. Only address entries count here: host entries
  * reach the kernel as the addresses the DNS gate pins. Linear: the kernel tries are the fast

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <yaml.h>
 
+#include "common/netnames.h"
 #include "common/util.h"
 #include "policy/policy.h"
 #include "policy/policy_int.h"
@@ -333,7 +334,7 @@ struct entry_ctx {
 	/* per entry */
 	struct policy_entry e;
 	bool have_dest, have_ports, have_proto;
-	yaml_mark_t ports_mark;
+	yaml_mark_t ports_mark, proto_mark;
 	struct policy_rule *ranges;
 	size_t nranges, cap;
 };
@@ -381,7 +382,6 @@ static int entry_key(struct yp *y, int idx, const char *key, yaml_mark_t km, voi
 	struct entry_ctx *c = arg;
 	char host[POLICY_HOST_MAX + 4], why[POLICY_WHYLEN], buf[64];
 	const char *r;
-	static const char *const protos[] = {"tcp", "udp", "any", NULL};
 	int w;
 
 	switch (idx) {
@@ -430,11 +430,10 @@ static int entry_key(struct yp *y, int idx, const char *key, yaml_mark_t km, voi
 		return 0;
 	case 4: /* proto */
 		c->have_proto = true;
-		if (get_word(y, "proto", protos, &w))
+		c->proto_mark = MARK(y);
+		if (get_word(y, "proto", net_rule_proto_words, &w))
 			return -1;
-		c->e.rules[0].proto = w == 0   ? POLICY_PROTO_TCP
-				      : w == 1 ? POLICY_PROTO_UDP
-					       : POLICY_PROTO_ANY;
+		c->e.rules[0].proto = net_rule_proto_masks[w];
 		return 0;
 	}
 	(void)key;
@@ -467,6 +466,11 @@ static int entry_item(struct yp *y, void *arg)
 		goto out;
 	}
 	proto = c->e.rules[0].proto;
+	if (c->have_ports && !net_rule_proto_has_ports(proto)) {
+		fail(y, c->proto_mark, "%s: proto %s has no ports; leave ports out", c->ctx,
+		     net_rule_proto_word(proto));
+		goto out;
+	}
 	if (c->nranges) {
 		size_t n = policy_rules_merge(c->ranges, c->nranges);
 
@@ -618,8 +622,28 @@ static int resolver_item(struct yp *y, void *arg)
 	return 0;
 }
 
-static const char *const dns_keys[] = {"resolvers", "refuse_unlisted", "refuse_with", "upstream",
-				       NULL};
+static const char *const dns_keys[] = {"resolvers", "refuse_unlisted", "refuse_with",
+				       "upstream",  "pin_grace",       NULL};
+
+/* Seconds a pin outlives its answer's TTL: a plain unquoted integer in 1..3600. */
+static int get_pin_grace(struct yp *y, unsigned *out)
+{
+	char buf[64];
+	const char *s;
+	unsigned v = 0;
+
+	if (want_scalar(y, "dns.pin_grace"))
+		return -1;
+	s = sval(y);
+	for (size_t i = 0; plain(y) && i < slen(y) && i < 5 && s[i] >= '0' && s[i] <= '9'; i++)
+		v = v * 10 + (unsigned)(s[i] - '0');
+	if (!plain(y) || !slen(y) || slen(y) > 4 || strspn(s, "0123456789") != slen(y) || v < 1 ||
+	    v > 3600)
+		return fail(y, MARK(y), "dns.pin_grace: '%s': expected seconds, 1 to 3600",
+			    shown(buf, s, slen(y)));
+	*out = v;
+	return 0;
+}
 
 static int dns_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)
 {
@@ -650,6 +674,8 @@ static int dns_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void 
 				    shown(buf, sval(y), slen(y)), r);
 		p->dns.has_upstream = true;
 		return 0;
+	case 4:
+		return get_pin_grace(y, &p->dns.pin_grace_s);
 	}
 	return -1;
 }

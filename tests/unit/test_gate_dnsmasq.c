@@ -174,9 +174,9 @@ static void test_refused_never_upstream(void **state)
 
 	n = ask(f, "refused.test", ns_t_a, 0, resp, sizeof(resp));
 	assert_true(n > 0);
-	assert_int_equal(h_rcode(resp), ns_r_refused);
+	assert_int_equal(h_rcode(resp), ns_r_nxdomain);
 	n = ask(f, "c2VjcmV0LWRhdGE.tunnel.refused.test", ns_t_txt, 0, resp, sizeof(resp));
-	assert_int_equal(h_rcode(resp), ns_r_refused);
+	assert_int_equal(h_rcode(resp), ns_r_nxdomain);
 	assert_int_equal(f->rec.npins, 0);
 	assert_int_equal(f->rec.events[0].verdict, DNSGATE_REFUSE);
 	assert_string_equal(f->rec.events[0].reason, "refused by policy");
@@ -189,22 +189,84 @@ static void test_refused_never_upstream(void **state)
 	assert_false(h_dnsmasq_logged(&dm, "c2VjcmV0LWRhdGE"));
 }
 
-static void nxdomain_style(struct dnsgate_config *c)
+static void refused_style(struct dnsgate_config *c)
 {
-	c->refusal = DNSGATE_NXDOMAIN;
+	c->refusal = DNSGATE_REFUSED;
 }
 
-static void test_nxdomain_style(void **state)
+static void test_refused_style(void **state)
 {
 	struct fixture *f;
 	uint8_t resp[512];
 	int n;
 
-	assert_int_equal(start_gate(state, nxdomain_style), 0);
+	assert_int_equal(start_gate(state, refused_style), 0);
 	f = *state;
 	n = ask(f, "refused.test", ns_t_a, 0, resp, sizeof(resp));
 	assert_true(n > 0);
+	assert_int_equal(h_rcode(resp), ns_r_refused);
+}
+
+/* The Extended DNS Error option of a refusal, read with libresolv: info-code and text. */
+static int ede_of(const uint8_t *resp, int n, char *text, size_t cap)
+{
+	ns_msg h;
+	ns_rr rr;
+
+	if (ns_initparse(resp, n, &h) < 0)
+		return -1;
+	for (int i = 0; i < ns_msg_count(h, ns_s_ar); i++) {
+		const uint8_t *o;
+		size_t olen;
+
+		if (ns_parserr(&h, ns_s_ar, i, &rr) < 0 || ns_rr_type(rr) != ns_t_opt)
+			continue;
+		o = ns_rr_rdata(rr);
+		olen = ns_rr_rdlen(rr);
+		if (olen < 6 || (o[0] << 8 | o[1]) != 15)
+			return -1;
+		snprintf(text, cap, "%.*s", (int)((o[2] << 8 | o[3]) - 2), (const char *)o + 6);
+		return o[4] << 8 | o[5];
+	}
+	return 0;
+}
+
+/* A refusal says why, in a way dig and modern stubs show: RFC 8914 EDE, only to EDNS clients. */
+static void test_refusal_carries_ede(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t resp[512];
+	char text[128] = "";
+	int n;
+
+	n = ask(f, "refused.test", ns_t_a, 1232, resp, sizeof(resp));
 	assert_int_equal(h_rcode(resp), ns_r_nxdomain);
+	assert_int_equal(ede_of(resp, n, text, sizeof(text)), DNSGATE_EDE_PROHIBITED);
+	assert_string_equal(text, "runwarden: refused by policy");
+	n = ask(f, "refused.test", ns_t_a, 0, resp, sizeof(resp));
+	assert_int_equal(ede_of(resp, n, text, sizeof(text)), 0); /* no OPT without EDNS */
+	n = ask(f, "allowed.test", ns_t_axfr, 1232, resp, sizeof(resp));
+	assert_int_equal(h_rcode(resp), ns_r_refused);
+	assert_int_equal(ede_of(resp, n, text, sizeof(text)), DNSGATE_EDE_PROHIBITED);
+	assert_string_equal(text, "runwarden: meta-type refused");
+}
+
+/* The same answer twice is one pin, refreshed: pin and unpin calls pair up exactly, so an owner
+ * counting references (one per pin) drops the address when its one unpin comes. */
+static void test_repeated_answer_pins_once(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t resp[512];
+	uint64_t next = 0;
+
+	for (int i = 0; i < 3; i++)
+		ask(f, "allowed.test", ns_t_a, 0, resp, sizeof(resp));
+	assert_int_equal(f->rec.npins, 1);
+	assert_int_equal(f->rec.events[2].n_pinned, 1); /* still pinned, by the refresh */
+	assert_int_equal(dnsgate_expire(f->g, dnsgate_now_ms() + 331 * 1000, &next), 1);
+	assert_int_equal(f->rec.nunpins, 1);
+	ask(f, "allowed.test", ns_t_a, 0, resp, sizeof(resp));
+	assert_int_equal(f->rec.npins, 2); /* expired, so pinned anew */
 }
 
 static void refuse_any(struct dnsgate_config *c)
@@ -279,7 +341,7 @@ static void test_tcp(void **state)
 	n1 = h_mkquery("refused.test", ns_t_a, 0, q1, sizeof(q1));
 	assert_int_equal(h_tcp_send(fd, q1, (size_t)n1), 0);
 	n = h_tcp_recv(f->g, fd, resp, sizeof(resp), 3000);
-	assert_int_equal(h_rcode(resp), ns_r_refused);
+	assert_int_equal(h_rcode(resp), ns_r_nxdomain);
 	dnsgate_stats(f->g, &st);
 	assert_int_equal(st.tcp_clients, 1);
 	close(fd);
@@ -471,7 +533,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_aaaa_pinned, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cname_chain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused_never_upstream, setup, teardown),
-	    cmocka_unit_test_teardown(test_nxdomain_style, teardown),
+	    cmocka_unit_test_teardown(test_refused_style, teardown),
+	    cmocka_unit_test_setup_teardown(test_refusal_carries_ede, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_repeated_answer_pins_once, setup, teardown),
 	    cmocka_unit_test_teardown(test_own_refusals, teardown),
 	    cmocka_unit_test_setup_teardown(test_tcp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tc_retry, setup, teardown),

@@ -377,12 +377,13 @@ struct h_rec {
 };
 
 static enum dnsgate_verdict h_decide(void *ctx, const char *qname, int qtype,
-				     const struct dnsgate_client *who)
+				     const struct dnsgate_client *who, struct dnsgate_decision *d)
 {
 	struct h_rec *r = ctx;
 
 	(void)qtype;
 	(void)who;
+	(void)d;
 	r->ndecides++;
 	for (int i = 0; r->allow && r->allow[i]; i++)
 		if (strcmp(qname, r->allow[i]) == 0)

@@ -195,6 +195,27 @@ static void test_basic(void **state)
 	policy_free(p);
 }
 
+/* UDP-Lite and ICMP are learned as themselves: a policy that lets them pass, and nothing more. */
+static void test_other_protocols(void **state)
+{
+	const char *d = rundir(
+	    "protos", CONNECT("null", "udplite", "198.51.100.7", 5000, "null", "audit")
+			  CONNECT("null", "icmp", "198.51.100.8", 0, "null", "audit")
+			      CONNECT("null", "icmpv6", "2001:db8::8", 0, "null", "audit") CLOSE);
+	struct policy *p;
+	char *text = learn(&d, 1, LEARN_WILDCARD_MIN, &p);
+
+	(void)state;
+	assert_int_equal(addr_v(p, NULL, "198.51.100.7", 5000, POLICY_PROTO_UDPLITE), POLICY_ALLOW);
+	assert_int_equal(addr_v(p, NULL, "198.51.100.7", 5000, POLICY_PROTO_UDP), POLICY_DENY);
+	assert_int_equal(addr_v(p, NULL, "198.51.100.8", 0, POLICY_PROTO_ICMP), POLICY_ALLOW);
+	assert_int_equal(addr_v(p, NULL, "198.51.100.8", 80, POLICY_PROTO_TCP), POLICY_DENY);
+	assert_int_equal(addr_v(p, NULL, "2001:db8::8", 0, POLICY_PROTO_ICMP), POLICY_ALLOW);
+	assert_non_null(strstr(text, "- ip: \"198.51.100.8\"\n    proto: icmp\n"));
+	free(text);
+	policy_free(p);
+}
+
 static void test_steps(void **state)
 {
 	/* Run mode: one run per --step, as summary.json records it. */
@@ -416,6 +437,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_other_protocols),
 	    cmocka_unit_test(test_steps),
 	    cmocka_unit_test(test_whole_job_labels),
 	    cmocka_unit_test(test_wildcards_and_merge),

@@ -89,7 +89,7 @@ static void test_issue_example(void **state)
 	assert_int_equal(p->dns.resolvers[0].family, AF_INET);
 	assert_memory_equal(p->dns.resolvers[0].addr, "\x7f\x00\x00\x35", 4);
 	assert_true(p->dns.refuse_unlisted);
-	assert_int_equal(p->dns.refuse_with, POLICY_REFUSE_REFUSED);
+	assert_int_equal(p->dns.refuse_with, POLICY_REFUSE_NXDOMAIN);
 	assert_false(p->dns.has_upstream);
 	assert_true(policy_fails_on_violation(p, POLICY_MODE_ENFORCE));
 	assert_false(policy_fails_on_violation(p, POLICY_MODE_OBSERVE));
@@ -126,8 +126,12 @@ static void test_errors(void **state)
 	expect_err("version: 1\ndns: [1]\n", "t.yaml:2:6: dns: expected a mapping, found a list");
 	expect_err("version: 1\nfiles: [relative]\n",
 		   "t.yaml:2:9: files: paths must be absolute (start with /)");
-	expect_err("version: 1\nallow:\n  - host: x.test\n    proto: icmp\n",
-		   "t.yaml:4:12: proto: 'icmp' is not one of: tcp, udp, any");
+	expect_err("version: 1\nallow:\n  - host: x.test\n    proto: sctp\n",
+		   "t.yaml:4:12: proto: 'sctp' is not one of: tcp, udp, udplite, icmp, any");
+	expect_err("version: 1\nallow:\n  - ip: 10.0.0.1\n    ports: [443]\n    proto: icmp\n",
+		   "t.yaml:5:12: allow entry: proto icmp has no ports; leave ports out");
+	expect_err("version: 1\nallow:\n  - {proto: icmp, ip: 10.0.0.1, ports: 7}\n",
+		   "t.yaml:3:13: allow entry: proto icmp has no ports; leave ports out");
 	expect_err("version: 1\ndns:\n  refuse_with: drop\n",
 		   "t.yaml:3:16: dns.refuse_with: 'drop' is not one of: refused, nxdomain");
 	/* bad addresses */
