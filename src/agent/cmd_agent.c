@@ -37,6 +37,7 @@
 #include "agent/control.h"
 #include "agent/job.h"
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/util.h"
 
 #define DEFAULT_STATE "/var/lib/runwarden"
@@ -1028,9 +1029,8 @@ int cmd_agent(int argc, char **argv)
 	struct stat st;
 	int c, rc = 1;
 
-	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt("agent", argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case O_SOCKET:
 			a.sock_path = optarg;
@@ -1045,36 +1045,29 @@ int cmd_agent(int argc, char **argv)
 			foreground = true;
 			break;
 		case O_CONTAINERS:
-			if (n_container_dirs == 8) {
-				rw_err("agent: --container-cgroups: at most 8 directories");
-				return 2;
-			}
+			if (n_container_dirs == 8)
+				return cli_usage("agent",
+						 "--container-cgroups: at most 8 directories");
 			container_dirs[n_container_dirs++] = optarg;
 			a.container_dirs = container_dirs;
 			break;
 		case O_HELP:
+		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
 		default:
-			rw_err(
-			    "agent: option '%s' is unknown or lacks its value (see runwarden agent "
-			    "--help)",
-			    argv[optind - 1]);
-			return 2;
+			return CLI_USAGE;
 		}
 	}
-	if (optind < argc) {
-		rw_err("agent: unexpected argument '%s'", argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return cli_usage("agent", "unexpected argument '%s'", argv[optind]);
 	if (geteuid() != 0) {
 		rw_err("agent: must run as root (it loads BPF programs and creates cgroups)");
 		return 1;
 	}
-	if (a.state_dir[0] != '/' || a.pin_root[0] != '/' || a.sock_path[0] != '/') {
-		rw_err("agent: --socket, --state and --pin-root must be absolute paths");
-		return 2;
-	}
+	if (a.state_dir[0] != '/' || a.pin_root[0] != '/' || a.sock_path[0] != '/')
+		return cli_usage("agent",
+				 "--socket, --state and --pin-root must be absolute paths");
 	if (mkdir_p(a.state_dir, 0700)) {
 		rw_err("cannot create %s: %s", a.state_dir, strerror(errno));
 		return 1;

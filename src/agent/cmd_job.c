@@ -15,6 +15,7 @@
 
 #include "agent/control.h"
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/util.h"
 
 static const char usage_text[] =
@@ -96,13 +97,6 @@ static int call(const char *sock, json_t *req, json_t **reply)
 	return 0;
 }
 
-static void bad_option(const char *sub, int argc, char **argv)
-{
-	(void)argc;
-	rw_err("job %s: option '%s' is unknown or lacks its value (see runwarden job --help)", sub,
-	       argv[optind - 1]);
-}
-
 static int job_start(int argc, char **argv)
 {
 	enum {
@@ -128,6 +122,7 @@ static int job_start(int argc, char **argv)
 	    {"watch", required_argument, 0, O_WATCH},
 	    {"allow-partial", no_argument, 0, O_PARTIAL},
 	    {"no-sign", no_argument, 0, O_NOSIGN},
+	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
 	const char *sock = CONTROL_DEFAULT_SOCKET, *out = "runwarden-out", *mode = NULL;
@@ -136,8 +131,13 @@ static int job_start(int argc, char **argv)
 	uint64_t pid;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt("job start", argc, argv, "h", opts)) != -1) {
 		switch (c) {
+		case 'h':
+			fputs(usage_text, stdout);
+			json_decref(req);
+			json_decref(watch);
+			return 0;
 		case O_OUT:
 			out = optarg;
 			break;
@@ -158,7 +158,8 @@ static int job_start(int argc, char **argv)
 			break;
 		case O_PID:
 			if (!parse_u64(optarg, 2, INT_MAX, &pid)) {
-				rw_err("--pid %s: expected a process id above 1", optarg);
+				cli_usage("job start", "--pid %s: expected a process id above 1",
+					  optarg);
 				goto fail;
 			}
 			json_object_set_new(req, "pid", json_integer((json_int_t)pid));
@@ -176,16 +177,15 @@ static int job_start(int argc, char **argv)
 			json_object_set_new(req, "no_sign", json_true());
 			break;
 		default:
-			bad_option("start", argc, argv);
 			goto fail;
 		}
 	}
 	if (optind < argc) {
-		rw_err("job start: unexpected argument '%s'", argv[optind]);
+		cli_usage("job start", "unexpected argument '%s'", argv[optind]);
 		goto fail;
 	}
 	if (mode && strcmp(mode, "observe") && strcmp(mode, "learn") && strcmp(mode, "enforce")) {
-		rw_err("--mode %s: expected observe, learn or enforce", mode);
+		cli_usage("job start", "--mode %s: expected observe, learn or enforce", mode);
 		goto fail;
 	}
 	if (absolute("--out", out, false, path, sizeof(path)))
@@ -219,35 +219,38 @@ static int job_stop(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"socket", required_argument, 0, O_SOCKET},
 	    {"leftovers", required_argument, 0, O_LEFT},
+	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
 	const char *sock = CONTROL_DEFAULT_SOCKET;
 	json_t *req = json_pack("{s:s}", "op", "stop"), *reply;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt("job stop", argc, argv, "h", opts)) != -1) {
 		switch (c) {
+		case 'h':
+			fputs(usage_text, stdout);
+			json_decref(req);
+			return 0;
 		case O_SOCKET:
 			sock = optarg;
 			break;
 		case O_LEFT:
 			if (strcmp(optarg, "kill") && strcmp(optarg, "keep")) {
-				rw_err("--leftovers %s: expected kill or keep", optarg);
 				json_decref(req);
-				return 2;
+				return cli_usage("job stop",
+						 "--leftovers %s: expected kill or keep", optarg);
 			}
 			json_object_set_new(req, "leftovers", json_string(optarg));
 			break;
 		default:
-			bad_option("stop", argc, argv);
 			json_decref(req);
-			return 2;
+			return CLI_USAGE;
 		}
 	}
 	if (optind < argc) {
-		rw_err("job stop: unexpected argument '%s'", argv[optind]);
 		json_decref(req);
-		return 2;
+		return cli_usage("job stop", "unexpected argument '%s'", argv[optind]);
 	}
 	if (call(sock, req, &reply))
 		return 1;
@@ -264,18 +267,23 @@ static int job_stop(int argc, char **argv)
 
 static int job_status(int argc, char **argv)
 {
-	static const struct option opts[] = {{"socket", required_argument, 0, 1}, {0, 0, 0, 0}};
+	static const struct option opts[] = {
+	    {"socket", required_argument, 0, 1}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	const char *sock = CONTROL_DEFAULT_SOCKET;
 	json_t *reply;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 1) {
-			bad_option("status", argc, argv);
-			return 2;
+	while ((c = cli_getopt("job status", argc, argv, "h", opts)) != -1) {
+		if (c == 'h') {
+			fputs(usage_text, stdout);
+			return 0;
 		}
+		if (c != 1)
+			return CLI_USAGE;
 		sock = optarg;
 	}
+	if (optind < argc)
+		return cli_usage("job status", "unexpected argument '%s'", argv[optind]);
 	if (call(sock, json_pack("{s:s}", "op", "status"), &reply))
 		return 1;
 	json_dumpf(json_object_get(reply, "job"), stdout, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -286,11 +294,12 @@ static int job_status(int argc, char **argv)
 
 int cmd_job(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	if (argc < 2)
+		return cli_usage("job", "no subcommand given (start, stop or status)");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, stdout);
+		return 0;
 	}
-	opterr = 0;
 	optind = 1;
 	if (!strcmp(argv[1], "start"))
 		return job_start(argc - 1, argv + 1);
@@ -298,6 +307,5 @@ int cmd_job(int argc, char **argv)
 		return job_stop(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return job_status(argc - 1, argv + 1);
-	rw_err("job: unknown subcommand '%s' (start, stop or status)", argv[1]);
-	return 2;
+	return cli_usage("job", "unknown subcommand '%s' (start, stop or status)", argv[1]);
 }

@@ -27,6 +27,7 @@
 #include "agent/keeper.h"
 #include "agent/seccomp.h"
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/jsonw.h"
 #include "common/util.h"
 
@@ -161,9 +162,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	o->job.out_dir = "runwarden-out";
 	o->job.grace_ms = 2000;
 	o->job.ring_mb = 16;
-	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = cli_getopt("run", argc, argv, "+h", opts)) != -1) {
 		switch (c) {
 		case O_OUT:
 			o->job.out_dir = optarg;
@@ -180,16 +180,16 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		case O_MODE:
 			o->job.mode = policy_mode_parse(optarg);
 			if (o->job.mode == POLICY_MODE_UNSET) {
-				rw_err("--mode %s: expected observe, learn or enforce", optarg);
-				return -1;
+				return cli_usage(
+				    "run", "--mode %s: expected observe, learn or enforce", optarg);
 			}
 			break;
 		case O_GRACE: {
 			uint64_t s;
 
 			if (!parse_u64(optarg, 0, 3600, &s)) {
-				rw_err("--grace %s: expected whole seconds, 0..3600", optarg);
-				return -1;
+				return cli_usage(
+				    "run", "--grace %s: expected whole seconds, 0..3600", optarg);
 			}
 			o->job.grace_ms = s * 1000;
 			break;
@@ -206,25 +206,25 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			break;
 		case O_CONTAINER_DIR:
 			if (o->n_container_dirs == MAX_CONTAINER_DIRS) {
-				rw_err("--container-cgroups: at most %d directories",
-				       MAX_CONTAINER_DIRS);
-				return -1;
+				return cli_usage("run",
+						 "--container-cgroups: at most %d directories",
+						 MAX_CONTAINER_DIRS);
 			}
 			o->container_dirs[o->n_container_dirs++] = optarg;
 			o->job.container_dirs = o->container_dirs;
 			break;
 		case O_WATCH:
 			if (sensitive_add(sens, optarg, err, sizeof(err))) {
-				rw_err("--watch: %s", err);
-				return -1;
+				return cli_usage("run", "--watch: %s", err);
 			}
 			break;
 		case O_RING:
 			if (!parse_u64(optarg, 1, 1024, &o->job.ring_mb) ||
 			    (o->job.ring_mb & (o->job.ring_mb - 1))) {
-				rw_err("--ring-mb %s: expected a power of two between 1 and 1024",
-				       optarg);
-				return -1;
+				return cli_usage(
+				    "run",
+				    "--ring-mb %s: expected a power of two between 1 and 1024",
+				    optarg);
 			}
 			break;
 		case O_KEY:
@@ -237,28 +237,20 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			o->job.quiet = true;
 			break;
 		case O_HELP:
+		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
 		default:
-			if (optopt)
-				rw_err("run: option '-%c' is unknown (see runwarden run --help)",
-				       optopt);
-			else
-				rw_err("run: option '%s' is unknown or lacks its value (see "
-				       "runwarden run --help)",
-				       argv[optind - 1]);
-			return -1;
+			return CLI_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		rw_err("run: no command given (runwarden run [options] -- CMD [ARG...])");
-		return -1;
-	}
+	if (optind >= argc)
+		return cli_usage("run",
+				 "no command given (runwarden run [options] -- CMD [ARG...])");
 	o->cmd = argv + optind;
-	if (o->job.mode == POLICY_MODE_ENFORCE && !o->job.policy) {
-		rw_err("--mode enforce needs --policy FILE (what should be allowed?)");
-		return -1;
-	}
+	if (o->job.mode == POLICY_MODE_ENFORCE && !o->job.policy)
+		return cli_usage("run",
+				 "--mode enforce needs --policy FILE (what should be allowed?)");
 	return 0;
 }
 
@@ -442,8 +434,18 @@ int cmd_run(int argc, char **argv)
 
 int cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	int c;
+
+	optind = 1;
+	while ((c = cli_getopt("version", argc, argv, "h", opts)) != -1) {
+		if (c != 'h')
+			return CLI_USAGE;
+		fputs("usage: runwarden version\n\nPrints the version.\n", stdout);
+		return 0;
+	}
+	if (optind < argc)
+		return cli_usage("version", "unexpected argument '%s'", argv[optind]);
 	printf("runwarden %s\n", RW_VERSION);
 	return 0;
 }

@@ -310,6 +310,34 @@ static void count_verdict(struct collector *c, int v)
 		c->sum.denials++;
 }
 
+/* Adds a denied, blocked or audited attempt to the grouped violation list (see
+ * summary_violation): ident holds the kind's identity members, human one line. */
+static void note_violation(struct collector *c, const struct ev_hdr *h, const char *kind,
+			   const char *verdict, const char *ident, const char *human)
+{
+	struct proc *p = h->pid ? proctab_get(&c->procs, h->pid) : NULL;
+	struct strbuf frag = STRBUF_INIT, hl = STRBUF_INIT, pj = STRBUF_INIT;
+	const char *step = p && p->step ? p->step : c->step;
+
+	if (!strcmp(verdict, "allow"))
+		return;
+	sb_addf(&frag, "\"kind\":\"%s\",\"verdict\":\"%s\",\"step\":", kind, verdict);
+	json_cstr(&frag, step);
+	sb_addf(&frag, ",%s", ident);
+	sb_addf(&hl, "%s %s %s", verdict, kind, human);
+	if (step) {
+		sb_addstr(&hl, " step ");
+		json_cstr(&hl, step);
+	}
+	sb_addf(&pj, "{\"pid\":%u,\"exe\":", h->pid);
+	json_cstr(&pj, p && p->exe ? p->exe : NULL);
+	sb_addch(&pj, '}');
+	summary_violation(&c->sum, frag.buf, hl.buf, pj.buf);
+	sb_release(&frag);
+	sb_release(&hl);
+	sb_release(&pj);
+}
+
 /* The name an address was resolved from, if a DNS answer in this job said so. */
 static const char *host_for(struct collector *c, const char *addr)
 {
@@ -372,7 +400,6 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	}
 	write_line(c, EV_CONNECT);
 
-	sb_addf(&frag, ",\"verdict\":\"%s\"", verdict_name(e->verdict));
 	if (net_ipproto_has_ports(e->proto))
 		sb_addf(&human, "%s %s%s%s:%u", proto, family == AF_INET6 ? "[" : "", addr.buf,
 			family == AF_INET6 ? "]" : "", e->dport);
@@ -382,6 +409,8 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 		sb_addstr(&human, " ");
 		json_cstr(&human, host);
 	}
+	note_violation(c, &e->h, "connect", verdict_name(e->verdict), frag.buf, human.buf);
+	sb_addf(&frag, ",\"verdict\":\"%s\"", verdict_name(e->verdict));
 	sb_addf(&human, " %s", verdict_name(e->verdict));
 	summary_dest(&c->sum, frag.buf, human.buf);
 	count_verdict(c, e->verdict);
@@ -495,6 +524,7 @@ static void write_dns(struct collector *c, const struct dns_line *l)
 		sb_addf(&human, " %s", dns_type_name(l->qtype, tb, sizeof(tb)));
 		summary_dns(&c->sum, frag.buf, human.buf, answers, l->n);
 	}
+	note_violation(c, &h, "dns", verdict_name(l->verdict), frag.buf, human.buf);
 	sb_release(&frag);
 	sb_release(&human);
 }
@@ -903,19 +933,42 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		sb_addstr(&human, " as ");
 		json_str(&human, path.buf, path.len);
 	}
+	/* A failed open (ENOENT, EACCES) is an attempt, not a read: its own row. */
+	sb_addstr(&frag, ",\"result\":");
+	render_result(&frag, e->result);
+	if (e->result < 0) {
+		struct strbuf res = STRBUF_INIT;
+
+		render_result(&res, e->result); /* "ENOENT", quoted */
+		sb_addf(&human, " (attempt, %.*s)", (int)res.len - 2, res.buf + 1);
+		sb_release(&res);
+	}
 	sb_addf(&pj, "{\"pid\":%u,\"exe\":", e->h.pid);
 	json_cstr(&pj, p ? p->exe : NULL);
 	sb_addch(&pj, '}');
-	if (p && p->exe) {
-		sb_addstr(&human, " by ");
-		json_cstr(&human, p->exe);
-	}
 	summary_file(&c->sum, frag.buf, human.buf, pj.buf, e->h.pid);
 	free(watched);
 	sb_release(&path);
 	sb_release(&frag);
 	sb_release(&human);
 	sb_release(&pj);
+}
+
+/* The socket's identity members are those rendered before its verdict. */
+static void socket_violation(struct collector *c, const struct ev_socket *e, const char *members)
+{
+	const char *end = strstr(members, ",\"verdict\":");
+	struct strbuf ident = STRBUF_INIT, human = STRBUF_INIT;
+
+	if (!end || e->verdict == VERDICT_ALLOW)
+		return;
+	sb_add(&ident, members + 1, end - members - 1);
+	for (const char *q = ident.buf; *q; q++)
+		if (*q != '"')
+			sb_addch(&human, *q == ',' ? ' ' : *q == ':' ? '=' : *q);
+	note_violation(c, &e->h, "socket", verdict_name(e->verdict), ident.buf, human.buf);
+	sb_release(&ident);
+	sb_release(&human);
 }
 
 static const char *memread_op_name(uint32_t op)
@@ -1171,11 +1224,13 @@ static void on_socket(struct collector *c, const struct ev_socket *e)
 	struct strbuf *sb = &c->body;
 	char fbuf[NET_NAME_MAX], tbuf[NET_NAME_MAX];
 	struct proc *p;
+	size_t id0;
 
 	sb_reset(sb);
 	p = render_head(c, &e->h, "socket", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	id0 = sb->len;
 	sb_addf(sb, ",\"family\":\"%s\",\"type\":\"%s\",\"protocol\":%u,\"verdict\":\"%s\"",
 		net_family_name(e->family, fbuf), net_socktype_name(e->type, tbuf), e->protocol,
 		verdict_name(e->verdict));
@@ -1183,6 +1238,7 @@ static void on_socket(struct collector *c, const struct ev_socket *e)
 	render_result(sb, e->result);
 	write_line(c, EV_SOCKET);
 	count_verdict(c, e->verdict);
+	socket_violation(c, e, sb->buf + id0);
 }
 
 /* A CI step's first process (whole-job mode): its step variable labels it

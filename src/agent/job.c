@@ -582,6 +582,7 @@ int job_finish(struct job *j, int exit_status)
 	ri->log_name = "events.ndjson";
 	ri->missing_json = j->missing.buf;
 	ri->n_missing = j->ld.n_missing;
+	ri->violations_fail_run = violations(j);
 
 	/* The job can rename --out (its parent is usually the job's): the
 	 * evidence stays in our directory, wherever that is now; say so. */

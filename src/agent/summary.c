@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include <jansson.h>
+
 #include "common/jsonw.h"
 #include "common/util.h"
 
@@ -13,6 +15,7 @@ struct agg {
 	uint64_t count;
 	char *human;
 	struct strmap members; /* answers or processes, deduplicated */
+	uint64_t unlisted;     /* members not kept (bound reached) */
 };
 
 static const char *const kinds[EV_KIND_MAX] = {
@@ -32,6 +35,7 @@ void summary_init(struct summary *s)
 	strmap_init(&s->dests);
 	strmap_init(&s->dns);
 	strmap_init(&s->files);
+	strmap_init(&s->violations);
 	strmap_init(&s->memreads);
 }
 
@@ -51,6 +55,7 @@ void summary_free(struct summary *s)
 	strmap_clear(&s->dests, agg_free);
 	strmap_clear(&s->dns, agg_free);
 	strmap_clear(&s->files, agg_free);
+	strmap_clear(&s->violations, agg_free);
 	strmap_clear(&s->memreads, agg_free);
 	sb_release(&s->incomplete);
 }
@@ -101,14 +106,30 @@ void summary_dns(struct summary *s, const char *frag, const char *human,
 		strmap_put(&a->members, answers_json[i], NULL);
 }
 
+/* Bounded member set; what does not fit is counted so no one reads the list as complete. */
+static void add_member(struct agg *a, const char *member)
+{
+	if (!a)
+		return;
+	if (strmap_get(&a->members, member))
+		return;
+	if (a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
+		strmap_put(&a->members, member, NULL);
+	else
+		a->unlisted++;
+}
+
 void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,
 		  pid_t pid)
 {
-	struct agg *a = bump(s, &s->files, frag, human);
-
 	(void)pid;
-	if (a && a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
-		strmap_put(&a->members, proc_json, NULL);
+	add_member(bump(s, &s->files, frag, human), proc_json);
+}
+
+void summary_violation(struct summary *s, const char *frag, const char *human,
+		       const char *proc_json)
+{
+	add_member(bump(s, &s->violations, frag, human), proc_json);
 }
 
 void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json)
@@ -164,6 +185,9 @@ static void list(struct strbuf *sb, const char *name, const struct strmap *m, co
 				f2 = false;
 			}
 			sb_addch(sb, ']');
+			if (a->unlisted)
+				sb_addf(sb, ",\"%s_unlisted\":%llu", members,
+					(unsigned long long)a->unlisted);
 		}
 		sb_addch(sb, '}');
 		first = false;
@@ -225,6 +249,8 @@ void summary_render(const struct summary *s, const struct run_info *r, struct st
 	list(&sb, "dns_names", &s->dns, "answers");
 	list(&sb, "files", &s->files, "processes");
 	list(&sb, "memory_reads", &s->memreads, "processes");
+	list(&sb, "violations", &s->violations, "processes");
+	sb_addf(&sb, ",\"violations_fail_run\":%s", r->violations_fail_run ? "true" : "false");
 	sb_addf(&sb, ",\"unlisted_items\":%llu", (unsigned long long)s->overflow);
 	sb_addf(&sb,
 		",\"exe_hashes\":{\"files\":%llu,\"bytes\":%llu,\"cache_hits\":%llu,"
@@ -270,7 +296,26 @@ static bool is_denial(const char *frag)
 	return strstr(frag, "\"verdict\":\"deny\"") || strstr(frag, "\"verdict\":\"block\"");
 }
 
-static void print_list(FILE *f, const char *title, const struct strmap *m, int max)
+/* " by exe [pid N], ..." from the member set of {"pid","exe"} objects. */
+static void print_members(FILE *f, const struct agg *a)
+{
+	const char *sep = " by ";
+
+	strmap_for_each(m, &a->members)
+	{
+		json_t *o = json_loads(m->key, 0, NULL);
+		const char *exe = json_string_value(json_object_get(o, "exe"));
+
+		fprintf(f, "%s%s [pid %lld]", sep, exe ? exe : "?",
+			(long long)json_integer_value(json_object_get(o, "pid")));
+		sep = ", ";
+		json_decref(o);
+	}
+	if (a->unlisted)
+		fprintf(f, " and %llu more", (unsigned long long)a->unlisted);
+}
+
+static void print_list(FILE *f, const char *title, const struct strmap *m, int max, bool members)
 {
 	int shown = 0;
 
@@ -285,7 +330,10 @@ static void print_list(FILE *f, const char *title, const struct strmap *m, int m
 				continue;
 			if (shown++ == max)
 				break;
-			fprintf(f, "    %s x%llu\n", a->human, (unsigned long long)a->count);
+			fprintf(f, "    %s x%llu", a->human, (unsigned long long)a->count);
+			if (members)
+				print_members(f, a);
+			fputc('\n', f);
 		}
 	}
 	if (m->count > (size_t)max)
@@ -312,11 +360,13 @@ void summary_print(const struct summary *s, const struct run_info *r, FILE *f)
 		fprintf(f, "  WARNING: %d hooks missing; the record is partial\n", r->n_missing);
 	if (s->n_incomplete)
 		fprintf(f, "  WARNING: the record is incomplete: %s\n", sb_str(&s->incomplete));
-	print_list(f, "destinations", &s->dests, 20);
-	print_list(f, "dns names", &s->dns, 20);
-	print_list(f, "sensitive files", &s->files, 20);
+	if (s->violations.count)
+		print_list(f, "denied or would be denied", &s->violations, 50, true);
+	print_list(f, "destinations", &s->dests, 20, false);
+	print_list(f, "dns names", &s->dns, 20, false);
+	print_list(f, "sensitive files", &s->files, 20, true);
 	if (s->memreads.count)
-		print_list(f, "reads of other processes' memory", &s->memreads, 20);
+		print_list(f, "reads of other processes' memory", &s->memreads, 20, false);
 	if (r->n_leftovers) {
 		fprintf(f, "  processes left running after the grace period (%d)%s:\n",
 			r->n_leftovers, r->leftovers_killed ? ", killed" : "");

@@ -25,6 +25,10 @@ struct summary {
 	struct strmap dests; /* fragment -> struct agg */
 	struct strmap dns;
 	struct strmap files;
+	/* Denied, blocked and would-be-denied attempts grouped by what was
+	 * attempted (kind, verdict, step, identity): the one violation list that
+	 * summary.json, the terminal summary and every report render. */
+	struct strmap violations;
 	struct strmap memreads; /* reaches into other processes' memory */
 	uint64_t overflow;	/* distinct items not listed */
 	uint64_t logged[EV_KIND_MAX];
@@ -76,6 +80,7 @@ struct run_info {
 	const char *ci_json;	     /* JSON object text or NULL */
 	const char *containers_json; /* JSON array members, or NULL when not followed */
 	const char *policy_json;     /* JSON object text or NULL */
+	bool violations_fail_run;    /* the violations set the run's exit status */
 	const char *dns_json;	     /* JSON object text or NULL: the DNS gate, DNS drops */
 	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
 	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
@@ -90,6 +95,10 @@ void summary_dns(struct summary *s, const char *frag, const char *human,
 		 const char *const *answers_json, int n);
 void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,
 		  pid_t pid);
+/* One denied/blocked/audited attempt: frag names it ("kind", "verdict", "step" and the
+ * kind's identity members), proc_json is {"pid":N,"exe":...} of the process. */
+void summary_violation(struct summary *s, const char *frag, const char *human,
+		       const char *proc_json);
 
 void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json);
 /* Records a reason the record is incomplete (at most SUMMARY_MAX_REASONS

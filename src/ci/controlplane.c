@@ -5,6 +5,7 @@
  * from the job's environment (CI_SERVER_URL and friends are workload-settable).
  */
 #include "ci/controlplane.h"
+#include "ci/platforms.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -70,25 +71,22 @@ static const char *const buildkite[] = {
     NULL,
 };
 
-/* Self-hosted servers only: nothing fixed to list. */
+/* Platforms (ci/platforms.h) without an entry here have only self-hosted servers: nothing
+ * fixed to list. */
 static const char *const none[] = {NULL};
 
-static const struct {
-	const char *provider;
-	const char *const *hosts;
-} table[] = {
-    {"github", github}, {"gitlab", gitlab},	  {"circleci", circleci},
-    {"azure", azure},	{"bitbucket", bitbucket}, {"buildkite", buildkite},
-    {"jenkins", none},	{"drone", none},	  {"tekton", none},
+static const char *const *const table[CI_PLATFORM_COUNT] = {
+    [CI_GITHUB] = github, [CI_GITLAB] = gitlab,	      [CI_CIRCLECI] = circleci,
+    [CI_AZURE] = azure,	  [CI_BITBUCKET] = bitbucket, [CI_BUILDKITE] = buildkite,
 };
 
 const char *const *ci_control_plane_hosts(const char *provider)
 {
 	if (!provider)
 		return NULL;
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-		if (!strcmp(table[i].provider, provider))
-			return table[i].hosts;
+	for (int p = 0; p < CI_PLATFORM_COUNT; p++)
+		if (!strcmp(ci_platforms[p].name, provider))
+			return table[p] ? table[p] : none;
 	return NULL;
 }
 

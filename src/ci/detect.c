@@ -3,6 +3,7 @@
  * platform documents (docs/ci.md). Labels only: nothing here grants anything.
  */
 #include "ci/detect.h"
+#include "ci/platforms.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -92,17 +93,10 @@ static bool is_dir(const char *root, const char *rel)
 	return ok;
 }
 
-enum provider {
-	P_GITHUB,
-	P_GITLAB,
-	P_BUILDKITE,
-	P_CIRCLECI,
-	P_AZURE,
-	P_BITBUCKET,
-	P_DRONE,
-	P_JENKINS,
-	P_TEKTON,
-	P_COUNT
+const struct ci_platform_def ci_platforms[CI_PLATFORM_COUNT] = {
+#define CI_DEF_(id, nm, mk, m1, m2, s1, s2) [CI_##id] = {nm, mk, {m1, m2}, {s1, s2}},
+    CI_PLATFORMS(CI_DEF_)
+#undef CI_DEF_
 };
 
 /* Context keys, in output order. */
@@ -129,8 +123,8 @@ static const char *const field_names[F_COUNT] = {
 
 #define ALT 3 /* variables tried in order for one field */
 
+/* Context variables per platform; the step variables come from CI_PLATFORMS. */
 struct platform {
-	const char *name;
 	const char *vars[F_COUNT][ALT];
 };
 
@@ -140,143 +134,115 @@ struct platform {
  * composite() below. Sources: each platform's variable reference, see
  * docs/ci.md.
  */
-static const struct platform platforms[P_COUNT] = {
-    [P_GITHUB] = {"github",
-		  {
-		      [F_REPOSITORY] = {"GITHUB_REPOSITORY"},
-		      [F_WORKFLOW] = {"GITHUB_WORKFLOW"},
-		      [F_JOB] = {"GITHUB_JOB"},
-		      [F_RUN_ID] = {"GITHUB_RUN_ID"},
-		      [F_RUN_ATTEMPT] = {"GITHUB_RUN_ATTEMPT"},
-		      [F_COMMIT] = {"GITHUB_SHA"},
-		      [F_REF] = {"GITHUB_REF"},
-		      [F_RUNNER] = {"RUNNER_NAME"},
-		      [F_SERVER_URL] = {"GITHUB_SERVER_URL"},
-		      [F_STEP] = {"GITHUB_ACTION"},
-		  }},
-    [P_GITLAB] = {"gitlab",
-		  {
-		      [F_REPOSITORY] = {"CI_PROJECT_PATH"},
-		      [F_WORKFLOW] = {"CI_PIPELINE_NAME"},
-		      [F_JOB] = {"CI_JOB_NAME"},
-		      [F_JOB_ID] = {"CI_JOB_ID"},
-		      [F_RUN_ID] = {"CI_PIPELINE_ID"},
-		      [F_COMMIT] = {"CI_COMMIT_SHA"},
-		      [F_REF] = {"CI_COMMIT_REF_NAME"},
-		      [F_RUNNER] = {"CI_RUNNER_DESCRIPTION", "CI_RUNNER_ID"},
-		      [F_SERVER_URL] = {"CI_SERVER_URL"},
-		      [F_URL] = {"CI_JOB_URL"},
-		      [F_STEP] = {"CI_JOB_STAGE"},
-		  }},
-    [P_BUILDKITE] = {"buildkite",
-		     {
-			 [F_REPOSITORY] = {"BUILDKITE_REPO"},
-			 [F_WORKFLOW] = {"BUILDKITE_PIPELINE_SLUG"},
-			 [F_JOB] = {"BUILDKITE_STEP_KEY", "BUILDKITE_LABEL"},
-			 [F_JOB_ID] = {"BUILDKITE_JOB_ID"},
-			 [F_RUN_ID] = {"BUILDKITE_BUILD_NUMBER", "BUILDKITE_BUILD_ID"},
-			 [F_RUN_ATTEMPT] = {"BUILDKITE_RETRY_COUNT"},
-			 [F_COMMIT] = {"BUILDKITE_COMMIT"},
-			 [F_REF] = {"BUILDKITE_TAG", "BUILDKITE_BRANCH"},
-			 [F_RUNNER] = {"BUILDKITE_AGENT_NAME"},
-			 [F_URL] = {"BUILDKITE_BUILD_URL"},
-			 [F_STEP] = {"BUILDKITE_LABEL", "BUILDKITE_STEP_KEY"},
-		     }},
-    [P_CIRCLECI] = {"circleci",
-		    {
-			[F_WORKFLOW] = {"CIRCLE_WORKFLOW_ID"},
-			[F_JOB] = {"CIRCLE_JOB"},
-			[F_JOB_ID] = {"CIRCLE_WORKFLOW_JOB_ID", "CIRCLE_BUILD_NUM"},
-			[F_RUN_ID] = {"CIRCLE_BUILD_NUM"},
-			[F_COMMIT] = {"CIRCLE_SHA1"},
-			[F_REF] = {"CIRCLE_TAG", "CIRCLE_BRANCH"},
-			[F_URL] = {"CIRCLE_BUILD_URL"},
-		    }},
-    [P_AZURE] = {"azure",
-		 {
-		     [F_REPOSITORY] = {"BUILD_REPOSITORY_NAME"},
-		     [F_WORKFLOW] = {"BUILD_DEFINITIONNAME"},
-		     [F_JOB] = {"SYSTEM_JOBDISPLAYNAME", "SYSTEM_JOBNAME", "AGENT_JOBNAME"},
-		     [F_JOB_ID] = {"SYSTEM_JOBID"},
-		     [F_RUN_ID] = {"BUILD_BUILDID"},
-		     [F_RUN_ATTEMPT] = {"SYSTEM_JOBATTEMPT"},
-		     [F_COMMIT] = {"BUILD_SOURCEVERSION"},
-		     [F_REF] = {"BUILD_SOURCEBRANCH"},
-		     [F_RUNNER] = {"AGENT_NAME"},
-		     [F_SERVER_URL] = {"SYSTEM_COLLECTIONURI",
-				       "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI"},
-		     [F_STEP] = {"SYSTEM_STAGEDISPLAYNAME", "SYSTEM_STAGENAME"},
-		 }},
-    [P_BITBUCKET] = {"bitbucket",
-		     {
-			 [F_REPOSITORY] = {"BITBUCKET_REPO_FULL_NAME"},
-			 [F_WORKFLOW] = {"BITBUCKET_PIPELINE_UUID"},
-			 [F_JOB] = {"BITBUCKET_STEP_UUID"},
-			 [F_RUN_ID] = {"BITBUCKET_BUILD_NUMBER"},
-			 [F_RUN_ATTEMPT] = {"BITBUCKET_STEP_RUN_NUMBER"},
-			 [F_COMMIT] = {"BITBUCKET_COMMIT"},
-			 [F_REF] = {"BITBUCKET_TAG", "BITBUCKET_BRANCH"},
-			 [F_URL] = {"BITBUCKET_GIT_HTTP_ORIGIN"},
-		     }},
-    [P_DRONE] = {"drone",
-		 {
-		     [F_REPOSITORY] = {"DRONE_REPO"},
-		     [F_WORKFLOW] = {"DRONE_STAGE_NAME"},
-		     [F_JOB] = {"DRONE_STAGE_NAME"},
-		     [F_RUN_ID] = {"DRONE_BUILD_NUMBER"},
-		     [F_COMMIT] = {"DRONE_COMMIT_SHA", "DRONE_COMMIT"},
-		     [F_REF] = {"DRONE_COMMIT_REF"},
-		     [F_RUNNER] = {"DRONE_STAGE_MACHINE"},
-		     [F_URL] = {"DRONE_BUILD_LINK"},
-		     [F_STEP] = {"DRONE_STEP_NAME"},
-		 }},
-    [P_JENKINS] = {"jenkins",
-		   {
-		       [F_REPOSITORY] = {"GIT_URL"},
-		       [F_WORKFLOW] = {"JOB_NAME"},
-		       [F_JOB] = {"JOB_BASE_NAME", "JOB_NAME"},
-		       [F_RUN_ID] = {"BUILD_NUMBER", "BUILD_ID"},
-		       [F_COMMIT] = {"GIT_COMMIT"},
-		       [F_REF] = {"BRANCH_NAME", "GIT_BRANCH"},
-		       [F_RUNNER] = {"NODE_NAME"},
-		       [F_SERVER_URL] = {"JENKINS_URL", "HUDSON_URL"},
-		       [F_URL] = {"BUILD_URL"},
-		       [F_STEP] = {"STAGE_NAME"},
-		   }},
+static const struct platform platforms[CI_PLATFORM_COUNT] = {
+    [CI_GITHUB] = {{
+	[F_REPOSITORY] = {"GITHUB_REPOSITORY"},
+	[F_WORKFLOW] = {"GITHUB_WORKFLOW"},
+	[F_JOB] = {"GITHUB_JOB"},
+	[F_RUN_ID] = {"GITHUB_RUN_ID"},
+	[F_RUN_ATTEMPT] = {"GITHUB_RUN_ATTEMPT"},
+	[F_COMMIT] = {"GITHUB_SHA"},
+	[F_REF] = {"GITHUB_REF"},
+	[F_RUNNER] = {"RUNNER_NAME"},
+	[F_SERVER_URL] = {"GITHUB_SERVER_URL"},
+    }},
+    [CI_GITLAB] = {{
+	[F_REPOSITORY] = {"CI_PROJECT_PATH"},
+	[F_WORKFLOW] = {"CI_PIPELINE_NAME"},
+	[F_JOB] = {"CI_JOB_NAME"},
+	[F_JOB_ID] = {"CI_JOB_ID"},
+	[F_RUN_ID] = {"CI_PIPELINE_ID"},
+	[F_COMMIT] = {"CI_COMMIT_SHA"},
+	[F_REF] = {"CI_COMMIT_REF_NAME"},
+	[F_RUNNER] = {"CI_RUNNER_DESCRIPTION", "CI_RUNNER_ID"},
+	[F_SERVER_URL] = {"CI_SERVER_URL"},
+	[F_URL] = {"CI_JOB_URL"},
+    }},
+    [CI_BUILDKITE] = {{
+	[F_REPOSITORY] = {"BUILDKITE_REPO"},
+	[F_WORKFLOW] = {"BUILDKITE_PIPELINE_SLUG"},
+	[F_JOB] = {"BUILDKITE_STEP_KEY", "BUILDKITE_LABEL"},
+	[F_JOB_ID] = {"BUILDKITE_JOB_ID"},
+	[F_RUN_ID] = {"BUILDKITE_BUILD_NUMBER", "BUILDKITE_BUILD_ID"},
+	[F_RUN_ATTEMPT] = {"BUILDKITE_RETRY_COUNT"},
+	[F_COMMIT] = {"BUILDKITE_COMMIT"},
+	[F_REF] = {"BUILDKITE_TAG", "BUILDKITE_BRANCH"},
+	[F_RUNNER] = {"BUILDKITE_AGENT_NAME"},
+	[F_URL] = {"BUILDKITE_BUILD_URL"},
+    }},
+    [CI_CIRCLECI] = {{
+	[F_WORKFLOW] = {"CIRCLE_WORKFLOW_ID"},
+	[F_JOB] = {"CIRCLE_JOB"},
+	[F_JOB_ID] = {"CIRCLE_WORKFLOW_JOB_ID", "CIRCLE_BUILD_NUM"},
+	[F_RUN_ID] = {"CIRCLE_BUILD_NUM"},
+	[F_COMMIT] = {"CIRCLE_SHA1"},
+	[F_REF] = {"CIRCLE_TAG", "CIRCLE_BRANCH"},
+	[F_URL] = {"CIRCLE_BUILD_URL"},
+    }},
+    [CI_AZURE] = {{
+	[F_REPOSITORY] = {"BUILD_REPOSITORY_NAME"},
+	[F_WORKFLOW] = {"BUILD_DEFINITIONNAME"},
+	[F_JOB] = {"SYSTEM_JOBDISPLAYNAME", "SYSTEM_JOBNAME", "AGENT_JOBNAME"},
+	[F_JOB_ID] = {"SYSTEM_JOBID"},
+	[F_RUN_ID] = {"BUILD_BUILDID"},
+	[F_RUN_ATTEMPT] = {"SYSTEM_JOBATTEMPT"},
+	[F_COMMIT] = {"BUILD_SOURCEVERSION"},
+	[F_REF] = {"BUILD_SOURCEBRANCH"},
+	[F_RUNNER] = {"AGENT_NAME"},
+	[F_SERVER_URL] = {"SYSTEM_COLLECTIONURI", "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI"},
+    }},
+    [CI_BITBUCKET] = {{
+	[F_REPOSITORY] = {"BITBUCKET_REPO_FULL_NAME"},
+	[F_WORKFLOW] = {"BITBUCKET_PIPELINE_UUID"},
+	[F_JOB] = {"BITBUCKET_STEP_UUID"},
+	[F_RUN_ID] = {"BITBUCKET_BUILD_NUMBER"},
+	[F_RUN_ATTEMPT] = {"BITBUCKET_STEP_RUN_NUMBER"},
+	[F_COMMIT] = {"BITBUCKET_COMMIT"},
+	[F_REF] = {"BITBUCKET_TAG", "BITBUCKET_BRANCH"},
+	[F_URL] = {"BITBUCKET_GIT_HTTP_ORIGIN"},
+    }},
+    [CI_DRONE] = {{
+	[F_REPOSITORY] = {"DRONE_REPO"},
+	[F_WORKFLOW] = {"DRONE_STAGE_NAME"},
+	[F_JOB] = {"DRONE_STAGE_NAME"},
+	[F_RUN_ID] = {"DRONE_BUILD_NUMBER"},
+	[F_COMMIT] = {"DRONE_COMMIT_SHA", "DRONE_COMMIT"},
+	[F_REF] = {"DRONE_COMMIT_REF"},
+	[F_RUNNER] = {"DRONE_STAGE_MACHINE"},
+	[F_URL] = {"DRONE_BUILD_LINK"},
+    }},
+    [CI_JENKINS] = {{
+	[F_REPOSITORY] = {"GIT_URL"},
+	[F_WORKFLOW] = {"JOB_NAME"},
+	[F_JOB] = {"JOB_BASE_NAME", "JOB_NAME"},
+	[F_RUN_ID] = {"BUILD_NUMBER", "BUILD_ID"},
+	[F_COMMIT] = {"GIT_COMMIT"},
+	[F_REF] = {"BRANCH_NAME", "GIT_BRANCH"},
+	[F_RUNNER] = {"NODE_NAME"},
+	[F_SERVER_URL] = {"JENKINS_URL", "HUDSON_URL"},
+	[F_URL] = {"BUILD_URL"},
+    }},
     /* Tekton sets no variables of its own; the pod's hostname is the TaskRun pod. */
-    [P_TEKTON] = {"tekton",
-		  {
-		      [F_RUNNER] = {"HOSTNAME"},
-		  }},
+    [CI_TEKTON] = {{
+	[F_RUNNER] = {"HOSTNAME"},
+    }},
 };
 
-static bool present(enum provider p, const struct envsrc *e, const char *root)
+static bool marker_present(const struct ci_platform_def *d, const struct envsrc *e)
 {
-	switch (p) {
-	case P_GITHUB:
-		return env_true(e, "GITHUB_ACTIONS");
-	case P_GITLAB:
-		return env_true(e, "GITLAB_CI");
-	case P_BUILDKITE:
-		return env_true(e, "BUILDKITE");
-	case P_CIRCLECI:
-		return env_true(e, "CIRCLECI");
-	case P_AZURE:
-		return env_true(e, "TF_BUILD"); /* "True" on Azure: compared without case */
-	case P_BITBUCKET:
-		return env_set(e, "BITBUCKET_BUILD_NUMBER");
-	case P_DRONE:
-		return env_true(e, "DRONE");
-	case P_JENKINS:
-		return env_set(e, "JENKINS_URL") || env_set(e, "HUDSON_URL");
-	case P_TEKTON:
-		/* Volumes the Tekton controller mounts into every step container. */
-		return is_dir(root, "/tekton/run") || is_dir(root, "/tekton/steps") ||
-		       is_dir(root, "/tekton/downward");
-	case P_COUNT:
-		break;
-	}
+	for (int i = 0; i < 2 && d->marker[i]; i++)
+		if (d->mark == CI_MARK_TRUE ? env_true(e, d->marker[i]) : env_set(e, d->marker[i]))
+			return true;
 	return false;
+}
+
+static bool present(enum ci_platform p, const struct envsrc *e, const char *root)
+{
+	if (ci_platforms[p].mark != CI_MARK_PROBE)
+		return marker_present(&ci_platforms[p], e);
+	/* Tekton: volumes the controller mounts into every step container. */
+	return p == CI_TEKTON && (is_dir(root, "/tekton/run") || is_dir(root, "/tekton/steps") ||
+				  is_dir(root, "/tekton/downward"));
 }
 
 static json_t *label(const char *s, size_t len)
@@ -299,20 +265,20 @@ static const char *first_var(const struct envsrc *e, const char *const vars[ALT]
 }
 
 /* Values the platforms only give in pieces. */
-static void composite(enum provider p, const struct envsrc *e, const char *root, json_t *o)
+static void composite(enum ci_platform p, const struct envsrc *e, const char *root, json_t *o)
 {
 	struct strbuf sb = STRBUF_INIT;
 	const char *a, *b, *c;
 
 	switch (p) {
-	case P_GITHUB:
+	case CI_GITHUB:
 		a = env_get(e, "GITHUB_SERVER_URL");
 		b = env_get(e, "GITHUB_REPOSITORY");
 		c = env_get(e, "GITHUB_RUN_ID");
 		if (a && b && c && *a && *b && *c)
 			sb_addf(&sb, "%s/%s/actions/runs/%s", a, b, c);
 		break;
-	case P_CIRCLECI:
+	case CI_CIRCLECI:
 		a = env_get(e, "CIRCLE_PROJECT_USERNAME");
 		b = env_get(e, "CIRCLE_PROJECT_REPONAME");
 		if (a && b && *a && *b) {
@@ -323,7 +289,7 @@ static void composite(enum provider p, const struct envsrc *e, const char *root,
 			json_object_set_new(o, "repository", label(a, strlen(a)));
 		}
 		break;
-	case P_DRONE:
+	case CI_DRONE:
 		a = env_get(e, "DRONE_SYSTEM_PROTO");
 		b = env_get(e, "DRONE_SYSTEM_HOST");
 		if (a && b && *a && *b) {
@@ -332,7 +298,7 @@ static void composite(enum provider p, const struct envsrc *e, const char *root,
 			sb_reset(&sb);
 		}
 		break;
-	case P_TEKTON:
+	case CI_TEKTON:
 		/* TaskRun pods are named <taskrun>-pod; without HOSTNAME, the file. */
 		if (json_is_null(json_object_get(o, "runner"))) {
 			char buf[CI_VALUE_MAX + 1];
@@ -352,7 +318,7 @@ static void composite(enum provider p, const struct envsrc *e, const char *root,
 	default:
 		break;
 	}
-	if (p == P_GITHUB && sb.len)
+	if (p == CI_GITHUB && sb.len)
 		json_object_set_new(o, "url", label(sb.buf, sb.len));
 	sb_release(&sb);
 }
@@ -370,58 +336,45 @@ json_t *ci_detect(char *const *envp, const char *root)
 	/* Several platforms' markers at once happen (a GitLab job started from a
 	 * Jenkins build, a copied environment): the first in platforms[] order
 	 * wins and the rest are recorded, so a reader can see the ambiguity. */
-	for (int p = 0; p < P_COUNT; p++) {
+	for (int p = 0; p < CI_PLATFORM_COUNT; p++) {
 		if (!present(p, &e, root))
 			continue;
 		if (found < 0)
 			found = p;
 		else
-			json_array_append_new(also, json_string(platforms[p].name));
+			json_array_append_new(also, json_string(ci_platforms[p].name));
 	}
 	if (found >= 0) {
 		const struct platform *pl = &platforms[found];
+		const char *const *stepv = ci_platforms[found].step;
+		const char *st;
 
-		json_object_set_new(o, "provider", json_string(pl->name));
+		json_object_set_new(o, "provider", json_string(ci_platforms[found].name));
 		for (int f = 0; f < F_COUNT; f++) {
 			const char *v = first_var(&e, pl->vars[f]);
 			if (v)
 				json_object_set_new(o, field_names[f], label(v, strlen(v)));
 		}
+		st = stepv[0] ? first_var(&e, (const char *const[ALT]){stepv[0], stepv[1]}) : NULL;
+		if (st)
+			json_object_set_new(o, "step", label(st, strlen(st)));
 		composite(found, &e, root, o);
 	}
 	json_object_set_new(o, "also_detected", also);
 	return o;
 }
 
-/*
- * Step variables per platform, for the per-exec path: one pass over the
- * block, remembering only the names below.
- */
-enum wanted {
-	W_GITHUB_ACTIONS,
-	W_GITHUB_ACTION,
-	W_GITLAB_CI,
-	W_CI_JOB_STAGE,
-	W_BUILDKITE,
-	W_BUILDKITE_LABEL,
-	W_BUILDKITE_STEP_KEY,
-	W_TF_BUILD,
-	W_SYSTEM_STAGEDISPLAYNAME,
-	W_SYSTEM_STAGENAME,
-	W_DRONE,
-	W_DRONE_STEP_NAME,
-	W_JENKINS_URL,
-	W_STAGE_NAME,
-	W_COUNT
-};
+/* A NAME=value entry's value when its name is name, else NULL. */
+static const char *entry_value(const char *ent, size_t elen, const char *eq, const char *name,
+			       size_t *vlen)
+{
+	size_t nl = (size_t)(eq - ent);
 
-static const char *const wanted_names[W_COUNT] = {
-    "GITHUB_ACTIONS",	  "GITHUB_ACTION", "GITLAB_CI",
-    "CI_JOB_STAGE",	  "BUILDKITE",	   "BUILDKITE_LABEL",
-    "BUILDKITE_STEP_KEY", "TF_BUILD",	   "SYSTEM_STAGEDISPLAYNAME",
-    "SYSTEM_STAGENAME",	  "DRONE",	   "DRONE_STEP_NAME",
-    "JENKINS_URL",	  "STAGE_NAME",
-};
+	if (!name || strlen(name) != nl || memcmp(ent, name, nl))
+		return NULL;
+	*vlen = elen - nl - 1;
+	return eq + 1;
+}
 
 struct span {
 	const char *p;
@@ -434,24 +387,11 @@ static bool span_true(const struct span *s)
 	return s->set && s->n == 4 && !strncasecmp(s->p, "true", 4);
 }
 
-/* Same precedence as ci_detect(): marker, then that platform's step names. */
-static const struct {
-	enum wanted marker;
-	bool marker_bool; /* marker must be "true" (else: non-empty) */
-	enum wanted steps[2];
-	int nsteps;
-} step_rules[] = {
-    {W_GITHUB_ACTIONS, true, {W_GITHUB_ACTION}, 1},
-    {W_GITLAB_CI, true, {W_CI_JOB_STAGE}, 1},
-    {W_BUILDKITE, true, {W_BUILDKITE_LABEL, W_BUILDKITE_STEP_KEY}, 2},
-    {W_TF_BUILD, true, {W_SYSTEM_STAGEDISPLAYNAME, W_SYSTEM_STAGENAME}, 2},
-    {W_DRONE, true, {W_DRONE_STEP_NAME}, 1},
-    {W_JENKINS_URL, false, {W_STAGE_NAME}, 1},
-};
-
+/* Same precedence as ci_detect(), from the same table: marker, then the step variables.
+ * One pass over the block, remembering the first occurrence of each name (as getenv does). */
 char *ci_step_from_environ(const char *block, size_t len)
 {
-	struct span v[W_COUNT] = {0};
+	struct span mark[CI_PLATFORM_COUNT][2] = {0}, step[CI_PLATFORM_COUNT][2] = {0};
 	size_t i = 0;
 
 	if (!block)
@@ -464,31 +404,35 @@ char *ci_step_from_environ(const char *block, size_t len)
 		size_t elen = end ? (size_t)(end - ent) : len - i;
 		const char *eq = memchr(ent, '=', elen);
 
-		if (eq) {
-			size_t nl = (size_t)(eq - ent);
-			for (int w = 0; w < W_COUNT; w++) {
-				/* first occurrence wins, as with getenv(3) */
-				if (v[w].set || strlen(wanted_names[w]) != nl ||
-				    memcmp(ent, wanted_names[w], nl))
-					continue;
-				v[w].p = eq + 1;
-				v[w].n = elen - nl - 1;
-				v[w].set = true;
-				break;
+		for (int p = 0; eq && p < CI_PLATFORM_COUNT; p++) {
+			for (int k = 0; k < 2; k++) {
+				const struct ci_platform_def *d = &ci_platforms[p];
+				struct span *ms = &mark[p][k], *ss = &step[p][k];
+				size_t vl;
+				const char *v;
+
+				if (!ms->set && (v = entry_value(ent, elen, eq, d->marker[k], &vl)))
+					*ms = (struct span){v, vl, true};
+				if (!ss->set && (v = entry_value(ent, elen, eq, d->step[k], &vl)))
+					*ss = (struct span){v, vl, true};
 			}
 		}
 		i += elen + 1;
 	}
-	for (size_t r = 0; r < sizeof(step_rules) / sizeof(step_rules[0]); r++) {
-		const struct span *m = &v[step_rules[r].marker];
+	for (int p = 0; p < CI_PLATFORM_COUNT; p++) {
+		const struct ci_platform_def *d = &ci_platforms[p];
+		bool on = false;
 
-		if (step_rules[r].marker_bool ? !span_true(m) : !(m->set && m->n))
+		if (d->mark == CI_MARK_PROBE)
+			continue; /* no variable to find in an environment */
+		for (int k = 0; k < 2; k++)
+			on |= d->mark == CI_MARK_TRUE ? span_true(&mark[p][k])
+						      : mark[p][k].set && mark[p][k].n;
+		if (!on)
 			continue;
-		for (int s = 0; s < step_rules[r].nsteps; s++) {
-			const struct span *st = &v[step_rules[r].steps[s]];
-			if (st->set && st->n)
-				return ci_clean_label(st->p, st->n, CI_VALUE_MAX);
-		}
+		for (int k = 0; k < 2; k++)
+			if (step[p][k].set && step[p][k].n)
+				return ci_clean_label(step[p][k].p, step[p][k].n, CI_VALUE_MAX);
 		return NULL;
 	}
 	return NULL;

@@ -20,7 +20,7 @@
  * Detects the platform from envp (NULL-terminated "NAME=value" strings) and
  * file probes under root ("/" normally; tests pass a temp dir). Returns a new
  * object that always has these keys, null when unknown:
- *   provider (github|gitlab|jenkins|circleci|azure|bitbucket|tekton|buildkite|drone),
+ *   provider (a name from CI_PLATFORMS in ci/platforms.h),
  *   repository, workflow, job, job_id, run_id, run_attempt, commit, ref,
  *   runner, server_url, url, step, also_detected (array of other providers
  *   whose markers were present too).

@@ -27,6 +27,10 @@ void fmt_addr(struct strbuf *sb, int family, const void *addr);
 /* Reads a whole (small, bounded) file. Returns bytes read or -1. */
 ssize_t read_file_bounded(const char *path, char *buf, size_t cap);
 int write_file_str(const char *path, const char *s);
+/* Like read_file_bounded, for files a user names (policies, block lists): anything but a
+ * regular file (a directory, a FIFO that would block, a device) and read errors are refused
+ * with a one-line reason in err ("PATH: not a regular file (a FIFO)"). */
+ssize_t read_regular_file(const char *path, char *buf, size_t cap, char *err, size_t errlen);
 
 /* Parses a non-negative decimal in [min, max]; false on junk or range. */
 bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/util.h"
 #include "evidence/codec.h"
 #include "evidence/keys.h"
@@ -38,7 +39,7 @@ int cmd_keygen(int argc, char **argv)
 	int c, rc = 1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt("keygen", argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			prefix = optarg;
@@ -53,15 +54,13 @@ int cmd_keygen(int argc, char **argv)
 			fputs(keygen_usage, stdout);
 			return 0;
 		default:
-			fputs(keygen_usage, stderr);
-			return 2;
+			return CLI_USAGE;
 		}
 	}
-	if (!prefix || !*prefix || optind != argc) {
-		rw_err("keygen: %s",
-		       !prefix || !*prefix ? "--out PREFIX is required" : "unexpected argument");
-		return 2;
-	}
+	if (!prefix)
+		return cli_usage("keygen", "--out PREFIX is required");
+	if (optind != argc)
+		return cli_usage("keygen", "unexpected argument '%s'", argv[optind]);
 	sb_addf(&priv, "%s.key", prefix);
 	sb_addf(&pub, "%s.pub", prefix);
 	if (key_generate(&k, type, err)) {

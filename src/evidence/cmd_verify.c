@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/util.h"
 #include "evidence/codec.h"
 #include "evidence/verify.h"
@@ -89,7 +90,7 @@ int cmd_verify(int argc, char **argv)
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt("verify", argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'k':
 			o.key_path = optarg;
@@ -110,18 +111,13 @@ int cmd_verify(int argc, char **argv)
 			fputs(verify_usage, stdout);
 			return 0;
 		default:
-			fputs(verify_usage, stderr);
-			return 2;
+			return CLI_USAGE;
 		}
 	}
-	if (!o.key_path) {
-		rw_err("verify: --key PUB.pem is required: the public key you trust");
-		return 2;
-	}
-	if (optind != argc - 1) {
-		rw_err("verify: give exactly one attestation file (see runwarden verify --help)");
-		return 2;
-	}
+	if (!o.key_path)
+		return cli_usage("verify", "--key PUB.pem is required: the public key you trust");
+	if (optind != argc - 1)
+		return cli_usage("verify", "give exactly one attestation file");
 	o.attestation = argv[optind];
 	rc = verify_evidence(&o, &r);
 	if (json) {
@@ -130,11 +126,12 @@ int cmd_verify(int argc, char **argv)
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(j);
-	} else {
+	} else if (rc != VERDICT_ERROR) {
 		print_text(&r, o.attestation);
 	}
+	/* An error (unreadable key or file) is said once, on stderr. */
 	if (rc == VERDICT_ERROR)
-		rw_err("verify: %s", r.reason);
+		fprintf(stderr, "runwarden verify: error: %s\n", r.reason);
 	if (rc == VERDICT_VALID && payload_out &&
 	    ev_write_file(payload_out, sb_str(&r.payload), r.payload.len, err)) {
 		rw_err("verify: %s", err);

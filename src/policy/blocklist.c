@@ -121,11 +121,9 @@ struct policy_list *policy_load_blocklist(const char *path, char *err, size_t er
 	buf = malloc(POLICY_MAX_FILE_BYTES + 1);
 	if (!buf)
 		abort();
-	n = read_file_bounded(path, buf, POLICY_MAX_FILE_BYTES + 1);
+	n = read_regular_file(path, buf, POLICY_MAX_FILE_BYTES + 1, err, errlen);
 	if (n < 0 || n > POLICY_MAX_FILE_BYTES) {
-		if (n < 0)
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		else
+		if (n > POLICY_MAX_FILE_BYTES)
 			snprintf(err, errlen, "%s: larger than %u MiB", path,
 				 POLICY_MAX_FILE_BYTES >> 20);
 		free(buf);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/jsonw.h"
 #include "common/strbuf.h"
 #include "evidence/outdir.h"
@@ -120,8 +121,12 @@ struct learn {
 	struct strmap steps;	 /* named steps seen */
 	struct strmap resolvers; /* canonical address text */
 	struct strmap blocked;	 /* destinations refused by a block list */
+	struct strmap labels;	 /* whole-job step labels seen (not sections) */
 	bool null_step;
-	size_t events, connects, dns, bad_names, bad_steps;
+	size_t events, connects, dns, bad_names, bad_steps, runner, unknown_step_runs;
+	/* the run being read: the section its events belong to */
+	bool run_step_known;
+	char *run_step;
 	int wildcard_min;
 	struct strbuf runs;
 };
@@ -156,12 +161,24 @@ static const char *jstr(json_t *j, const char *key)
 	return json_string_value(json_object_get(j, key));
 }
 
-/* Step names as the parser accepts them; anything else is attributed to no step. */
+/* The section an event belongs to: the step its run enforced, never a label alone (a
+ * whole-job run labels events with each CI step while one rule set covers the job). Step
+ * names as the parser accepts them; anything else is attributed to no step. */
 static const char *step_of(struct learn *L, json_t *ev)
 {
 	const char *s = jstr(ev, "step");
 	size_t n;
 
+	if (s && (!L->run_step || strcmp(s, L->run_step)) && L->labels.count < 1000) {
+		struct strbuf lb = STRBUF_INIT;
+
+		/* into a comment line: printable bytes only, short */
+		for (size_t i = 0; s[i] && i < 64; i++)
+			sb_addch(&lb, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i]);
+		strmap_put(&L->labels, sb_str(&lb), NULL);
+		sb_release(&lb);
+	}
+	s = L->run_step;
 	if (!s)
 		return NULL;
 	n = strlen(s);
@@ -220,6 +237,12 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 	}
 	if (strcmp(kind, "connect") && strcmp(kind, "dns"))
 		return 0;
+	/* The runner's own connections are allowed in every mode (docs/agent.md): a policy
+	 * entry for them would only widen what the job's steps may reach. */
+	if (json_is_true(json_object_get(ev, "runner"))) {
+		L->runner++;
+		return 0;
+	}
 	step = step_of(L, ev);
 	if (!strcmp(kind, "connect")) {
 		const char *proto = jstr(ev, "proto");
@@ -294,6 +317,47 @@ full:
 	snprintf(err, errlen, "more than %d distinct destinations; learn from fewer runs",
 		 LEARN_MAX_DESTS);
 	return -1;
+}
+
+int learn_run_step_at(int dirfd, char **step)
+{
+	int fd = openat(dirfd, "summary.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	json_error_t jerr;
+	struct stat st;
+	json_t *sum = NULL, *v;
+	FILE *f;
+	int rc = 0;
+
+	*step = NULL;
+	if (fd < 0)
+		return 0;
+	/* bounded: a regular file of at most 64 MiB, as `report` reads it */
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (64 << 20) ||
+	    !(f = fdopen(fd, "re"))) {
+		close(fd);
+		return 0;
+	}
+	sum = json_loadf(f, 0, &jerr);
+	fclose(f);
+	v = json_object_get(sum, "step");
+	if (json_is_object(sum) && (!v || json_is_null(v) || json_is_string(v))) {
+		*step = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+		rc = 1;
+	}
+	json_decref(sum);
+	return rc;
+}
+
+int learn_run_step(const char *rundir, char **step)
+{
+	int dfd = open(rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	*step = NULL;
+	if (dfd < 0)
+		return 0;
+	rc = learn_run_step_at(dfd, step);
+	close(dfd);
+	return rc;
 }
 
 /* Reads one line into sb (without the newline). 1: line, 0: EOF, -1: longer than the cap. */
@@ -375,12 +439,22 @@ out:
 	return rc;
 }
 
+/* Records whether the next run's enforced step is known (learn_run_step's result). */
+static void set_run_step(struct learn *L, int known)
+{
+	L->run_step_known = known == 1;
+	if (!L->run_step_known)
+		L->unknown_step_runs++;
+}
+
 static int learn_dir(struct learn *L, const char *dir)
 {
 	struct strbuf path = STRBUF_INIT;
 	FILE *f;
 	int rc;
 
+	free(L->run_step);
+	set_run_step(L, learn_run_step(dir, &L->run_step));
 	sb_addf(&path, "%s/events.ndjson", dir);
 	f = fopen(path.buf, "re");
 	if (!f) {
@@ -695,6 +769,20 @@ static void render(struct learn *L, struct strbuf *out)
 		sb_addf(out, "# %zu events had unusable step names and count as no step\n",
 			L->bad_steps);
 	comment_list(out, "blocked during the runs (not allowed here)", &L->blocked);
+	if (L->runner)
+		sb_addf(out,
+			"# %zu connections of the CI runner itself are left out: they are allowed "
+			"in every mode\n",
+			L->runner);
+	comment_list(out,
+		     "steps seen as labels (whole-job mode: one rule set covers the whole job, so "
+		     "what they reached is at the top level)",
+		     &L->labels);
+	if (L->unknown_step_runs)
+		sb_addf(out,
+			"# %zu run(s) had no readable summary.json: their destinations are at the "
+			"top level\n",
+			L->unknown_step_runs);
 	sb_addstr(out, "version: 1\nmode: enforce\n");
 	if (top.dests.count) {
 		sb_addstr(out, "allow:\n");
@@ -791,6 +879,7 @@ int learn_write_opts(const char *const *rundirs, int n, const char *out_path, in
 	strmap_init(&L.steps);
 	strmap_init(&L.resolvers);
 	strmap_init(&L.blocked);
+	strmap_init(&L.labels);
 	for (int i = 0; i < n; i++) {
 		add_run_name(&L.runs, rundirs[i]);
 		if (learn_dir(&L, rundirs[i]))
@@ -803,6 +892,8 @@ out:
 	strmap_clear(&L.steps, NULL);
 	strmap_clear(&L.resolvers, NULL);
 	strmap_clear(&L.blocked, NULL);
+	strmap_clear(&L.labels, NULL);
+	free(L.run_step);
 	sb_release(&L.runs);
 	sb_release(&out);
 	return rc;
@@ -824,6 +915,8 @@ int learn_write_at(int dirfd, const char *dir_name)
 	strmap_init(&L.steps);
 	strmap_init(&L.resolvers);
 	strmap_init(&L.blocked);
+	strmap_init(&L.labels);
+	set_run_step(&L, learn_run_step_at(dirfd, &L.run_step));
 	add_run_name(&L.runs, dir_name);
 	sb_addf(&path, "%s/events.ndjson", dir_name);
 	fd = openat(dirfd, "events.ndjson", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -853,6 +946,8 @@ out:
 	strmap_clear(&L.steps, NULL);
 	strmap_clear(&L.resolvers, NULL);
 	strmap_clear(&L.blocked, NULL);
+	strmap_clear(&L.labels, NULL);
+	free(L.run_step);
 	sb_release(&L.runs);
 	sb_release(&out);
 	sb_release(&path);
@@ -882,30 +977,26 @@ int cmd_learn(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt("learn", argc, argv, "o:h", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			out = optarg;
 			break;
 		case 'w':
-			if (!parse_u64(optarg, 0, 100000, &wmin)) {
-				rw_err("learn: --wildcard-min: '%s' is not a number 0-100000",
-				       optarg);
-				return 2;
-			}
+			if (!parse_u64(optarg, 0, 100000, &wmin))
+				return cli_usage("learn",
+						 "--wildcard-min: '%s' is not a number 0-100000",
+						 optarg);
 			break;
 		case 'h':
 			fputs(learn_usage, stdout);
 			return 0;
 		default:
-			fputs(learn_usage, stderr);
-			return 2;
+			return CLI_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		fputs(learn_usage, stderr);
-		return 2;
-	}
+	if (optind >= argc)
+		return cli_usage("learn", "no run directory given");
 	return learn_write_opts((const char *const *)argv + optind, argc - optind, out, (int)wmin)
 		   ? 1
 		   : 0;

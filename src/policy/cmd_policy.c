@@ -4,21 +4,33 @@
  * file means rather than how it was spelled. `runwarden policy blocklist [FILE]` does the same
  * for a block list.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "common/strmap.h"
+#include "policy/learn.h"
 #include "policy/policy.h"
 
+#include <jansson.h>
+
 static const char policy_usage[] =
-    "usage: runwarden policy check FILE [--step NAME] [--blocklist FILE]\n"
+    "usage: runwarden policy check FILE [RUNDIR...] [--step NAME] [--blocklist FILE]\n"
     "       runwarden policy blocklist [FILE]\n"
     "\n"
-    "check      validate a policy file and print it normalised (exit 1 if invalid)\n"
+    "check      validate a policy file and print it normalised (exit 1 if invalid);\n"
+    "           with RUNDIRs, also replay each run's connections, DNS names and sockets\n"
+    "           against the rules its step would get, and list what would be denied\n"
+    "           (exit 1 if anything would be)\n"
     "           --step NAME       check only the rules in effect for that step\n"
     "           --blocklist FILE  block list to apply (default: the installed or built-in one)\n"
     "blocklist  validate a block list (default: the one runwarden would use) and print it\n";
@@ -56,6 +68,168 @@ static int check_set(const struct policy *p, const char *step, const struct poli
 	return 0;
 }
 
+/* What a replayed run would have been refused, grouped: description -> count. */
+struct replay {
+	struct strmap denied;
+	size_t total;
+};
+
+static void would_deny(struct replay *rp, const char *what)
+{
+	struct strmap_entry *e;
+
+	rp->total++;
+	if (rp->denied.count >= 1000 && !strmap_get(&rp->denied, what))
+		return; /* counted, not listed */
+	e = strmap_put(&rp->denied, what, NULL);
+	e->val = (void *)((uintptr_t)e->val + 1);
+}
+
+static bool resolver_listed(const struct policy *p, int family, const uint8_t *addr, unsigned port)
+{
+	for (size_t i = 0; i < p->dns.nresolvers; i++) {
+		const struct policy_addr *r = &p->dns.resolvers[i];
+
+		if (r->family == family && !memcmp(r->addr, addr, family == AF_INET ? 4 : 16) &&
+		    (r->port ? r->port : 53) == port)
+			return true;
+	}
+	return false;
+}
+
+/* One connect as the kernel and the gate would judge it under set. */
+static void replay_connect(const struct policy *p, const struct policy_set *set, json_t *ev,
+			   struct replay *rp)
+{
+	const char *daddr = json_string_value(json_object_get(ev, "daddr"));
+	const char *host = json_string_value(json_object_get(ev, "host"));
+	const char *proto = json_string_value(json_object_get(ev, "proto"));
+	json_int_t port = json_integer_value(json_object_get(ev, "dport"));
+	unsigned pr = proto && !strcmp(proto, "udp") ? POLICY_PROTO_UDP : POLICY_PROTO_TCP;
+	char why[POLICY_WHYLEN], what[600];
+	struct policy_match m;
+	uint8_t addr[16], prefix;
+	int family;
+
+	if (json_is_true(json_object_get(ev, "runner")) || !daddr ||
+	    policy_addr_parse(daddr, false, &family, addr, &prefix, why) || port <= 0 ||
+	    port > 65535)
+		return; /* the runner's own traffic is allowed in every mode */
+	snprintf(what, sizeof(what), "connect %s %s%s%s:%lld%s%s", proto ? proto : "?",
+		 strchr(daddr, ':') ? "[" : "", daddr, strchr(daddr, ':') ? "]" : "",
+		 (long long)port, host ? " host " : "", host ? host : "");
+	if (port == 53 && !host) {
+		/* the gate takes DNS; only a resolver list limits where it may go */
+		if (p->dns.nresolvers && !resolver_listed(p, family, addr, 53))
+			would_deny(rp, what);
+		return;
+	}
+	if (policy_check_addr(set, family, addr, (uint16_t)port, pr, NULL) == POLICY_ALLOW)
+		return;
+	if (host && policy_check_host(set, host, &m) == POLICY_ALLOW &&
+	    policy_rules_cover(m.rules, m.nrules, (uint16_t)port, pr))
+		return;
+	would_deny(rp, what);
+}
+
+static void replay_event(const struct policy *p, const struct policy_set *set, json_t *ev,
+			 struct replay *rp)
+{
+	const char *kind = json_string_value(json_object_get(ev, "kind"));
+	const char *verdict = json_string_value(json_object_get(ev, "verdict"));
+	char what[600];
+
+	if (!kind)
+		return;
+	if (!strcmp(kind, "connect")) {
+		replay_connect(p, set, ev, rp);
+	} else if (!strcmp(kind, "dns")) {
+		const char *q = json_string_value(json_object_get(ev, "query"));
+		const char *t = json_string_value(json_object_get(ev, "qtype"));
+
+		if (q && p->dns.refuse_unlisted &&
+		    policy_check_host(set, q, NULL) != POLICY_ALLOW) {
+			snprintf(what, sizeof(what), "dns %s %s", q, t ? t : "");
+			would_deny(rp, what);
+		}
+	} else if (!strcmp(kind, "socket") && verdict && strcmp(verdict, "allow")) {
+		/* socket kinds are judged by family and type, not by any policy entry */
+		json_t *fam = json_object_get(ev, "family"), *ty = json_object_get(ev, "type");
+
+		snprintf(what, sizeof(what), "socket %s %s (no policy entry allows it)",
+			 json_is_string(fam) ? json_string_value(fam) : "?",
+			 json_is_string(ty) ? json_string_value(ty) : "?");
+		would_deny(rp, what);
+	}
+}
+
+/* Replays one run directory; returns attempts that would be denied, -1 on a read error. */
+static long check_run(const struct policy *p, const struct policy_list *bl, const char *dir,
+		      struct strbuf *out)
+{
+	struct replay rp = {.total = 0};
+	struct strbuf path = STRBUF_INIT, line = STRBUF_INIT;
+	struct policy_set *set = NULL;
+	char err[512], chunk[65536], *step = NULL;
+	long rc = -1;
+	FILE *f = NULL;
+
+	strmap_init(&rp.denied);
+	learn_run_step(dir, &step);
+	if (step && !policy_find_step(p, step)) {
+		sb_addf(out, "# run %s: enforced step \"%s\", which this policy does not define\n",
+			dir, step);
+		rc = 1;
+		goto out;
+	}
+	set = policy_effective(p, step, bl, err, sizeof(err));
+	if (!set) {
+		rw_err("%s", err);
+		goto out;
+	}
+	sb_addf(&path, "%s/events.ndjson", dir);
+	f = fopen(path.buf, "re");
+	if (!f) {
+		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
+		goto out;
+	}
+	while (fgets(chunk, sizeof(chunk), f)) {
+		size_t n = strlen(chunk);
+		json_t *ev;
+
+		sb_add(&line, chunk, n);
+		if (line.len > LEARN_MAX_LINE) {
+			rw_err("%s: line longer than %u bytes", path.buf, LEARN_MAX_LINE);
+			goto out;
+		}
+		if (!n || chunk[n - 1] != '\n')
+			continue;
+		ev = json_loadb(line.buf, line.len, 0, NULL);
+		if (json_is_object(ev))
+			replay_event(p, set, ev, &rp);
+		json_decref(ev);
+		sb_reset(&line);
+	}
+	sb_addf(out, "# run %s (%s%s): ", dir, step ? "step " : "top level", step ? step : "");
+	if (!rp.total)
+		sb_addstr(out, "passes\n");
+	else
+		sb_addf(out, "%zu attempt%s would be denied:\n", rp.total,
+			rp.total == 1 ? "" : "s");
+	strmap_for_each(e, &rp.denied)
+	    sb_addf(out, "#   %s x%zu\n", e->key, (size_t)(uintptr_t)e->val);
+	rc = (long)rp.total;
+out:
+	if (f)
+		fclose(f);
+	policy_set_free(set);
+	free(step);
+	strmap_clear(&rp.denied, NULL);
+	sb_release(&path);
+	sb_release(&line);
+	return rc;
+}
+
 static int do_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -69,10 +243,10 @@ static int do_check(int argc, char **argv)
 	struct policy_list *bl;
 	struct strbuf out = STRBUF_INIT;
 	char err[512];
-	int c, rc = 1;
+	int c, rc = 1, denied_runs = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cli_getopt("policy check", argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 's':
 			step = optarg;
@@ -84,14 +258,11 @@ static int do_check(int argc, char **argv)
 			fputs(policy_usage, stdout);
 			return 0;
 		default:
-			fputs(policy_usage, stderr);
-			return 2;
+			return CLI_USAGE;
 		}
 	}
-	if (optind != argc - 1) {
-		fputs(policy_usage, stderr);
-		return 2;
-	}
+	if (optind >= argc)
+		return cli_usage("policy check", "no policy file given");
 	p = policy_load(argv[optind], err, sizeof(err));
 	if (!p) {
 		rw_err("%s", err);
@@ -124,8 +295,23 @@ static int do_check(int argc, char **argv)
 				goto out;
 	}
 	policy_format(&out, p);
-	fputs(sb_str(&out), stdout);
 	rc = 0;
+	for (int i = optind + 1; i < argc; i++) {
+		long n = check_run(p, bl, argv[i], &out);
+
+		if (n < 0) {
+			rc = 1;
+			goto out;
+		}
+		if (n > 0) {
+			rc = 1;
+			denied_runs++;
+		}
+	}
+	fputs(sb_str(&out), stdout);
+	if (denied_runs)
+		rw_err("%s cannot pass %d of the %d run(s) given: see the list above", p->path,
+		       denied_runs, argc - optind - 1);
 out:
 	sb_release(&out);
 	policy_list_free(bl);
@@ -139,10 +325,14 @@ static int do_blocklist(int argc, char **argv)
 	struct strbuf out = STRBUF_INIT;
 	char err[512];
 
-	if (argc > 2) {
-		fputs(policy_usage, stderr);
-		return 2;
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(policy_usage, stdout);
+		return 0;
 	}
+	if (argc > 2)
+		return cli_usage("policy blocklist", "at most one block list file");
+	if (argc == 2 && argv[1][0] == '-')
+		return cli_usage("policy blocklist", "option '%s' is unknown", argv[1]);
 	bl = policy_load_blocklist(argc == 2 ? argv[1] : NULL, err, sizeof(err));
 	if (!bl) {
 		rw_err("%s", err);
@@ -163,10 +353,8 @@ static int do_blocklist(int argc, char **argv)
 
 int cmd_policy(int argc, char **argv)
 {
-	if (argc < 2) {
-		fputs(policy_usage, stderr);
-		return 2;
-	}
+	if (argc < 2)
+		return cli_usage("policy", "no subcommand given (check, blocklist)");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		fputs(policy_usage, stdout);
 		return 0;
@@ -175,6 +363,5 @@ int cmd_policy(int argc, char **argv)
 		return do_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "blocklist"))
 		return do_blocklist(argc - 1, argv + 1);
-	rw_err("policy: unknown subcommand '%s' (check, blocklist)", argv[1]);
-	return 2;
+	return cli_usage("policy", "unknown subcommand '%s' (check, blocklist)", argv[1]);
 }

@@ -29,4 +29,15 @@ int learn_write_opts(const char *const *rundirs, int n, const char *out_path, in
  */
 int learn_write_at(int dirfd, const char *dir_name);
 
+/*
+ * The step a run enforced (its --step, from RUNDIR/summary.json): what a policy must serve for
+ * that run to pass again. Event "step" values are labels and need not be it: in whole-job mode
+ * they come from each CI step's environment while one set of rules covers the whole job.
+ * Returns 1 with *step set (malloc'd, or NULL for the top level), 0 when summary.json is
+ * missing or unreadable (the caller falls back to the top level, which applies everywhere).
+ */
+int learn_run_step(const char *rundir, char **step);
+/* The same for the run directory open as dirfd. */
+int learn_run_step_at(int dirfd, char **step);
+
 #endif

@@ -870,9 +870,8 @@ struct policy *policy_load(const char *path, char *err, size_t errlen)
 
 	if (!buf)
 		abort();
-	n = read_file_bounded(path, buf, POLICY_MAX_FILE_BYTES + 1);
+	n = read_regular_file(path, buf, POLICY_MAX_FILE_BYTES + 1, err, errlen);
 	if (n < 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		free(buf);
 		return NULL;
 	}

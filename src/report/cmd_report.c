@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "common/cli.h"
 #include "common/util.h"
 #include "report/report.h"
 
@@ -72,7 +73,7 @@ int cmd_report(int argc, char **argv)
 	int c, rc = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
+	while ((c = cli_getopt("report", argc, argv, "qh", opts)) != -1) {
 		uint64_t n;
 		switch (c) {
 		case 'H':
@@ -85,10 +86,9 @@ int cmd_report(int argc, char **argv)
 			junit = optarg;
 			break;
 		case 'm':
-			if (!parse_u64(optarg, 1, 1000000000, &n)) {
-				rw_err("report: --max-events wants a number from 1 to 1000000000");
-				return 2;
-			}
+			if (!parse_u64(optarg, 1, 1000000000, &n))
+				return cli_usage(
+				    "report", "--max-events wants a number from 1 to 1000000000");
 			max_events = (long long)n;
 			break;
 		case 'q':
@@ -98,14 +98,12 @@ int cmd_report(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return CLI_USAGE;
 		}
 	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind != argc - 1)
+		return cli_usage("report", optind == argc ? "no run directory given"
+							  : "give exactly one run directory");
 	if (report_load(&r, argv[optind], max_events, err, sizeof(err)) != 0) {
 		rw_err("report: %s", err);
 		report_free(&r);

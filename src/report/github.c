@@ -79,34 +79,16 @@ static void cmd_escape(struct strbuf *sb, const char *s, bool property)
 	}
 }
 
-static void describe(struct strbuf *sb, const json_t *d)
-{
-	const char *kind = jget_str(d, "kind");
-	char dest[600];
-
-	if (kind && !strcmp(kind, "dns")) {
-		sb_addf(sb, "DNS query %s", jget_str(d, "query") ?: "?");
-	} else {
-		report_dest_name(d, dest, sizeof(dest));
-		sb_addf(sb, "connection to %s", dest);
-		if (jget_str(d, "host") && jget_str(d, "daddr"))
-			sb_addf(sb, " (%s)", jget_str(d, "daddr"));
-		if (jget_str(d, "proto"))
-			sb_addf(sb, " %s", jget_str(d, "proto"));
-	}
-	if (jget_str(d, "exe") || jget_str(d, "comm"))
-		sb_addf(sb, " by %s", jget_str(d, "exe") ?: jget_str(d, "comm"));
-	if (jget_int(d, "pid") >= 0)
-		sb_addf(sb, " (pid %lld)", jget_int(d, "pid"));
-	if (jget_str(d, "step"))
-		sb_addf(sb, " in step %s", jget_str(d, "step"));
-}
-
 static void annotate(FILE *cmds, const char *level, const char *title, const json_t *d)
 {
 	struct strbuf msg = STRBUF_INIT, line = STRBUF_INIT;
+	char what[700], who[2048];
 
-	describe(&msg, d);
+	report_what(d, what, sizeof(what));
+	report_who(d, who, sizeof(who));
+	sb_addf(&msg, "%s x%lld%s", what, jget_int(d, "count"), who);
+	if (jget_str(d, "step"))
+		sb_addf(&msg, " in step %s", jget_str(d, "step"));
 	sb_addf(&line, "::%s title=", level);
 	cmd_escape(&line, title, true);
 	sb_addstr(&line, "::");
@@ -171,17 +153,18 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 	const json_t *s = r->summary;
 	json_t *v, *seen = json_object();
 	size_t i;
+	char headline[300];
 	bool no_step = false;
 	int skipped = 0;
 
 	fputs("## runwarden\n\n", mdf);
-	if (r->n_denials)
-		fprintf(mdf, ":x: **%lld denied** connection%s or name%s.\n\n", r->n_denials,
-			r->n_denials == 1 ? "" : "s", r->n_denials == 1 ? "" : "s");
-	else if (r->n_audits)
-		fprintf(mdf, ":warning: **%lld** would be denied (audit mode).\n\n", r->n_audits);
-	else
-		fputs(":white_check_mark: No denials.\n\n", mdf);
+	report_headline(r, headline, sizeof(headline));
+	fputs(r->n_denials || r->fails_run ? ":x: **"
+	      : r->n_audits		   ? ":warning: **"
+					   : ":white_check_mark: **",
+	      mdf);
+	md(mdf, headline);
+	fputs("**\n\n", mdf);
 	json_array_foreach(r->notes, i, v)
 	{
 		fputs("> [!WARNING]\n> ", mdf);
@@ -189,31 +172,33 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 		fputs("\n\n", mdf);
 	}
 
-	if (json_array_size(r->denials)) {
-		fputs("### Denied\n\n| Step | Process | What | Verdict |\n|---|---|---|---|\n",
+	if (json_array_size(r->violations)) {
+		fputs("### Denied\n\n| Verdict | What | Count | Processes | Step |\n"
+		      "|---|---|---|---|---|\n",
 		      mdf);
-		json_array_foreach(r->denials, i, v)
-		{
-			struct strbuf what = STRBUF_INIT;
-			char dest[600];
+		for (int pass = 0; pass < 2; pass++) {
+			json_array_foreach(r->violations, i, v)
+			{
+				char what[700], who[2048];
 
-			if (jget_str(v, "kind") && !strcmp(jget_str(v, "kind"), "dns")) {
-				sb_addf(&what, "DNS %s", jget_str(v, "query") ?: "?");
-			} else {
-				report_dest_name(v, dest, sizeof(dest));
-				sb_addf(&what, "%s %s", jget_str(v, "proto") ?: "", dest);
+				if (report_verdict_denied(jget_str(v, "verdict")) != (pass == 0))
+					continue;
+				report_what(v, what, sizeof(what));
+				report_who(v, who, sizeof(who));
+				fputs("| ", mdf);
+				md(mdf, jget_str(v, "verdict"));
+				fputs(" | ", mdf);
+				md(mdf, what);
+				fprintf(mdf, " | %lld | ", jget_int(v, "count"));
+				md(mdf, who[0] ? who + 4 : NULL); /* without " by " */
+				fputs(" | ", mdf);
+				md(mdf, jget_str(v, "step"));
+				fputs(" |\n", mdf);
 			}
-			fputs("| ", mdf);
-			md(mdf, jget_str(v, "step"));
-			fputs(" | ", mdf);
-			md(mdf, jget_str(v, "exe") ?: jget_str(v, "comm"));
-			fprintf(mdf, " (pid %lld) | ", jget_int(v, "pid"));
-			md(mdf, sb_str(&what));
-			fputs(" | ", mdf);
-			md(mdf, jget_str(v, "verdict"));
-			fputs(" |\n", mdf);
-			sb_release(&what);
 		}
+		if (r->n_violation_rows > (long long)json_array_size(r->violations))
+			fprintf(mdf, "\n%lld more rows in summary.json.\n",
+				r->n_violation_rows - (long long)json_array_size(r->violations));
 		fputc('\n', mdf);
 	}
 
@@ -266,33 +251,37 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 			skipped == 1 ? "" : "s");
 
 	if (json_array_size(r->files)) {
-		fputs("### Sensitive files\n\n| File | Opens | Processes |\n|---|---|---|\n", mdf);
+		fputs("### Sensitive files\n\n| File | Result | Count | Processes |\n"
+		      "|---|---|---|---|\n",
+		      mdf);
 		json_array_foreach(r->files, i, v)
 		{
-			json_t *pp;
-			size_t j;
+			const char *res = jget_str(v, "result");
+			char who[2048];
+
+			report_who(v, who, sizeof(who));
 			fputs("| ", mdf);
 			md(mdf, jget_str(v, "path"));
+			fputs(" | ", mdf);
+			md(mdf, res && strcmp(res, "ok") ? res : "opened");
 			fprintf(mdf, " | %lld | ", jget_int(v, "count"));
-			json_array_foreach(json_object_get(v, "processes"), j, pp)
-			{
-				if (j)
-					fputs(", ", mdf);
-				md(mdf, jget_str(pp, "exe"));
-			}
+			md(mdf, who[0] ? who + 4 : NULL);
 			fputs(" |\n", mdf);
 		}
 		fputc('\n', mdf);
 	}
 
 	fprintf(mdf, "<details><summary>Run</summary>\n\n| | |\n|---|---|\n");
-	fprintf(mdf, "| Events | exec %lld, connect %lld, dns %lld, file %lld, exit %lld |\n",
-		r->counts[RK_EXEC], r->counts[RK_CONNECT], r->counts[RK_DNS], r->counts[RK_FILE],
-		r->counts[RK_EXIT]);
+	fputs("| Events |", mdf);
+	for (int k = 0; k < RK_COUNT; k++)
+		fprintf(mdf, "%s %s %lld", k ? "," : "", report_kind_names[k], r->counts[k]);
+	fputs(" |\n", mdf);
 	if (s) {
 		fputs("| Mode | ", mdf);
 		md(mdf, jget_str(s, "mode"));
 		fprintf(mdf, " |\n| Exit status | %lld |\n", jget_int(s, "exit_status"));
+		if (r->fails_run)
+			fputs("| runwarden exit status | 1 (policy violations) |\n", mdf);
 		fprintf(mdf, "| Complete | %s |\n",
 			json_is_false(json_object_get(s, "complete")) ? "no" : "yes");
 		fprintf(mdf, "| Events lost | %lld |\n",
@@ -312,10 +301,19 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 
 	if (cmds) {
 		int n = 0;
-		json_array_foreach(r->denials, i, v) if (n++ < MAX_ANNOTATION)
-		    annotate(cmds, "error", "runwarden: denied", v);
-		json_array_foreach(r->audits, i, v) if (n++ < MAX_ANNOTATION)
-		    annotate(cmds, "warning", "runwarden: would be denied (audit)", v);
+		for (int pass = 0; pass < 2; pass++) {
+			json_array_foreach(r->violations, i, v)
+			{
+				bool denied = report_verdict_denied(jget_str(v, "verdict"));
+
+				if (denied != (pass == 0) || n++ >= MAX_ANNOTATION)
+					continue;
+				annotate(cmds, denied ? "error" : "warning",
+					 denied ? "runwarden: denied"
+						: "runwarden: would be denied (audit)",
+					 v);
+			}
+		}
 		if (n > MAX_ANNOTATION)
 			fprintf(cmds, "::warning title=runwarden::%d more; see the job summary\n",
 				n - MAX_ANNOTATION);

@@ -87,32 +87,28 @@ static void xml(FILE *out, const char *s)
 	}
 }
 
-static void who(FILE *out, const json_t *d)
+/* A row fails the test run when the run failed on it: denials always, would-be
+ * denials when the policy made them fail the run (fail_on_violation). */
+static bool row_fails(const struct report *r, const json_t *v)
 {
-	xml(out, jget_str(d, "exe") ?: jget_str(d, "comm") ?: "?");
-	fprintf(out, " (pid %lld)", jget_int(d, "pid"));
-	if (jget_str(d, "step")) {
-		fputs(" in step ", out);
-		xml(out, jget_str(d, "step"));
-	}
+	return report_verdict_denied(jget_str(v, "verdict")) || r->fails_run;
 }
 
 int report_junit(const struct report *r, FILE *out)
 {
 	long long tests = 0, failures = 0;
-	json_t *v, *dnsdeny = json_array();
+	json_t *v;
 	size_t i;
 
-	json_array_foreach(r->dests, i, v)
+	/* Allowed destinations pass; every violation row is its own case. */
+	json_array_foreach(r->dests, i, v) tests +=
+	    !report_verdict_denied(jget_str(v, "verdict")) &&
+	    strcmp(jget_str(v, "verdict") ?: "", "audit");
+	json_array_foreach(r->violations, i, v)
 	{
 		tests++;
-		failures += report_verdict_denied(jget_str(v, "verdict"));
+		failures += row_fails(r, v);
 	}
-	json_array_foreach(r->denials, i,
-			   v) if (jget_str(v, "kind") && !strcmp(jget_str(v, "kind"), "dns"))
-	    json_array_append(dnsdeny, v);
-	tests += (long long)json_array_size(dnsdeny);
-	failures += (long long)json_array_size(dnsdeny);
 
 	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	fprintf(out,
@@ -129,11 +125,44 @@ int report_junit(const struct report *r, FILE *out)
 	}
 	fputs(">\n", out);
 
+	json_array_foreach(r->violations, i, v)
+	{
+		const char *verdict = jget_str(v, "verdict");
+		char what[700], who[2048];
+
+		report_what(v, what, sizeof(what));
+		report_who(v, who, sizeof(who));
+		fputs("    <testcase classname=\"runwarden.", out);
+		xml(out, jget_str(v, "step") ?: "job");
+		fputs("\" name=\"", out);
+		xml(out, what);
+		fputs("\">\n", out);
+		if (row_fails(r, v)) {
+			fputs("      <failure type=\"", out);
+			xml(out, verdict);
+			fputs("\" message=\"", out);
+			xml(out, verdict);
+			fputs(": ", out);
+			xml(out, what);
+			fprintf(out, "\">%lld attempt(s)", jget_int(v, "count"));
+			xml(out, who);
+			fputs(", verdict ", out);
+			xml(out, verdict);
+			fputs(".</failure>\n", out);
+		} else {
+			fprintf(out, "      <system-out>%lld attempt(s)", jget_int(v, "count"));
+			xml(out, who);
+			fputs(" would be denied in enforce mode</system-out>\n", out);
+		}
+		fputs("    </testcase>\n", out);
+	}
 	json_array_foreach(r->dests, i, v)
 	{
 		const char *verdict = jget_str(v, "verdict");
 		char dest[600];
 
+		if (report_verdict_denied(verdict) || (verdict && !strcmp(verdict, "audit")))
+			continue; /* a violation row above */
 		report_dest_name(v, dest, sizeof(dest));
 		fputs("    <testcase classname=\"runwarden.", out);
 		xml(out, jget_str(v, "step") ?: "job");
@@ -141,48 +170,11 @@ int report_junit(const struct report *r, FILE *out)
 		xml(out, jget_str(v, "proto") ?: "?");
 		fputc(' ', out);
 		xml(out, dest);
-		fputs("\">\n", out);
-		if (report_verdict_denied(verdict)) {
-			fputs("      <failure type=\"", out);
-			xml(out, verdict);
-			fputs("\" message=\"", out);
-			xml(out, verdict);
-			fputs(": ", out);
-			xml(out, dest);
-			fprintf(out, "\">%lld connection(s) to ", jget_int(v, "count"));
-			xml(out, dest);
-			fputs(" (", out);
-			xml(out, jget_str(v, "daddr"));
-			fputs(") were stopped by policy (verdict ", out);
-			xml(out, verdict);
-			fputs(").</failure>\n", out);
-		} else {
-			fprintf(out, "      <system-out>%lld connection(s), verdict ",
-				jget_int(v, "count"));
-			xml(out, verdict ?: "none");
-			if (verdict && !strcmp(verdict, "audit"))
-				fputs(" (would be denied in enforce mode)", out);
-			fputs("</system-out>\n", out);
-		}
-		fputs("    </testcase>\n", out);
-	}
-	json_array_foreach(dnsdeny, i, v)
-	{
-		fputs("    <testcase classname=\"runwarden.", out);
-		xml(out, jget_str(v, "step") ?: "job");
-		fputs("\" name=\"dns ", out);
-		xml(out, jget_str(v, "query"));
-		fputs("\">\n      <failure type=\"", out);
-		xml(out, jget_str(v, "verdict"));
-		fputs("\" message=\"", out);
-		xml(out, jget_str(v, "verdict"));
-		fputs(": DNS ", out);
-		xml(out, jget_str(v, "query"));
-		fputs("\">query by ", out);
-		who(out, v);
-		fputs("</failure>\n    </testcase>\n", out);
+		fprintf(out, "\">\n      <system-out>%lld connection(s), verdict ",
+			jget_int(v, "count"));
+		xml(out, verdict ?: "none");
+		fputs("</system-out>\n    </testcase>\n", out);
 	}
 	fputs("  </testsuite>\n</testsuites>\n", out);
-	json_decref(dnsdeny);
 	return ferror(out) ? -1 : 0;
 }

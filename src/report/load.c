@@ -13,7 +13,12 @@
 #include "common/jsonw.h"
 #include "common/strbuf.h"
 
-static const char *const kind_names[RK_COUNT] = {"exec", "connect", "dns", "file", "exit"};
+const char *const report_kind_names[RK_COUNT] = {
+#define RK_NAME_(e, name) [e] = name,
+    REPORT_KINDS(RK_NAME_)
+#undef RK_NAME_
+};
+#define kind_names report_kind_names
 
 const char *jget_str(const json_t *o, const char *key)
 {
@@ -63,6 +68,7 @@ struct agg {
 	json_t *live;	 /* "pid" -> proc object of the live process with that pid */
 	json_t *keys;	 /* composite key -> aggregate entry (shared with arrays) */
 	json_t *stepset; /* step -> true */
+	json_t *vkeys;	 /* violation key -> row in r->violations */
 	size_t nkeys;
 	size_t nitems; /* entries in all processes' lists together */
 	bool procs_full, keys_full;
@@ -147,7 +153,9 @@ static json_t *new_proc(struct report *r, struct agg *a, const json_t *ev, long 
 	json_object_set_new(p, "net", json_array());
 	json_object_set_new(p, "dns", json_array());
 	json_object_set_new(p, "files", json_array());
+	json_object_set_new(p, "socks", json_array());
 	json_object_set_new(p, "dropped", json_integer(0));
+	json_object_set_new(p, "seen", json_integer(r->n_events));
 	json_array_append_new(r->procs, p);
 	snprintf(k, sizeof(k), "%lld", pid);
 	json_object_set(a->live, k, p);
@@ -200,10 +208,51 @@ static void proc_list_add(struct agg *a, json_t *p, const char *list, json_t *en
 static const char *const dest_fields[] = {"proto", "family",  "daddr", "dport",
 					  "host",  "verdict", "step",  NULL};
 static const char *const dns_fields[] = {"query", "qtype", "answers", "verdict", "step", NULL};
-static const char *const file_fields[] = {"path", NULL};
-static const char *const denial_fields[] = {"kind", "ts",    "pid",    "comm",	  "exe",
-					    "step", "proto", "family", "daddr",	  "dport",
-					    "host", "query", "qtype",  "verdict", NULL};
+static const char *const file_fields[] = {"path", "result", NULL};
+static const char *const socket_fields[] = {"family",  "type",	 "protocol",
+					    "verdict", "result", NULL};
+/* What identifies an attempt of each kind, for grouping violations: the same members
+ * the run's collector puts in summary.json's "violations" rows. */
+static const char *const connect_ident[] = {"proto", "family", "daddr", "dport", "host", NULL};
+static const char *const dns_ident[] = {"query", "qtype", NULL};
+static const char *const socket_ident[] = {"family", "type", "protocol", NULL};
+
+static const char *const *violation_ident(const char *kind)
+{
+	return !strcmp(kind, "connect")	 ? connect_ident
+	       : !strcmp(kind, "dns")	 ? dns_ident
+	       : !strcmp(kind, "socket") ? socket_ident
+					 : NULL;
+}
+
+static void bump_unlisted(json_t *row)
+{
+	long long n = jget_int(row, "processes_unlisted");
+
+	json_object_set_new(row, "processes_unlisted", json_integer(n > 0 ? n + 1 : 1));
+}
+
+/* Adds {pid, exe} to a row's bounded process list, counting what does not fit. */
+static void row_add_proc(json_t *row, const json_t *ev)
+{
+	json_t *procs = json_object_get(row, "processes"), *pp;
+	size_t i;
+
+	json_array_foreach(procs, i, pp)
+	{
+		if (jget_int(pp, "pid") == jget_int(ev, "pid") &&
+		    json_equal(json_object_get(pp, "exe"), json_object_get(ev, "exe")))
+			return;
+	}
+	if (json_array_size(procs) >= REPORT_MAX_VPROCS) {
+		bump_unlisted(row);
+		return;
+	}
+	pp = json_object();
+	json_object_set(pp, "pid", json_object_get(ev, "pid") ?: json_null());
+	json_object_set(pp, "exe", json_object_get(ev, "exe") ?: json_null());
+	json_array_append_new(procs, pp);
+}
 
 static void add_step(struct report *r, struct agg *a, const json_t *ev)
 {
@@ -215,30 +264,49 @@ static void add_step(struct report *r, struct agg *a, const json_t *ev)
 	}
 }
 
-static void verdict_lists(struct report *r, json_t *p, const json_t *ev)
+static void verdict_lists(struct report *r, struct agg *a, json_t *p, const json_t *ev)
 {
-	const char *v = jget_str(ev, "verdict");
-	json_t *d;
+	const char *v = jget_str(ev, "verdict"), *kind = jget_str(ev, "kind");
+	const char *const *ident = kind ? violation_ident(kind) : NULL;
+	struct strbuf key = STRBUF_INIT;
+	json_t *row;
 
-	if (!v)
+	if (!v || !ident)
 		return;
 	if (report_verdict_denied(v)) {
 		r->n_denials++;
 		if (p)
 			json_object_set_new(p, "denied", json_true());
-		if (json_array_size(r->denials) >= REPORT_MAX_DENIALS)
-			return;
-		d = copy_fields(ev, denial_fields);
-		json_object_set(d, "proc", p ? json_object_get(p, "id") : json_null());
-		json_array_append_new(r->denials, d);
 	} else if (!strcmp(v, "audit")) {
 		r->n_audits++;
-		if (json_array_size(r->audits) >= REPORT_MAX_DENIALS)
-			return;
-		d = copy_fields(ev, denial_fields);
-		json_object_set(d, "proc", p ? json_object_get(p, "id") : json_null());
-		json_array_append_new(r->audits, d);
+	} else {
+		return;
 	}
+	sb_addstr(&key, "v");
+	key_add(&key, ev, "kind");
+	key_add(&key, ev, "verdict");
+	key_add(&key, ev, "step");
+	for (const char *const *f = ident; *f; f++)
+		key_add(&key, ev, *f);
+	row = json_object_get(a->vkeys, sb_str(&key));
+	if (!row) {
+		if (json_array_size(r->violations) >= REPORT_MAX_DENIALS) {
+			r->n_violation_rows++;
+			sb_release(&key);
+			return;
+		}
+		row = copy_fields(ev, (const char *const[]){"kind", "verdict", "step", NULL});
+		for (const char *const *f = ident; *f; f++)
+			json_object_set(row, *f, json_object_get(ev, *f) ?: json_null());
+		json_object_set_new(row, "count", json_integer(0));
+		json_object_set_new(row, "processes", json_array());
+		json_array_append_new(r->violations, row);
+		json_object_set_nocheck(a->vkeys, sb_str(&key), row);
+		r->n_violation_rows++;
+	}
+	json_object_set_new(row, "count", json_integer(jget_int(row, "count") + 1));
+	row_add_proc(row, ev);
+	sb_release(&key);
 }
 
 static void on_event(struct report *r, struct agg *a, const json_t *ev)
@@ -288,7 +356,7 @@ static void on_event(struct report *r, struct agg *a, const json_t *ev)
 						    json_integer(jget_int(p, "dropped") + 1));
 			}
 		}
-		verdict_lists(r, p, ev);
+		verdict_lists(r, a, p, ev);
 		break;
 	case RK_DNS:
 		sb_addstr(&key, "d");
@@ -300,11 +368,18 @@ static void on_event(struct report *r, struct agg *a, const json_t *ev)
 			json_object_set(e, "answers", json_object_get(ev, "answers"));
 		if (p)
 			proc_list_add(a, p, "dns", copy_fields(ev, dns_fields));
-		verdict_lists(r, p, ev);
+		verdict_lists(r, a, p, ev);
+		break;
+	case RK_SOCKET:
+		if (p)
+			proc_list_add(a, p, "socks", copy_fields(ev, socket_fields));
+		verdict_lists(r, a, p, ev);
 		break;
 	case RK_FILE:
+		/* a failed open is an attempt, not a read: its own row */
 		sb_addstr(&key, "f");
 		key_add(&key, ev, "path");
+		key_add(&key, ev, "result");
 		e = bump(r, a, r->files, sb_str(&key), ev, file_fields);
 		if (e && p) {
 			json_t *procs = json_object_get(e, "processes");
@@ -312,10 +387,13 @@ static void on_event(struct report *r, struct agg *a, const json_t *ev)
 				procs = json_array();
 				json_object_set_new(e, "processes", procs);
 			}
-			/* the same process opening a file again adds nothing */
 			size_t n = json_array_size(procs);
 			json_t *last = n ? json_array_get(procs, n - 1) : NULL;
-			if (n < 20 && !(last && jget_int(last, "id") == jget_int(p, "id"))) {
+			if (last && jget_int(last, "id") == jget_int(p, "id")) {
+				/* the same process again adds nothing */
+			} else if (n >= REPORT_MAX_VPROCS) {
+				bump_unlisted(e);
+			} else {
 				json_t *pp = json_object();
 				json_object_set(pp, "id", json_object_get(p, "id"));
 				json_object_set(pp, "pid", json_object_get(p, "pid"));
@@ -324,14 +402,15 @@ static void on_event(struct report *r, struct agg *a, const json_t *ev)
 			}
 		}
 		if (p)
-			proc_list_add(
-			    a, p, "files",
-			    copy_fields(ev, (const char *const[]){"path", "flags", NULL}));
+			proc_list_add(a, p, "files",
+				      copy_fields(ev, (const char *const[]){"path", "flags",
+									    "result", NULL}));
 		break;
 	case RK_EXIT:
 		if (p) {
 			json_object_set(p, "status", json_object_get(ev, "status") ?: json_null());
 			json_object_set_new(p, "exited", json_true());
+			json_object_set_new(p, "exited_at", json_integer(r->n_events));
 		}
 		break;
 	default:
@@ -365,7 +444,10 @@ static int read_line(FILE *f, struct strbuf *sb, bool *terminated)
 static int load_events(struct report *r, const char *path, long long max_events, char *err,
 		       size_t errlen)
 {
-	struct agg a = {.live = json_object(), .keys = json_object(), .stepset = json_object()};
+	struct agg a = {.live = json_object(),
+			.keys = json_object(),
+			.stepset = json_object(),
+			.vkeys = json_object()};
 	struct strbuf line = STRBUF_INIT;
 	long long lineno = 0;
 	bool term;
@@ -429,6 +511,7 @@ out:
 	json_decref(a.live);
 	json_decref(a.keys);
 	json_decref(a.stepset);
+	json_decref(a.vkeys);
 	return rc;
 }
 
@@ -485,24 +568,125 @@ static void from_summary(struct report *r)
 		if (!json_object_get(d, "step"))
 			json_object_set_new(d, "step", step ? json_string(step) : json_null());
 		json_array_append_new(r->dests, d);
-		if (report_verdict_denied(jget_str(v, "verdict")))
-			r->n_denials++;
-		else if (jget_str(v, "verdict") && !strcmp(jget_str(v, "verdict"), "audit"))
-			r->n_audits++;
+		/* a summary from before "violations": its denied destinations are the list */
+		if (report_verdict_denied(jget_str(v, "verdict")) ||
+		    !strcmp(jget_str(v, "verdict") ?: "", "audit")) {
+			json_t *row = json_deep_copy(d);
+
+			json_object_set_new(row, "kind", json_string("connect"));
+			json_array_append_new(r->violations, row);
+			r->n_violation_rows++;
+			if (report_verdict_denied(jget_str(v, "verdict")))
+				r->n_denials += jget_int(v, "count") > 0 ? jget_int(v, "count") : 1;
+			else
+				r->n_audits += jget_int(v, "count") > 0 ? jget_int(v, "count") : 1;
+		}
 	}
 	json_array_foreach(json_object_get(r->summary, "dns_names"), i, v)
 	    json_array_append_new(r->dns, json_deep_copy(v));
 	json_array_foreach(json_object_get(r->summary, "files"), i, v)
 	    json_array_append_new(r->files, json_deep_copy(v));
-	json_array_foreach(json_object_get(r->summary, "denials"), i,
-			   v) if (json_array_size(r->denials) < REPORT_MAX_DENIALS)
-	    json_array_append_new(r->denials, json_deep_copy(v));
 	for (int k = 0; k < RK_COUNT; k++) {
 		long long c = jget_int(json_object_get(r->summary, "counts"), kind_names[k]);
 		r->counts[k] = c > 0 ? c : 0;
 	}
 	if (step)
 		json_array_append_new(r->steps, json_string(step));
+}
+
+/* The incarnation of pid that was alive when child was first seen: its exit (if any)
+ * came later. A fork that never exec'd and did nothing shows up only at its exit, after
+ * its children, so the live-process link made on first sight misses it. */
+static json_t *ancestor_for(const json_t *bypid, const json_t *child)
+{
+	long long seen = jget_int(child, "seen");
+	json_t *best = NULL, *p;
+	char k[32];
+	size_t i;
+
+	snprintf(k, sizeof(k), "%lld", jget_int(child, "ppid"));
+	json_array_foreach(json_object_get(bypid, k), i, p)
+	{
+		long long ex = jget_int(p, "exited_at");
+
+		if (p == child)
+			continue;
+		if (ex >= 0 && ex < seen)
+			continue; /* an earlier process with that pid */
+		if (!best || (ex >= 0 && (jget_int(best, "exited_at") < 0 ||
+					  ex < jget_int(best, "exited_at"))))
+			best = p;
+	}
+	return best;
+}
+
+/* Would linking child under parent close a loop (pid reuse can make ppids circular)? */
+static bool is_descendant(const struct report *r, const json_t *parent, const json_t *child)
+{
+	long long id = jget_int(parent, "id"), target = jget_int(child, "id");
+
+	for (size_t steps = 0; id >= 0 && steps <= json_array_size(r->procs); steps++) {
+		if (id == target)
+			return true;
+		id = jget_int(json_array_get(r->procs, (size_t)id), "parent");
+	}
+	return false;
+}
+
+/* Every process under its real parent: one pass over the roots left by loading. */
+static void link_parents(struct report *r)
+{
+	json_t *p, *bypid = json_object();
+	size_t i;
+	char k[32];
+
+	json_array_foreach(r->procs, i, p)
+	{
+		json_t *list;
+
+		snprintf(k, sizeof(k), "%lld", jget_int(p, "pid"));
+		list = json_object_get(bypid, k);
+		if (!list) {
+			list = json_array();
+			json_object_set_new(bypid, k, list);
+		}
+		json_array_append(list, p);
+	}
+	json_array_foreach(r->procs, i, p)
+	{
+		json_t *anc;
+
+		if (!json_is_null(json_object_get(p, "parent")) || jget_int(p, "ppid") <= 0)
+			continue;
+		anc = ancestor_for(bypid, p);
+		if (anc && !is_descendant(r, anc, p))
+			json_object_set(p, "parent", json_object_get(anc, "id"));
+	}
+	json_decref(bypid);
+}
+
+/* The run's own violation list, when it wrote one, is the one every format shows: it is
+ * what the run counted when it chose its exit status. */
+static void violations_from_summary(struct report *r)
+{
+	json_t *rows = json_object_get(r->summary, "violations"), *v;
+	long long d = jget_int(r->summary, "denials"), au = jget_int(r->summary, "audits");
+	size_t i;
+
+	r->fails_run = json_is_true(json_object_get(r->summary, "violations_fail_run"));
+	if (!json_is_array(rows))
+		return;
+	json_array_clear(r->violations);
+	json_array_foreach(rows, i, v)
+	{
+		if (json_is_object(v) && json_array_size(r->violations) < REPORT_MAX_DENIALS)
+			json_array_append_new(r->violations, json_deep_copy(v));
+	}
+	r->n_violation_rows = (long long)json_array_size(rows);
+	if (d >= 0)
+		r->n_denials = d;
+	if (au >= 0)
+		r->n_audits = au;
 }
 
 int report_load(struct report *r, const char *dir, long long max_events, char *err, size_t errlen)
@@ -516,8 +700,7 @@ int report_load(struct report *r, const char *dir, long long max_events, char *e
 	r->dests = json_array();
 	r->dns = json_array();
 	r->files = json_array();
-	r->denials = json_array();
-	r->audits = json_array();
+	r->violations = json_array();
 	r->steps = json_array();
 	r->notes = json_array();
 
@@ -537,6 +720,10 @@ int report_load(struct report *r, const char *dir, long long max_events, char *e
 		note(r, "events.ndjson is missing: tables come from summary.json");
 		from_summary(r);
 	}
+	if (rc == 0)
+		link_parents(r);
+	if (rc == 0 && r->summary)
+		violations_from_summary(r);
 	if (rc == 0 && r->summary) {
 		json_t *c = json_object_get(r->summary, "complete");
 		if (json_is_false(c))
@@ -552,9 +739,74 @@ void report_free(struct report *r)
 	json_decref(r->dests);
 	json_decref(r->dns);
 	json_decref(r->files);
-	json_decref(r->denials);
-	json_decref(r->audits);
+	json_decref(r->violations);
 	json_decref(r->steps);
 	json_decref(r->notes);
 	memset(r, 0, sizeof(*r));
+}
+
+void report_what(const json_t *v, char *buf, size_t len)
+{
+	const char *kind = jget_str(v, "kind");
+	struct strbuf sb = STRBUF_INIT;
+	char dest[600];
+
+	if (kind && !strcmp(kind, "dns")) {
+		sb_addf(&sb, "dns %s", jget_str(v, "query") ?: "?");
+		if (jget_str(v, "qtype"))
+			sb_addf(&sb, " %s", jget_str(v, "qtype"));
+	} else if (kind && !strcmp(kind, "socket")) {
+		sb_addstr(&sb, "socket");
+		for (const char *const *f = socket_ident; *f; f++) {
+			json_t *x = json_object_get(v, *f);
+			if (json_is_string(x))
+				sb_addf(&sb, " %s=%s", *f, json_string_value(x));
+			else if (json_is_integer(x))
+				sb_addf(&sb, " %s=%lld", *f, (long long)json_integer_value(x));
+		}
+	} else {
+		report_dest_name(v, dest, sizeof(dest));
+		sb_addf(&sb, "connect %s %s", jget_str(v, "proto") ?: "?", dest);
+		if (jget_str(v, "host") && jget_str(v, "daddr"))
+			sb_addf(&sb, " (%s)", jget_str(v, "daddr"));
+	}
+	snprintf(buf, len, "%s", sb_str(&sb));
+	sb_release(&sb);
+}
+
+void report_who(const json_t *v, char *buf, size_t len)
+{
+	json_t *procs = json_object_get(v, "processes"), *pp;
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+
+	if (!json_is_array(procs)) {
+		/* one event */
+		if (jget_str(v, "exe") || jget_str(v, "comm"))
+			sb_addf(&sb, " by %s", jget_str(v, "exe") ?: jget_str(v, "comm"));
+		if (jget_int(v, "pid") >= 0)
+			sb_addf(&sb, " [pid %lld]", jget_int(v, "pid"));
+	}
+	json_array_foreach(procs, i, pp)
+	{
+		sb_addf(&sb, "%s%s", i ? ", " : " by ", jget_str(pp, "exe") ?: "?");
+		if (jget_int(pp, "pid") >= 0)
+			sb_addf(&sb, " [pid %lld]", jget_int(pp, "pid"));
+	}
+	if (jget_int(v, "processes_unlisted") > 0)
+		sb_addf(&sb, " and %lld more", jget_int(v, "processes_unlisted"));
+	snprintf(buf, len, "%s", sb_str(&sb));
+	sb_release(&sb);
+}
+
+void report_headline(const struct report *r, char *buf, size_t len)
+{
+	long long n = r->n_denials + r->n_audits;
+
+	if (!n)
+		snprintf(buf, len, "No denials.");
+	else
+		snprintf(buf, len, "%lld policy violation%s (%lld denied, %lld would have been)%s.",
+			 n, n == 1 ? "" : "s", r->n_denials, r->n_audits,
+			 r->fails_run ? "; the run failed on them" : "");
 }

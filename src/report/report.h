@@ -21,7 +21,24 @@
 #define REPORT_MAX_KEYS	    20000  /* distinct destinations, names, files */
 #define REPORT_MAX_DENIALS  1000   /* listed; all are counted */
 
-enum report_kind { RK_EXEC, RK_CONNECT, RK_DNS, RK_FILE, RK_EXIT, RK_COUNT };
+#define REPORT_MAX_VPROCS 16 /* processes named per violation row */
+
+/* Event kinds the report reads, in the order they are counted and shown. */
+#define REPORT_KINDS(X)                                                                            \
+	X(RK_EXEC, "exec")                                                                         \
+	X(RK_CONNECT, "connect")                                                                   \
+	X(RK_DNS, "dns")                                                                           \
+	X(RK_SOCKET, "socket")                                                                     \
+	X(RK_FILE, "file")                                                                         \
+	X(RK_EXIT, "exit")
+
+enum report_kind {
+#define RK_ENUM_(e, name) e,
+	REPORT_KINDS(RK_ENUM_)
+#undef RK_ENUM_
+	    RK_COUNT
+};
+extern const char *const report_kind_names[RK_COUNT];
 
 struct report {
 	const char *dir;
@@ -30,12 +47,18 @@ struct report {
 	json_t *dests;	 /* {proto,family,daddr,dport,host,verdict,step,count} */
 	json_t *dns;	 /* {query,qtype,answers,verdict,step,count} */
 	json_t *files;	 /* {path,count,processes:[{pid,exe}]} */
-	json_t *denials; /* connect/dns events with verdict deny or block */
-	json_t *audits;	 /* ... with verdict audit */
-	json_t *steps;	 /* distinct step names seen, in order */
-	json_t *notes;	 /* strings: what is missing or truncated */
+	/* The violation list every renderer shows: attempts with verdict deny, block or
+	 * audit grouped by kind, verdict, step and what was attempted, each with its count
+	 * and the processes that made it: {kind,verdict,step,<identity>,count,processes}.
+	 * summary.json's "violations" when the run wrote it (the same list the terminal
+	 * summary printed), else built from events.ndjson with the same grouping. */
+	json_t *violations;
+	long long n_violation_rows; /* rows, including any not listed */
+	json_t *steps;		    /* distinct step names seen, in order */
+	json_t *notes;		    /* strings: what is missing or truncated */
 	long long counts[RK_COUNT];
-	long long n_events, n_denials, n_audits;
+	long long n_events, n_denials, n_audits; /* attempts, not rows */
+	bool fails_run;	  /* summary.json: the violations set the run's exit status */
 	bool have_events; /* events.ndjson was there */
 	bool closed;	  /* ... and ended with its "close" record */
 };
@@ -56,6 +79,13 @@ int report_html(const struct report *r, FILE *out);
 
 /* Shared by the renderers: host (or address) and port as people read them. */
 void report_dest_name(const json_t *d, char *buf, size_t len);
+/* What a violation row (or one event) attempted, one line: "connect tcp host:443 (addr)",
+ * "dns name A", "socket family=ipv4 type=raw protocol=255". Not escaped. */
+void report_what(const json_t *v, char *buf, size_t len);
+/* " by exe [pid N], ... and K more" for a violation or file row. Not escaped. */
+void report_who(const json_t *v, char *buf, size_t len);
+/* One-line headline every format starts with, so they say the same thing. */
+void report_headline(const struct report *r, char *buf, size_t len);
 bool report_verdict_denied(const char *verdict);
 
 #endif

@@ -25,42 +25,6 @@ static void put(FILE *out, const char *s)
 	free(c);
 }
 
-static void put_event(FILE *out, const json_t *d)
-{
-	const char *kind = jget_str(d, "kind");
-	char dest[600];
-
-	if (kind && !strcmp(kind, "dns")) {
-		fputs("dns ", out);
-		put(out, jget_str(d, "query"));
-		if (jget_str(d, "qtype")) {
-			fputs(" ", out);
-			put(out, jget_str(d, "qtype"));
-		}
-	} else {
-		report_dest_name(d, dest, sizeof(dest));
-		fputs("connect ", out);
-		put(out, jget_str(d, "proto") ? jget_str(d, "proto") : "?");
-		fputs(" ", out);
-		put(out, dest);
-		if (jget_str(d, "host") && jget_str(d, "daddr")) {
-			fputs(" (", out);
-			put(out, jget_str(d, "daddr"));
-			fputs(")", out);
-		}
-	}
-	if (jget_str(d, "exe") || jget_str(d, "comm")) {
-		fputs(" by ", out);
-		put(out, jget_str(d, "exe") ? jget_str(d, "exe") : jget_str(d, "comm"));
-	}
-	if (jget_int(d, "pid") >= 0)
-		fprintf(out, " [pid %lld]", jget_int(d, "pid"));
-	if (jget_str(d, "step")) {
-		fputs(" step ", out);
-		put(out, jget_str(d, "step"));
-	}
-}
-
 static void put_command(FILE *out, const json_t *cmd)
 {
 	size_t i;
@@ -77,9 +41,9 @@ static void put_command(FILE *out, const json_t *cmd)
 int report_text(const struct report *r, FILE *out)
 {
 	const json_t *s = r->summary;
-	static const char *const kinds[RK_COUNT] = {"exec", "connect", "dns", "file", "exit"};
 	json_t *v;
 	size_t i;
+	char line[300];
 
 	fputs("runwarden report: ", out);
 	put(out, r->dir);
@@ -93,6 +57,8 @@ int report_text(const struct report *r, FILE *out)
 		put(out, jget_str(s, "mode"));
 		if (jget_int(s, "exit_status") >= 0)
 			fprintf(out, "   exit status: %lld", jget_int(s, "exit_status"));
+		if (r->fails_run)
+			fputs("   runwarden exit status: 1 (policy violations)", out);
 		if (json_is_number(json_object_get(s, "duration_s")))
 			fprintf(out, "   duration: %.1fs",
 				json_number_value(json_object_get(s, "duration_s")));
@@ -117,37 +83,43 @@ int report_text(const struct report *r, FILE *out)
 		fputc('\n', out);
 	}
 
-	if (r->n_denials) {
-		fprintf(out, "\nDENIED (%lld):\n", r->n_denials);
-		json_array_foreach(r->denials, i, v)
+	report_headline(r, line, sizeof(line));
+	fputs("\n", out);
+	put(out, line);
+	fputc('\n', out);
+	/* Denied rows first, then would-be denials: the list the run counted. */
+	for (int pass = 0; pass < 2; pass++) {
+		json_array_foreach(r->violations, i, v)
 		{
+			char what[700], who[2048];
+
+			if (report_verdict_denied(jget_str(v, "verdict")) != (pass == 0))
+				continue;
+			report_what(v, what, sizeof(what));
+			report_who(v, who, sizeof(who));
 			fputs("  ", out);
+			put(out, pass == 0 ? "DENIED" : "would be denied");
+			fputs(" (", out);
 			put(out, jget_str(v, "verdict"));
-			fputs("  ", out);
-			put_event(out, v);
-			fputc('\n', out);
-		}
-		if ((long long)json_array_size(r->denials) < r->n_denials)
-			fprintf(out, "  ... and %lld more\n",
-				r->n_denials - (long long)json_array_size(r->denials));
-	}
-	if (r->n_audits) {
-		fprintf(out, "\nWould be denied (audit, %lld):\n", r->n_audits);
-		json_array_foreach(r->audits, i, v)
-		{
-			if (i == 20) {
-				fputs("  ...\n", out);
-				break;
+			fputs(") ", out);
+			put(out, what);
+			fprintf(out, "  x%lld", jget_int(v, "count"));
+			put(out, who);
+			if (jget_str(v, "step")) {
+				fputs(" step ", out);
+				put(out, jget_str(v, "step"));
 			}
-			fputs("  ", out);
-			put_event(out, v);
 			fputc('\n', out);
 		}
 	}
+	if (r->n_violation_rows > (long long)json_array_size(r->violations))
+		fprintf(out, "  ... and %lld more kinds of attempt\n",
+			r->n_violation_rows - (long long)json_array_size(r->violations));
 
 	fputs("\nevents:", out);
 	for (int k = 0; k < RK_COUNT; k++)
-		fprintf(out, " %s %lld%s", kinds[k], r->counts[k], k + 1 < RK_COUNT ? "," : "\n");
+		fprintf(out, " %s %lld%s", report_kind_names[k], r->counts[k],
+			k + 1 < RK_COUNT ? "," : "\n");
 	if (s) {
 		json_t *lost = json_object_get(s, "events_lost");
 		if (jget_int(lost, "total") > 0) {
@@ -215,17 +187,20 @@ int report_text(const struct report *r, FILE *out)
 		fputs("\nsensitive files:\n", out);
 		json_array_foreach(r->files, i, v)
 		{
-			json_t *pp;
-			size_t j;
+			char who[2048];
+			const char *res = jget_str(v, "result");
+
+			report_who(v, who, sizeof(who));
 			fputs("  ", out);
 			put(out, jget_str(v, "path"));
-			fprintf(out, "  x%lld  by", jget_int(v, "count"));
-			json_array_foreach(json_object_get(v, "processes"), j, pp)
-			{
-				fputs(j ? ", " : " ", out);
-				put(out, jget_str(pp, "exe"));
-				fprintf(out, " [pid %lld]", jget_int(pp, "pid"));
+			if (res && strcmp(res, "ok")) {
+				fputs("  attempted, failed with ", out);
+				put(out, res);
+				fprintf(out, ": x%lld", jget_int(v, "count"));
+			} else {
+				fprintf(out, "  opened x%lld", jget_int(v, "count"));
 			}
+			put(out, who);
 			fputc('\n', out);
 		}
 	}

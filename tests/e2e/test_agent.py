@@ -377,6 +377,69 @@ print(os.getpid())
                             for e in run.of("connect", daddr=BAD, dport=self.bad.port)))
         self.assertEqual(w.connect(BAD, self.bad.port), "ok")  # released: no fence
 
+    def test_learn_roundtrip_whole_job(self):
+        # Observe a job whose CI steps reach different places, learn a policy from it, and
+        # enforce that policy on the same job in whole-job mode: it must pass.
+        gh = ["env", "GITHUB_ACTIONS=true"]
+        code = CONNECT
+
+        def job(out, *opts):
+            w = self.worker()
+            rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign",
+                                        *opts)
+            self.assertEqual(rc, 0, err)
+            build = w.step(*gh, "GITHUB_ACTION=build", sys.executable, "-c", code, GOOD,
+                           str(self.good.port))
+            test = w.step(*gh, "GITHUB_ACTION=test", sys.executable, "-c", code, BAD,
+                          str(self.bad.port))
+            self.assertEqual(w.step("__connect", GOOD, str(self.good.port))["out"], "ok")
+            rc, _, err = self.agent.job("stop")
+            return rc, err, build["out"].strip(), test["out"].strip()
+
+        seen = os.path.join(self.tmp, "seen")
+        rc, err, b, t = job(seen)
+        self.assertEqual((rc, b, t), (0, "ok", "ok"), err)
+        pol = os.path.join(self.tmp, "learned.yaml")
+        p = subprocess.run([RW, "learn", seen, "--out", pol], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(pol) as f:
+            text = f.read()
+        # the steps are labels: what they reached is at the top level, which applies
+        self.assertNotIn("allow: []", text)
+        self.assertIn(f'- ip: "{GOOD}"', text)
+        self.assertIn(f'- ip: "{BAD}"', text)
+        self.assertIn("steps seen as labels", text)
+        self.assertIn("connections of the CI runner itself are left out", text)
+        chk = subprocess.run([RW, "policy", "check", pol, seen], capture_output=True, text=True)
+        self.assertEqual(chk.returncode, 0, chk.stdout + chk.stderr)
+        self.assertIn(f"# run {seen} (top level): passes", chk.stdout)
+        # the shape learn used to write (steps only, empty top level) is caught by check
+        bad = os.path.join(self.tmp, "steps-only.yaml")
+        with open(bad, "w") as f:
+            f.write(f"""version: 1
+mode: enforce
+allow: []
+steps:
+  build:
+    allow:
+      - ip: "{GOOD}"
+  test:
+    allow:
+      - ip: "{BAD}"
+""")
+        chk = subprocess.run([RW, "policy", "check", bad, seen], capture_output=True, text=True)
+        self.assertEqual(chk.returncode, 1, chk.stdout + chk.stderr)
+        self.assertIn(f"connect tcp {GOOD}:{self.good.port} x1", chk.stdout)
+        self.assertIn(f"connect tcp {BAD}:{self.bad.port} x1", chk.stdout)
+        self.assertIn("cannot pass 1 of the 1 run(s)", chk.stderr)
+        # enforced where it was learned: the same job passes with zero denials
+        rc, err, b, t = job(os.path.join(self.tmp, "enforced"), "--policy", pol, "--mode",
+                            "enforce")
+        self.assertEqual((rc, b, t), (0, "ok", "ok"), err)
+        run = Run(rc, err, os.path.join(self.tmp, "enforced"))
+        self.assertEqual(run.summary["denials"], 0)
+        self.assertEqual(run.summary["violations"], [])
+
     def test_agent_killed_mid_job(self):
         w = self.worker()
         out = os.path.join(self.tmp, "out")

@@ -68,7 +68,7 @@ class DebPackage(unittest.TestCase):
         res = subprocess.run([rw, "report", run, "--junit", os.path.join(self.tmp, "j.xml")],
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertIn("DENIED (2):", res.stdout)
+        self.assertIn("3 policy violations (2 denied, 1 would have been).", res.stdout)
         man = subprocess.run(["man", "--warnings", "-l",
                               os.path.join(root, "usr/share/man/man1/runwarden.1.gz")],
                              capture_output=True, text=True, env=dict(os.environ, MANWIDTH="80"))

@@ -131,7 +131,7 @@ class ReportHTML(unittest.TestCase):
         self.assertEqual(len(failures), 2)
         self.assertEqual(root.get("failures"), "2")
         names = [c.get("name") for c in cases]
-        self.assertIn('tcp evil"<b>&x.example:4444', names)
+        self.assertIn('connect tcp evil"<b>&x.example:4444 (203.0.113.9)', names)
 
     def test_github_summary(self):
         with open(self.md, encoding="utf-8") as f:
@@ -156,7 +156,7 @@ class ReportHTML(unittest.TestCase):
 
     def test_terminal(self):
         out = self.res.stdout.decode("utf-8", "replace")
-        self.assertIn("DENIED (2):", out)
+        self.assertIn("3 policy violations (2 denied, 1 would have been).", out)
         self.assertLess(out.index("DENIED"), out.index("destinations ("))
         self.assertIn("sensitive files:", out)
         self.assertIn("missing hook: lsm/file_open", out)
@@ -167,7 +167,7 @@ class ReportHTML(unittest.TestCase):
         # A real recording (no network: a file read and an exec), read back by every format.
         out = os.path.join(self.tmp, "real")
         res = subprocess.run([RW, "run", "--out", out, "--step", "real", "--quiet", "--",
-                              "sh", "-c", "cat /etc/hostname >/dev/null; /bin/true"],
+                              "bash", "-c", "x=$(cat /etc/hostname | tr a b); /bin/true"],
                              capture_output=True, timeout=120)
         if res.returncode != 0 or not os.path.exists(os.path.join(out, "events.ndjson")):
             self.skipTest("runwarden run unavailable here: " + res.stderr.decode()[-300:])
@@ -182,8 +182,14 @@ class ReportHTML(unittest.TestCase):
         with open(html, encoding="utf-8") as f:
             m = re.search(r'id="rw-data">(.*?)</script>', f.read(), re.S)
         data = json.loads(m.group(1))
-        self.assertTrue(any((p.get("argv") or [None])[0] == "sh" for p in data["procs"]))
+        self.assertTrue(any((p.get("argv") or [None])[0] == "cat" for p in data["procs"]))
         self.assertEqual(data["steps"], ["real"])
+        # the $(...) subshell's pipeline hangs under the subshell, under bash (which ends by
+        # exec'ing /bin/true): one root
+        self.assertEqual(len([p for p in data["procs"] if p["parent"] is None]), 1)
+        by_id = {p["id"]: p for p in data["procs"]}
+        (cat,) = [p for p in data["procs"] if p["comm"] == "cat"]
+        self.assertEqual(by_id[cat["parent"]]["pid"], cat["ppid"])
 
     def test_bad_input(self):
         d = os.path.join(self.tmp, "bad")
@@ -204,3 +210,87 @@ class ReportHTML(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def tree_events():
+    """A `$(...)` subshell (a fork that never execs, seen only at its exit, after its
+    child) and a pyenv-like shim whose 60 helper forks did nothing but run."""
+    ev = [
+        F._ev("exec", 100, 1, "bash", "/usr/bin/bash", None, argv=["bash", "job.sh"], cwd="/w"),
+        F._ev("exec", 111, 110, "cat", "/usr/bin/cat", None, argv=["cat", "/home/u/.netrc"],
+              cwd="/w"),
+        F._ev("file", 111, 110, "cat", "/usr/bin/cat", None, path="/home/u/.netrc",
+              flags=["O_RDONLY"], result="ok"),
+        F._ev("exit", 111, 110, "cat", "/usr/bin/cat", None, status=0),
+        F._ev("exit", 110, 100, "bash", "/usr/bin/bash", None, status=0),
+        F._ev("exec", 200, 100, "pyenv", "/usr/bin/bash", None, argv=["bash", "pyenv", "exec"],
+              cwd="/w"),
+    ]
+    for pid in range(201, 261):
+        ev.append(F._ev("exit", pid, 200, "bash", "/usr/bin/bash", None, status=0))
+    ev += [
+        F._ev("exec", 300, 200, "python3", "/usr/bin/python3", None, argv=["python3", "x.py"],
+              cwd="/w"),
+        F._ev("connect", 300, 200, "python3", "/usr/bin/python3", None, proto="tcp",
+              family="ipv4", daddr="127.0.0.1", dport=8080, host=None, verdict="allow"),
+        F._ev("exit", 300, 200, "python3", "/usr/bin/python3", None, status=0),
+        F._ev("exit", 200, 100, "pyenv", "/usr/bin/bash", None, status=0),
+        F._ev("exit", 100, 1, "bash", "/usr/bin/bash", None, status=0),
+    ]
+    for i, e in enumerate(ev):
+        e["ts"] = "2026-11-25T13:00:00.%09dZ" % (i + 1)
+    return ev
+
+
+class ReportTree(unittest.TestCase):
+    """Forks linked to their real parent; quiet subtrees folded."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="rw-tree-")
+        summ = F.summary()
+        summ["missing_hooks"] = []
+        summ["leftovers"] = []
+        cls.run_dir = F.write_run(os.path.join(cls.tmp, "run"), tree_events(), summ)
+        cls.html = os.path.join(cls.tmp, "tree.html")
+        cls.res = subprocess.run([RW, "report", cls.run_dir, "--html", cls.html, "--quiet"],
+                                 capture_output=True, timeout=60)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def data(self):
+        with open(self.html, encoding="utf-8") as f:
+            return json.loads(re.search(r'id="rw-data">(.*?)</script>', f.read(), re.S).group(1))
+
+    def test_forks_link_to_real_parent(self):
+        self.assertEqual(self.res.returncode, 0, self.res.stderr)
+        procs = self.data()["procs"]
+        by_pid = {p["pid"]: p for p in procs}
+        roots = [p["pid"] for p in procs if p["parent"] is None]
+        self.assertEqual(roots, [100])
+        self.assertEqual(by_pid[111]["parent"], by_pid[110]["id"])  # under the subshell
+        self.assertEqual(by_pid[110]["parent"], by_pid[100]["id"])
+
+    @unittest.skipUnless(CHROMIUM, "chromium not installed (scripts/deps.sh test)")
+    def test_quiet_subtrees_fold(self):
+        res = chromium(["--virtual-time-budget=5000", "--dump-dom", "file://" + self.html],
+                       self.tmp)
+        dom = res.stdout
+        self.assertIn('data-ready="1"', dom, res.stderr[-2000:])
+        # the 60 helper forks: one closed group, after the python that connected
+        self.assertEqual(dom.count("<details>"), 1, dom)
+        self.assertIn("60 processes that only ran (no network, files or denials)", dom)
+        self.assertLess(dom.index("127.0.0.1:8080"), dom.index("60 processes that only ran"))
+        # cat's sensitive read is shown, nested under the subshell under bash
+        p = {d["pid"]: d["id"] for d in self.data()["procs"]}
+        self.assertIsNotNone(re.search(
+            rf'id="p{p[100]}".*?id="p{p[110]}".*?<ul class="children"><li class="proc[^"]*" '
+            rf'id="p{p[111]}"', dom, re.S))
+        png = os.path.join(self.tmp, "tree.png")
+        chromium(["--virtual-time-budget=5000", "--window-size=1100,900", "--screenshot=" + png,
+                  "file://" + self.html], self.tmp)
+        keep = os.environ.get("RW_KEEP_SCREENSHOT")
+        if keep:
+            shutil.copy(png, keep.replace(".png", "") + "-tree.png")

@@ -18,6 +18,7 @@
 
 #include "ci/controlplane.h"
 #include "ci/detect.h"
+#include "ci/platforms.h"
 
 /* Noise every runner has: detection must not depend on it. */
 #define BASE "PATH=/usr/bin:/bin", "HOME=/home/runner", "CI=true", "LANG=C.UTF-8"
@@ -579,6 +580,46 @@ static void test_step_bounded(void **state)
 	free(b);
 }
 
+/* Detection, step labels and control-plane lists come from one table: for every platform and
+ * every marker it has, the step the job context names is the step a process's environment
+ * gives, and the platform has a control-plane entry (possibly empty). */
+static void test_one_table(void **state)
+{
+	(void)state;
+	for (int p = 0; p < CI_PLATFORM_COUNT; p++) {
+		const struct ci_platform_def *d = &ci_platforms[p];
+
+		assert_non_null(ci_control_plane_hosts(d->name));
+		for (int m = 0; m < 2 && d->marker[m]; m++) {
+			char mk[128], st[128], block[256];
+			char *const envp[] = {mk, st, NULL};
+			json_t *o;
+			char *label;
+			size_t n;
+
+			snprintf(mk, sizeof(mk), "%s=%s", d->marker[m],
+				 d->mark == CI_MARK_TRUE ? "True" : "https://ci.example.test/");
+			snprintf(st, sizeof(st), "%s=stage-%d", d->step[0] ? d->step[0] : "NO_STEP",
+				 p);
+			o = ci_detect(envp, empty_root);
+			assert_string_equal(json_string_value(json_object_get(o, "provider")),
+					    d->name);
+			n = (size_t)snprintf(block, sizeof(block), "%s%c%s%c", mk, 0, st, 0);
+			label = ci_step_from_environ(block, n);
+			if (d->step[0]) {
+				assert_non_null(label);
+				assert_string_equal(label,
+						    json_string_value(json_object_get(o, "step")));
+			} else {
+				assert_null(label);
+				assert_true(json_is_null(json_object_get(o, "step")));
+			}
+			free(label);
+			json_decref(o);
+		}
+	}
+}
+
 static void test_control_plane(void **state)
 {
 	(void)state;
@@ -644,6 +685,7 @@ int main(void)
 	    cmocka_unit_test(test_step_from_environ),
 	    cmocka_unit_test(test_step_bounded),
 	    cmocka_unit_test(test_control_plane),
+	    cmocka_unit_test(test_one_table),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -53,6 +53,24 @@ static const char *rundir(const char *name, const char *events)
 	return d;
 }
 
+/* The same, for a run that enforced step (NULL: the top level): its summary.json says so. */
+static const char *rundir_step(const char *name, const char *step, const char *events)
+{
+	const char *d = rundir(name, events);
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/summary.json", d);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	if (step)
+		fprintf(f, "{\"step\":\"%s\",\"mode\":\"observe\"}\n", step);
+	else
+		fputs("{\"step\":null,\"mode\":\"observe\"}\n", f);
+	fclose(f);
+	return d;
+}
+
 static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -200,16 +218,22 @@ static void test_other_protocols(void **state)
 
 static void test_steps(void **state)
 {
-	const char *d = rundir(
-	    "steps",
-	    CONNECT("\"build\"", "tcp", "192.0.2.1", 443, "\"common.example.test\"", "audit")
-		CONNECT("\"test\"", "tcp", "192.0.2.1", 443, "\"common.example.test\"", "audit")
-		    CONNECT("\"build\"", "tcp", "192.0.2.2", 443, "\"registry.example.test\"",
-			    "audit") CONNECT("\"test\"", "tcp", "192.0.2.3", 5432, "null", "audit")
-			CONNECT("\"we\\\"ird: step\"", "tcp", "192.0.2.1", 443,
-				"\"common.example.test\"", "audit") CLOSE);
+	/* Run mode: one run per --step, as summary.json records it. */
+	const char *d[3];
+
+	d[0] = rundir_step("s-build", "build",
+			   CONNECT("\"build\"", "tcp", "192.0.2.1", 443, "\"common.example.test\"",
+				   "audit") CONNECT("\"build\"", "tcp", "192.0.2.2", 443,
+						    "\"registry.example.test\"", "audit") CLOSE);
+	d[1] = rundir_step(
+	    "s-test", "test",
+	    CONNECT("\"test\"", "tcp", "192.0.2.1", 443, "\"common.example.test\"", "audit")
+		CONNECT("\"test\"", "tcp", "192.0.2.3", 5432, "null", "audit") CLOSE);
+	d[2] = rundir_step("s-weird", "we\\\"ird: step",
+			   CONNECT("\"we\\\"ird: step\"", "tcp", "192.0.2.1", 443,
+				   "\"common.example.test\"", "audit") CLOSE);
 	struct policy *p;
-	char *text = learn(&d, 1, LEARN_WILDCARD_MIN, &p);
+	char *text = learn(d, 3, LEARN_WILDCARD_MIN, &p);
 
 	(void)state;
 	/* common to every step: top level */
@@ -227,6 +251,35 @@ static void test_steps(void **state)
 	assert_int_equal(addr_v(p, "build", "192.0.2.3", 5432, POLICY_PROTO_TCP), POLICY_DENY);
 	assert_int_equal(host_v(p, "we\"ird: step", "common.example.test", 443, POLICY_PROTO_TCP),
 			 POLICY_ALLOW);
+	free(text);
+	policy_free(p);
+}
+
+static void test_whole_job_labels(void **state)
+{
+	/* Whole-job mode: events carry each CI step's label while one rule set (the top level,
+	 * the job had no --step) covers the job; the runner's own traffic is allowed anyway. */
+	const char *d = rundir_step(
+	    "wholejob", NULL,
+	    CONNECT("\"build\"", "tcp", "192.0.2.2", 443, "\"registry.example.test\"", "audit")
+		CONNECT("\"test\"", "tcp", "192.0.2.3", 5432, "null", "audit")
+		    CONNECT("null", "tcp", "192.0.2.9", 443,
+			    "\"runner.example.test\",\"runner\":true", "allow")
+			CONNECT("\"bad\\nlabel\"", "tcp", "192.0.2.4", 80, "null", "audit") CLOSE);
+	struct policy *p;
+	char *text = learn(&d, 1, LEARN_WILDCARD_MIN, &p);
+
+	(void)state;
+	assert_int_equal(p->nsteps, 0);
+	assert_int_equal(host_v(p, NULL, "registry.example.test", 443, POLICY_PROTO_TCP),
+			 POLICY_ALLOW);
+	assert_int_equal(addr_v(p, NULL, "192.0.2.3", 5432, POLICY_PROTO_TCP), POLICY_ALLOW);
+	assert_int_equal(addr_v(p, NULL, "192.0.2.4", 80, POLICY_PROTO_TCP), POLICY_ALLOW);
+	assert_int_equal(host_v(p, NULL, "runner.example.test", 443, POLICY_PROTO_TCP),
+			 POLICY_DENY);
+	assert_non_null(strstr(text, "# steps seen as labels"));
+	assert_non_null(strstr(text, " build test bad?label\n"));
+	assert_non_null(strstr(text, "# 1 connections of the CI runner itself are left out"));
 	free(text);
 	policy_free(p);
 }
@@ -383,9 +436,13 @@ static void test_many_ports(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_basic),      cmocka_unit_test(test_other_protocols),
-	    cmocka_unit_test(test_steps),      cmocka_unit_test(test_wildcards_and_merge),
-	    cmocka_unit_test(test_hostile),    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_other_protocols),
+	    cmocka_unit_test(test_steps),
+	    cmocka_unit_test(test_whole_job_labels),
+	    cmocka_unit_test(test_wildcards_and_merge),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_many_ports),
 	};
 

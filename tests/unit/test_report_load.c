@@ -199,7 +199,10 @@ static void test_summary_only(void **state)
 	assert_int_equal(report_load(&r, dir, REPORT_MAX_EVENTS, err, sizeof(err)), 0);
 	assert_false(r.have_events);
 	assert_int_equal(r.counts[RK_CONNECT], 5);
-	assert_int_equal(r.n_denials, 1);
+	/* attempts, not rows; the denied destination is the violation list */
+	assert_int_equal(r.n_denials, 5);
+	assert_int_equal(json_array_size(r.violations), 1);
+	assert_string_equal(jget_str(json_array_get(r.violations, 0), "kind"), "connect");
 	assert_string_equal(jget_str(json_array_get(r.dests, 0), "step"), "s1");
 	char name[64];
 	report_dest_name(json_array_get(r.dests, 0), name, sizeof(name));
