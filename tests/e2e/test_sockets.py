@@ -11,7 +11,7 @@ import subprocess
 import sys
 import unittest
 
-from rwtest import RwTestCase
+from rwtest import TOOLS, RwTestCase
 
 # Stand-ins for outside hosts; nothing listens on them except where a test says.
 LISTED_TCP, UNLISTED, PING_OK = "127.0.31.1", "127.0.31.2", "127.0.31.3"
@@ -169,17 +169,31 @@ allow:
         self.assertEqual((r.summary["audits"], r.summary["denials"]), (3, 0))
 
     def test_non_ip_egress_families_judged_in_enforce(self):
-        # XDP needs CAP_NET_RAW, which an enforce-mode job lacks. Nothing in
-        # the kernel can refuse a vsock socket (no cgroup hook; BPF LSM
-        # programs are refused on this kernel): it is made, on record as
-        # denied, and the run fails.
+        # XDP needs CAP_NET_RAW, which an enforce-mode job lacks. No cgroup
+        # hook sees a vsock socket (and BPF LSM programs are refused on this
+        # kernel): the job's seccomp filter refuses it (EPERM) and the exit
+        # tracepoint records the refusal from the saved registers. (Before
+        # the filter, the socket was made: vsock reaches the hypervisor.)
         r = self.run_in("enforce", self.py(MAKE_SOCKETS, VSOCK, XDP, NETLINK))
-        self.assertEqual(r.stdout.split(), ["ok", "1", "ok"], r.stderr)
+        self.assertEqual(r.stdout.split(), ["1", "1", "ok"], r.stderr)
         self.assertEqual(r.rc, 1, r.stderr)
         self.assertIn("violation", r.stderr)
         socks = [(s["family"], s["type"], s["verdict"], s["result"]) for s in r.of("socket")]
-        self.assertEqual(socks, [("vsock", "stream", "deny", "ok"),
+        self.assertEqual(socks, [("vsock", "stream", "deny", "EPERM"),
                                  ("xdp", "raw", "deny", "EPERM")])
+
+    def test_compat_syscalls_refused_in_enforce(self):
+        # A 64-bit process can make 32-bit system calls (int 0x80); the
+        # per-syscall tracepoints do not fire for them, so an open made that
+        # way was never recorded. The enforce-mode filter refuses that ABI.
+        if not os.path.exists("/proc/sys/abi") or os.uname().machine != "x86_64":
+            self.fail("this test needs x86-64 with IA-32 emulation")
+        tool = os.path.join(TOOLS, "static_compat_open")
+        r = self.run_in("enforce", [tool, "/etc/hostname"])
+        self.assertEqual((r.rc, r.stdout.strip()), (3, "error Function not implemented"),
+                         r.stderr)
+        r = self.run_in("observe", [tool, "/etc/hostname"])
+        self.assertEqual(r.rc, 0, r.stderr)  # observe changes nothing
 
     def test_non_ip_egress_families_would_deny_in_observe(self):
         r = self.run_in("observe", self.py(MAKE_SOCKETS, VSOCK, XDP))
