@@ -236,6 +236,7 @@ enum memread_op {
 /* ev_memread.flags */
 #define MRF_TARGET_GLOBAL 0x1 /* target_pid is in the initial pid namespace */
 #define MRF_TARGET_COMM	  0x2 /* target_comm was read from the target task */
+#define MRF_KILLED	  0x4 /* enforce: the caller was killed before it could use the access */
 
 /* Repeated accesses by one process to one target with one op and outcome
  * are sent when their count reaches 1, 2, 4, 8, ...: a PEEKDATA loop over a

@@ -875,6 +875,41 @@ static __always_inline void caller_pidns(struct ev_memread *e)
 	e->pidns_inum = BPF_CORE_READ(ns, ns.inum);
 }
 
+struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
+void bpf_task_release(struct task_struct *p) __ksym __weak;
+
+/* ptrace names a thread; the job's processes are kept by tgid. Kernels
+ * without the kfunc (before 6.2) judge the id as given: a thread of the job
+ * other than its main one then counts as outside. */
+static __always_inline u32 tid_to_tgid(s32 tid)
+{
+	struct task_struct *t;
+	u32 tgid = (u32)tid;
+
+	if (!bpf_task_from_pid)
+		return tgid;
+	t = bpf_task_from_pid(tid);
+	if (t) {
+		tgid = BPF_CORE_READ(t, tgid);
+		bpf_task_release(t);
+	}
+	return tgid;
+}
+
+/* In enforce mode a job that has just gained write access to the memory of a
+ * process outside the job (same uid: the CI runner's worker under `--user
+ * runner`) could make that process connect anywhere, unfenced. The caller is
+ * killed: the signal is taken on the way back to user space, so the attach
+ * or the open never serves a single request, and a dead tracer's tracees are
+ * detached by the kernel. */
+static __always_inline void outside_write_stop(struct ev_memread *e, u32 target_tgid)
+{
+	if (!enforcing() || bpf_map_lookup_elem(&jobpids, &target_tgid))
+		return;
+	bpf_send_signal(9 /* SIGKILL */);
+	e->flags |= MRF_KILLED;
+}
+
 /* /proc/PID/mem or /proc/PID/environ opened by fd `ret`: the target is the
  * task the proc inode belongs to, found in the kernel (a procfs mounted
  * anywhere, in any pid namespace, names the same task). */
@@ -902,6 +937,9 @@ static __always_inline int proc_memread(struct inode *ino, long ret, u32 op, u32
 	e.request = open_flags;
 	e.result = ret;
 	caller_pidns(&e);
+	/* O_WRONLY or O_RDWR: the fd writes the target's memory. */
+	if (op == MR_PROC_MEM && (open_flags & 3) && ret >= 0)
+		outside_write_stop(&e, e.target_tgid);
 	memread_send(&e, 0);
 	return 0;
 }
@@ -993,6 +1031,28 @@ int rw_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
 	return memread_enter(op, req, (s32)ctx->args[1]);
 }
 
+#if defined(__TARGET_ARCH_arm64)
+#define RW_NR_PROCESS_VM_WRITEV 271
+#else
+#define RW_NR_PROCESS_VM_WRITEV 311
+#endif
+
+/* `run`'s seccomp filter (enforce) refuses process_vm_writev before the
+ * enter tracepoint: the exit names the call, its target from the saved
+ * registers. */
+static __always_inline bool refused_vm_writev(struct trace_event_raw_sys_exit *ctx,
+					      struct ev_memread *e)
+{
+	struct pt_regs *regs;
+
+	if (ctx->id != RW_NR_PROCESS_VM_WRITEV || ctx->ret != -1 /* EPERM */ || !in_scope())
+		return false;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	e->op = MR_VM_WRITEV;
+	e->target_pid = (s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	return true;
+}
+
 /* One program for the exits of ptrace and process_vm_readv/writev. */
 SEC("tp/syscalls/sys_exit_ptrace")
 int rw_exit_memread(struct trace_event_raw_sys_exit *ctx)
@@ -1002,12 +1062,14 @@ int rw_exit_memread(struct trace_event_raw_sys_exit *ctx)
 	struct ev_memread e = {};
 	u64 bytes = 0;
 
-	if (!a)
+	if (a) {
+		e.op = a->op;
+		e.request = a->request;
+		e.target_pid = a->target;
+		bpf_map_delete_elem(&memread_inflight, &tid);
+	} else if (!refused_vm_writev(ctx, &e)) {
 		return 0;
-	e.op = a->op;
-	e.request = a->request;
-	e.target_pid = a->target;
-	bpf_map_delete_elem(&memread_inflight, &tid);
+	}
 	fill_hdr(&e.h, EV_MEMREAD);
 	e.result = ctx->ret;
 	caller_pidns(&e);
@@ -1016,6 +1078,10 @@ int rw_exit_memread(struct trace_event_raw_sys_exit *ctx)
 			return 0; /* its own memory (a crash reporter, a runtime) */
 		e.flags = MRF_TARGET_GLOBAL;
 		e.target_tgid = e.target_pid;
+		/* An attached tracer may poke; a pid namespace of the job's own
+		 * holds only the job's processes. */
+		if ((e.op == MR_PTRACE_ATTACH || e.op == MR_PTRACE_SEIZE) && e.result == 0)
+			outside_write_stop(&e, tid_to_tgid(e.target_pid));
 	}
 	/* process_vm_* return the bytes moved; a PEEK that worked moved a word
 	 * (the syscall stores it at `data` and returns 0). */

@@ -1199,6 +1199,8 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 	render_result(sb, e->result < 0 && e->result >= -4095 ? (int)e->result : 0);
 	sb_addf(sb, ",\"calls\":%llu,\"bytes\":%llu", (unsigned long long)e->calls,
 		(unsigned long long)e->bytes);
+	if (e->flags & MRF_KILLED)
+		sb_addstr(sb, ",\"killed\":true");
 	write_line(c, EV_MEMREAD);
 
 	sb_addf(&pj, "{\"pid\":%u,\"exe\":", e->h.pid);
@@ -1212,6 +1214,8 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 	sb_addf(&frag, ",\"succeeded\":%s", e->result < 0 ? "false" : "true");
 	if (e->result < 0)
 		sb_addstr(&human, " (failed)");
+	if (e->flags & MRF_KILLED)
+		sb_addstr(&human, " (killed: write access outside the job)");
 	summary_memread(&c->sum, frag.buf, human.buf, pj.buf);
 out:
 	sb_release(&frag);

@@ -42,10 +42,15 @@ enum { N_REMOTE = 0 RW_FAMILIES(REMOTE_FAMILY_) };
  *   process's cgroup, and the fence's hooks follow the socket's cgroup.
  * - socket(2) of a non-IP network family: cgroup/sock_create runs for IPv4
  *   and IPv6 only, and these need no capability the job lacks.
+ * - process_vm_writev(2): a job may write the memory of any process of its
+ *   uid outside the job (the CI runner's worker under `--user runner`) and
+ *   make that process connect, unfenced. The write is done inside the one
+ *   call, so seeing it at the exit tracepoint is too late; ptrace and
+ *   /proc/PID/mem writes are stopped in the kernel programs instead.
  */
 int job_seccomp_install(void)
 {
-	struct sock_filter f[8 + 2 * N_REMOTE + 4];
+	struct sock_filter f[10 + 2 * N_REMOTE + 4];
 	unsigned n = 0, fam_start;
 
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
@@ -57,6 +62,9 @@ int job_seccomp_install(void)
 	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, X32_BIT, 0, 1);
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
 	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_getfd, 0, 1);
+	f[n++] = (struct sock_filter)DENY;
+	f[n++] =
+	    (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_process_vm_writev, 0, 1);
 	f[n++] = (struct sock_filter)DENY;
 	/* socket(): anything else is allowed; for socket, compare the family
 	 * (args[0], low word on little-endian) against each remote family. */

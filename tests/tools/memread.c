@@ -9,6 +9,10 @@
  *   memread seize PID            PTRACE_SEIZE, PTRACE_DETACH
  *   memread mem PID ADDR LEN     pread of /proc/PID/mem
  *   memread environ PID          read of /proc/PID/environ
+ *   memread vmwrite PID ADDR TEXT   process_vm_writev of TEXT at ADDR
+ *   memread poke PID ADDR TEXT      PTRACE_ATTACH, PTRACE_POKEDATA word by word, PTRACE_DETACH
+ *   memread memwrite PID ADDR TEXT  pwrite of /proc/PID/mem
+ * hold prints "held: SECRET" (as it then is) at EOF, so a test sees whether a write landed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +36,7 @@ static int hold(const char *secret)
 	fflush(stdout);
 	while (read(0, &c, 1) > 0)
 		;
+	printf("held: %s\n", buf);
 	free(buf);
 	return 0;
 }
@@ -121,8 +126,71 @@ static int procfile(const char *name, pid_t pid, unsigned long addr, size_t len)
 	return 0;
 }
 
+static int vmwrite(pid_t pid, unsigned long addr, const char *text)
+{
+	struct iovec l = {(void *)text, strlen(text)}, r = {(void *)addr, strlen(text)};
+
+	if (process_vm_writev(pid, &l, 1, &r, 1, 0) < 0) {
+		perror("memread: process_vm_writev");
+		return 1;
+	}
+	return 0;
+}
+
+static int poke(pid_t pid, unsigned long addr, const char *text)
+{
+	size_t len = strlen(text);
+	int st;
+
+	if (ptrace(PTRACE_ATTACH, pid, 0, 0)) {
+		perror("memread: PTRACE_ATTACH");
+		return 1;
+	}
+	if (waitpid(pid, &st, 0) < 0) {
+		perror("memread: waitpid");
+		return 1;
+	}
+	/* Whole words only: what is poked past the text is the text's own NUL and zeros. */
+	for (size_t off = 0; off < len; off += sizeof(long)) {
+		long w = 0;
+
+		memcpy(&w, text + off, len - off < sizeof(w) ? len - off : sizeof(w));
+		if (ptrace(PTRACE_POKEDATA, pid, (void *)(addr + off), (void *)w)) {
+			perror("memread: PTRACE_POKEDATA");
+			return 1;
+		}
+	}
+	ptrace(PTRACE_DETACH, pid, 0, 0);
+	return 0;
+}
+
+static int memwrite(pid_t pid, unsigned long addr, const char *text)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDWR);
+	if (fd < 0) {
+		perror("memread: open");
+		return 1;
+	}
+	if (pwrite(fd, text, strlen(text), (off_t)addr) < 0) {
+		perror("memread: pwrite");
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "vmwrite"))
+		return vmwrite(atoi(argv[2]), strtoul(argv[3], NULL, 0), argv[4]);
+	if (argc == 5 && !strcmp(argv[1], "poke"))
+		return poke(atoi(argv[2]), strtoul(argv[3], NULL, 0), argv[4]);
+	if (argc == 5 && !strcmp(argv[1], "memwrite"))
+		return memwrite(atoi(argv[2]), strtoul(argv[3], NULL, 0), argv[4]);
 	if (argc == 3 && !strcmp(argv[1], "hold"))
 		return hold(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "seize"))
@@ -141,7 +209,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], "mem"))
 			return procfile("mem", pid, addr, len);
 	}
-	fprintf(stderr,
-		"usage: memread hold SECRET | vm|peek|mem PID ADDR LEN | seize|environ PID\n");
+	fprintf(stderr, "usage: memread hold SECRET | vm|peek|mem PID ADDR LEN | seize|environ PID "
+			"| vmwrite|poke|memwrite PID ADDR TEXT\n");
 	return 2;
 }
