@@ -47,10 +47,15 @@ enum { N_REMOTE = 0 RW_FAMILIES(REMOTE_FAMILY_) };
  *   make that process connect, unfenced. The write is done inside the one
  *   call, so seeing it at the exit tracepoint is too late; ptrace and
  *   /proc/PID/mem writes are stopped in the kernel programs instead.
+ * - io_uring_setup(2): io_uring opens files into its own fixed-file table
+ *   and writes through it without a descriptor or a syscall tracepoint ever
+ *   seeing them (a linked open of another process's /proc/PID/mem and write);
+ *   failed opens and IORING_OP_SOCKET go unrecorded. Container runtimes
+ *   refuse it by default for the same reasons, and its users fall back.
  */
 int job_seccomp_install(void)
 {
-	struct sock_filter f[10 + 2 * N_REMOTE + 4];
+	struct sock_filter f[12 + 2 * N_REMOTE + 4];
 	unsigned n = 0, fam_start;
 
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
@@ -65,6 +70,8 @@ int job_seccomp_install(void)
 	f[n++] = (struct sock_filter)DENY;
 	f[n++] =
 	    (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_process_vm_writev, 0, 1);
+	f[n++] = (struct sock_filter)DENY;
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1);
 	f[n++] = (struct sock_filter)DENY;
 	/* socket(): anything else is allowed; for socket, compare the family
 	 * (args[0], low word on little-endian) against each remote family. */

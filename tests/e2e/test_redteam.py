@@ -10,6 +10,7 @@ import unittest
 from rwtest import TOOLS, RwTestCase
 
 MEMREAD = os.path.realpath(os.path.join(TOOLS, "memread"))
+URING_MEMWRITE = os.path.realpath(os.path.join(TOOLS, "uring_memwrite"))
 SECRET = "SECRETSECRETSECRET"
 PWNED = "PWNEDPWNED"
 
@@ -70,6 +71,16 @@ class OutsideMemoryWriteTest(RwTestCase):
         self.assertEqual(held, "held: " + SECRET)
         self.assertTrue(recs[0].get("killed"), recs)
         self.assertEqual(recs[0]["flags"], ["O_RDWR"])
+
+    def test_io_uring_direct_descriptor_write_refused(self):
+        # /proc/PID/mem opened into io_uring's fixed-file table and written through
+        # it: no descriptor, no open or write tracepoint. Enforce refuses io_uring.
+        h = OutsideHolder()
+        self.addCleanup(lambda: h.proc.poll() is None and h.proc.kill())
+        r = self.rw([URING_MEMWRITE, str(h.pid), h.addr, PWNED], "--user", "nobody",
+                    "--policy", self.policy(), "--mode", "enforce")
+        self.assertEqual(h.held(), "held: " + SECRET)
+        self.assertIn("uring_memwrite: io_uring: Operation not permitted", r.stderr)
 
     def test_observe_records_without_killing(self):
         r, held, recs = self.write_outside("poke", mode="observe")
