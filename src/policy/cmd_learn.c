@@ -869,17 +869,34 @@ out:
 	return rc;
 }
 
+/* One learner's tables, set up and torn down the same way by every entry point. */
+static void learn_init(struct learn *L)
+{
+	strmap_init(&L->obs);
+	strmap_init(&L->steps);
+	strmap_init(&L->resolvers);
+	strmap_init(&L->blocked);
+	strmap_init(&L->labels);
+}
+
+static void learn_release(struct learn *L)
+{
+	strmap_clear(&L->obs, obs_free);
+	strmap_clear(&L->steps, NULL);
+	strmap_clear(&L->resolvers, NULL);
+	strmap_clear(&L->blocked, NULL);
+	strmap_clear(&L->labels, NULL);
+	free(L->run_step);
+	sb_release(&L->runs);
+}
+
 int learn_write_opts(const char *const *rundirs, int n, const char *out_path, int wildcard_min)
 {
 	struct learn L = {.wildcard_min = wildcard_min};
 	struct strbuf out = STRBUF_INIT;
 	int rc = -1;
 
-	strmap_init(&L.obs);
-	strmap_init(&L.steps);
-	strmap_init(&L.resolvers);
-	strmap_init(&L.blocked);
-	strmap_init(&L.labels);
+	learn_init(&L);
 	for (int i = 0; i < n; i++) {
 		add_run_name(&L.runs, rundirs[i]);
 		if (learn_dir(&L, rundirs[i]))
@@ -888,13 +905,7 @@ int learn_write_opts(const char *const *rundirs, int n, const char *out_path, in
 	render(&L, &out);
 	rc = write_out(out_path, &out);
 out:
-	strmap_clear(&L.obs, obs_free);
-	strmap_clear(&L.steps, NULL);
-	strmap_clear(&L.resolvers, NULL);
-	strmap_clear(&L.blocked, NULL);
-	strmap_clear(&L.labels, NULL);
-	free(L.run_step);
-	sb_release(&L.runs);
+	learn_release(&L);
 	sb_release(&out);
 	return rc;
 }
@@ -911,11 +922,7 @@ int learn_write_at(int dirfd, const char *dir_name)
 	int rc = -1, fd;
 	FILE *f;
 
-	strmap_init(&L.obs);
-	strmap_init(&L.steps);
-	strmap_init(&L.resolvers);
-	strmap_init(&L.blocked);
-	strmap_init(&L.labels);
+	learn_init(&L);
 	set_run_step(&L, learn_run_step_at(dirfd, &L.run_step));
 	add_run_name(&L.runs, dir_name);
 	sb_addf(&path, "%s/events.ndjson", dir_name);
@@ -942,13 +949,7 @@ int learn_write_at(int dirfd, const char *dir_name)
 	}
 	rc = close(fd) ? -1 : 0;
 out:
-	strmap_clear(&L.obs, obs_free);
-	strmap_clear(&L.steps, NULL);
-	strmap_clear(&L.resolvers, NULL);
-	strmap_clear(&L.blocked, NULL);
-	strmap_clear(&L.labels, NULL);
-	free(L.run_step);
-	sb_release(&L.runs);
+	learn_release(&L);
 	sb_release(&out);
 	sb_release(&path);
 	return rc;
