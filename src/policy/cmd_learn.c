@@ -7,6 +7,8 @@
  *   connect without a host   → ip entry (v4-mapped folded to IPv4)
  *   connect to port 53, no host → dns.resolvers (the gate takes DNS; no allow entry needed)
  *   dns question             → host entry (a name must be allowed to be resolved at all)
+ *   SRV/HTTPS question derived from a listed name (`_http._tcp.<name>`) → nothing: the gate
+ *                              admits it through that name's entry (policy_check_question)
  *   verdict block            → nothing (the block list wins anyway); listed in a comment
  * Destinations seen with no step, or in every step, go to the top level; the rest to the steps
  * that used them. LEARN_WILDCARD_MIN or more sibling names under one parent (of at least two
@@ -17,6 +19,7 @@
  * crafted log can produce a wrong suggestion but never YAML that says something else.
  */
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -99,8 +102,13 @@ struct obs {
 	bool is_host;
 	bool connected;
 	struct u16set tcp, udp, udplite;
-	bool icmp; /* pinged: ICMP has no ports */
+	bool icmp;	/* pinged: ICMP has no ports */
+	unsigned asked; /* ASK_* bits: the query types the name was looked up with */
 };
+
+/* A name only asked as SRV or HTTPS may be a question derived from another name, which that
+ * name's own entry already admits (policy_check_question); any other query type needs its own. */
+enum { ASK_SRV = 1, ASK_HTTPS = 2, ASK_OTHER = 4 };
 
 static void obs_free(void *p)
 {
@@ -130,6 +138,15 @@ struct learn {
 	int wildcard_min;
 	struct strbuf runs;
 };
+
+static unsigned ask_bit(const char *qtype)
+{
+	if (qtype && !strcmp(qtype, "SRV"))
+		return ASK_SRV;
+	if (qtype && !strcmp(qtype, "HTTPS"))
+		return ASK_HTTPS;
+	return ASK_OTHER;
+}
 
 static struct obs *obs_get(struct learn *L, const char *step, const char *dest, bool is_host)
 {
@@ -306,6 +323,7 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 		o = obs_get(L, step, host, true);
 		if (!o)
 			goto full;
+		o->asked |= ask_bit(jstr(ev, "qtype"));
 	}
 seen:
 	if (step)
@@ -496,6 +514,7 @@ static void merge_into(struct strmap *dests, const struct obs *o, const char *de
 	set_union(&d->udp, &o->udp);
 	set_union(&d->udplite, &o->udplite);
 	d->icmp |= o->icmp;
+	d->asked |= o->asked;
 }
 
 static void group_wildcards(struct strmap *dests, int min)
@@ -641,6 +660,50 @@ static void emit_entry(struct strbuf *sb, const char *indent, const struct obs *
 	free(r);
 }
 
+static bool set_has(const struct u16set *s, uint16_t x)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == x)
+			return true;
+	return false;
+}
+
+/* A name looked up only with query types that standard clients derive from another name in
+ * the same section (apt's `_http._tcp.<mirror>` SRV), where that name's entry reaches the port
+ * the question stands for: the gate admits it through that entry, so it needs none of its own.
+ * An entry of its own would allow connections to whatever the name resolved to. */
+static bool admitted_through_base(const struct strmap *dests, const struct obs *o)
+{
+	static const struct {
+		unsigned bit;
+		int qtype;
+	} asks[] = {{ASK_SRV, ns_t_srv}, {ASK_HTTPS, 65 /* HTTPS, RFC 9460 */}};
+
+	if (!o->is_host || !o->asked || (o->asked & ASK_OTHER))
+		return false;
+	for (size_t i = 0; i < sizeof(asks) / sizeof(asks[0]); i++) {
+		struct policy_derived d;
+		struct strbuf k = STRBUF_INIT;
+		const struct strmap_entry *e;
+		const struct obs *b;
+		bool covered;
+
+		if (!(o->asked & asks[i].bit))
+			continue;
+		if (!policy_derived_question(o->dest, asks[i].qtype, &d))
+			return false;
+		sb_addf(&k, "h%s", d.base);
+		e = strmap_get(dests, k.buf);
+		sb_release(&k);
+		b = e ? e->val : NULL;
+		covered = b && (((d.protos & POLICY_PROTO_TCP) && set_has(&b->tcp, d.port)) ||
+				((d.protos & POLICY_PROTO_UDP) && set_has(&b->udp, d.port)));
+		if (!covered)
+			return false;
+	}
+	return true;
+}
+
 static void emit_section(struct strbuf *sb, const char *indent, struct strmap *dests)
 {
 	struct sorted *v = xmalloc0((dests->count + 1) * sizeof(*v));
@@ -659,7 +722,9 @@ static void emit_section(struct strbuf *sb, const char *indent, struct strmap *d
 
 		bool tcp_udp = o->tcp.n || o->udp.n;
 
-		if (!tcp_udp && !o->udplite.n && !o->icmp) {
+		if (!tcp_udp && !o->udplite.n && !o->icmp && admitted_through_base(dests, o)) {
+			/* Derived from a name listed here: admitted through its entry. */
+		} else if (!tcp_udp && !o->udplite.n && !o->icmp) {
 			/* Only looked up: the name must resolve; no port was ever used. */
 			sb_addf(sb, "%s- %s: \"%s\"  # looked up only; no connection seen\n",
 				indent, o->is_host ? "host" : "ip", o->dest);
