@@ -19,7 +19,6 @@
  * crafted log can produce a wrong suggestion but never YAML that says something else.
  */
 #include <arpa/inet.h>
-#include <arpa/nameser.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -141,10 +140,12 @@ struct learn {
 
 static unsigned ask_bit(const char *qtype)
 {
-	if (qtype && !strcmp(qtype, "SRV"))
+	switch (policy_qtype_of(qtype)) {
+	case POLICY_QTYPE_SRV:
 		return ASK_SRV;
-	if (qtype && !strcmp(qtype, "HTTPS"))
+	case POLICY_QTYPE_HTTPS:
 		return ASK_HTTPS;
+	}
 	return ASK_OTHER;
 }
 
@@ -677,7 +678,7 @@ static bool admitted_through_base(const struct strmap *dests, const struct obs *
 	static const struct {
 		unsigned bit;
 		int qtype;
-	} asks[] = {{ASK_SRV, ns_t_srv}, {ASK_HTTPS, 65 /* HTTPS, RFC 9460 */}};
+	} asks[] = {{ASK_SRV, POLICY_QTYPE_SRV}, {ASK_HTTPS, POLICY_QTYPE_HTTPS}};
 
 	if (!o->is_host || !o->asked || (o->asked & ASK_OTHER))
 		return false;

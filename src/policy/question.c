@@ -6,15 +6,11 @@
  * that the name's own allowance already pays for, so no question admitted here can carry data
  * that the allowed name itself could not.
  */
-#include <arpa/nameser.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "policy/policy.h"
-
-#define T_SVCB	64
-#define T_HTTPS 65
 
 /* The services whose SRV records clients look up on their own (IANA service names, with the
  * port that getservbyname gives them). A fixed list, so the first label is never free text. */
@@ -105,11 +101,20 @@ static bool derived_https(const char *qname, struct policy_derived *d)
 	return true;
 }
 
+int policy_qtype_of(const char *name)
+{
+	if (name && !strcmp(name, "SRV"))
+		return POLICY_QTYPE_SRV;
+	if (name && !strcmp(name, "HTTPS"))
+		return POLICY_QTYPE_HTTPS;
+	return 0;
+}
+
 bool policy_derived_question(const char *qname, int qtype, struct policy_derived *d)
 {
-	if (qtype == ns_t_srv)
+	if (qtype == POLICY_QTYPE_SRV)
 		return derived_srv(qname, d);
-	if (qtype == T_HTTPS)
+	if (qtype == POLICY_QTYPE_HTTPS)
 		return derived_https(qname, d);
 	return false;
 }
