@@ -148,12 +148,9 @@ format:
 	clang-format -i $(SRC) $(wildcard src/*/*.h tests/unit/*.c tests/tools/*.c) bpf/*.c bpf/*.h
 
 # jansson's iteration macros are defined for cppcheck, which does not read system headers.
-# cppcheck also tries the configuration with no architecture macro, which seccomp.c refuses
-# with #error on purpose.
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem --inline-suppr \
-		--suppress=preprocessorErrorDirective:src/agent/seccomp.c \
 		-D'json_array_foreach(a,i,v)=for(i=0;(v=json_array_get(a,i));i++)' \
 		-D'json_object_foreach(o,k,v)=for(k=0;(v=0);)' \
 		-Isrc -Ibpf -I$(B) src tests/tools bench fuzz
