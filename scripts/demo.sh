@@ -6,8 +6,17 @@
 set -euo pipefail
 RW=$(realpath "${1:-build/runwarden}")
 OUT=${OUT:-runwarden-out}
-# runwarden only writes into a directory it creates: clear a previous demo's.
-if [ -e "$OUT/events.ndjson" ]; then rm -rf "$OUT"; fi
+# runwarden only writes into a directory it creates (an existing one is refused): clear a
+# previous demo's, complete or cut short, but nothing that is not runwarden's.
+if [ -e "$OUT" ]; then
+  if [ -d "$OUT" ] && ! find "$OUT" -mindepth 1 -maxdepth 1 ! \( -name '*.ndjson' -o \
+      -name '*.json' -o -name '*.html' -o -name '*.pub' -o -name '*.yaml' \) | grep -q .; then
+    rm -rf "$OUT"
+  else
+    echo "runwarden demo: $OUT exists and is not a previous demo's evidence; remove it or set OUT" >&2
+    exit 1
+  fi
+fi
 work=$(mktemp -d /tmp/runwarden-demo.XXXXXX)
 pids=()
 cleanup() {

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "agent/scope.h"
 #include "common/util.h"
 
 #define KEEP_MAX   (MAX_HOOKS + 4)
@@ -74,24 +75,6 @@ static void kill_scope(const char *scope)
 	write_file_str(path, "1");
 }
 
-static void remove_tree(const char *dir)
-{
-	char sub[1024];
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (d) {
-		while ((de = readdir(d))) {
-			if (de->d_type != DT_DIR || de->d_name[0] == '.')
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-			remove_tree(sub);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
 static bool links_detached(const int *links, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -139,7 +122,7 @@ static void __attribute__((noreturn)) keeper_main(int parent_pidfd, int ctl, con
 			kills++;
 		}
 		if (parent_gone && !scope_populated(scope)) {
-			remove_tree(scope);
+			cgroup_rmdir_tree(scope);
 			_exit(0);
 		}
 	}

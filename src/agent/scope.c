@@ -149,7 +149,7 @@ int scope_kill_all(const struct scope *s)
 	return -1;
 }
 
-static int rmdir_tree(const char *dir)
+int cgroup_rmdir_tree(const char *dir)
 {
 	char sub[1024];
 	DIR *d = opendir(dir);
@@ -160,7 +160,7 @@ static int rmdir_tree(const char *dir)
 			if (de->d_type != DT_DIR || de->d_name[0] == '.')
 				continue;
 			snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-			rmdir_tree(sub);
+			cgroup_rmdir_tree(sub);
 		}
 		closedir(d);
 	}
@@ -177,7 +177,7 @@ int scope_destroy(struct scope *s)
 	if (s->path[0]) {
 		/* Exited tasks leave the cgroup asynchronously: retry briefly. */
 		for (int i = 0; i < 50; i++) {
-			rc = rmdir_tree(s->path);
+			rc = cgroup_rmdir_tree(s->path);
 			if (rc == 0 || errno == ENOENT) {
 				rc = 0;
 				break;

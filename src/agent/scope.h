@@ -28,6 +28,10 @@ int scope_kill_all(const struct scope *s);
 /* Removes the cgroup (and empty child cgroups); fails if processes remain. */
 int scope_destroy(struct scope *s);
 
+/* Removes a cgroup directory and its child cgroups, deepest first (a cgroup
+ * directory is removed with rmdir only); fails if processes remain. */
+int cgroup_rmdir_tree(const char *dir);
+
 /* The cgroup v2 mount point, or NULL. */
 const char *cgroup2_mount(void);
 

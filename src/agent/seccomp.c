@@ -16,6 +16,7 @@
 #elif defined(__aarch64__)
 #define NATIVE_ARCH AUDIT_ARCH_AARCH64
 #else
+// cppcheck-suppress preprocessorErrorDirective
 #error "runwarden: add this architecture's AUDIT_ARCH_ value"
 #endif
 

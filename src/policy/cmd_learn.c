@@ -7,6 +7,8 @@
  *   connect without a host   → ip entry (v4-mapped folded to IPv4)
  *   connect to port 53, no host → dns.resolvers (the gate takes DNS; no allow entry needed)
  *   dns question             → host entry (a name must be allowed to be resolved at all)
+ *   SRV/HTTPS question derived from a listed name (`_http._tcp.<name>`) → nothing: the gate
+ *                              admits it through that name's entry (policy_check_question)
  *   verdict block            → nothing (the block list wins anyway); listed in a comment
  * Destinations seen with no step, or in every step, go to the top level; the rest to the steps
  * that used them. LEARN_WILDCARD_MIN or more sibling names under one parent (of at least two
@@ -99,8 +101,13 @@ struct obs {
 	bool is_host;
 	bool connected;
 	struct u16set tcp, udp, udplite;
-	bool icmp; /* pinged: ICMP has no ports */
+	bool icmp;	/* pinged: ICMP has no ports */
+	unsigned asked; /* ASK_* bits: the query types the name was looked up with */
 };
+
+/* A name only asked as SRV or HTTPS may be a question derived from another name, which that
+ * name's own entry already admits (policy_check_question); any other query type needs its own. */
+enum { ASK_SRV = 1, ASK_HTTPS = 2, ASK_OTHER = 4 };
 
 static void obs_free(void *p)
 {
@@ -130,6 +137,17 @@ struct learn {
 	int wildcard_min;
 	struct strbuf runs;
 };
+
+static unsigned ask_bit(const char *qtype)
+{
+	switch (policy_qtype_of(qtype)) {
+	case POLICY_QTYPE_SRV:
+		return ASK_SRV;
+	case POLICY_QTYPE_HTTPS:
+		return ASK_HTTPS;
+	}
+	return ASK_OTHER;
+}
 
 static struct obs *obs_get(struct learn *L, const char *step, const char *dest, bool is_host)
 {
@@ -306,6 +324,7 @@ static int learn_event(struct learn *L, json_t *ev, char *err, size_t errlen)
 		o = obs_get(L, step, host, true);
 		if (!o)
 			goto full;
+		o->asked |= ask_bit(jstr(ev, "qtype"));
 	}
 seen:
 	if (step)
@@ -496,6 +515,7 @@ static void merge_into(struct strmap *dests, const struct obs *o, const char *de
 	set_union(&d->udp, &o->udp);
 	set_union(&d->udplite, &o->udplite);
 	d->icmp |= o->icmp;
+	d->asked |= o->asked;
 }
 
 static void group_wildcards(struct strmap *dests, int min)
@@ -641,6 +661,50 @@ static void emit_entry(struct strbuf *sb, const char *indent, const struct obs *
 	free(r);
 }
 
+static bool set_has(const struct u16set *s, uint16_t x)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == x)
+			return true;
+	return false;
+}
+
+/* A name looked up only with query types that standard clients derive from another name in
+ * the same section (apt's `_http._tcp.<mirror>` SRV), where that name's entry reaches the port
+ * the question stands for: the gate admits it through that entry, so it needs none of its own.
+ * An entry of its own would allow connections to whatever the name resolved to. */
+static bool admitted_through_base(const struct strmap *dests, const struct obs *o)
+{
+	static const struct {
+		unsigned bit;
+		int qtype;
+	} asks[] = {{ASK_SRV, POLICY_QTYPE_SRV}, {ASK_HTTPS, POLICY_QTYPE_HTTPS}};
+
+	if (!o->is_host || !o->asked || (o->asked & ASK_OTHER))
+		return false;
+	for (size_t i = 0; i < sizeof(asks) / sizeof(asks[0]); i++) {
+		struct policy_derived d;
+		struct strbuf k = STRBUF_INIT;
+		const struct strmap_entry *e;
+		const struct obs *b;
+		bool covered;
+
+		if (!(o->asked & asks[i].bit))
+			continue;
+		if (!policy_derived_question(o->dest, asks[i].qtype, &d))
+			return false;
+		sb_addf(&k, "h%s", d.base);
+		e = strmap_get(dests, k.buf);
+		sb_release(&k);
+		b = e ? e->val : NULL;
+		covered = b && (((d.protos & POLICY_PROTO_TCP) && set_has(&b->tcp, d.port)) ||
+				((d.protos & POLICY_PROTO_UDP) && set_has(&b->udp, d.port)));
+		if (!covered)
+			return false;
+	}
+	return true;
+}
+
 static void emit_section(struct strbuf *sb, const char *indent, struct strmap *dests)
 {
 	struct sorted *v = xmalloc0((dests->count + 1) * sizeof(*v));
@@ -659,7 +723,9 @@ static void emit_section(struct strbuf *sb, const char *indent, struct strmap *d
 
 		bool tcp_udp = o->tcp.n || o->udp.n;
 
-		if (!tcp_udp && !o->udplite.n && !o->icmp) {
+		if (!tcp_udp && !o->udplite.n && !o->icmp && admitted_through_base(dests, o)) {
+			/* Derived from a name listed here: admitted through its entry. */
+		} else if (!tcp_udp && !o->udplite.n && !o->icmp) {
 			/* Only looked up: the name must resolve; no port was ever used. */
 			sb_addf(sb, "%s- %s: \"%s\"  # looked up only; no connection seen\n",
 				indent, o->is_host ? "host" : "ip", o->dest);
@@ -869,17 +935,34 @@ out:
 	return rc;
 }
 
+/* One learner's tables, set up and torn down the same way by every entry point. */
+static void learn_init(struct learn *L)
+{
+	strmap_init(&L->obs);
+	strmap_init(&L->steps);
+	strmap_init(&L->resolvers);
+	strmap_init(&L->blocked);
+	strmap_init(&L->labels);
+}
+
+static void learn_release(struct learn *L)
+{
+	strmap_clear(&L->obs, obs_free);
+	strmap_clear(&L->steps, NULL);
+	strmap_clear(&L->resolvers, NULL);
+	strmap_clear(&L->blocked, NULL);
+	strmap_clear(&L->labels, NULL);
+	free(L->run_step);
+	sb_release(&L->runs);
+}
+
 int learn_write_opts(const char *const *rundirs, int n, const char *out_path, int wildcard_min)
 {
 	struct learn L = {.wildcard_min = wildcard_min};
 	struct strbuf out = STRBUF_INIT;
 	int rc = -1;
 
-	strmap_init(&L.obs);
-	strmap_init(&L.steps);
-	strmap_init(&L.resolvers);
-	strmap_init(&L.blocked);
-	strmap_init(&L.labels);
+	learn_init(&L);
 	for (int i = 0; i < n; i++) {
 		add_run_name(&L.runs, rundirs[i]);
 		if (learn_dir(&L, rundirs[i]))
@@ -888,13 +971,7 @@ int learn_write_opts(const char *const *rundirs, int n, const char *out_path, in
 	render(&L, &out);
 	rc = write_out(out_path, &out);
 out:
-	strmap_clear(&L.obs, obs_free);
-	strmap_clear(&L.steps, NULL);
-	strmap_clear(&L.resolvers, NULL);
-	strmap_clear(&L.blocked, NULL);
-	strmap_clear(&L.labels, NULL);
-	free(L.run_step);
-	sb_release(&L.runs);
+	learn_release(&L);
 	sb_release(&out);
 	return rc;
 }
@@ -911,11 +988,7 @@ int learn_write_at(int dirfd, const char *dir_name)
 	int rc = -1, fd;
 	FILE *f;
 
-	strmap_init(&L.obs);
-	strmap_init(&L.steps);
-	strmap_init(&L.resolvers);
-	strmap_init(&L.blocked);
-	strmap_init(&L.labels);
+	learn_init(&L);
 	set_run_step(&L, learn_run_step_at(dirfd, &L.run_step));
 	add_run_name(&L.runs, dir_name);
 	sb_addf(&path, "%s/events.ndjson", dir_name);
@@ -942,13 +1015,7 @@ int learn_write_at(int dirfd, const char *dir_name)
 	}
 	rc = close(fd) ? -1 : 0;
 out:
-	strmap_clear(&L.obs, obs_free);
-	strmap_clear(&L.steps, NULL);
-	strmap_clear(&L.resolvers, NULL);
-	strmap_clear(&L.blocked, NULL);
-	strmap_clear(&L.labels, NULL);
-	free(L.run_step);
-	sb_release(&L.runs);
+	learn_release(&L);
 	sb_release(&out);
 	sb_release(&path);
 	return rc;

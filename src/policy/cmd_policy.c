@@ -147,8 +147,9 @@ static void replay_event(const struct policy *p, const struct policy_set *set, j
 		const char *q = json_string_value(json_object_get(ev, "query"));
 		const char *t = json_string_value(json_object_get(ev, "qtype"));
 
+		/* As the gate judges it: SRV/HTTPS questions derived from an allowed name pass. */
 		if (q && p->dns.refuse_unlisted &&
-		    policy_check_host(set, q, NULL) != POLICY_ALLOW) {
+		    policy_check_question(set, q, policy_qtype_of(t), NULL) != POLICY_ALLOW) {
 			snprintf(what, sizeof(what), "dns %s %s", q, t ? t : "");
 			would_deny(rp, what);
 		}

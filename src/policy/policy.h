@@ -216,6 +216,21 @@ enum policy_verdict policy_check_host(const struct policy_set *s, const char *na
  */
 enum policy_verdict policy_check_question(const struct policy_set *s, const char *qname, int qtype,
 					  const char **why);
+/* A question standard clients derive from another name, as policy_check_question admits it:
+ * the base name (a suffix of qname), the port its rules must reach over one of protos
+ * (POLICY_PROTO_* bits), and why (static). False for any other question. */
+struct policy_derived {
+	const char *base;
+	uint16_t port;
+	unsigned protos;
+	const char *why;
+};
+bool policy_derived_question(const char *qname, int qtype, struct policy_derived *d);
+/* The query types policy_check_question tells apart, and their numbers from the names the
+ * event log gives them ("SRV", "HTTPS"); 0 for any other name, which is judged by name alone. */
+#define POLICY_QTYPE_SRV   33
+#define POLICY_QTYPE_HTTPS 65
+int policy_qtype_of(const char *name);
 /* addr: 4 bytes for AF_INET, 16 for AF_INET6 (v4-mapped is checked as IPv4); port host order;
  * proto POLICY_PROTO_TCP or POLICY_PROTO_UDP. Only address entries count here: host entries
  * reach the kernel as the addresses the DNS gate pins. Linear: the kernel tries are the fast

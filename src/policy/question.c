@@ -6,15 +6,11 @@
  * that the name's own allowance already pays for, so no question admitted here can carry data
  * that the allowed name itself could not.
  */
-#include <arpa/nameser.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "policy/policy.h"
-
-#define T_SVCB	64
-#define T_HTTPS 65
 
 /* The services whose SRV records clients look up on their own (IANA service names, with the
  * port that getservbyname gives them). A fixed list, so the first label is never free text. */
@@ -69,67 +65,89 @@ static int port_label(const char *s)
 	return v >= 1 && v <= 65535 ? (int)v : -1;
 }
 
-/* The base name's verdict, narrowed to what the derived question needs: a blocked base blocks
- * the question, an allowed one admits it only if its rules reach port/proto. */
-static enum policy_verdict base_verdict(const struct policy_set *s, const char *base, int port,
-					unsigned proto, const char **why, const char *admitted)
-{
-	struct policy_match bm;
-	enum policy_verdict v = policy_check_host(s, base, &bm);
-
-	if (v == POLICY_BLOCK)
-		return POLICY_BLOCK;
-	if (v != POLICY_ALLOW || !policy_rules_cover(bm.rules, bm.nrules, (uint16_t)port, proto))
-		return POLICY_DENY;
-	if (why)
-		*why = admitted;
-	return POLICY_ALLOW;
-}
-
 /* `_service._proto.<base>` asked as SRV. */
-static enum policy_verdict derived_srv(const struct policy_set *s, const char *qname,
-				       const char **why)
+static bool derived_srv(const char *qname, struct policy_derived *d)
 {
 	char svc[32], proto[8];
 	const char *rest = underscore_label(qname, svc, sizeof(svc)), *base;
 	int port;
 
 	if (!rest || (base = underscore_label(rest, proto, sizeof(proto))) == NULL)
-		return POLICY_DENY;
+		return false;
 	port = service_port(svc);
 	if (port < 0 || (strcasecmp(proto, "tcp") && strcasecmp(proto, "udp")))
-		return POLICY_DENY;
-	return base_verdict(s, base, port,
-			    strcasecmp(proto, "tcp") ? POLICY_PROTO_UDP : POLICY_PROTO_TCP, why,
-			    "SRV of an allowed name");
+		return false;
+	*d = (struct policy_derived){base, (uint16_t)port,
+				     strcasecmp(proto, "tcp") ? POLICY_PROTO_UDP : POLICY_PROTO_TCP,
+				     "SRV of an allowed name"};
+	return true;
 }
 
 /* `_port._https.<base>` asked as HTTPS (RFC 9460 section 9.1: the record of a port other than
  * 443). QUIC (HTTP/3) uses the same port over UDP, so either protocol's rule admits it. */
-static enum policy_verdict derived_https(const struct policy_set *s, const char *qname,
-					 const char **why)
+static bool derived_https(const char *qname, struct policy_derived *d)
 {
 	char pl[8], scheme[8];
 	const char *rest = underscore_label(qname, pl, sizeof(pl)), *base;
 	int port;
-	enum policy_verdict v;
 
 	if (!rest || (base = underscore_label(rest, scheme, sizeof(scheme))) == NULL)
-		return POLICY_DENY;
+		return false;
 	port = port_label(pl);
 	if (port < 0 || strcasecmp(scheme, "https"))
+		return false;
+	*d = (struct policy_derived){base, (uint16_t)port, POLICY_PROTO_TCP | POLICY_PROTO_UDP,
+				     "HTTPS record of an allowed name"};
+	return true;
+}
+
+int policy_qtype_of(const char *name)
+{
+	if (name && !strcmp(name, "SRV"))
+		return POLICY_QTYPE_SRV;
+	if (name && !strcmp(name, "HTTPS"))
+		return POLICY_QTYPE_HTTPS;
+	return 0;
+}
+
+bool policy_derived_question(const char *qname, int qtype, struct policy_derived *d)
+{
+	if (qtype == POLICY_QTYPE_SRV)
+		return derived_srv(qname, d);
+	if (qtype == POLICY_QTYPE_HTTPS)
+		return derived_https(qname, d);
+	return false;
+}
+
+/* The base name's verdict, narrowed to what the derived question needs: a blocked base blocks
+ * the question, an allowed one admits it only if its rules reach the port over one of the
+ * protocols. */
+static enum policy_verdict base_verdict(const struct policy_set *s, const struct policy_derived *d,
+					const char **why)
+{
+	struct policy_match bm;
+	enum policy_verdict v = policy_check_host(s, d->base, &bm);
+	static const unsigned protos[] = {POLICY_PROTO_TCP, POLICY_PROTO_UDP};
+
+	if (v == POLICY_BLOCK)
+		return POLICY_BLOCK;
+	if (v != POLICY_ALLOW)
 		return POLICY_DENY;
-	v = base_verdict(s, base, port, POLICY_PROTO_TCP, why, "HTTPS record of an allowed name");
-	if (v == POLICY_DENY)
-		v = base_verdict(s, base, port, POLICY_PROTO_UDP, why,
-				 "HTTPS record of an allowed name");
-	return v;
+	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
+		if ((d->protos & protos[i]) &&
+		    policy_rules_cover(bm.rules, bm.nrules, d->port, protos[i])) {
+			if (why)
+				*why = d->why;
+			return POLICY_ALLOW;
+		}
+	return POLICY_DENY;
 }
 
 enum policy_verdict policy_check_question(const struct policy_set *s, const char *qname, int qtype,
 					  const char **why)
 {
 	enum policy_verdict v = policy_check_host(s, qname, NULL), d = POLICY_DENY;
+	struct policy_derived dq;
 
 	if (why)
 		*why = v == POLICY_BLOCK   ? "on a block list"
@@ -137,10 +155,8 @@ enum policy_verdict policy_check_question(const struct policy_set *s, const char
 					   : "not allowed by the policy";
 	if (v != POLICY_DENY)
 		return v;
-	if (qtype == ns_t_srv)
-		d = derived_srv(s, qname, why);
-	else if (qtype == T_HTTPS)
-		d = derived_https(s, qname, why);
+	if (policy_derived_question(qname, qtype, &dq))
+		d = base_verdict(s, &dq, why);
 	if (d == POLICY_BLOCK && why)
 		*why = "derived from a blocked name";
 	return d;

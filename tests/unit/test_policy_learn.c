@@ -111,6 +111,9 @@ static char *learn(const char *const *dirs, int n, int wmin, struct policy **pp)
 	"{\"seq\":2,\"kind\":\"dns\",\"pid\":1,\"step\":" step ",\"query\":\"" query               \
 	"\",\"qtype\":\"A\",\"answers\":[\"192.0.2.1\"],\"verdict\":\"" verdict "\"}\n"
 #define CLOSE "{\"seq\":9,\"kind\":\"close\",\"count\":9}\n"
+#define DNSQ(query, qtype)                                                                         \
+	"{\"seq\":2,\"kind\":\"dns\",\"pid\":1,\"step\":null,\"query\":\"" query                   \
+	"\",\"qtype\":\"" qtype "\",\"answers\":[],\"verdict\":\"allow\"}\n"
 
 static enum policy_verdict host_v(struct policy *p, const char *step, const char *name,
 				  uint16_t port, unsigned proto)
@@ -191,6 +194,55 @@ static void test_basic(void **state)
 	assert_non_null(strstr(text, "# blocked during the runs (not allowed here): "
 				     "evil.example.test\n"));
 	assert_non_null(strstr(text, "- host: \"lookup-only.example.test\"  # looked up only"));
+	free(text);
+	policy_free(p);
+}
+
+static enum policy_verdict question_v(struct policy *p, const char *name, int qtype)
+{
+	char err[256];
+	struct policy_set *s = policy_effective(p, NULL, NULL, err, sizeof(err));
+	enum policy_verdict v;
+
+	assert_non_null(s);
+	v = policy_check_question(s, name, qtype, NULL);
+	policy_set_free(s);
+	return v;
+}
+
+/* apt's `_http._tcp.<mirror>` SRV lookup is admitted through the mirror's own entry, so learn
+ * gives it none (an entry would allow connections to whatever the name resolved to); a derived
+ * name the base's ports do not cover, or also asked as another type, keeps its own entry. */
+static void test_derived_questions(void **state)
+{
+	const char *d = rundir(
+	    "derived",
+	    DNSQ("_http._tcp.mirror.example.test", "SRV")
+		CONNECT("null", "tcp", "192.0.2.10", 80, "\"mirror.example.test\"", "allow")
+		    DNSQ("_8443._https.web.example.test", "HTTPS")
+			CONNECT("null", "tcp", "192.0.2.11", 8443, "\"web.example.test\"", "allow")
+			    DNSQ("_https._tcp.other.example.test", "SRV")
+				CONNECT("null", "tcp", "192.0.2.12", 80, "\"other.example.test\"",
+					"allow") DNSQ("_http._tcp.third.example.test", "SRV")
+				    DNSQ("_http._tcp.third.example.test", "TXT")
+					CONNECT("null", "tcp", "192.0.2.13", 80,
+						"\"third.example.test\"", "allow") CLOSE);
+	struct policy *p;
+	char *text = learn(&d, 1, LEARN_WILDCARD_MIN, &p);
+
+	(void)state;
+	assert_null(strstr(text, "_http._tcp.mirror"));
+	assert_null(strstr(text, "_8443._https.web"));
+	assert_int_equal(question_v(p, "_http._tcp.mirror.example.test", 33), POLICY_ALLOW);
+	assert_int_equal(question_v(p, "_8443._https.web.example.test", 65), POLICY_ALLOW);
+	/* port 443 was never used on other.example.test: the SRV question needs its own entry */
+	assert_non_null(
+	    strstr(text, "- host: \"_https._tcp.other.example.test\"  # looked up only"));
+	assert_int_equal(question_v(p, "_https._tcp.other.example.test", 33), POLICY_ALLOW);
+	/* asked as TXT too, which no base admits */
+	assert_non_null(
+	    strstr(text, "- host: \"_http._tcp.third.example.test\"  # looked up only"));
+	assert_int_equal(question_v(p, "_http._tcp.third.example.test", 16), POLICY_ALLOW);
 	free(text);
 	policy_free(p);
 }
@@ -438,6 +490,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_basic),
 	    cmocka_unit_test(test_other_protocols),
+	    cmocka_unit_test(test_derived_questions),
 	    cmocka_unit_test(test_steps),
 	    cmocka_unit_test(test_whole_job_labels),
 	    cmocka_unit_test(test_wildcards_and_merge),
