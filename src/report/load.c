@@ -9,9 +9,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/jsonw.h"
 #include "common/strbuf.h"
+#include "evidence/codec.h"
 
 const char *const report_kind_names[RK_COUNT] = {
 #define RK_NAME_(e, name) [e] = name,
@@ -441,6 +443,32 @@ static int read_line(FILE *f, struct strbuf *sb, bool *terminated)
 	return sb->len ? 1 : 0;
 }
 
+/* Opens an input of a run directory for reading: a FIFO, device or directory
+ * planted in its place is refused at once (ev_open_regular), never waited on.
+ * NULL with errno ENOENT when the file is absent, else NULL with err filled. */
+static FILE *open_input(const char *path, char *err, size_t errlen)
+{
+	char why[EV_ERRLEN];
+	int fd;
+	FILE *f;
+
+	if (access(path, F_OK) && errno == ENOENT)
+		return NULL;
+	fd = ev_open_regular(path, why);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s", why);
+		errno = EINVAL;
+		return NULL;
+	}
+	f = fdopen(fd, "re");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		errno = EINVAL;
+	}
+	return f;
+}
+
 static int load_events(struct report *r, const char *path, long long max_events, char *err,
 		       size_t errlen)
 {
@@ -452,13 +480,11 @@ static int load_events(struct report *r, const char *path, long long max_events,
 	long long lineno = 0;
 	bool term;
 	int rc = 0, got;
-	FILE *f = fopen(path, "re");
+	FILE *f = open_input(path, err, errlen);
 
 	if (!f) {
-		if (errno != ENOENT) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (errno != ENOENT)
 			rc = -1;
-		}
 		goto out;
 	}
 	r->have_events = true;
@@ -521,14 +547,13 @@ static int load_summary(struct report *r, const char *path, char *err, size_t er
 	struct strbuf sb = STRBUF_INIT;
 	char buf[65536];
 	size_t n;
-	FILE *f = fopen(path, "re");
+	FILE *f = open_input(path, err, errlen);
 
 	if (!f) {
 		if (errno == ENOENT) {
 			note(r, "summary.json is missing: the run did not finish writing it");
 			return 0;
 		}
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {

@@ -111,6 +111,22 @@ class Cli(unittest.TestCase):
             self.assertIn(f"{fifo}: not a regular file (a FIFO)", p.stderr)
             self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
 
+    def test_report_refuses_planted_fifos(self):
+        # A FIFO planted in a run directory in place of the log or the summary
+        # used to make `runwarden report` wait for a writer forever.
+        for name in ("events.ndjson", "summary.json"):
+            with self.subTest(planted=name):
+                d = os.path.join(self.tmp, f"run-{name}")
+                os.mkdir(d)
+                other = "summary.json" if name == "events.ndjson" else "events.ndjson"
+                with open(os.path.join(d, other), "w") as f:
+                    f.write("{}\n" if other == "summary.json" else "")
+                os.mkfifo(os.path.join(d, name))
+                p = rw("report", d, timeout=10)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertEqual(p.stderr.strip(),
+                                 f"runwarden: report: {d}/{name}: not a regular file")
+
     def test_verify_key_error_said_once(self):
         att = os.path.join(self.tmp, "att.json")
         with open(att, "w") as f:
