@@ -64,7 +64,7 @@ $(B)/san/%.o: %.c $(wildcard src/*/*.h src/*.h bpf/*.h)
 	@$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
 # Only the loader embeds the BPF object.
-$(B)/src/agent/loader.o $(B)/san/src/agent/loader.o: $(B)/runwarden.skel.h
+$(B)/src/kernel/loader.o $(B)/san/src/kernel/loader.o: $(B)/runwarden.skel.h
 
 $(B)/runwarden: $(OBJ)
 	@echo "  LD      $@"

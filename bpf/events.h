@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The records the kernel programs send to user space through the ring buffer.
- * Shared by bpf/runwarden.bpf.c and the agent (src/agent/collect.c); any change
+ * Shared by bpf/runwarden.bpf.c and the agent (src/observe/collect.c); any change
  * here is a change to both sides, so keep field order and sizes explicit.
  *
  * Every record starts with struct ev_hdr. Records are variable-length: the
@@ -298,7 +298,7 @@ struct ev_accept {
 	u8 peer[16];
 };
 
-/* ---- policy, as the kernel sees it (filled by src/agent/enforce.c) ---- */
+/* ---- policy, as the kernel sees it (filled by src/job/enforce.c) ---- */
 
 enum rw_mode {
 	MODE_OBSERVE = 0, /* record; deny only what a block list names */

@@ -5,7 +5,7 @@
  * egress), socket types, IP protocols (name and the policy bit that judges
  * them) and the kernel's policy maps. Everything that names or judges one of
  * these is generated from the lists below (X-macros), in bpf/runwarden.bpf.c,
- * src/agent/ and src/policy/ alike.
+ * src/kernel/, src/observe/, src/job/ and src/policy/ alike.
  *
  * Plain numbers, not AF_* / IPPROTO_* macros: the BPF side sees vmlinux.h,
  * which has no libc headers; both sides' numbers are the kernel's ABI.

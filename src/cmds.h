@@ -10,7 +10,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_policy(int argc, char **argv); /* src/policy/cmd_policy.c */
 int cmd_learn(int argc, char **argv);  /* src/policy/cmd_learn.c */
-int cmd_agent(int argc, char **argv);  /* src/agent/cmd_agent.c */
-int cmd_job(int argc, char **argv);    /* src/agent/cmd_job.c */
+int cmd_agent(int argc, char **argv);  /* src/daemon/cmd_agent.c */
+int cmd_job(int argc, char **argv);    /* src/daemon/cmd_job.c */
 
 #endif

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/collect.h"
-#include "agent/dns.h"
-#include "agent/sensitive.h"
+#include "observe/collect.h"
+#include "observe/dns.h"
+#include "observe/sensitive.h"
 #include "common/jsonw.h"
 #include "common/strmap.h"
 #include "common/util.h"

@@ -15,8 +15,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "agent/fileid.h"
-#include "agent/sensitive.h"
+#include "observe/fileid.h"
+#include "observe/sensitive.h"
 #include "evidence/evlog.h"
 
 static char dir[64];

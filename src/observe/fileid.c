@@ -1,5 +1,5 @@
 /* Files by device and inode; executables by content (see fileid.h). */
-#include "agent/fileid.h"
+#include "observe/fileid.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
 #define RW_INBOUND_H
 #include <stddef.h>
 
-#include "agent/loader.h"
+#include "kernel/loader.h"
 #include "policy/policy.h"
 
 /* 0, or -1 with a one-line reason in err. */

@@ -1,5 +1,5 @@
 /* Policy to kernel maps, and the DNS gate's pins (see enforce.h, docs/policy.md). */
-#include "agent/enforce.h"
+#include "job/enforce.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>

@@ -10,12 +10,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "agent/collect.h"
-#include "agent/enforce.h"
-#include "agent/loader.h"
-#include "agent/scope.h"
-#include "agent/sensitive.h"
-#include "agent/summary.h"
+#include "observe/collect.h"
+#include "job/enforce.h"
+#include "kernel/loader.h"
+#include "job/scope.h"
+#include "observe/sensitive.h"
+#include "observe/summary.h"
 #include "evidence/attest.h"
 
 struct ring_buffer;

@@ -8,10 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "agent/fileid.h"
-#include "agent/proctab.h"
-#include "agent/sensitive.h"
-#include "agent/summary.h"
+#include "observe/fileid.h"
+#include "observe/proctab.h"
+#include "observe/sensitive.h"
+#include "observe/summary.h"
 #include "common/strmap.h"
 #include "evidence/evlog.h"
 

@@ -1,5 +1,5 @@
 /* Ring-buffer consumer and event-line writer (see collect.h, docs/events.md). */
-#include "agent/collect.h"
+#include "observe/collect.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/dns.h"
+#include "observe/dns.h"
 #include "ci/controlplane.h"
 #include "ci/detect.h"
 #include "common/jsonw.h"

@@ -1,5 +1,5 @@
 /* cgroup v2 scope for one run (see scope.h). */
-#include "agent/scope.h"
+#include "job/scope.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent/sensitive.h"
+#include "observe/sensitive.h"
 #include "rwnet.h"
 
 struct runwarden_bpf;

@@ -1,5 +1,5 @@
 /* Process table for attribution (see proctab.h). */
-#include "agent/proctab.h"
+#include "observe/proctab.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "agent/loader.h"
-#include "agent/scope.h"
+#include "kernel/loader.h"
+#include "job/scope.h"
 
 struct keeper {
 	pid_t pid;

@@ -1,5 +1,5 @@
 /* Loads runwarden.bpf.c (embedded skeleton) and attaches each hook (see loader.h). */
-#include "agent/loader.h"
+#include "kernel/loader.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>

@@ -1,5 +1,5 @@
 /* Aggregates and summaries of one run (see summary.h). */
-#include "agent/summary.h"
+#include "observe/summary.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent/loader.h"
+#include "kernel/loader.h"
 #include "common/strmap.h"
 #include "policy/policy.h"
 

@@ -34,8 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/control.h"
-#include "agent/job.h"
+#include "daemon/control.h"
+#include "job/job.h"
 #include "cmds.h"
 #include "common/cli.h"
 #include "common/util.h"

@@ -1,5 +1,5 @@
 /* One observed job, from arming to evidence (see job.h). */
-#include "agent/job.h"
+#include "job/job.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/inbound.h"
+#include "job/inbound.h"
 #include "ci/detect.h"
 #include "common/jsonw.h"
 #include "common/util.h"

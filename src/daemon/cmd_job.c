@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/control.h"
+#include "daemon/control.h"
 #include "cmds.h"
 #include "common/cli.h"
 #include "common/util.h"

@@ -1,5 +1,5 @@
 /* The built-in list of sensitive files and the user-space confirmation step. */
-#include "agent/sensitive.h"
+#include "observe/sensitive.h"
 
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/fileid.h"
+#include "observe/fileid.h"
 #include "common/strbuf.h"
 #include "common/strmap.h"
 

@@ -1,5 +1,5 @@
 /* The control socket's transport: bounded reads, one JSON message each way (see control.h). */
-#include "agent/control.h"
+#include "daemon/control.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* DNS wire parsing via libresolv (see dns.h). */
-#include "agent/dns.h"
+#include "observe/dns.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>

@@ -23,9 +23,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/job.h"
-#include "agent/keeper.h"
-#include "agent/seccomp.h"
+#include "job/job.h"
+#include "kernel/keeper.h"
+#include "job/seccomp.h"
 #include "cmds.h"
 #include "common/cli.h"
 #include "common/jsonw.h"

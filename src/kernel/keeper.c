@@ -1,5 +1,5 @@
 /* The process that holds the fence past runwarden (see keeper.h). */
-#include "agent/keeper.h"
+#include "kernel/keeper.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agent/scope.h"
+#include "job/scope.h"
 #include "common/util.h"
 
 #define KEEP_MAX   (MAX_HOOKS + 4)

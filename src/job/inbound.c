@@ -1,5 +1,5 @@
 /* The policy's inbound peers into the kernel tries (see inbound.h). */
-#include "agent/inbound.h"
+#include "job/inbound.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>

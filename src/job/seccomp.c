@@ -1,5 +1,5 @@
 /* The enforce-mode job's seccomp filter (see seccomp.h). */
-#include "agent/seccomp.h"
+#include "job/seccomp.h"
 
 #include <errno.h>
 #include <linux/audit.h>
