@@ -148,20 +148,28 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 	const char *comm = h->comm;
 	size_t comm_len = strnlen(h->comm, COMM_LEN);
 
+	/* printf-free: this runs for every event (see docs/performance.md, capacity). */
 	sb_addstr(sb, ",\"ts\":\"");
 	fmt_rfc3339(sb, (int64_t)h->ts + c->mono_off);
-	sb_addf(sb, "\",\"kind\":\"%s\"", kind);
-	if (h->pid)
-		sb_addf(sb, ",\"pid\":%u,\"tid\":%u", h->pid, h->tid);
-	else
-		sb_addstr(sb, ",\"pid\":null,\"tid\":null");
+	sb_addstr(sb, "\",\"kind\":\"");
+	sb_addstr(sb, kind);
+	if (h->pid) {
+		sb_addstr(sb, "\",\"pid\":");
+		sb_addu(sb, h->pid);
+		sb_addstr(sb, ",\"tid\":");
+		sb_addu(sb, h->tid);
+	} else {
+		sb_addstr(sb, "\",\"pid\":null,\"tid\":null");
+	}
+	sb_addstr(sb, ",\"ppid\":");
 	if (h->ppid)
-		sb_addf(sb, ",\"ppid\":%u", h->ppid);
+		sb_addu(sb, h->ppid);
 	else if (p && p->ppid)
-		sb_addf(sb, ",\"ppid\":%d", (int)p->ppid);
+		sb_addi(sb, p->ppid);
 	else
-		sb_addstr(sb, ",\"ppid\":null");
-	sb_addf(sb, ",\"uid\":%u", h->uid);
+		sb_addstr(sb, "null");
+	sb_addstr(sb, ",\"uid\":");
+	sb_addu(sb, h->uid);
 	if (!comm_len && p) {
 		comm = p->comm;
 		comm_len = strnlen(p->comm, COMM_LEN);
