@@ -92,6 +92,17 @@ void fmt_addr(struct strbuf *sb, int family, const void *addr)
 {
 	char buf[INET6_ADDRSTRLEN];
 
+	if (family == AF_INET) { /* inet_ntop's text, without its sprintf (per connect) */
+		const unsigned char *a = addr;
+
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				sb_addch(sb, '.');
+			sb_addu(sb, a[i]);
+		}
+		return;
+	}
+
 	if (!inet_ntop(family, addr, buf, sizeof(buf)))
 		snprintf(buf, sizeof(buf), "?");
 	sb_addstr(sb, buf);
