@@ -40,8 +40,8 @@ static __always_inline bool runner_socket(struct __sk_buff *skb, const struct rw
  * a connection allowed at connect time is not cut when a DNS pin expires.
  * Every protocol is judged as itself (rproto_of): UDP-Lite is not TCP.
  */
-static __always_inline u8 backstop(struct __sk_buff *skb, u8 family, const u8 *daddr, u16 dport,
-				   u8 proto, u32 l4)
+static __always_inline u8 egress_backstop(struct __sk_buff *skb, u8 family, const u8 *daddr,
+					  u16 dport, u8 proto, u32 l4)
 {
 	struct rw_config *c = cfg();
 	u8 v;
@@ -134,91 +134,119 @@ static __always_inline int egress_verdict(struct __sk_buff *skb, u8 family, cons
 		packet_event(skb, family, daddr, 0, proto, v);
 		return refused(v) ? 0 : 1;
 	}
-	v = backstop(skb, family, daddr, dport, proto, l4);
+	v = egress_backstop(skb, family, daddr, dport, proto, l4);
 	if (v == VERDICT_ALLOW)
 		return 1;
 	packet_event(skb, family, daddr, dport, proto, v);
 	return 0;
 }
 
-/* DNS on the wire: both directions of every port-53 packet of the job's
- * sockets, whatever library (or none) produced it. */
-static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
-{
-	u32 slot = 1, off, l4, plen, n;
-	u8 family, proto;
-	u16 sport, dport;
-	u8 saddr[16] = {}, daddr[16] = {};
-	bool syn = false; /* a TCP connection's first packet */
+/* A packet's headers, as the verdicts and the DNS capture need them. */
+struct pkt {
+	u8 saddr[16]; /* IPv4 in the first 4 bytes */
+	u8 daddr[16];
+	u32 l4;		  /* offset of the L4 header */
+	u32 off;	  /* offset of the L4 payload */
+	u32 plen;	  /* the IP packet's own length, header included */
+	u16 sport, dport; /* host order; 0 for protocols without ports */
+	u8 family;
+	u8 proto; /* IP protocol number */
+	bool syn; /* a TCP connection's first packet */
+};
 
+/* Reads the IP and L4 headers into p. False when there is nothing to judge
+ * or capture (not IP, a header that cannot be read, a later fragment): the
+ * packet passes. */
+static __always_inline bool skb_parse(struct __sk_buff *skb, struct pkt *p)
+{
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
 
 		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return 1;
+			return false;
 		if (ip.frag_off & bpf_htons(0x1fff))
-			return 1; /* not the first fragment: no L4 header */
-		family = AF_INET;
-		proto = ip.protocol;
-		l4 = ip.ihl * 4;
-		plen = bpf_ntohs(ip.tot_len);
-		__builtin_memcpy(saddr, &ip.saddr, 4);
-		__builtin_memcpy(daddr, &ip.daddr, 4);
+			return false; /* not the first fragment: no L4 header */
+		p->family = AF_INET;
+		p->proto = ip.protocol;
+		p->l4 = ip.ihl * 4;
+		p->plen = bpf_ntohs(ip.tot_len);
+		__builtin_memcpy(p->saddr, &ip.saddr, 4);
+		__builtin_memcpy(p->daddr, &ip.daddr, 4);
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
-			return 1;
-		family = AF_INET6;
-		proto = ip6.nexthdr;
-		l4 = sizeof(ip6);
-		plen = sizeof(ip6) + bpf_ntohs(ip6.payload_len);
-		__builtin_memcpy(saddr, &ip6.saddr, 16);
-		__builtin_memcpy(daddr, &ip6.daddr, 16);
+			return false;
+		p->family = AF_INET6;
+		p->proto = ip6.nexthdr;
+		p->l4 = sizeof(ip6);
+		p->plen = sizeof(ip6) + bpf_ntohs(ip6.payload_len);
+		__builtin_memcpy(p->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(p->daddr, &ip6.daddr, 16);
 	} else {
-		return 1;
+		return false;
 	}
 
-	if (proto == PROTO_UDP || proto == RW_IPPROTO_UDPLITE) {
+	if (p->proto == PROTO_UDP || p->proto == RW_IPPROTO_UDPLITE) {
 		struct udphdr uh; /* UDP-Lite's header has the same layout */
 
-		if (bpf_skb_load_bytes(skb, l4, &uh, sizeof(uh)))
-			return 1;
-		sport = bpf_ntohs(uh.source);
-		dport = bpf_ntohs(uh.dest);
-		off = l4 + sizeof(uh);
-	} else if (proto == PROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, p->l4, &uh, sizeof(uh)))
+			return false;
+		p->sport = bpf_ntohs(uh.source);
+		p->dport = bpf_ntohs(uh.dest);
+		p->off = p->l4 + sizeof(uh);
+	} else if (p->proto == PROTO_TCP) {
 		struct tcphdr th;
 
-		if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)))
-			return 1;
-		sport = bpf_ntohs(th.source);
-		dport = bpf_ntohs(th.dest);
-		off = l4 + th.doff * 4;
-		syn = th.syn && !th.ack;
+		if (bpf_skb_load_bytes(skb, p->l4, &th, sizeof(th)))
+			return false;
+		p->sport = bpf_ntohs(th.source);
+		p->dport = bpf_ntohs(th.dest);
+		p->off = p->l4 + th.doff * 4;
+		p->syn = th.syn && !th.ack;
 	} else {
 		/* ICMP and the rest: no ports, judged by address. */
-		sport = dport = 0;
-		off = l4;
+		p->sport = p->dport = 0;
+		p->off = p->l4;
 	}
-	if (dir == DNS_OUT && !egress_verdict(skb, family, daddr, dport, proto, l4))
+	return true;
+}
+
+/* The packet-level verdicts: egress (the enforce-mode backstop, and ping
+ * echoes no hook judged) and the inbound SYN gate. Notes the job's own SYNs
+ * for that gate. 1: the packet passes; 0: drop it. */
+static __always_inline int skb_backstop(struct __sk_buff *skb, const struct pkt *p, u8 dir)
+{
+	if (dir == DNS_OUT && !egress_verdict(skb, p->family, p->daddr, p->dport, p->proto, p->l4))
 		return 0;
-	if (dir == DNS_IN && syn && inbound_refused(skb, family, saddr, sport, dport))
+	if (dir == DNS_IN && p->syn &&
+	    inbound_refused(skb, p->family, p->saddr, p->sport, p->dport))
 		return 0;
-	if (dir == DNS_OUT && syn)
-		note_job_syn(saddr, sport);
-	if (proto != PROTO_UDP && proto != PROTO_TCP)
-		return 1; /* DNS is captured over UDP and TCP */
-	if (!is_dns_port(dir == DNS_OUT ? dport : sport, dir == DNS_OUT ? daddr : saddr))
-		return 1;
+	if (dir == DNS_OUT && p->syn)
+		note_job_syn(p->saddr, p->sport);
+	return 1;
+}
+
+/* DNS on the wire: both directions of every port-53 packet of the job's
+ * sockets, whatever library (or none) produced it, sent whole (up to
+ * DNS_MAX) with the owner its socket's hooks noted. */
+static __always_inline void skb_dns_capture(struct __sk_buff *skb, const struct pkt *p, u8 dir)
+{
+	u32 slot = 1, plen = p->plen, n;
+
+	if (p->proto != PROTO_UDP && p->proto != PROTO_TCP)
+		return; /* DNS is captured over UDP and TCP */
+	if (!is_dns_port(dir == DNS_OUT ? p->dport : p->sport,
+			 dir == DNS_OUT ? p->daddr : p->saddr))
+		return;
 	if (plen > skb->len)
 		plen = skb->len;
-	if (plen <= off)
-		return 1; /* no payload (a bare ACK) */
+	if (plen <= p->off)
+		return; /* no payload (a bare ACK) */
 
 	struct scratch *s = scratch_get(slot, EV_DNS_PKT);
 	if (!s)
-		return 1;
+		return;
 	struct ev_dns_pkt *e = &s->dns;
 	u64 cookie = bpf_get_socket_cookie(skb);
 	struct sock_owner *o = bpf_map_lookup_elem(&owners, &cookie);
@@ -232,14 +260,14 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 		e->h.uid = o->uid;
 	}
 	e->cookie = cookie;
-	e->family = family;
-	e->proto = proto;
+	e->family = p->family;
+	e->proto = p->proto;
 	e->dir = dir;
-	e->sport = sport;
-	e->dport = dport;
-	__builtin_memcpy(e->saddr, saddr, 16);
-	__builtin_memcpy(e->daddr, daddr, 16);
-	n = plen - off;
+	e->sport = p->sport;
+	e->dport = p->dport;
+	__builtin_memcpy(e->saddr, p->saddr, 16);
+	__builtin_memcpy(e->daddr, p->daddr, 16);
+	n = plen - p->off;
 	e->truncated = n > DNS_MAX;
 	if (n > DNS_MAX)
 		n = DNS_MAX;
@@ -247,13 +275,25 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 	 * needs to see the bound on the register it gets. */
 	asm volatile("" : "+r"(n));
 	n = ((n - 1) & (DNS_MAX - 1)) + 1;
-	if (bpf_skb_load_bytes(skb, off, e->data, n)) {
+	if (bpf_skb_load_bytes(skb, p->off, e->data, n)) {
 		scratch_put(s);
-		return 1;
+		return;
 	}
 	e->len = n;
 	emit(e, sizeof(*e) + n, EV_DNS_PKT);
 	scratch_put(s);
+}
+
+/* Every packet of the job's sockets, both directions: 1 passes, 0 drops. */
+static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
+{
+	struct pkt p = {};
+
+	if (!skb_parse(skb, &p))
+		return 1;
+	if (!skb_backstop(skb, &p, dir))
+		return 0;
+	skb_dns_capture(skb, &p, dir);
 	return 1;
 }
 
