@@ -1108,6 +1108,11 @@ int cmd_agent(int argc, char **argv)
 		rw_err("epoll: %s", strerror(errno));
 		goto out;
 	}
+	/* The first job then arms by writing maps, like every later one. */
+	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, err, sizeof(err)))
+		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
+		       "job loads its own",
+		       err);
 	rw_err("agent listening on %s (pid %d)", a.sock_path, (int)getpid());
 	sd_notify_ready();
 
