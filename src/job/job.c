@@ -23,6 +23,7 @@
 #include "evidence/attest.h"
 #include "gate/dnsgate.h"
 #include "policy/learn.h"
+#include "common/xalloc.h"
 
 static void missing_json(const struct loader *l, struct strbuf *sb)
 {
@@ -56,8 +57,8 @@ static void detect_ci(struct job *j)
 		j->ci_json = json_dumps(ci, JSON_COMPACT | JSON_SORT_KEYS);
 		step = json_string_value(json_object_get(ci, "step"));
 		if (step)
-			j->ci_step = strdup(step);
-		j->ci_provider = strdup(json_string_value(json_object_get(ci, "provider")));
+			j->ci_step = xstrdup(step);
+		j->ci_provider = xstrdup(json_string_value(json_object_get(ci, "provider")));
 	}
 	json_decref(ci);
 }
@@ -472,10 +473,8 @@ static int collect_leftovers(const struct scope *s, struct leftover **out)
 {
 	pid_t pids[256];
 	int n = scope_pids(s, pids, 256);
-	struct leftover *l = calloc(n ? n : 1, sizeof(*l));
+	struct leftover *l = xcalloc(n, sizeof(*l));
 
-	if (!l)
-		abort();
 	for (int i = 0; i < n; i++) {
 		char path[64];
 		ssize_t len;

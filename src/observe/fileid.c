@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/xalloc.h"
 
 static uint32_t kdev_of(unsigned maj, unsigned min)
 {
@@ -225,9 +226,7 @@ void exe_cache_get(struct exe_cache *c, const struct file_id *id, pid_t pid, pid
 	c->hash_ns += now_mono_ns() - t0;
 	if (c->m.count >= EXE_CACHE_MAX) /* forget the oldest: bounded memory */
 		free(strmap_del(&c->m, c->m.first->key));
-	h = malloc(sizeof(*h));
-	if (!h)
-		abort();
+	h = xmalloc(sizeof(*h));
 	*h = *out;
 	strmap_put(&c->m, key, NULL)->val = h;
 }

@@ -39,22 +39,12 @@
 #include "policy/learn.h"
 #include "policy/policy.h"
 #include "policy/policy_int.h"
+#include "common/xalloc.h"
 
 struct u16set {
 	uint16_t *v;
 	size_t n, cap;
 };
-
-static void *xmalloc0(size_t n)
-{
-	void *p = calloc(1, n);
-
-	if (!p) {
-		fputs("runwarden: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
 
 static void set_add(struct u16set *s, uint16_t x)
 {
@@ -72,10 +62,8 @@ static void set_add(struct u16set *s, uint16_t x)
 	}
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 4;
-		uint16_t *v = realloc(s->v, s->cap * sizeof(*s->v));
+		uint16_t *v = xreallocarray(s->v, s->cap, sizeof(*s->v));
 
-		if (!v)
-			abort();
 		s->v = v;
 	}
 	memmove(s->v + lo + 1, s->v + lo, (s->n - lo) * sizeof(*s->v));
@@ -164,10 +152,10 @@ static struct obs *obs_get(struct learn *L, const char *step, const char *dest, 
 	e = strmap_put(&L->obs, k.buf, &created);
 	sb_release(&k);
 	if (created) {
-		struct obs *o = xmalloc0(sizeof(*o));
+		struct obs *o = xcalloc(1, sizeof(*o));
 
-		o->step = step ? strdup(step) : NULL;
-		o->dest = strdup(dest);
+		o->step = step ? xstrdup(step) : NULL;
+		o->dest = xstrdup(dest);
 		o->is_host = is_host;
 		e->val = o;
 	}
@@ -360,7 +348,7 @@ int learn_run_step_at(int dirfd, char **step)
 	fclose(f);
 	v = json_object_get(sum, "step");
 	if (json_is_object(sum) && (!v || json_is_null(v) || json_is_string(v))) {
-		*step = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+		*step = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
 		rc = 1;
 	}
 	json_decref(sum);
@@ -504,8 +492,8 @@ static void merge_into(struct strmap *dests, const struct obs *o, const char *de
 	e = strmap_put(dests, k.buf, &created);
 	sb_release(&k);
 	if (created) {
-		d = xmalloc0(sizeof(*d));
-		d->dest = strdup(dest);
+		d = xcalloc(1, sizeof(*d));
+		d->dest = xstrdup(dest);
 		d->is_host = is_host;
 		e->val = d;
 	}
@@ -637,7 +625,7 @@ static size_t port_ranges(const struct u16set *s, struct policy_rule *r, size_t 
 static void emit_entry(struct strbuf *sb, const char *indent, const struct obs *o,
 		       const struct u16set *ports, const char *proto, size_t max)
 {
-	struct policy_rule *r = xmalloc0((ports->n + 1) * sizeof(*r));
+	struct policy_rule *r = xcalloc(ports->n + 1, sizeof(*r));
 	bool widened = false;
 	size_t n = port_ranges(ports, r, max, &widened);
 
@@ -707,7 +695,7 @@ static bool admitted_through_base(const struct strmap *dests, const struct obs *
 
 static void emit_section(struct strbuf *sb, const char *indent, struct strmap *dests)
 {
-	struct sorted *v = xmalloc0((dests->count + 1) * sizeof(*v));
+	struct sorted *v = xcalloc(dests->count + 1, sizeof(*v));
 	struct strbuf k = STRBUF_INIT;
 	size_t n = 0;
 
@@ -778,7 +766,7 @@ static void render(struct learn *L, struct strbuf *out)
 
 	strmap_init(&reach);
 	strmap_init(&top.dests);
-	steps = xmalloc0((nsteps + 1) * sizeof(*steps));
+	steps = xcalloc(nsteps + 1, sizeof(*steps));
 	strmap_for_each(e, &L->steps)
 	{
 		steps[i].step = e->key;
