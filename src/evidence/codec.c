@@ -132,27 +132,6 @@ unsigned char *b64_decode(const char *s, size_t n, size_t *outlen, char *err)
 	return out;
 }
 
-void hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * len] = 0;
-}
-
-bool is_sha256_hex(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[64] == 0;
-}
-
 int ev_open_regular(const char *path, char *err)
 {
 	/* O_NONBLOCK: opening a FIFO the job planted must not wait for a writer. */

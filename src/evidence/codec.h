@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/sha256.h" /* hex_encode, is_sha256_hex */
 #include "common/strbuf.h"
 
 /* Room for one error message ("where: why"). */
@@ -26,11 +27,6 @@ void b64_encode(struct strbuf *out, const void *data, size_t len);
  * or NULL with err filled in.
  */
 unsigned char *b64_decode(const char *s, size_t n, size_t *outlen, char *err);
-
-/* Lowercase hex of len bytes into out (2*len+1 bytes). */
-void hex_encode(const unsigned char *in, size_t len, char *out);
-/* True when s is exactly 64 lowercase hex digits. */
-bool is_sha256_hex(const char *s);
 
 /* Opens a regular file for reading; a FIFO, device or directory is refused
  * without blocking. Returns the descriptor, or -1 with err filled in. */

@@ -13,6 +13,7 @@
 
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "common/sha256.h"
 
 static uint32_t kdev_of(unsigned maj, unsigned min)
 {
@@ -140,10 +141,8 @@ static int open_exe(const struct file_id *id, pid_t pid, pid_t ppid, const char 
 /* SHA-256 of the first EXE_HASH_MAX bytes of fd. */
 static int hash_fd(struct exe_cache *c, int fd, struct exe_hash *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char buf[1 << 16], dig[32];
-	unsigned int dlen = 0;
+	unsigned char buf[1 << 16];
 	uint64_t total = 0;
 	int rc = -1;
 
@@ -170,13 +169,7 @@ static int hash_fd(struct exe_cache *c, int fd, struct exe_hash *out)
 			goto out;
 		total += r;
 	}
-	if (!EVP_DigestFinal_ex(md, dig, &dlen) || dlen != 32)
-		goto out;
-	for (int i = 0; i < 32; i++) {
-		out->sha256[2 * i] = hex[dig[i] >> 4];
-		out->sha256[2 * i + 1] = hex[dig[i] & 15];
-	}
-	out->sha256[64] = 0;
+	sha256_final_hex(md, out->sha256);
 	c->hashed_files++;
 	c->hashed_bytes += total;
 	rc = 0;

@@ -40,6 +40,7 @@
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 #include "common/xalloc.h"
+#include "common/sha256.h"
 
 struct u16set {
 	uint16_t *v;
@@ -580,9 +581,11 @@ static void sort_key(struct strbuf *sb, const struct obs *o)
 
 		memset(a, 0, sizeof(a));
 		inet_pton(fam, o->dest, a);
+		char hex[33];
+
 		sb_addch(sb, fam == AF_INET ? '1' : '2');
-		for (int i = 0; i < 16; i++)
-			sb_addf(sb, "%02x", a[i]);
+		hex_encode(a, 16, hex);
+		sb_addstr(sb, hex);
 	}
 }
 

@@ -17,6 +17,7 @@
 #include "common/strmap.h"
 #include "policy/policy_int.h"
 #include "common/xalloc.h"
+#include "common/sha256.h"
 
 const char *policy_mode_name(enum policy_mode m)
 {
@@ -634,8 +635,7 @@ static int cidr_cmp(const void *a, const void *b)
 static void cidr_key(char *k, int family, const uint8_t *a, int prefix)
 {
 	k += sprintf(k, "%d/%d/", family, prefix);
-	for (int i = 0; i < 16; i++)
-		k += sprintf(k, "%02x", a[i]);
+	hex_encode(a, 16, k);
 }
 
 int policy_for_each_cidr(const struct policy_set *s, bool block, policy_cidr_fn fn, void *arg,

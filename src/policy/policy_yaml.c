@@ -23,6 +23,7 @@
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 #include "common/xalloc.h"
+#include "common/sha256.h"
 
 struct yp {
 	yaml_parser_t p;
@@ -797,19 +798,6 @@ static int parse_doc(struct yp *y, struct policy *p)
 	if (y->ev.type != YAML_STREAM_END_EVENT)
 		return fail(y, MARK(y), "only one YAML document is allowed in a policy");
 	return 0;
-}
-
-static void sha256_hex(const void *buf, size_t len, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	if (!EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) || n != 32) {
-		out[0] = 0;
-		return;
-	}
-	for (unsigned i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
 }
 
 struct policy *policy_parse(const char *name, const char *text, size_t len, char *err,
