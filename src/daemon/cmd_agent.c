@@ -39,6 +39,7 @@
 #include "cmds.h"
 #include "common/cli.h"
 #include "common/util.h"
+#include "common/procfs.h"
 
 #define DEFAULT_STATE "/var/lib/runwarden"
 #define DEFAULT_PINS  "/sys/fs/bpf/runwarden"
@@ -686,23 +687,6 @@ fail:
 
 /* ------------------------------------------------------------ stop */
 
-static void cmdline_of(int pid, char *out, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	n = read_file_bounded(path, out, len - 1);
-	if (n < 0)
-		n = 0;
-	for (ssize_t i = 0; i < n; i++)
-		if (!out[i])
-			out[i] = ' ';
-	while (n > 0 && out[n - 1] == ' ')
-		n--;
-	out[n] = 0;
-}
-
 /* Into the directory the dead agent created, and only that one (the job may
  * have renamed it and put its own in its place). */
 static bool write_orphan_summary(const struct jobrec *r, json_t *sum, char *err)
@@ -741,7 +725,7 @@ static json_t *stop_orphan(struct agent *a, bool kill_left)
 	for (int i = 0; i < n; i++) {
 		char cl[512];
 
-		cmdline_of(pids[i], cl, sizeof(cl));
+		proc_cmdline(pids[i], cl, sizeof(cl));
 		json_array_append_new(left,
 				      json_pack("{s:i,s:s}", "pid", (int)pids[i], "cmdline", cl));
 	}

@@ -24,6 +24,7 @@
 #include "gate/dnsgate.h"
 #include "policy/learn.h"
 #include "common/xalloc.h"
+#include "common/procfs.h"
 
 static void missing_json(const struct loader *l, struct strbuf *sb)
 {
@@ -476,20 +477,8 @@ static int collect_leftovers(const struct scope *s, struct leftover **out)
 	struct leftover *l = xcalloc(n, sizeof(*l));
 
 	for (int i = 0; i < n; i++) {
-		char path[64];
-		ssize_t len;
-
 		l[i].pid = pids[i];
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pids[i]);
-		len = read_file_bounded(path, l[i].cmdline, sizeof(l[i].cmdline));
-		if (len < 0)
-			len = 0;
-		for (ssize_t k = 0; k < len; k++)
-			if (l[i].cmdline[k] == 0)
-				l[i].cmdline[k] = ' ';
-		while (len > 0 && l[i].cmdline[len - 1] == ' ')
-			len--;
-		l[i].len = len;
+		l[i].len = proc_cmdline(pids[i], l[i].cmdline, sizeof(l[i].cmdline));
 	}
 	*out = l;
 	return n;
