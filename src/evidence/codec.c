@@ -139,7 +139,10 @@ int ev_open_regular(const char *path, char *err)
 	struct stat st;
 
 	if (fd < 0) {
-		ev_errf(err, "%s: %s", path, strerror(errno));
+		int e = errno; /* callers tell a missing file (ENOENT) from a bad one */
+
+		ev_errf(err, "%s: %s", path, strerror(e));
+		errno = e;
 		return -1;
 	}
 	if (fstat(fd, &st)) {
@@ -151,6 +154,7 @@ int ev_open_regular(const char *path, char *err)
 		ev_errf(err, "%s: %s", path,
 			S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
 		close(fd);
+		errno = EINVAL;
 		return -1;
 	}
 	return fd;
@@ -170,8 +174,11 @@ int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			ev_errf(err, "%s: %s", path, strerror(errno));
+			int e = errno;
+
+			ev_errf(err, "%s: %s", path, strerror(e));
 			close(fd);
+			errno = e;
 			return -1;
 		}
 		if (n == 0)
@@ -181,6 +188,7 @@ int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err)
 		if (out->len > cap) {
 			ev_errf(err, "%s: larger than %zu bytes", path, cap);
 			close(fd);
+			errno = EFBIG;
 			return -1;
 		}
 	}

@@ -29,11 +29,13 @@ void b64_encode(struct strbuf *out, const void *data, size_t len);
 unsigned char *b64_decode(const char *s, size_t n, size_t *outlen, char *err);
 
 /* Opens a regular file for reading; a FIFO, device or directory is refused
- * without blocking. Returns the descriptor, or -1 with err filled in. */
+ * without blocking. Returns the descriptor, or -1 with err filled in and errno
+ * saying why (ENOENT: no such file; EINVAL: not a regular file). */
 int ev_open_regular(const char *path, char *err);
 /*
  * Reads a whole file of at most cap bytes into out. A larger file is an error
- * ("larger than cap"), so hostile input cannot make us allocate without bound.
+ * ("larger than cap", errno EFBIG), so hostile input cannot make us allocate
+ * without bound. errno as for ev_open_regular otherwise.
  */
 int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err);
 /* Writes data to path via a temporary file and rename, mode 0644. */
