@@ -119,28 +119,42 @@ static const char *file_type_name(mode_t m)
 			     : "not a regular file";
 }
 
-ssize_t read_regular_file(const char *path, char *buf, size_t cap, char *err, size_t errlen)
+int open_regular(int dirfd, const char *path, const char *display, char *err, size_t errlen)
 {
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it. Inside
+	 * a directory the caller holds, a link planted in the file's place is not followed. */
+	int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	int fd = openat(dirfd, path, dirfd == AT_FDCWD ? flags : flags | O_NOFOLLOW);
 	struct stat st;
-	size_t got = 0;
+	int e;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		close(fd);
+	if (!display)
+		display = path;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		e = errno;
+		snprintf(err, errlen, "%s: cannot read: %s", display, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		errno = e;
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file (%s)", path,
+		snprintf(err, errlen, "%s: not a regular file (%s)", display,
 			 file_type_name(st.st_mode));
 		close(fd);
+		errno = EINVAL;
 		return -1;
 	}
+	return fd;
+}
+
+ssize_t read_regular_file(const char *path, char *buf, size_t cap, char *err, size_t errlen)
+{
+	int fd = open_regular(AT_FDCWD, path, NULL, err, errlen);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -1;
 	while (got < cap) {
 		ssize_t n = read(fd, buf + got, cap - got);
 

@@ -31,6 +31,12 @@ int write_file_str(const char *path, const char *s);
  * regular file (a directory, a FIFO that would block, a device) and read errors are refused
  * with a one-line reason in err ("PATH: not a regular file (a FIFO)"). */
 ssize_t read_regular_file(const char *path, char *buf, size_t cap, char *err, size_t errlen);
+/* The opening half of that, for every file runwarden reads that a user or a job can name or
+ * plant (policies, keys, attestations, a run's logs): path relative to dirfd (AT_FDCWD, or a
+ * directory, where a link in path's place is refused), display naming it in err (NULL: path).
+ * Returns the descriptor, or -1 with err filled and errno kept (ENOENT: no such file; EINVAL:
+ * not a regular file). */
+int open_regular(int dirfd, const char *path, const char *display, char *err, size_t errlen);
 
 /* Parses a non-negative decimal in [min, max]; false on junk or range. */
 bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 void ev_errf(char *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -134,30 +136,7 @@ unsigned char *b64_decode(const char *s, size_t n, size_t *outlen, char *err)
 
 int ev_open_regular(const char *path, char *err)
 {
-	/* O_NONBLOCK: opening a FIFO the job planted must not wait for a writer. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	struct stat st;
-
-	if (fd < 0) {
-		int e = errno; /* callers tell a missing file (ENOENT) from a bad one */
-
-		ev_errf(err, "%s: %s", path, strerror(e));
-		errno = e;
-		return -1;
-	}
-	if (fstat(fd, &st)) {
-		ev_errf(err, "%s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ev_errf(err, "%s: %s", path,
-			S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
-	return fd;
+	return open_regular(AT_FDCWD, path, NULL, err, EV_ERRLEN);
 }
 
 int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err)

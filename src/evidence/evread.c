@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 /* Bytes asked of read(2) at a time. */
 #define EVREAD_CHUNK (64u << 10)
 
@@ -20,44 +22,18 @@ static void start(struct evread *r, int fd, const char *name, size_t max_line)
 
 int evread_open(struct evread *r, const char *path, size_t max_line, char *err)
 {
-	int fd = ev_open_regular(path, err);
-
-	memset(r, 0, sizeof(*r));
-	r->fd = -1;
-	if (fd < 0)
-		return -1;
-	start(r, fd, path, max_line);
-	return 0;
+	return evread_openat(r, AT_FDCWD, path, path, max_line, err);
 }
 
 int evread_openat(struct evread *r, int dirfd, const char *name, const char *display,
 		  size_t max_line, char *err)
 {
-	/* O_NONBLOCK: a FIFO planted in the run directory must not wait for a writer. */
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
-	struct stat st;
+	int fd = open_regular(dirfd, name, display, err, EV_ERRLEN);
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
-	if (fd < 0) {
-		int e = errno;
-
-		ev_errf(err, "%s: %s", display, strerror(e));
-		errno = e;
+	if (fd < 0)
 		return -1;
-	}
-	if (fstat(fd, &st)) {
-		ev_errf(err, "%s: %s", display, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ev_errf(err, "%s: %s", display,
-			S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
 	start(r, fd, display, max_line);
 	return 0;
 }

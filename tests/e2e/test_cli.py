@@ -125,7 +125,7 @@ class Cli(unittest.TestCase):
                 p = rw("report", d, timeout=10)
                 self.assertEqual(p.returncode, 1, p.stderr)
                 self.assertEqual(p.stderr.strip(),
-                                 f"runwarden: report: {d}/{name}: not a regular file")
+                                 f"runwarden: report: {d}/{name}: not a regular file (a FIFO)")
 
     def test_learn_and_policy_check_refuse_planted_fifos(self):
         # A FIFO planted as a run's events.ndjson used to make `learn` and `policy check`
@@ -141,7 +141,7 @@ class Cli(unittest.TestCase):
                 p = rw(*args, timeout=10)
                 self.assertEqual(p.returncode, 1, p.stderr)
                 self.assertEqual(p.stderr.strip(),
-                                 f"runwarden: {d}/events.ndjson: not a regular file")
+                                 f"runwarden: {d}/events.ndjson: not a regular file (a FIFO)")
 
     def test_learn_and_policy_check_read_past_nul_bytes(self):
         # A NUL byte inside a log line made the fgets readers drop the rest of that line,

@@ -171,11 +171,11 @@ static void test_fifo_refused(void **state)
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	/* Would block for a writer if opened plainly. */
 	assert_int_equal(evread_open(&r, fifo, 1024, err), -1);
-	snprintf(want, sizeof(want), "%s: not a regular file", fifo);
+	snprintf(want, sizeof(want), "%s: not a regular file (a FIFO)", fifo);
 	assert_string_equal(err, want);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	assert_int_equal(evread_openat(&r, dfd, "fifo", "run/events.ndjson", 1024, err), -1);
-	assert_string_equal(err, "run/events.ndjson: not a regular file");
+	assert_string_equal(err, "run/events.ndjson: not a regular file (a FIFO)");
 	/* A link planted in its place is not followed. */
 	assert_int_equal(symlinkat(path, dfd, "link"), 0);
 	assert_int_equal(evread_openat(&r, dfd, "link", "run/link", 1024, err), -1);
