@@ -1,6 +1,7 @@
 /* String-keyed chained hash map, iterated in insertion order (see strmap.h). */
 #include "common/strmap.h"
 #include "common/xalloc.h"
+#include "common/util.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -24,7 +25,7 @@ static __thread EVP_MAC_CTX *sip_ctx;
 
 static void die_hash(const char *why)
 {
-	fprintf(stderr, "runwarden: hash: %s\n", why);
+	rw_err("hash: %s", why);
 	abort();
 }
 

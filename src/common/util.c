@@ -12,22 +12,41 @@
 #include <time.h>
 #include <unistd.h>
 
-void warnx_(const char *fmt, ...)
+void rw_verr(const char *cmd, const char *fmt, va_list ap)
 {
 	struct strbuf sb = STRBUF_INIT;
-	va_list ap;
 
-	sb_addstr(&sb, "runwarden: ");
-	va_start(ap, fmt);
+	sb_addstr(&sb, "runwarden");
+	if (cmd)
+		sb_addf(&sb, " %s", cmd);
+	sb_addstr(&sb, ": ");
 	sb_vaddf(&sb, fmt, ap);
-	va_end(ap);
-	/* One line, whatever the message carries. */
+	/* One line, whatever the message carries (names and reasons can come from the job). */
 	for (size_t i = 0; i < sb.len; i++)
 		if (sb.buf[i] == '\n' || sb.buf[i] == '\r')
 			sb.buf[i] = ' ';
 	sb_addch(&sb, '\n');
+	/* One write: lines from concurrent writers (the agent's threads) do not interleave. */
 	fputs(sb.buf, stderr);
 	sb_release(&sb);
+}
+
+void rw_err_cmd(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rw_verr(cmd, fmt, ap);
+	va_end(ap);
+}
+
+void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rw_verr(NULL, fmt, ap);
+	va_end(ap);
 }
 
 static int64_t ts_ns(clockid_t c)

@@ -1,6 +1,7 @@
 /* Small helpers with one job each: time stamps, addresses, files, errors. */
 #ifndef RW_UTIL_H
 #define RW_UTIL_H
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,9 +9,16 @@
 
 #include "common/strbuf.h"
 
-/* One-line diagnostics, always prefixed "runwarden: ". */
+/*
+ * The one error channel: one line on stderr, "runwarden: why" (rw_err) or "runwarden CMD: why"
+ * (rw_err_cmd, for a command's own voice: usage errors, verify's verdict), newlines in what it
+ * quotes folded to spaces. Only out-of-memory and a broken digest print without it (they
+ * cannot use the heap), just before they abort.
+ */
 void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define rw_err warnx_
+void rw_err_cmd(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rw_verr(const char *cmd, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* CLOCK_REALTIME minus CLOCK_MONOTONIC, taken once, to place kernel
  * (monotonic) time stamps on the wall clock. */

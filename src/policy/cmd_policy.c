@@ -322,19 +322,25 @@ out:
 
 static int do_blocklist(int argc, char **argv)
 {
+	static const struct option opts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
 	struct policy_list *bl;
 	struct strbuf out = STRBUF_INIT;
 	char err[512];
+	int c;
 
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	optind = 1;
+	while ((c = cli_getopt("policy blocklist", argc, argv, "h", opts)) != -1) {
+		if (c != 'h')
+			return CLI_USAGE;
 		fputs(policy_usage, stdout);
 		return 0;
 	}
-	if (argc > 2)
+	if (argc - optind > 1)
 		return cli_usage("policy blocklist", "at most one block list file");
-	if (argc == 2 && argv[1][0] == '-')
-		return cli_usage("policy blocklist", "option '%s' is unknown", argv[1]);
-	bl = policy_load_blocklist(argc == 2 ? argv[1] : NULL, err, sizeof(err));
+	bl = policy_load_blocklist(optind < argc ? argv[optind] : NULL, err, sizeof(err));
 	if (!bl) {
 		rw_err("%s", err);
 		return 1;
@@ -354,15 +360,11 @@ static int do_blocklist(int argc, char **argv)
 
 int cmd_policy(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage("policy", "no subcommand given (check, blocklist)");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		fputs(policy_usage, stdout);
-		return 0;
-	}
-	if (!strcmp(argv[1], "check"))
-		return do_check(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "blocklist"))
-		return do_blocklist(argc - 1, argv + 1);
-	return cli_usage("policy", "unknown subcommand '%s' (check, blocklist)", argv[1]);
+	static const struct cli_sub subs[] = {
+	    {"check", do_check},
+	    {"blocklist", do_blocklist},
+	};
+
+	return cli_dispatch("policy", argc, argv, subs, sizeof(subs) / sizeof(subs[0]),
+			    policy_usage);
 }

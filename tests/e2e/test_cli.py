@@ -164,6 +164,13 @@ class Cli(unittest.TestCase):
         self.assertEqual(p.stderr.strip().splitlines()[-1][:len(f"runwarden: {d}/events.ndjson:1:")],
                          f"runwarden: {d}/events.ndjson:1:", p.stderr)
 
+    def test_unknown_command_is_one_line(self):
+        # The name is quoted back: a newline in it used to split the message in two.
+        p = rw("frob\nrunwarden: all clear")
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr, "runwarden: unknown command 'frob runwarden: all clear' "
+                         "(try 'runwarden --help')\n")
+
     def test_verify_key_error_said_once(self):
         att = os.path.join(self.tmp, "att.json")
         with open(att, "w") as f:
