@@ -11,7 +11,7 @@ size_t proc_cmdline(pid_t pid, char *out, size_t cap)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	n = read_file_bounded(path, out, cap - 1);
+	n = read_text_bounded(path, out, cap);
 	if (n < 0)
 		n = 0;
 	for (ssize_t i = 0; i < n; i++)

@@ -108,24 +108,44 @@ void fmt_addr(struct strbuf *sb, int family, const void *addr)
 	sb_addstr(sb, buf);
 }
 
-ssize_t read_file_bounded(const char *path, char *buf, size_t cap)
+/* Reads fd until the end or cap bytes, and closes it. *err: the errno a read failed with
+ * (what came before it is kept), else 0. */
+static size_t read_close(int fd, char *buf, size_t cap, int *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t got = 0;
 
-	if (fd < 0)
-		return -1;
+	*err = 0;
 	while (got < cap) {
 		ssize_t n = read(fd, buf + got, cap - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0)
+			*err = errno;
 		if (n <= 0)
 			break;
 		got += n;
 	}
 	close(fd);
 	return got;
+}
+
+ssize_t read_file_bounded(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+
+	if (fd < 0)
+		return -1;
+	/* A process that exits mid-read ends its /proc files early: what was read stands. */
+	return read_close(fd, buf, cap, &e);
+}
+
+ssize_t read_text_bounded(const char *path, char *buf, size_t cap)
+{
+	ssize_t n = read_file_bounded(path, buf, cap - 1);
+
+	buf[n > 0 ? n : 0] = 0;
+	return n;
 }
 
 static const char *file_type_name(mode_t m)
@@ -169,26 +189,16 @@ int open_regular(int dirfd, const char *path, const char *display, char *err, si
 
 ssize_t read_regular_file(const char *path, char *buf, size_t cap, char *err, size_t errlen)
 {
-	int fd = open_regular(AT_FDCWD, path, NULL, err, errlen);
-	size_t got = 0;
+	int fd = open_regular(AT_FDCWD, path, NULL, err, errlen), e;
+	size_t got;
 
 	if (fd < 0)
 		return -1;
-	while (got < cap) {
-		ssize_t n = read(fd, buf + got, cap - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		got += n;
+	got = read_close(fd, buf, cap, &e);
+	if (e) {
+		snprintf(err, errlen, "%s: read error: %s", path, strerror(e));
+		return -1;
 	}
-	close(fd);
 	return got;
 }
 

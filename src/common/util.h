@@ -34,6 +34,9 @@ void fmt_addr(struct strbuf *sb, int family, const void *addr);
 
 /* Reads a whole (small, bounded) file. Returns bytes read or -1. */
 ssize_t read_file_bounded(const char *path, char *buf, size_t cap);
+/* The same as text: at most cap - 1 bytes (cap >= 1), always NUL-terminated (empty on error),
+ * for the small files of /proc, /sys and /etc that are parsed as strings. */
+ssize_t read_text_bounded(const char *path, char *buf, size_t cap);
 int write_file_str(const char *path, const char *s);
 /* Like read_file_bounded, for files a user names (policies, block lists): anything but a
  * regular file (a directory, a FIFO that would block, a device) and read errors are refused

@@ -111,10 +111,9 @@ static int proc_stat(int pid, int *ppid, unsigned long long *start)
 	int f = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	/* The name may hold anything, ')' included: fields follow the last one. */
 	p = strrchr(buf, ')');
 	if (!p)
@@ -139,10 +138,9 @@ static int proc_cgroup(int pid, char *out, size_t len)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	p = strstr(buf, "0::");
 	if (!p || (p != buf && p[-1] != '\n'))
 		return -1;
@@ -199,7 +197,6 @@ static bool is_wrapper(int pid)
 	n = readlink(path, exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return false;
-	exe[n] = 0;
 	base = strrchr(exe, '/');
 	base = base ? base + 1 : exe;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -439,11 +439,10 @@ static int gate_upstream_for(void *ctx, const struct dnsgate_client *who,
 static int system_resolver(char *out, size_t len)
 {
 	char buf[8192], *line, *save = NULL;
-	ssize_t n = read_file_bounded("/etc/resolv.conf", buf, sizeof(buf) - 1);
+	ssize_t n = read_text_bounded("/etc/resolv.conf", buf, sizeof(buf));
 
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char addr[INET6_ADDRSTRLEN];
 

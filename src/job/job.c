@@ -517,11 +517,10 @@ static bool violations(const struct job *j)
 static long peak_rss_kb(void)
 {
 	char buf[4096], *p;
-	ssize_t n = read_file_bounded("/proc/self/status", buf, sizeof(buf) - 1);
+	ssize_t n = read_text_bounded("/proc/self/status", buf, sizeof(buf));
 
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	p = strstr(buf, "VmHWM:");
 	return p ? strtol(p + 6, NULL, 10) : -1;
 }

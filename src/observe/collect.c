@@ -1014,10 +1014,9 @@ static bool proc_line(pid_t pid, const char *name, char *buf, size_t cap)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	n = read_file_bounded(path, buf, cap - 1);
+	n = read_text_bounded(path, buf, cap);
 	if (n <= 0)
 		return false;
-	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	return true;
 }
@@ -1029,10 +1028,9 @@ static pid_t tgid_of(pid_t tid)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return tid;
-	buf[n] = 0;
 	t = strstr(buf, "\nTgid:");
 	return t ? (pid_t)strtol(t + 6, NULL, 10) : tid;
 }
@@ -1047,7 +1045,6 @@ static bool in_pidns(const char *pid, uint32_t inum)
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return false;
-	link[n] = 0;
 	snprintf(want, sizeof(want), "pid:[%u]", inum);
 	return !strcmp(link, want);
 }
@@ -1072,10 +1069,9 @@ static pid_t global_pid_of(pid_t nspid, uint32_t level, uint32_t inum)
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
-		len = read_file_bounded(path, buf, sizeof(buf) - 1);
+		len = read_text_bounded(path, buf, sizeof(buf));
 		if (len <= 0)
 			continue;
-		buf[len] = 0;
 		l = strstr(buf, "\nNSpid:");
 		if (!l)
 			continue;

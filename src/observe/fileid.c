@@ -27,10 +27,9 @@ static int mount_id_of(int fd)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	p = strstr(buf, "mnt_id:");
 	return p ? atoi(p + 7) : -1;
 }
