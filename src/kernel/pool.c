@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/xalloc.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
 #define HOLD_TICK_S   5
@@ -97,7 +98,7 @@ static bool fence_pins_live(int id)
 	ssize_t n;
 
 	slot_path(path, sizeof(path), id, "pins");
-	n = read_file_bounded(path, dir, sizeof(dir));
+	n = read_text_bounded(path, dir, sizeof(dir));
 	if (n <= 0)
 		return false;
 	dir[strcspn(dir, "\n")] = 0;
@@ -158,13 +159,12 @@ bool pool_loaded(const struct pool_slot *s)
 
 char *pool_read_meta(const struct pool_slot *s)
 {
-	char path[128], *buf = malloc(64 * 1024);
+	char path[128], *buf = xmalloc(64 * 1024);
 	ssize_t n;
 
-	if (!buf)
-		return NULL;
 	slot_path(path, sizeof(path), s->id, "json");
-	n = read_file_bounded(path, buf, 64 * 1024);
+	/* Text for json_loads: it must end in a NUL where the file ends. */
+	n = read_text_bounded(path, buf, 64 * 1024);
 	if (n <= 0) {
 		free(buf);
 		return NULL;
