@@ -38,6 +38,9 @@ ssize_t read_file_bounded(const char *path, char *buf, size_t cap);
  * for the small files of /proc, /sys and /etc that are parsed as strings. */
 ssize_t read_text_bounded(const char *path, char *buf, size_t cap);
 int write_file_str(const char *path, const char *s);
+/* mkdir -p: every missing component of path made with mode (existing ones left as they are).
+ * -1 with errno on failure. */
+int mkdir_p(const char *path, mode_t mode);
 /* Like read_file_bounded, for files a user names (policies, block lists): anything but a
  * regular file (a directory, a FIFO that would block, a device) and read errors are refused
  * with a one-line reason in err ("PATH: not a regular file (a FIFO)"). */

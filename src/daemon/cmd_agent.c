@@ -429,24 +429,6 @@ static void one_line(const char *in, char *out, size_t len)
 	out[o] = 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-
-	if (strlen(path) >= sizeof(tmp))
-		return -1;
-	strcpy(tmp, path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, mode) && errno != EEXIST ? -1 : 0;
-}
-
 /* The evidence directory itself is job_arm's to create (fresh, 0700); its
  * parents may be missing on a fresh runner. */
 static int mkdir_parent(const char *path)

@@ -44,23 +44,6 @@ static int create_file(const char *path, const char *s)
 	return rc;
 }
 
-/* mkdir -p with mode for each missing component under a fixed root. */
-static int mkdirs(const char *path, mode_t mode)
-{
-	char tmp[256];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, mode) && errno != EEXIST ? -1 : 0;
-}
-
 int pool_prepare(char *err, size_t errlen)
 {
 	struct statfs fs;
@@ -77,7 +60,7 @@ int pool_prepare(char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (mkdirs(POOL_BPF_DIR, 0700) || mkdirs(POOL_RUN_DIR, 0700)) {
+	if (mkdir_p(POOL_BPF_DIR, 0700) || mkdir_p(POOL_RUN_DIR, 0700)) {
 		snprintf(err, errlen, "cannot create %s or %s: %s", POOL_BPF_DIR, POOL_RUN_DIR,
 			 strerror(errno));
 		return -1;
