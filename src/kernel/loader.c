@@ -328,11 +328,11 @@ static int tp_link_fd(int prog_fd, const char *cat, const char *name)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/%s/id", cat, name);
-	n = read_file_bounded(path, buf, sizeof(buf));
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0) {
 		snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/%s/%s/id", cat,
 			 name);
-		n = read_file_bounded(path, buf, sizeof(buf));
+		n = read_text_bounded(path, buf, sizeof(buf));
 	}
 	if (n <= 0)
 		return -1;

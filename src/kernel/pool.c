@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/xalloc.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
 #define HOLD_TICK_S   5
@@ -43,23 +44,6 @@ static int create_file(const char *path, const char *s)
 	return rc;
 }
 
-/* mkdir -p with mode for each missing component under a fixed root. */
-static int mkdirs(const char *path, mode_t mode)
-{
-	char tmp[256];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, mode) && errno != EEXIST ? -1 : 0;
-}
-
 int pool_prepare(char *err, size_t errlen)
 {
 	struct statfs fs;
@@ -76,7 +60,7 @@ int pool_prepare(char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (mkdirs(POOL_BPF_DIR, 0700) || mkdirs(POOL_RUN_DIR, 0700)) {
+	if (mkdir_p(POOL_BPF_DIR, 0700) || mkdir_p(POOL_RUN_DIR, 0700)) {
 		snprintf(err, errlen, "cannot create %s or %s: %s", POOL_BPF_DIR, POOL_RUN_DIR,
 			 strerror(errno));
 		return -1;
@@ -97,7 +81,7 @@ static bool fence_pins_live(int id)
 	ssize_t n;
 
 	slot_path(path, sizeof(path), id, "pins");
-	n = read_file_bounded(path, dir, sizeof(dir));
+	n = read_text_bounded(path, dir, sizeof(dir));
 	if (n <= 0)
 		return false;
 	dir[strcspn(dir, "\n")] = 0;
@@ -158,13 +142,12 @@ bool pool_loaded(const struct pool_slot *s)
 
 char *pool_read_meta(const struct pool_slot *s)
 {
-	char path[128], *buf = malloc(64 * 1024);
+	char path[128], *buf = xmalloc(64 * 1024);
 	ssize_t n;
 
-	if (!buf)
-		return NULL;
 	slot_path(path, sizeof(path), s->id, "json");
-	n = read_file_bounded(path, buf, 64 * 1024);
+	/* Text for json_loads: it must end in a NUL where the file ends. */
+	n = read_text_bounded(path, buf, 64 * 1024);
 	if (n <= 0) {
 		free(buf);
 		return NULL;

@@ -10,6 +10,7 @@
 
 #include "common/jsonw.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 struct agg {
 	uint64_t count;
@@ -80,10 +81,8 @@ static struct agg *bump(struct summary *s, struct strmap *m, const char *frag, c
 			return NULL;
 		}
 		e = strmap_put(m, frag, NULL);
-		a = calloc(1, sizeof(*a));
-		if (!a)
-			abort();
-		a->human = strdup(human);
+		a = xcalloc(1, sizeof(*a));
+		a->human = xstrdup(human);
 		strmap_init(&a->members);
 		e->val = a;
 	}
