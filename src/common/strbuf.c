@@ -58,6 +58,27 @@ void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
 	sb->len += n;
 }
 
+void sb_addu(struct strbuf *sb, unsigned long long v)
+{
+	char d[20];
+	int n = 0;
+
+	do
+		d[sizeof(d) - ++n] = (char)('0' + v % 10);
+	while ((v /= 10) && n < (int)sizeof(d));
+	sb_add(sb, d + sizeof(d) - n, n);
+}
+
+void sb_addi(struct strbuf *sb, long long v)
+{
+	if (v < 0) {
+		sb_addch(sb, '-');
+		sb_addu(sb, -(unsigned long long)v);
+		return;
+	}
+	sb_addu(sb, (unsigned long long)v);
+}
+
 void sb_addf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list ap;

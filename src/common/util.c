@@ -84,11 +84,12 @@ int64_t mono_to_real_offset(void)
 void fmt_rfc3339(struct strbuf *sb, int64_t real_ns)
 {
 	/* Events come in bursts within the same second: format the date part
-	 * once per second, not once per event. */
+	 * once per second, not once per event, and the fraction without printf. */
 	static __thread time_t cached_s = -1;
 	static __thread char cached[32];
 	time_t s = real_ns / 1000000000LL;
 	long ns = real_ns % 1000000000LL;
+	char frac[11] = ".000000000Z";
 
 	if (s != cached_s) {
 		struct tm tm;
@@ -97,12 +98,30 @@ void fmt_rfc3339(struct strbuf *sb, int64_t real_ns)
 		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
 		cached_s = s;
 	}
-	sb_addf(sb, "%s.%09ldZ", cached, ns);
+	if (ns < 0) { /* before 1970: never from a kernel clock; printed as it always was */
+		sb_addf(sb, "%s.%09ldZ", cached, ns);
+		return;
+	}
+	for (int i = 9; i > 0; i--, ns /= 10)
+		frac[i] = (char)('0' + ns % 10);
+	sb_addstr(sb, cached);
+	sb_add(sb, frac, sizeof(frac));
 }
 
 void fmt_addr(struct strbuf *sb, int family, const void *addr)
 {
 	char buf[INET6_ADDRSTRLEN];
+
+	if (family == AF_INET) { /* inet_ntop's text, without its sprintf (per connect) */
+		const unsigned char *a = addr;
+
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				sb_addch(sb, '.');
+			sb_addu(sb, a[i]);
+		}
+		return;
+	}
 
 	if (!inet_ntop(family, addr, buf, sizeof(buf)))
 		snprintf(buf, sizeof(buf), "?");

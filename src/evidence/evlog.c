@@ -15,7 +15,7 @@
  * collector's hot path: no allocation per line). */
 static void hash_line(struct evlog *l, const void *data, size_t len)
 {
-	if (!l->md || !EVP_DigestInit_ex(l->md, EVP_sha256(), NULL) ||
+	if (!l->md || !EVP_DigestInit_ex(l->md, l->md_sha256, NULL) ||
 	    !EVP_DigestUpdate(l->md, data, len)) {
 		sha256_hex(data, len, l->prev);
 		return;
@@ -27,12 +27,16 @@ int evlog_open_fd(struct evlog *l, int fd)
 {
 	memset(l, 0, sizeof(*l));
 	l->fd = fd;
+	l->md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	l->md = EVP_MD_CTX_new();
 	l->all = EVP_MD_CTX_new();
-	if (fd < 0 || !l->md || !l->all || !EVP_DigestInit_ex(l->all, EVP_sha256(), NULL)) {
+	if (fd < 0 || !l->md_sha256 || !l->md || !l->all ||
+	    !EVP_DigestInit_ex(l->all, l->md_sha256, NULL)) {
 		EVP_MD_CTX_free(l->md);
 		EVP_MD_CTX_free(l->all);
+		EVP_MD_free(l->md_sha256);
 		l->md = l->all = NULL;
+		l->md_sha256 = NULL;
 		l->fd = -1;
 		if (!errno)
 			errno = ENOMEM;
@@ -58,36 +62,53 @@ int evlog_flush(struct evlog *l)
 	return l->failed ? -1 : 0;
 }
 
-int64_t evlog_append(struct evlog *l, const char *body, size_t len)
+/* Chains one line (built at the end of pending) and hands it on; keep: the closing record,
+ * whose bytes stay readable after the flush. */
+static int64_t append_line(struct evlog *l, const char *body, size_t len, bool keep)
 {
-	struct strbuf *line = &l->line;
+	struct strbuf *p = &l->pending;
 	int64_t seq = l->seq;
+	size_t start = p->len, n;
+	const char *line;
 
 	if (l->fd < 0 || l->failed)
 		return -1;
-	sb_reset(line);
-	sb_addf(line, "{\"seq\":%llu,\"prev\":\"%s\"", (unsigned long long)l->seq, l->prev);
-	sb_add(line, body, len);
-	sb_add(line, "}\n", 2);
-	sb_add(&l->pending, line->buf, line->len);
-	EVP_DigestUpdate(l->all, line->buf, line->len);
-	hash_line(l, line->buf, line->len);
-	l->bytes += line->len;
+	sb_grow(p, len + 100);
+	sb_add(p, "{\"seq\":", 7);
+	sb_addu(p, l->seq);
+	sb_add(p, ",\"prev\":\"", 9);
+	sb_add(p, l->prev, 64);
+	sb_addch(p, '"');
+	sb_add(p, body, len);
+	sb_add(p, "}\n", 2);
+	line = p->buf + start;
+	n = p->len - start;
+	EVP_DigestUpdate(l->all, line, n);
+	hash_line(l, line, n);
+	l->bytes += n;
 	l->seq++;
 	if (l->on_line)
-		l->on_line(l->on_line_ctx, line->buf, line->len);
-	if (l->pending.len >= EVLOG_FLUSH_AT && evlog_flush(l))
+		l->on_line(l->on_line_ctx, line, n);
+	if (keep)
+		sb_add(&l->close_line, line, n - 1);
+	if (p->len >= EVLOG_FLUSH_AT && evlog_flush(l))
 		return -1;
 	return seq;
 }
 
+int64_t evlog_append(struct evlog *l, const char *body, size_t len)
+{
+	return append_line(l, body, len, false);
+}
+
 static void free_state(struct evlog *l)
 {
-	sb_release(&l->line);
 	sb_release(&l->pending);
 	EVP_MD_CTX_free(l->md);
 	EVP_MD_CTX_free(l->all);
+	EVP_MD_free(l->md_sha256);
 	l->md = l->all = NULL;
+	l->md_sha256 = NULL;
 }
 
 int evlog_close(struct evlog *l, const char *extra)
@@ -100,12 +121,11 @@ int evlog_close(struct evlog *l, const char *extra)
 		(unsigned long long)(l->seq - 1), l->prev);
 	if (extra)
 		sb_addstr(&sb, extra);
-	rc = evlog_append(l, sb.buf, sb.len) < 0 ? -1 : 0;
+	sb_reset(&l->close_line);
+	rc = append_line(l, sb.buf, sb.len, true) < 0 ? -1 : 0;
 	sb_release(&sb);
-	if (rc == 0) {
-		sb_add(&l->close_line, l->line.buf, l->line.len - 1);
+	if (rc == 0)
 		memcpy(l->head, l->prev, sizeof(l->head));
-	}
 	if (evlog_flush(l) || (l->fd >= 0 && fsync(l->fd) && !l->failed)) {
 		if (!l->failed) {
 			l->failed = true;

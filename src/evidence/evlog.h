@@ -38,10 +38,12 @@ struct evlog {
 	uint64_t bytes;		   /* chained so far (written or pending) */
 	bool failed;		   /* a write failed: the file is short of what was chained */
 	int err;		   /* errno of that failure */
-	struct strbuf line;	   /* reused for every line: the collector's hot path */
-	struct strbuf pending;	   /* chained, not yet written (< EVLOG_FLUSH_AT + a line) */
-	struct evp_md_ctx_st *md;  /* EVP_MD_CTX per line, reused likewise */
-	struct evp_md_ctx_st *all; /* EVP_MD_CTX over every byte of the file */
+	/* Chained, not yet written (< EVLOG_FLUSH_AT + a line). Lines are built in place here:
+	 * the collector's hot path copies each line once. */
+	struct strbuf pending;
+	struct evp_md_st *md_sha256; /* EVP_MD fetched once: an implicit fetch per line locks */
+	struct evp_md_ctx_st *md;    /* EVP_MD_CTX per line, reused */
+	struct evp_md_ctx_st *all;   /* EVP_MD_CTX over every byte of the file */
 	evlog_line_fn on_line;
 	void *on_line_ctx;
 	/* Set by evlog_close: the log as sealed. */

@@ -149,20 +149,28 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 	const char *comm = h->comm;
 	size_t comm_len = strnlen(h->comm, COMM_LEN);
 
+	/* printf-free: this runs for every event (see docs/performance.md, capacity). */
 	sb_addstr(sb, ",\"ts\":\"");
 	fmt_rfc3339(sb, (int64_t)h->ts + c->mono_off);
-	sb_addf(sb, "\",\"kind\":\"%s\"", kind);
-	if (h->pid)
-		sb_addf(sb, ",\"pid\":%u,\"tid\":%u", h->pid, h->tid);
-	else
-		sb_addstr(sb, ",\"pid\":null,\"tid\":null");
+	sb_addstr(sb, "\",\"kind\":\"");
+	sb_addstr(sb, kind);
+	if (h->pid) {
+		sb_addstr(sb, "\",\"pid\":");
+		sb_addu(sb, h->pid);
+		sb_addstr(sb, ",\"tid\":");
+		sb_addu(sb, h->tid);
+	} else {
+		sb_addstr(sb, "\",\"pid\":null,\"tid\":null");
+	}
+	sb_addstr(sb, ",\"ppid\":");
 	if (h->ppid)
-		sb_addf(sb, ",\"ppid\":%u", h->ppid);
+		sb_addu(sb, h->ppid);
 	else if (p && p->ppid)
-		sb_addf(sb, ",\"ppid\":%d", (int)p->ppid);
+		sb_addi(sb, p->ppid);
 	else
-		sb_addstr(sb, ",\"ppid\":null");
-	sb_addf(sb, ",\"uid\":%u", h->uid);
+		sb_addstr(sb, "null");
+	sb_addstr(sb, ",\"uid\":");
+	sb_addu(sb, h->uid);
 	if (!comm_len && p) {
 		comm = p->comm;
 		comm_len = strnlen(p->comm, COMM_LEN);
@@ -349,40 +357,112 @@ static const char *host_for(struct collector *c, const char *addr)
 	return e ? e->val : NULL;
 }
 
+/* How a destination reads in the summary: "udp 127.0.0.1:9 \"host\"". */
+static void dest_human(struct strbuf *h, const struct ev_connect *e, const struct dest_memo *m,
+		       const char *proto)
+{
+	bool v6 = m->family == AF_INET6;
+
+	if (net_ipproto_has_ports(e->proto))
+		sb_addf(h, "%s %s%s%s:%u", proto, v6 ? "[" : "", m->addr, v6 ? "]" : "", e->dport);
+	else
+		sb_addf(h, "%s %s", proto, m->addr); /* ICMP: an address, no port */
+	if (m->host) {
+		sb_addstr(h, " ");
+		json_cstr(h, m->host);
+	}
+}
+
+static bool dest_memo_hit(const struct collector *c, const struct ev_connect *e, int family)
+{
+	const struct dest_memo *m = &c->dest_memo;
+
+	return m->valid && m->family == family && m->proto == e->proto && m->dport == e->dport &&
+	       m->verdict == e->verdict && m->hosts_gen == c->hosts_gen &&
+	       !memcmp(m->daddr, e->daddr, sizeof(m->daddr));
+}
+
+/* The destination of a connect, rendered (or reused) in the memo, counted in the summary,
+ * and, when it was not allowed, added to the violations. */
+static const struct dest_memo *note_dest(struct collector *c, const struct ev_connect *e,
+					 int family)
+{
+	struct dest_memo *m = &c->dest_memo;
+	struct strbuf addr = STRBUF_INIT, human = STRBUF_INIT, key = STRBUF_INIT;
+	char pbuf[NET_NAME_MAX], fbuf[NET_NAME_MAX];
+	const char *proto = net_ipproto_name(e->proto, pbuf), *verdict = verdict_name(e->verdict);
+	bool hit = dest_memo_hit(c, e, family);
+
+	if (!hit) {
+		m->valid = false;
+		m->family = (uint8_t)family;
+		m->proto = e->proto;
+		m->dport = e->dport;
+		m->verdict = e->verdict;
+		m->hosts_gen = c->hosts_gen;
+		memcpy(m->daddr, e->daddr, sizeof(m->daddr));
+		fmt_addr(&addr, family, e->daddr);
+		snprintf(m->addr, sizeof(m->addr), "%s", addr.buf);
+		m->host = host_for(c, m->addr);
+		sb_reset(&m->frag);
+		sb_addstr(&m->frag, "\"proto\":\"");
+		sb_addstr(&m->frag, proto);
+		sb_addstr(&m->frag, "\",\"family\":\"");
+		sb_addstr(&m->frag, net_family_name(family, fbuf));
+		sb_addstr(&m->frag, "\",\"daddr\":\"");
+		sb_addstr(&m->frag, m->addr);
+		sb_addstr(&m->frag, "\",\"dport\":");
+		sb_addu(&m->frag, e->dport);
+		sb_addstr(&m->frag, ",\"host\":");
+		json_cstr(&m->frag, m->host);
+	}
+	if (!hit || e->verdict != VERDICT_ALLOW) {
+		dest_human(&human, e, m, proto);
+		note_violation(c, &e->h, "connect", verdict, m->frag.buf, human.buf);
+	}
+	if (hit) {
+		summary_dest_again(&c->sum, m->dest);
+	} else {
+		sb_add(&key, m->frag.buf, m->frag.len);
+		sb_addf(&key, ",\"verdict\":\"%s\"", verdict);
+		sb_addf(&human, " %s", verdict);
+		m->dest = summary_dest_ref(&c->sum, key.buf, human.buf);
+		m->valid = true;
+	}
+	sb_release(&addr);
+	sb_release(&human);
+	sb_release(&key);
+	return m;
+}
+
 static void on_connect(struct collector *c, const struct ev_connect *e)
 {
 	struct strbuf *sb = &c->body;
-	struct strbuf addr = STRBUF_INIT, frag = STRBUF_INIT, human = STRBUF_INIT;
 	int family = e->family == AF_INET6 ? AF_INET6 : AF_INET;
-	char pbuf[NET_NAME_MAX], fbuf[NET_NAME_MAX];
-	const char *proto = net_ipproto_name(e->proto, pbuf);
-	const char *host;
-
-	fmt_addr(&addr, family, e->daddr);
-	host = host_for(c, addr.buf);
+	const struct dest_memo *m;
+	struct proc *p;
 
 	sb_reset(sb);
-	render_head(c, &e->h, "connect", sb);
-	struct proc *p = proctab_get(&c->procs, e->h.pid);
+	p = render_head(c, &e->h, "connect", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addf(&frag,
-		"\"proto\":\"%s\",\"family\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,\"host\":", proto,
-		net_family_name(family, fbuf), addr.buf, e->dport);
-	json_cstr(&frag, host);
+	m = note_dest(c, e, family);
 	sb_addch(sb, ',');
-	sb_add(sb, frag.buf, frag.len);
-	sb_addf(sb, ",\"verdict\":\"%s\",\"via\":\"%s\",\"result\":", verdict_name(e->verdict),
-		e->via == VIA_SENDMSG  ? "sendmsg"
-		: e->via == VIA_PACKET ? "packet"
-				       : "connect");
+	sb_add(sb, m->frag.buf, m->frag.len);
+	sb_addstr(sb, ",\"verdict\":\"");
+	sb_addstr(sb, verdict_name(e->verdict));
+	sb_addstr(sb, "\",\"via\":\"");
+	sb_addstr(sb, e->via == VIA_SENDMSG  ? "sendmsg"
+		      : e->via == VIA_PACKET ? "packet"
+					     : "connect");
+	sb_addstr(sb, "\",\"result\":");
 	if (e->flags & EVF_HAS_RESULT)
 		render_result(sb, e->result);
 	else
 		sb_addstr(sb, "null");
 	if (e->flags & EVF_RUNNER)
 		sb_addf(sb, ",\"runner\":true,\"control_plane\":%s",
-			host && c->ci_provider && ci_control_plane_match(c->ci_provider, host)
+			m->host && c->ci_provider && ci_control_plane_match(c->ci_provider, m->host)
 			    ? "true"
 			    : "false");
 	if (e->flags & EVF_REDIRECTED) {
@@ -396,28 +476,11 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 		if (c->redirected.count < HOSTS_MAX || strmap_get(&c->redirected, ck)) {
 			r = strmap_put(&c->redirected, ck, NULL);
 			free(r->val);
-			r->val = xstrdup(addr.buf);
+			r->val = xstrdup(m->addr);
 		}
 	}
 	write_line(c, EV_CONNECT);
-
-	if (net_ipproto_has_ports(e->proto))
-		sb_addf(&human, "%s %s%s%s:%u", proto, family == AF_INET6 ? "[" : "", addr.buf,
-			family == AF_INET6 ? "]" : "", e->dport);
-	else
-		sb_addf(&human, "%s %s", proto, addr.buf); /* ICMP: an address, no port */
-	if (host) {
-		sb_addstr(&human, " ");
-		json_cstr(&human, host);
-	}
-	note_violation(c, &e->h, "connect", verdict_name(e->verdict), frag.buf, human.buf);
-	sb_addf(&frag, ",\"verdict\":\"%s\"", verdict_name(e->verdict));
-	sb_addf(&human, " %s", verdict_name(e->verdict));
-	summary_dest(&c->sum, frag.buf, human.buf);
 	count_verdict(c, e->verdict);
-	sb_release(&addr);
-	sb_release(&frag);
-	sb_release(&human);
 }
 
 static void pending_key(char *buf, size_t len, uint64_t cookie, uint16_t id)
@@ -435,6 +498,7 @@ static void remember_host(struct collector *c, const char *addr, const char *qna
 	e = strmap_put(&c->hosts, addr, NULL);
 	free(e->val);
 	e->val = xstrdup(qname);
+	c->hosts_gen++; /* the connect memo may hold the freed name */
 }
 
 /* One answer record as the log shows it: the address, or "CNAME target". */
@@ -1453,5 +1517,6 @@ void collector_free(struct collector *c)
 	exe_cache_free(&c->exes);
 	summary_free(&c->sum);
 	sb_release(&c->body);
+	sb_release(&c->dest_memo.frag);
 	evlog_abandon(&c->log);
 }

@@ -96,6 +96,21 @@ void summary_dest(struct summary *s, const char *frag, const char *human)
 	bump(s, &s->dests, frag, human);
 }
 
+struct agg *summary_dest_ref(struct summary *s, const char *frag, const char *human)
+{
+	return bump(s, &s->dests, frag, human);
+}
+
+/* Items are never removed before summary_free, and a full list stays full: a NULL ref
+ * means this item is one more not listed, as bump would have found. */
+void summary_dest_again(struct summary *s, struct agg *ref)
+{
+	if (ref)
+		ref->count++;
+	else
+		s->overflow++;
+}
+
 void summary_dns(struct summary *s, const char *frag, const char *human,
 		 const char *const *answers_json, int n)
 {
