@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "common/util.h"
 
 struct cmd {
 	const char *name;
@@ -17,6 +18,7 @@ static const struct cmd cmds[] = {
     {"verify", cmd_verify, "check a run's signed evidence against a pinned key"},
     {"agent", cmd_agent, "the whole-job daemon behind `job start/stop`"},
     {"job", cmd_job, "whole-job mode: job start|stop|status (talks to the agent)"},
+    {"kernel", cmd_kernel, "the resident kernel side: kernel load|status|unload"},
     {"version", cmd_version, "print the version"},
     {"policy", cmd_policy, "check a policy file (policy check FILE)"},
     {"learn", cmd_learn, "suggest a policy from observed runs' event logs"},
@@ -45,6 +47,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "runwarden: unknown command '%s' (try 'runwarden --help')\n", argv[1]);
+	rw_err("unknown command '%s' (try 'runwarden --help')", argv[1]);
 	return 2;
 }

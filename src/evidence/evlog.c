@@ -11,33 +11,16 @@
 #include "evidence/codec.h"
 #include "evidence/outdir.h"
 
-void sha256_hex(const void *data, size_t len, char out[EVLOG_HASH_HEX])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = 0;
-}
-
 /* The per-line hash, with one digest context kept for the whole log (the
  * collector's hot path: no allocation per line). */
 static void hash_line(struct evlog *l, const void *data, size_t len)
 {
-	unsigned char md[32];
-	unsigned int n = 0;
-
 	if (!l->md || !EVP_DigestInit_ex(l->md, l->md_sha256, NULL) ||
-	    !EVP_DigestUpdate(l->md, data, len) || !EVP_DigestFinal_ex(l->md, md, &n)) {
+	    !EVP_DigestUpdate(l->md, data, len)) {
 		sha256_hex(data, len, l->prev);
 		return;
 	}
-	hex_encode(md, 32, l->prev);
+	sha256_final_hex(l->md, l->prev);
 }
 
 int evlog_open_fd(struct evlog *l, int fd)
@@ -134,8 +117,6 @@ static void free_state(struct evlog *l)
 int evlog_close(struct evlog *l, const char *extra)
 {
 	struct strbuf sb = STRBUF_INIT;
-	unsigned char md[32];
-	unsigned int n = 0;
 	int rc;
 
 	memcpy(l->root, l->prev, sizeof(l->root));
@@ -161,8 +142,7 @@ int evlog_close(struct evlog *l, const char *extra)
 		rc = -1;
 	}
 	l->fd = -1;
-	if (EVP_DigestFinal_ex(l->all, md, &n) == 1)
-		hex_encode(md, 32, l->sha256);
+	sha256_final_hex(l->all, l->sha256);
 	l->lines = l->seq - 1;
 	l->closed = rc == 0;
 	free_state(l);

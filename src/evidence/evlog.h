@@ -21,9 +21,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/sha256.h"
 #include "common/strbuf.h"
 
-#define EVLOG_HASH_HEX 65
+#define EVLOG_HASH_HEX SHA256_HEX
 /* Most bytes held in memory before they are written out. */
 #define EVLOG_FLUSH_AT (64u << 10)
 
@@ -70,8 +71,5 @@ int evlog_close(struct evlog *l, const char *extra);
 void evlog_abandon(struct evlog *l);
 /* Releases the memory of a closed log. */
 void evlog_release(struct evlog *l);
-
-/* Hex SHA-256 of a byte range, into out[EVLOG_HASH_HEX]. */
-void sha256_hex(const void *data, size_t len, char out[EVLOG_HASH_HEX]);
 
 #endif

@@ -60,10 +60,9 @@ static bool scope_populated(const char *scope)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "%s/cgroup.events", scope);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return false; /* gone */
-	buf[n] = 0;
 	return !strstr(buf, "populated 0");
 }
 
@@ -181,6 +180,9 @@ int keeper_start(struct keeper *k, const struct loader *l, const struct scope *s
 			keep[nkeep++] = links[i];
 		keep[nkeep++] = self;
 		keep[nkeep++] = ctl[0];
+		/* A resident copy's slot stays ours while its policy fences leftovers. */
+		if (loader_lock_fd(l) >= 0)
+			keep[nkeep++] = loader_lock_fd(l);
 		close_others(keep, nkeep);
 		keeper_main(self, ctl[0], links, nlinks, scope, enforce);
 	}

@@ -20,6 +20,7 @@
 #include "gate/dnsgate.h"
 #include "common/util.h"
 #include "events.h"
+#include "common/xalloc.h"
 
 /* Questions off the gate waiting for their answer: bounded in count and in bytes (each holds
  * only its name); past either, a question is logged at once without its answer, and counted. */
@@ -475,7 +476,7 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 		if (c->redirected.count < HOSTS_MAX || strmap_get(&c->redirected, ck)) {
 			r = strmap_put(&c->redirected, ck, NULL);
 			free(r->val);
-			r->val = strdup(m->addr);
+			r->val = xstrdup(m->addr);
 		}
 	}
 	write_line(c, EV_CONNECT);
@@ -496,7 +497,7 @@ static void remember_host(struct collector *c, const char *addr, const char *qna
 		return; /* a label, not evidence: the connect is logged anyway */
 	e = strmap_put(&c->hosts, addr, NULL);
 	free(e->val);
-	e->val = strdup(qname);
+	e->val = xstrdup(qname);
 	c->hosts_gen++; /* the connect memo may hold the freed name */
 }
 
@@ -621,9 +622,7 @@ static void note_gate_client(struct collector *c, const struct ev_dns_pkt *e, co
 	}
 	ent = strmap_put(&c->gate_clients, key, NULL);
 	if (!ent->val) {
-		ent->val = calloc(1, sizeof(struct dns_who));
-		if (!ent->val)
-			abort();
+		ent->val = xcalloc(1, sizeof(struct dns_who));
 	}
 	w = ent->val;
 	w->ts = (int64_t)e->h.ts;
@@ -796,9 +795,7 @@ static void pending_add(struct collector *c, const char *key, const struct dns_w
 		log_answered(c, who, m->qname, m->qtype, NULL);
 		return;
 	}
-	q = malloc(size);
-	if (!q)
-		abort();
+	q = xmalloc(size);
 	q->who = *who;
 	q->qtype = m->qtype;
 	memcpy(q->qname, m->qname, n);
@@ -839,9 +836,7 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 		return; /* the gate's answer: logged with its question */
 	/* One parse buffer for the run (it is large: up to 32 answers of 2 names each). */
 	if (!c->dns_scratch) {
-		c->dns_scratch = malloc(sizeof(*c->dns_scratch));
-		if (!c->dns_scratch)
-			abort();
+		c->dns_scratch = xmalloc(sizeof(*c->dns_scratch));
 	}
 	m = c->dns_scratch;
 	if (dns_parse(e->data, e->len, tcp, m, err, sizeof(err))) {
@@ -896,7 +891,7 @@ void collector_watch(struct collector *c, const char *path, uint32_t kdev, uint6
 		return;
 	}
 	e = strmap_put(&c->watched, k, NULL);
-	e->val = strdup(path);
+	e->val = xstrdup(path);
 }
 
 /* The kernel sent the open because of the file's name or its identity; the
@@ -955,7 +950,7 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		return;
 	}
 	if (strcmp(as, path.buf))
-		watched = strdup(as); /* reached under another name */
+		watched = xstrdup(as); /* reached under another name */
 	sb_reset(sb);
 	p = render_head(c, &e->h, "file", sb);
 	sb_addstr(sb, ",\"argv\":");
@@ -1083,10 +1078,9 @@ static bool proc_line(pid_t pid, const char *name, char *buf, size_t cap)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	n = read_file_bounded(path, buf, cap - 1);
+	n = read_text_bounded(path, buf, cap);
 	if (n <= 0)
 		return false;
-	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	return true;
 }
@@ -1098,10 +1092,9 @@ static pid_t tgid_of(pid_t tid)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return tid;
-	buf[n] = 0;
 	t = strstr(buf, "\nTgid:");
 	return t ? (pid_t)strtol(t + 6, NULL, 10) : tid;
 }
@@ -1116,7 +1109,6 @@ static bool in_pidns(const char *pid, uint32_t inum)
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return false;
-	link[n] = 0;
 	snprintf(want, sizeof(want), "pid:[%u]", inum);
 	return !strcmp(link, want);
 }
@@ -1141,10 +1133,9 @@ static pid_t global_pid_of(pid_t nspid, uint32_t level, uint32_t inum)
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
-		len = read_file_bounded(path, buf, sizeof(buf) - 1);
+		len = read_text_bounded(path, buf, sizeof(buf));
 		if (len <= 0)
 			continue;
-		buf[len] = 0;
 		l = strstr(buf, "\nNSpid:");
 		if (!l)
 			continue;

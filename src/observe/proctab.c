@@ -1,5 +1,6 @@
 /* Process table for attribution (see proctab.h). */
 #include "observe/proctab.h"
+#include "common/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,9 +74,7 @@ struct proc *proctab_add(struct proctab *t, pid_t pid)
 	if (p && p->exited)
 		t->exited--;
 	drop(t, p); /* pid reuse: the old process is gone */
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		abort();
+	p = xcalloc(1, sizeof(*p));
 	p->pid = pid;
 	e->val = p;
 	return p;
@@ -83,7 +82,7 @@ struct proc *proctab_add(struct proctab *t, pid_t pid)
 
 void proctab_set(struct proc *p, const char *exe, const char *argv_json)
 {
-	char *e = exe ? strdup(exe) : NULL, *a = argv_json ? strdup(argv_json) : NULL;
+	char *e = exe ? xstrdup(exe) : NULL, *a = argv_json ? xstrdup(argv_json) : NULL;
 
 	free(p->exe);
 	free(p->argv_json);
@@ -93,7 +92,7 @@ void proctab_set(struct proc *p, const char *exe, const char *argv_json)
 
 void proctab_set_step(struct proc *p, const char *step)
 {
-	char *s = step ? strdup(step) : NULL;
+	char *s = step ? xstrdup(step) : NULL;
 
 	free(p->step);
 	p->step = s;
