@@ -250,8 +250,11 @@ class ResidentTest(RwTestCase):
         st = kernel("status")
         self.assertRegex(st.stdout, r"slot \d: idle, runwarden \S+, loaded \d+s ago, missing hooks: 0")
         u = kernel("unload")
-        self.assertEqual(u.returncode, 0, u.stderr)
-        self.assertEqual(kernel("status").stdout.strip(), "nothing loaded")
+        # 1 only when some copy is in use (another job on this machine: none in CI).
+        self.assertIn(u.returncode, (0, 1), u.stderr)
+        for line in u.stdout.splitlines():
+            self.assertRegex(line, r"^slot \d: (unloaded|in use, left loaded)$")
+        self.assertNotIn("idle", kernel("status").stdout)
         # A cold run loads one again and says so.
         r = self.rw(["true"])
         self.assertIn("loaded by this job", r.summary["kernel_side"]["copy"])
