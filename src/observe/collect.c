@@ -60,6 +60,9 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	strmap_init(&c->watched);
 	exe_cache_init(&c->exes);
 	summary_init(&c->sum);
+	findings_init(&c->findings, &c->procs);
+	if (redactor_init(&c->redact, NULL))
+		return -1;
 	return evlog_open_fd(&c->log, log_fd);
 }
 
@@ -180,12 +183,40 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 
 static void write_line(struct collector *c, int kind)
 {
-	if (evlog_append(&c->log, c->body.buf, c->body.len) < 0) {
+	int64_t seq = evlog_append(&c->log, c->body.buf, c->body.len);
+
+	c->last_seq = seq > 0 ? (uint64_t)seq : 0;
+	if (seq < 0) {
 		c->io_error = true;
 		c->sum.lost_user[kind]++;
 		return;
 	}
 	c->sum.logged[kind]++;
+}
+
+/* The process a finding names, as the line just written named it; NULL for the CI runner's
+ * own lines (whole-job mode), which no detector judges. */
+static const struct finding_proc *fproc(struct collector *c, const struct ev_hdr *h,
+					const struct proc *p, struct finding_proc *out)
+{
+	c->findings.runner_pid = c->runner_pid;
+	if (!h->pid || (c->runner_pid && (pid_t)h->pid == c->runner_pid))
+		return NULL;
+	out->pid = (pid_t)h->pid;
+	out->exe = p ? p->exe : NULL;
+	out->argv_json = p ? p->argv_json : NULL;
+	out->step = p && p->step ? p->step : c->step;
+	return out;
+}
+
+/* Any other line a process of the job caused: what persistence reports it did. */
+static void note_activity(struct collector *c, const struct ev_hdr *h, const struct proc *p,
+			  const char *what)
+{
+	struct finding_proc fp;
+
+	if (fproc(c, h, p, &fp))
+		findings_on_activity(&c->findings, &fp, what, c->last_seq);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -229,8 +260,9 @@ static void render_exe_id(struct strbuf *sb, const struct ev_exec *e, const stru
 static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
-	struct strbuf exe = STRBUF_INIT, path = STRBUF_INIT, argv = STRBUF_INIT;
-	size_t need = sizeof(*e) + e->exe_len + e->cwd_len + e->argv_len;
+	struct strbuf exe = STRBUF_INIT, path = STRBUF_INIT, argv = STRBUF_INIT, tags = STRBUF_INIT;
+	size_t need = sizeof(*e) + e->exe_len + e->cwd_len + e->argv_len, secrets;
+	struct finding_proc fp;
 	struct exe_hash h;
 	struct proc *p;
 	bool memfd;
@@ -243,7 +275,9 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	memfd = (e->flags & EVF_EXE_ANON) && !strncmp(exe.buf, "memfd:", 6);
 	if (!(e->flags & EVF_EXE_ANON))
 		join_components(&path, e->data, e->exe_len);
-	render_argv(&argv, e->data + e->exe_len + e->cwd_len, e->argv_len);
+	/* Secrets never reach the log, the process table or anything made from them. */
+	secrets = redact_argv_json(&c->redact, e->data + e->exe_len + e->cwd_len, e->argv_len,
+				   &argv, &tags);
 	exe_cache_get(&c->exes, &e->exe, e->h.pid, e->h.ppid, path.len ? path.buf : NULL, &h);
 
 	p = proctab_get(&c->procs, e->h.pid);
@@ -274,9 +308,20 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	if (e->flags & (EVF_EXE_TRUNC | EVF_CWD_TRUNC))
 		sb_addf(sb, ",\"path_truncated\":true");
 	write_line(c, EV_EXEC);
+	if (fproc(c, &e->h, p, &fp)) {
+		findings_on_exec(&c->findings, &fp, c->last_seq);
+		if (secrets) {
+			struct strbuf tj = STRBUF_INIT;
+
+			sb_addf(&tj, "[%s]", sb_str(&tags));
+			findings_on_secret(&c->findings, &fp, tj.buf, secrets, c->last_seq);
+			sb_release(&tj);
+		}
+	}
 	sb_release(&exe);
 	sb_release(&path);
 	sb_release(&argv);
+	sb_release(&tags);
 }
 
 static void on_exit_(struct collector *c, const struct ev_exit *e)
@@ -291,6 +336,8 @@ static void on_exit_(struct collector *c, const struct ev_exit *e)
 	else
 		sb_addf(sb, ",\"status\":null,\"signal\":%d", st & 0x7f);
 	write_line(c, EV_EXIT);
+	/* Before the table forgets it: a root's exit leaves what it started outliving it. */
+	findings_on_exit(&c->findings, (pid_t)e->h.pid, c->last_seq);
 	proctab_exit(&c->procs, e->h.pid);
 }
 
@@ -405,6 +452,13 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 			family == AF_INET6 ? "]" : "", e->dport);
 	else
 		sb_addf(&human, "%s %s", proto, addr.buf); /* ICMP: an address, no port */
+	{
+		struct strbuf what = STRBUF_INIT;
+
+		sb_addf(&what, "connected to %s", human.buf);
+		note_activity(c, &e->h, p, what.buf);
+		sb_release(&what);
+	}
 	if (host) {
 		sb_addstr(&human, " ");
 		json_cstr(&human, host);
@@ -519,6 +573,12 @@ static void write_dns(struct collector *c, const struct dns_line *l)
 		sb_addstr(sb, ",\"capture_cut\":true");
 	write_line(c, EV_DNS_PKT);
 	count_verdict(c, l->verdict);
+	{
+		struct finding_proc fp;
+
+		if (fproc(c, &h, p, &fp))
+			findings_on_dns(&c->findings, &fp, l->qname, l->qtype, c->last_seq);
+	}
 	if (l->qname) {
 		json_cstr(&human, l->qname);
 		sb_addf(&human, " %s", dns_type_name(l->qtype, tb, sizeof(tb)));
@@ -927,6 +987,13 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 	if (e->flags & EVF_PATH_TRUNC)
 		sb_addstr(sb, ",\"path_truncated\":true");
 	write_line(c, EV_FILE);
+	{
+		struct finding_proc fp;
+
+		if (fproc(c, &e->h, p, &fp))
+			findings_on_file(&c->findings, &fp, path.buf, watched, e->result >= 0,
+					 (int64_t)e->h.ts, c->last_seq);
+	}
 
 	json_cstr(&human, watched ? watched : path.buf);
 	if (watched) {
@@ -1107,7 +1174,7 @@ static pid_t global_pid_of(pid_t nspid, uint32_t level, uint32_t inum)
  * job's process table when it is one of the job's, else from /proc now (the
  * usual target, the runner or another long-lived process, is still there). */
 static bool render_memread_target(struct collector *c, const struct ev_memread *e,
-				  struct strbuf *sb, struct strbuf *human)
+				  struct strbuf *sb, struct strbuf *human, struct finding_memread *fm)
 {
 	pid_t tgid = 0;
 	struct proc *t = NULL;
@@ -1170,6 +1237,11 @@ static bool render_memread_target(struct collector *c, const struct ev_memread *
 		sb_addf(human, " of pid %d (as named in its pid namespace) ", e->target_pid);
 	json_cstr(human, exe[0] ? exe : comm[0] ? comm : NULL);
 	sb_addf(human, " (%s)", scope);
+	fm->target = tgid > 0 ? tgid : 0;
+	fm->target_as_given = e->target_pid;
+	fm->target_exe = exe[0] ? strdup(exe) : NULL;
+	fm->target_comm = comm[0] ? strdup(comm) : NULL;
+	fm->scope = scope;
 	return true;
 }
 
@@ -1177,6 +1249,8 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 {
 	struct strbuf *sb = &c->body;
 	struct strbuf frag = STRBUF_INIT, human = STRBUF_INIT, pj = STRBUF_INIT;
+	struct finding_memread fm = {.op = memread_op_name(e->op), .ok = e->result >= 0};
+	struct finding_proc fp;
 	struct proc *p;
 
 	sb_reset(sb);
@@ -1185,7 +1259,7 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
 	sb_addf(&frag, "\"op\":\"%s\"", memread_op_name(e->op));
 	sb_addstr(&human, memread_op_name(e->op));
-	if (!render_memread_target(c, e, &frag, &human))
+	if (!render_memread_target(c, e, &frag, &human, &fm))
 		goto out;
 	sb_addch(sb, ',');
 	sb_add(sb, frag.buf, frag.len);
@@ -1202,6 +1276,10 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 	if (e->flags & MRF_KILLED)
 		sb_addstr(sb, ",\"killed\":true");
 	write_line(c, EV_MEMREAD);
+	fm.write = e->op == MR_VM_WRITEV || e->op == MR_PTRACE_POKE ||
+		   (e->op == MR_PROC_MEM && (e->request & O_ACCMODE) != O_RDONLY);
+	if (fproc(c, &e->h, p, &fp))
+		findings_on_memread(&c->findings, &fp, &fm, c->last_seq);
 
 	sb_addf(&pj, "{\"pid\":%u,\"exe\":", e->h.pid);
 	json_cstr(&pj, p ? p->exe : NULL);
@@ -1218,6 +1296,8 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 		sb_addstr(&human, " (killed: write access outside the job)");
 	summary_memread(&c->sum, frag.buf, human.buf, pj.buf);
 out:
+	free((char *)fm.target_exe);
+	free((char *)fm.target_comm);
 	sb_release(&frag);
 	sb_release(&human);
 	sb_release(&pj);
@@ -1241,6 +1321,7 @@ static void on_socket(struct collector *c, const struct ev_socket *e)
 	sb_addstr(sb, ",\"result\":");
 	render_result(sb, e->result);
 	write_line(c, EV_SOCKET);
+	note_activity(c, &e->h, p, "made an egress socket");
 	count_verdict(c, e->verdict);
 	socket_violation(c, e, sb->buf + id0);
 }
@@ -1328,6 +1409,7 @@ static void on_getfd(struct collector *c, const struct ev_getfd *e)
 		verdict_name(e->verdict), e->killed ? "true" : "false");
 	render_result(sb, e->result);
 	write_line(c, EV_GETFD);
+	note_activity(c, &e->h, p, "took a descriptor with pidfd_getfd");
 	count_verdict(c, e->verdict);
 }
 
@@ -1350,6 +1432,7 @@ static void on_accept(struct collector *c, const struct ev_accept *e)
 		verdict_name(e->verdict), e->via == VIA_PACKET ? "packet" : "accept");
 	render_result(sb, e->result);
 	write_line(c, EV_ACCEPT);
+	note_activity(c, &e->h, p, "accepted a connection");
 	count_verdict(c, e->verdict);
 	sb_release(&addr);
 }
@@ -1460,6 +1543,8 @@ void collector_free(struct collector *c)
 	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);
 	exe_cache_free(&c->exes);
+	findings_free(&c->findings);
+	redactor_wipe(&c->redact);
 	summary_free(&c->sum);
 	sb_release(&c->body);
 	evlog_abandon(&c->log);
