@@ -3,7 +3,6 @@
  * Thresholds and their reasons are in docs/findings.md; keep the two in step.
  */
 #include <ctype.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,10 +395,10 @@ void findings_on_file(struct findings *f, const struct finding_proc *p, const ch
 #define DNS_VOLUME_NAMES   100
 /* A label this long is data, not a name people chose. */
 #define DNS_LONG_LABEL 40
-/* Below the parent: at least this many characters with at least this entropy (bits per
- * character) look encoded (hex gives ~3.7 on 24 characters, base32 ~4.2, words ~2.8-3.3). */
-#define DNS_ENCODED_CHARS   24
-#define DNS_ENCODED_ENTROPY 3.5
+/* Labels that look encoded (label_encoded). */
+#define DNS_HEX_CHARS	   16
+#define DNS_MIXED_CHARS	   20
+#define DNS_MIXED_SWITCHES 6
 /* Bounded state: parents tracked, names remembered (and their bytes). */
 #define DNS_PARENTS_MAX	   4096
 #define DNS_NAMES_MAX	   32768
@@ -409,6 +408,9 @@ void findings_on_file(struct findings *f, const struct finding_proc *p, const ch
 
 struct dns_parent {
 	uint64_t lookups, distinct, encoded, txt;
+	/* The lines that counted before a finding was raised: its evidence from the first. */
+	uint64_t early[FINDING_EVIDENCE_MAX];
+	int n_early;
 	char examples[DNS_EXAMPLES][DNS_EXAMPLE_BYTES];
 	int n_examples;
 };
@@ -439,42 +441,44 @@ static bool dns_parent(const char *name, size_t n, char *parent, size_t cap, siz
 	return true;
 }
 
-static double entropy(const char *s, size_t n)
+/* One label that carries data rather than a name: hex (16+ characters, digits and letters
+ * mixed), or base32/base36/base64-like text where letters and digits alternate often (20+
+ * characters, 6+ switches: "zffnp54hiv3zdtah3fbz..."). Names people choose group their digits
+ * ("my-lb-1234567890", "ip-10-0-0-1", "d3a7f6hbhq8l7t" is short). */
+static bool label_encoded(const char *l, size_t n)
 {
-	unsigned counts[256] = {0};
-	size_t m = 0;
-	double h = 0;
+	size_t digits = 0, letters = 0, hex = 0, switches = 0;
+	int last = 0; /* 1 letter, 2 digit */
 
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != '.') {
-			counts[(unsigned char)tolower((unsigned char)s[i])]++;
-			m++;
-		}
-	for (int c = 0; c < 256 && m; c++) {
-		double p = (double)counts[c] / (double)m;
+	if (n >= DNS_LONG_LABEL)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)l[i];
+		int cls = isdigit(c) ? 2 : isalpha(c) ? 1 : 0;
 
-		if (counts[c])
-			h -= p * log2(p);
+		digits += cls == 2;
+		letters += cls == 1;
+		hex += isxdigit(c) != 0;
+		if (cls && last && cls != last)
+			switches++;
+		if (cls)
+			last = cls;
 	}
-	return h;
+	if (n >= DNS_HEX_CHARS && hex == n && digits >= 4 && letters >= 2)
+		return true;
+	return n >= DNS_MIXED_CHARS && switches >= DNS_MIXED_SWITCHES;
 }
 
-/* Labels below the parent that carry data rather than a name. */
 static bool looks_encoded(const char *prefix, size_t n)
 {
-	size_t chars = 0, label = 0, longest = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (prefix[i] == '.') {
-			label = 0;
+	for (size_t a = 0, i = 0; i <= n; i++) {
+		if (i < n && prefix[i] != '.')
 			continue;
-		}
-		chars++;
-		if (++label > longest)
-			longest = label;
+		if (label_encoded(prefix + a, i - a))
+			return true;
+		a = i + 1;
 	}
-	return longest >= DNS_LONG_LABEL ||
-	       (chars >= DNS_ENCODED_CHARS && entropy(prefix, n) >= DNS_ENCODED_ENTROPY);
+	return false;
 }
 
 static struct dns_parent *parent_state(struct findings *f, const char *parent)
@@ -572,6 +576,8 @@ void findings_on_dns(struct findings *f, const struct finding_proc *p, const cha
 	d->txt += txt;
 	if ((encoded || txt) && d->n_examples < DNS_EXAMPLES)
 		snprintf(d->examples[d->n_examples++], DNS_EXAMPLE_BYTES, "%s", lname);
+	if ((encoded || txt || fresh) && d->n_early < FINDING_EVIDENCE_MAX)
+		d->early[d->n_early++] = seq;
 
 	snprintf(key, sizeof(key), "dns:%s", parent);
 	x = finding_get(f, key);
@@ -584,6 +590,8 @@ void findings_on_dns(struct findings *f, const struct finding_proc *p, const cha
 		x = finding_raise(f, key, want, want == FK_DNS_TUNNEL ? SEV_HIGH : SEV_MEDIUM, p);
 		if (!x)
 			return;
+		for (int i = 0; i < d->n_early; i++)
+			finding_evidence(x, d->early[i]);
 	} else if (want == FK_DNS_TUNNEL && x->kind != FK_DNS_TUNNEL) {
 		finding_upgrade(f, x, FK_DNS_TUNNEL, SEV_HIGH); /* one finding per parent */
 	}

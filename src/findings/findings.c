@@ -105,11 +105,15 @@ struct finding *finding_raise(struct findings *f, const char *key, enum finding_
 	f->by_sev[sev]++;
 	if (f->n >= FINDINGS_MAX) {
 		f->unlisted++;
-		if (f->act[sev] == FINDING_ACT_KILL && f->lockdown < 0 && f->on_raise) {
+		if (f->act[sev] == FINDING_ACT_KILL && !f->lockdown_reason) {
+			struct strbuf sb = STRBUF_INIT;
 			struct finding tmp = {.kind = kind, .sev = sev, .pid = p ? p->pid : 0};
 
-			tmp.desc = (char *)"a finding past the listed ones";
-			f->on_raise(f->on_raise_ctx, &tmp);
+			sb_addf(&sb, "%s finding %s of pid %d (past the %d findings listed)",
+				sev_names[sev], kind_names[kind], (int)tmp.pid, FINDINGS_MAX);
+			f->lockdown_reason = sb_detach(&sb);
+			if (f->on_raise)
+				f->on_raise(f->on_raise_ctx, &tmp);
 		}
 		return NULL;
 	}
@@ -178,11 +182,11 @@ void finding_act(struct findings *f, struct finding *x)
 	if (!x || x->acted || f->act[x->sev] != FINDING_ACT_KILL)
 		return;
 	x->acted = true;
-	if (f->lockdown < 0) {
+	if (!f->lockdown_reason) {
 		struct strbuf sb = STRBUF_INIT;
 
 		f->lockdown = (int)(x - f->v);
-		sb_addf(&sb, "lockdown: %s finding %s: %s", sev_names[x->sev], kind_names[x->kind],
+		sb_addf(&sb, "%s finding %s: %s", sev_names[x->sev], kind_names[x->kind],
 			x->desc ? x->desc : "");
 		f->lockdown_reason = sb_detach(&sb);
 	}

@@ -186,8 +186,10 @@ static bool secret_name(const char *k, size_t n)
 	    "password", "passwd",     "secret",	     "token",	  "apikey",   "api_key",
 	    "api-key",	"accesskey",  "access_key",  "access-key", "privatekey", "private_key",
 	    "private-key", "credential", "_auth",	     "authorization"};
-	static const char *const not_values[] = {"file", "path", "dir", "env", "stdin", "cmd",
-						 "command", "type", "url", "name", "length"};
+	static const char *const not_values[] = {"file",  "path",  "dir",  "env",	"stdin",
+						 "cmd",	  "command", "type", "url",	"name",
+						 "len",	  "length",  "size", "max",	"min",
+						 "count", "ttl",     "timeout", "expiry", "id"};
 	char low[128];
 
 	while (n && *k == '-') {
@@ -323,6 +325,74 @@ static void add_span(struct span *sp, int *n, size_t a, size_t b, bool *whole)
 	sp[(*n)++].b = b;
 }
 
+static bool word_ch(char c)
+{
+	return !isspace((unsigned char)c) && c != '"' && c != '\'' && c != ';' && c != '`';
+}
+
+static bool header_name_word(const char *s, size_t n)
+{
+	struct span h;
+	char buf[64];
+
+	if (n < 2 || n >= sizeof(buf) - 2 || s[n - 1] != ':')
+		return false;
+	memcpy(buf, s, n);
+	memcpy(buf + n, " x", 3);
+	return header_value(buf, n + 2, &h);
+}
+
+static bool scheme_word(const char *s, size_t n)
+{
+	static const char *const schemes[] = {"bearer", "basic", "token", "digest", "bot", "negotiate"};
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (n == strlen(schemes[i]) && !strncasecmp(s, schemes[i], n))
+			return true;
+	return false;
+}
+
+/* A shell command line in one argument (sh -c '...'): the same rules, word by word. */
+static void word_spans(const char *s, size_t n, struct span *sp, int *k, bool *whole)
+{
+	size_t i = 0, pa = 0, pb = 0;
+	bool prev = false;
+	int header = 0; /* 1: after a header name, 2: after its scheme word */
+
+	while (i < n) {
+		size_t a, b;
+		const char *eq;
+
+		while (i < n && !word_ch(s[i]))
+			i++;
+		a = i;
+		while (i < n && word_ch(s[i]))
+			i++;
+		b = i;
+		if (a == b)
+			break;
+		eq = memchr(s + a, '=', b - a);
+		if (eq && eq > s + a && secret_name(s + a, (size_t)(eq - s - a)))
+			add_span(sp, k, (size_t)(eq - s) + 1, b, whole);
+		if (header == 1 && scheme_word(s + a, b - a)) {
+			header = 2;
+		} else if (header) {
+			add_span(sp, k, a, b, whole);
+			header = 0;
+		} else if (header_name_word(s + a, b - a)) {
+			header = 1;
+		} else if (prev && s[a] != '-' && secret_flag(s + pa, pb - pa)) {
+			add_span(sp, k, a, b, whole);
+		} else if (prev && userpass_flag(s + pa, pb - pa) && memchr(s + a, ':', b - a)) {
+			add_span(sp, k, (size_t)((const char *)memchr(s + a, ':', b - a) - s) + 1, b,
+				 whole);
+		}
+		pa = a;
+		pb = b;
+		prev = true;
+	}
+}
+
 /* The secret spans of one argument, sorted. whole: the argument is a secret by position. */
 static int find_spans(const char *s, size_t n, bool whole, struct span *sp)
 {
@@ -347,6 +417,8 @@ static int find_spans(const char *s, size_t n, bool whole, struct span *sp)
 		add_span(sp, &k, (size_t)(eq - s) + 1, n, &whole);
 	for (size_t from = 0; url_password(s, n, from, &h); from = h.b)
 		add_span(sp, &k, h.a, h.b, &whole);
+	if (memchr(s, ' ', n) || memchr(s, '\t', n) || memchr(s, '\n', n))
+		word_spans(s, n, sp, &k, &whole);
 	for (size_t i = 0; i < n; i++) {
 		size_t t = token_at(s, n, i);
 

@@ -258,8 +258,9 @@ static void job_lockdown(void *ctx, const struct finding *x)
 	if (j->locked_down)
 		return;
 	j->locked_down = true;
-	job_end_now(j, j->col.findings.lockdown_reason ? j->col.findings.lockdown_reason
-						       : "lockdown: a finding");
+	rw_err("LOCKDOWN: %s", j->col.findings.lockdown_reason ? j->col.findings.lockdown_reason
+							       : "a finding past the listed ones");
+	job_end_now(j, "lockdown");
 }
 
 /* The policy's on_finding, for the findings engine: acted on in enforce mode, recorded as
@@ -735,7 +736,8 @@ int job_finish(struct job *j, int exit_status)
 		    ri->n_leftovers, j->scope.path,
 		    j->o.release_leftovers ? "released from the fence" : "fenced until they exit");
 	if (j->locked_down) {
-		rw_err("%s; the job was ended (exit status %d)", col->findings.lockdown_reason,
+		rw_err("LOCKDOWN: %s; the job was ended (exit status %d)",
+		       col->findings.lockdown_reason ? col->findings.lockdown_reason : "a finding",
 		       RW_EXIT_LOCKDOWN);
 		rc = RW_EXIT_LOCKDOWN;
 	}
