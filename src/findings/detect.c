@@ -411,6 +411,7 @@ struct dns_parent {
 	/* The lines that counted before a finding was raised: its evidence from the first. */
 	uint64_t early[FINDING_EVIDENCE_MAX];
 	int n_early;
+	uint64_t early_unlisted;
 	char examples[DNS_EXAMPLES][DNS_EXAMPLE_BYTES];
 	int n_examples;
 };
@@ -576,8 +577,10 @@ void findings_on_dns(struct findings *f, const struct finding_proc *p, const cha
 	d->txt += txt;
 	if ((encoded || txt) && d->n_examples < DNS_EXAMPLES)
 		snprintf(d->examples[d->n_examples++], DNS_EXAMPLE_BYTES, "%s", lname);
-	if ((encoded || txt || fresh) && d->n_early < FINDING_EVIDENCE_MAX)
+	if (d->n_early < FINDING_EVIDENCE_MAX)
 		d->early[d->n_early++] = seq;
+	else
+		d->early_unlisted++;
 
 	snprintf(key, sizeof(key), "dns:%s", parent);
 	x = finding_get(f, key);
@@ -590,13 +593,15 @@ void findings_on_dns(struct findings *f, const struct finding_proc *p, const cha
 		x = finding_raise(f, key, want, want == FK_DNS_TUNNEL ? SEV_HIGH : SEV_MEDIUM, p);
 		if (!x)
 			return;
+		/* every lookup under the parent so far (this one included): it is about them */
 		for (int i = 0; i < d->n_early; i++)
 			finding_evidence(x, d->early[i]);
-	} else if (want == FK_DNS_TUNNEL && x->kind != FK_DNS_TUNNEL) {
-		finding_upgrade(f, x, FK_DNS_TUNNEL, SEV_HIGH); /* one finding per parent */
-	}
-	if (x->kind == FK_DNS_VOLUME || encoded || txt)
+		x->ev_unlisted += d->early_unlisted;
+	} else {
+		if (want == FK_DNS_TUNNEL && x->kind != FK_DNS_TUNNEL)
+			finding_upgrade(f, x, FK_DNS_TUNNEL, SEV_HIGH); /* one finding per parent */
 		finding_evidence(x, seq);
+	}
 	{
 		struct finding_proc first = {.pid = x->pid, .exe = x->exe};
 
