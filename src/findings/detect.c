@@ -98,9 +98,11 @@ static void memread_finding(struct findings *f, const struct finding_proc *p,
 			return;
 		finding_set_desc(x, "%s [pid %d] %s %s of pid %d %s (%s) through %s%s",
 				 short_exe(p), (int)p->pid, m->ok ? "reached" : "tried to reach",
-				 environ ? "the environment" : m->write ? "the memory (write)" : "the memory",
-				 (int)target, tname ? tname : "(unknown)", scope_words(m->scope), m->op,
-				 m->ok ? "" : " (it failed)");
+				 environ    ? "the environment"
+				 : m->write ? "the memory (write)"
+					    : "the memory",
+				 (int)target, tname ? tname : "(unknown)", scope_words(m->scope),
+				 m->op, m->ok ? "" : " (it failed)");
 		{
 			struct strbuf d = STRBUF_INIT;
 
@@ -120,10 +122,12 @@ static void memread_finding(struct findings *f, const struct finding_proc *p,
 		char *s = strstr(x->details, "\"succeeded\":false");
 
 		memcpy(s, "\"succeeded\":true ", 17);
-		finding_set_desc(x, "%s [pid %d] reached %s of pid %d (%s) through %s, after failed "
+		finding_set_desc(x,
+				 "%s [pid %d] reached %s of pid %d (%s) through %s, after failed "
 				 "attempts",
-				 short_exe(p), (int)p->pid, environ ? "the environment" : "the memory",
-				 (int)target, scope_words(m->scope), m->op);
+				 short_exe(p), (int)p->pid,
+				 environ ? "the environment" : "the memory", (int)target,
+				 scope_words(m->scope), m->op);
 	}
 	finding_evidence(x, seq);
 	finding_act(f, x);
@@ -353,9 +357,9 @@ static void cred_read(struct findings *f, pid_t reader, enum cred_store store, i
 				sweep_finding(f, pid, s, ts, false, seq);
 			else
 				finding_evidence(finding_get(f, key), seq);
-		} else if (!s->covered && stores_recent(s, ts, NULL) >= (pid == reader
-									    ? CRED_PROC_STORES
-									    : CRED_TREE_STORES)) {
+		} else if (!s->covered &&
+			   stores_recent(s, ts, NULL) >=
+			       (pid == reader ? CRED_PROC_STORES : CRED_TREE_STORES)) {
 			sweep_finding(f, pid, s, ts, pid != reader, seq);
 		}
 	}
@@ -400,10 +404,10 @@ void findings_on_file(struct findings *f, const struct finding_proc *p, const ch
 #define DNS_MIXED_CHARS	   20
 #define DNS_MIXED_SWITCHES 6
 /* Bounded state: parents tracked, names remembered (and their bytes). */
-#define DNS_PARENTS_MAX	   4096
-#define DNS_NAMES_MAX	   32768
-#define DNS_NAMES_BYTES	   (4u << 20)
-#define DNS_EXAMPLES	   3
+#define DNS_PARENTS_MAX	  4096
+#define DNS_NAMES_MAX	  32768
+#define DNS_NAMES_BYTES	  (4u << 20)
+#define DNS_EXAMPLES	  3
 #define DNS_EXAMPLE_BYTES 96
 
 struct dns_parent {
@@ -531,8 +535,9 @@ static void dns_describe(struct finding *x, const char *parent, const struct dns
 			 (int)p->pid);
 	sb_addstr(&det, "\"parent\":");
 	json_cstr(&det, parent);
-	sb_addf(&det, ",\"lookups\":%llu,\"distinct_names\":%llu,\"encoded_names\":%llu,"
-		      "\"txt_queries\":%llu,\"examples\":[",
+	sb_addf(&det,
+		",\"lookups\":%llu,\"distinct_names\":%llu,\"encoded_names\":%llu,"
+		"\"txt_queries\":%llu,\"examples\":[",
 		(unsigned long long)d->lookups, (unsigned long long)d->distinct,
 		(unsigned long long)d->encoded, (unsigned long long)d->txt);
 	for (int i = 0; i < d->n_examples; i++) {
@@ -545,8 +550,8 @@ static void dns_describe(struct finding *x, const char *parent, const struct dns
 	sb_release(&det);
 }
 
-void findings_on_dns(struct findings *f, const struct finding_proc *p, const char *qname,
-		     int qtype, uint64_t seq)
+void findings_on_dns(struct findings *f, const struct finding_proc *p, const char *qname, int qtype,
+		     uint64_t seq)
 {
 	char parent[256], lname[256], key[300];
 	size_t plen, n;
@@ -585,8 +590,8 @@ void findings_on_dns(struct findings *f, const struct finding_proc *p, const cha
 	snprintf(key, sizeof(key), "dns:%s", parent);
 	x = finding_get(f, key);
 	want = d->encoded >= DNS_TUNNEL_ENCODED || d->txt >= DNS_TUNNEL_TXT ? FK_DNS_TUNNEL
-	       : d->distinct >= DNS_VOLUME_NAMES			       ? FK_DNS_VOLUME
-									       : FK_COUNT;
+	       : d->distinct >= DNS_VOLUME_NAMES			    ? FK_DNS_VOLUME
+									    : FK_COUNT;
 	if (!x && want == FK_COUNT)
 		return;
 	if (!x) {
@@ -710,14 +715,14 @@ static void persistence_describe(struct findings *f, struct finding *x, const st
 	}
 	struct finding_proc self = {.exe = x->exe};
 
-	finding_set_desc(x, "%s [pid %d] outlived %s (%s [pid %d] exited)%s%s%s%s",
-			 short_exe(&self), (int)o->pid,
-			 f->runner_pid ? "its step" : "the job's command", short_exe(&root),
-			 (int)o->root, o->actions ? " and then: " : "", sb_str(&after),
-			 o->actions > (uint64_t)o->n_after ? "; ..." : "",
-			 o->running_at_end ? (o->actions ? "; still running at the end"
-							 : " and was still running at the end")
-					   : "");
+	finding_set_desc(
+	    x, "%s [pid %d] outlived %s (%s [pid %d] exited)%s%s%s%s", short_exe(&self),
+	    (int)o->pid, f->runner_pid ? "its step" : "the job's command", short_exe(&root),
+	    (int)o->root, o->actions ? " and then: " : "", sb_str(&after),
+	    o->actions > (uint64_t)o->n_after ? "; ..." : "",
+	    o->running_at_end
+		? (o->actions ? "; still running at the end" : " and was still running at the end")
+		: "");
 	sb_addf(&d, "\"root\":{\"pid\":%d,\"exe\":", (int)o->root);
 	json_cstr(&d, root.exe);
 	sb_addf(&d, "},\"root_exit_seq\":%llu,\"actions_after\":%llu,\"after\":[",

@@ -25,13 +25,13 @@ struct proctab;
 
 /* Every kind, once: X(ENUM_SUFFIX, "name in summaries and reports"). */
 #define FINDING_KINDS(X)                                                                           \
-	X(MEMORY_READ, "memory_read")	        /* another process's memory reached */             \
-	X(ENVIRON_READ, "environ_read")	        /* another process's environment read */           \
+	X(MEMORY_READ, "memory_read")		/* another process's memory reached */             \
+	X(ENVIRON_READ, "environ_read")		/* another process's environment read */           \
 	X(CREDENTIAL_SWEEP, "credential_sweep") /* several credential stores read at once */       \
-	X(DNS_TUNNEL, "dns_tunnel")	        /* encoded names or TXT floods under one parent */ \
-	X(DNS_VOLUME, "dns_volume")	        /* very many distinct names under one parent */    \
-	X(PERSISTENCE, "persistence")	        /* a process outlived its step or the job */       \
-	X(SECRET_IN_ARGV, "secret_in_argv")     /* a secret in a command line (redacted) */
+	X(DNS_TUNNEL, "dns_tunnel")		/* encoded names or TXT floods under one parent */ \
+	X(DNS_VOLUME, "dns_volume")		/* very many distinct names under one parent */    \
+	X(PERSISTENCE, "persistence")		/* a process outlived its step or the job */       \
+	X(SECRET_IN_ARGV, "secret_in_argv")	/* a secret in a command line (redacted) */
 
 enum finding_kind {
 #define FK_ENUM_(e, name) FK_##e,
@@ -73,8 +73,8 @@ struct finding_proc {
 
 /* A memread line, as the collector rendered it. */
 struct finding_memread {
-	const char *op;	   /* "process_vm_readv", "proc_environ", ... */
-	pid_t target;	   /* global pid, or 0 when unknown */
+	const char *op; /* "process_vm_readv", "proc_environ", ... */
+	pid_t target;	/* global pid, or 0 when unknown */
 	pid_t target_as_given;
 	const char *target_exe;	 /* may be NULL */
 	const char *target_comm; /* may be NULL */
@@ -86,19 +86,19 @@ struct finding_memread {
 struct findings {
 	struct finding *v; /* FINDINGS_MAX slots */
 	size_t n;
-	uint64_t unlisted;	       /* raised past FINDINGS_MAX */
-	uint64_t by_sev[SEV_COUNT];    /* every finding raised, listed or not */
-	uint64_t state_dropped;	       /* detector state not kept (a cap was reached) */
-	struct strmap keys;	       /* dedup key -> (finding index + 1) as uintptr_t */
-	struct proctab *procs;	       /* the collector's: ancestry, exe, argv */
-	pid_t runner_pid;	       /* whole-job mode: the CI runner (its children are roots) */
-	pid_t root_pid;		       /* run: the command's process (the job's root) */
+	uint64_t unlisted;	    /* raised past FINDINGS_MAX */
+	uint64_t by_sev[SEV_COUNT]; /* every finding raised, listed or not */
+	uint64_t state_dropped;	    /* detector state not kept (a cap was reached) */
+	struct strmap keys;	    /* dedup key -> (finding index + 1) as uintptr_t */
+	struct proctab *procs;	    /* the collector's: ancestry, exe, argv */
+	pid_t runner_pid;	    /* whole-job mode: the CI runner (its children are roots) */
+	pid_t root_pid;		    /* run: the command's process (the job's root) */
 	/* Detector state (detect.c). */
 	struct strmap cred;	   /* "pid" -> struct cred_state */
 	struct strmap dns_parents; /* parent domain -> struct dns_parent */
 	struct strmap dns_names;   /* names seen (keys only) */
 	size_t dns_names_bytes;
-	struct strmap outlived;	   /* "pid" -> struct outlived: alive when its root exited */
+	struct strmap outlived; /* "pid" -> struct outlived: alive when its root exited */
 	/* Lockdown: severities whose findings call on_raise (policy `on_finding`, enforce). */
 	enum finding_action act[SEV_COUNT];
 	void (*on_raise)(void *ctx, const struct finding *f);
@@ -121,8 +121,8 @@ void findings_on_activity(struct findings *f, const struct finding_proc *p, cons
 /* A sensitive-file line: path as opened, watched_as (NULL: same), the open worked or not. */
 void findings_on_file(struct findings *f, const struct finding_proc *p, const char *path,
 		      const char *watched_as, bool ok, int64_t ts, uint64_t seq);
-void findings_on_dns(struct findings *f, const struct finding_proc *p, const char *qname,
-		     int qtype, uint64_t seq);
+void findings_on_dns(struct findings *f, const struct finding_proc *p, const char *qname, int qtype,
+		     uint64_t seq);
 void findings_on_memread(struct findings *f, const struct finding_proc *p,
 			 const struct finding_memread *m, uint64_t seq);
 /* Secrets were redacted from an exec's argv: tags is a JSON array of the tags written. */
@@ -141,7 +141,8 @@ struct finding *finding_raise(struct findings *f, const char *key, enum finding_
 			      enum finding_severity sev, const struct finding_proc *p);
 struct finding *finding_get(struct findings *f, const char *key);
 void finding_evidence(struct finding *x, uint64_t seq);
-void finding_set_desc(struct finding *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void finding_set_desc(struct finding *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void finding_set_details(struct finding *x, const char *json_members);
 /* Raises x's severity (and kind), acting again if the new one asks for it. */
 void finding_upgrade(struct findings *f, struct finding *x, enum finding_kind kind,

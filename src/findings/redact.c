@@ -49,8 +49,8 @@ int redactor_load(struct redactor *r, const char *path, char *err, size_t errlen
 		return -1;
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) {
-		snprintf(err, errlen, "%s: must be a regular file owned by root, mode 0600 or stricter",
-			 path);
+		snprintf(err, errlen,
+			 "%s: must be a regular file owned by root, mode 0600 or stricter", path);
 		close(fd);
 		return -1;
 	}
@@ -131,14 +131,14 @@ static const struct token_format {
 	int (*cls)(int);
 	size_t min;
 } formats[] = {
-    {"ghp_", isalnum, 30},	  {"gho_", isalnum, 30},	{"ghu_", isalnum, 30},
-    {"ghs_", isalnum, 30},	  {"ghr_", isalnum, 30},	{"github_pat_", alnum_, 22},
-    {"glpat-", tokch, 20},	  {"npm_", isalnum, 36},	{"xoxb-", tokch, 10},
-    {"xoxp-", tokch, 10},	  {"xoxa-", tokch, 10},		{"xoxs-", tokch, 10},
-    {"AKIA", upper_digit, 16},	  {"ASIA", upper_digit, 16},	{"AIza", tokch, 35},
-    {"sk_live_", isalnum, 16},	  {"rk_live_", isalnum, 16},	{"sk-", tokch, 32},
-    {"pypi-", tokch, 50},	  {"hf_", isalnum, 30},		{"dop_v1_", isalnum, 40},
-    {"glrt-", tokch, 20},	  {"SG.", tokch, 40},
+    {"ghp_", isalnum, 30},     {"gho_", isalnum, 30},	  {"ghu_", isalnum, 30},
+    {"ghs_", isalnum, 30},     {"ghr_", isalnum, 30},	  {"github_pat_", alnum_, 22},
+    {"glpat-", tokch, 20},     {"npm_", isalnum, 36},	  {"xoxb-", tokch, 10},
+    {"xoxp-", tokch, 10},      {"xoxa-", tokch, 10},	  {"xoxs-", tokch, 10},
+    {"AKIA", upper_digit, 16}, {"ASIA", upper_digit, 16}, {"AIza", tokch, 35},
+    {"sk_live_", isalnum, 16}, {"rk_live_", isalnum, 16}, {"sk-", tokch, 32},
+    {"pypi-", tokch, 50},      {"hf_", isalnum, 30},	  {"dop_v1_", isalnum, 40},
+    {"glrt-", tokch, 20},      {"SG.", tokch, 40},
 };
 
 /* A JSON Web Token: three base64url parts, the first a JSON object ("eyJ"). */
@@ -183,12 +183,12 @@ static size_t token_at(const char *s, size_t n, size_t i)
 static bool secret_name(const char *k, size_t n)
 {
 	static const char *const words[] = {
-	    "password", "passwd",     "secret",	     "token",	  "apikey",   "api_key",
-	    "api-key",	"accesskey",  "access_key",  "access-key", "privatekey", "private_key",
-	    "private-key", "credential", "_auth",	     "authorization"};
-	static const char *const not_values[] = {"file",  "path",  "dir",  "env",	"stdin",
-						 "cmd",	  "command", "type", "url",	"name",
-						 "len",	  "length",  "size", "max",	"min",
+	    "password",	   "passwd",	 "secret",     "token",	       "apikey",     "api_key",
+	    "api-key",	   "accesskey",	 "access_key", "access-key",   "privatekey", "private_key",
+	    "private-key", "credential", "_auth",      "authorization"};
+	static const char *const not_values[] = {"file",  "path",    "dir",	"env",	  "stdin",
+						 "cmd",	  "command", "type",	"url",	  "name",
+						 "len",	  "length",  "size",	"max",	  "min",
 						 "count", "ttl",     "timeout", "expiry", "id"};
 	char low[128];
 
@@ -216,11 +216,12 @@ static bool secret_name(const char *k, size_t n)
 /* "--password", "--token": the next argument is the value. */
 static bool secret_flag(const char *s, size_t n)
 {
-	static const char *const flags[] = {
-	    "password",	     "passwd",	    "pass",	   "token",	  "secret",
-	    "api-key",	     "apikey",	    "access-token", "auth-token",  "client-secret",
-	    "secret-key",    "access-key",  "private-key",  "bearer",	  "oauth-token",
-	    "github-token",  "npm-token",   "registry-password"};
+	static const char *const flags[] = {"password",	     "passwd",	     "pass",
+					    "token",	     "secret",	     "api-key",
+					    "apikey",	     "access-token", "auth-token",
+					    "client-secret", "secret-key",   "access-key",
+					    "private-key",   "bearer",	     "oauth-token",
+					    "github-token",  "npm-token",    "registry-password"};
 	size_t d = 0;
 
 	while (d < n && d < 2 && s[d] == '-')
@@ -242,9 +243,9 @@ static bool userpass_flag(const char *s, size_t n)
 /* "Authorization: Bearer X", "PRIVATE-TOKEN: X": the value (after a scheme word). */
 static bool header_value(const char *s, size_t n, struct span *sp)
 {
-	static const char *const names[] = {"authorization", "proxy-authorization", "x-api-key",
-					    "private-token", "x-auth-token",	     "api-key",
-					    "job-token",     "cookie"};
+	static const char *const names[] = {
+	    "authorization", "proxy-authorization", "x-api-key", "private-token", "x-auth-token",
+	    "api-key",	     "job-token",	    "cookie"};
 	size_t i, colon;
 
 	for (colon = 0; colon < n && s[colon] != ':'; colon++)
@@ -344,7 +345,8 @@ static bool header_name_word(const char *s, size_t n)
 
 static bool scheme_word(const char *s, size_t n)
 {
-	static const char *const schemes[] = {"bearer", "basic", "token", "digest", "bot", "negotiate"};
+	static const char *const schemes[] = {"bearer", "basic", "token",
+					      "digest", "bot",	 "negotiate"};
 
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
 		if (n == strlen(schemes[i]) && !strncasecmp(s, schemes[i], n))
@@ -384,8 +386,8 @@ static void word_spans(const char *s, size_t n, struct span *sp, int *k, bool *w
 		} else if (prev && s[a] != '-' && secret_flag(s + pa, pb - pa)) {
 			add_span(sp, k, a, b, whole);
 		} else if (prev && userpass_flag(s + pa, pb - pa) && memchr(s + a, ':', b - a)) {
-			add_span(sp, k, (size_t)((const char *)memchr(s + a, ':', b - a) - s) + 1, b,
-				 whole);
+			add_span(sp, k, (size_t)((const char *)memchr(s + a, ':', b - a) - s) + 1,
+				 b, whole);
 		}
 		pa = a;
 		pb = b;

@@ -630,7 +630,8 @@ int job_finish(struct job *j, int exit_status)
 
 		for (int i = 0; i < ri->n_leftovers && i < 256; i++)
 			left[i] = ri->leftovers[i].pid;
-		findings_finish(&col->findings, left, ri->n_leftovers < 256 ? ri->n_leftovers : 256);
+		findings_finish(&col->findings, left,
+				ri->n_leftovers < 256 ? ri->n_leftovers : 256);
 	}
 	enforce_gate_close(&j->enf);
 	collector_finish(col);

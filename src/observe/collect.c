@@ -1174,7 +1174,8 @@ static pid_t global_pid_of(pid_t nspid, uint32_t level, uint32_t inum)
  * job's process table when it is one of the job's, else from /proc now (the
  * usual target, the runner or another long-lived process, is still there). */
 static bool render_memread_target(struct collector *c, const struct ev_memread *e,
-				  struct strbuf *sb, struct strbuf *human, struct finding_memread *fm)
+				  struct strbuf *sb, struct strbuf *human,
+				  struct finding_memread *fm)
 {
 	pid_t tgid = 0;
 	struct proc *t = NULL;

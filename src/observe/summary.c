@@ -368,8 +368,9 @@ void summary_print(const struct summary *s, const struct run_info *r, FILE *f)
 {
 	if (r->findings && r->findings->lockdown_reason)
 		fprintf(f, "runwarden: %s%s\n",
-			r->lockdown_enforced ? "LOCKDOWN: "
-					     : "on_finding would have ended the job in enforce mode: ",
+			r->lockdown_enforced
+			    ? "LOCKDOWN: "
+			    : "on_finding would have ended the job in enforce mode: ",
 			r->findings->lockdown_reason);
 	fprintf(f, "runwarden: %s run finished in %.2f s, ", r->mode,
 		(r->finished_ns - r->started_ns) / 1e9);

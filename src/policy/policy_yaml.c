@@ -713,9 +713,9 @@ static int on_finding_key(struct yp *y, int idx, const char *key, yaml_mark_t km
 
 	(void)idx;
 	if (sev < 0)
-		return fail(y, km,
-			    "on_finding: '%s' is not a severity (info, low, medium, high, critical)",
-			    shown(buf, key, strlen(key)));
+		return fail(
+		    y, km, "on_finding: '%s' is not a severity (info, low, medium, high, critical)",
+		    shown(buf, key, strlen(key)));
 	if (get_word(y, "on_finding action", actions, &w))
 		return -1;
 	p->on_finding[sev] = w ? FINDING_ACT_KILL : FINDING_ACT_NONE;

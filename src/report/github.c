@@ -169,7 +169,8 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 	md(mdf, headline);
 	fputs(json_array_size(r->findings) ? "**\n\n" : "\n\n", mdf);
 	if (json_array_size(r->findings)) {
-		fputs("### Findings\n\n| Severity | Finding | What | Process | Step | Evidence (seq) |\n"
+		fputs("### Findings\n\n| Severity | Finding | What | Process | Step | Evidence "
+		      "(seq) |\n"
 		      "|---|---|---|---|---|---|\n",
 		      mdf);
 		json_array_foreach(r->findings, i, v)
@@ -184,9 +185,11 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 					sb_addstr(&ev, " ...");
 					break;
 				}
-				sb_addf(&ev, "%s%lld", k ? " " : "", (long long)json_integer_value(e));
+				sb_addf(&ev, "%s%lld", k ? " " : "",
+					(long long)json_integer_value(e));
 			}
-			sb_addf(&who, "%s [pid %lld]", jget_str(v, "exe") ?: "?", jget_int(v, "pid"));
+			sb_addf(&who, "%s [pid %lld]", jget_str(v, "exe") ?: "?",
+				jget_int(v, "pid"));
 			fputs("| ", mdf);
 			fputs(report_finding_severe(v) ? ":x: " : ":warning: ", mdf);
 			md(mdf, jget_str(v, "severity"));

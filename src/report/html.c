@@ -106,7 +106,8 @@ static const char page_tail[] =
     "if (D.lockdown_line) document.getElementById('lockdown').appendChild(el('p', 'lockdown', "
     "D.lockdown_line));\n"
     "var fb = document.getElementById('findings-box');\n"
-    "fb.appendChild(el('p', D.findings.length ? 'headline bad' : 'headline', D.findings_headline));\n"
+    "fb.appendChild(el('p', D.findings.length ? 'headline bad' : 'headline', "
+    "D.findings_headline));\n"
     "if (D.findings.length) fb.appendChild(table(['Severity', 'Finding', 'What', 'Process', "
     "'Step', 'Evidence (seq)'], D.findings.map(function (f) {\n"
     "  var sev = el('span', 'badge ' + (/^[a-z]+$/.test(f.severity || '') ? 'sev-' + f.severity : "
@@ -330,7 +331,8 @@ int report_html(const struct report *r, FILE *out)
 	json_object_set_new(data, "headline", json_string(headline) ?: json_null());
 	report_lockdown_line(r, lockdown, sizeof(lockdown));
 	report_findings_headline(r, fheadline, sizeof(fheadline));
-	json_object_set_new(data, "lockdown_line", lockdown[0] ? json_string(lockdown) : json_null());
+	json_object_set_new(data, "lockdown_line",
+			    lockdown[0] ? json_string(lockdown) : json_null());
 	json_object_set_new(data, "findings_headline", json_string(fheadline) ?: json_null());
 	json_object_set(data, "findings", r->findings);
 	json_object_set_new(data, "fails_run", json_boolean(r->fails_run));

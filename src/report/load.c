@@ -693,7 +693,8 @@ static void link_parents(struct report *r)
 /* Findings are the run's conclusions: only summary.json has them (the log has their evidence). */
 static void findings_from_summary(struct report *r)
 {
-	json_t *fs = json_object_get(r->summary, "findings"), *lk = json_object_get(r->summary, "lockdown");
+	json_t *fs = json_object_get(r->summary, "findings"),
+	       *lk = json_object_get(r->summary, "lockdown");
 	long long unl = jget_int(r->summary, "findings_unlisted");
 
 	if (json_is_array(fs)) {
@@ -882,7 +883,8 @@ void report_finding_line(const json_t *f, char *buf, size_t len)
 			sb_addstr(&sb, ", ...");
 			break;
 		}
-		sb_addf(&sb, "%s%lld", i ? ", " : " (evidence: seq ", (long long)json_integer_value(v));
+		sb_addf(&sb, "%s%lld", i ? ", " : " (evidence: seq ",
+			(long long)json_integer_value(v));
 	}
 	if (json_array_size(ev))
 		sb_addstr(&sb, i == 8 || jget_int(f, "evidence_unlisted") > 0 ? ", ...)" : ")");

@@ -59,8 +59,8 @@ struct report {
 	json_t *findings;
 	json_t *lockdown;
 	long long n_findings; /* listed and unlisted */
-	json_t *steps;		    /* distinct step names seen, in order */
-	json_t *notes;		    /* strings: what is missing or truncated */
+	json_t *steps;	      /* distinct step names seen, in order */
+	json_t *notes;	      /* strings: what is missing or truncated */
 	long long counts[RK_COUNT];
 	long long n_events, n_denials, n_audits; /* attempts, not rows */
 	bool fails_run;	  /* summary.json: the violations set the run's exit status */

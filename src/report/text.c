@@ -64,7 +64,8 @@ int report_text(const struct report *r, FILE *out)
 		if (jget_int(s, "exit_status") >= 0)
 			fprintf(out, "   exit status: %lld", jget_int(s, "exit_status"));
 		if (r->lockdown && json_is_true(json_object_get(r->lockdown, "enforced")))
-			fprintf(out, "   runwarden exit status: %d (lockdown)", REPORT_EXIT_LOCKDOWN);
+			fprintf(out, "   runwarden exit status: %d (lockdown)",
+				REPORT_EXIT_LOCKDOWN);
 		else if (r->fails_run)
 			fputs("   runwarden exit status: 1 (policy violations)", out);
 		if (json_is_number(json_object_get(s, "duration_s")))

@@ -108,14 +108,27 @@ static void dns_tunnel_is_one_finding(void **state)
 static void dns_normal_names_raise_nothing(void **state)
 {
 	static const char *const names[] = {
-	    "registry.npmjs.org",     "registry.yarnpkg.com",	   "pypi.org",
-	    "files.pythonhosted.org", "deb.debian.org",		   "security.debian.org",
-	    "github.com",	      "api.github.com",		   "codeload.github.com",
-	    "objects.githubusercontent.com", "raw.githubusercontent.com",
-	    "pipelines.actions.githubusercontent.com", "registry-1.docker.io",
-	    "production.cloudflare.docker.com", "auth.docker.io", "repo.maven.apache.org",
-	    "d3a7f6hbhq8l7t.cloudfront.net", "my-loadbalancer-1234567890.us-east-1.elb.amazonaws.com",
-	    "archive.ubuntu.com",     "ppa.launchpadcontent.net", "www.bbc.co.uk"};
+	    "registry.npmjs.org",
+	    "registry.yarnpkg.com",
+	    "pypi.org",
+	    "files.pythonhosted.org",
+	    "deb.debian.org",
+	    "security.debian.org",
+	    "github.com",
+	    "api.github.com",
+	    "codeload.github.com",
+	    "objects.githubusercontent.com",
+	    "raw.githubusercontent.com",
+	    "pipelines.actions.githubusercontent.com",
+	    "registry-1.docker.io",
+	    "production.cloudflare.docker.com",
+	    "auth.docker.io",
+	    "repo.maven.apache.org",
+	    "d3a7f6hbhq8l7t.cloudfront.net",
+	    "my-loadbalancer-1234567890.us-east-1.elb.amazonaws.com",
+	    "archive.ubuntu.com",
+	    "ppa.launchpadcontent.net",
+	    "www.bbc.co.uk"};
 	struct env *e = env_new();
 	struct finding_proc p = exec_proc(e, 100, 1, "/usr/bin/npm");
 	json_t *s;
@@ -153,8 +166,8 @@ static void dns_volume_then_tunnel_stays_one(void **state)
 	assert_int_equal(json_array_size(json_object_get(s, "findings")), 1);
 	f = json_array_get(json_object_get(s, "findings"), 0);
 	assert_string_equal(json_string_value(json_object_get(f, "kind")), "dns_tunnel");
-	assert_int_equal(json_integer_value(json_object_get(
-			     json_object_get(s, "findings_by_severity"), "medium")),
+	assert_int_equal(json_integer_value(
+			     json_object_get(json_object_get(s, "findings_by_severity"), "medium")),
 			 0);
 	json_decref(s);
 	env_free(e);
@@ -289,8 +302,11 @@ static void memory_reads_by_scope(void **state)
 {
 	struct env *e = env_new();
 	struct finding_proc p = exec_proc(e, 100, 1, "/usr/bin/python3");
-	struct finding_memread m = {.op = "process_vm_readv", .target = 42, .target_as_given = 42,
-				    .target_exe = "/runner/Runner.Worker", .scope = "runner",
+	struct finding_memread m = {.op = "process_vm_readv",
+				    .target = 42,
+				    .target_as_given = 42,
+				    .target_exe = "/runner/Runner.Worker",
+				    .scope = "runner",
 				    .ok = true};
 	json_t *s, *f;
 
@@ -317,8 +333,8 @@ static void lockdown_once_at_its_severity(void **state)
 {
 	struct env *e = env_new();
 	struct finding_proc p = exec_proc(e, 100, 1, "/usr/bin/python3");
-	struct finding_memread m = {.op = "ptrace_attach", .target = 7, .target_as_given = 7,
-				    .scope = "job", .ok = true};
+	struct finding_memread m = {
+	    .op = "ptrace_attach", .target = 7, .target_as_given = 7, .scope = "job", .ok = true};
 
 	(void)state;
 	e->f.act[SEV_HIGH] = e->f.act[SEV_CRITICAL] = FINDING_ACT_KILL;
@@ -344,17 +360,17 @@ static void findings_are_bounded(void **state)
 	(void)state;
 	for (int i = 0; i < FINDINGS_MAX + 50; i++) {
 		struct finding_proc p = exec_proc(e, 1000 + i, 1, "/usr/bin/gdb");
-		struct finding_memread m = {.op = "ptrace_attach", .target = 7, .scope = "job",
-					    .ok = true};
+		struct finding_memread m = {
+		    .op = "ptrace_attach", .target = 7, .scope = "job", .ok = true};
 
 		findings_on_memread(&e->f, &p, &m, ++e->seq);
 	}
 	s = summary(e);
 	assert_int_equal(json_array_size(json_object_get(s, "findings")), FINDINGS_MAX);
 	assert_int_equal(json_integer_value(json_object_get(s, "findings_unlisted")), 50);
-	assert_int_equal(json_integer_value(json_object_get(
-			     json_object_get(s, "findings_by_severity"), "low")),
-			 FINDINGS_MAX + 50);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(s, "findings_by_severity"), "low")),
+	    FINDINGS_MAX + 50);
 	json_decref(s);
 	env_free(e);
 }
@@ -377,10 +393,17 @@ static void redacts_secrets(void **state)
 	static const char key[REDACT_KEY_BYTES] = "0123456789abcdef0123456789abcdef";
 	struct redactor r;
 	static const char *const argv[] = {
-	    "curl", "-u", "bob:hunter2", "-H", "Authorization: Bearer abc.def",
+	    "curl",
+	    "-u",
+	    "bob:hunter2",
+	    "-H",
+	    "Authorization: Bearer abc.def",
 	    "https://x-access-token:ghs_0123456789abcdefghijklmnopqrstuvwxyz@github.com/o/r",
-	    "--token", "s3cr3t-value", "NPM_TOKEN=npm_0123456789abcdefghijklmnopqrstuvwxyz",
-	    "AKIAABCDEFGHIJKLMNOP", NULL};
+	    "--token",
+	    "s3cr3t-value",
+	    "NPM_TOKEN=npm_0123456789abcdefghijklmnopqrstuvwxyz",
+	    "AKIAABCDEFGHIJKLMNOP",
+	    NULL};
 	static const char *const secrets[] = {"hunter2", "abc.def",
 					      "ghs_0123456789abcdefghijklmnopqrstuvwxyz",
 					      "s3cr3t-value", "AKIAABCDEFGHIJKLMNOP"};
@@ -419,8 +442,8 @@ static void leaves_ordinary_commands_alone(void **state)
 {
 	static const char *const cmds[][12] = {
 	    {"npm", "ci", "--no-audit", "--registry=https://registry.npmjs.org/", NULL},
-	    {"pip", "install", "-r", "requirements.txt", "--index-url",
-	     "https://pypi.org/simple", NULL},
+	    {"pip", "install", "-r", "requirements.txt", "--index-url", "https://pypi.org/simple",
+	     NULL},
 	    {"git", "clone", "--depth=1", "https://github.com/runwarden/runwarden.git", NULL},
 	    {"apt-get", "install", "-y", "--no-install-recommends", "build-essential", NULL},
 	    {"make", "-j2", "CFLAGS=-O2 -g", NULL},
