@@ -2,14 +2,11 @@
 #include "findings/redact.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -34,40 +31,6 @@ int redactor_init(struct redactor *r, const unsigned char *key)
 	else if (getrandom(r->key, sizeof(r->key), 0) != (ssize_t)sizeof(r->key))
 		return -1;
 	r->ready = true;
-	return 0;
-}
-
-int redactor_load(struct redactor *r, const char *path, char *err, size_t errlen)
-{
-	unsigned char buf[4096], digest[32];
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) {
-		snprintf(err, errlen,
-			 "%s: must be a regular file owned by root, mode 0600 or stricter", path);
-		close(fd);
-		return -1;
-	}
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < REDACT_KEY_BYTES) {
-		snprintf(err, errlen, "%s: needs at least %d bytes of key material", path,
-			 REDACT_KEY_BYTES);
-		return -1;
-	}
-	if (!EVP_Digest(buf, (size_t)n, digest, NULL, EVP_sha256(), NULL)) {
-		snprintf(err, errlen, "%s: cannot hash the key", path);
-		return -1;
-	}
-	OPENSSL_cleanse(buf, sizeof(buf));
-	redactor_init(r, digest);
-	OPENSSL_cleanse(digest, sizeof(digest));
 	return 0;
 }
 

@@ -4,8 +4,9 @@
  * --flag VALUE where the name says password/token/secret, URL passwords, Authorization headers,
  * private keys) are replaced before anything is written by a tag, [redacted:<HMAC>], the
  * HMAC-SHA256 of the value under a key of the job's (first 16 bytes, hex). The same value gives
- * the same tag throughout the job, and whoever holds the key can tell whether a given secret is
- * the one redacted (`runwarden redact-tag`); the key is never written into the evidence.
+ * the same tag throughout the job, so a reviewer can follow one secret from line to line; the key
+ * is drawn for each job and never written anywhere, so no one can test guesses against the
+ * evidence.
  * docs/findings.md lists the rules.
  */
 #ifndef RW_REDACT_H
@@ -26,9 +27,6 @@ struct redactor {
 
 /* key NULL: a fresh random key, for this job only. 0, or -1 (errno) when no randomness. */
 int redactor_init(struct redactor *r, const unsigned char *key);
-/* Loads a key file (root's, not readable by group or others, at least 32 bytes: its
- * SHA-256 is the key). 0, or -1 with a one-line reason in err. */
-int redactor_load(struct redactor *r, const char *path, char *err, size_t errlen);
 void redactor_wipe(struct redactor *r);
 
 /* The tag of one secret value. */

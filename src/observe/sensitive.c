@@ -30,6 +30,7 @@ static const struct sensitive_pattern builtin[] = {
     {"*/.pypirc", ".pypirc", false},
     {"*/.git-credentials", ".git-credentials", false},
     {"*/.pgpass", ".pgpass", false},
+    {"*/.env", ".env", false}, /* dotenv files: a project's secrets, a worm's target */
     {"*/.vault-token", ".vault-token", false},
     {"*/.config/gh/hosts.yml", "hosts.yml", false},
     {"*/.config/gcloud/credentials.db", "credentials.db", false},
