@@ -677,6 +677,8 @@ static void outlived_add(struct findings *f, pid_t pid, pid_t root, uint64_t seq
 
 void findings_on_exit(struct findings *f, pid_t pid, uint64_t seq)
 {
+	if (f->filecmds.count)
+		findings_filecmd_exit(f, pid);
 	if (!is_root(f, pid))
 		return;
 	/* Only the live processes that descend from it (the table keeps exited ones too). */
@@ -794,6 +796,7 @@ void findings_on_exec(struct findings *f, const struct finding_proc *p, uint64_t
 
 void findings_finish(struct findings *f, const pid_t *leftovers, int n_leftovers)
 {
+	findings_filecmd_finish(f);
 	for (int i = 0; i < n_leftovers; i++) {
 		struct outlived *o = outlived_of(f, leftovers[i]);
 		struct finding *x;

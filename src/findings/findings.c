@@ -62,6 +62,7 @@ void findings_init(struct findings *f, struct proctab *procs)
 	strmap_init(&f->dns_parents);
 	strmap_init(&f->dns_names);
 	strmap_init(&f->outlived);
+	strmap_init(&f->filecmds);
 }
 
 static void finding_release(struct finding *x)
@@ -83,6 +84,7 @@ void findings_free(struct findings *f)
 	strmap_clear(&f->dns_parents, free);
 	strmap_clear(&f->dns_names, NULL);
 	strmap_clear(&f->outlived, free);
+	findings_filecmd_free(f);
 	free(f->lockdown_reason);
 	memset(f, 0, sizeof(*f));
 	f->lockdown = -1;

@@ -31,7 +31,8 @@ struct proctab;
 	X(DNS_TUNNEL, "dns_tunnel")		/* encoded names or TXT floods under one parent */ \
 	X(DNS_VOLUME, "dns_volume")		/* very many distinct names under one parent */    \
 	X(PERSISTENCE, "persistence")		/* a process outlived its step or the job */       \
-	X(SECRET_IN_ARGV, "secret_in_argv")	/* a secret in a command line (redacted) */
+	X(SECRET_IN_ARGV, "secret_in_argv")	/* a secret in a command line (redacted) */        \
+	X(RUNNER_FILE_COMMAND, "runner_file_command") /* GITHUB_ENV/GITHUB_PATH poisoning */
 
 enum finding_kind {
 #define FK_ENUM_(e, name) FK_##e,
@@ -99,6 +100,7 @@ struct findings {
 	struct strmap dns_names;   /* names seen (keys only) */
 	size_t dns_names_bytes;
 	struct strmap outlived; /* "pid" -> struct outlived: alive when its root exited */
+	struct strmap filecmds; /* runner file command path -> struct filecmd (filecmd.c) */
 	/* Lockdown: severities whose findings call on_raise (policy `on_finding`, enforce). */
 	enum finding_action act[SEV_COUNT];
 	void (*on_raise)(void *ctx, const struct finding *f);
@@ -125,6 +127,9 @@ void findings_on_dns(struct findings *f, const struct finding_proc *p, const cha
 		     uint64_t seq);
 void findings_on_memread(struct findings *f, const struct finding_proc *p,
 			 const struct finding_memread *m, uint64_t seq);
+/* An open for writing of a file on the sensitive list (runner file commands, filecmd.c). */
+void findings_on_file_write(struct findings *f, const struct finding_proc *p, const char *path,
+			    uint64_t seq);
 /* Secrets were redacted from an exec's argv: tags is a JSON array of the tags written. */
 void findings_on_secret(struct findings *f, const struct finding_proc *p, const char *tags_json,
 			size_t n, uint64_t seq);
@@ -136,7 +141,10 @@ void findings_json(const struct findings *f, struct strbuf *sb);
 /* The terminal summary's lines, highest severity first. */
 void findings_print(const struct findings *f, FILE *out, int max);
 
-/* Engine internals shared with detect.c. */
+/* Engine internals shared with detect.c and filecmd.c. */
+void findings_filecmd_exit(struct findings *f, pid_t pid);
+void findings_filecmd_finish(struct findings *f);
+void findings_filecmd_free(struct findings *f);
 struct finding *finding_raise(struct findings *f, const char *key, enum finding_kind kind,
 			      enum finding_severity sev, const struct finding_proc *p);
 struct finding *finding_get(struct findings *f, const char *key);

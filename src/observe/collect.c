@@ -993,6 +993,9 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		if (fproc(c, &e->h, p, &fp))
 			findings_on_file(&c->findings, &fp, path.buf, watched, e->result >= 0,
 					 (int64_t)e->h.ts, c->last_seq);
+		if (fproc(c, &e->h, p, &fp) && e->result >= 0 &&
+		    ((e->open_flags & O_ACCMODE) != O_RDONLY || (e->open_flags & O_TRUNC)))
+			findings_on_file_write(&c->findings, &fp, path.buf, c->last_seq);
 	}
 
 	json_cstr(&human, watched ? watched : path.buf);

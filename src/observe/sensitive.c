@@ -31,6 +31,9 @@ static const struct sensitive_pattern builtin[] = {
     {"*/.git-credentials", ".git-credentials", false},
     {"*/.pgpass", ".pgpass", false},
     {"*/.env", ".env", false}, /* dotenv files: a project's secrets, a worm's target */
+    /* GitHub's runner file commands: what a step writes there changes every later step */
+    {"*/_runner_file_commands/set_env_*", "set_env_", true},
+    {"*/_runner_file_commands/add_path_*", "add_path_", true},
     {"*/.vault-token", ".vault-token", false},
     {"*/.config/gh/hosts.yml", "hosts.yml", false},
     {"*/.config/gcloud/credentials.db", "credentials.db", false},

@@ -205,6 +205,41 @@ class FindingsTest(RwTestCase):
         self.assertTrue(ex["argv"][6].startswith("PASSWORD=[redacted:"), ex["argv"])
         self.assertIn(f["tags"][0], r.summary["command"])
 
+    # ------------------------------------------------------------ runner file commands
+
+    def file_commands(self):
+        d = os.path.join(self.tmp, "_temp", "_runner_file_commands")
+        os.makedirs(d)
+        env, path = os.path.join(d, "set_env_3f2a"), os.path.join(d, "add_path_3f2a")
+        for p in (env, path):
+            open(p, "w").close()
+        return env, path
+
+    def test_github_env_poisoning(self):
+        env, path = self.file_commands()
+        script = ('echo "LD_PRELOAD=/tmp/evil.so" >> "$1"; echo "FOO=bar" >> "$1"; '
+                  'printf "NODE_OPTIONS<<EOF\\n--require /tmp/p.js\\nEOF\\n" >> "$1"; '
+                  'echo /tmp/bin >> "$2"; echo /usr/local/bin >> "$2"')
+        r = self.rw(["sh", "-c", script, "sh", env, path])
+        self.assertEqual(r.rc, 0, r.stderr)
+        fs = {(f["name"], f["value"]): f for f in self.findings(r, "runner_file_command")}
+        self.assertEqual(set(fs), {("LD_PRELOAD", "/tmp/evil.so"),
+                                   ("NODE_OPTIONS", "--require /tmp/p.js"),
+                                   ("PATH", "/tmp/bin")}, fs)
+        self.assertEqual(fs[("LD_PRELOAD", "/tmp/evil.so")]["severity"], "high")
+        self.assertEqual(fs[("PATH", "/tmp/bin")]["severity"], "medium")
+        self.assertIn("for the steps after this one", fs[("LD_PRELOAD", "/tmp/evil.so")]
+                      ["description"])
+        self.assert_evidence(r, fs[("LD_PRELOAD", "/tmp/evil.so")], {"file"})
+
+    def test_ordinary_file_commands_raise_none(self):
+        env, path = self.file_commands()
+        script = ('echo "NODE_VERSION=20" >> "$1"; echo "CI_CACHE<<X" >> "$1"; '
+                  'echo "a=b" >> "$1"; echo X >> "$1"; echo /usr/local/bin >> "$2"')
+        r = self.rw(["sh", "-c", script, "sh", env, path])
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.findings(r), [])
+
     # ------------------------------------------------------------ lockdown
 
     def policy(self, body="on_finding: {high: kill}\n", mode="enforce"):
