@@ -46,7 +46,7 @@ static struct finding_proc proc_ref(const struct findings *f, pid_t pid)
 	return r;
 }
 
-static const char *short_exe(const struct finding_proc *p)
+const char *findings_short_exe(const struct finding_proc *p)
 {
 	const char *s;
 
@@ -55,6 +55,8 @@ static const char *short_exe(const struct finding_proc *p)
 	s = strrchr(p->exe, '/');
 	return s && s[1] ? s + 1 : p->exe;
 }
+
+#define short_exe findings_short_exe
 
 /* ------------------------------------------------------------ memory and environment */
 

@@ -63,6 +63,7 @@ void findings_init(struct findings *f, struct proctab *procs)
 	strmap_init(&f->dns_names);
 	strmap_init(&f->outlived);
 	strmap_init(&f->filecmds);
+	strmap_init(&f->last_connect);
 }
 
 static void finding_release(struct finding *x)
@@ -85,6 +86,7 @@ void findings_free(struct findings *f)
 	strmap_clear(&f->dns_names, NULL);
 	strmap_clear(&f->outlived, free);
 	findings_filecmd_free(f);
+	strmap_clear(&f->last_connect, free);
 	free(f->lockdown_reason);
 	memset(f, 0, sizeof(*f));
 	f->lockdown = -1;

@@ -32,7 +32,10 @@ struct proctab;
 	X(DNS_VOLUME, "dns_volume")		/* very many distinct names under one parent */    \
 	X(PERSISTENCE, "persistence")		/* a process outlived its step or the job */       \
 	X(SECRET_IN_ARGV, "secret_in_argv")	/* a secret in a command line (redacted) */        \
-	X(RUNNER_FILE_COMMAND, "runner_file_command") /* GITHUB_ENV/GITHUB_PATH poisoning */
+	X(RUNNER_FILE_COMMAND, "runner_file_command") /* GITHUB_ENV/GITHUB_PATH poisoning */       \
+	X(REVERSE_SHELL, "reverse_shell")	/* a shell whose stdin/stdout is a connection */   \
+	X(CONTAINER_ENGINE, "container_engine") /* a connect to a container engine's socket */     \
+	X(MOUNT, "mount")			/* mount(2)/move_mount(2): host paths, namespaces */
 
 enum finding_kind {
 #define FK_ENUM_(e, name) FK_##e,
@@ -84,6 +87,15 @@ struct finding_memread {
 	bool write;		 /* a write (process_vm_writev, poke, /proc/PID/mem for writing) */
 };
 
+/* A mount line, as the collector rendered it. */
+struct finding_mount {
+	const char *call;		      /* "mount", "move_mount" */
+	const char *source, *target, *fstype; /* as the caller passed them, may be NULL */
+	bool bind;
+	bool propagation; /* only changes propagation (MS_PRIVATE, ...): mounts nothing */
+	bool ok;
+};
+
 struct findings {
 	struct finding *v; /* FINDINGS_MAX slots */
 	size_t n;
@@ -99,8 +111,9 @@ struct findings {
 	struct strmap dns_parents; /* parent domain -> struct dns_parent */
 	struct strmap dns_names;   /* names seen (keys only) */
 	size_t dns_names_bytes;
-	struct strmap outlived; /* "pid" -> struct outlived: alive when its root exited */
-	struct strmap filecmds; /* runner file command path -> struct filecmd (filecmd.c) */
+	struct strmap outlived;	    /* "pid" -> struct outlived: alive when its root exited */
+	struct strmap filecmds;	    /* runner file command path -> struct filecmd (filecmd.c) */
+	struct strmap last_connect; /* "pid" -> struct last_connect (host.c) */
 	/* Lockdown: severities whose findings call on_raise (policy `on_finding`, enforce). */
 	enum finding_action act[SEV_COUNT];
 	void (*on_raise)(void *ctx, const struct finding *f);
@@ -130,6 +143,17 @@ void findings_on_memread(struct findings *f, const struct finding_proc *p,
 /* An open for writing of a file on the sensitive list (runner file commands, filecmd.c). */
 void findings_on_file_write(struct findings *f, const struct finding_proc *p, const char *path,
 			    uint64_t seq);
+/* A connect line (what: "connected to tcp 127.0.0.1:80"): activity, and the connection a
+ * later reverse shell rests on. */
+void findings_on_connect(struct findings *f, const struct finding_proc *p, const char *what,
+			 uint64_t seq);
+/* An exec whose stdin and/or stdout was an IPv4/IPv6 socket. */
+void findings_on_stdio_inet(struct findings *f, const struct finding_proc *p, bool in, bool out,
+			    uint64_t seq);
+void findings_on_unix_connect(struct findings *f, const struct finding_proc *p, const char *path,
+			      bool ok, uint64_t seq);
+void findings_on_mount(struct findings *f, const struct finding_proc *p,
+		       const struct finding_mount *m, uint64_t seq);
 /* Secrets were redacted from an exec's argv: tags is a JSON array of the tags written. */
 void findings_on_secret(struct findings *f, const struct finding_proc *p, const char *tags_json,
 			size_t n, uint64_t seq);
@@ -145,6 +169,7 @@ void findings_print(const struct findings *f, FILE *out, int max);
 void findings_filecmd_exit(struct findings *f, pid_t pid);
 void findings_filecmd_finish(struct findings *f);
 void findings_filecmd_free(struct findings *f);
+const char *findings_short_exe(const struct finding_proc *p);
 struct finding *finding_raise(struct findings *f, const char *key, enum finding_kind kind,
 			      enum finding_severity sev, const struct finding_proc *p);
 struct finding *finding_get(struct findings *f, const char *key);

@@ -257,6 +257,26 @@ static void render_exe_id(struct strbuf *sb, const struct ev_exec *e, const stru
 		sb_addstr(sb, ",\"exe_deleted\":true");
 }
 
+/* "stdio_inet":["stdin","stdout"]: standard descriptors that were IP sockets at exec. */
+static void render_stdio_inet(struct strbuf *sb, uint32_t flags)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} fds[] = {
+	    {EVF_STDIN_INET, "stdin"}, {EVF_STDOUT_INET, "stdout"}, {EVF_STDERR_INET, "stderr"}};
+	const char *sep = ",\"stdio_inet\":[";
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (!(flags & fds[i].bit))
+			continue;
+		sb_addf(sb, "%s\"%s\"", sep, fds[i].name);
+		sep = ",";
+	}
+	if (sep[0] == ',' && sep[1] == 0)
+		sb_addch(sb, ']');
+}
+
 static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
@@ -307,9 +327,13 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	}
 	if (e->flags & (EVF_EXE_TRUNC | EVF_CWD_TRUNC))
 		sb_addf(sb, ",\"path_truncated\":true");
+	render_stdio_inet(sb, e->flags);
 	write_line(c, EV_EXEC);
 	if (fproc(c, &e->h, p, &fp)) {
 		findings_on_exec(&c->findings, &fp, c->last_seq);
+		if (e->flags & (EVF_STDIN_INET | EVF_STDOUT_INET))
+			findings_on_stdio_inet(&c->findings, &fp, !!(e->flags & EVF_STDIN_INET),
+					       !!(e->flags & EVF_STDOUT_INET), c->last_seq);
 		if (secrets) {
 			struct strbuf tj = STRBUF_INIT;
 
@@ -455,8 +479,11 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 	{
 		struct strbuf what = STRBUF_INIT;
 
+		struct finding_proc fp;
+
 		sb_addf(&what, "connected to %s", human.buf);
-		note_activity(c, &e->h, p, what.buf);
+		if (fproc(c, &e->h, p, &fp))
+			findings_on_connect(&c->findings, &fp, what.buf, c->last_seq);
 		sb_release(&what);
 	}
 	if (host) {
@@ -1441,6 +1468,92 @@ static void on_accept(struct collector *c, const struct ev_accept *e)
 	sb_release(&addr);
 }
 
+/* ------------------------------------------------------------ host access */
+
+static void on_unix_connect(struct collector *c, const struct ev_unix_connect *e)
+{
+	struct strbuf *sb = &c->body;
+	size_t n = strnlen(e->path, e->path_len < UNIX_PATH_BYTES ? e->path_len : UNIX_PATH_BYTES);
+	struct finding_proc fp;
+	struct strbuf path = STRBUF_INIT;
+	struct proc *p;
+
+	sb_add(&path, e->path, n);
+	sb_reset(sb);
+	p = render_head(c, &e->h, "unix_connect", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(sb, ",\"path\":");
+	json_str(sb, e->path, n);
+	sb_addstr(sb, ",\"result\":");
+	render_result(sb, e->result);
+	write_line(c, EV_UNIX_CONNECT);
+	if (fproc(c, &e->h, p, &fp))
+		findings_on_unix_connect(&c->findings, &fp, path.buf, e->result >= 0, c->last_seq);
+	sb_release(&path);
+}
+
+/* mount(2) flags by name: the ones that say what a mount does. */
+static void render_mount_flags(struct strbuf *sb, uint64_t flags, bool move)
+{
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} ms[] = {{0x1, "MS_RDONLY"},	 {0x2, "MS_NOSUID"},	 {0x4, "MS_NODEV"},
+		  {0x8, "MS_NOEXEC"},	 {0x20, "MS_REMOUNT"},	 {0x1000, "MS_BIND"},
+		  {0x2000, "MS_MOVE"},	 {0x4000, "MS_REC"},	 {0x40000, "MS_PRIVATE"},
+		  {0x80000, "MS_SLAVE"}, {0x100000, "MS_SHARED"}};
+	bool first = true;
+
+	sb_addch(sb, '[');
+	for (size_t i = 0; !move && i < sizeof(ms) / sizeof(ms[0]); i++)
+		if (flags & ms[i].bit) {
+			sb_addf(sb, "%s\"%s\"", first ? "" : ",", ms[i].name);
+			first = false;
+		}
+	sb_addch(sb, ']');
+}
+
+static void on_mount(struct collector *c, const struct ev_mount *e)
+{
+	struct strbuf *sb = &c->body;
+	bool move = e->call == MOUNT_CALL_MOVE;
+	char src[MOUNT_STR_BYTES + 1], dst[MOUNT_STR_BYTES + 1], type[MOUNT_TYPE_BYTES + 1];
+	struct finding_mount fm;
+	struct finding_proc fp;
+	struct proc *p;
+
+	snprintf(src, sizeof(src), "%.*s", MOUNT_STR_BYTES, e->source);
+	snprintf(dst, sizeof(dst), "%.*s", MOUNT_STR_BYTES, e->target);
+	snprintf(type, sizeof(type), "%.*s", MOUNT_TYPE_BYTES, e->fstype);
+	sb_reset(sb);
+	p = render_head(c, &e->h, "mount", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(sb, ",\"call\":\"%s\",\"source\":", move ? "move_mount" : "mount");
+	json_cstr(sb, src[0] ? src : NULL);
+	sb_addstr(sb, ",\"target\":");
+	json_cstr(sb, dst[0] ? dst : NULL);
+	sb_addstr(sb, ",\"fstype\":");
+	json_cstr(sb, type[0] ? type : NULL);
+	sb_addstr(sb, ",\"flags\":");
+	render_mount_flags(sb, e->flags, move);
+	sb_addstr(sb, ",\"result\":");
+	render_result(sb, e->result);
+	write_line(c, EV_MOUNT);
+	fm = (struct finding_mount){
+	    .call = move ? "move_mount" : "mount",
+	    .source = src[0] ? src : NULL,
+	    .target = dst[0] ? dst : NULL,
+	    .fstype = type[0] ? type : NULL,
+	    .bind = !move && (e->flags & 0x1000),
+	    /* MS_PRIVATE|SLAVE|SHARED|UNBINDABLE without BIND|MOVE|REMOUNT */
+	    .propagation = !move && (e->flags & 0x1e0000) && !(e->flags & (0x1000 | 0x2000 | 0x20)),
+	    .ok = e->result >= 0};
+	if (fproc(c, &e->h, p, &fp))
+		findings_on_mount(&c->findings, &fp, &fm, c->last_seq);
+}
+
 void collector_fence_note(struct collector *c, const char *what, const char *reason, int verdict)
 {
 	struct strbuf *sb = &c->body;
@@ -1516,6 +1629,14 @@ int collector_handle(void *ctx, void *data, size_t len)
 	case EV_ACCEPT:
 		if (len >= sizeof(struct ev_accept))
 			on_accept(c, data);
+		break;
+	case EV_UNIX_CONNECT:
+		if (len >= sizeof(struct ev_unix_connect))
+			on_unix_connect(c, data);
+		break;
+	case EV_MOUNT:
+		if (len >= sizeof(struct ev_mount))
+			on_mount(c, data);
 		break;
 	}
 	return 0;

