@@ -12,7 +12,8 @@ import threading
 import time
 import unittest
 
-from rwtest import RW, TOOLS, Dnsmasq, RwTestCase, TcpServer
+from rwtest import RW, Dnsmasq, Run, RwTestCase, TcpServer
+from test_agent import GOOD, AgentTest
 from test_redteam import MEMREAD, SECRET, OutsideHolder
 
 DNS = "127.0.53.21"
@@ -444,3 +445,53 @@ class FindingsTest(RwTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WholeJobFindingsTest(AgentTest):
+    """Whole-job mode (agent): a step's first process is its root; what it leaves running
+    outlives its step; a lockdown ends the whole job, the runner's worker with it."""
+
+    def test_process_outliving_its_step(self):
+        w = self.worker()
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign")
+        self.assertEqual(rc, 0, err)
+        gh = ["env", "GITHUB_ACTIONS=true"]
+        beacon = (f'"$1" -c "$2" {GOOD} {self.good.port} 0.5 </dev/null >/dev/null 2>&1 & '
+                  f'exit 0')
+        self.assertEqual(w.step(*gh, "GITHUB_ACTION=first", "sh", "-c", beacon, "sh",
+                                sys.executable, BEACON)["rc"], 0)
+        self.assertEqual(w.step(*gh, "GITHUB_ACTION=second", "sleep", "1.5")["rc"], 0)
+        rc, _, err = self.agent.job("stop")
+        run = Run(rc, err, out)
+        fs = [f for f in run.summary["findings"] if f["kind"] == "persistence"]
+        self.assertEqual(len(fs), 1, run.summary["findings"])
+        self.assertEqual(fs[0]["step"], "first")
+        self.assertIn("outlived its step", fs[0]["description"])
+        self.assertTrue(any(f"connected to tcp {GOOD}" in a for a in fs[0]["after"]), fs[0])
+
+    def test_lockdown_ends_the_whole_job(self):
+        files = stores(os.path.join(self.tmp, "home"))
+        w = self.worker()
+        out = os.path.join(self.tmp, "out")
+        pol = os.path.join(self.tmp, "lock.yaml")
+        with open(pol, "w") as f:
+            f.write("version: 1\nmode: enforce\non_finding: {high: kill}\n"
+                    f"allow:\n  - ip: {GOOD}\n")
+        rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign",
+                                    "--policy", pol, "--mode", "enforce")
+        self.assertEqual(rc, 0, err)
+        w.proc.stdin.write(json.dumps([sys.executable, "-c", SWEEP, "30", *files]) + "\n")
+        w.proc.stdin.flush()
+        self.assertEqual(w.proc.wait(15), -9)  # the runner's worker was in the scope
+        rc, _, err = self.agent.job("stop")
+        self.assertEqual(rc, 86, err)
+        run = Run(rc, err, out)
+        self.assertTrue(run.summary["lockdown"]["enforced"])
+        self.assertEqual(run.summary["lockdown"]["kind"], "credential_sweep")
+
+
+# Only the tests above: AgentTest's own run in test_agent.
+for _name in dir(AgentTest):
+    if _name.startswith("test") and _name not in WholeJobFindingsTest.__dict__:
+        setattr(WholeJobFindingsTest, _name, None)
