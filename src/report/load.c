@@ -913,6 +913,10 @@ void report_findings_headline(const struct report *r, char *buf, size_t len)
 	json_t *by = r->summary ? json_object_get(r->summary, "findings_by_severity") : NULL;
 	const char *sep = " (";
 
+	if (!r->summary) {
+		snprintf(buf, len, "Findings unknown: summary.json is missing.");
+		return;
+	}
 	if (!r->n_findings) {
 		snprintf(buf, len, "No findings.");
 		return;
