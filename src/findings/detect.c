@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/jsonw.h"
+#include "common/xalloc.h"
 #include "findings/findings.h"
 #include "observe/proctab.h"
 
@@ -262,9 +263,7 @@ static struct cred_state *cred_state(struct findings *f, pid_t pid)
 		free(strmap_del(&f->cred, f->cred.first->key));
 		f->state_dropped++;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		abort();
+	s = xcalloc(1, sizeof(*s));
 	strmap_put(&f->cred, k, NULL)->val = s;
 	return s;
 }
@@ -499,9 +498,7 @@ static struct dns_parent *parent_state(struct findings *f, const char *parent)
 		f->state_dropped++;
 		return NULL;
 	}
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		abort();
+	d = xcalloc(1, sizeof(*d));
 	strmap_put(&f->dns_parents, parent, NULL)->val = d;
 	return d;
 }
@@ -668,9 +665,7 @@ static void outlived_add(struct findings *f, pid_t pid, pid_t root, uint64_t seq
 		f->state_dropped++;
 		return;
 	}
-	o = calloc(1, sizeof(*o));
-	if (!o)
-		abort();
+	o = xcalloc(1, sizeof(*o));
 	o->pid = pid;
 	o->root = root;
 	o->root_exit_seq = seq;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/jsonw.h"
+#include "common/xalloc.h"
 #include "findings/findings.h"
 
 /* Files followed, bytes read of each. */
@@ -100,11 +101,7 @@ void findings_filecmd_free(struct findings *f)
 
 static char *dup_or_null(const char *s)
 {
-	char *d = s ? strdup(s) : NULL;
-
-	if (s && !d)
-		abort();
-	return d;
+	return s ? xstrdup(s) : NULL;
 }
 
 void findings_on_file_write(struct findings *f, const struct finding_proc *p, const char *path,
@@ -122,9 +119,7 @@ void findings_on_file_write(struct findings *f, const struct finding_proc *p, co
 			f->state_dropped++;
 			return;
 		}
-		fc = calloc(1, sizeof(*fc));
-		if (!fc)
-			abort();
+		fc = xcalloc(1, sizeof(*fc));
 		fc->is_path = kind == 1;
 		e = strmap_put(&f->filecmds, path, NULL);
 		e->val = fc;
@@ -158,9 +153,7 @@ static char *read_filecmd(const char *path, size_t *len)
 		close(fd);
 		return NULL;
 	}
-	buf = malloc(FILECMD_BYTES + 1);
-	if (!buf)
-		abort();
+	buf = xmalloc(FILECMD_BYTES + 1);
 	while (got < FILECMD_BYTES && (n = read(fd, buf + got, FILECMD_BYTES - got)) > 0)
 		got += (size_t)n;
 	close(fd);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/jsonw.h"
+#include "common/xalloc.h"
 
 static const char *const kind_names[FK_COUNT] = {
 #define FK_NAME_(e, name) [FK_##e] = name,
@@ -37,24 +38,15 @@ int finding_severity_parse(const char *s)
 	return -1;
 }
 
-static char *xstrdup(const char *s)
+static char *dup_or_null(const char *s)
 {
-	char *d;
-
-	if (!s)
-		return NULL;
-	d = strdup(s);
-	if (!d)
-		abort();
-	return d;
+	return s ? xstrdup(s) : NULL;
 }
 
 void findings_init(struct findings *f, struct proctab *procs)
 {
 	memset(f, 0, sizeof(*f));
-	f->v = calloc(FINDINGS_MAX, sizeof(*f->v));
-	if (!f->v)
-		abort();
+	f->v = xcalloc(FINDINGS_MAX, sizeof(*f->v));
 	f->procs = procs;
 	f->lockdown = -1;
 	strmap_init(&f->keys);
@@ -127,12 +119,12 @@ struct finding *finding_raise(struct findings *f, const char *key, enum finding_
 	x->sev = sev;
 	if (p) {
 		x->pid = p->pid;
-		x->exe = xstrdup(p->exe);
+		x->exe = dup_or_null(p->exe);
 		if (p->argv_json && strlen(p->argv_json) <= FINDING_ARGV_MAX)
-			x->argv_json = xstrdup(p->argv_json);
+			x->argv_json = dup_or_null(p->argv_json);
 		else
 			x->argv_cut = p->argv_json != NULL;
-		x->step = xstrdup(p->step);
+		x->step = dup_or_null(p->step);
 	}
 	if (key)
 		strmap_put(&f->keys, key, NULL)->val = (void *)(uintptr_t)f->n;
@@ -178,7 +170,7 @@ void finding_set_desc(struct finding *x, const char *fmt, ...)
 void finding_set_details(struct finding *x, const char *json_members)
 {
 	free(x->details);
-	x->details = xstrdup(json_members);
+	x->details = dup_or_null(json_members);
 }
 
 void finding_act(struct findings *f, struct finding *x)

@@ -143,10 +143,9 @@ void findings_on_memread(struct findings *f, const struct finding_proc *p,
 /* An open for writing of a file on the sensitive list (runner file commands, filecmd.c). */
 void findings_on_file_write(struct findings *f, const struct finding_proc *p, const char *path,
 			    uint64_t seq);
-/* A connect line (what: "connected to tcp 127.0.0.1:80"): activity, and the connection a
- * later reverse shell rests on. */
-void findings_on_connect(struct findings *f, const struct finding_proc *p, const char *what,
-			 uint64_t seq);
+/* A connect line: activity, and (TCP) the connection a later reverse shell rests on. */
+void findings_on_connect(struct findings *f, const struct finding_proc *p, const char *proto,
+			 const char *addr, bool v6, unsigned port, uint64_t seq);
 /* An exec whose stdin and/or stdout was an IPv4/IPv6 socket. */
 void findings_on_stdio_inet(struct findings *f, const struct finding_proc *p, bool in, bool out,
 			    uint64_t seq);

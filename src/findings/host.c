@@ -7,44 +7,63 @@
 #include <string.h>
 
 #include "common/jsonw.h"
+#include "common/xalloc.h"
 #include "findings/findings.h"
 #include "observe/proctab.h"
 
 /* Processes whose last connection is remembered (for the reverse shell's evidence). */
 #define LAST_CONNECT_MAX 4096
 
-struct last_connect {
-	uint64_t seq;
-	char what[96];
-};
-
 static void key_of(char *buf, size_t len, const char *prefix, pid_t pid)
 {
 	snprintf(buf, len, "%s%d", prefix, (int)pid);
 }
 
-void findings_on_connect(struct findings *f, const struct finding_proc *p, const char *what,
-			 uint64_t seq)
+struct last_connect {
+	uint64_t seq;
+	uint16_t port;
+	bool v6;
+	char proto[12];
+	char addr[46];
+};
+
+/* "connected to tcp 127.0.0.1:80" */
+static void connect_words(char *buf, size_t len, const char *proto, const char *addr, bool v6,
+			  unsigned port)
+{
+	snprintf(buf, len, "connected to %s %s%s%s:%u", proto, v6 ? "[" : "", addr, v6 ? "]" : "",
+		 port);
+}
+
+void findings_on_connect(struct findings *f, const struct finding_proc *p, const char *proto,
+			 const char *addr, bool v6, unsigned port, uint64_t seq)
 {
 	char k[32];
 	struct strmap_entry *e;
 	struct last_connect *lc;
 
+	if (f->outlived.count) {
+		char what[96];
+
+		connect_words(what, sizeof(what), proto, addr, v6, port);
+		findings_on_activity(f, p, what, seq);
+	}
+	if (strcmp(proto, "tcp"))
+		return; /* a shell needs a stream */
 	key_of(k, sizeof(k), "", p->pid);
 	e = strmap_get(&f->last_connect, k);
 	if (!e) {
 		if (f->last_connect.count >= LAST_CONNECT_MAX)
 			free(strmap_del(&f->last_connect, f->last_connect.first->key));
-		lc = calloc(1, sizeof(*lc));
-		if (!lc)
-			abort();
 		e = strmap_put(&f->last_connect, k, NULL);
-		e->val = lc;
+		e->val = xcalloc(1, sizeof(*lc));
 	}
 	lc = e->val;
 	lc->seq = seq;
-	snprintf(lc->what, sizeof(lc->what), "%s", what);
-	findings_on_activity(f, p, what, seq);
+	lc->port = (uint16_t)port;
+	lc->v6 = v6;
+	snprintf(lc->proto, sizeof(lc->proto), "%s", proto);
+	snprintf(lc->addr, sizeof(lc->addr), "%s", addr);
 }
 
 static const struct last_connect *connect_of(struct findings *f, pid_t pid)
@@ -84,13 +103,15 @@ void findings_on_stdio_inet(struct findings *f, const struct finding_proc *p, bo
 	struct proc *self = proctab_get(f->procs, p->pid);
 	struct strbuf d = STRBUF_INIT;
 	struct finding *x;
-	char key[48];
+	char key[48], conn[96];
 	int hops = 0;
 
 	if (!(interp && (in || out)) && !(in && out))
 		return;
 	if (!lc && self && self->ppid)
 		lc = connect_of(f, self->ppid); /* the parent opened it, the child got it */
+	if (lc)
+		connect_words(conn, sizeof(conn), lc->proto, lc->addr, lc->v6, lc->port);
 	/* One shell on a connection is one finding: what it starts with the same descriptors
 	 * (a .bashrc's commands, its pipelines) adds evidence to it. */
 	for (pid_t a = p->pid; a > 0 && hops < 64; hops++) {
@@ -114,12 +135,12 @@ void findings_on_stdio_inet(struct findings *f, const struct finding_proc *p, bo
 			 : in	   ? "standard input"
 				   : "standard output",
 			 interp ? " (a reverse shell)" : "", lc ? "; before it, the process " : "",
-			 lc ? lc->what : "");
+			 lc ? conn : "");
 	sb_addf(&d, "\"stdin\":%s,\"stdout\":%s,\"interpreter\":%s", in ? "true" : "false",
 		out ? "true" : "false", interp ? "true" : "false");
 	if (lc) {
 		sb_addstr(&d, ",\"connection\":");
-		json_cstr(&d, lc->what);
+		json_cstr(&d, conn);
 	}
 	finding_set_details(x, d.buf);
 	if (lc)

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "common/jsonw.h"
+#include "common/xalloc.h"
 
 /* Spans redacted per argument; an argument with more is redacted whole. */
 #define SPANS_MAX 16
@@ -498,9 +499,7 @@ size_t redact_argv_strings(const struct redactor *r, char *const *argv, char **o
 		sb_reset(&one);
 		total += redact_arg(r, i ? argv[i - 1] : NULL, i ? strlen(argv[i - 1]) : 0, argv[i],
 				    strlen(argv[i]), &one, NULL);
-		out[i] = strdup(sb_str(&one));
-		if (!out[i])
-			abort();
+		out[i] = xstrdup(sb_str(&one));
 	}
 	sb_release(&one);
 	return total;

@@ -23,6 +23,8 @@
 #include "evidence/attest.h"
 #include "gate/dnsgate.h"
 #include "policy/learn.h"
+#include "common/xalloc.h"
+#include "common/procfs.h"
 
 static void missing_json(const struct loader *l, struct strbuf *sb)
 {
@@ -56,8 +58,8 @@ static void detect_ci(struct job *j)
 		j->ci_json = json_dumps(ci, JSON_COMPACT | JSON_SORT_KEYS);
 		step = json_string_value(json_object_get(ci, "step"));
 		if (step)
-			j->ci_step = strdup(step);
-		j->ci_provider = strdup(json_string_value(json_object_get(ci, "provider")));
+			j->ci_step = xstrdup(step);
+		j->ci_provider = xstrdup(json_string_value(json_object_get(ci, "provider")));
 	}
 	json_decref(ci);
 }
@@ -514,7 +516,7 @@ static void leftover_cmdline(const struct redactor *rd, struct leftover *l, cons
 	struct strbuf sb = STRBUF_INIT;
 
 	for (size_t i = 0; i < len && n < 63; i += strnlen(raw + i, len - i) + 1)
-		args[n++] = strndup(raw + i, len - i);
+		args[n++] = xstrndup(raw + i, len - i);
 	args[n] = NULL;
 	redact_argv_strings(rd, args, red);
 	for (size_t i = 0; i < n; i++) {
@@ -533,20 +535,14 @@ static int collect_leftovers(const struct scope *s, const struct redactor *rd,
 {
 	pid_t pids[256];
 	int n = scope_pids(s, pids, 256);
-	struct leftover *l = calloc(n ? n : 1, sizeof(*l));
+	struct leftover *l = xcalloc(n, sizeof(*l));
 
-	if (!l)
-		abort();
 	for (int i = 0; i < n; i++) {
-		char path[64];
-		ssize_t len;
-
 		char raw[sizeof(l[i].cmdline)];
+		size_t len = proc_cmdline_args(pids[i], raw, sizeof(raw));
 
 		l[i].pid = pids[i];
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pids[i]);
-		len = read_file_bounded(path, raw, sizeof(raw));
-		leftover_cmdline(rd, &l[i], raw, len > 0 ? (size_t)len : 0);
+		leftover_cmdline(rd, &l[i], raw, len);
 	}
 	*out = l;
 	return n;
@@ -585,11 +581,10 @@ static bool violations(const struct job *j)
 static long peak_rss_kb(void)
 {
 	char buf[4096], *p;
-	ssize_t n = read_file_bounded("/proc/self/status", buf, sizeof(buf) - 1);
+	ssize_t n = read_text_bounded("/proc/self/status", buf, sizeof(buf));
 
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	p = strstr(buf, "VmHWM:");
 	return p ? strtol(p + 6, NULL, 10) : -1;
 }
@@ -603,9 +598,7 @@ static char *const *redacted_command(struct job *j, char ***out)
 		n++;
 	if (!j->o.command)
 		return NULL;
-	*out = calloc(n + 1, sizeof(char *));
-	if (!*out)
-		abort();
+	*out = xcalloc(n + 1, sizeof(char *));
 	redact_argv_strings(&j->col.redact, j->o.command, *out);
 	return *out;
 }

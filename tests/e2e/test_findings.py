@@ -13,7 +13,7 @@ import time
 import unittest
 
 from rwtest import RW, Dnsmasq, Run, RwTestCase, TcpServer
-from test_agent import GOOD, AgentTest
+import test_agent  # its AgentTest is not imported by name: unittest would run it here too
 from test_redteam import MEMREAD, SECRET, OutsideHolder
 
 DNS = "127.0.53.21"
@@ -447,7 +447,7 @@ if __name__ == "__main__":
     unittest.main()
 
 
-class WholeJobFindingsTest(AgentTest):
+class WholeJobFindingsTest(test_agent.AgentTest):
     """Whole-job mode (agent): a step's first process is its root; what it leaves running
     outlives its step; a lockdown ends the whole job, the runner's worker with it."""
 
@@ -457,7 +457,7 @@ class WholeJobFindingsTest(AgentTest):
         rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign")
         self.assertEqual(rc, 0, err)
         gh = ["env", "GITHUB_ACTIONS=true"]
-        beacon = (f'"$1" -c "$2" {GOOD} {self.good.port} 0.5 </dev/null >/dev/null 2>&1 & '
+        beacon = (f'"$1" -c "$2" {test_agent.GOOD} {self.good.port} 0.5 </dev/null >/dev/null 2>&1 & '
                   f'exit 0')
         self.assertEqual(w.step(*gh, "GITHUB_ACTION=first", "sh", "-c", beacon, "sh",
                                 sys.executable, BEACON)["rc"], 0)
@@ -468,7 +468,8 @@ class WholeJobFindingsTest(AgentTest):
         self.assertEqual(len(fs), 1, run.summary["findings"])
         self.assertEqual(fs[0]["step"], "first")
         self.assertIn("outlived its step", fs[0]["description"])
-        self.assertTrue(any(f"connected to tcp {GOOD}" in a for a in fs[0]["after"]), fs[0])
+        self.assertTrue(any(f"connected to tcp {test_agent.GOOD}" in a for a in fs[0]["after"]),
+                        fs[0])
 
     def test_lockdown_ends_the_whole_job(self):
         files = stores(os.path.join(self.tmp, "home"))
@@ -477,7 +478,7 @@ class WholeJobFindingsTest(AgentTest):
         pol = os.path.join(self.tmp, "lock.yaml")
         with open(pol, "w") as f:
             f.write("version: 1\nmode: enforce\non_finding: {high: kill}\n"
-                    f"allow:\n  - ip: {GOOD}\n")
+                    f"allow:\n  - ip: {test_agent.GOOD}\n")
         rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign",
                                     "--policy", pol, "--mode", "enforce")
         self.assertEqual(rc, 0, err)
@@ -492,6 +493,6 @@ class WholeJobFindingsTest(AgentTest):
 
 
 # Only the tests above: AgentTest's own run in test_agent.
-for _name in dir(AgentTest):
+for _name in dir(test_agent.AgentTest):
     if _name.startswith("test") and _name not in WholeJobFindingsTest.__dict__:
         setattr(WholeJobFindingsTest, _name, None)
