@@ -514,6 +514,9 @@ static void note_connect(struct collector *c, const struct ev_connect *e, const 
 	struct finding_proc fp;
 	char pbuf[NET_NAME_MAX];
 
+	/* the hot path: a datagram storm pays one comparison */
+	if (e->proto != PROTO_TCP && !c->findings.outlived.count)
+		return;
 	if (!fproc(c, &e->h, p, &fp))
 		return;
 	findings_on_connect(&c->findings, &fp, net_ipproto_name(e->proto, pbuf), m->addr,

@@ -457,8 +457,8 @@ class WholeJobFindingsTest(test_agent.AgentTest):
         rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign")
         self.assertEqual(rc, 0, err)
         gh = ["env", "GITHUB_ACTIONS=true"]
-        beacon = (f'"$1" -c "$2" {test_agent.GOOD} {self.good.port} 0.5 </dev/null >/dev/null 2>&1 & '
-                  f'exit 0')
+        beacon = (f'"$1" -c "$2" {test_agent.GOOD} {self.good.port} 0.5 '
+                  f'</dev/null >/dev/null 2>&1 & exit 0')
         self.assertEqual(w.step(*gh, "GITHUB_ACTION=first", "sh", "-c", beacon, "sh",
                                 sys.executable, BEACON)["rc"], 0)
         self.assertEqual(w.step(*gh, "GITHUB_ACTION=second", "sleep", "1.5")["rc"], 0)
