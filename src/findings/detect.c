@@ -80,57 +80,57 @@ static const char *scope_words(const char *scope)
 					   : "scope unknown";
 }
 
+static void memread_details(struct finding *x, const struct finding_memread *m, pid_t target,
+			    bool ok)
+{
+	struct strbuf d = STRBUF_INIT;
+
+	sb_addf(&d, "\"target\":{\"pid\":%d,\"exe\":", (int)target);
+	json_cstr(&d, m->target_exe);
+	sb_addstr(&d, ",\"comm\":");
+	json_cstr(&d, m->target_comm);
+	sb_addstr(&d, ",\"scope\":");
+	json_cstr(&d, m->scope);
+	sb_addf(&d, "},\"op\":\"%s\",\"write\":%s,\"succeeded\":%s", m->op,
+		m->write ? "true" : "false", ok ? "true" : "false");
+	finding_set_details(x, d.buf);
+	sb_release(&d);
+}
+
 static void memread_finding(struct findings *f, const struct finding_proc *p,
 			    const struct finding_memread *m, uint64_t seq)
 {
 	bool environ = !strcmp(m->op, "proc_environ");
 	enum finding_kind kind = environ ? FK_ENVIRON_READ : FK_MEMORY_READ;
 	pid_t target = m->target ? m->target : m->target_as_given;
+	const char *what = environ    ? "the environment"
+			   : m->write ? "the memory (write)"
+				      : "the memory";
+	const char *tname = m->target_exe ? m->target_exe : m->target_comm;
 	char key[96];
 	struct finding *x;
 
+	/* One finding per reader, target and direction, however many calls; the first success
+	 * after failed attempts says so. */
 	snprintf(key, sizeof(key), "mem:%d:%d:%d:%d", (int)kind, (int)p->pid, (int)target,
 		 m->write);
 	x = finding_get(f, key);
 	if (!x) {
-		enum finding_severity sev = memread_severity(m->scope, m->write);
-		const char *tname = m->target_exe ? m->target_exe : m->target_comm;
-
-		x = finding_raise(f, key, kind, sev, p);
+		x = finding_raise(f, key, kind, memread_severity(m->scope, m->write), p);
 		if (!x)
 			return;
 		finding_set_desc(x, "%s [pid %d] %s %s of pid %d %s (%s) through %s%s",
 				 short_exe(p), (int)p->pid, m->ok ? "reached" : "tried to reach",
-				 environ    ? "the environment"
-				 : m->write ? "the memory (write)"
-					    : "the memory",
-				 (int)target, tname ? tname : "(unknown)", scope_words(m->scope),
-				 m->op, m->ok ? "" : " (it failed)");
-		{
-			struct strbuf d = STRBUF_INIT;
-
-			sb_addf(&d, "\"target\":{\"pid\":%d,\"exe\":", (int)target);
-			json_cstr(&d, m->target_exe);
-			sb_addstr(&d, ",\"comm\":");
-			json_cstr(&d, m->target_comm);
-			sb_addstr(&d, ",\"scope\":");
-			json_cstr(&d, m->scope);
-			sb_addf(&d, "},\"op\":\"%s\",\"write\":%s,\"succeeded\":%s", m->op,
-				m->write ? "true" : "false", m->ok ? "true" : "false");
-			finding_set_details(x, d.buf);
-			sb_release(&d);
-		}
-	} else if (m->ok && strstr(x->details ? x->details : "", "\"succeeded\":false")) {
-		/* A later attempt worked: the finding says so. */
-		char *s = strstr(x->details, "\"succeeded\":false");
-
-		memcpy(s, "\"succeeded\":true ", 17);
+				 what, (int)target, tname ? tname : "(unknown)",
+				 scope_words(m->scope), m->op, m->ok ? "" : " (it failed)");
+		memread_details(x, m, target, m->ok);
+	} else if (m->ok && x->details && strstr(x->details, "\"succeeded\":false")) {
 		finding_set_desc(x,
-				 "%s [pid %d] reached %s of pid %d (%s) through %s, after failed "
-				 "attempts",
-				 short_exe(p), (int)p->pid,
-				 environ ? "the environment" : "the memory", (int)target,
-				 scope_words(m->scope), m->op);
+				 "%s [pid %d] reached %s of pid %d %s (%s) through %s, after "
+				 "failed attempts",
+				 short_exe(p), (int)p->pid, what, (int)target,
+				 tname ? tname : "(unknown)", scope_words(m->scope), m->op);
+		memread_details(x, m, target, true);
 	}
 	finding_evidence(x, seq);
 	finding_act(f, x);

@@ -327,6 +327,38 @@ static void memory_reads_by_scope(void **state)
 	env_free(e);
 }
 
+static void memory_read_success_after_failures(void **state)
+{
+	struct env *e = env_new();
+	struct finding_proc p = exec_proc(e, 100, 1, "/usr/bin/gdb");
+	struct finding_memread m = {.op = "ptrace_attach",
+				    .target = 9,
+				    .target_as_given = 9,
+				    .target_exe = "/usr/bin/ssh-agent",
+				    .scope = "outside"};
+	json_t *s, *f;
+
+	(void)state;
+	findings_on_memread(&e->f, &p, &m, ++e->seq);
+	findings_on_memread(&e->f, &p, &m, ++e->seq);
+	s = summary(e);
+	f = json_array_get(json_object_get(s, "findings"), 0);
+	assert_true(json_is_false(json_object_get(f, "succeeded")));
+	assert_non_null(strstr(json_string_value(json_object_get(f, "description")), "tried to"));
+	json_decref(s);
+	m.ok = true;
+	findings_on_memread(&e->f, &p, &m, ++e->seq);
+	s = summary(e);
+	assert_int_equal(json_array_size(json_object_get(s, "findings")), 1);
+	f = json_array_get(json_object_get(s, "findings"), 0);
+	assert_true(json_is_true(json_object_get(f, "succeeded")));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(f, "description")), "after failed attempts"));
+	assert_int_equal(json_array_size(json_object_get(f, "evidence")), 3);
+	json_decref(s);
+	env_free(e);
+}
+
 /* ---- lockdown and bounds ---- */
 
 static void lockdown_once_at_its_severity(void **state)
@@ -479,6 +511,7 @@ int main(void)
 	    cmocka_unit_test(sweep_by_a_tree),
 	    cmocka_unit_test(persistence_after_the_root_exits),
 	    cmocka_unit_test(memory_reads_by_scope),
+	    cmocka_unit_test(memory_read_success_after_failures),
 	    cmocka_unit_test(lockdown_once_at_its_severity),
 	    cmocka_unit_test(findings_are_bounded),
 	    cmocka_unit_test(redacts_secrets),
