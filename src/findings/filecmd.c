@@ -5,7 +5,8 @@
  * code in the steps after it (GITHUB_ENV poisoning). The files are on the sensitive list
  * (src/observe/sensitive.c), so every open of them is a line; an open for writing is noted here
  * and the file is read when its writer exits, and again at the end of the job, before the
- * runner would apply it. docs/findings.md, `runner_file_command`.
+ * runner would apply it. docs/findings.md, `runner_file_command`. Also here: git hooks the job
+ * writes into a checkout (`git_hook`), the other file that changes what later commands run.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -104,6 +105,38 @@ static char *dup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
+/* A git hook written: it runs in every later git command of this checkout (the job's own, or
+ * the next job's on a runner that keeps its workspace). */
+static void git_hook_written(struct findings *f, const struct finding_proc *p, const char *path,
+			     uint64_t seq)
+{
+	const char *hooks = strstr(path, "/.git/hooks/");
+	struct strbuf key = STRBUF_INIT, d = STRBUF_INIT;
+	struct finding *x;
+
+	sb_addf(&key, "hook:%s", path);
+	x = finding_get(f, key.buf);
+	if (!x) {
+		x = finding_raise(f, key.buf, FK_GIT_HOOK, SEV_MEDIUM, p);
+		if (!x)
+			goto out;
+		finding_set_desc(x,
+				 "%s [pid %d] wrote the git hook %s (%s): it runs in later git "
+				 "commands in this checkout",
+				 findings_short_exe(p), (int)p->pid, hooks + 12, path);
+		sb_addstr(&d, "\"hook\":");
+		json_cstr(&d, hooks + 12);
+		sb_addstr(&d, ",\"file\":");
+		json_cstr(&d, path);
+		finding_set_details(x, d.buf);
+	}
+	finding_evidence(x, seq);
+	finding_act(f, x);
+out:
+	sb_release(&key);
+	sb_release(&d);
+}
+
 void findings_on_file_write(struct findings *f, const struct finding_proc *p, const char *path,
 			    uint64_t seq)
 {
@@ -111,6 +144,10 @@ void findings_on_file_write(struct findings *f, const struct finding_proc *p, co
 	struct strmap_entry *e;
 	struct filecmd *fc;
 
+	if (strstr(path, "/.git/hooks/")) {
+		git_hook_written(f, p, path, seq);
+		return;
+	}
 	if (kind < 0)
 		return;
 	e = strmap_get(&f->filecmds, path);

