@@ -854,6 +854,10 @@ void report_findings_headline(const struct report *r, char *buf, size_t len)
 		snprintf(buf, len, "Findings unknown: summary.json is missing.");
 		return;
 	}
+	if (!json_is_array(json_object_get(r->summary, "findings"))) {
+		snprintf(buf, len, "Findings unknown: recorded by a runwarden without findings.");
+		return;
+	}
 	if (!r->n_findings) {
 		snprintf(buf, len, "No findings.");
 		return;
