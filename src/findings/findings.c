@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "common/jsonw.h"
+
+/* Keys of findings raised past FINDINGS_MAX remembered, so each is counted once. */
+#define UNLISTED_KEYS_MAX 4096
 #include "common/xalloc.h"
 
 static const char *const kind_names[FK_COUNT] = {
@@ -50,6 +53,7 @@ void findings_init(struct findings *f, struct proctab *procs)
 	f->procs = procs;
 	f->lockdown = -1;
 	strmap_init(&f->keys);
+	strmap_init(&f->unlisted_keys);
 	strmap_init(&f->cred);
 	strmap_init(&f->dns_parents);
 	strmap_init(&f->dns_names);
@@ -73,6 +77,7 @@ void findings_free(struct findings *f)
 		finding_release(&f->v[i]);
 	free(f->v);
 	strmap_clear(&f->keys, NULL);
+	strmap_clear(&f->unlisted_keys, NULL);
 	strmap_clear(&f->cred, free);
 	strmap_clear(&f->dns_parents, free);
 	strmap_clear(&f->dns_names, NULL);
@@ -98,8 +103,15 @@ struct finding *finding_raise(struct findings *f, const char *key, enum finding_
 {
 	struct finding *x;
 
-	f->by_sev[sev]++;
 	if (f->n >= FINDINGS_MAX) {
+		/* Counted once per finding (its key), not once per line that would raise it. */
+		if (key && strmap_get(&f->unlisted_keys, key))
+			return NULL;
+		if (key && f->unlisted_keys.count < UNLISTED_KEYS_MAX)
+			strmap_put(&f->unlisted_keys, key, NULL);
+		else if (key)
+			f->state_dropped++;
+		f->by_sev[sev]++;
 		f->unlisted++;
 		if (f->act[sev] == FINDING_ACT_KILL && !f->lockdown_reason) {
 			struct strbuf sb = STRBUF_INIT;
@@ -113,6 +125,7 @@ struct finding *finding_raise(struct findings *f, const char *key, enum finding_
 		}
 		return NULL;
 	}
+	f->by_sev[sev]++;
 	x = &f->v[f->n++];
 	memset(x, 0, sizeof(*x));
 	x->kind = kind;

@@ -100,13 +100,14 @@ struct finding_mount {
 struct findings {
 	struct finding *v; /* FINDINGS_MAX slots */
 	size_t n;
-	uint64_t unlisted;	    /* raised past FINDINGS_MAX */
-	uint64_t by_sev[SEV_COUNT]; /* every finding raised, listed or not */
-	uint64_t state_dropped;	    /* detector state not kept (a cap was reached) */
-	struct strmap keys;	    /* dedup key -> (finding index + 1) as uintptr_t */
-	struct proctab *procs;	    /* the collector's: ancestry, exe, argv */
-	pid_t runner_pid;	    /* whole-job mode: the CI runner (its children are roots) */
-	pid_t root_pid;		    /* run: the command's process (the job's root) */
+	uint64_t unlisted;	     /* raised past FINDINGS_MAX */
+	uint64_t by_sev[SEV_COUNT];  /* every finding raised, listed or not */
+	uint64_t state_dropped;	     /* detector state not kept (a cap was reached) */
+	struct strmap keys;	     /* dedup key -> (finding index + 1) as uintptr_t */
+	struct strmap unlisted_keys; /* keys of findings past FINDINGS_MAX (counted once) */
+	struct proctab *procs;	     /* the collector's: ancestry, exe, argv */
+	pid_t runner_pid;	     /* whole-job mode: the CI runner (its children are roots) */
+	pid_t root_pid;		     /* run: the command's process (the job's root) */
 	/* Detector state (detect.c). */
 	struct strmap cred;	   /* "pid" -> struct cred_state */
 	struct strmap dns_parents; /* parent domain -> struct dns_parent */

@@ -396,6 +396,7 @@ static void findings_are_bounded(void **state)
 		    .op = "ptrace_attach", .target = 7, .scope = "job", .ok = true};
 
 		findings_on_memread(&e->f, &p, &m, ++e->seq);
+		findings_on_memread(&e->f, &p, &m, ++e->seq); /* the same finding again */
 	}
 	s = summary(e);
 	assert_int_equal(json_array_size(json_object_get(s, "findings")), FINDINGS_MAX);
