@@ -96,6 +96,7 @@ struct hook_def {
 #define OPENAT_EXIT  "tp/syscalls/sys_exit_openat"
 #define MEMREAD_EXIT "tp/syscalls/sys_exit_ptrace"
 #define ACCEPT_EXIT  "tp/syscalls/sys_exit_accept4"
+#define MOUNT_EXIT   "tp/syscalls/sys_exit_mount"
 static const struct hook_def hook_defs[] = {
     {"tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false, NULL},
     {"raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false, NULL},
@@ -142,6 +143,10 @@ static const struct hook_def hook_defs[] = {
     {ACCEPT_EXIT, "inbound connections accepted (accept4)", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_accept", "inbound connections accepted (accept)", AT_TP, true,
      ACCEPT_EXIT},
+    {"tp/syscalls/sys_enter_mount", "mounts (mount)", AT_TP, false, NULL},
+    {MOUNT_EXIT, "mounts (mount)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_enter_move_mount", "mounts (move_mount)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_exit_move_mount", "mounts (move_mount)", AT_TP, false, MOUNT_EXIT},
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
