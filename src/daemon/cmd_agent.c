@@ -1052,6 +1052,15 @@ int cmd_agent(int argc, char **argv)
 		       "pinned at %s; `runwarden job stop` will report the record incomplete",
 		       a.rec.id, a.rec.agent_pid, a.rec.pins);
 	}
+	/* The children it starts (the kernel side's holder, detaching helpers) are
+	 * nobody's to wait for: reaped by the kernel, never left as zombies. */
+	signal(SIGCHLD, SIG_IGN);
+	/* Before the socket exists: an agent that answers is one whose first job arms by
+	 * writing maps, like every later one. */
+	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, NULL, 0, err, sizeof(err)))
+		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
+		       "job loads its own",
+		       err);
 	a.lfd = control_listen(a.sock_path, err, sizeof(err));
 	if (a.lfd < 0) {
 		rw_err("%s", err);
@@ -1062,9 +1071,6 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	/* The children it starts (the kernel side's holder, detaching helpers) are
-	 * nobody's to wait for: reaped by the kernel, never left as zombies. */
-	signal(SIGCHLD, SIG_IGN);
 	struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: wake epoll */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -1074,11 +1080,6 @@ int cmd_agent(int argc, char **argv)
 		rw_err("epoll: %s", strerror(errno));
 		goto out;
 	}
-	/* The first job then arms by writing maps, like every later one. */
-	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, NULL, 0, err, sizeof(err)))
-		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
-		       "job loads its own",
-		       err);
 	rw_err("agent listening on %s (pid %d)", a.sock_path, (int)getpid());
 	sd_notify_ready();
 
