@@ -122,6 +122,7 @@ struct ev_exec {
 	u16 cwd_len;
 	u32 flags;
 	u32 _pad;
+	u64 cgid;	    /* its cgroup (v2 id): names the container a process runs in */
 	struct file_id exe; /* what was executed, whatever its path says */
 	char data[];	    /* exe components, cwd components, argv area (NUL-separated) */
 };
