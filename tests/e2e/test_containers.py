@@ -42,10 +42,15 @@ class ContainerTest(RwTestCase):
             os.mkdir(cg)  # what runc does first
             self.addCleanup(os.rmdir, cg)
             time.sleep(0.2)  # the engine sets the container up
-            code = f"""
-import os, socket
+            # As runc does: join the container's cgroup, then exec what the container runs.
+            join = f"""
+import os, sys
 with open({os.path.join(cg, 'cgroup.procs')!r}, "w") as f:
     f.write(str(os.getpid()))
+os.execv(sys.executable, [sys.executable, "-c", sys.argv[1]])
+"""
+            code = f"""
+import os, socket
 s = socket.socket(); s.settimeout(3)
 try:
     s.connect(("{BAD}", {srv.port})); print("ok")
@@ -54,7 +59,7 @@ except OSError as e:
 open({key!r}).close()
 print(os.getpid())
 """
-            c = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+            c = subprocess.run([sys.executable, "-c", join, code], capture_output=True, text=True,
                                timeout=30)
         finally:
             open(go, "w").close()
@@ -62,8 +67,13 @@ print(os.getpid())
         verdict, pid = c.stdout.split()
         self.assertEqual(verdict, "1", c.stderr)  # EPERM inside the container
         r = Run(p.returncode, err.decode(), out)
-        self.assertEqual(r.summary["containers"], [cid])
+        (c,) = r.summary["containers"]
+        self.assertEqual((c["engine"], c["kind"], c["id"]), ("docker", "container", "ab" * 32))
+        # No engine answers here: the record says why the image is not named.
+        self.assertIsNone(c["image"])
+        self.assertIn("/var/run/docker.sock", c["identity_error"])
         (conn,) = r.of("connect", pid=int(pid))
+        self.assertEqual(conn["container"], c)
         self.assertEqual((conn["daddr"], conn["verdict"]), (BAD, "deny"))
         (f,) = r.of("file", pid=int(pid))
         self.assertEqual(f["path"], key)

@@ -95,3 +95,126 @@ class DockerRunTest(EngineTestCase):
         (client,) = [e for e in r.of("exec") if e["exe"] == DOCKER]
         self.assertIsNone(client.get("container"))
         self.assertNotEqual(r.rc, 0)  # the denial fails the run
+
+
+class BuildTest(EngineTestCase):
+    """A RUN step is a container the engine makes for the build: the classic builder's
+    under the engine's directory, BuildKit's under its own (docker/buildkit/<id>)."""
+
+    def build(self, buildkit, mode="enforce"):
+        ctx = os.path.join(self.tmp, "ctx")
+        os.makedirs(ctx)
+        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+            # The token keeps the engine from reusing an earlier test's step.
+            f.write(f"FROM {IMAGE}\n"
+                    f"RUN echo {os.path.basename(self.tmp)}; "
+                    f"nc -w 2 {BAD} {self.bad.port} </dev/null; echo bad=$?; "
+                    f"nc -w 2 {GOOD} {self.good.port} </dev/null; echo good=$?\n")
+        env = self.engine.env(DOCKER_BUILDKIT="1" if buildkit else "0")
+        return self.run_job([DOCKER, "build", "--no-cache", "--progress", "plain",
+                             "--network", "host", "-t", "rwtest/built", ctx],
+                            "--policy", policy(self.tmp, mode), env=env)
+
+    def check_build(self, r, kind):
+        out = r.stdout + r.stderr
+        self.assertIn("bad=1", out)  # nc: EPERM inside the build step
+        self.assertIn("good=0", out)
+        self.assertEqual(self.bad.accepted, 0)
+        self.assertEqual(self.good.accepted, 1)
+        (deny,) = self.connects_of(r, BAD)
+        self.assertEqual((deny["verdict"], deny["result"]), ("deny", "EPERM"))
+        self.assertEqual(deny["container"]["kind"], kind)
+        (ok,) = self.connects_of(r, GOOD)
+        self.assertEqual(ok["verdict"], "allow")
+        self.assertEqual(ok["container"], deny["container"])
+        steps = [c for c in r.summary["containers"] if c["kind"] == kind]
+        self.assertIn(deny["container"], steps)
+        self.assert_contained(r, kind)
+        nc = [e for e in r.of("exec") if e.get("container") and e["argv"][:1] == ["nc"]]
+        self.assertEqual(len(nc), 2, r.events)
+
+    def test_buildkit_run_step_recorded_and_fenced(self):
+        r = self.run_job_checked(True)
+        self.check_build(r, "build-step")
+        (deny,) = self.connects_of(r, BAD)
+        self.assertIsNone(deny["container"]["image"])  # a step is no API container
+
+    def test_classic_build_run_step_recorded_and_fenced(self):
+        r = self.run_job_checked(False)
+        self.check_build(r, "container")
+        (deny,) = self.connects_of(r, BAD)
+        # The classic builder runs each step in a container of the previous layer's image.
+        self.assertTrue(deny["container"]["image"].startswith("sha256:"), deny)
+
+    def run_job_checked(self, buildkit):
+        r = self.build(buildkit)
+        self.assertEqual(r.rc, 1, r.stderr)  # the build succeeds; the denial fails the run
+        return r
+
+
+class TwoJobsTest(EngineTestCase):
+    def test_container_started_before_the_job_is_not_its(self):
+        loop = f"while true; do nc -w 1 {BAD} {self.bad.port} </dev/null; sleep 0.1; done"
+        cid = self.engine.docker("run", "-d", "--network", "host", IMAGE, "sh", "-c",
+                                 loop).stdout.decode().strip()
+        self.addCleanup(self.engine.docker, "rm", "-f", cid, check=False)
+        deadline = time.time() + 20
+        while not self.bad.accepted and time.time() < deadline:
+            time.sleep(0.05)
+        r = self.run_job(["sh", "-c", f"sleep 1; busybox nc -w 1 {GOOD} {self.good.port} </dev/null"],
+                         "--policy", policy(self.tmp))
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(r.summary["containers"], [])
+        self.assertEqual([e["daddr"] for e in r.of("connect")], [GOOD])
+        self.assertFalse([e for e in r.events if e.get("container")])
+
+    def test_second_job_on_one_engine_is_refused(self):
+        ready, go = os.path.join(self.tmp, "ready"), os.path.join(self.tmp, "go")
+        first = subprocess.Popen(
+            [RW, "run", "--out", os.path.join(self.tmp, "a"), "--no-sign", "--quiet",
+             "--containers", "--engine", self.engine.host, "--", "sh", "-c",
+             f"touch {ready}; while [ ! -e {go} ]; do sleep 0.02; done"],
+            stderr=subprocess.PIPE, env=self.engine.env())
+        try:
+            deadline = time.time() + 30
+            while not os.path.exists(ready) and time.time() < deadline:
+                time.sleep(0.02)
+            marker = os.path.join(self.tmp, "ran")
+            r = self.run_job(["touch", marker], out=os.path.join(self.tmp, "b"))
+        finally:
+            open(go, "w").close()
+            _, err = first.communicate(timeout=60)
+        self.assertEqual(first.returncode, 0, err)
+        self.assertEqual(r.rc, 1)
+        self.assertIn("another job is following the containers created under", r.stderr)
+        self.assertFalse(os.path.exists(marker))  # the command never ran
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "b")))
+        # Once the first job is over, the engine can be followed again.
+        r = self.run_job(["true"], out=os.path.join(self.tmp, "c"))
+        self.assertEqual(r.rc, 0, r.stderr)
+
+
+class ComposeTest(EngineTestCase):
+    def test_compose_service_recorded_with_its_service_and_fenced(self):
+        proj = os.path.join(self.tmp, "proj")
+        os.makedirs(proj)
+        sh = (f"nc -w 2 {BAD} {self.bad.port} </dev/null; echo bad=$$?; "
+              f"nc -w 2 {GOOD} {self.good.port} </dev/null; echo good=$$?")
+        with open(os.path.join(proj, "docker-compose.yml"), "w") as f:
+            f.write(f"version: '3'\nservices:\n  probe:\n    image: {IMAGE}\n"
+                    f"    network_mode: host\n    command: [\"sh\", \"-c\", \"{sh}\"]\n")
+        r = self.run_job(["docker-compose", "--project-directory", proj, "-f",
+                          os.path.join(proj, "docker-compose.yml"), "-p", "rwcompose",
+                          "up", "--abort-on-container-exit", "--no-color"],
+                         "--policy", policy(self.tmp))
+        self.addCleanup(self.engine.docker, "rm", "-f", "rwcompose_probe_1", check=False)
+        out = r.stdout + r.stderr
+        self.assertIn("bad=1", out)
+        self.assertIn("good=0", out)
+        self.assertEqual(self.bad.accepted, 0)
+        (deny,) = self.connects_of(r, BAD)
+        self.assertEqual(deny["verdict"], "deny")
+        c = deny["container"]
+        self.assertEqual((c["kind"], c["image"], c["compose"]),
+                         ("container", IMAGE, {"project": "rwcompose", "service": "probe"}))
+        self.assertEqual([x["id"] for x in r.summary["containers"]], [c["id"]])
