@@ -332,7 +332,8 @@ struct rw_config {
 	} resolvers[RESOLVERS_MAX];
 };
 
-#define SCOPE_SLOTS 17 /* the job's cgroup and up to 16 containers */
+#define SCOPE_SLOTS    17 /* the job's cgroup and up to 16 containers */
+#define GATE_NETNS_MAX 32 /* containers' network namespaces where the DNS gate listens */
 
 #define RULES_MAX 16
 struct port_rule {

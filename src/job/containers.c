@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/jsonw.h"
@@ -169,7 +170,7 @@ static void engine_value(struct strbuf *sb, json_t *v, bool strip_slash)
 
 /* The record's "container" object. */
 static void identity(const struct containers *c, struct strbuf *sb, const char *engine,
-		     const char *kind, const char *id)
+		     const char *kind, const char *id, char *sandbox, size_t sandbox_len)
 {
 	json_t *j = NULL, *cfg, *labels;
 	char why[300] = "";
@@ -202,6 +203,11 @@ static void identity(const struct containers *c, struct strbuf *sb, const char *
 		json_cstr(sb, why);
 	}
 	sb_addch(sb, '}');
+	/* Its network namespace, made by the engine before the container starts. */
+	if (json_string_value(json_object_get(json_object_get(j, "NetworkSettings"), "SandboxKey")))
+		snprintf(sandbox, sandbox_len, "%s",
+			 json_string_value(
+			     json_object_get(json_object_get(j, "NetworkSettings"), "SandboxKey")));
 	json_decref(j);
 }
 
@@ -298,8 +304,18 @@ static int claim(struct containers *c, const char *dir, char *err, size_t errlen
 int containers_start(struct containers *c, const char *const *dirs, const char *engine,
 		     const char *claim_dir, char *err, size_t errlen)
 {
+	struct stat st;
+
 	memset(c, 0, sizeof(*c));
 	c->ino_fd = -1;
+	c->home_netns = -1;
+	c->home_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (c->home_netns < 0 || fstat(c->home_netns, &st)) {
+		snprintf(err, errlen, "following containers: /proc/self/ns/net: %s",
+			 strerror(errno));
+		return -1;
+	}
+	c->home_netns_ino = st.st_ino;
 	c->engine = engine;
 	c->claim_dir = claim_dir;
 	c->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -330,12 +346,97 @@ int containers_start(struct containers *c, const char *const *dirs, const char *
 	return 0;
 }
 
+/*
+ * A container in a network namespace of its own cannot reach the gate on the host's
+ * loopback, where the kernel sends its port-53 traffic: the gate listens at the same
+ * address and port inside that namespace too, before the container's first process runs
+ * when the engine names the namespace (Docker's SandboxKey), else as soon as one of its
+ * processes is seen in it.
+ */
+static void serve_netns_fd(struct containers *c, int slot, int fd)
+{
+	struct live *l = &c->live[slot];
+	char err[256];
+	struct stat st;
+
+	if (fstat(fd, &st) || st.st_ino == c->home_netns_ino)
+		return; /* host network: the gate is there */
+	l->netns_ino = st.st_ino;
+	for (int s = 1; s < SCOPE_SLOTS; s++)
+		if (s != slot && c->live[s].name[0] && c->live[s].netns_ino == st.st_ino)
+			return; /* served already: containers sharing a network namespace */
+	l->gate = c->gate_add_netns(c->gate_ctx, fd, c->home_netns, err, sizeof(err));
+	if (l->gate < 0)
+		rw_err("container %s: the DNS gate cannot listen in its network namespace (%s): "
+		       "host names do not resolve there",
+		       l->name, err);
+}
+
+/* How long a container's processes are looked at for a namespace of their own: runc
+ * moves its first process into the cgroup before that process joins the namespace. */
+#define NETNS_LOOK_NS (2 * 1000000000LL)
+
+static void look_for_netns(struct containers *c, int slot)
+{
+	struct live *l = &c->live[slot];
+	char procs[PATH_MAX + 96], buf[256], ns[64];
+	int64_t now = now_mono_ns();
+
+	if (l->netns_ino || !c->gate_add_netns || !l->look_until)
+		return;
+	if (now > l->look_until) {
+		l->look_until = 0;
+		return;
+	}
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", l->path);
+	if (read_text_bounded(procs, buf, sizeof(buf)) <= 0)
+		return;
+	for (char *p = buf, *end; *p; p = end) {
+		long pid = strtol(p, &end, 10);
+		int fd;
+
+		if (end == p)
+			break;
+		snprintf(ns, sizeof(ns), "/proc/%ld/ns/net", pid);
+		fd = open(ns, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		serve_netns_fd(c, slot, fd);
+		close(fd);
+		if (l->netns_ino)
+			return;
+	}
+}
+
+/*
+ * The engine starts the container's process right after making its cgroup, and asking
+ * the engine (Docker's inspect) waits until that start is over: by then the process may
+ * have sent its first DNS question. So its namespace is first looked for in its cgroup,
+ * for a short while: runc's init joins it within milliseconds of the cgroup's creation.
+ * A host-network container never shows one: the wait is the price of not knowing.
+ */
+#define NETNS_WAIT_NS (40 * 1000000LL)
+
+static void wait_for_netns(struct containers *c, int slot)
+{
+	int64_t until = now_mono_ns() + NETNS_WAIT_NS;
+	struct timespec tick = {0, 1000000};
+
+	if (!c->gate_add_netns)
+		return;
+	while (!c->live[slot].netns_ino && now_mono_ns() < until) {
+		look_for_netns(c, slot);
+		if (!c->live[slot].netns_ino)
+			nanosleep(&tick, NULL);
+	}
+}
+
 /* A container cgroup joins the job: hooks, scope, identity, record. */
 static void take(struct containers *c, struct loader *ld, struct collector *col,
 		 const struct cwatch *w, const char *name)
 {
 	const char *engine = "docker", *kind = "build-step";
-	char id[80], path[PATH_MAX + 80], err[256];
+	char id[80], path[PATH_MAX + 80], err[256], sandbox[PATH_MAX] = "";
 	struct strbuf who = STRBUF_INIT;
 	struct stat st;
 	int fd, slot;
@@ -366,8 +467,25 @@ static void take(struct containers *c, struct loader *ld, struct collector *col,
 	}
 	c->live[slot].wd = w->wd;
 	snprintf(c->live[slot].name, sizeof(c->live[slot].name), "%s", name);
+	snprintf(c->live[slot].path, sizeof(c->live[slot].path), "%s", path);
+	c->live[slot].netns_ino = 0;
+	c->live[slot].gate = -1;
+	snprintf(path, sizeof(path), "%s/%s/cgroup.events", w->path, name);
+	c->live[slot].events_wd = inotify_add_watch(c->ino_fd, path, IN_MODIFY);
+	c->live[slot].look_until = now_mono_ns() + NETNS_LOOK_NS;
+	wait_for_netns(c, slot);
 	/* Fenced already; naming it may take a round trip to the engine. */
-	identity(c, &who, engine, kind, id);
+	identity(c, &who, engine, kind, id, sandbox, sizeof(sandbox));
+	if (sandbox[0] && c->gate_add_netns && !c->live[slot].netns_ino) {
+		int nfd = open(sandbox, O_RDONLY | O_CLOEXEC);
+
+		if (nfd >= 0) {
+			serve_netns_fd(c, slot, nfd);
+			close(nfd);
+			c->live[slot].look_until = 0; /* known: no need to look */
+		}
+	}
+	look_for_netns(c, slot);
 	/* On cgroup v2 a cgroup's id is its directory's inode number. */
 	collector_add_container(col, st.st_ino, who.buf);
 	sb_addf(&c->list, "%s%s", c->list.len ? "," : "", who.buf);
@@ -375,11 +493,31 @@ static void take(struct containers *c, struct loader *ld, struct collector *col,
 	sb_release(&who);
 }
 
+/* The gate's listener in a namespace goes with the last container of the job in it. */
+static void leave_netns(struct containers *c, int slot)
+{
+	struct live *l = &c->live[slot];
+
+	if (l->gate < 0)
+		return;
+	for (int s = 1; s < SCOPE_SLOTS; s++)
+		if (s != slot && c->live[s].name[0] && c->live[s].netns_ino == l->netns_ino) {
+			c->live[s].gate = l->gate;
+			l->gate = -1;
+			return;
+		}
+	c->gate_drop_netns(c->gate_ctx, l->gate);
+	l->gate = -1;
+}
+
 static void gone(struct containers *c, struct loader *ld, int wd, const char *name)
 {
 	for (int s = 1; s < SCOPE_SLOTS; s++)
 		if (c->live[s].name[0] && c->live[s].wd == wd && !strcmp(c->live[s].name, name)) {
 			loader_drop_scope(ld, s);
+			leave_netns(c, s);
+			if (c->live[s].events_wd >= 0)
+				inotify_rm_watch(c->ino_fd, c->live[s].events_wd);
 			c->live[s].name[0] = '\0';
 		}
 }
@@ -427,13 +565,23 @@ void containers_follow(struct containers *c, struct loader *ld, struct collector
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
 
+	/* Containers whose namespace is not known yet are looked at on every turn, briefly. */
+	for (int s = 1; s < SCOPE_SLOTS; s++)
+		if (c->live[s].name[0])
+			look_for_netns(c, s);
 	while ((n = read(c->ino_fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 
 			p += sizeof(*ev) + ev->len;
-			if ((ev->mask & IN_ISDIR) && ev->len)
+			if ((ev->mask & IN_ISDIR) && ev->len) {
 				on_event(c, ld, col, ev);
+				continue;
+			}
+			for (int s = 1; s < SCOPE_SLOTS; s++)
+				if ((ev->mask & IN_MODIFY) && c->live[s].name[0] &&
+				    c->live[s].events_wd == ev->wd)
+					look_for_netns(c, s);
 		}
 	}
 }
@@ -444,6 +592,11 @@ void containers_free(struct containers *c)
 		close(c->ino_fd);
 	for (int i = 0; i < c->n_claims; i++)
 		close(c->claim_fds[i]);
+	for (int s = 1; s < SCOPE_SLOTS; s++)
+		if (c->live[s].name[0] && c->live[s].gate >= 0)
+			c->gate_drop_netns(c->gate_ctx, c->live[s].gate);
+	if (c->home_netns >= 0)
+		close(c->home_netns);
 	sb_release(&c->list);
 	memset(c, 0, sizeof(*c));
 	c->ino_fd = -1;

@@ -41,7 +41,19 @@ struct containers {
 	struct live {
 		int wd; /* the directory it was created in */
 		char name[80];
+		char path[PATH_MAX + 80];
+		int events_wd;	    /* inotify on its cgroup.events: its first process */
+		uint64_t netns_ino; /* its network namespace, once known (0: not yet) */
+		int64_t look_until; /* looking at its processes for it until then (0: done) */
+		int gate;	    /* the DNS gate's listener there (-1: none of its own) */
 	} live[SCOPE_SLOTS];
+	int home_netns; /* runwarden's own network namespace */
+	uint64_t home_netns_ino;
+	/* The DNS gate, asked to listen in a container's own network namespace too, so
+	 * that host-name rules hold there (NULL: not asked). */
+	int (*gate_add_netns)(void *ctx, int netns_fd, int home_fd, char *err, size_t errlen);
+	void (*gate_drop_netns)(void *ctx, int handle);
+	void *gate_ctx;
 	int claim_fds[CONTAINER_WATCHES];
 	int n_claims;
 	struct strbuf list; /* summary.json "containers": JSON array members */

@@ -123,6 +123,42 @@ static void job_block_address(void *ctx, int family, const void *addr)
 	enforce_block_address(&j->enf, family, addr);
 }
 
+/* A container's own network namespace gets the gate too (containers.c). */
+static int job_gate_add_netns(void *ctx, int netns_fd, int home_fd, char *err, size_t errlen)
+{
+	struct job *j = ctx;
+
+	uint64_t cookie;
+	int h;
+
+	if (!j->enf.gate) {
+		snprintf(err, errlen, "no DNS gate");
+		return -1;
+	}
+	h = dnsgate_add_netns(j->enf.gate, netns_fd, home_fd, &cookie, err, errlen);
+	if (h < 0)
+		return -1;
+	/* Listening first, then the kernel's redirect: no question is sent into nothing. */
+	if (loader_gate_netns(&j->ld, cookie, true)) {
+		snprintf(err, errlen, "redirecting its DNS: %s", strerror(errno));
+		dnsgate_drop_netns(j->enf.gate, h);
+		return -1;
+	}
+	j->gate_netns[h] = cookie;
+	return h;
+}
+
+static void job_gate_drop_netns(void *ctx, int handle)
+{
+	struct job *j = ctx;
+
+	if (handle < 0 || handle >= DNSGATE_NETNS_MAX)
+		return;
+	loader_gate_netns(&j->ld, j->gate_netns[handle], false);
+	if (j->enf.gate) /* closed at the end, with every listener */
+		dnsgate_drop_netns(j->enf.gate, handle);
+}
+
 /*
  * The signing key joins the sensitive files, by its resolved path with glob
  * characters escaped: any read of it by the job is then an event.
@@ -320,6 +356,9 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 			rw_err("%s", err);
 			goto out;
 		}
+		j->cont.gate_add_netns = job_gate_add_netns;
+		j->cont.gate_drop_netns = job_gate_drop_netns;
+		j->cont.gate_ctx = j;
 		if (add_epoll(j->epfd, j->cont.ino_fd)) {
 			rw_err("following containers: %s", strerror(errno));
 			goto out;

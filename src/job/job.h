@@ -58,10 +58,11 @@ struct job {
 	char *ci_step; /* its step label, used when no --step was given */
 	char *ci_provider;
 	int epfd;
-	struct containers cont; /* containers followed (o.container_dirs) */
-	bool following;		/* cont was started */
-	struct outdir out;	/* the evidence directory, created by job_arm */
-	struct key key;		/* the signing key, loaded before the job starts */
+	struct containers cont;		     /* containers followed (o.container_dirs) */
+	bool following;			     /* cont was started */
+	uint64_t gate_netns[GATE_NETNS_MAX]; /* by gate listener handle: its namespace cookie */
+	struct outdir out;		     /* the evidence directory, created by job_arm */
+	struct key key;			     /* the signing key, loaded before the job starts */
 	bool have_key;
 	struct exec_summary exec; /* built from the log lines as they are written */
 	bool loaded, col_ready;

@@ -911,6 +911,15 @@ fail:
 	return -1;
 }
 
+int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add)
+{
+	int fd = bpf_map__fd(l->skel->maps.gate_nets);
+	uint8_t one = 1;
+
+	return add ? bpf_map_update_elem(fd, &cookie, &one, BPF_ANY)
+		   : bpf_map_delete_elem(fd, &cookie);
+}
+
 void loader_drop_scope(struct loader *l, int slot)
 {
 	uint32_t key = slot;

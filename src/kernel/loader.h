@@ -90,6 +90,9 @@ int loader_set_runner(const struct loader *l, uint32_t tgid);
  * it. At most SCOPE_SLOTS - 1 at a time. The slot taken (> 0), or -1 with the
  * reason in err (nothing of it is left attached). */
 int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen);
+/* Port-53 traffic in the network namespace with this cookie goes to the DNS gate too
+ * (add), or no longer (!add). 0 or -1 (errno). */
+int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add);
 /* A container's cgroup is gone: its slot and links are let go, for the next. */
 void loader_drop_scope(struct loader *l, int slot);
 /* Adds a file to the kernel's set of watched files (device, inode): opened

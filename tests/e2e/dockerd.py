@@ -16,18 +16,31 @@ DOCKER = "/usr/bin/docker"  # docker.io's client (a newer one on PATH may want b
 DOCKERD = "/usr/sbin/dockerd"
 BUSYBOX = "/bin/busybox"  # busybox-static: runs in any root filesystem
 IMAGE = "rwtest/busybox:1"
-APPLETS = ("sh", "nc", "sleep", "cat", "echo", "wget", "nslookup", "true", "ls", "ip")
+NSS_LIBS = ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libnss_files.so.2",
+            "/lib/x86_64-linux-gnu/libnss_dns.so.2", "/lib/x86_64-linux-gnu/libresolv.so.2",
+            "/lib64/ld-linux-x86-64.so.2")
+APPLETS = ("sh", "nc", "sleep", "cat", "echo", "wget", "nslookup", "true", "ls", "ip", "httpd")
 
 
 def busybox_rootfs_tar():
     """A root filesystem as a tar stream: /bin/busybox, its applets, /etc for resolv.conf."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for d in ("bin", "etc", "tmp", "proc", "sys", "dev"):
+        for d in ("bin", "etc", "tmp", "proc", "sys", "dev", "lib", "lib64",
+                  "lib/x86_64-linux-gnu"):
             info = tarfile.TarInfo(d)
             info.type, info.mode = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755
             tar.addfile(info)
         tar.add(BUSYBOX, "bin/busybox")
+        # A static glibc program still loads the name-service modules, with the C library
+        # they need, to resolve a name or even parse an address (busybox wget crashes
+        # without them): the host's, the same glibc busybox-static was built against.
+        for lib in NSS_LIBS:
+            tar.add(os.path.realpath(lib), lib.lstrip("/"))
+        nss = b"hosts: files dns\n"
+        info = tarfile.TarInfo("etc/nsswitch.conf")
+        info.size = len(nss)
+        tar.addfile(info, io.BytesIO(nss))
         for a in APPLETS:
             info = tarfile.TarInfo(f"bin/{a}")
             info.type, info.linkname = tarfile.SYMTYPE, "busybox"

@@ -8,7 +8,7 @@ import threading
 import time
 
 from dockerd import DOCKER, IMAGE, Dockerd
-from rwtest import RW, Run, RwTestCase, TcpServer, cgroup2_mount
+from rwtest import RW, Dnsmasq, Run, RwTestCase, TcpServer
 
 BAD = "127.0.30.2"  # a stand-in for an unlisted host
 GOOD = "127.0.31.1"  # inside the policy's allowed range
@@ -218,3 +218,53 @@ class ComposeTest(EngineTestCase):
         self.assertEqual((c["kind"], c["image"], c["compose"]),
                          ("container", IMAGE, {"project": "rwcompose", "service": "probe"}))
         self.assertEqual([x["id"] for x in r.summary["containers"]], [c["id"]])
+
+
+NET = "198.18.7"  # the test's own bridge: addresses of containers the test starts
+
+
+class OwnNetworkTest(EngineTestCase):
+    """A container on a bridge network the test creates, in a network namespace of its own:
+    address rules hold there, and so do host-name rules (the gate listens in that
+    namespace too). The servers are containers on the same bridge; nothing leaves the
+    machine (the test checks the route first)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        e = cls.engine
+        e.docker("network", "create", "--driver", "bridge", "--subnet", f"{NET}.0/24",
+                 "-o", "com.docker.network.bridge.enable_ip_masquerade=false", "rwnet")
+        for ip in (f"{NET}.10", f"{NET}.11"):
+            e.docker("run", "-d", "--network", "rwnet", "--ip", ip, IMAGE, "sh", "-c",
+                     "echo hello > /tmp/index.html; exec httpd -f -p 8080 -h /tmp")
+        route = subprocess.run(["ip", "route", "get", f"{NET}.10"], capture_output=True,
+                               text=True).stdout
+        if " dev br-" not in route:
+            e.stop()
+            raise RuntimeError(f"{NET}.0/24 is not on the test's bridge: {route}")
+
+    def test_host_names_and_addresses_inside_own_network(self):
+        dns = Dnsmasq(records=[("web.test", f"{NET}.10"), ("other.test", f"{NET}.11")])
+        self.addCleanup(dns.stop)
+        pol = policy(self.tmp, extra="  - host: web.test\n    ports: [8080]\n"
+                                     "dns:\n  upstream: 127.0.53.1\n")
+        sh = ("wget -q -O - http://web.test:8080/index.html; echo web=$?; "
+              "wget -q -O - http://other.test:8080/index.html; echo other=$?; "
+              f"wget -q -O - http://{NET}.11:8080/index.html; echo direct=$?")
+        r = self.run_job([DOCKER, "run", "--rm", "--network", "rwnet", IMAGE, "sh", "-c", sh],
+                         "--policy", pol)
+        self.assertIn("hello\nweb=0", r.stdout, r.stderr)
+        self.assertRegex(r.stdout, r"other=[1-9]")
+        self.assertRegex(r.stdout, r"direct=[1-9]")
+        self.assertNotIn("cannot listen", r.stderr)
+        web = [e for e in r.of("dns") if e.get("query") == "web.test"]
+        self.assertTrue(web, r.events)
+        self.assertTrue(all(e["container"]["kind"] == "container" for e in web), web)
+        other = [e for e in r.of("dns") if e.get("query") == "other.test"]
+        self.assertTrue(other and all(e["verdict"] == "deny" for e in other), other)
+        (ok,) = [e for e in r.of("connect") if e["daddr"] == f"{NET}.10"]
+        self.assertEqual((ok["verdict"], ok["host"]), ("allow", "web.test"))
+        (deny,) = [e for e in r.of("connect") if e["daddr"] == f"{NET}.11"]
+        self.assertEqual((deny["verdict"], deny["result"]), ("deny", "EPERM"))
+        self.assertEqual(deny["container"]["image"], IMAGE)
