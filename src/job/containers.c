@@ -51,10 +51,14 @@ static bool all_of(const char *s, const char *set)
 /*
  * A container's cgroup by the names engines give them; the engine and the id
  * go to the record. cgroupfs driver: the bare 64-hex id under the engine's
- * directory; systemd driver: a scope unit per container.
+ * directory (Docker's is `docker`; containerd's clients name theirs: Kubernetes
+ * pods, `ctr`'s namespace), engine unknown (NULL) elsewhere; systemd driver: a
+ * scope unit per container.
  */
-static bool container_cgroup(const char *name, const char **engine, char *id, size_t idlen)
+static bool container_cgroup(const char *dir, const char *name, const char **engine, char *id,
+			     size_t idlen)
 {
+	const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
 	static const struct {
 		const char *prefix, *engine;
 	} units[] = {{"docker-", "docker"},
@@ -64,7 +68,7 @@ static bool container_cgroup(const char *name, const char **engine, char *id, si
 	size_t n = strlen(name);
 
 	if (n == 64 && all_of(name, "0123456789abcdef")) {
-		*engine = "docker";
+		*engine = strcmp(base, "docker") ? NULL : "docker";
 		snprintf(id, idlen, "%s", name);
 		return true;
 	}
@@ -176,12 +180,12 @@ static void identity(const struct containers *c, struct strbuf *sb, const char *
 	char why[300] = "";
 
 	sb_addstr(sb, "{\"engine\":");
-	json_cstr(sb, engine);
+	json_cstr(sb, engine); /* null: not known by its name */
 	sb_addstr(sb, ",\"kind\":");
 	json_cstr(sb, kind);
 	sb_addstr(sb, ",\"id\":");
 	json_cstr(sb, id);
-	if (!strcmp(engine, "docker") && !strcmp(kind, "container"))
+	if (engine && !strcmp(engine, "docker") && !strcmp(kind, "container"))
 		j = docker_inspect(c->engine ? c->engine : DEFAULT_ENGINE, id, why, sizeof(why));
 	cfg = json_object_get(j, "Config");
 	sb_addstr(sb, ",\"name\":");
@@ -445,7 +449,7 @@ static void take(struct containers *c, struct loader *ld, struct collector *col,
 		if (!buildkit_step(name))
 			return;
 		snprintf(id, sizeof(id), "%s", name);
-	} else if (!container_cgroup(name, &engine, id, sizeof(id))) {
+	} else if (!container_cgroup(w->path, name, &engine, id, sizeof(id))) {
 		return;
 	} else {
 		kind = "container";

@@ -8,7 +8,7 @@ import threading
 import time
 
 from dockerd import DOCKER, IMAGE, Dockerd
-from rwtest import RW, Dnsmasq, Run, RwTestCase, TcpServer
+from rwtest import RW, Dnsmasq, Run, RwTestCase, TcpServer, cgroup2_mount
 
 BAD = "127.0.30.2"  # a stand-in for an unlisted host
 GOOD = "127.0.31.1"  # inside the policy's allowed range
@@ -268,3 +268,34 @@ class OwnNetworkTest(EngineTestCase):
         (deny,) = [e for e in r.of("connect") if e["daddr"] == f"{NET}.11"]
         self.assertEqual((deny["verdict"], deny["result"]), ("deny", "EPERM"))
         self.assertEqual(deny["container"]["image"], IMAGE)
+
+
+class CtrTest(EngineTestCase):
+    """containerd's own client, as kubelet's CRI calls reach it: `ctr run` makes the container's
+    cgroup under the namespace's directory (cgroupfs: /<namespace>/<id>), with no Docker API
+    to name it. Followed through --container-cgroups, as the DaemonSet would follow pods."""
+
+    def test_ctr_container_followed_and_fenced(self):
+        sock = os.path.join(self.engine.dir, "x", "containerd", "containerd.sock")
+        ns = f"rwtest{os.getpid()}"
+        ctr = ["ctr", "--address", sock, "--namespace", ns]
+        img = os.path.join(self.tmp, "img.tar")
+        with open(img, "wb") as f:
+            f.write(self.engine.docker("save", IMAGE).stdout)
+        subprocess.run(ctr + ["images", "import", img], check=True, capture_output=True)
+        cgdir = os.path.join(cgroup2_mount(), ns)
+        self.addCleanup(lambda: os.path.isdir(cgdir) and os.rmdir(cgdir))
+        cid = os.urandom(32).hex()  # what kubelet's CRI ids look like
+        sh = (f"nc -w 2 {BAD} {self.bad.port} </dev/null; echo bad=$?; "
+              f"nc -w 2 {GOOD} {self.good.port} </dev/null; echo good=$?")
+        r = self.run_job(ctr + ["run", "--rm", "--net-host", f"docker.io/{IMAGE}", cid,
+                                "sh", "-c", sh],
+                         "--policy", policy(self.tmp), "--container-cgroups", cgdir)
+        self.assertIn("bad=1", r.stdout, r.stderr)
+        self.assertIn("good=0", r.stdout, r.stderr)
+        self.assertEqual(self.bad.accepted, 0)
+        (deny,) = self.connects_of(r, BAD)
+        self.assertEqual(deny["verdict"], "deny")
+        self.assertEqual(deny["container"], {"engine": None, "kind": "container", "id": cid,
+                                             "name": None, "image": None, "image_id": None})
+        self.assertEqual(r.summary["containers"], [deny["container"]])
