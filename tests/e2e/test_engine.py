@@ -270,6 +270,29 @@ class OwnNetworkTest(EngineTestCase):
         self.assertEqual(deny["container"]["image"], IMAGE)
 
 
+    def test_classic_build_on_own_network_resolves_through_the_gate(self):
+        dns = Dnsmasq(records=[("web.test", f"{NET}.10"), ("other.test", f"{NET}.11")])
+        self.addCleanup(dns.stop)
+        ctx = os.path.join(self.tmp, "ctx")
+        os.makedirs(ctx)
+        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+            f.write(f"FROM {IMAGE}\nRUN echo {os.path.basename(self.tmp)}; "
+                    "wget -q -O - http://web.test:8080/index.html; echo web=$?; "
+                    "wget -q -O - http://other.test:8080/index.html; echo other=$?\n")
+        pol = policy(self.tmp, extra="  - host: web.test\n    ports: [8080]\n"
+                                     "dns:\n  upstream: 127.0.53.1\n")
+        r = self.run_job([DOCKER, "build", "--no-cache", "--network", "rwnet", ctx],
+                         "--policy", pol, env=self.engine.env(DOCKER_BUILDKIT="0"))
+        out = r.stdout + r.stderr
+        self.assertIn("hello\nweb=0", out)
+        self.assertRegex(out, r"other=[1-9]")
+        (ok,) = [e for e in r.of("connect") if e["daddr"] == f"{NET}.10"]
+        self.assertEqual((ok["verdict"], ok["host"], ok["container"]["kind"]),
+                         ("allow", "web.test", "container"))
+        other = [e for e in r.of("dns") if e.get("query") == "other.test"]
+        self.assertTrue(other and all(e["verdict"] == "deny" for e in other), other)
+
+
 class CtrTest(EngineTestCase):
     """containerd's own client, as kubelet's CRI calls reach it: `ctr run` makes the container's
     cgroup under the namespace's directory (cgroupfs: /<namespace>/<id>), with no Docker API
