@@ -33,6 +33,8 @@ enum role {
 #define ENGINE_REPLY_MAX  (1 << 20) /* a container's inspect JSON; more is refused */
 #define ENGINE_TIMEOUT_MS 1000L
 #define LABEL_MAX	  256 /* of each name the engine gives back (the job chose them) */
+/* Containers named in the record (the log lines and summary.json list): ~1 KiB each. */
+#define CONTAINERS_NAMED_MAX 4096
 
 const char *containers_engine_socket(const char *docker_host)
 {
@@ -478,7 +480,13 @@ static void take(struct containers *c, struct loader *ld, struct collector *col,
 	c->live[slot].events_wd = inotify_add_watch(c->ino_fd, path, IN_MODIFY);
 	c->live[slot].look_until = now_mono_ns() + NETNS_LOOK_NS;
 	wait_for_netns(c, slot);
-	/* Fenced already; naming it may take a round trip to the engine. */
+	/* Fenced already; naming it may take a round trip to the engine. A job can start
+	 * containers without end: past the cap they are fenced and recorded, not named. */
+	if (c->n_followed >= CONTAINERS_NAMED_MAX) {
+		col->sum.containers_unlisted++;
+		look_for_netns(c, slot);
+		return;
+	}
 	identity(c, &who, engine, kind, id, sandbox, sizeof(sandbox));
 	if (sandbox[0] && c->gate_add_netns && !c->live[slot].netns_ino) {
 		int nfd = open(sandbox, O_RDONLY | O_CLOEXEC);
