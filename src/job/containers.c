@@ -95,6 +95,15 @@ static bool buildkit_step(const char *name)
 	return n >= 10 && n <= 64 && all_of(name, "abcdefghijklmnopqrstuvwxyz0123456789");
 }
 
+/* Docker's BuildKit under the systemd driver names a step `docker-<id>.scope` as it
+ * names containers, with BuildKit's id (base32, 25 characters) where a container has 64
+ * hex digits. */
+static bool docker_buildkit_unit(const char *engine, const char *id)
+{
+	return engine && !strcmp(engine, "docker") &&
+	       !(strlen(id) == 64 && all_of(id, "0123456789abcdef")) && buildkit_step(id);
+}
+
 /* ------------------------------------------------------------ identity */
 
 struct reply {
@@ -453,7 +462,7 @@ static void take(struct containers *c, struct loader *ld, struct collector *col,
 		snprintf(id, sizeof(id), "%s", name);
 	} else if (!container_cgroup(w->path, name, &engine, id, sizeof(id))) {
 		return;
-	} else {
+	} else if (!docker_buildkit_unit(engine, id)) {
 		kind = "container";
 	}
 	snprintf(path, sizeof(path), "%s/%s", w->path, name);

@@ -78,3 +78,33 @@ print(os.getpid())
         (f,) = r.of("file", pid=int(pid))
         self.assertEqual(f["path"], key)
         self.assertEqual(srv.accepted, 0)
+
+    def test_buildkit_step_under_systemd_driver_named_as_a_step(self):
+        """Docker's BuildKit with the systemd cgroup driver: system.slice/docker-<id>.scope
+        with BuildKit's base32 id, which no Docker API knows."""
+        engine = os.path.join(cgroup2_mount(), f"rw-engine-{os.getpid()}")
+        os.mkdir(engine)
+        self.addCleanup(os.rmdir, engine)
+        ready, go = os.path.join(self.tmp, "ready"), os.path.join(self.tmp, "go")
+        out = os.path.join(self.tmp, "out")
+        p = subprocess.Popen([RW, "run", "--no-sign", "--quiet", "--container-cgroups", engine,
+                              "--out", out, "--", "sh", "-c",
+                              f"touch {ready}; while [ ! -e {go} ]; do sleep 0.02; done"],
+                             stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + 30
+            while not os.path.exists(ready) and time.time() < deadline:
+                time.sleep(0.02)
+            step = "qh7r04abj3rpnstegukdz79t9"
+            cg = os.path.join(engine, f"docker-{step}.scope")
+            os.mkdir(cg)
+            self.addCleanup(os.rmdir, cg)
+            time.sleep(0.3)
+        finally:
+            open(go, "w").close()
+            _, err = p.communicate(timeout=60)
+        r = Run(p.returncode, err.decode(), out)
+        (c,) = r.summary["containers"]
+        self.assertEqual((c["engine"], c["kind"], c["id"]), ("docker", "build-step", step))
+        self.assertNotIn("identity_error", c)  # no API question for a step
+
