@@ -6,9 +6,11 @@ import os
 import subprocess
 import threading
 import time
+import uuid
 
 from dockerd import DOCKER, IMAGE, Dockerd
 from rwtest import RW, Dnsmasq, Run, RwTestCase, TcpServer, cgroup2_mount
+import test_agent  # its fixtures; importing its classes would run its tests here too
 
 BAD = "127.0.30.2"  # a stand-in for an unlisted host
 GOOD = "127.0.31.1"  # inside the policy's allowed range
@@ -322,3 +324,33 @@ class CtrTest(EngineTestCase):
         self.assertEqual(deny["container"], {"engine": None, "kind": "container", "id": cid,
                                              "name": None, "image": None, "image_id": None})
         self.assertEqual(r.summary["containers"], [deny["container"]])
+
+
+class AgentEngineTest(EngineTestCase):
+    """Whole-job mode: the agent follows the containers a step of the job starts, with a
+    real engine, and names them."""
+
+    clean_kernel = test_agent.AgentTest.clean_kernel
+
+    def test_step_docker_run_followed_by_the_agent(self):
+        self.pin_root = f"/sys/fs/bpf/rw-e2e-{uuid.uuid4().hex[:12]}"
+        self.addCleanup(self.clean_kernel)
+        self.agent = test_agent.Agent(self.tmp, self.pin_root, ["--engine", self.engine.host])
+        self.addCleanup(self.agent.kill)
+        w = test_agent.Worker()
+        self.addCleanup(w.stop)
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = self.agent.job("start", "--pid", str(w.pid), "--out", out, "--no-sign",
+                                    "--policy", policy(self.tmp), "--mode", "enforce")
+        self.assertEqual(rc, 0, err)
+        sh = f"nc -w 2 {BAD} {self.bad.port} </dev/null; echo bad=$?"
+        res = w.step(DOCKER, "-H", self.engine.host, "run", "--rm", "--network", "host",
+                     "--name", "rw-agent-1", IMAGE, "sh", "-c", sh)
+        self.assertIn("bad=1", res["out"], res)
+        rc, _, err = self.agent.job("stop")
+        self.assertNotEqual(rc, 0)  # the denial is a violation
+        r = Run(rc, err, out)
+        (deny,) = self.connects_of(r, BAD)
+        self.assertEqual((deny["verdict"], deny["container"]["name"]), ("deny", "rw-agent-1"))
+        self.assertEqual([c["name"] for c in r.summary["containers"]], ["rw-agent-1"])
+        self.assertEqual(self.bad.accepted, 0)
