@@ -1063,7 +1063,8 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 	return 0;
 }
 
-int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errlen)
+int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *what, size_t whatlen, char *err,
+		   size_t errlen)
 {
 	struct loader l;
 	struct loader_opts o = {
@@ -1078,6 +1079,9 @@ int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errle
 	rc = start_resident(&l, &o, err, errlen);
 	if (rc > 0 && !err[0])
 		snprintf(err, errlen, "every slot is in use or holds another build's copy");
+	if (!rc && what)
+		snprintf(what, whatlen, "slot %d: %s", l.slot.id,
+			 l.loaded_here ? "loaded" : "already loaded");
 	close_objects(&l);
 	pool_unlock(&l.slot);
 	sb_release(&libbpf_log);
