@@ -61,7 +61,9 @@ static const char usage_text[] =
     "                     detaches once the socket is listening and logs to DIR/agent.log\n"
     "  --container-cgroups DIR  where the container engine creates containers (repeatable;\n"
     "                     default: system.slice, docker, machine.slice under the cgroup2\n"
-    "                     mount); containers created there during a job are the job's\n";
+    "                     mount); containers created there during a job are the job's\n"
+    "  --engine unix:///PATH  the Docker API that names the containers followed (default:\n"
+    "                     the agent's DOCKER_HOST, else /var/run/docker.sock)\n";
 
 /* What the state file holds: enough to finish (or report) a job whose agent died. */
 struct jobrec {
@@ -92,6 +94,7 @@ struct agent {
 	struct jobrec rec;
 	unsigned counter;
 	const char *const *container_dirs; /* NULL: the engines' usual places */
+	const char *engine;		   /* the Docker API socket (NULL: default) */
 };
 
 static volatile sig_atomic_t stopping;
@@ -598,16 +601,17 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 				   strerror(errno));
 	}
 
-	struct job_opts jo = {.out_dir = r->out,
-			      .step = r->step[0] ? r->step : NULL,
-			      .policy = r->policy[0] ? r->policy : NULL,
-			      .key = r->key[0] ? r->key : NULL,
-			      .mode = mode,
-			      .ring_mb = 16,
-			      .allow_partial = allow_partial,
-			      .no_sign = no_sign,
-			      .container_dirs = a->container_dirs ? a->container_dirs
-								  : job_default_container_dirs()};
+	struct job_opts jo = {
+	    .out_dir = r->out,
+	    .step = r->step[0] ? r->step : NULL,
+	    .policy = r->policy[0] ? r->policy : NULL,
+	    .key = r->key[0] ? r->key : NULL,
+	    .mode = mode,
+	    .ring_mb = 16,
+	    .allow_partial = allow_partial,
+	    .no_sign = no_sign,
+	    .container_dirs = a->container_dirs ? a->container_dirs : job_default_container_dirs(),
+	    .engine = a->engine ? a->engine : containers_engine_socket(getenv("DOCKER_HOST"))};
 	capture_begin(&cap);
 	if (job_arm(&a->j, &jo, &sens)) {
 		one_line(capture_end(&cap), why, sizeof(why));
@@ -970,13 +974,14 @@ static int daemonize(int state_fd)
 
 int cmd_agent(int argc, char **argv)
 {
-	enum { O_SOCKET = 1, O_STATE, O_PINS, O_FG, O_CONTAINERS, O_HELP };
+	enum { O_SOCKET = 1, O_STATE, O_PINS, O_FG, O_CONTAINERS, O_ENGINE, O_HELP };
 	static const struct option opts[] = {
 	    {"socket", required_argument, 0, O_SOCKET},
 	    {"state", required_argument, 0, O_STATE},
 	    {"pin-root", required_argument, 0, O_PINS},
 	    {"foreground", no_argument, 0, O_FG},
 	    {"container-cgroups", required_argument, 0, O_CONTAINERS},
+	    {"engine", required_argument, 0, O_ENGINE},
 	    {"help", no_argument, 0, O_HELP},
 	    {0, 0, 0, 0},
 	};
@@ -1014,6 +1019,12 @@ int cmd_agent(int argc, char **argv)
 						 "--container-cgroups: at most 8 directories");
 			container_dirs[n_container_dirs++] = optarg;
 			a.container_dirs = container_dirs;
+			break;
+		case O_ENGINE:
+			a.engine = containers_engine_socket(optarg);
+			if (!a.engine)
+				return cli_usage("agent", "--engine %s: expected unix:///PATH",
+						 optarg);
 			break;
 		case O_HELP:
 		case 'h':
