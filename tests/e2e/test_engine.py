@@ -256,8 +256,10 @@ class FromBirthTest(EngineTestCase):
                 open(go, "w").close()
                 deadline = time.time() + 60
                 while time.time() < deadline:
-                    if os.path.exists(res) and "bad=" in open(res).read():
-                        break
+                    if os.path.exists(res):
+                        with open(res) as f:
+                            if "bad=" in f.read():
+                                break
                     time.sleep(0.02)
             finally:
                 os.kill(p.pid, signal.SIGCONT)
