@@ -343,7 +343,7 @@ enum rw_mode {
 };
 
 /* map `config`, slot 0 */
-#define RESOLVERS_MAX 8
+#define RESOLVERS_MAX	8
 #define ENGINE_DIRS_MAX 8 /* followed engine directories (with BuildKit's) */
 /* Cgroups below them when the job started: never the job's. */
 #define ENGINE_PREEXISTING_MAX 16384
