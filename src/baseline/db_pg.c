@@ -1,0 +1,153 @@
+/* The PostgreSQL backend of the baseline store (libpq): a fleet of runners writes to one
+ * server. Writers run serializable transactions; store.c retries the ones the server
+ * refuses to serialise (SQLSTATE 40001, 40P01). */
+#include "baseline/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+/* An unreachable server must not hang a CI job for the kernel's TCP timeout. The URI's own
+ * connect_timeout, when given, wins. */
+#define BL_PG_CONNECT_TIMEOUT "10"
+
+/* libpq's messages end in newlines and may span lines; ours are one line. */
+static void one_line(char *dst, size_t len, const char *src)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; src && src[i] && j + 1 < len; i++) {
+		char c = src[i] == '\n' || src[i] == '\r' || src[i] == '\t' ? ' ' : src[i];
+
+		if (c == ' ' && (j == 0 || dst[j - 1] == ' '))
+			continue;
+		dst[j++] = c;
+	}
+	while (j && dst[j - 1] == ' ')
+		j--;
+	dst[j] = 0;
+}
+
+static int pg_classify(const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (!state)
+		return BL_ERR;
+	if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
+		return BL_RETRY;
+	if (!strcmp(state, "23505"))
+		return BL_CONFLICT;
+	return BL_ERR;
+}
+
+static int pg_exec(struct bl_db *db, const char *sql, int n, const char *const *params,
+		   bl_row_fn fn, void *ctx)
+{
+	PGconn *c = db->h;
+	/* Without parameters PQexec takes several statements (schema scripts). */
+	PGresult *res = n ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0) : PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(res);
+	int rc = BL_OK;
+
+	if (st == PGRES_TUPLES_OK && fn) {
+		int rows = PQntuples(res), ncol = PQnfields(res);
+		const char **vals = calloc(ncol ? ncol : 1, sizeof(*vals));
+
+		if (!vals)
+			abort();
+		for (int r = 0; r < rows; r++) {
+			for (int k = 0; k < ncol; k++)
+				vals[k] = PQgetisnull(res, r, k) ? NULL : PQgetvalue(res, r, k);
+			if (fn(ctx, ncol, vals))
+				break;
+		}
+		free(vals);
+	} else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+		one_line(db->err, sizeof(db->err), msg ? msg : PQerrorMessage(c));
+		rc = PQstatus(c) == CONNECTION_OK ? pg_classify(res) : BL_ERR;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static void pg_close(struct bl_db *db)
+{
+	PQfinish(db->h);
+	free(db);
+}
+
+static const struct bl_db_ops pg_ops = {.exec = pg_exec, .close = pg_close};
+
+/* "NOTICE: relation already exists, skipping" is not for the job's log. */
+static void quiet_notices(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* The URI without its password, for messages: postgresql://user@host:port/dbname. */
+static int describe(const char *uri, char *out, size_t len, char *err, size_t errlen)
+{
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(uri, &perr);
+	const char *host = NULL, *port = NULL, *dbname = NULL, *user = NULL;
+
+	if (!opts) {
+		char line[300];
+
+		one_line(line, sizeof(line), perr ? perr : "out of memory");
+		snprintf(err, errlen, "--baseline: not a valid PostgreSQL URI: %s", line);
+		PQfreemem(perr);
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (!strcmp(o->keyword, "host"))
+			host = o->val;
+		else if (!strcmp(o->keyword, "port"))
+			port = o->val;
+		else if (!strcmp(o->keyword, "dbname"))
+			dbname = o->val;
+		else if (!strcmp(o->keyword, "user"))
+			user = o->val;
+	}
+	snprintf(out, len, "postgresql://%.40s%s%.80s%s%.10s/%.60s", user ? user : "",
+		 user ? "@" : "", host ? host : "", port ? ":" : "", port ? port : "",
+		 dbname ? dbname : "");
+	PQconninfoFree(opts);
+	return 0;
+}
+
+struct bl_db *bl_pg_open(const char *uri, char *err, size_t errlen)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {BL_PG_CONNECT_TIMEOUT, "runwarden", uri, NULL};
+	char where[256], line[300];
+	struct bl_db *db;
+	PGconn *c;
+
+	if (describe(uri, where, sizeof(where), err, errlen))
+		return NULL;
+	c = PQconnectdbParams(keys, vals, 1);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		one_line(line, sizeof(line), c ? PQerrorMessage(c) : "out of memory");
+		snprintf(err, errlen, "baseline %s: cannot connect: %s", where, line);
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, quiet_notices, NULL);
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		abort();
+	db->backend = BL_POSTGRES;
+	db->ops = &pg_ops;
+	db->h = c;
+	snprintf(db->where, sizeof(db->where), "%s", where);
+	return db;
+}

@@ -1,0 +1,571 @@
+/*
+ * The baseline store's schema, its migrations and its writers (see store.h). The SQL is
+ * written once for both backends (db.h); the only difference is how a row id is made.
+ *
+ * Schema history (docs/baseline.md):
+ *   v1  runs and their items.
+ *   v2  the steps each run had (baseline_steps: a step with nothing in it still counts as a
+ *       run of that step), and first_seen/severity on each item, decided when the run was
+ *       added. The v1 -> v2 migration derives both from the history already stored.
+ */
+#include "baseline/store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/strbuf.h"
+#include "common/util.h"
+
+/* Transactions refused for serialization (PostgreSQL) or a busy file (SQLite) are run again,
+ * this often, with a growing random pause between tries. */
+#define BL_TRIES 60
+
+static const char *const schema_v2[] = {
+    "CREATE TABLE baseline_runs ("
+    " id %s,"
+    " repo TEXT NOT NULL, workflow TEXT NOT NULL, job TEXT NOT NULL,"
+    " uid TEXT NOT NULL UNIQUE,"
+    " run_step TEXT, ci_run_id TEXT, commit_sha TEXT, mode TEXT,"
+    " started_at TEXT, finished_at TEXT,"
+    " added_at TEXT NOT NULL, added_epoch BIGINT NOT NULL,"
+    " complete INTEGER NOT NULL, items_left_out BIGINT NOT NULL DEFAULT 0)",
+    "CREATE INDEX baseline_runs_key ON baseline_runs (repo, workflow, job, id)",
+    "CREATE TABLE baseline_items ("
+    " run_id BIGINT NOT NULL REFERENCES baseline_runs (id) ON DELETE CASCADE,"
+    " step TEXT NOT NULL, kind TEXT NOT NULL, ikey TEXT NOT NULL, name TEXT NOT NULL,"
+    " detail TEXT, count BIGINT NOT NULL,"
+    " first_seen INTEGER NOT NULL DEFAULT 0, severity TEXT,"
+    " PRIMARY KEY (run_id, step, kind, ikey))",
+    "CREATE INDEX baseline_items_lookup ON baseline_items (step, kind, ikey)",
+    "CREATE INDEX baseline_items_name ON baseline_items (step, kind, name)",
+    "CREATE TABLE baseline_steps ("
+    " run_id BIGINT NOT NULL REFERENCES baseline_runs (id) ON DELETE CASCADE,"
+    " step TEXT NOT NULL, PRIMARY KEY (run_id, step))",
+    "CREATE INDEX baseline_steps_step ON baseline_steps (step, run_id)",
+    NULL,
+};
+
+/* Earlier runs of the same key, as a condition on runs "o" against the current one "c". */
+#define SAME_KEY_BEFORE                                                                            \
+	"o.repo = c.repo AND o.workflow = c.workflow AND o.job = c.job AND o.id < c.id"
+
+static const char *const migrate_1_2[] = {
+    "CREATE TABLE baseline_steps ("
+    " run_id BIGINT NOT NULL REFERENCES baseline_runs (id) ON DELETE CASCADE,"
+    " step TEXT NOT NULL, PRIMARY KEY (run_id, step))",
+    "CREATE INDEX baseline_steps_step ON baseline_steps (step, run_id)",
+    /* v1 knew a run's steps only through its items and its own step. */
+    "INSERT INTO baseline_steps (run_id, step) SELECT DISTINCT run_id, step FROM baseline_items",
+    "INSERT INTO baseline_steps (run_id, step) SELECT r.id, COALESCE(r.run_step, '')"
+    " FROM baseline_runs r WHERE NOT EXISTS (SELECT 1 FROM baseline_steps s"
+    " WHERE s.run_id = r.id AND s.step = COALESCE(r.run_step, ''))",
+    "ALTER TABLE baseline_items ADD COLUMN first_seen INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE baseline_items ADD COLUMN severity TEXT",
+    "CREATE INDEX baseline_items_name ON baseline_items (step, kind, name)",
+    /* What v2 would have decided when each run was added, in the order they were. */
+    "UPDATE baseline_items SET first_seen = 1 WHERE kind IN ('destination', 'exe', 'dns_parent')"
+    " AND NOT EXISTS (SELECT 1 FROM baseline_items i"
+    " JOIN baseline_runs o ON o.id = i.run_id JOIN baseline_runs c ON c.id = baseline_items.run_id"
+    " WHERE " SAME_KEY_BEFORE " AND i.step = baseline_items.step AND i.kind = baseline_items.kind"
+    " AND i.ikey = baseline_items.ikey)",
+    "UPDATE baseline_items SET severity = CASE"
+    " WHEN kind = 'exe' AND EXISTS (SELECT 1 FROM baseline_items i"
+    "  JOIN baseline_runs o ON o.id = i.run_id JOIN baseline_runs c ON c.id = baseline_items.run_id"
+    "  WHERE " SAME_KEY_BEFORE " AND i.step = baseline_items.step AND i.kind = 'exe'"
+    "  AND i.name = baseline_items.name) THEN 'info'"
+    " WHEN (SELECT count(*) FROM baseline_steps s"
+    "  JOIN baseline_runs o ON o.id = s.run_id JOIN baseline_runs c ON c.id = baseline_items.run_id"
+    "  WHERE " SAME_KEY_BEFORE " AND s.step = baseline_items.step) >= CAST($1 AS BIGINT)"
+    "  THEN 'medium' ELSE 'info' END WHERE first_seen = 1",
+    "UPDATE baseline_schema SET version = 2",
+    NULL,
+};
+
+static void fail(char *err, size_t errlen, const struct bl_db *db, const char *what)
+{
+	snprintf(err, errlen, "baseline %s: %s: %s", db->where, what,
+		 db->err[0] ? db->err : "failed");
+}
+
+static int one_int(void *ctx, int ncol, const char *const *v)
+{
+	if (ncol > 0 && v[0])
+		*(long long *)ctx = strtoll(v[0], NULL, 10);
+	return 1;
+}
+
+/* A pause before the next try, random so that writers who collided do not collide again. */
+static void backoff(int attempt)
+{
+	struct timespec ts;
+	long max_ms = 5L << (attempt < 6 ? attempt : 6);
+	long ms = 1 + (long)(((unsigned)rand() ^ (unsigned)getpid()) % (unsigned long)max_ms);
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+static int run_list(struct bl_db *db, const char *const *stmts, const char *id_type)
+{
+	for (int i = 0; stmts[i]; i++) {
+		struct strbuf sql = STRBUF_INIT;
+		int rc;
+
+		if (id_type)
+			sb_addf(&sql, stmts[i], id_type);
+		else
+			sb_addstr(&sql, stmts[i]);
+		rc = bl_db_exec(db, sql.buf, 0, NULL, NULL, NULL);
+		sb_release(&sql);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The v1 -> v2 step: statements with parameters (the severity threshold) go one by one. */
+static int run_migrate_1_2(struct bl_store *s)
+{
+	char n[24];
+	const char *p[] = {n};
+
+	snprintf(n, sizeof(n), "%d", s->min_runs);
+	for (int i = 0; migrate_1_2[i]; i++) {
+		int rc = strstr(migrate_1_2[i], "$1")
+			     ? bl_db_exec(s->db, migrate_1_2[i], 1, p, NULL, NULL)
+			     : bl_db_exec(s->db, migrate_1_2[i], 0, NULL, NULL, NULL);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A SQLite file someone else's program made is not ours to add tables to. */
+static int foreign_file(struct bl_db *db, bool *foreign)
+{
+	long long n = 0;
+	int rc;
+
+	*foreign = false;
+	if (db->backend != BL_SQLITE)
+		return 0;
+	rc = bl_db_exec(db,
+			"SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+			" AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'baseline_%'",
+			0, NULL, one_int, &n);
+	*foreign = n > 0;
+	return rc;
+}
+
+/* One try at bringing the schema up to date, in one transaction. */
+static int migrate_once(struct bl_store *s, long long *found, char *err, size_t errlen)
+{
+	struct bl_db *db = s->db;
+	long long v = -1;
+	bool has_table = false, foreign;
+	int rc;
+
+	if ((rc = bl_db_begin(db)))
+		return rc;
+	/* Runners starting at once on a new server: one creates, the others wait, then see. */
+	if (db->backend == BL_POSTGRES &&
+	    (rc = bl_db_run(db, "SELECT pg_advisory_xact_lock(7243519084135)")))
+		goto fail;
+	rc = bl_db_exec(db,
+			db->backend == BL_POSTGRES
+			    ? "SELECT count(*) FROM information_schema.tables WHERE table_name = "
+			      "'baseline_schema' AND table_schema = current_schema()"
+			    : "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = "
+			      "'baseline_schema'",
+			0, NULL, one_int, &v);
+	if (rc)
+		goto fail;
+	has_table = v > 0;
+	v = 0;
+	if (has_table &&
+	    (rc = bl_db_exec(db, "SELECT max(version) FROM baseline_schema", 0, NULL, one_int, &v)))
+		goto fail;
+	*found = v;
+	if (v > BL_SCHEMA_VERSION) {
+		bl_db_rollback(db);
+		snprintf(err, errlen,
+			 "baseline %s: schema version %lld is newer than this runwarden's (%d); "
+			 "upgrade runwarden",
+			 db->where, v, BL_SCHEMA_VERSION);
+		return BL_ERR;
+	}
+	if (v == BL_SCHEMA_VERSION) {
+		bl_db_rollback(db);
+		return BL_OK;
+	}
+	if (v == 0) {
+		if ((rc = foreign_file(db, &foreign)))
+			goto fail;
+		if (foreign) {
+			bl_db_rollback(db);
+			snprintf(err, errlen,
+				 "baseline %s: a database of something else (it has tables of its "
+				 "own and no baseline_schema); give another path",
+				 db->where);
+			return BL_ERR;
+		}
+		if (!has_table &&
+		    (rc = bl_db_run(db, "CREATE TABLE baseline_schema (version INTEGER NOT NULL)")))
+			goto fail;
+		if ((rc = run_list(db, schema_v2,
+				   db->backend == BL_POSTGRES ? "BIGSERIAL PRIMARY KEY"
+							      : "INTEGER PRIMARY KEY")) ||
+		    (rc = bl_db_run(db, "DELETE FROM baseline_schema")) ||
+		    (rc = bl_db_run(db, "INSERT INTO baseline_schema (version) VALUES (2)")))
+			goto fail;
+	} else if (v == 1) {
+		if ((rc = run_migrate_1_2(s)))
+			goto fail;
+	}
+	if ((rc = bl_db_commit(db)))
+		goto fail;
+	return BL_OK;
+fail:
+	if (rc != BL_RETRY)
+		fail(err, errlen, db,
+		     v == 1 ? "migrating the schema from v1 to v2" : "creating the schema");
+	bl_db_rollback(db);
+	return rc;
+}
+
+int bl_store_migrate(struct bl_store *s, char *err, size_t errlen)
+{
+	for (int attempt = 0; attempt < BL_TRIES; attempt++) {
+		long long found = 0;
+		int rc = migrate_once(s, &found, err, errlen);
+
+		if (rc == BL_OK) {
+			if (attempt == 0)
+				s->schema_from = (int)found;
+			return 0;
+		}
+		if (rc != BL_RETRY && rc != BL_CONFLICT)
+			return -1;
+		backoff(attempt);
+	}
+	fail(err, errlen, s->db, "the schema could not be brought up to date (busy)");
+	return -1;
+}
+
+/* --baseline with no path: the default file, its directory made private to root. */
+static int default_dir(char *err, size_t errlen)
+{
+	const char *dir = "/var/lib/runwarden";
+
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "baseline: cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int bl_store_open(struct bl_store *s, const char *spec, char *err, size_t errlen)
+{
+	int min_runs = s->min_runs > 0 ? s->min_runs : BL_MIN_RUNS_DEFAULT;
+
+	memset(s, 0, sizeof(*s));
+	s->min_runs = min_runs;
+	if (!spec) {
+		if (default_dir(err, errlen))
+			return -1;
+		spec = BL_DEFAULT_PATH;
+	}
+	s->db = bl_db_open(spec, err, errlen);
+	if (!s->db)
+		return -1;
+	if (bl_store_migrate(s, err, errlen)) {
+		bl_store_close(s);
+		return -1;
+	}
+	return 0;
+}
+
+void bl_store_close(struct bl_store *s)
+{
+	bl_db_close(s->db);
+	s->db = NULL;
+}
+
+/* ---- adding a run ---- */
+
+static int got_row(void *ctx, int ncol, const char *const *v)
+{
+	(void)ncol;
+	(void)v;
+	*(bool *)ctx = true;
+	return 1;
+}
+
+static void now_text(char *buf, size_t len, long long *epoch)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	*epoch = (long long)(now_real_ns() / 1000000000LL);
+	fmt_rfc3339(&sb, now_real_ns());
+	snprintf(buf, len, "%s", sb.buf);
+	sb_release(&sb);
+}
+
+/* The run's row; *id set, or BL_CONFLICT when the same run is there already. */
+static int insert_run(struct bl_db *db, struct bl_run *r, long long *id)
+{
+	char added[64], epoch_s[24], complete[2] = {r->complete ? '1' : '0', 0}, left[24];
+	long long epoch;
+	const char *p[14];
+	int n = 0, rc;
+
+	now_text(added, sizeof(added), &epoch);
+	snprintf(epoch_s, sizeof(epoch_s), "%lld", epoch);
+	snprintf(left, sizeof(left), "%llu", (unsigned long long)r->left_out);
+	p[n++] = r->repo;
+	p[n++] = r->workflow ? r->workflow : "";
+	p[n++] = r->job;
+	p[n++] = r->uid;
+	p[n++] = r->run_step;
+	p[n++] = r->ci_run_id;
+	p[n++] = r->commit;
+	p[n++] = r->mode;
+	p[n++] = r->started_at;
+	p[n++] = r->finished_at;
+	p[n++] = added;
+	p[n++] = epoch_s;
+	p[n++] = complete;
+	p[n++] = left;
+	*id = -1;
+	rc = bl_db_exec(db,
+			"INSERT INTO baseline_runs (repo, workflow, job, uid, run_step, ci_run_id,"
+			" commit_sha, mode, started_at, finished_at, added_at, added_epoch,"
+			" complete, items_left_out) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+			" $10, $11, CAST($12 AS BIGINT), CAST($13 AS INTEGER), CAST($14 AS BIGINT))"
+			" ON CONFLICT (uid) DO NOTHING RETURNING id",
+			n, p, one_int, id);
+	if (rc)
+		return rc;
+	return *id < 0 ? BL_CONFLICT : BL_OK;
+}
+
+/* Runs of this key that had the step, before this one. */
+static int runs_before(struct bl_db *db, const char *id, const char *step, long long *n)
+{
+	const char *p[] = {id, step};
+
+	*n = 0;
+	return bl_db_exec(db,
+			  "SELECT count(*) FROM baseline_steps s JOIN baseline_runs o ON o.id ="
+			  " s.run_id JOIN baseline_runs c ON c.id = CAST($1 AS BIGINT)"
+			  " WHERE " SAME_KEY_BEFORE " AND s.step = $2",
+			  2, p, one_int, n);
+}
+
+/* Whether an earlier run of the key had this item (by ikey) or, by_name, this name. */
+static int seen_before(struct bl_db *db, const char *id, const struct bl_item *it, bool by_name,
+		       bool *seen)
+{
+	const char *p[] = {id, it->step, bl_kind_names[it->kind], by_name ? it->name : it->ikey};
+
+	*seen = false;
+	return bl_db_exec(db,
+			  by_name ? "SELECT 1 FROM baseline_items i JOIN baseline_runs o ON o.id ="
+				    " i.run_id JOIN baseline_runs c ON c.id = CAST($1 AS BIGINT)"
+				    " WHERE " SAME_KEY_BEFORE
+				    " AND i.step = $2 AND i.kind = $3 AND i.name = $4 LIMIT 1"
+				  : "SELECT 1 FROM baseline_items i JOIN baseline_runs o ON o.id ="
+				    " i.run_id JOIN baseline_runs c ON c.id = CAST($1 AS BIGINT)"
+				    " WHERE " SAME_KEY_BEFORE
+				    " AND i.step = $2 AND i.kind = $3 AND i.ikey = $4 LIMIT 1",
+			  4, p, got_row, seen);
+}
+
+static bool flagged_kind(enum bl_kind k)
+{
+	/* Every name is kept, but only its parent can be new: a tunnel's thousand names are one
+	 * new parent, not a thousand findings. */
+	return k == BL_DEST || k == BL_EXE || k == BL_PARENT;
+}
+
+static int judge_item(struct bl_store *s, const char *id, struct bl_item *it, long long before)
+{
+	bool seen = false;
+	int rc;
+
+	it->first_seen = false;
+	it->name_known = false;
+	it->severity = NULL;
+	if (!flagged_kind(it->kind))
+		return 0;
+	if ((rc = seen_before(s->db, id, it, false, &seen)) || seen)
+		return rc;
+	it->first_seen = true;
+	/* A known path with new content is usually a rebuilt or upgraded program: worth
+	 * recording, not worth an alert of its own. */
+	if (it->kind == BL_EXE && (rc = seen_before(s->db, id, it, true, &it->name_known)))
+		return rc;
+	it->severity = before >= s->min_runs && !it->name_known ? "medium" : "info";
+	return 0;
+}
+
+static int insert_item(struct bl_db *db, const char *id, const struct bl_item *it)
+{
+	char *detail = json_dumps(it->detail, JSON_COMPACT | JSON_SORT_KEYS);
+	char count[24];
+	const char *p[9];
+	int rc;
+
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)it->count);
+	p[0] = id;
+	p[1] = it->step;
+	p[2] = bl_kind_names[it->kind];
+	p[3] = it->ikey;
+	p[4] = it->name;
+	p[5] = detail;
+	p[6] = count;
+	p[7] = it->first_seen ? "1" : "0";
+	p[8] = it->severity;
+	rc = bl_db_exec(db,
+			"INSERT INTO baseline_items (run_id, step, kind, ikey, name, detail, count,"
+			" first_seen, severity) VALUES (CAST($1 AS BIGINT), $2, $3, $4, $5, $6,"
+			" CAST($7 AS BIGINT), CAST($8 AS INTEGER), $9)",
+			9, p, NULL, NULL);
+	free(detail);
+	return rc;
+}
+
+static int add_once(struct bl_store *s, struct bl_run *r)
+{
+	struct bl_db *db = s->db;
+	struct strmap before; /* step → runs before, as a pointer-sized count */
+	long long id;
+	char ids[24];
+	int rc;
+
+	if ((rc = bl_db_begin(db)))
+		return rc;
+	rc = insert_run(db, r, &id);
+	if (rc == BL_CONFLICT) {
+		bl_db_rollback(db);
+		r->already = true;
+		return BL_OK;
+	}
+	if (rc)
+		goto out;
+	snprintf(ids, sizeof(ids), "%lld", id);
+	strmap_init(&before);
+	strmap_for_each(e, &r->steps)
+	{
+		const char *p[] = {ids, e->key};
+		long long n;
+
+		if ((rc = runs_before(db, ids, e->key, &n)) ||
+		    (rc = bl_db_exec(db,
+				     "INSERT INTO baseline_steps (run_id, step) VALUES"
+				     " (CAST($1 AS BIGINT), $2)",
+				     2, p, NULL, NULL)))
+			break;
+		strmap_put(&before, e->key, NULL)->val = (void *)(intptr_t)n;
+	}
+	strmap_for_each(e, &r->items)
+	{
+		struct bl_item *it = e->val;
+		struct strmap_entry *b = rc ? NULL : strmap_get(&before, it->step);
+
+		if (rc || (rc = judge_item(s, ids, it, b ? (intptr_t)b->val : 0)) ||
+		    (rc = insert_item(db, ids, it)))
+			break;
+	}
+	strmap_clear(&before, NULL);
+	if (!rc)
+		rc = bl_db_commit(db);
+out:
+	if (rc)
+		bl_db_rollback(db);
+	else
+		r->id = id;
+	return rc;
+}
+
+int bl_store_add(struct bl_store *s, struct bl_run *r, char *err, size_t errlen)
+{
+	const char *why = bl_run_keyless(r);
+
+	if (why) {
+		snprintf(err, errlen, "baseline: the run has %s (give --repo and --job)", why);
+		return -1;
+	}
+	if (!r->uid) {
+		snprintf(err, errlen, "baseline: the run has no log root");
+		return -1;
+	}
+	srand((unsigned)now_mono_ns());
+	for (int attempt = 0; attempt < BL_TRIES; attempt++) {
+		int rc;
+
+		r->already = false;
+		rc = add_once(s, r);
+		if (rc == BL_OK)
+			return 0;
+		/* A conflict here is another writer's step or item row racing ours on SQLite's
+		 * unique index: the retry sees it committed. */
+		if (rc != BL_RETRY && rc != BL_CONFLICT) {
+			fail(err, errlen, s->db, "adding a run");
+			return -1;
+		}
+		backoff(attempt);
+	}
+	fail(err, errlen, s->db, "adding a run: still refused after retries");
+	return -1;
+}
+
+int bl_store_prune(struct bl_store *s, uint64_t keep, uint64_t older_than_s, uint64_t *deleted,
+		   char *err, size_t errlen)
+{
+	char keep_s[24], cutoff[24];
+	long long before = 0, after = 0;
+	int rc = BL_RETRY;
+
+	snprintf(keep_s, sizeof(keep_s), "%llu", (unsigned long long)keep);
+	snprintf(cutoff, sizeof(cutoff), "%lld",
+		 (long long)(now_real_ns() / 1000000000LL) - (long long)older_than_s);
+	for (int attempt = 0; attempt < BL_TRIES && rc == BL_RETRY; attempt++) {
+		const char *pk[] = {keep_s}, *pc[] = {cutoff};
+
+		if (attempt)
+			backoff(attempt);
+		if ((rc = bl_db_begin(s->db)))
+			continue;
+		if ((rc = bl_db_exec(s->db, "SELECT count(*) FROM baseline_runs", 0, NULL, one_int,
+				     &before)) ||
+		    (keep && (rc = bl_db_exec(s->db,
+					      "DELETE FROM baseline_runs WHERE id IN (SELECT c.id"
+					      " FROM baseline_runs c WHERE (SELECT count(*) FROM"
+					      " baseline_runs o WHERE o.repo = c.repo AND"
+					      " o.workflow = c.workflow AND o.job = c.job AND"
+					      " o.id > c.id) >= CAST($1 AS BIGINT))",
+					      1, pk, NULL, NULL))) ||
+		    (older_than_s &&
+		     (rc = bl_db_exec(s->db,
+				      "DELETE FROM baseline_runs WHERE added_epoch <"
+				      " CAST($1 AS BIGINT)",
+				      1, pc, NULL, NULL))) ||
+		    (rc = bl_db_exec(s->db, "SELECT count(*) FROM baseline_runs", 0, NULL, one_int,
+				     &after)) ||
+		    (rc = bl_db_commit(s->db)))
+			bl_db_rollback(s->db);
+	}
+	if (rc) {
+		fail(err, errlen, s->db, "pruning");
+		return -1;
+	}
+	*deleted = (uint64_t)(before - after);
+	return 0;
+}
