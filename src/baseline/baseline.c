@@ -40,12 +40,19 @@ int baseline_job_open(struct baseline_job *b, const struct baseline_opts *o, cha
 		baseline_job_close(b);
 		return -1;
 	}
+	b->spec = dup_or_null(o->spec);
+	b->min_runs = o->min_runs;
 	b->store.min_runs = o->min_runs;
 	if (bl_store_open(&b->store, o->spec, err, sizeof(err))) {
 		rw_err("%s", err);
 		baseline_job_close(b);
 		return -1;
 	}
+	b->min_runs = b->store.min_runs;
+	b->where = strdup(b->store.db->where);
+	if (!b->where)
+		abort();
+	bl_store_close(&b->store);
 	return 0;
 }
 
@@ -56,6 +63,8 @@ void baseline_job_close(struct baseline_job *b)
 	free(b->workflow);
 	free(b->job);
 	free(b->report);
+	free(b->spec);
+	free(b->where);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -101,8 +110,10 @@ void baseline_print_first_seen(const struct bl_run *r, FILE *f, size_t max)
 			if (shown++ >= max)
 				continue;
 			json_cstr(&sb, it->kind == BL_DEST ? it->ikey : it->name);
-			sb_addstr(&sb, " in step ");
-			json_cstr(&sb, it->step);
+			if (*it->step) {
+				sb_addstr(&sb, " in step ");
+				json_cstr(&sb, it->step);
+			}
 			fprintf(f, "    first seen (%s): %s %s%s\n", it->severity,
 				bl_kind_names[it->kind], sb.buf,
 				it->name_known ? " (known path, new content)" : "");
@@ -150,12 +161,16 @@ int baseline_job_record(struct baseline_job *b, const struct baseline_run_info *
 		if (fd >= 0)
 			close(fd);
 		snprintf(err, sizeof(err), "%s: cannot open", name.buf);
-	} else if (!bl_run_read_log(&r, f, name.buf, err, sizeof(err)) &&
-		   !bl_store_add(&b->store, &r, err, sizeof(err))) {
-		rc = 0;
+	} else if (!bl_run_read_log(&r, f, name.buf, err, sizeof(err))) {
+		b->store.min_runs = b->min_runs;
+		if (!bl_store_open(&b->store, b->spec, err, sizeof(err))) {
+			rc = bl_store_add(&b->store, &r, err, sizeof(err));
+			b->min_runs = b->store.min_runs;
+			bl_store_close(&b->store);
+		}
 	}
 	sb_addstr(member, ",\"baseline\":{\"store\":");
-	json_cstr(member, b->store.db->where);
+	json_cstr(member, b->where);
 	sb_addch(member, ',');
 	key_json(member, &r);
 	if (rc) {
@@ -172,8 +187,8 @@ int baseline_job_record(struct baseline_job *b, const struct baseline_run_info *
 			",\"run_id\":%lld,\"min_runs\":%d,\"items_left_out\":%llu,"
 			"\"first_seen_counts\":{\"info\":%zu,\"medium\":%zu},"
 			"\"first_seen_unlisted\":%zu,\"first_seen\":%s",
-			(long long)r.id, b->store.min_runs, (unsigned long long)r.left_out, info,
-			medium, more, text);
+			(long long)r.id, b->min_runs, (unsigned long long)r.left_out, info, medium,
+			more, text);
 		free(text);
 		json_decref(fs);
 		if (info || medium) {
@@ -183,7 +198,7 @@ int baseline_job_record(struct baseline_job *b, const struct baseline_run_info *
 			if (!tty)
 				abort();
 			fprintf(tty, "  baseline: %zu first seen (%zu medium) against %s\n",
-				info + medium, medium, b->store.db->where);
+				info + medium, medium, b->where);
 			baseline_print_first_seen(&r, tty, 20);
 			fclose(tty);
 		}

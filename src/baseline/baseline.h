@@ -26,13 +26,18 @@ struct baseline_opts {
 };
 
 struct baseline_job {
-	struct bl_store store;
+	struct bl_store store; /* open only while a run is being recorded */
+	char *spec;	       /* NULL: BL_DEFAULT_PATH */
+	char *where;	       /* the store, for messages */
+	int min_runs;
 	char *repo, *workflow, *job;
 	char *report; /* lines for the terminal summary after a record, or NULL */
 };
 
-/* Opens the store and settles the key from opts and envp's CI context. 0, or -1 after a
- * one-line reason on stderr. */
+/* Settles the key from opts and envp's CI context, and opens the store once to check it
+ * (reachable, schema migrated) without holding it through the job: an idle connection of
+ * hours may not survive, and the job's processes have no business inheriting it. 0, or -1
+ * after a one-line reason on stderr. */
 int baseline_job_open(struct baseline_job *b, const struct baseline_opts *o, char *const *envp);
 void baseline_job_close(struct baseline_job *b);
 

@@ -281,7 +281,7 @@ static json_t *str_or_first(const json_t *detail, const char *member, const char
 }
 
 /* Turns stored items back into the connect and dns events learn reads. */
-static json_t *as_events(const json_t *items)
+static json_t *as_events(const json_t *items, const char *only_step)
 {
 	json_t *evs = json_array(), *it;
 	size_t i;
@@ -293,6 +293,8 @@ static json_t *as_events(const json_t *items)
 		json_t *d = json_object_get(it, "detail"), *verdicts, *v;
 		size_t j;
 
+		if (only_step && strcmp(only_step, step))
+			continue;
 		verdicts = str_or_first(d, "verdicts", "allow");
 		json_array_foreach(verdicts, j, v)
 		{
@@ -352,7 +354,7 @@ int bl_store_learn(struct bl_store *s, const struct bl_filter *f, uint64_t last,
 
 		if (rc || (rc = run_rows(s, run, " AND kind IN ('destination', 'dns')")))
 			break;
-		evs = as_events(json_object_get(run, "items"));
+		evs = as_events(json_object_get(run, "items"), f->step);
 		sb_addf(&label, "baseline run %lld",
 			(long long)json_integer_value(json_object_get(run, "id")));
 		rc = fn(ctx, label.buf, json_string_value(json_object_get(run, "run_step")), evs);

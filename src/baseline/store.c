@@ -276,7 +276,7 @@ int bl_store_open(struct bl_store *s, const char *spec, char *err, size_t errlen
 
 	memset(s, 0, sizeof(*s));
 	s->min_runs = min_runs;
-	if (!spec) {
+	if (!spec || !strcmp(spec, BL_DEFAULT_PATH)) {
 		if (default_dir(err, errlen))
 			return -1;
 		spec = BL_DEFAULT_PATH;

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "baseline/baseline.h"
 #include "job/job.h"
 #include "kernel/keeper.h"
 #include "job/seccomp.h"
@@ -38,6 +39,8 @@ struct run_opts {
 	char **cmd;
 	const char *container_dirs[MAX_CONTAINER_DIRS + 1];
 	int n_container_dirs;
+	struct baseline_opts baseline;
+	bool use_baseline;
 };
 
 static const char usage_text[] =
@@ -67,7 +70,13 @@ static const char usage_text[] =
     "  --key FILE         sign the evidence with this private key, owned by root and\n"
     "                     mode 0600 (default: an ephemeral key)\n"
     "  --no-sign          do not write an attestation\n"
-    "  --quiet            no summary on stderr\n";
+    "  --quiet            no summary on stderr\n"
+    "  --baseline STORE   record the finished run in a baseline (a SQLite file such as\n"
+    "                     /var/lib/runwarden/baseline.db, or a postgresql:// URI) and\n"
+    "                     report what its job never did before (docs/baseline.md)\n"
+    "  --repo R, --workflow W, --job J\n"
+    "                     the baseline key, when the CI context does not give it\n"
+    "  --baseline-min-runs N  runs of a step before a first-seen result is medium (5)\n";
 
 static volatile sig_atomic_t pending_signal;
 
@@ -135,7 +144,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		O_KEY,
 		O_NOSIGN,
 		O_QUIET,
-		O_HELP
+		O_HELP,
+		O_BASELINE,
+		O_REPO,
+		O_WORKFLOW,
+		O_JOB,
+		O_BL_MIN,
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, 0, O_OUT},
@@ -153,6 +167,11 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	    {"key", required_argument, 0, O_KEY},
 	    {"no-sign", no_argument, 0, O_NOSIGN},
 	    {"quiet", no_argument, 0, O_QUIET},
+	    {"baseline", required_argument, 0, O_BASELINE},
+	    {"repo", required_argument, 0, O_REPO},
+	    {"workflow", required_argument, 0, O_WORKFLOW},
+	    {"job", required_argument, 0, O_JOB},
+	    {"baseline-min-runs", required_argument, 0, O_BL_MIN},
 	    {"help", no_argument, 0, O_HELP},
 	    {0, 0, 0, 0},
 	};
@@ -236,6 +255,29 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		case O_QUIET:
 			o->job.quiet = true;
 			break;
+		case O_BASELINE:
+			o->baseline.spec = optarg;
+			o->use_baseline = true;
+			break;
+		case O_REPO:
+			o->baseline.repo = optarg;
+			break;
+		case O_WORKFLOW:
+			o->baseline.workflow = optarg;
+			break;
+		case O_JOB:
+			o->baseline.job = optarg;
+			break;
+		case O_BL_MIN: {
+			uint64_t n;
+
+			if (!parse_u64(optarg, 1, 100000, &n))
+				return cli_usage(
+				    "run", "--baseline-min-runs %s: expected a number 1-100000",
+				    optarg);
+			o->baseline.min_runs = (int)n;
+			break;
+		}
 		case O_HELP:
 		case 'h':
 			fputs(usage_text, stdout);
@@ -248,6 +290,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		return cli_usage("run",
 				 "no command given (runwarden run [options] -- CMD [ARG...])");
 	o->cmd = argv + optind;
+	if (!o->use_baseline &&
+	    (o->baseline.repo || o->baseline.workflow || o->baseline.job || o->baseline.min_runs))
+		return cli_usage("run", "--repo, --workflow, --job and --baseline-min-runs need "
+					"--baseline STORE");
 	if (o->job.mode == POLICY_MODE_ENFORCE && !o->job.policy)
 		return cli_usage("run",
 				 "--mode enforce needs --policy FILE (what should be allowed?)");
@@ -362,9 +408,12 @@ static pid_t start_child(const struct job *j, const struct run_opts *o, uid_t ui
 	return child;
 }
 
+extern char **environ;
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = {0};
+	struct baseline_job bl = {0};
 	struct sensitive_list sens;
 	struct job j = {.epfd = -1};
 	struct keeper k = {.pidfd = -1, .ctl = -1};
@@ -388,11 +437,20 @@ int cmd_run(int argc, char **argv)
 		sensitive_free(&sens);
 		return 1;
 	}
+	/* A wrong store or a run with no key fails now, not after the work. */
+	if (o.use_baseline) {
+		if (baseline_job_open(&bl, &o.baseline, environ)) {
+			sensitive_free(&sens);
+			return 1;
+		}
+		o.job.baseline = &bl;
+	}
 	/* job_arm refuses a key that is not root's alone before the job starts. */
 	o.job.command = o.cmd;
 	if (job_arm(&j, &o.job, &sens)) {
 		sensitive_free(&sens);
 		job_free(&j, false);
+		baseline_job_close(&bl);
 		return 1;
 	}
 	o.job.mode = j.o.mode; /* the policy may have chosen it */
@@ -406,6 +464,7 @@ int cmd_run(int argc, char **argv)
 			rw_err("%s; refusing to start a job whose fence would end with runwarden",
 			       err);
 			job_free(&j, false);
+			baseline_job_close(&bl);
 			return 1;
 		}
 		j.keeper_pidfd = fcntl(k.pidfd, F_DUPFD_CLOEXEC, 0);
@@ -429,6 +488,7 @@ int cmd_run(int argc, char **argv)
 	}
 	job_free(&j, true);
 	keeper_release(&k);
+	baseline_job_close(&bl);
 	return rc;
 }
 

@@ -21,6 +21,7 @@
 #include "common/jsonw.h"
 #include "common/util.h"
 #include "evidence/attest.h"
+#include "baseline/baseline.h"
 #include "gate/dnsgate.h"
 #include "policy/learn.h"
 
@@ -538,11 +539,31 @@ static long peak_rss_kb(void)
 	return p ? strtol(p + 6, NULL, 10) : -1;
 }
 
+/* The run goes to the baseline once its log is closed and before the summary is written, so
+ * the summary (and the statement signing it) carries what was first seen. */
+static int record_baseline(struct job *j, struct strbuf *member)
+{
+	struct baseline_run_info bi = {
+	    .dirfd = j->out.fd,
+	    .dir_name = j->o.out_dir,
+	    .log_root = j->col.log.head,
+	    .step = j->ri.step,
+	    .mode = j->ri.mode,
+	    .ci_json = j->ci_json,
+	    .started_ns = j->ri.started_ns,
+	    .finished_ns = j->ri.finished_ns,
+	    .complete = summary_complete(&j->col.sum, &j->ri),
+	};
+
+	return baseline_job_record(j->o.baseline, &bi, member);
+}
+
 int job_finish(struct job *j, int exit_status)
 {
 	struct run_info *ri = &j->ri;
 	struct collector *col = &j->col;
 	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT, dns = STRBUF_INIT;
+	struct strbuf bl = STRBUF_INIT;
 	uint64_t klost[EV_KIND_MAX];
 	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN];
 	int rc = exit_status < 0 ? 127 : exit_status;
@@ -609,13 +630,19 @@ int job_finish(struct job *j, int exit_status)
 	ri->log_failed = col->log.failed;
 	ri->log_lines = col->log.lines; /* events plus the closing record */
 	ri->log_root = col->log.head;
+	if (j->o.baseline && record_baseline(j, &bl))
+		rc = rc ? rc : 1;
+	ri->baseline_json = j->o.baseline ? bl.buf : NULL;
 	summary_render(&col->sum, ri, &sum);
 	if (outdir_write_file(&j->out, "summary.json", sum.buf, sum.len, ev_err)) {
 		rw_err("cannot write %s", ev_err);
 		rc = rc ? rc : 1;
 	}
-	if (!j->o.quiet)
+	if (!j->o.quiet) {
 		summary_print(&col->sum, ri, stderr);
+		if (j->o.baseline && j->o.baseline->report)
+			fputs(j->o.baseline->report, stderr);
+	}
 	if (col->io_error)
 		rw_err("some events could not be written; counted as lost");
 	if (j->o.mode == POLICY_MODE_LEARN) {
@@ -664,6 +691,7 @@ int job_finish(struct job *j, int exit_status)
 	sb_release(&sum);
 	sb_release(&lost);
 	sb_release(&extra);
+	sb_release(&bl);
 	return rc;
 }
 

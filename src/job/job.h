@@ -19,6 +19,7 @@
 #include "evidence/attest.h"
 
 struct ring_buffer;
+struct baseline_job;
 
 struct job_opts {
 	const char *out_dir;
@@ -38,6 +39,9 @@ struct job_opts {
 	/* Cgroup directories where a container engine creates containers
 	 * (NULL: containers are not followed). */
 	const char *const *container_dirs;
+	/* The baseline store the finished run is recorded in (opened and keyed before the
+	 * job starts), or NULL. */
+	struct baseline_job *baseline;
 };
 
 struct job {

@@ -84,6 +84,7 @@ struct run_info {
 	const char *dns_json;	     /* JSON object text or NULL: the DNS gate, DNS drops */
 	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
 	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
+	const char *baseline_json;   /* `,"baseline":{...}` (baseline/baseline.h) or NULL */
 };
 
 void summary_init(struct summary *s);
