@@ -432,6 +432,14 @@ static int read_summary(struct bl_run *r, int dfd, const char *dir, char *err, s
 		return -1;
 	}
 	bl_set(&r->uid, root);
+	/* The key a live run was recorded under (`run --baseline --repo ...`) is the same run's
+	 * key when it is added again elsewhere. */
+	ci = json_object_get(json_object_get(sum, "baseline"), "key");
+	if (json_is_object(ci)) {
+		set_default(&r->repo, jstr(ci, "repository"));
+		set_default(&r->workflow, jstr(ci, "workflow"));
+		set_default(&r->job, jstr(ci, "job"));
+	}
 	ci = json_object_get(sum, "ci");
 	if (json_is_object(ci)) {
 		char *text = json_dumps(ci, JSON_COMPACT);

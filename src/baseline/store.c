@@ -173,10 +173,6 @@ static int migrate_once(struct bl_store *s, long long *found, char *err, size_t 
 
 	if ((rc = bl_db_begin(db)))
 		return rc;
-	/* Runners starting at once on a new server: one creates, the others wait, then see. */
-	if (db->backend == BL_POSTGRES &&
-	    (rc = bl_db_run(db, "SELECT pg_advisory_xact_lock(7243519084135)")))
-		goto fail;
 	rc = bl_db_exec(db,
 			db->backend == BL_POSTGRES
 			    ? "SELECT count(*) FROM information_schema.tables WHERE table_name = "
@@ -239,11 +235,29 @@ fail:
 	return rc;
 }
 
+/* Runners meeting a new or old server at once: one creates or migrates, the others wait and
+ * then find it done. A session lock, taken before the transaction: a serializable
+ * transaction's snapshot would be older than the lock it waited for. */
+static int pg_schema_lock(struct bl_db *db, bool take)
+{
+	if (db->backend != BL_POSTGRES)
+		return 0;
+	return bl_db_run(db, take ? "SELECT pg_advisory_lock(7243519084135)"
+				  : "SELECT pg_advisory_unlock(7243519084135)");
+}
+
 int bl_store_migrate(struct bl_store *s, char *err, size_t errlen)
 {
 	for (int attempt = 0; attempt < BL_TRIES; attempt++) {
 		long long found = 0;
-		int rc = migrate_once(s, &found, err, errlen);
+		int rc = pg_schema_lock(s->db, true);
+
+		if (rc) {
+			fail(err, errlen, s->db, "locking the schema");
+			return -1;
+		}
+		rc = migrate_once(s, &found, err, errlen);
+		pg_schema_lock(s->db, false);
 
 		if (rc == BL_OK) {
 			if (attempt == 0)
