@@ -4,12 +4,12 @@
 set -euo pipefail
 
 build_pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
-            libjansson-dev libyaml-dev libssl-dev)
+            libjansson-dev libyaml-dev libssl-dev libsqlite3-dev libpq-dev)
 demo_pkgs=(dnsmasq-base bind9-dnsutils python3)
 test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftables
            python3 python3-cryptography libclang-rt-14-dev
            chromium debhelper dpkg-dev nodejs cppcheck clang-format man-db
-           sudo npm python3-pip python3-yaml busybox-static git wget curl)
+           sudo npm python3-pip python3-yaml busybox-static git wget curl postgresql)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in

@@ -96,6 +96,7 @@ static int describe(const char *uri, char *out, size_t len, char *err, size_t er
 	char *perr = NULL;
 	PQconninfoOption *opts = PQconninfoParse(uri, &perr);
 	const char *host = NULL, *port = NULL, *dbname = NULL, *user = NULL;
+	bool password = false;
 
 	if (!opts) {
 		char line[300];
@@ -116,7 +117,14 @@ static int describe(const char *uri, char *out, size_t len, char *err, size_t er
 			dbname = o->val;
 		else if (!strcmp(o->keyword, "user"))
 			user = o->val;
+		else if (!strcmp(o->keyword, "password"))
+			password = true;
 	}
+	/* Said, not refused: it works, and the operator may have no other way today. */
+	if (password)
+		fprintf(stderr, "runwarden: warning: the --baseline URI carries a password, which "
+				"every process here can read in /proc/PID/cmdline; use ~/.pgpass or "
+				"PGPASSFILE\n");
 	snprintf(out, len, "postgresql://%.40s%s%.80s%s%.10s/%.60s", user ? user : "",
 		 user ? "@" : "", host ? host : "", port ? ":" : "", port ? port : "",
 		 dbname ? dbname : "");
