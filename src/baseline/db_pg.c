@@ -122,9 +122,10 @@ static int describe(const char *uri, char *out, size_t len, char *err, size_t er
 	}
 	/* Said, not refused: it works, and the operator may have no other way today. */
 	if (password)
-		fprintf(stderr, "runwarden: warning: the --baseline URI carries a password, which "
-				"every process here can read in /proc/PID/cmdline; use ~/.pgpass or "
-				"PGPASSFILE\n");
+		fprintf(stderr,
+			"runwarden: warning: the --baseline URI carries a password, which "
+			"every process here can read in /proc/PID/cmdline; use ~/.pgpass or "
+			"PGPASSFILE\n");
 	snprintf(out, len, "postgresql://%.40s%s%.80s%s%.10s/%.60s", user ? user : "",
 		 user ? "@" : "", host ? host : "", port ? ":" : "", port ? port : "",
 		 dbname ? dbname : "");
