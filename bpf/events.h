@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The records the kernel programs send to user space through the ring buffer.
- * Shared by bpf/runwarden.bpf.c and the agent (src/observe/collect.c); any change
- * here is a change to both sides, so keep field order and sizes explicit.
+ * Shared by the BPF programs (bpf/runwarden.bpf.c and its parts) and the agent
+ * (src/observe/collect.c); any change here is a change to both sides, so keep
+ * field order and sizes explicit.
  *
  * Every record starts with struct ev_hdr. Records are variable-length: the
  * kernel sends exactly the bytes it filled (bpf_ringbuf_output with the used

@@ -4,8 +4,8 @@
  * written once: socket families (name and whether a socket of that family is
  * egress), socket types, IP protocols (name and the policy bit that judges
  * them) and the kernel's policy maps. Everything that names or judges one of
- * these is generated from the lists below (X-macros), in bpf/runwarden.bpf.c,
- * src/kernel/, src/observe/, src/job/ and src/policy/ alike.
+ * these is generated from the lists below (X-macros), in bpf/judge.bpf.h,
+ * bpf/socket.bpf.h, src/kernel/, src/observe/, src/job/ and src/policy/ alike.
  *
  * Plain numbers, not AF_* / IPPROTO_* macros: the BPF side sees vmlinux.h,
  * which has no libc headers; both sides' numbers are the kernel's ABI.

@@ -17,6 +17,7 @@ static const struct cmd cmds[] = {
     {"verify", cmd_verify, "check a run's signed evidence against a pinned key"},
     {"agent", cmd_agent, "the whole-job daemon behind `job start/stop`"},
     {"job", cmd_job, "whole-job mode: job start|stop|status (talks to the agent)"},
+    {"kernel", cmd_kernel, "the resident kernel side: kernel load|status|unload"},
     {"version", cmd_version, "print the version"},
     {"policy", cmd_policy, "check a policy file (policy check FILE)"},
     {"learn", cmd_learn, "suggest a policy from observed runs' event logs"},

@@ -67,6 +67,11 @@ static const char usage_text[] =
     "                     (new cgroups under system.slice, docker, machine.slice)\n"
     "  --container-cgroups DIR  follow containers created under DIR instead (repeatable)\n"
     "  --ring-mb N        kernel ring buffer size in MiB, power of two (default 16)\n"
+    "  --kernel MODE      resident (default): arm a loaded kernel side left by an\n"
+    "                     earlier job, or load one and leave it behind (see\n"
+    "                     `runwarden kernel`); private: load one for this job only\n"
+    "  --kernel-idle S    a kernel side this run leaves behind is unloaded after S\n"
+    "                     seconds unused (default 600)\n"
     "  --key FILE         sign the evidence with this private key, owned by root and\n"
     "                     mode 0600 (default: an ephemeral key)\n"
     "  --no-sign          do not write an attestation\n"
@@ -141,6 +146,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		O_PARTIAL,
 		O_WATCH,
 		O_RING,
+		O_KERNEL,
+		O_KERNEL_IDLE,
 		O_KEY,
 		O_NOSIGN,
 		O_QUIET,
@@ -164,6 +171,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	    {"allow-partial", no_argument, 0, O_PARTIAL},
 	    {"watch", required_argument, 0, O_WATCH},
 	    {"ring-mb", required_argument, 0, O_RING},
+	    {"kernel", required_argument, 0, O_KERNEL},
+	    {"kernel-idle", required_argument, 0, O_KERNEL_IDLE},
 	    {"key", required_argument, 0, O_KEY},
 	    {"no-sign", no_argument, 0, O_NOSIGN},
 	    {"quiet", no_argument, 0, O_QUIET},
@@ -246,6 +255,21 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 				    optarg);
 			}
 			break;
+		case O_KERNEL:
+			if (strcmp(optarg, "resident") && strcmp(optarg, "private"))
+				return cli_usage("run", "--kernel %s: expected resident or private",
+						 optarg);
+			o->job.private_kernel = !strcmp(optarg, "private");
+			break;
+		case O_KERNEL_IDLE: {
+			uint64_t s;
+
+			if (!parse_u64(optarg, 1, 365ULL * 86400, &s))
+				return cli_usage("run", "--kernel-idle %s: expected whole seconds",
+						 optarg);
+			o->job.kernel_idle = (unsigned)s;
+			break;
+		}
 		case O_KEY:
 			o->job.key = optarg;
 			break;

@@ -316,7 +316,9 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 				 .cgroup_fd = j->scope.fd,
 				 .cgroup_level = scope_level(&j->scope),
 				 .sensitive = &j->sens,
-				 .lpm_entries = enforce_lpm_capacity(&j->enf)};
+				 .lpm_entries = enforce_lpm_capacity(&j->enf),
+				 .private_copy = o->private_kernel,
+				 .idle_s = o->kernel_idle};
 	if (loader_start(&j->ld, &lo, err, sizeof(err))) {
 		rw_err("%s", err);
 		loader_stop(&j->ld, false);
@@ -376,6 +378,9 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		}
 	}
 	j->ri.armed_ns = now_mono_ns() - j->t0;
+	snprintf(j->kernel_kind, sizeof(j->kernel_kind), "%s", loader_kind(&j->ld));
+	j->ri.kernel = j->kernel_kind;
+	j->ri.kernel_ready_ns = j->ld.ready_ns;
 	rc = 0;
 out:
 	if (rc)

@@ -33,6 +33,8 @@ struct job_opts {
 	bool release_leftovers; /* leftovers are moved out of the scope at the end (job stop
 				   --leftovers keep) */
 	bool allow_partial;
+	bool private_kernel;  /* load a kernel side of its own, not a resident one */
+	unsigned kernel_idle; /* a resident one this job loads stays this long unused (s) */
 	bool quiet;
 	bool no_sign;
 	char *const *command; /* for the record (NULL in whole-job mode) */
@@ -65,6 +67,7 @@ struct job {
 	bool have_key;
 	struct exec_summary exec; /* built from the log lines as they are written */
 	bool loaded, col_ready;
+	char kernel_kind[64]; /* loader_kind(), for the summary */
 	int64_t t0;
 	/* Fence integrity (job_pump): the keeper holding the fence past this
 	 * process (`run`; -1 otherwise), breaches already acted on. */

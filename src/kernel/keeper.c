@@ -181,6 +181,9 @@ int keeper_start(struct keeper *k, const struct loader *l, const struct scope *s
 			keep[nkeep++] = links[i];
 		keep[nkeep++] = self;
 		keep[nkeep++] = ctl[0];
+		/* A resident copy's slot stays ours while its policy fences leftovers. */
+		if (loader_lock_fd(l) >= 0)
+			keep[nkeep++] = loader_lock_fd(l);
 		close_others(keep, nkeep);
 		keeper_main(self, ctl[0], links, nlinks, scope, enforce);
 	}

@@ -3,6 +3,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <jansson.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +21,8 @@
 #include "events.h"
 #include "runwarden.skel.h"
 #include "common/strbuf.h"
+#include "common/util.h"
+#include "evidence/evlog.h"
 
 /* libbpf's own messages: kept, and shown only when a load fails. */
 static struct strbuf libbpf_log = STRBUF_INIT;
@@ -226,25 +231,66 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 	abort(); /* an enum loader_map value the list does not have */
 }
 
-int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_t errlen)
+/* Pinned names are the hook names with '/' made '_': one file per hook. */
+static void pin_name(char *buf, size_t len, const char *dir, const char *name)
 {
-	uint32_t slot = 0;
-	int cg = o->cgroup_fd;
+	snprintf(buf, len, "%s/", dir);
+	for (size_t n = strlen(buf); *name && n + 1 < len; name++, n++) {
+		buf[n] = *name == '/' ? '_' : *name;
+		buf[n + 1] = 0;
+	}
+}
 
-	memset(l, 0, sizeof(*l));
+/* ------------------------------------------------------------ loading a copy */
+
+/* Resident copies size every policy map alike: a job whose policy needs more
+ * loads a private copy. The maps allocate per entry, so room costs nothing. */
+#define RESIDENT_LPM (256 * 1024)
+
+static const size_t n_hook_defs = sizeof(hook_defs) / sizeof(hook_defs[0]);
+
+static bool is_tp(const struct hook_def *d, char *cat, char *name)
+{
+	return d->kind == AT_TP && sscanf(d->name, "tp/%63[^/]/%95s", cat, name) == 2;
+}
+
+static void set_print(void)
+{
 	libbpf_set_print(libbpf_print);
+}
+
+static void mount_tracefs(struct loader *l)
+{
 	if (!tracefs_ready()) {
 		/* libbpf finds tracepoint ids in tracefs; mount it if nobody has. */
 		if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
 			l->mounted_tracefs = true;
 	}
+}
 
+/* What a copy was built and loaded with: a job borrows only a copy whose key
+ * is its own (the same BPF object, load-time settings and map sizes). */
+static void copy_key(struct loader *l, uint32_t ring_bytes, uint32_t lpm, char *key, size_t len)
+{
+	size_t sz = 0;
+	const void *elf = runwarden_bpf__elf_bytes(&sz);
+	char hex[EVLOG_HASH_HEX];
+
+	sha256_hex(elf, sz, hex);
+	snprintf(key, len, "%s loop=%d sockpid=%d ring=%u lpm=%u", hex,
+		 l->skel->rodata->have_bpf_loop, l->skel->rodata->have_sock_pid, ring_bytes, lpm);
+}
+
+/* Opens the embedded object and fixes what is decided before loading. */
+static int open_object(struct loader *l, uint32_t ring_bytes, uint32_t lpm, char *err,
+		       size_t errlen)
+{
 	l->skel = runwarden_bpf__open();
 	if (!l->skel) {
 		snprintf(err, errlen, "cannot open the embedded BPF object: %s", strerror(errno));
 		return -1;
 	}
-	bpf_map__set_max_entries(l->skel->maps.events, o->ring_bytes);
+	bpf_map__set_max_entries(l->skel->maps.events, ring_bytes);
 	/* RUNWARDEN_NO_BPF_LOOP: use the bounded-loop walk, as kernels before
 	 * 5.17 must (so the fallback stays tested on new kernels too). */
 	l->skel->rodata->have_bpf_loop =
@@ -255,30 +301,89 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 				    NULL) == 1;
 	/* Room for the policy plus the DNS gate's pins. */
 	for (int m = LM_CONFIG + 1; m < LM_COUNT; m++)
-		bpf_map__set_max_entries(map_of(l, m), o->lpm_entries);
+		bpf_map__set_max_entries(map_of(l, m), lpm);
+	return 0;
+}
 
-	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
+static struct hook_status *new_status(struct loader *l, const struct hook_def *d)
+{
+	struct hook_status *h = &l->hooks[l->n_hooks];
+
+	h->name = d->name;
+	h->covers = d->covers;
+	h->reason[0] = 0;
+	l->tp_links[l->n_hooks] = NULL;
+	l->cg_links[l->n_hooks] = -1;
+	l->cg_progs[l->n_hooks] = -1;
+	return h;
+}
+
+/* A tracepoint attached through a BPF link (5.15+), which can be pinned: the
+ * link holds the perf event, so nothing else needs to stay open. */
+static int tp_link_fd(int prog_fd, const char *cat, const char *name)
+{
+	char path[256], buf[32];
+	struct perf_event_attr a;
+	int pfd, lfd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/%s/id", cat, name);
+	n = read_file_bounded(path, buf, sizeof(buf));
+	if (n <= 0) {
+		snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/%s/%s/id", cat,
+			 name);
+		n = read_file_bounded(path, buf, sizeof(buf));
+	}
+	if (n <= 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.type = PERF_TYPE_TRACEPOINT;
+	a.size = sizeof(a);
+	a.config = strtoull(buf, NULL, 10);
+	a.sample_period = 1;
+	a.wakeup_events = 1;
+	pfd = (int)syscall(SYS_perf_event_open, &a, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (pfd < 0)
+		return -1;
+	lfd = bpf_link_create(prog_fd, pfd, BPF_PERF_EVENT, NULL);
+	close(pfd);
+	return lfd;
+}
+
+static bool ignored_hook(const struct hook_def *d, struct bpf_program *p)
+{
+	char cat[64], name[96];
+
+	return !bpf_program__autoload(p) || (is_tp(d, cat, name) && !tracepoint_exists(cat, name));
+}
+
+/* Loads the object and attaches every hook that is not per job (tracepoints).
+ * slot_dir: pin programs, maps and links there (a resident copy; the links are
+ * then fds only long enough to pin them); NULL: a private copy. */
+static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t errlen)
+{
+	struct bpf_map *m;
+	struct bpf_program *p;
+
+	for (size_t i = 0; i < n_hook_defs; i++) {
 		const struct hook_def *d = &hook_defs[i];
-		struct bpf_program *p = find_prog(l->skel->obj, d->prog ? d->prog : d->name);
 		char cat[64], name[96];
 
+		p = find_prog(l->skel->obj, d->prog ? d->prog : d->name);
 		if (!p) {
 			snprintf(err, errlen, "internal: no program for hook %s", d->name);
 			return -1;
 		}
-		if (d->kind == AT_TP && sscanf(d->name, "tp/%63[^/]/%95s", cat, name) == 2 &&
-		    !tracepoint_exists(cat, name)) {
+		if (is_tp(d, cat, name) && !tracepoint_exists(cat, name)) {
 			if (!d->prog) /* a shared program may still serve other hooks */
 				bpf_program__set_autoload(p, false);
 			if (d->optional_syscall)
 				continue; /* the syscall does not exist here */
-			struct hook_status *h = &l->hooks[l->n_hooks++];
-			h->name = d->name;
-			h->covers = d->covers;
-			missing(l, h, "tracepoint %s/%s does not exist on this kernel", cat, name);
+			missing(l, new_status(l, d),
+				"tracepoint %s/%s does not exist on this kernel", cat, name);
+			l->n_hooks++;
 		}
 	}
-
 	if (runwarden_bpf__load(l->skel)) {
 		char why[160];
 
@@ -286,6 +391,403 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 		snprintf(err, errlen, "the kernel refused runwarden's BPF programs: %s", why);
 		return -1;
 	}
+	l->loaded_here = true;
+	if (slot_dir) {
+		bpf_object__for_each_map(m, l->skel->obj)
+		{
+			char name[128];
+
+			if (bpf_map__is_internal(m))
+				continue;
+			snprintf(name, sizeof(name), "map_%s", bpf_map__name(m));
+			if (pool_pin_fd(bpf_map__fd(m), slot_dir, name, err, errlen))
+				return -1;
+		}
+		bpf_object__for_each_program(p, l->skel->obj)
+		{
+			char name[128];
+
+			if (!bpf_program__autoload(p))
+				continue;
+			snprintf(name, sizeof(name), "prog_%s", bpf_program__name(p));
+			if (pool_pin_fd(bpf_program__fd(p), slot_dir, name, err, errlen))
+				return -1;
+		}
+	}
+	for (size_t i = 0; i < n_hook_defs; i++) {
+		const struct hook_def *d = &hook_defs[i];
+		struct hook_status *h;
+		char cat[64], name[96], pin[160];
+		int fd;
+
+		p = find_prog(l->skel->obj, d->prog ? d->prog : d->name);
+		if (d->kind == AT_CGROUP || ignored_hook(d, p))
+			continue;
+		h = new_status(l, d);
+		l->n_hooks++;
+		if (disabled_by_env(d->name)) {
+			missing(l, h, "disabled by RUNWARDEN_DISABLE_HOOKS");
+			continue;
+		}
+		if (!slot_dir) {
+			if (d->kind == AT_TP) {
+				is_tp(d, cat, name);
+				l->tp_links[l->n_hooks - 1] =
+				    bpf_program__attach_tracepoint(p, cat, name);
+			} else {
+				l->tp_links[l->n_hooks - 1] = bpf_program__attach(p);
+			}
+			if (!l->tp_links[l->n_hooks - 1])
+				missing(l, h, "attach failed: %s", strerror(errno));
+			continue;
+		}
+		if (d->kind == AT_TP) {
+			is_tp(d, cat, name);
+			fd = tp_link_fd(bpf_program__fd(p), cat, name);
+		} else {
+			fd = bpf_raw_tracepoint_open(strchr(d->name, '/') + 1, bpf_program__fd(p));
+		}
+		if (fd < 0) {
+			missing(l, h, "attach failed: %s", strerror(errno));
+			continue;
+		}
+		pin_name(pin, sizeof(pin), "link", d->name);
+		pin[4] = '_';
+		fd = pool_pin_fd(fd, slot_dir, pin, err, errlen) ? (close(fd), -2) : (close(fd), 0);
+		if (fd == -2)
+			return -1;
+	}
+	return 0;
+}
+
+/* The hooks a resident copy attached, as its metadata records them. */
+static char *meta_json(const struct loader *l, const char *key)
+{
+	json_t *o = json_object(), *hooks = json_array();
+	char *s;
+
+	for (int i = 0; i < l->n_hooks; i++) {
+		json_t *h = json_object();
+
+		json_object_set_new(h, "name", json_string(l->hooks[i].name));
+		json_object_set_new(h, "reason", json_string(l->hooks[i].reason));
+		json_array_append_new(hooks, h);
+	}
+	json_object_set_new(o, "key", json_string(key));
+	json_object_set_new(o, "version", json_string(RW_VERSION));
+	json_object_set_new(o, "hooks", hooks);
+	json_object_set_new(o, "loaded_ns", json_integer(now_real_ns()));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+static const struct hook_def *hook_def_named(const char *name)
+{
+	for (size_t i = 0; i < n_hook_defs; i++)
+		if (!strcmp(hook_defs[i].name, name))
+			return &hook_defs[i];
+	return NULL;
+}
+
+/* Borrows the copy loaded in l->slot: its maps behind the opened object's, its
+ * hook statuses from the metadata. 1: not a copy for this job (key, or it is
+ * incomplete); 0: borrowed; -1: error. */
+static int borrow_copy(struct loader *l, const char *key, char *err, size_t errlen)
+{
+	char *text = pool_read_meta(&l->slot);
+	json_t *meta = text ? json_loads(text, 0, NULL) : NULL;
+	json_t *h;
+	struct bpf_map *m;
+	size_t i;
+	int rc = 1;
+
+	free(text);
+	if (!meta || !pool_loaded(&l->slot) ||
+	    strcmp(json_string_value(json_object_get(meta, "key")) ?: "", key))
+		goto out;
+	json_array_foreach(json_object_get(meta, "hooks"), i, h)
+	{
+		const struct hook_def *d =
+		    hook_def_named(json_string_value(json_object_get(h, "name")) ?: "");
+		const char *reason = json_string_value(json_object_get(h, "reason")) ?: "";
+
+		if (!d || l->n_hooks >= MAX_HOOKS)
+			goto out;
+		new_status(l, d);
+		if (reason[0])
+			missing(l, &l->hooks[l->n_hooks], "%s", reason);
+		l->n_hooks++;
+	}
+	/* Every pin first: a copy half unloaded (the holder at work) is not used,
+	 * and the object must not keep some of its maps. */
+	int fds[64], n = 0;
+	bpf_object__for_each_map(m, l->skel->obj)
+	{
+		char name[128];
+
+		if (bpf_map__is_internal(m))
+			continue;
+		snprintf(name, sizeof(name), "map_%s", bpf_map__name(m));
+		if (n == 64 || (fds[n] = pool_get_fd(l->slot.bpf_dir, name)) < 0)
+			break;
+		n++;
+	}
+	int want = 0;
+	bpf_object__for_each_map(m, l->skel->obj) want += !bpf_map__is_internal(m);
+	if (n == want) {
+		int k = 0;
+
+		rc = 0;
+		bpf_object__for_each_map(m, l->skel->obj)
+		{
+			if (bpf_map__is_internal(m))
+				continue;
+			if (!rc && bpf_map__reuse_fd(m, fds[k])) {
+				snprintf(err, errlen, "resident copy: %s: %s", bpf_map__name(m),
+					 strerror(errno));
+				rc = -1;
+			}
+			k++;
+		}
+	}
+	for (int k = 0; k < n; k++)
+		close(fds[k]);
+	if (n != want)
+		goto out;
+out:
+	json_decref(meta);
+	if (rc)
+		l->n_hooks = l->n_missing = 0;
+	return rc;
+}
+
+/* ------------------------------------------------------ a borrowed copy, reset */
+
+static int discard_record(void *ctx, void *data, size_t len)
+{
+	(void)ctx;
+	(void)data;
+	(void)len;
+	return 0;
+}
+
+/* Empties one map of whatever the previous job left. */
+static int clear_map(struct bpf_map *m)
+{
+	int fd = bpf_map__fd(m), ncpu = libbpf_num_possible_cpus();
+	uint32_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
+	enum bpf_map_type t = bpf_map__type(m);
+	char key[256], next[256];
+	int rc = 0;
+
+	if (t == BPF_MAP_TYPE_RINGBUF) {
+		struct ring_buffer *rb = ring_buffer__new(fd, discard_record, NULL, NULL);
+
+		if (!rb)
+			return -1;
+		rc = ring_buffer__consume(rb) < 0 ? -1 : 0;
+		ring_buffer__free(rb);
+		return rc;
+	}
+	if (t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY) {
+		size_t n = t == BPF_MAP_TYPE_ARRAY ? vsz : ((vsz + 7) & ~7u) * (size_t)ncpu;
+		void *zero = calloc(1, n);
+
+		if (!zero)
+			return -1;
+		for (uint32_t k = 0; k < bpf_map__max_entries(m) && !rc; k++)
+			rc = bpf_map_update_elem(fd, &k, zero, BPF_ANY);
+		free(zero);
+		return rc;
+	}
+	if (t == BPF_MAP_TYPE_CGROUP_ARRAY) {
+		for (uint32_t k = 0; k < bpf_map__max_entries(m); k++)
+			bpf_map_delete_elem(fd, &k);
+		return 0;
+	}
+	if (ksz > sizeof(key))
+		return -1;
+	/* Hash, LRU and trie maps: delete from the first key on; a key deleted
+	 * under us (LRU eviction) just moves us on. Bounded by the map's size. */
+	for (uint32_t n = 0; n <= bpf_map__max_entries(m) && !bpf_map_get_next_key(fd, NULL, next);
+	     n++) {
+		memcpy(key, next, ksz);
+		if (bpf_map_delete_elem(fd, key) && errno != ENOENT)
+			return -1;
+	}
+	return 0;
+}
+
+/* A borrowed copy holds what its last job left (a job that died leaves it all):
+ * the scope first, so nothing more is recorded, then every other map. */
+static int reset_copy(struct loader *l, char *err, size_t errlen)
+{
+	struct bpf_map *m;
+
+	if (clear_map(l->skel->maps.scope) || clear_map(l->skel->maps.rw_config_map)) {
+		snprintf(err, errlen, "resetting the resident copy: %s", strerror(errno));
+		return -1;
+	}
+	bpf_object__for_each_map(m, l->skel->obj)
+	{
+		if (bpf_map__is_internal(m) || m == l->skel->maps.scope)
+			continue;
+		if (clear_map(m)) {
+			snprintf(err, errlen, "resetting the resident copy's %s: %s",
+				 bpf_map__name(m), strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------- getting one */
+
+static int start_private(struct loader *l, const struct loader_opts *o, char *err, size_t errlen)
+{
+	if (open_object(l, o->ring_bytes, o->lpm_entries, err, errlen))
+		return -1;
+	return load_copy(l, NULL, err, errlen);
+}
+
+/*
+ * A resident copy for this job: a free slot holding a copy with our key, or a
+ * new copy loaded into an empty slot (and left there, the holder unloading it
+ * when idle). 1 when there is neither (every slot busy or holding another
+ * build's copy, or the kernel cannot pin): the caller loads a private copy.
+ */
+static int start_resident(struct loader *l, const struct loader_opts *o, char *err, size_t errlen)
+{
+	struct pool_slot empty = {.id = -1, .lock_fd = -1};
+	char key[160], *meta;
+	int rc;
+
+	if (pool_prepare(err, errlen) || open_object(l, o->ring_bytes, RESIDENT_LPM, err, errlen))
+		return 1;
+	copy_key(l, o->ring_bytes, RESIDENT_LPM, key, sizeof(key));
+	for (int id = 0; id < POOL_SLOTS; id++) {
+		struct pool_slot s;
+
+		if (pool_lock(id, &s, err, errlen))
+			continue; /* busy */
+		if (!pool_loaded(&s)) {
+			if (empty.id < 0)
+				empty = s; /* kept locked: ours to load into if need be */
+			else
+				close(s.lock_fd);
+			continue;
+		}
+		l->slot = s;
+		rc = borrow_copy(l, key, err, errlen);
+		if (rc == 0) {
+			if (empty.lock_fd >= 0)
+				close(empty.lock_fd);
+			return reset_copy(l, err, errlen);
+		}
+		close(s.lock_fd); /* another build's copy: the holder unloads it when idle */
+		l->slot.id = -1;
+		l->slot.lock_fd = -1;
+		if (rc < 0) {
+			if (empty.lock_fd >= 0)
+				close(empty.lock_fd);
+			return -1;
+		}
+	}
+	if (empty.id < 0)
+		return 1;
+	l->slot = empty;
+	pool_unpin(&l->slot); /* whatever a load that died half-way left */
+	if (mkdir(l->slot.bpf_dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", l->slot.bpf_dir, strerror(errno));
+		return -1;
+	}
+	if (load_copy(l, l->slot.bpf_dir, err, errlen))
+		goto fail;
+	meta = meta_json(l, key);
+	rc = meta ? pool_write_meta(&l->slot, meta, err, errlen) : -1;
+	free(meta);
+	if (rc)
+		goto fail;
+	pool_spawn_holder(o->idle_s ? o->idle_s : POOL_IDLE_DEFAULT);
+	return 0;
+fail:
+	pool_unpin(&l->slot);
+	return -1;
+}
+
+/* The cgroup program behind hook d: this process's, or the resident copy's pin. */
+static int cgroup_prog_fd(const struct loader *l, struct bpf_program *p)
+{
+	char name[128];
+
+	if (l->loaded_here)
+		return dup(bpf_program__fd(p));
+	snprintf(name, sizeof(name), "prog_%s", bpf_program__name(p));
+	return pool_get_fd(l->slot.bpf_dir, name);
+}
+
+/* Attaches the cgroup hooks to the job's cgroup (they are per job: their
+ * links are the fence the keeper holds). */
+static void attach_cgroup_hooks(struct loader *l, int cg)
+{
+	for (size_t i = 0; i < n_hook_defs; i++) {
+		const struct hook_def *d = &hook_defs[i];
+		struct bpf_program *p = find_prog(l->skel->obj, d->name);
+		struct hook_status *h;
+		int k;
+
+		if (d->kind != AT_CGROUP || !p || l->n_hooks >= MAX_HOOKS)
+			continue;
+		h = new_status(l, d);
+		k = l->n_hooks++;
+		if (disabled_by_env(d->name)) {
+			missing(l, h, "disabled by RUNWARDEN_DISABLE_HOOKS");
+			continue;
+		}
+		l->cg_progs[k] = cgroup_prog_fd(l, p);
+		if (l->cg_progs[k] < 0) {
+			missing(l, h, "program not loaded: %s", strerror(errno));
+			continue;
+		}
+		l->cg_links[k] =
+		    bpf_link_create(l->cg_progs[k], cg, bpf_program__expected_attach_type(p), NULL);
+		if (l->cg_links[k] < 0)
+			missing(l, h, "attach failed: %s", strerror(errno));
+	}
+}
+
+int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_t errlen)
+{
+	int64_t t0 = now_mono_ns();
+	uint32_t slot = 0;
+	int cg = o->cgroup_fd, rc = 1;
+
+	memset(l, 0, sizeof(*l));
+	l->slot.id = -1;
+	l->slot.lock_fd = -1;
+	set_print();
+	mount_tracefs(l);
+	/* The debugging knobs change what is loaded: such a job gets its own. */
+	err[0] = 0;
+	if (!o->private_copy && !getenv("RUNWARDEN_NO_BPF_LOOP") &&
+	    !getenv("RUNWARDEN_DISABLE_HOOKS") && o->lpm_entries <= RESIDENT_LPM)
+		rc = start_resident(l, o, err, errlen);
+	if (rc < 0)
+		return -1;
+	if (rc > 0) {
+		if (err[0]) /* not just every slot busy: say why this job loads its own */
+			rw_err("resident kernel side unavailable (%s): loading a private copy",
+			       err);
+		err[0] = 0;
+		if (l->skel)
+			runwarden_bpf__destroy(l->skel);
+		l->skel = NULL;
+		l->n_hooks = l->n_missing = 0;
+		if (start_private(l, o, err, errlen))
+			return -1;
+	}
+	l->ready_ns = now_mono_ns() - t0;
 	populate_sensitive(l, o->sensitive);
 	if (set_fence_config(l, o, err, errlen))
 		return -1;
@@ -294,39 +796,41 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 			 strerror(errno));
 		return -1;
 	}
-
-	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
-		const struct hook_def *d = &hook_defs[i];
-		struct bpf_program *p = find_prog(l->skel->obj, d->prog ? d->prog : d->name);
-		struct bpf_link *link;
-		char cat[64], name[96];
-
-		if (!bpf_program__autoload(p) ||
-		    (d->kind == AT_TP && sscanf(d->name, "tp/%63[^/]/%95s", cat, name) == 2 &&
-		     !tracepoint_exists(cat, name)))
-			continue;
-		struct hook_status *h = &l->hooks[l->n_hooks];
-		h->name = d->name;
-		h->covers = d->covers;
-		if (disabled_by_env(d->name)) {
-			missing(l, h, "disabled by RUNWARDEN_DISABLE_HOOKS");
-			l->n_hooks++;
-			continue;
-		}
-		if (d->kind == AT_CGROUP)
-			link = bpf_program__attach_cgroup(p, cg);
-		else if (d->kind == AT_TP)
-			link = bpf_program__attach_tracepoint(p, cat, name);
-		else
-			link = bpf_program__attach(p);
-		if (!link) {
-			missing(l, h, "attach failed: %s", strerror(errno));
-			l->n_hooks++;
-			continue;
-		}
-		l->links[l->n_hooks++] = link;
-	}
+	attach_cgroup_hooks(l, cg);
 	return 0;
+}
+
+int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errlen)
+{
+	struct loader l;
+	struct loader_opts o = {
+	    .ring_bytes = ring_bytes, .lpm_entries = RESIDENT_LPM, .idle_s = idle_s};
+	int rc;
+
+	memset(&l, 0, sizeof(l));
+	l.slot.id = -1;
+	l.slot.lock_fd = -1;
+	set_print();
+	mount_tracefs(&l);
+	rc = start_resident(&l, &o, err, errlen);
+	if (rc > 0 && !err[0])
+		snprintf(err, errlen, "every slot is in use or holds another build's copy");
+	if (l.skel)
+		runwarden_bpf__destroy(l.skel);
+	pool_unlock(&l.slot);
+	sb_release(&libbpf_log);
+	return rc ? -1 : 0;
+}
+
+const char *loader_kind(const struct loader *l)
+{
+	static char buf[64];
+
+	if (l->slot.id < 0)
+		return "private";
+	snprintf(buf, sizeof(buf), "resident slot %d (%s)", l->slot.id,
+		 l->loaded_here ? "loaded by this job" : "borrowed");
+	return buf;
 }
 
 int loader_map_fd(const struct loader *l, enum loader_map m)
@@ -346,18 +850,19 @@ int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
 	}
 	/* Hooks first, then the tracepoints' scope: a container is never
 	 * recorded without being fenced. */
-	for (size_t i = 0; i < sizeof(hook_defs) / sizeof(hook_defs[0]); i++) {
-		struct bpf_program *p = find_prog(l->skel->obj, hook_defs[i].name);
-		struct bpf_link *link;
+	for (int i = 0; i < l->n_hooks; i++) {
+		struct bpf_program *p = find_prog(l->skel->obj, l->hooks[i].name);
+		int link;
 
-		if (hook_defs[i].kind != AT_CGROUP || !p || !bpf_program__autoload(p))
+		if (l->cg_links[i] < 0 || !p)
 			continue;
 		if (l->n_extra_links == (int)(sizeof(l->extra_links) / sizeof(l->extra_links[0])))
 			break;
-		link = bpf_program__attach_cgroup(p, cgroup_fd);
-		if (!link) {
+		link = bpf_link_create(l->cg_progs[i], cgroup_fd,
+				       bpf_program__expected_attach_type(p), NULL);
+		if (link < 0) {
 			snprintf(err, errlen, "attaching %s to a container cgroup: %s",
-				 hook_defs[i].name, strerror(errno));
+				 l->hooks[i].name, strerror(errno));
 			return -1;
 		}
 		l->extra_links[l->n_extra_links++] = link;
@@ -421,8 +926,8 @@ int loader_cgroup_link_fds(const struct loader *l, int *fds, int max)
 	int n = 0;
 
 	for (int i = 0; i < l->n_hooks && n < max; i++)
-		if (l->links[i] && !strncmp(l->hooks[i].name, "cgroup", 6))
-			fds[n++] = bpf_link__fd(l->links[i]);
+		if (l->cg_links[i] >= 0)
+			fds[n++] = l->cg_links[i];
 	return n;
 }
 
@@ -442,20 +947,9 @@ bool link_fd_detached(int fd)
 const char *loader_detached_hook(const struct loader *l)
 {
 	for (int i = 0; i < l->n_hooks; i++)
-		if (l->links[i] && !strncmp(l->hooks[i].name, "cgroup", 6) &&
-		    link_fd_detached(bpf_link__fd(l->links[i])))
+		if (l->cg_links[i] >= 0 && link_fd_detached(l->cg_links[i]))
 			return l->hooks[i].name;
 	return NULL;
-}
-
-/* Pinned names are the hook names with '/' made '_': one file per hook. */
-static void pin_name(char *buf, size_t len, const char *dir, const char *name)
-{
-	snprintf(buf, len, "%s/", dir);
-	for (size_t n = strlen(buf); *name && n + 1 < len; name++, n++) {
-		buf[n] = *name == '/' ? '_' : *name;
-		buf[n + 1] = 0;
-	}
 }
 
 int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen)
@@ -474,10 +968,10 @@ int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen)
 	for (int i = 0; i < l->n_hooks; i++) {
 		/* Only the cgroup hooks: a pinned tracepoint link would keep
 		 * filling a ring buffer nobody reads once this process is gone. */
-		if (!l->links[i] || strncmp(l->hooks[i].name, "cgroup", 6))
+		if (l->cg_links[i] < 0)
 			continue;
 		pin_name(path, sizeof(path), dir, l->hooks[i].name);
-		if (bpf_link__pin(l->links[i], path)) {
+		if (bpf_obj_pin(l->cg_links[i], path)) {
 			snprintf(err, errlen, "cannot pin %s: %s", path, strerror(errno));
 			goto fail;
 		}
@@ -488,6 +982,12 @@ int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot pin %s: %s", path, strerror(errno));
 			goto fail;
 		}
+	}
+	/* While this fence stands, the copy's maps are its policy: not lent out. */
+	if (l->slot.id >= 0 && pool_set_fence_pins(&l->slot, dir)) {
+		snprintf(err, errlen, "cannot record the fence in the resident slot: %s",
+			 strerror(errno));
+		goto fail;
 	}
 	return 0;
 fail:
@@ -525,43 +1025,49 @@ static void *destroy_link(void *link)
 }
 
 /* Detaching a syscall tracepoint waits for an RCU-tasks grace period (tens of
- * ms each, partly serialised in the kernel). The job is over and the evidence
- * written by now, so a short-lived child does the detaching while this
- * process exits at once; its copies of the link fds keep the programs
- * attached (and filtering on a scope that no longer exists) until it is done. */
+ * ms each, partly serialised in the kernel): a private copy's links are
+ * destroyed in parallel. */
 static void detach_links(struct loader *l)
 {
 	pthread_t t[MAX_HOOKS];
 	bool threaded[MAX_HOOKS] = {false};
 
 	for (int i = 0; i < l->n_hooks; i++)
-		if (l->links[i])
-			threaded[i] = pthread_create(&t[i], NULL, destroy_link, l->links[i]) == 0;
+		if (l->tp_links[i])
+			threaded[i] =
+			    pthread_create(&t[i], NULL, destroy_link, l->tp_links[i]) == 0;
 	for (int i = 0; i < l->n_hooks; i++) {
 		if (threaded[i])
 			pthread_join(t[i], NULL);
-		else if (l->links[i])
-			bpf_link__destroy(l->links[i]);
-		l->links[i] = NULL;
+		else if (l->tp_links[i])
+			bpf_link__destroy(l->tp_links[i]);
+		l->tp_links[i] = NULL;
 	}
 }
 
-void loader_stop(struct loader *l, bool handoff)
+/* The job's cgroup links (the keeper, if any, holds its own copies). */
+static void close_job_links(struct loader *l)
+{
+	for (int i = 0; i < l->n_extra_links; i++)
+		close(l->extra_links[i]);
+	l->n_extra_links = 0;
+	for (int i = 0; i < l->n_hooks; i++) {
+		if (l->cg_links[i] >= 0)
+			close(l->cg_links[i]);
+		if (l->cg_progs[i] >= 0)
+			close(l->cg_progs[i]);
+		l->cg_links[i] = l->cg_progs[i] = -1;
+	}
+}
+
+/* A private copy: the job is over and the evidence written by now, so a
+ * short-lived child does the detaching while this process exits at once; its
+ * copies of the link fds keep the programs attached (and filtering on a scope
+ * that no longer exists) until it is done. */
+static void stop_private(struct loader *l, bool handoff)
 {
 	int gate[2] = {-1, -1};
-	pid_t pid;
-
-	/* Container cgroups' links: cgroup links detach quickly, no hand-off. */
-	for (int i = 0; i < l->n_extra_links; i++)
-		bpf_link__destroy(l->extra_links[i]);
-	l->n_extra_links = 0;
-
-	/* Unpinned first: the links' last references are the fds below. */
-	if (l->pin_dir[0]) {
-		loader_unpin_dir(l->pin_dir);
-		l->pin_dir[0] = 0;
-	}
-	pid = handoff && pipe2(gate, O_CLOEXEC) == 0 ? fork() : -1;
+	pid_t pid = handoff && pipe2(gate, O_CLOEXEC) == 0 ? fork() : -1;
 
 	if (pid == 0) {
 		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -591,20 +1097,56 @@ void loader_stop(struct loader *l, bool handoff)
 		close(gate[0]); /* the write end stays open until this process exits */
 	if (pid > 0) {
 		for (int i = 0; i < l->n_hooks; i++) {
-			if (!l->links[i])
+			if (!l->tp_links[i])
 				continue;
-			bpf_link__disconnect(l->links[i]); /* the child detaches */
-			bpf_link__destroy(l->links[i]);
-			l->links[i] = NULL;
+			bpf_link__disconnect(l->tp_links[i]); /* the child detaches */
+			bpf_link__destroy(l->tp_links[i]);
+			l->tp_links[i] = NULL;
 		}
 	} else {
 		if (gate[1] >= 0)
 			close(gate[1]);
 		detach_links(l);
 	}
+}
+
+/* A resident copy stays attached: the job's scope leaves it (nothing more is
+ * recorded for the job's leftovers, as with a private copy's detach), the
+ * policy stays for whoever still holds the fence (the keeper, which also holds
+ * the slot's lock until then), and the next job resets the rest. */
+static void stop_resident(struct loader *l)
+{
+	int fd = bpf_map__fd(l->skel->maps.scope);
+
+	for (uint32_t k = 0; k < SCOPE_SLOTS; k++)
+		bpf_map_delete_elem(fd, &k);
+	pool_unlock(&l->slot);
+}
+
+void loader_stop(struct loader *l, bool handoff)
+{
+	if (!l->skel)
+		return;
+	/* Unpinned first: the links' last references are the fds below. */
+	if (l->pin_dir[0]) {
+		loader_unpin_dir(l->pin_dir);
+		l->pin_dir[0] = 0;
+		if (l->slot.id >= 0)
+			pool_set_fence_pins(&l->slot, NULL);
+	}
+	close_job_links(l);
+	if (l->slot.id >= 0)
+		stop_resident(l);
+	else
+		stop_private(l, handoff);
 	runwarden_bpf__destroy(l->skel);
 	l->skel = NULL;
 	if (l->mounted_tracefs)
 		umount2("/sys/kernel/tracing", MNT_DETACH);
 	sb_release(&libbpf_log);
+}
+
+int loader_lock_fd(const struct loader *l)
+{
+	return l->slot.lock_fd;
 }

@@ -1,13 +1,21 @@
 /*
- * Loading and attaching the kernel programs, with feature detection: every
- * hook that cannot be attached is named with the reason, and the run either
- * refuses or (--allow-partial) goes on with the evidence marked partial.
+ * The kernel programs as one job uses them. A job borrows a resident copy
+ * (pool.h: loaded, verified and attached once per machine) when one with the
+ * same build and settings is free, and arms it by writing maps: its scope, its
+ * policy, its sensitive files, and the cgroup hooks attached to its cgroup.
+ * Otherwise it loads a copy: left resident for the next job, or private to the
+ * job (--kernel private, debugging knobs, a kernel that cannot pin links).
+ *
+ * Feature detection: every hook that cannot be attached is named with the
+ * reason, and the run either refuses or (--allow-partial) goes on with the
+ * evidence marked partial.
  */
 #ifndef RW_LOADER_H
 #define RW_LOADER_H
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kernel/pool.h"
 #include "observe/sensitive.h"
 #include "rwnet.h"
 
@@ -22,17 +30,24 @@ struct hook_status {
 };
 
 struct loader {
-	struct runwarden_bpf *skel;
-	struct bpf_link *links[MAX_HOOKS];
+	struct runwarden_bpf *skel; /* opened; loaded only if this process loaded it */
+	bool loaded_here;
+	struct pool_slot slot; /* the resident copy borrowed (id -1: a private copy) */
+	/* Per hooks[] entry: a private copy's tracepoint link, or this job's cgroup
+	 * link fd (-1 when none) and the cgroup program's fd. */
+	struct bpf_link *tp_links[MAX_HOOKS];
+	int cg_links[MAX_HOOKS];
+	int cg_progs[MAX_HOOKS];
 	struct hook_status hooks[MAX_HOOKS];
 	int n_hooks;
 	int n_missing;
 	bool mounted_tracefs;
 	char pin_dir[256]; /* set by loader_pin: what loader_stop must unpin */
-	/* Container cgroups added to the scope (loader_add_scope). */
-	struct bpf_link *extra_links[16 * 8];
+	/* Container cgroups added to the scope (loader_add_scope): link fds. */
+	int extra_links[16 * 8];
 	int n_extra_links;
 	int n_extra_scopes;
+	int64_t ready_ns; /* how long getting a loaded copy took */
 };
 
 struct loader_opts {
@@ -41,6 +56,8 @@ struct loader_opts {
 	uint32_t cgroup_level; /* its depth below the cgroup2 root (scope_level) */
 	const struct sensitive_list *sensitive;
 	uint32_t lpm_entries; /* capacity of each allow/block trie */
+	bool private_copy;    /* never borrow nor leave a resident copy */
+	unsigned idle_s;      /* a resident copy this job loads stays this long unused */
 };
 
 /* The maps user space fills: the config, then every policy map (rwnet.h). */
@@ -89,6 +106,14 @@ int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen);
 /* Removes what loader_pin left in dir and dir itself; the kernel detaches the
  * links when their last reference goes. Safe on a dir from a dead process. */
 int loader_unpin_dir(const char *dir);
+/* Loads a resident copy into a free slot (runwarden kernel load), unless a
+ * matching one is loaded already. 0, or -1 with the reason in err. */
+int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errlen);
+/* "resident slot N (loaded by this job|borrowed)" or "private": for the record. */
+const char *loader_kind(const struct loader *l);
+/* The resident slot's lock (-1 for a private copy): whoever holds the fence
+ * past this process holds it too, so the copy is not lent out meanwhile. */
+int loader_lock_fd(const struct loader *l);
 /* handoff: leave the slow detaching to a short-lived child (end of a run). */
 void loader_stop(struct loader *l, bool handoff); /* also unpins */
 

@@ -1,7 +1,8 @@
 /*
- * DNS messages as captured on the wire (bpf on_skb): parsed with glibc's
- * libresolv (ns_initparse/ns_parserr), never by hand. Names come out in
- * presentation format, so a hostile label cannot inject bytes into the log.
+ * DNS messages as captured on the wire (skb_dns_capture, bpf/skb.bpf.h):
+ * parsed with glibc's libresolv (ns_initparse/ns_parserr), never by hand.
+ * Names come out in presentation format, so a hostile label cannot inject
+ * bytes into the log.
  */
 #ifndef RW_DNS_H
 #define RW_DNS_H

@@ -228,6 +228,13 @@ void summary_render(const struct summary *s, const struct run_info *r, struct st
 	fmt_rfc3339(&sb, r->finished_ns);
 	sb_addf(&sb, "\",\"duration_s\":%.6f", (r->finished_ns - r->started_ns) / 1e9);
 	sb_addf(&sb, ",\"armed_ms\":%.3f", r->armed_ns / 1e6);
+	if (r->kernel) {
+		sb_addstr(&sb, ",\"kernel_side\":{");
+		json_cstr(&sb, "copy");
+		sb_addch(&sb, ':');
+		json_cstr(&sb, r->kernel);
+		sb_addf(&sb, ",\"ready_ms\":%.3f}", r->kernel_ready_ns / 1e6);
+	}
 	sb_addf(&sb, ",\"agent_peak_rss_kb\":%ld", r->agent_peak_rss_kb);
 	if (r->exit_status >= 0)
 		json_kv_int(&sb, "exit_status", r->exit_status);

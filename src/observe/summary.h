@@ -62,6 +62,8 @@ struct run_info {
 	const char *step;
 	const char *mode;
 	int64_t started_ns, finished_ns, armed_ns;
+	const char *kernel;	 /* which kernel side armed the job (loader_kind) */
+	int64_t kernel_ready_ns; /* of armed_ns: getting it loaded (or borrowed) */
 	long agent_peak_rss_kb;
 	int exit_status; /* -1: never ran */
 	const char *out_dir;

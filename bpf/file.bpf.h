@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Part of runwarden.bpf.c: opens of watched (sensitive) files, by name and by
+ * identity (device, inode), so a hard link, a bind mount or a file handle is
+ * caught as well as the name.
+ * Maps: watched, watch_candidates (identity), sensitive (names), open_inflight.
+ * Hooks: tp/syscalls/sys_enter_openat, sys_enter_open,
+ * sys_enter_open_by_handle_at, sys_enter_openat2; tp/syscalls/sys_exit_openat
+ * (one program, also attached to the other open exits);
+ * tp/io_uring/io_uring_complete (opens through io_uring).
+ */
+
+/* inode ctime moved twice: i_ctime (< 6.6), __i_ctime (6.6 - 6.10), then
+ * i_ctime_sec/i_ctime_nsec. These flavours let one object read any of them. */
+struct inode___ts64 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+struct inode___old {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline void inode_ctime(struct inode *ino, struct file_id *id)
+{
+	if (bpf_core_field_exists(ino->i_ctime_sec)) {
+		id->ctime_sec = BPF_CORE_READ(ino, i_ctime_sec);
+		/* bit 31 marks a queried multigrain ctime (6.13+), not time */
+		id->ctime_nsec = BPF_CORE_READ(ino, i_ctime_nsec) & ~(1u << 31);
+	} else if (bpf_core_field_exists(((struct inode___ts64 *)ino)->__i_ctime)) {
+		struct inode___ts64 *t = (void *)ino;
+
+		id->ctime_sec = BPF_CORE_READ(t, __i_ctime.tv_sec);
+		id->ctime_nsec = BPF_CORE_READ(t, __i_ctime.tv_nsec);
+	} else {
+		struct inode___old *t = (void *)ino;
+
+		id->ctime_sec = BPF_CORE_READ(t, i_ctime.tv_sec);
+		id->ctime_nsec = BPF_CORE_READ(t, i_ctime.tv_nsec);
+	}
+}
+
+/* Watched files by what they are (filled by user space: the sensitive files
+ * found at start, and each one later opened under a watched name): a hard
+ * link, a renamed directory, a bind mount or a file handle reaches the same
+ * inode under another name. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WATCHED_MAX);
+	__type(key, struct file_key);
+	__type(value, u8);
+} watched SEC(".maps");
+
+/* Files opened under a watched file name, kept by the kernel itself until
+ * user space has confirmed the full path and put them in `watched`: a file
+ * the job creates as ~/.npmrc and at once reads through a hard link is then
+ * known by identity before the agent has read the record of its creation
+ * (records are read in order, so the confirmation comes before the read's
+ * record). LRU: a flood of unconfirmed names evicts only unconfirmed ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WATCHED_MAX);
+	__type(key, struct file_key);
+	__type(value, u8);
+} watch_candidates SEC(".maps");
+
+/* Sensitive file names, matched on the opened dentry's name: an entry with
+ * its trailing NUL is an exact name, one without is a name prefix. User space
+ * confirms the full path against its glob list. */
+struct name_key {
+	u32 prefixlen;
+	u8 name[64];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct name_key);
+	__type(value, u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sensitive SEC(".maps");
+
+struct open_args {
+	u64 filename;
+	u32 flags;
+	u32 _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32); /* tid */
+	__type(value, struct open_args);
+} open_inflight SEC(".maps");
+
+static __always_inline int open_enter(u64 filename, u32 flags)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct open_args a = {.filename = filename, .flags = flags};
+
+	if (!in_scope())
+		return 0;
+	bpf_map_update_elem(&open_inflight, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_openat")
+int rw_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(ctx->args[1], (u32)ctx->args[2]);
+}
+
+SEC("tp/syscalls/sys_enter_open")
+int rw_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(ctx->args[0], (u32)ctx->args[1]);
+}
+
+/* open_by_handle_at names no file at all: only the exit sees what it opened. */
+SEC("tp/syscalls/sys_enter_open_by_handle_at")
+int rw_enter_open_by_handle(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(0, (u32)ctx->args[2]);
+}
+
+SEC("tp/syscalls/sys_enter_openat2")
+int rw_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return open_enter(ctx->args[1], (u32)how.flags);
+}
+
+static __always_inline bool name_is_sensitive(struct name_key *k)
+{
+	return bpf_map_lookup_elem(&sensitive, k) != NULL;
+}
+
+#define S_IFMT	00170000
+#define S_IFREG 0100000
+
+/* An open finished with ret (fd or -errno). args: the syscall's arguments,
+ * or NULL for an io_uring open (no name for failures; flags from the file). */
+static __always_inline int open_done(long ret, const struct open_args *a, u32 via_flag)
+{
+	struct name_key key = {};
+	struct file_key fk = {};
+	struct open_args args = {};
+	struct scratch *s;
+	struct ev_file *e;
+	struct file *f = NULL;
+	struct inode *ino = NULL;
+	u32 flags = via_flag, len = 0;
+	long n;
+
+	if (a)
+		args = *a;
+	else if (ret < 0)
+		return 0;
+
+	if (ret >= 0) {
+		/* Judge by what was opened, not by the name passed: a symlink
+		 * or a relative path cannot hide a key file. */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+
+		bpf_probe_read_kernel(&f, sizeof(f), fds + ret);
+		if (!f)
+			return 0;
+		ino = BPF_CORE_READ(f, f_inode);
+		n = bpf_probe_read_kernel_str(key.name, sizeof(key.name),
+					      BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	} else {
+		/* Failed attempt: all we have is the name the caller passed. */
+		char raw[NAME_BYTES];
+		int last = 0;
+
+		n = bpf_probe_read_user_str(raw, sizeof(raw), (void *)args.filename);
+		if (n <= 0)
+			return 0;
+		/* Scan back from the end: one path continues per step, so the
+		 * verifier's work stays linear. */
+		for (int i = 0; i < NAME_BYTES; i++) {
+			int j = n - 2 - i; /* n counts the NUL */
+
+			if (j < 0)
+				break;
+			if (raw[j & (NAME_BYTES - 1)] == '/') {
+				last = j + 1;
+				break;
+			}
+		}
+		n = bpf_probe_read_kernel_str(key.name, sizeof(key.name),
+					      raw + (last & (NAME_BYTES - 1)));
+	}
+	if (n > 0) {
+		key.prefixlen = n * 8;
+		if (!name_is_sensitive(&key))
+			n = 0;
+	}
+	if (ino) {
+		fk.ino = BPF_CORE_READ(ino, i_ino);
+		fk.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+		if (n > 0) {
+			/* A watched name: another process's memory, or a file. */
+			u32 op = proc_mem_op(key.name);
+
+			u8 one = 1;
+
+			if (op && BPF_CORE_READ(ino, i_sb, s_magic) == PROC_SUPER_MAGIC)
+				return proc_memread(ino, ret, op,
+						    a ? args.flags : BPF_CORE_READ(f, f_flags));
+			if ((BPF_CORE_READ(ino, i_mode) & S_IFMT) == S_IFREG)
+				bpf_map_update_elem(&watch_candidates, &fk, &one, BPF_ANY);
+		} else if (bpf_map_lookup_elem(&watched, &fk) ||
+			   bpf_map_lookup_elem(&watch_candidates, &fk)) {
+			flags |= EVF_INODE_HIT; /* a watched file under another name */
+		} else {
+			return 0;
+		}
+	} else if (n <= 0) {
+		return 0;
+	}
+
+	s = scratch_get(0, EV_FILE);
+	if (!s)
+		return 0;
+	e = &s->file;
+	fill_hdr(&e->h, EV_FILE);
+	e->result = ret;
+	e->open_flags = a ? args.flags : BPF_CORE_READ(f, f_flags);
+	e->dev = fk.dev;
+	e->ino = fk.ino;
+	if (f) {
+		struct path p;
+
+		BPF_CORE_READ_INTO(&p, f, f_path);
+		len = put_path(s, FILE_DATA_OFF, 0, &p, &flags, EVF_PATH_TRUNC);
+	} else {
+		n = bpf_probe_read_user_str(e->data, PATH_BYTES, (void *)args.filename);
+		len = n > 0 ? n : 0;
+		flags |= EVF_PATH_RAW;
+	}
+	len &= 2 * PATH_BYTES - 1;
+	e->path_len = len;
+	e->flags = flags;
+	emit(e, clamp_size(sizeof(*e) + len), EV_FILE);
+	scratch_put(s);
+	return 0;
+}
+
+static __always_inline int open_exit(long ret)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct open_args *a = bpf_map_lookup_elem(&open_inflight, &tid);
+	struct open_args args;
+
+	if (!a)
+		return 0;
+	args = *a;
+	bpf_map_delete_elem(&open_inflight, &tid);
+	return open_done(ret, &args, 0);
+}
+
+/* Opens submitted through io_uring never pass the syscall tracepoints; their
+ * completion does pass here, in the submitter's context or one of its io-wq
+ * workers (which share its file table). */
+SEC("tp/io_uring/io_uring_complete")
+int rw_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+	struct io_kiocb *req = (struct io_kiocb *)ctx->req;
+	u8 op = BPF_CORE_READ(req, opcode);
+
+	if ((op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2) || ctx->res < 0 || !in_scope())
+		return 0;
+	return open_done(ctx->res, NULL, EVF_URING);
+}
+
+/* One program for the three exits (same context layout): each program that
+ * walks paths costs verifier time at start-up, so load it once and attach it
+ * to sys_exit_openat, sys_exit_open and sys_exit_openat2 (see loader.c). */
+SEC("tp/syscalls/sys_exit_openat")
+int rw_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
