@@ -49,9 +49,16 @@ static const char *const schema_v2[] = {
     NULL,
 };
 
-/* Earlier runs of the same key, as a condition on runs "o" against the current one "c". */
+/* Earlier runs of the same key, as a condition on runs "o" against the current one "c": by id
+ * when the history is replayed (the migration), ... */
 #define SAME_KEY_BEFORE                                                                            \
 	"o.repo = c.repo AND o.workflow = c.workflow AND o.job = c.job AND o.id < c.id"
+/* ... and, when a run is added, every other run the store has. Not by id: ids are handed out
+ * before commit, so a run with a higher id may already be committed, and a run with a lower
+ * one still in flight; what counts is what the transaction sees, and serializable isolation
+ * makes two runs added at once see each other one way round. */
+#define SAME_KEY_OTHER                                                                             \
+	"o.repo = c.repo AND o.workflow = c.workflow AND o.job = c.job AND o.id <> c.id"
 
 static const char *const migrate_1_2[] = {
     "CREATE TABLE baseline_steps ("
@@ -378,7 +385,7 @@ static int runs_before(struct bl_db *db, const char *id, const char *step, long 
 	return bl_db_exec(db,
 			  "SELECT count(*) FROM baseline_steps s JOIN baseline_runs o ON o.id ="
 			  " s.run_id JOIN baseline_runs c ON c.id = CAST($1 AS BIGINT)"
-			  " WHERE " SAME_KEY_BEFORE " AND s.step = $2",
+			  " WHERE " SAME_KEY_OTHER " AND s.step = $2",
 			  2, p, one_int, n);
 }
 
@@ -392,11 +399,11 @@ static int seen_before(struct bl_db *db, const char *id, const struct bl_item *i
 	return bl_db_exec(db,
 			  by_name ? "SELECT 1 FROM baseline_items i JOIN baseline_runs o ON o.id ="
 				    " i.run_id JOIN baseline_runs c ON c.id = CAST($1 AS BIGINT)"
-				    " WHERE " SAME_KEY_BEFORE
+				    " WHERE " SAME_KEY_OTHER
 				    " AND i.step = $2 AND i.kind = $3 AND i.name = $4 LIMIT 1"
 				  : "SELECT 1 FROM baseline_items i JOIN baseline_runs o ON o.id ="
 				    " i.run_id JOIN baseline_runs c ON c.id = CAST($1 AS BIGINT)"
-				    " WHERE " SAME_KEY_BEFORE
+				    " WHERE " SAME_KEY_OTHER
 				    " AND i.step = $2 AND i.kind = $3 AND i.ikey = $4 LIMIT 1",
 			  4, p, got_row, seen);
 }
