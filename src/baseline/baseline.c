@@ -183,6 +183,13 @@ int baseline_job_record(struct baseline_job *b, const struct baseline_run_info *
 		char *text = json_dumps(fs, JSON_COMPACT);
 
 		severity_counts(&r, &info, &medium);
+		strmap_for_each(e, &r.items)
+		{
+			const struct bl_item *it = e->val;
+
+			if (it->first_seen && ri->on_first_seen)
+				ri->on_first_seen(ri->ctx, it);
+		}
 		sb_addf(member,
 			",\"run_id\":%lld,\"min_runs\":%d,\"items_left_out\":%llu,"
 			"\"first_seen_counts\":{\"info\":%zu,\"medium\":%zu},"

@@ -48,6 +48,10 @@ struct baseline_run_info {
 	const char *log_root, *step, *mode, *ci_json;
 	int64_t started_ns, finished_ns;
 	bool complete;
+	/* Called for each first-seen item once the run is recorded (the findings engine), or
+	 * NULL. */
+	void (*on_first_seen)(void *ctx, const struct bl_item *it);
+	void *ctx;
 };
 
 /* Records the run; appends the summary's "baseline" member (`,"baseline":{...}`) to

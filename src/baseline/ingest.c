@@ -41,6 +41,7 @@ static void item_free(void *p)
 	free(it->step);
 	free(it->ikey);
 	free(it->name);
+	free(it->exe);
 	json_decref(it->detail);
 	free(it);
 }
@@ -141,6 +142,19 @@ static const char *keep_step(struct bl_run *r, const char *step)
 	return e->key;
 }
 
+/* The first event of an item: its line and process, for the evidence. */
+static void note_first(struct bl_item *it, const json_t *ev)
+{
+	json_t *seq = json_object_get(ev, "seq"), *pid = json_object_get(ev, "pid");
+	const char *exe = jstr(ev, "exe");
+
+	if (it->count != 1)
+		return;
+	it->seq = json_is_integer(seq) && json_integer_value(seq) > 0 ? json_integer_value(seq) : 0;
+	it->pid = json_is_integer(pid) ? json_integer_value(pid) : 0;
+	bl_set(&it->exe, exe);
+}
+
 static struct bl_item *item_get(struct bl_run *r, enum bl_kind kind, const char *step,
 				const char *ikey, const char *name)
 {
@@ -238,8 +252,10 @@ static void take_exec(struct bl_run *r, const json_t *ev)
 	sb_addf(&k, "%s %s", sha ? sha : "-", exe);
 	it = item_get(r, BL_EXE, keep_step(r, step_of(r, ev)), k.buf, exe);
 	sb_release(&k);
-	if (it)
+	if (it) {
+		note_first(it, ev);
 		detail_str(it, "sha256", sha);
+	}
 }
 
 static void take_connect(struct bl_run *r, const json_t *ev)
@@ -266,6 +282,7 @@ static void take_connect(struct bl_run *r, const json_t *ev)
 	sb_release(&k);
 	if (!it)
 		return;
+	note_first(it, ev);
 	detail_str(it, "proto", proto);
 	detail_str(it, "daddr", addr);
 	if (!json_object_get(it->detail, "dport"))
@@ -292,12 +309,15 @@ static void take_dns(struct bl_run *r, const json_t *ev)
 	step = keep_step(r, step_of(r, ev));
 	it = item_get(r, BL_DNS, step, name, name);
 	if (it) {
+		note_first(it, ev);
 		detail_add(it, "qtypes", jstr(ev, "qtype"));
 		detail_add(it, "verdicts", jstr(ev, "verdict"));
 	}
 	it = item_get(r, BL_PARENT, step, dns_parent(name), dns_parent(name));
-	if (it && it->count <= 1)
+	if (it && it->count <= 1) {
+		note_first(it, ev);
 		detail_str(it, "example", name);
+	}
 }
 
 void bl_run_event(struct bl_run *r, json_t *ev)

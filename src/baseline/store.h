@@ -44,6 +44,10 @@ struct bl_item {
 	char *name; /* host, address, DNS name or path: what a reader looks for */
 	json_t *detail;
 	uint64_t count;
+	/* The first event of the run that had it: the evidence a finding points at. Not stored. */
+	uint64_t seq;
+	long long pid;
+	char *exe;
 	/* set by bl_store_add */
 	bool first_seen;
 	bool name_known; /* exe: the path was seen before, with another hash */
