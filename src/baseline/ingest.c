@@ -517,11 +517,19 @@ json_t *bl_run_first_seen(const struct bl_run *r, size_t max, size_t *more)
 			(*more)++;
 			continue;
 		}
-		json_array_append_new(
-		    a, json_pack("{s:s, s:s, s:s, s:s, s:O, s:b}", "kind", bl_kind_names[it->kind],
-				 "step", it->step, "subject",
-				 it->kind == BL_DEST ? it->ikey : it->name, "severity",
-				 it->severity, "detail", it->detail, "changed", it->name_known));
+		json_t *o = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:O, s:b}", "kind", bl_kind_names[it->kind], "step",
+		    it->step, "subject", it->kind == BL_DEST ? it->ikey : it->name, "severity",
+		    it->severity, "detail", it->detail, "changed", it->name_known);
+
+		/* where in the log it first happened, and who did it */
+		if (it->seq)
+			json_object_set_new(o, "seq", json_integer((json_int_t)it->seq));
+		if (it->pid)
+			json_object_set_new(o, "pid", json_integer(it->pid));
+		if (it->exe)
+			json_object_set_new(o, "exe", json_string(it->exe));
+		json_array_append_new(a, o);
 	}
 	return a;
 }
