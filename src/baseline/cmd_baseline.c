@@ -39,6 +39,7 @@ struct bl_cli {
 	struct bl_filter f;
 	uint64_t min_runs, keep, older_days;
 	bool keep_set, older_set;
+	bool must_exist; /* reading or pruning: a missing store is a mistake, not a new one */
 };
 
 static int parse(const char *cmd, int argc, char **argv, struct bl_cli *c)
@@ -110,6 +111,7 @@ static int open_store(struct bl_store *s, const struct bl_cli *c)
 
 	memset(s, 0, sizeof(*s));
 	s->min_runs = (int)c->min_runs;
+	s->must_exist = c->must_exist;
 	if (bl_store_open(s, c->spec, err, sizeof(err))) {
 		rw_err("%s", err);
 		return -1;
@@ -141,8 +143,8 @@ static void say_added(const char *dir, const struct bl_run *r)
 	printf("%srecorded as run %lld: %zu items, %zu first seen (%zu medium)", sb.buf,
 	       (long long)r->id, r->items.count, n, medium);
 	if (r->left_out)
-		printf(", %llu items left out (over %d per run)", (unsigned long long)r->left_out,
-		       BL_MAX_ITEMS);
+		printf(", %llu items left out (over %d of a kind per run, or too long)",
+		       (unsigned long long)r->left_out, BL_MAX_ITEMS);
 	putchar('\n');
 	baseline_print_first_seen(r, stdout, 50);
 	sb_release(&sb);
@@ -210,6 +212,7 @@ int cmd_baseline(int argc, char **argv)
 		return do_add(&c, argc - optind, argv + optind);
 	if (optind < argc)
 		return cli_usage(cmd, "unexpected argument '%.100s'", argv[optind]);
+	c.must_exist = true;
 	if (!strcmp(sub, "prune")) {
 		uint64_t deleted = 0;
 

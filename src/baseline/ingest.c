@@ -169,12 +169,13 @@ static struct bl_item *item_get(struct bl_run *r, enum bl_kind kind, const char 
 	sb_addf(&k, "%d\x1f%s\x1f%s", kind, step, ikey);
 	e = strmap_get(&r->items, k.buf);
 	if (!e) {
-		if (r->items.count >= BL_MAX_ITEMS) {
+		if (r->n_kind[kind] >= BL_MAX_ITEMS) {
 			sb_release(&k);
 			r->left_out++;
 			return NULL;
 		}
 		e = strmap_put(&r->items, k.buf, NULL);
+		r->n_kind[kind]++;
 		it = calloc(1, sizeof(*it));
 		if (!it)
 			abort();

@@ -294,9 +294,14 @@ static int default_dir(char *err, size_t errlen)
 int bl_store_open(struct bl_store *s, const char *spec, char *err, size_t errlen)
 {
 	int min_runs = s->min_runs > 0 ? s->min_runs : BL_MIN_RUNS_DEFAULT;
+	bool must_exist = s->must_exist;
 
 	memset(s, 0, sizeof(*s));
 	s->min_runs = min_runs;
+	if (must_exist && spec && !bl_spec_is_postgres(spec) && access(spec, F_OK)) {
+		snprintf(err, errlen, "baseline %.200s: no such store: %s", spec, strerror(errno));
+		return -1;
+	}
 	if (!spec || !strcmp(spec, BL_DEFAULT_PATH)) {
 		if (default_dir(err, errlen))
 			return -1;

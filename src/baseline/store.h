@@ -26,9 +26,11 @@
 #define BL_SCHEMA_VERSION 2
 /* Runs a step needs before a first-seen item is medium rather than info. */
 #define BL_MIN_RUNS_DEFAULT 5
-/* Per run: distinct items and steps kept, bytes of one field. What does not fit is
- * counted (runs.items_left_out) and said, never silently dropped. */
-#define BL_MAX_ITEMS 20000
+/* Per run and kind: distinct items kept, so a flood of one kind (a DNS tunnel's names)
+ * cannot crowd out another (the destination it leads to); per run: steps kept; bytes of one
+ * field. What does not fit is counted (runs.items_left_out) and said, never silently
+ * dropped. */
+#define BL_MAX_ITEMS 10000
 #define BL_MAX_STEPS 256
 #define BL_MAX_FIELD 1024
 /* Where `--baseline` with no path keeps the store. */
@@ -62,6 +64,7 @@ struct bl_run {
 	bool complete;
 	struct strmap items; /* kind \x1f step \x1f ikey → struct bl_item */
 	struct strmap steps;
+	size_t n_kind[BL_KIND_COUNT];
 	uint64_t left_out;
 	/* set by bl_store_add */
 	int64_t id;
@@ -87,6 +90,7 @@ const char *bl_run_keyless(const struct bl_run *r);
 struct bl_store {
 	struct bl_db *db;
 	int min_runs;
+	bool must_exist; /* set before opening: a missing SQLite file is an error, not created */
 	int schema_from; /* the version found when opened (0: created) */
 };
 

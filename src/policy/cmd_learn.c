@@ -982,7 +982,7 @@ static int learn_stored_run(void *ctx, const char *label, const char *run_step, 
 
 static int learn_baseline(struct learn *L, const struct learn_baseline *bl)
 {
-	struct bl_store s = {0};
+	struct bl_store s = {.must_exist = true};
 	struct bl_filter f = {bl->repo, bl->workflow, bl->job, bl->step};
 	char err[BL_ERRLEN + 256];
 	int rc;

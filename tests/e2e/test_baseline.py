@@ -343,6 +343,10 @@ class BaselineTest(RwTestCase):
             self.assertEqual(p.returncode, 1)
             self.assertIn(why, p.stderr)
             self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        p = bl("show", "--baseline", os.path.join(self.tmp, "none.db"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no such store", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "none.db")))
         for args, why in ((["prune"], "give --keep N or --older-than DAYS"),
                           (["prune", "--keep", "0"], "--keep 0"),
                           (["frob"], "unknown subcommand"),
