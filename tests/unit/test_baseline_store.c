@@ -293,7 +293,7 @@ static void test_hostile(void **state)
 	assert_true(r.steps.count <= BL_MAX_STEPS);
 	/* a flood of names fills its own kind only: the destination after it is still kept */
 	{
-		uint64_t before = r.left_out;
+		uint64_t before = r.left_out, had = r.n_kind[BL_DNS];
 
 		for (int i = 0; i < BL_MAX_ITEMS + 10; i++) {
 			char q[64];
@@ -303,11 +303,11 @@ static void test_hostile(void **state)
 			bl_run_event(&r, ev);
 			json_decref(ev);
 		}
-		assert_int_equal(r.left_out - before, 10);
+		assert_int_equal(r.left_out - before, 10 + had);
 		ev = json_loads(CONN("127.0.9.77", 443, "null"), 0, NULL);
 		bl_run_event(&r, ev);
 		json_decref(ev);
-		assert_int_equal(r.left_out - before, 10);
+		assert_int_equal(r.left_out - before, 10 + had);
 		assert_non_null(strmap_get(&r.items, "0\x1fst'ep\x1ftcp 127.0.9.77:443"));
 	}
 	/* fields of events that are not what they should be are skipped, never a crash */
