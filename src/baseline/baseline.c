@@ -29,8 +29,7 @@ int baseline_job_open(struct baseline_job *b, const struct baseline_opts *o, cha
 	memset(b, 0, sizeof(*b));
 	b->repo =
 	    dup_or_null(o->repo ? o->repo : json_string_value(json_object_get(ci, "repository")));
-	b->workflow = dup_or_null(o->workflow ? o->workflow
-					      : json_string_value(json_object_get(ci, "workflow")));
+	b->workflow = dup_or_null(o->workflow ? o->workflow : bl_ci_workflow(ci));
 	b->job = dup_or_null(o->job ? o->job : json_string_value(json_object_get(ci, "job")));
 	json_decref(ci);
 	if (!b->repo || !b->job) {

@@ -100,13 +100,22 @@ static void set_default(char **field, const char *v)
 		bl_set(field, v);
 }
 
+const char *bl_ci_workflow(const json_t *ci)
+{
+	const char *provider = jstr(ci, "provider");
+
+	if (provider && !strcmp(provider, "circleci"))
+		return NULL;
+	return jstr(ci, "workflow");
+}
+
 void bl_run_ci(struct bl_run *r, const char *ci_json)
 {
 	json_t *ci = ci_json ? json_loads(ci_json, 0, NULL) : NULL;
 
 	if (json_is_object(ci)) {
 		set_default(&r->repo, jstr(ci, "repository"));
-		set_default(&r->workflow, jstr(ci, "workflow"));
+		set_default(&r->workflow, bl_ci_workflow(ci));
 		set_default(&r->job, jstr(ci, "job"));
 		set_default(&r->ci_run_id, jstr(ci, "run_id"));
 		set_default(&r->commit, jstr(ci, "commit"));

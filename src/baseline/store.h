@@ -84,6 +84,10 @@ int bl_run_read_log(struct bl_run *r, FILE *f, const char *name, char *err, size
 int bl_run_read_dir(struct bl_run *r, const char *dir, char *err, size_t errlen);
 /* Takes the key and labels from a summary's or a job's "ci" object (JSON text or NULL). */
 void bl_run_ci(struct bl_run *r, const char *ci_json);
+/* The CI context's workflow as a key part: NULL where the platform's "workflow" changes with
+ * every run (CircleCI gives only the workflow's id), which would give each run a key of its
+ * own and no history. */
+const char *bl_ci_workflow(const json_t *ci);
 /* NULL when the run has a key, else what is missing ("no repository"). */
 const char *bl_run_keyless(const struct bl_run *r);
 

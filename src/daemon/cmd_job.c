@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "baseline/store.h"
 #include "ci/detect.h"
 #include "daemon/control.h"
 #include "cmds.h"
@@ -92,7 +93,8 @@ static void ci_key(json_t *req)
 	json_t *ci = ci_detect(environ, "/");
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-		const char *v = json_string_value(json_object_get(ci, map[i][1]));
+		const char *v =
+		    i == 1 ? bl_ci_workflow(ci) : json_string_value(json_object_get(ci, map[i][1]));
 
 		if (v && !json_object_get(req, map[i][0]))
 			json_object_set_new(req, map[i][0], json_string(v));

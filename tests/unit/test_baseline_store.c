@@ -576,6 +576,29 @@ static void test_concurrent_writers(void **state)
 	bl_store_close(&s);
 }
 
+/* The key from a CI context: CircleCI's workflow is a per-run id and is left out. */
+static void test_ci_key(void **state)
+{
+	struct bl_run r;
+
+	(void)state;
+	bl_run_init(&r);
+	bl_run_ci(&r, "{\"provider\":\"circleci\",\"repository\":\"acme/app\","
+		      "\"workflow\":\"5f3c-per-run-id\",\"job\":\"build\"}");
+	assert_string_equal(r.repo, "acme/app");
+	assert_null(r.workflow);
+	assert_string_equal(r.job, "build");
+	bl_run_free(&r);
+	bl_run_init(&r);
+	bl_set(&r.job, "pinned");
+	bl_run_ci(&r, "{\"provider\":\"github\",\"repository\":\"acme/app\","
+		      "\"workflow\":\"ci\",\"job\":\"build\"}");
+	assert_string_equal(r.workflow, "ci");
+	assert_string_equal(r.job, "pinned"); /* flags win */
+	assert_null(bl_run_keyless(&r));
+	bl_run_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -588,6 +611,7 @@ int main(void)
 	    cmocka_unit_test(test_migrate_v1),
 	    cmocka_unit_test(test_bad_stores),
 	    cmocka_unit_test(test_concurrent_writers),
+	    cmocka_unit_test(test_ci_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
