@@ -533,6 +533,7 @@ json_t *bl_run_first_seen(const struct bl_run *r, size_t max, size_t *more)
 		    it->severity, "detail", it->detail, "changed", it->name_known);
 
 		/* where in the log it first happened, and who did it */
+		json_object_set_new(o, "runs_before", json_integer(it->runs_before));
 		if (it->seq)
 			json_object_set_new(o, "seq", json_integer((json_int_t)it->seq));
 		if (it->pid)

@@ -428,6 +428,7 @@ static int judge_item(struct bl_store *s, const char *id, struct bl_item *it, lo
 	it->first_seen = false;
 	it->name_known = false;
 	it->severity = NULL;
+	it->runs_before = before;
 	if (!flagged_kind(it->kind))
 		return 0;
 	if ((rc = seen_before(s->db, id, it, false, &seen)) || seen)

@@ -54,6 +54,7 @@ struct bl_item {
 	bool first_seen;
 	bool name_known; /* exe: the path was seen before, with another hash */
 	const char *severity;
+	long long runs_before; /* earlier runs of the key that had the step */
 };
 
 /* The key and the labels of one run. Strings are owned. */
