@@ -194,9 +194,11 @@ int cmd_baseline(int argc, char **argv)
 	char cmd[32];
 	int rc;
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_USAGE : 0;
+	if (argc < 2)
+		return cli_usage("baseline", "no subcommand given (add, show, prune or export)");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, stdout);
+		return 0;
 	}
 	sub = argv[1];
 	if (strcmp(sub, "add") && strcmp(sub, "show") && strcmp(sub, "prune") &&
