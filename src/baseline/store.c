@@ -298,7 +298,8 @@ int bl_store_open(struct bl_store *s, const char *spec, char *err, size_t errlen
 
 	memset(s, 0, sizeof(*s));
 	s->min_runs = min_runs;
-	if (must_exist && spec && !bl_spec_is_postgres(spec) && access(spec, F_OK)) {
+	/* (a URI of another scheme is a typo: bl_db_open says so) */
+	if (must_exist && spec && !strstr(spec, "://") && access(spec, F_OK)) {
 		snprintf(err, errlen, "baseline %.200s: no such store: %s", spec, strerror(errno));
 		return -1;
 	}
