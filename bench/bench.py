@@ -3,12 +3,20 @@
 and under a printing bpftrace, interleaved, medians, printed as ratios to the
 bare run measured in the same session (these machines are noisy).
 
-    bench/bench.py storm [--reps N]
+    bench/bench.py storm [--reps N]     # 20,000 connects, 5,000 execs, 50,000 opens
+    bench/bench.py short [--reps N]     # issue #10's short storm: 2,000 / 400 / 10,000
+    bench/bench.py large [--reps N]     # ten times that: 20,000 / 4,000 / 100,000
     bench/bench.py build --src DIR [--reps N]
+
+"wall" includes runwarden's start-up and tear-down (with a resident kernel side
+on the machine, `run` arms by writing maps; without one it loads its own);
+"in-job" is the workload's own time. RW_ARGS adds options to every run (e.g.
+RW_ARGS="--kernel private").
 """
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -72,29 +80,54 @@ dns:
 """
 
 
+RW_ARGS = shlex.split(os.environ.get("RW_ARGS", ""))
+POOL_BPF_DIR = "/sys/fs/bpf/runwarden/kernel"
+GOALS = {"short storm": 1.05, "large storm": 1.03}
+
+
+def kernel_side():
+    """What a run will find: a resident kernel side, none, or no support for one."""
+    p = subprocess.run([RW, "kernel", "status"], capture_output=True, text=True)
+    if p.returncode == 2 and "unknown command" in p.stderr:
+        return "n/a (no resident kernel side): every run loads its own"
+    try:
+        if any(os.scandir(POOL_BPF_DIR)):
+            return "resident, loaded"
+    except FileNotFoundError:
+        pass
+    return "resident, none loaded yet (the first run loads one and leaves it)"
+
+
 def variants(workload, out):
-    rw = [RW, "run", "--quiet", "--no-sign", "--out", out]
+    rw = [RW, "run", "--quiet", "--no-sign", *RW_ARGS, "--out", out]
     pol = os.path.join(os.path.dirname(out), "bench-policy.yaml")
     with open(pol, "w") as f:
         f.write(ENFORCE_POLICY)
     v = {"bare": lambda: timed(workload()),
          "runwarden": lambda: timed(rw + ["--"] + workload()),
          "rw enforce": lambda: timed(rw + ["--policy", pol, "--"] + workload())}
+    cmds = {"bare": shlex.join(workload()),
+            "runwarden": shlex.join(rw + ["--"] + workload()),
+            "rw enforce": shlex.join(rw + ["--policy", pol, "--"] + workload())}
     if shutil.which("strace"):
         v["strace -f"] = lambda: timed(STRACE + workload())
+        cmds["strace -f"] = shlex.join(STRACE + workload())
     if shutil.which("bpftrace"):
         def bt():
             with Bpftrace():
                 return timed(workload())
         v["bpftrace"] = bt
-    return v
+        cmds["bpftrace"] = "bpftrace -e '<bench.py BPFTRACE_PROG>' & " + shlex.join(workload())
+    return v, cmds
 
 
 def run(name, workload, reps, prepare=None, skip=()):
     out = os.path.join(tempfile.mkdtemp(prefix="rw-bench-"), "out")
     times = {}
     summaries = []
-    vs = {k: v for k, v in variants(workload, out).items() if k.split()[0] not in skip}
+    allv, cmds = variants(workload, out)
+    vs = {k: v for k, v in allv.items() if k.split()[0] not in skip}
+    state = kernel_side()
     for i in range(reps):
         for k, fn in vs.items():  # interleaved, so drift hits all alike
             if prepare:
@@ -105,13 +138,17 @@ def run(name, workload, reps, prepare=None, skip=()):
                     summaries.append(json.load(f))
     base = statistics.median(t[0] for t in times["bare"])
     ibase = statistics.median(t[1] for t in times["bare"])
-    print(f"\n{name}: median of {reps} interleaved runs")
+    print(f"\n{name}: median of {reps} interleaved runs; kernel side: {state}")
     print(f"  {'variant':<12} {'wall s':>8} {'ratio':>7} {'in-job s':>9} {'ratio':>7}  wall runs")
     for k, ts in times.items():
         m = statistics.median(t[0] for t in ts)
         mi = statistics.median(t[1] for t in ts)
+        goal = GOALS.get(name.split(" (")[0]) if k.startswith("r") else None
         print(f"  {k:<12} {m:8.3f} {m / base:7.3f} {mi:9.3f} {mi / ibase:7.3f}  " +
-              " ".join(f"{t[0]:.2f}" for t in ts))
+              " ".join(f"{t[0]:.2f}" for t in ts) +
+              (f"  goal wall <= {goal}: {'met' if m / base <= goal else 'NOT met'}" if goal else ""))
+    for k in times:
+        print(f"    {k}: {cmds[k].replace(out, 'OUT').replace(os.path.dirname(out), 'TMP')}")
     lost = [s["events_lost"]["total"] for s in summaries]
     ev = [sum(s["counts"].values()) for s in summaries]
     rate = [e / s["duration_s"] for e, s in zip(ev, summaries)]
@@ -129,16 +166,20 @@ def run(name, workload, reps, prepare=None, skip=()):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["storm", "build"])
+    ap.add_argument("what", choices=["storm", "short", "large", "build"])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--src", help="source tree for 'build' (configured, with a Makefile)")
     ap.add_argument("--skip", action="append", default=[],
                     help="leave out a variant (strace, bpftrace, runwarden, rw)")
     ap.add_argument("--storm", default=os.path.join(ROOT, "build", "bench", "storm"))
     a = ap.parse_args()
-    if a.what == "storm":
-        run("syscall storm (20,000 connects, 5,000 execs, 50,000 opens)",
-            lambda: [a.storm, "20000", "5000", "50000"], a.reps, skip=a.skip)
+    sizes = {"storm": ("syscall storm", "20000", "5000", "50000"),
+             "short": ("short storm", "2000", "400", "10000"),
+             "large": ("large storm", "20000", "4000", "100000")}
+    if a.what in sizes:
+        name, c, e, o = sizes[a.what]
+        run(f"{name} ({int(c):,} connects, {int(e):,} execs, {int(o):,} opens)",
+            lambda: [a.storm, c, e, o], a.reps, skip=a.skip)
     else:
         clean = lambda: subprocess.run(["make", "-s", "clean"], cwd=a.src, check=True,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

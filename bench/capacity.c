@@ -5,12 +5,16 @@
  * and sends no packet, so the figure is the collector's, not the network's.
  * RATE 0 means as fast as possible (the bare ceiling).
  *
- *   capacity THREADS RATE SECONDS PORT
+ *   capacity THREADS RATE SECONDS PORT [MARKDIR]
  *
- * Prints "capacity: calls N elapsed S" on stderr.
+ * Prints "capacity: calls N elapsed S" on stderr. With MARKDIR it creates
+ * MARKDIR/start just before the first connect and MARKDIR/end after the last,
+ * then idles a second, so a sampler outside can read runwarden's CPU time over
+ * exactly the generated events (start-up and tear-down left out).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,10 +52,12 @@ static void *run(void *arg)
 	}
 	/* Work in 1 ms ticks: connect as many times as the schedule owes, then sleep. */
 	while ((t = now()) - t0 < g->seconds) {
-		unsigned long owed = g->rate > 0 ? (unsigned long)((t - t0) * g->rate) : g->calls + 1000;
+		unsigned long owed =
+		    g->rate > 0 ? (unsigned long)((t - t0) * g->rate) : g->calls + 1000;
 
 		while (g->calls < owed) {
-			if (connect(fd, (struct sockaddr *)&g->to, sizeof(g->to)) && errno != EPERM) {
+			if (connect(fd, (struct sockaddr *)&g->to, sizeof(g->to)) &&
+			    errno != EPERM) {
 				perror("capacity: connect");
 				exit(1);
 			}
@@ -67,6 +73,22 @@ static void *run(void *arg)
 	return NULL;
 }
 
+static void mark(const char *dir, const char *name)
+{
+	char path[4096];
+	int fd;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		perror("capacity: mark");
+		exit(1);
+	}
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	int n;
@@ -74,8 +96,10 @@ int main(int argc, char **argv)
 	unsigned long total = 0;
 	struct gen *g;
 
-	if (argc != 5 || (n = atoi(argv[1])) < 1 || n > 64) {
-		fprintf(stderr, "usage: capacity THREADS(1-64) RATE SECONDS PORT\n");
+	const char *marks = argc == 6 ? argv[5] : NULL;
+
+	if ((argc != 5 && argc != 6) || (n = atoi(argv[1])) < 1 || n > 64) {
+		fprintf(stderr, "usage: capacity THREADS(1-64) RATE SECONDS PORT [MARKDIR]\n");
 		return 2;
 	}
 	rate = atof(argv[2]);
@@ -83,6 +107,7 @@ int main(int argc, char **argv)
 	g = calloc(n, sizeof(*g));
 	if (!g)
 		return 1;
+	mark(marks, "start");
 	t0 = now();
 	for (int i = 0; i < n; i++) {
 		g[i].rate = rate / n;
@@ -100,6 +125,9 @@ int main(int argc, char **argv)
 		total += g[i].calls;
 	}
 	fprintf(stderr, "capacity: calls %lu elapsed %.3f\n", total, now() - t0);
+	mark(marks, "end");
+	if (marks)
+		sleep(1); /* the collector drains what the ring still holds */
 	free(g);
 	return 0;
 }

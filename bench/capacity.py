@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
 """Capacity: the sustained event rate at which runwarden first loses a record,
-and the collector's own CPU per event.
+the collector's own CPU per event, and (--profile) where that CPU goes.
 
-Generators (bench/capacity.c) re-connect UDP sockets on loopback (one connect
+Generators (bench/capacity.c, one thread per CPU by default: as many as the
+machine can run at once) re-connect UDP sockets on loopback (one connect
 record per call, no packet) at rising paced rates under `runwarden run`; each
 step reads summary.json (records logged, records lost) and runwarden's own CPU
-time (utime+stime of the runwarden process, its job excluded). The bare ceiling
-of the same generators is measured in the same run, and every rate is printed
-as a fraction of it.
+time (utime+stime of the runwarden process, its job excluded) between the
+generator's first and last connect, so start-up and tear-down are left out.
+A step lasts long enough to overflow the ring buffer if the collector falls
+behind: "sustained" means the ring cannot hide it. The bare ceiling of the same
+generators is measured in the same run; every rate is printed against it.
+After the first lossy rate the gap is bisected; a last step runs unpaced (the
+most the generators reach under the hooks).
 
-    bench/capacity.py [--threads N] [--seconds S] [--rates 50000,100000,...]
+    bench/capacity.py [--threads N] [--seconds S] [--rates 100000,150000,...]
+                      [--bisect N] [--profile RATE]
 """
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +29,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RW = os.environ.get("RW", os.path.join(ROOT, "build", "runwarden"))
+RW_ARGS = shlex.split(os.environ.get("RW_ARGS", ""))
 GEN = os.environ.get("CAPACITY", os.path.join(ROOT, "build", "bench", "capacity"))
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -38,58 +46,159 @@ def own_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def under_runwarden(threads, rate, seconds, out):
-    shutil.rmtree(out, True)
-    cmd = [RW, "run", "--quiet", "--no-sign", "--out", out, "--",
-           GEN, str(threads), str(rate), str(seconds), "9"]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    cpu = 0.0
-    while p.poll() is None:  # sample until it exits: the last sample is the total
-        try:
-            cpu = own_cpu(p.pid)
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            pass
-        time.sleep(0.05)
-    err = p.stderr.read()
-    if p.returncode:
-        raise RuntimeError(f"runwarden exited {p.returncode}: {err}")
-    with open(os.path.join(out, "summary.json")) as f:
-        s = json.load(f)
-    calls, elapsed = gen_calls(err)
-    return calls, elapsed, s["counts"].get("connect", 0), s["events_lost"]["total"], cpu
+def rw_cmd(out, gen):
+    return [RW, "run", "--quiet", "--no-sign", *RW_ARGS, "--out", out, "--", *gen]
+
+
+class Step:
+    """One run of the generators under runwarden at one paced rate (0: unpaced)."""
+
+    def __init__(self, threads, rate, seconds, tmp, profile=False):
+        out = os.path.join(tmp, "out")
+        marks = os.path.join(tmp, "marks")
+        shutil.rmtree(out, True)
+        shutil.rmtree(marks, True)
+        os.mkdir(marks)
+        self.cmd = rw_cmd(out, [GEN, str(threads), str(rate), str(seconds), "9", marks])
+        p = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+        cpu = start = end = None
+        perf = None
+        while p.poll() is None:
+            try:
+                cpu = own_cpu(p.pid)
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                pass
+            if start is None and os.path.exists(os.path.join(marks, "start")):
+                start = cpu
+                if profile:
+                    perf = subprocess.Popen(
+                        ["perf", "record", "-q", "-F", "499", "--call-graph", "dwarf,16384", "-p", str(p.pid), "-o",
+                         os.path.join(tmp, "perf.data"), "--", "sleep", str(seconds)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if end is None and os.path.exists(os.path.join(marks, "end")):
+                end = time.monotonic()
+            # The generator idles a second after its last connect: the collector
+            # drains the ring meanwhile; take its CPU then, before tear-down.
+            if end is not None and time.monotonic() - end > 0.9:
+                break
+            time.sleep(0.02)
+        steady = cpu
+        err = p.communicate()[1]
+        if perf:
+            perf.wait()
+        if p.returncode:
+            raise RuntimeError(f"runwarden exited {p.returncode}: {err}")
+        with open(os.path.join(out, "summary.json")) as f:
+            s = json.load(f)
+        self.calls, self.elapsed = gen_calls(err)
+        self.rate = self.calls / self.elapsed
+        self.logged = s["counts"].get("connect", 0)
+        self.lost = s["events_lost"]["total"]
+        self.cpu = steady - start if start is not None and steady is not None else float("nan")
+        self.per_event_us = self.cpu / self.logged * 1e6 if self.logged else float("nan")
+        self.armed_ms = s.get("armed_ms")
+
+
+def print_row(rate, st, ceiling):
+    label = f"{rate:,d}" if rate else "unpaced"
+    print(f"  {label:>9} {st.rate:11,.0f} {st.rate / ceiling:8.3f} {st.logged:10,d} "
+          f"{st.lost:9,d} {st.cpu:8.2f}s {st.cpu / st.elapsed:6.0%} {st.per_event_us:9.2f}",
+          flush=True)
+
+
+def profile(step, tmp, top):
+    """The collector's profile over the generated events: hottest symbols, and
+    the same samples grouped by where the time goes."""
+    data = os.path.join(tmp, "perf.data")
+    print(f"\nprofile of the collector at {step.rate:,.0f} events/s "
+          f"(perf record -F 499 --call-graph dwarf -p <runwarden pid> over the generation; "
+          f"perf report --no-children --sort dso,symbol):")
+    r = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso,symbol",
+                        "--stdio", "-g", "none", "--percent-limit", "0.5"],
+                       capture_output=True, text=True)
+    rows = [l for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")]
+    for l in rows[:top]:
+        print("  " + l.strip())
+    r = subprocess.run(["perf", "report", "-i", data, "--children", "--sort", "symbol",
+                        "--stdio", "-g", "none"], capture_output=True, text=True)
+    incl = {}
+    for l in r.stdout.splitlines():
+        f = l.split()
+        if len(f) >= 4 and f[0].endswith("%"):
+            incl.setdefault(f[-1] if f[-1] != "-" else f[3], float(f[0][:-1]))
+    groups = [("write(2) of the log (kernel)", ["ksys_write", "vfs_write"]),
+              ("ring buffer reads (ring_buffer__consume)", ["ring_buffer__consume"]),
+              ("collector (render, process table, summary)", ["collector_handle"]),
+              ("event log append (chain, hash, buffer)", ["evlog_append"]),
+              ("SHA-256 (both digests)", ["EVP_DigestUpdate", "EVP_DigestFinal_ex"]),
+              ("attestation line hook", ["attest_exec_line"])]
+    print("  inclusive, by part (DWARF call graphs):")
+    for name, syms in groups:
+        v = max((incl.get(s, 0.0) for s in syms), default=0.0)
+        print(f"    {v:5.1f}%  {name}")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--seconds", type=float, default=3)
-    ap.add_argument("--rates", default="50000,100000,150000,200000,250000,300000,400000")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="generator threads (default: one per CPU)")
+    ap.add_argument("--seconds", type=float, default=10,
+                    help="per step; long enough that the 16 MiB ring cannot hide a deficit")
+    ap.add_argument("--rates", default="100000,150000,200000,250000,300000,350000,400000")
+    ap.add_argument("--bisect", type=int, default=2, help="steps between lossless and lossy")
+    ap.add_argument("--profile", type=int, default=0, metavar="RATE",
+                    help="also profile the collector (perf) at this paced rate")
+    ap.add_argument("--top", type=int, default=25)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="rw-capacity-")
-    out = os.path.join(tmp, "out")
     try:
-        p = subprocess.run([GEN, str(a.threads), "0", str(a.seconds), "9"], check=True,
-                           stderr=subprocess.PIPE, text=True)
+        bare = [GEN, str(a.threads), "0", str(a.seconds), "9"]
+        p = subprocess.run(bare, check=True, stderr=subprocess.PIPE, text=True)
         calls, elapsed = gen_calls(p.stderr)
         ceiling = calls / elapsed
-        print(f"capacity: {a.threads} generators, {a.seconds:g} s per step; "
-              f"bare ceiling {ceiling:,.0f} connects/s")
-        print(f"  {'target/s':>9} {'achieved/s':>11} {'of bare':>8} {'logged':>9} {'lost':>8} "
-              f"{'collector CPU':>13} {'us/event':>9}")
-        first_loss = None
-        best = 0
+        print(f"capacity: {a.threads} generators (CPUs: {os.cpu_count()}), {a.seconds:g} s per "
+              f"step; bare ceiling {ceiling:,.0f} connects/s\n  bare: {shlex.join(bare)}\n"
+              f"  step: {shlex.join(rw_cmd('OUT', [GEN, str(a.threads), 'RATE', str(a.seconds), '9', 'MARKDIR']))}")
+        print(f"  {'target/s':>9} {'achieved/s':>11} {'of bare':>8} {'logged':>10} {'lost':>9} "
+              f"{'coll. CPU':>9} {'share':>6} {'us/event':>9}")
+        lossless, lossy, per = None, None, []
         for rate in (int(r) for r in a.rates.split(",")):
-            calls, elapsed, logged, lost, cpu = under_runwarden(a.threads, rate, a.seconds, out)
-            got = calls / elapsed
-            per = cpu / logged * 1e6 if logged else 0
-            print(f"  {rate:9,d} {got:11,.0f} {got / ceiling:8.3f} {logged:9,d} {lost:8,d} "
-                  f"{cpu:12.2f}s {per:9.2f}")
-            if lost and first_loss is None:
-                first_loss = got
-            if not lost:
-                best = max(best, got)
-        print(f"  highest lossless rate {best:,.0f} events/s; first loss at "
-              + (f"{first_loss:,.0f} events/s" if first_loss else "none of the rates tried"))
+            st = Step(a.threads, rate, a.seconds, tmp)
+            print_row(rate, st, ceiling)
+            if st.lost:
+                lossy = (rate, st)
+                break
+            lossless = (rate, st)
+            per.append(st.per_event_us)
+        for _ in range(a.bisect if lossy and lossless else 0):
+            rate = (lossless[0] + lossy[0]) // 2
+            st = Step(a.threads, rate, a.seconds, tmp)
+            print_row(rate, st, ceiling)
+            if st.lost:
+                lossy = (rate, st)
+            else:
+                lossless = (rate, st)
+                per.append(st.per_event_us)
+        st = Step(a.threads, 0, a.seconds, tmp)
+        print_row(0, st, ceiling)
+        if not st.lost and (not lossless or st.rate > lossless[1].rate):
+            lossless = (0, st)
+        if st.lost and not lossy:
+            lossy = (0, st)
+        print(f"  lossless rate {lossless[1].rate if lossless else 0:,.0f} events/s "
+              f"(highest achieved with 0 lost); first loss at "
+              + (f"{lossy[1].rate:,.0f} events/s ({lossy[1].lost:,d} lost)" if lossy
+                 else "none of the rates tried (the generators' ceiling under the hooks)"))
+        if per:
+            per.sort()
+            print(f"  collector CPU per event (lossless steps): median {per[len(per) // 2]:.2f} us, "
+                  f"range {per[0]:.2f}-{per[-1]:.2f} us")
+        if a.profile:
+            if not shutil.which("perf"):
+                print("profile: n/a (perf not installed: scripts/deps.sh bench)")
+            else:
+                profile(Step(a.threads, a.profile, a.seconds, tmp, profile=True), tmp, a.top)
     finally:
         shutil.rmtree(tmp, True)
 

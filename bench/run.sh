@@ -1,20 +1,43 @@
 #!/usr/bin/env bash
-# Runs both benchmarks and prints their tables (record them in docs/performance.md).
-#   bench/run.sh [storm|build|latency|capacity|all] [REPS]
-# The build benchmark compiles busybox (about 500 C files) fetched from the Debian
-# mirror apt is configured with, through a private source list; nothing is installed
-# system-wide.
+# Runs the benchmarks and prints their tables, each figure as a ratio or a difference against
+# the same work bare measured in the same run, with the command that produced it (record them
+# in docs/performance.md with the date and commit).
+#
+#   bench/run.sh MODE [REPS]
+#
+#   goals     every figure issue #10 asks for: arm, short, large, capacity (with the
+#             collector's profile) and rss
+#   arm       `run -- true`: cold, private, warm (resident kernel side) and a job of 30
+#             back-to-back steps (bench/arm.py)
+#   short     the short storm: 2,000 loopback connects, 400 execs, 10,000 opens (bench.py)
+#   large     ten times that: 20,000 / 4,000 / 100,000
+#   storm     the older table's storm: 20,000 / 5,000 / 50,000
+#   capacity  sustained event rate at the first lost record, collector CPU per event
+#   profile   capacity plus a perf profile of the collector at PROFILE_RATE (default 200000)
+#   rss       runwarden's memory over a steady job, 5 minutes (LONG=1: an hour)
+#   build     a real build (busybox), bare / observe / enforce / strace / bpftrace
+#   latency   per-connect latency against policy size
+#   all       everything above
+#
+# Environment: B (build dir, default build), RW (binary, default $B/runwarden), RW_ARGS (extra
+# `run` options, e.g. "--kernel private"), LONG=1 (rss for an hour). Root. The machine should
+# be quiet: these are ratios against bare runs of the same session, but a busy machine widens
+# them. The build benchmark fetches busybox's source from the Debian mirror apt is configured
+# with, through a private source list; nothing is installed system-wide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:-all}
+what=${1:-goals}
 reps=${2:-5}
 B=${B:-build}
+export RW=${RW:-$PWD/$B/runwarden}
 mkdir -p "$B/bench"
-cc -O2 -Wall -Wextra -Werror -o "$B/bench/storm" bench/storm.c -lpthread
-cc -O2 -Wall -Wextra -Werror -o "$B/bench/connect_lat" bench/connect_lat.c -lpthread
-cc -O2 -Wall -Wextra -Werror -o "$B/bench/capacity" bench/capacity.c -lpthread
-command -v strace >/dev/null || apt-get install -y --no-install-recommends strace >/dev/null
-command -v bpftrace >/dev/null || apt-get install -y --no-install-recommends bpftrace >/dev/null
+for t in storm connect_lat capacity steady; do
+  cc -O2 -Wall -Wextra -Werror -o "$B/bench/$t" "bench/$t.c" -lpthread
+done
+scripts/deps.sh bench
+export CAPACITY="$PWD/$B/bench/capacity" STEADY="$PWD/$B/bench/steady"
+
+echo "bench: $(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes'), $RW, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 
 fetch_busybox() {
   local d="$B/bench/src"
@@ -40,14 +63,22 @@ fetch_busybox() {
   echo "$d/busybox"
 }
 
-[ "$what" = storm ] || [ "$what" = all ] && /usr/bin/python3 bench/bench.py storm --reps "$reps" --storm "$B/bench/storm"
-if [ "$what" = build ] || [ "$what" = all ]; then
+storm() { /usr/bin/python3 bench/bench.py "$1" --reps "$reps" --storm "$PWD/$B/bench/storm" --skip strace --skip bpftrace; }
+want() { case " $* " in *" $what "*) return 0 ;; esac; [ "$what" = all ]; }
+
+want arm goals && /usr/bin/python3 bench/arm.py --reps "$((reps * 2))"
+want short goals && storm short
+want large goals && storm large
+if want storm; then
+  /usr/bin/python3 bench/bench.py storm --reps "$reps" --storm "$PWD/$B/bench/storm"
+fi
+want capacity && /usr/bin/python3 bench/capacity.py
+want profile goals && /usr/bin/python3 bench/capacity.py --profile "${PROFILE_RATE:-200000}"
+want rss goals && /usr/bin/python3 bench/rss.py
+if want build; then
   src=$(fetch_busybox)
   /usr/bin/python3 bench/bench.py build --src "$PWD/$src" --reps "$reps"
 fi
-if [ "$what" = latency ] || [ "$what" = all ]; then
+if want latency; then
   /usr/bin/python3 bench/connect_latency.py --reps "$reps"
-fi
-if [ "$what" = capacity ] || [ "$what" = all ]; then
-  CAPACITY="$PWD/$B/bench/capacity" /usr/bin/python3 bench/capacity.py
 fi

@@ -110,22 +110,24 @@ end:
 	return 1;
 }
 
+/* Global: verified once per program, not once per call site and caller state
+ * (exec walks two paths: this cut its verification from 76k to 17k insns). */
+__noinline int walk_any(struct scratch *s, u32 data_off, u32 base, u64 dentry, u64 mnt)
+{
+	if (have_bpf_loop) {
+		struct walk_state w = {
+		    .dentry = dentry, .vfsmnt = mnt, .base = base, .data_off = data_off};
+
+		bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+		return w.done ? (int)w.result : (int)(w.off | PATH_TRUNC_BIT);
+	}
+	return walk_path(s, data_off, base, dentry, mnt);
+}
+
 static __always_inline u32 put_path(struct scratch *s, u32 data_off, u32 base, struct path *p,
 				    u32 *flags, u32 trunc_flag)
 {
-	int r;
-
-	if (have_bpf_loop) {
-		struct walk_state w = {.dentry = (u64)p->dentry,
-				       .vfsmnt = (u64)p->mnt,
-				       .base = base,
-				       .data_off = data_off};
-
-		bpf_loop(PATH_DEPTH, walk_step, &w, 0);
-		r = w.done ? (int)w.result : (int)(w.off | PATH_TRUNC_BIT);
-	} else {
-		r = walk_path(s, data_off, base, (u64)p->dentry, (u64)p->mnt);
-	}
+	int r = walk_any(s, data_off, base, (u64)p->dentry, (u64)p->mnt);
 
 	if (r & PATH_TRUNC_BIT)
 		*flags |= trunc_flag;

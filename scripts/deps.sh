@@ -10,13 +10,16 @@ test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftab
            python3 python3-cryptography libclang-rt-14-dev
            chromium debhelper dpkg-dev nodejs cppcheck clang-format man-db
            sudo npm python3-pip python3-yaml busybox-static git wget curl postgresql)
+# bench/run.sh: the peers it compares with, and perf for the collector's profile.
+bench_pkgs=(gcc python3 strace bpftrace linux-perf)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
   demo)  want+=("${demo_pkgs[@]}") ;;
   test)  want+=("${demo_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "deps.sh: unknown set '$1' (build|demo|test)" >&2; exit 2 ;;
+  bench) want+=("${bench_pkgs[@]}") ;;
+  *) echo "deps.sh: unknown set '$1' (build|demo|test|bench)" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "common/util.h"
 
 struct cmd {
 	const char *name;
@@ -47,6 +48,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "runwarden: unknown command '%s' (try 'runwarden --help')\n", argv[1]);
+	rw_err("unknown command '%s' (try 'runwarden --help')", argv[1]);
 	return 2;
 }

@@ -9,6 +9,7 @@
 #include "ci/detect.h"
 #include "common/jsonw.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 static char *dup_or_null(const char *s)
 {
@@ -48,9 +49,7 @@ int baseline_job_open(struct baseline_job *b, const struct baseline_opts *o, cha
 		return -1;
 	}
 	b->min_runs = b->store.min_runs;
-	b->where = strdup(b->store.db->where);
-	if (!b->where)
-		abort();
+	b->where = xstrdup(b->store.db->where);
 	bl_store_close(&b->store);
 	return 0;
 }
@@ -139,8 +138,6 @@ int baseline_job_record(struct baseline_job *b, const struct baseline_run_info *
 {
 	struct bl_run r;
 	char err[BL_ERRLEN + 256];
-	int fd = openat(ri->dirfd, "events.ndjson", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
 	struct strbuf name = STRBUF_INIT;
 	int rc = -1;
 
@@ -156,11 +153,7 @@ int baseline_job_record(struct baseline_job *b, const struct baseline_run_info *
 	rfc3339(&r.finished_at, ri->finished_ns);
 	r.complete = ri->complete;
 	sb_addf(&name, "%s/events.ndjson", ri->dir_name);
-	if (!f) {
-		if (fd >= 0)
-			close(fd);
-		snprintf(err, sizeof(err), "%s: cannot open", name.buf);
-	} else if (!bl_run_read_log(&r, f, name.buf, err, sizeof(err))) {
+	if (!bl_run_read_log(&r, ri->dirfd, name.buf, err, sizeof(err))) {
 		b->store.min_runs = b->min_runs;
 		if (!bl_store_open(&b->store, b->spec, err, sizeof(err))) {
 			rc = bl_store_add(&b->store, &r, err, sizeof(err));
@@ -202,7 +195,7 @@ int baseline_job_record(struct baseline_job *b, const struct baseline_run_info *
 			FILE *tty = open_memstream(&b->report, &len);
 
 			if (!tty)
-				abort();
+				xalloc_die(BUFSIZ);
 			fprintf(tty, "  baseline: %zu first seen (%zu medium) against %s\n",
 				info + medium, medium, b->where);
 			baseline_print_first_seen(&r, tty, 20);

@@ -2,6 +2,7 @@
  * server. Writers run serializable transactions; store.c retries the ones the server
  * refuses to serialise (SQLSTATE 40001, 40P01). */
 #include "baseline/db.h"
+#include "common/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +55,8 @@ static int pg_exec(struct bl_db *db, const char *sql, int n, const char *const *
 
 	if (st == PGRES_TUPLES_OK && fn) {
 		int rows = PQntuples(res), ncol = PQnfields(res);
-		const char **vals = calloc(ncol ? ncol : 1, sizeof(*vals));
+		const char **vals = xcalloc(ncol ? ncol : 1, sizeof(*vals));
 
-		if (!vals)
-			abort();
 		for (int r = 0; r < rows; r++) {
 			for (int k = 0; k < ncol; k++)
 				vals[k] = PQgetisnull(res, r, k) ? NULL : PQgetvalue(res, r, k);
@@ -151,9 +150,7 @@ struct bl_db *bl_pg_open(const char *uri, char *err, size_t errlen)
 		return NULL;
 	}
 	PQsetNoticeProcessor(c, quiet_notices, NULL);
-	db = calloc(1, sizeof(*db));
-	if (!db)
-		abort();
+	db = xcalloc(1, sizeof(*db));
 	db->backend = BL_POSTGRES;
 	db->ops = &pg_ops;
 	db->h = c;

@@ -1,6 +1,7 @@
 /* The SQLite backend of the baseline store: one file, no server, several writers serialised
  * by SQLite's own locking (WAL, BEGIN IMMEDIATE, a busy timeout, retries in store.c). */
 #include "baseline/db.h"
+#include "common/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,10 +56,8 @@ static int bind_all(sqlite3_stmt *st, int n, const char *const *params)
 static int run_one(struct bl_db *db, sqlite3_stmt *st, bl_row_fn fn, void *ctx)
 {
 	int rc, ncol = sqlite3_column_count(st);
-	const char **vals = ncol ? calloc(ncol, sizeof(*vals)) : NULL;
+	const char **vals = ncol ? xcalloc(ncol, sizeof(*vals)) : NULL;
 
-	if (ncol && !vals)
-		abort();
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int c = 0; c < ncol; c++)
 			vals[c] = (const char *)sqlite3_column_text(st, c);
@@ -147,9 +146,7 @@ struct bl_db *bl_sqlite_open(const char *path, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(h, BL_SQLITE_BUSY_MS);
 	sqlite3_extended_result_codes(h, 1);
-	db = calloc(1, sizeof(*db));
-	if (!db)
-		abort();
+	db = xcalloc(1, sizeof(*db));
 	db->backend = BL_SQLITE;
 	db->ops = &sqlite_ops;
 	db->h = h;

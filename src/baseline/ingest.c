@@ -15,6 +15,8 @@
 #include "common/jsonw.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "common/xalloc.h"
+#include "evidence/evread.h"
 
 /* Longest event line read; a longer one is an error, as in learn. */
 #define BL_MAX_LINE (1u << 20)
@@ -74,9 +76,7 @@ static size_t cut_len(const char *v, size_t max)
 void bl_set(char **field, const char *v)
 {
 	free(*field);
-	*field = v ? strndup(v, cut_len(v, BL_MAX_FIELD)) : NULL;
-	if (v && !*field)
-		abort();
+	*field = v ? xstrndup(v, cut_len(v, BL_MAX_FIELD)) : NULL;
 }
 
 const char *bl_run_keyless(const struct bl_run *r)
@@ -185,16 +185,12 @@ static struct bl_item *item_get(struct bl_run *r, enum bl_kind kind, const char 
 		}
 		e = strmap_put(&r->items, k.buf, NULL);
 		r->n_kind[kind]++;
-		it = calloc(1, sizeof(*it));
-		if (!it)
-			abort();
+		it = xcalloc(1, sizeof(*it));
 		it->kind = kind;
-		it->step = strdup(step);
-		it->ikey = strdup(ikey);
-		it->name = strdup(name);
+		it->step = xstrdup(step);
+		it->ikey = xstrdup(ikey);
+		it->name = xstrdup(name);
 		it->detail = json_object();
-		if (!it->step || !it->ikey || !it->name || !it->detail)
-			abort();
 		e->val = it;
 	}
 	sb_release(&k);
@@ -344,116 +340,88 @@ void bl_run_event(struct bl_run *r, json_t *ev)
 		take_dns(r, ev);
 }
 
-/* One line into sb without its newline: 1, 0 at the end, -1 when longer than the cap. */
-static int read_line(FILE *f, struct strbuf *sb, bool *complete)
+int bl_run_read_log(struct bl_run *r, int dirfd, const char *display, char *err, size_t errlen)
 {
-	char chunk[8192];
-
-	sb_reset(sb);
-	*complete = false;
-	while (fgets(chunk, sizeof(chunk), f)) {
-		size_t n = strlen(chunk);
-
-		if (n && chunk[n - 1] == '\n') {
-			sb_add(sb, chunk, n - 1);
-			*complete = true;
-			return 1;
-		}
-		sb_add(sb, chunk, n);
-		if (sb->len > BL_MAX_LINE)
-			return -1;
-	}
-	return sb->len ? 1 : 0;
-}
-
-int bl_run_read_log(struct bl_run *r, FILE *f, const char *name, char *err, size_t errlen)
-{
-	struct strbuf line = STRBUF_INIT;
-	size_t lineno = 0;
-	bool complete;
+	char ev_err[EV_ERRLEN];
+	struct evread in;
 	int rc = -1, got;
 
+	if (evread_openat(&in, dirfd, "events.ndjson", display, BL_MAX_LINE, ev_err)) {
+		snprintf(err, errlen, "%s", ev_err);
+		return -1;
+	}
 	/* The run's own step is known before its events: every event without a label goes
 	 * there, and a step with nothing in it still counts as run. */
 	keep_step(r, r->run_step ? r->run_step : "");
-	while ((got = read_line(f, &line, &complete)) > 0) {
+	while ((got = evread_next(&in)) > 0) {
 		json_error_t jerr;
 		json_t *ev;
 
-		lineno++;
-		if (!line.len)
+		if (!in.line.len)
 			continue;
-		ev = json_load_line(line.buf, line.len, &jerr);
+		ev = json_load_line(in.line.buf, in.line.len, &jerr);
 		if (!json_is_object(ev)) {
 			json_decref(ev);
-			if (!complete)
+			if (!in.terminated)
 				break; /* a torn last line: the rest was written whole */
-			snprintf(err, errlen, "%.200s:%zu: not a JSON object", name, lineno);
+			snprintf(err, errlen, "%.200s:%llu: not a JSON object", display,
+				 (unsigned long long)in.lineno);
 			goto out;
 		}
 		bl_run_event(r, ev);
 		json_decref(ev);
 	}
 	if (got < 0) {
-		snprintf(err, errlen, "%.200s:%zu: line longer than %u bytes", name, lineno + 1,
-			 BL_MAX_LINE);
-		goto out;
-	}
-	if (ferror(f)) {
-		snprintf(err, errlen, "%.200s: read error", name);
+		snprintf(err, errlen, "%s", in.err);
 		goto out;
 	}
 	rc = 0;
 out:
-	fclose(f);
-	sb_release(&line);
+	evread_close(&in);
 	return rc;
 }
 
-/* A regular file under dir, opened without following a planted symlink or blocking on a
- * FIFO. NULL with err filled. */
-static FILE *open_in(int dfd, const char *dir, const char *file, size_t max, char *err,
-		     size_t errlen)
+/* summary.json of a run directory: a regular file of a readable size, never through a
+ * link or a planted FIFO. NULL with err filled. */
+static json_t *load_summary(int dfd, const char *dir, char *err, size_t errlen)
 {
-	int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct strbuf name = STRBUF_INIT;
+	json_error_t jerr;
 	struct stat st;
-	FILE *f;
+	json_t *sum = NULL;
+	FILE *f = NULL;
+	int fd;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%.200s/%s: cannot open: %s", dir, file, strerror(errno));
+	sb_addf(&name, "%s/summary.json", dir);
+	fd = open_regular(dfd, "summary.json", name.buf, err, errlen);
+	if (fd >= 0 && (fstat(fd, &st) || (uint64_t)st.st_size > BL_MAX_SUMMARY))
+		snprintf(err, errlen, "%.200s: larger than %u bytes", name.buf, BL_MAX_SUMMARY);
+	else if (fd >= 0 && !(f = fdopen(fd, "re")))
+		snprintf(err, errlen, "%.200s: %s", name.buf, strerror(errno));
+	if (f) {
+		sum = json_loadf(f, 0, &jerr);
+		fclose(f);
+		if (!json_is_object(sum))
+			snprintf(err, errlen, "%.200s:%d: not a JSON object%s%s", name.buf,
+				 jerr.line, sum ? "" : ": ", sum ? "" : jerr.text);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	sb_release(&name);
+	if (!json_is_object(sum)) {
+		json_decref(sum);
 		return NULL;
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (max && (uint64_t)st.st_size > max)) {
-		snprintf(err, errlen, "%.200s/%s: not a regular file%s", dir, file,
-			 max ? " of a readable size" : "");
-		close(fd);
-		return NULL;
-	}
-	f = fdopen(fd, "re");
-	if (!f) {
-		close(fd);
-		snprintf(err, errlen, "%.200s/%s: %s", dir, file, strerror(errno));
-	}
-	return f;
+	return sum;
 }
 
 static int read_summary(struct bl_run *r, int dfd, const char *dir, char *err, size_t errlen)
 {
-	FILE *f = open_in(dfd, dir, "summary.json", BL_MAX_SUMMARY, err, errlen);
-	json_error_t jerr;
-	json_t *sum, *ci;
+	json_t *sum = load_summary(dfd, dir, err, errlen), *ci;
 	const char *root;
 
-	if (!f)
+	if (!sum)
 		return -1;
-	sum = json_loadf(f, 0, &jerr);
-	fclose(f);
-	if (!json_is_object(sum)) {
-		snprintf(err, errlen, "%.200s/summary.json:%d: not a JSON object%s%s", dir,
-			 jerr.line, sum ? "" : ": ", sum ? "" : jerr.text);
-		json_decref(sum);
-		return -1;
-	}
 	root = jstr(json_object_get(sum, "log"), "root");
 	if (!root || strlen(root) != 64 || strspn(root, "0123456789abcdef") != 64) {
 		snprintf(err, errlen,
@@ -489,7 +457,6 @@ static int read_summary(struct bl_run *r, int dfd, const char *dir, char *err, s
 int bl_run_read_dir(struct bl_run *r, const char *dir, char *err, size_t errlen)
 {
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	FILE *f;
 	int rc = -1;
 
 	if (dfd < 0) {
@@ -497,17 +464,13 @@ int bl_run_read_dir(struct bl_run *r, const char *dir, char *err, size_t errlen)
 			 strerror(errno));
 		return -1;
 	}
-	if (read_summary(r, dfd, dir, err, errlen))
-		goto out;
-	f = open_in(dfd, dir, "events.ndjson", 0, err, errlen);
-	if (f) {
+	if (!read_summary(r, dfd, dir, err, errlen)) {
 		struct strbuf name = STRBUF_INIT;
 
 		sb_addf(&name, "%s/events.ndjson", dir);
-		rc = bl_run_read_log(r, f, name.buf, err, errlen);
+		rc = bl_run_read_log(r, dfd, name.buf, err, errlen);
 		sb_release(&name);
 	}
-out:
 	close(dfd);
 	return rc;
 }

@@ -78,8 +78,9 @@ void bl_run_free(struct bl_run *r);
 void bl_set(char **field, const char *v);
 /* Takes one event of the log (exec, connect, dns; others are ignored). */
 void bl_run_event(struct bl_run *r, json_t *ev);
-/* Reads events.ndjson from f (closed). 0, or -1 with a one-line reason naming name:line. */
-int bl_run_read_log(struct bl_run *r, FILE *f, const char *name, char *err, size_t errlen);
+/* Reads events.ndjson in the run directory dirfd (display names it in messages). 0, or -1
+ * with a one-line reason naming it and the line. */
+int bl_run_read_log(struct bl_run *r, int dirfd, const char *display, char *err, size_t errlen);
 /* Reads RUNDIR/summary.json (key, labels, uid) and RUNDIR/events.ndjson. Fields already
  * set in r (explicit --repo/--workflow/--job/--step) win over the run's CI labels. */
 int bl_run_read_dir(struct bl_run *r, const char *dir, char *err, size_t errlen);

@@ -303,7 +303,7 @@ static void composite(enum ci_platform p, const struct envsrc *e, const char *ro
 		if (json_is_null(json_object_get(o, "runner"))) {
 			char buf[CI_VALUE_MAX + 1];
 			sb_addf(&sb, "%s/etc/hostname", root && *root ? root : "");
-			ssize_t n = read_file_bounded(sb_str(&sb), buf, sizeof(buf) - 1);
+			ssize_t n = read_text_bounded(sb_str(&sb), buf, sizeof(buf));
 			sb_reset(&sb);
 			if (n > 0) {
 				while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/strbuf.h"
+#include "common/util.h"
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
@@ -17,18 +18,38 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	/* the help lives with the top command: "job start" -> runwarden job --help */
 	snprintf(base, sizeof(base), "%s", cmd);
 	base[strcspn(base, " ")] = 0;
-	sb_addf(&sb, "runwarden %s: ", cmd);
 	va_start(ap, fmt);
 	sb_vaddf(&sb, fmt, ap);
 	va_end(ap);
-	sb_addf(&sb, " (see 'runwarden %s --help')", base);
-	/* one line, whatever the message quotes */
-	for (size_t i = 0; i < sb.len; i++)
-		if (sb.buf[i] == '\n' || sb.buf[i] == '\r')
-			sb.buf[i] = ' ';
-	fprintf(stderr, "%s\n", sb_str(&sb));
+	rw_err_cmd(cmd, "%s (see 'runwarden %s --help')", sb_str(&sb), base);
 	sb_release(&sb);
 	return CLI_USAGE;
+}
+
+int cli_dispatch(const char *cmd, int argc, char **argv, const struct cli_sub *subs, size_t n,
+		 const char *usage)
+{
+	struct strbuf names = STRBUF_INIT;
+	int rc;
+
+	if (argc >= 2 &&
+	    (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	for (size_t i = 0; argc >= 2 && i < n; i++)
+		if (!strcmp(argv[1], subs[i].name)) {
+			optind = 1;
+			return subs[i].fn(argc - 1, argv + 1);
+		}
+	for (size_t i = 0; i < n; i++)
+		sb_addf(&names, "%s%s", i ? ", " : "", subs[i].name);
+	if (argc < 2)
+		rc = cli_usage(cmd, "no subcommand given (%s)", sb_str(&names));
+	else
+		rc = cli_usage(cmd, "unknown subcommand '%s' (%s)", argv[1], sb_str(&names));
+	sb_release(&names);
+	return rc;
 }
 
 /* "--name" for a long option, "-c" for a short one. */

@@ -7,6 +7,7 @@
 #ifndef RW_CLI_H
 #define RW_CLI_H
 #include <getopt.h>
+#include <stddef.h>
 
 /* Exit status for every usage error. */
 #define CLI_USAGE 2
@@ -19,6 +20,19 @@
  */
 int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 	       const struct option *longopts);
+
+/* A command made of subcommands ("job start", "policy check"). */
+struct cli_sub {
+	const char *name;
+	int (*fn)(int argc, char **argv); /* argv[0] is the subcommand's name */
+};
+
+/*
+ * Runs the subcommand argv[1] names, with optind reset. -h, --help and help print usage on
+ * stdout (exit 0); none or an unknown one is a usage error that lists the names.
+ */
+int cli_dispatch(const char *cmd, int argc, char **argv, const struct cli_sub *subs, size_t n,
+		 const char *usage);
 
 /* Prints "runwarden CMD: <message> (see 'runwarden CMD --help')" and returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

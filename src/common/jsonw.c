@@ -50,8 +50,17 @@ void json_str(struct strbuf *sb, const void *bytes, size_t len)
 	sb_addch(sb, '"');
 	while (i < len) {
 		unsigned char c = p[i];
-		size_t n;
+		size_t n, run = i;
 
+		/* Printable ASCII needs no escaping: copied in runs, the common case. */
+		while (run < len && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' &&
+		       p[run] != '\\')
+			run++;
+		if (run > i) {
+			sb_add(sb, p + i, run - i);
+			i = run;
+			continue;
+		}
 		switch (c) {
 		case '"':
 			sb_add(sb, "\\\"", 2);

@@ -1,5 +1,6 @@
 /* Growable byte buffer; allocation failure aborts (there is no sane recovery mid-event). */
 #include "common/strbuf.h"
+#include "common/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +15,7 @@ void sb_grow(struct strbuf *sb, size_t extra)
 	size_t n = sb->alloc ? sb->alloc : 64;
 	while (n < need)
 		n *= 2;
-	char *p = realloc(sb->buf, n);
-	if (!p) {
-		fputs("runwarden: out of memory\n", stderr);
-		abort();
-	}
-	sb->buf = p;
+	sb->buf = xrealloc(sb->buf, n);
 	sb->alloc = n;
 }
 
@@ -62,6 +58,27 @@ void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
 	sb->len += n;
 }
 
+void sb_addu(struct strbuf *sb, unsigned long long v)
+{
+	char d[20];
+	int n = 0;
+
+	do
+		d[sizeof(d) - ++n] = (char)('0' + v % 10);
+	while ((v /= 10) && n < (int)sizeof(d));
+	sb_add(sb, d + sizeof(d) - n, n);
+}
+
+void sb_addi(struct strbuf *sb, long long v)
+{
+	if (v < 0) {
+		sb_addch(sb, '-');
+		sb_addu(sb, -(unsigned long long)v);
+		return;
+	}
+	sb_addu(sb, (unsigned long long)v);
+}
+
 void sb_addf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list ap;
@@ -92,7 +109,7 @@ const char *sb_str(const struct strbuf *sb)
 
 char *sb_detach(struct strbuf *sb)
 {
-	char *p = sb->buf ? sb->buf : strdup("");
+	char *p = sb->buf ? sb->buf : xstrdup("");
 
 	sb->buf = NULL;
 	sb->len = sb->alloc = 0;

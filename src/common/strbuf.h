@@ -20,6 +20,9 @@ void sb_addstr(struct strbuf *sb, const char *s);
 void sb_addch(struct strbuf *sb, char c);
 void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
+/* Decimal text of v. printf-free: the collector calls these several times per event. */
+void sb_addu(struct strbuf *sb, unsigned long long v);
+void sb_addi(struct strbuf *sb, long long v);
 void sb_reset(struct strbuf *sb);
 void sb_release(struct strbuf *sb);
 /* Returns buf ("" when empty) */

@@ -1,5 +1,7 @@
 /* String-keyed chained hash map, iterated in insertion order (see strmap.h). */
 #include "common/strmap.h"
+#include "common/xalloc.h"
+#include "common/util.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -10,17 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-static void *xcalloc(size_t n, size_t sz)
-{
-	void *p = calloc(n, sz);
-
-	if (!p) {
-		fputs("runwarden: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
 
 /*
  * Keys are often chosen by the job (DNS names, addresses, paths), so the bucket must not be
@@ -34,7 +25,7 @@ static __thread EVP_MAC_CTX *sip_ctx;
 
 static void die_hash(const char *why)
 {
-	fprintf(stderr, "runwarden: hash: %s\n", why);
+	rw_err("hash: %s", why);
 	abort();
 }
 
@@ -138,7 +129,7 @@ struct strmap_entry *strmap_put(struct strmap *m, const char *key, bool *created
 	if (m->count + 1 > m->nb * 3 / 4)
 		grow(m);
 	e = xcalloc(1, sizeof(*e));
-	e->key = strdup(key);
+	e->key = xstrdup(key);
 	if (!e->key)
 		abort();
 	size_t i = hash(key) & (m->nb - 1);

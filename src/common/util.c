@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,22 +13,41 @@
 #include <time.h>
 #include <unistd.h>
 
-void warnx_(const char *fmt, ...)
+void rw_verr(const char *cmd, const char *fmt, va_list ap)
 {
 	struct strbuf sb = STRBUF_INIT;
-	va_list ap;
 
-	sb_addstr(&sb, "runwarden: ");
-	va_start(ap, fmt);
+	sb_addstr(&sb, "runwarden");
+	if (cmd)
+		sb_addf(&sb, " %s", cmd);
+	sb_addstr(&sb, ": ");
 	sb_vaddf(&sb, fmt, ap);
-	va_end(ap);
-	/* One line, whatever the message carries. */
+	/* One line, whatever the message carries (names and reasons can come from the job). */
 	for (size_t i = 0; i < sb.len; i++)
 		if (sb.buf[i] == '\n' || sb.buf[i] == '\r')
 			sb.buf[i] = ' ';
 	sb_addch(&sb, '\n');
+	/* One write: lines from concurrent writers (the agent's threads) do not interleave. */
 	fputs(sb.buf, stderr);
 	sb_release(&sb);
+}
+
+void rw_err_cmd(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rw_verr(cmd, fmt, ap);
+	va_end(ap);
+}
+
+void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rw_verr(NULL, fmt, ap);
+	va_end(ap);
 }
 
 static int64_t ts_ns(clockid_t c)
@@ -64,11 +84,12 @@ int64_t mono_to_real_offset(void)
 void fmt_rfc3339(struct strbuf *sb, int64_t real_ns)
 {
 	/* Events come in bursts within the same second: format the date part
-	 * once per second, not once per event. */
+	 * once per second, not once per event, and the fraction without printf. */
 	static __thread time_t cached_s = -1;
 	static __thread char cached[32];
 	time_t s = real_ns / 1000000000LL;
 	long ns = real_ns % 1000000000LL;
+	char frac[11] = ".000000000Z";
 
 	if (s != cached_s) {
 		struct tm tm;
@@ -77,36 +98,74 @@ void fmt_rfc3339(struct strbuf *sb, int64_t real_ns)
 		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
 		cached_s = s;
 	}
-	sb_addf(sb, "%s.%09ldZ", cached, ns);
+	if (ns < 0) { /* before 1970: never from a kernel clock; printed as it always was */
+		sb_addf(sb, "%s.%09ldZ", cached, ns);
+		return;
+	}
+	for (int i = 9; i > 0; i--, ns /= 10)
+		frac[i] = (char)('0' + ns % 10);
+	sb_addstr(sb, cached);
+	sb_add(sb, frac, sizeof(frac));
 }
 
 void fmt_addr(struct strbuf *sb, int family, const void *addr)
 {
 	char buf[INET6_ADDRSTRLEN];
 
+	if (family == AF_INET) { /* inet_ntop's text, without its sprintf (per connect) */
+		const unsigned char *a = addr;
+
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				sb_addch(sb, '.');
+			sb_addu(sb, a[i]);
+		}
+		return;
+	}
+
 	if (!inet_ntop(family, addr, buf, sizeof(buf)))
 		snprintf(buf, sizeof(buf), "?");
 	sb_addstr(sb, buf);
 }
 
-ssize_t read_file_bounded(const char *path, char *buf, size_t cap)
+/* Reads fd until the end or cap bytes, and closes it. *err: the errno a read failed with
+ * (what came before it is kept), else 0. */
+static size_t read_close(int fd, char *buf, size_t cap, int *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t got = 0;
 
-	if (fd < 0)
-		return -1;
+	*err = 0;
 	while (got < cap) {
 		ssize_t n = read(fd, buf + got, cap - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0)
+			*err = errno;
 		if (n <= 0)
 			break;
 		got += n;
 	}
 	close(fd);
 	return got;
+}
+
+ssize_t read_file_bounded(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+
+	if (fd < 0)
+		return -1;
+	/* A process that exits mid-read ends its /proc files early: what was read stands. */
+	return read_close(fd, buf, cap, &e);
+}
+
+ssize_t read_text_bounded(const char *path, char *buf, size_t cap)
+{
+	ssize_t n = read_file_bounded(path, buf, cap - 1);
+
+	buf[n > 0 ? n : 0] = 0;
+	return n;
 }
 
 static const char *file_type_name(mode_t m)
@@ -119,44 +178,68 @@ static const char *file_type_name(mode_t m)
 			     : "not a regular file";
 }
 
-ssize_t read_regular_file(const char *path, char *buf, size_t cap, char *err, size_t errlen)
+int open_regular(int dirfd, const char *path, const char *display, char *err, size_t errlen)
 {
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it. Inside
+	 * a directory the caller holds, a link planted in the file's place is not followed. */
+	int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	int fd = openat(dirfd, path, dirfd == AT_FDCWD ? flags : flags | O_NOFOLLOW);
 	struct stat st;
-	size_t got = 0;
+	int e;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		close(fd);
+	if (!display)
+		display = path;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		e = errno;
+		snprintf(err, errlen, "%s: cannot read: %s", display, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		errno = e;
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file (%s)", path,
+		snprintf(err, errlen, "%s: not a regular file (%s)", display,
 			 file_type_name(st.st_mode));
 		close(fd);
+		errno = EINVAL;
 		return -1;
 	}
-	while (got < cap) {
-		ssize_t n = read(fd, buf + got, cap - got);
+	return fd;
+}
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		got += n;
+ssize_t read_regular_file(const char *path, char *buf, size_t cap, char *err, size_t errlen)
+{
+	int fd = open_regular(AT_FDCWD, path, NULL, err, errlen), e;
+	size_t got;
+
+	if (fd < 0)
+		return -1;
+	got = read_close(fd, buf, cap, &e);
+	if (e) {
+		snprintf(err, errlen, "%s: read error: %s", path, strerror(e));
+		return -1;
 	}
-	close(fd);
 	return got;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+
+	if (strlen(path) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(tmp, path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, mode) && errno != EEXIST ? -1 : 0;
 }
 
 int write_file_str(const char *path, const char *s)

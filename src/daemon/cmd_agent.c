@@ -41,6 +41,7 @@
 #include "cmds.h"
 #include "common/cli.h"
 #include "common/util.h"
+#include "common/procfs.h"
 
 #define DEFAULT_STATE "/var/lib/runwarden"
 #define DEFAULT_PINS  "/sys/fs/bpf/runwarden"
@@ -120,10 +121,9 @@ static int proc_stat(int pid, int *ppid, unsigned long long *start)
 	int f = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	/* The name may hold anything, ')' included: fields follow the last one. */
 	p = strrchr(buf, ')');
 	if (!p)
@@ -148,10 +148,9 @@ static int proc_cgroup(int pid, char *out, size_t len)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	p = strstr(buf, "0::");
 	if (!p || (p != buf && p[-1] != '\n'))
 		return -1;
@@ -208,7 +207,6 @@ static bool is_wrapper(int pid)
 	n = readlink(path, exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return false;
-	exe[n] = 0;
 	base = strrchr(exe, '/');
 	base = base ? base + 1 : exe;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -439,24 +437,6 @@ static void one_line(const char *in, char *out, size_t len)
 		}
 	}
 	out[o] = 0;
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-
-	if (strlen(path) >= sizeof(tmp))
-		return -1;
-	strcpy(tmp, path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, mode) && errno != EEXIST ? -1 : 0;
 }
 
 /* The evidence directory itself is job_arm's to create (fresh, 0700); its
@@ -732,23 +712,6 @@ fail:
 
 /* ------------------------------------------------------------ stop */
 
-static void cmdline_of(int pid, char *out, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	n = read_file_bounded(path, out, len - 1);
-	if (n < 0)
-		n = 0;
-	for (ssize_t i = 0; i < n; i++)
-		if (!out[i])
-			out[i] = ' ';
-	while (n > 0 && out[n - 1] == ' ')
-		n--;
-	out[n] = 0;
-}
-
 /* Into the directory the dead agent created, and only that one (the job may
  * have renamed it and put its own in its place). */
 static bool write_orphan_summary(const struct jobrec *r, json_t *sum, char *err)
@@ -787,7 +750,7 @@ static json_t *stop_orphan(struct agent *a, bool kill_left)
 	for (int i = 0; i < n; i++) {
 		char cl[512];
 
-		cmdline_of(pids[i], cl, sizeof(cl));
+		proc_cmdline(pids[i], cl, sizeof(cl));
 		json_array_append_new(left,
 				      json_pack("{s:i,s:s}", "pid", (int)pids[i], "cmdline", cl));
 	}
@@ -1169,6 +1132,11 @@ int cmd_agent(int argc, char **argv)
 		rw_err("epoll: %s", strerror(errno));
 		goto out;
 	}
+	/* The first job then arms by writing maps, like every later one. */
+	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, err, sizeof(err)))
+		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
+		       "job loads its own",
+		       err);
 	rw_err("agent listening on %s (pid %d)", a.sock_path, (int)getpid());
 	sd_notify_ready();
 

@@ -336,18 +336,11 @@ static int job_status(int argc, char **argv)
 
 int cmd_job(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage("job", "no subcommand given (start, stop or status)");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	optind = 1;
-	if (!strcmp(argv[1], "start"))
-		return job_start(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "stop"))
-		return job_stop(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "status"))
-		return job_status(argc - 1, argv + 1);
-	return cli_usage("job", "unknown subcommand '%s' (start, stop or status)", argv[1]);
+	static const struct cli_sub subs[] = {
+	    {"start", job_start},
+	    {"stop", job_stop},
+	    {"status", job_status},
+	};
+
+	return cli_dispatch("job", argc, argv, subs, sizeof(subs) / sizeof(subs[0]), usage_text);
 }

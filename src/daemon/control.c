@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/xalloc.h"
 
 static int fill_addr(struct sockaddr_un *sa, const char *path, char *err, size_t errlen)
 {
@@ -110,12 +111,10 @@ json_t *control_read(int fd, size_t max, int timeout_ms, char *err, size_t errle
 {
 	int64_t deadline = now_mono_ns() + (int64_t)timeout_ms * 1000000;
 	size_t len = 0;
-	char *buf = malloc(max + 1);
+	char *buf = xmalloc(max + 1);
 	json_error_t je;
 	json_t *msg = NULL;
 
-	if (!buf)
-		abort();
 	for (;;) {
 		int64_t left = (deadline - now_mono_ns()) / 1000000;
 		struct pollfd p = {.fd = fd, .events = POLLIN};

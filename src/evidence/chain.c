@@ -151,13 +151,9 @@ int chain_feed(struct chain *c, const void *data, size_t len)
 
 int chain_finish(struct chain *c)
 {
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
 	if (c->failed)
 		return -1;
-	EVP_DigestFinal_ex(c->md, md, &mdlen);
-	hex_encode(md, 32, c->sha256);
+	sha256_final_hex(c->md, c->sha256);
 	if (c->line.len)
 		return fail(c, c->lines + 1, "truncated",
 			    "truncated: the file ends inside this line (no newline)");

@@ -131,7 +131,7 @@ int cmd_verify(int argc, char **argv)
 	}
 	/* An error (unreadable key or file) is said once, on stderr. */
 	if (rc == VERDICT_ERROR)
-		fprintf(stderr, "runwarden verify: error: %s\n", r.reason);
+		rw_err_cmd("verify", "error: %s", r.reason);
 	if (rc == VERDICT_VALID && payload_out &&
 	    ev_write_file(payload_out, sb_str(&r.payload), r.payload.len, err)) {
 		rw_err("verify: %s", err);

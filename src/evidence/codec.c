@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 void ev_errf(char *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -132,49 +134,9 @@ unsigned char *b64_decode(const char *s, size_t n, size_t *outlen, char *err)
 	return out;
 }
 
-void hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * len] = 0;
-}
-
-bool is_sha256_hex(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[64] == 0;
-}
-
 int ev_open_regular(const char *path, char *err)
 {
-	/* O_NONBLOCK: opening a FIFO the job planted must not wait for a writer. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	struct stat st;
-
-	if (fd < 0) {
-		ev_errf(err, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st)) {
-		ev_errf(err, "%s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ev_errf(err, "%s: %s", path,
-			S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return open_regular(AT_FDCWD, path, NULL, err, EV_ERRLEN);
 }
 
 int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err)
@@ -191,8 +153,11 @@ int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			ev_errf(err, "%s: %s", path, strerror(errno));
+			int e = errno;
+
+			ev_errf(err, "%s: %s", path, strerror(e));
 			close(fd);
+			errno = e;
 			return -1;
 		}
 		if (n == 0)
@@ -202,6 +167,7 @@ int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err)
 		if (out->len > cap) {
 			ev_errf(err, "%s: larger than %zu bytes", path, cap);
 			close(fd);
+			errno = EFBIG;
 			return -1;
 		}
 	}

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/sha256.h" /* hex_encode, is_sha256_hex */
 #include "common/strbuf.h"
 
 /* Room for one error message ("where: why"). */
@@ -27,17 +28,14 @@ void b64_encode(struct strbuf *out, const void *data, size_t len);
  */
 unsigned char *b64_decode(const char *s, size_t n, size_t *outlen, char *err);
 
-/* Lowercase hex of len bytes into out (2*len+1 bytes). */
-void hex_encode(const unsigned char *in, size_t len, char *out);
-/* True when s is exactly 64 lowercase hex digits. */
-bool is_sha256_hex(const char *s);
-
 /* Opens a regular file for reading; a FIFO, device or directory is refused
- * without blocking. Returns the descriptor, or -1 with err filled in. */
+ * without blocking. Returns the descriptor, or -1 with err filled in and errno
+ * saying why (ENOENT: no such file; EINVAL: not a regular file). */
 int ev_open_regular(const char *path, char *err);
 /*
  * Reads a whole file of at most cap bytes into out. A larger file is an error
- * ("larger than cap"), so hostile input cannot make us allocate without bound.
+ * ("larger than cap", errno EFBIG), so hostile input cannot make us allocate
+ * without bound. errno as for ev_open_regular otherwise.
  */
 int ev_read_file(const char *path, size_t cap, struct strbuf *out, char *err);
 /* Writes data to path via a temporary file and rename, mode 0644. */

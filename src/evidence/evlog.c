@@ -11,45 +11,32 @@
 #include "evidence/codec.h"
 #include "evidence/outdir.h"
 
-void sha256_hex(const void *data, size_t len, char out[EVLOG_HASH_HEX])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = 0;
-}
-
 /* The per-line hash, with one digest context kept for the whole log (the
  * collector's hot path: no allocation per line). */
 static void hash_line(struct evlog *l, const void *data, size_t len)
 {
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	if (!l->md || !EVP_DigestInit_ex(l->md, EVP_sha256(), NULL) ||
-	    !EVP_DigestUpdate(l->md, data, len) || !EVP_DigestFinal_ex(l->md, md, &n)) {
+	if (!l->md || !EVP_DigestInit_ex(l->md, l->md_sha256, NULL) ||
+	    !EVP_DigestUpdate(l->md, data, len)) {
 		sha256_hex(data, len, l->prev);
 		return;
 	}
-	hex_encode(md, 32, l->prev);
+	sha256_final_hex(l->md, l->prev);
 }
 
 int evlog_open_fd(struct evlog *l, int fd)
 {
 	memset(l, 0, sizeof(*l));
 	l->fd = fd;
+	l->md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	l->md = EVP_MD_CTX_new();
 	l->all = EVP_MD_CTX_new();
-	if (fd < 0 || !l->md || !l->all || !EVP_DigestInit_ex(l->all, EVP_sha256(), NULL)) {
+	if (fd < 0 || !l->md_sha256 || !l->md || !l->all ||
+	    !EVP_DigestInit_ex(l->all, l->md_sha256, NULL)) {
 		EVP_MD_CTX_free(l->md);
 		EVP_MD_CTX_free(l->all);
+		EVP_MD_free(l->md_sha256);
 		l->md = l->all = NULL;
+		l->md_sha256 = NULL;
 		l->fd = -1;
 		if (!errno)
 			errno = ENOMEM;
@@ -75,43 +62,58 @@ int evlog_flush(struct evlog *l)
 	return l->failed ? -1 : 0;
 }
 
-int64_t evlog_append(struct evlog *l, const char *body, size_t len)
+/* Chains one line (built at the end of pending) and hands it on; keep: the closing record,
+ * whose bytes stay readable after the flush. */
+static int64_t append_line(struct evlog *l, const char *body, size_t len, bool keep)
 {
-	struct strbuf *line = &l->line;
+	struct strbuf *p = &l->pending;
 	int64_t seq = l->seq;
+	size_t start = p->len, n;
+	const char *line;
 
 	if (l->fd < 0 || l->failed)
 		return -1;
-	sb_reset(line);
-	sb_addf(line, "{\"seq\":%llu,\"prev\":\"%s\"", (unsigned long long)l->seq, l->prev);
-	sb_add(line, body, len);
-	sb_add(line, "}\n", 2);
-	sb_add(&l->pending, line->buf, line->len);
-	EVP_DigestUpdate(l->all, line->buf, line->len);
-	hash_line(l, line->buf, line->len);
-	l->bytes += line->len;
+	sb_grow(p, len + 100);
+	sb_add(p, "{\"seq\":", 7);
+	sb_addu(p, l->seq);
+	sb_add(p, ",\"prev\":\"", 9);
+	sb_add(p, l->prev, 64);
+	sb_addch(p, '"');
+	sb_add(p, body, len);
+	sb_add(p, "}\n", 2);
+	line = p->buf + start;
+	n = p->len - start;
+	EVP_DigestUpdate(l->all, line, n);
+	hash_line(l, line, n);
+	l->bytes += n;
 	l->seq++;
 	if (l->on_line)
-		l->on_line(l->on_line_ctx, line->buf, line->len);
-	if (l->pending.len >= EVLOG_FLUSH_AT && evlog_flush(l))
+		l->on_line(l->on_line_ctx, line, n);
+	if (keep)
+		sb_add(&l->close_line, line, n - 1);
+	if (p->len >= EVLOG_FLUSH_AT && evlog_flush(l))
 		return -1;
 	return seq;
 }
 
+int64_t evlog_append(struct evlog *l, const char *body, size_t len)
+{
+	return append_line(l, body, len, false);
+}
+
 static void free_state(struct evlog *l)
 {
-	sb_release(&l->line);
 	sb_release(&l->pending);
 	EVP_MD_CTX_free(l->md);
 	EVP_MD_CTX_free(l->all);
+	EVP_MD_free(l->md_sha256);
 	l->md = l->all = NULL;
+	l->md_sha256 = NULL;
 }
 
 int evlog_close(struct evlog *l, const char *extra)
 {
 	struct strbuf sb = STRBUF_INIT;
-	unsigned char md[32];
-	unsigned int n = 0;
 	int rc;
 
 	memcpy(l->root, l->prev, sizeof(l->root));
@@ -119,12 +121,11 @@ int evlog_close(struct evlog *l, const char *extra)
 		(unsigned long long)(l->seq - 1), l->prev);
 	if (extra)
 		sb_addstr(&sb, extra);
-	rc = evlog_append(l, sb.buf, sb.len) < 0 ? -1 : 0;
+	sb_reset(&l->close_line);
+	rc = append_line(l, sb.buf, sb.len, true) < 0 ? -1 : 0;
 	sb_release(&sb);
-	if (rc == 0) {
-		sb_add(&l->close_line, l->line.buf, l->line.len - 1);
+	if (rc == 0)
 		memcpy(l->head, l->prev, sizeof(l->head));
-	}
 	if (evlog_flush(l) || (l->fd >= 0 && fsync(l->fd) && !l->failed)) {
 		if (!l->failed) {
 			l->failed = true;
@@ -138,8 +139,7 @@ int evlog_close(struct evlog *l, const char *extra)
 		rc = -1;
 	}
 	l->fd = -1;
-	if (EVP_DigestFinal_ex(l->all, md, &n) == 1)
-		hex_encode(md, 32, l->sha256);
+	sha256_final_hex(l->all, l->sha256);
 	l->lines = l->seq - 1;
 	l->closed = rc == 0;
 	free_state(l);

@@ -21,9 +21,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/sha256.h"
 #include "common/strbuf.h"
 
-#define EVLOG_HASH_HEX 65
+#define EVLOG_HASH_HEX SHA256_HEX
 /* Most bytes held in memory before they are written out. */
 #define EVLOG_FLUSH_AT (64u << 10)
 
@@ -37,10 +38,12 @@ struct evlog {
 	uint64_t bytes;		   /* chained so far (written or pending) */
 	bool failed;		   /* a write failed: the file is short of what was chained */
 	int err;		   /* errno of that failure */
-	struct strbuf line;	   /* reused for every line: the collector's hot path */
-	struct strbuf pending;	   /* chained, not yet written (< EVLOG_FLUSH_AT + a line) */
-	struct evp_md_ctx_st *md;  /* EVP_MD_CTX per line, reused likewise */
-	struct evp_md_ctx_st *all; /* EVP_MD_CTX over every byte of the file */
+	/* Chained, not yet written (< EVLOG_FLUSH_AT + a line). Lines are built in place here:
+	 * the collector's hot path copies each line once. */
+	struct strbuf pending;
+	struct evp_md_st *md_sha256; /* EVP_MD fetched once: an implicit fetch per line locks */
+	struct evp_md_ctx_st *md;    /* EVP_MD_CTX per line, reused */
+	struct evp_md_ctx_st *all;   /* EVP_MD_CTX over every byte of the file */
 	evlog_line_fn on_line;
 	void *on_line_ctx;
 	/* Set by evlog_close: the log as sealed. */
@@ -68,8 +71,5 @@ int evlog_close(struct evlog *l, const char *extra);
 void evlog_abandon(struct evlog *l);
 /* Releases the memory of a closed log. */
 void evlog_release(struct evlog *l);
-
-/* Hex SHA-256 of a byte range, into out[EVLOG_HASH_HEX]. */
-void sha256_hex(const void *data, size_t len, char out[EVLOG_HASH_HEX]);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "evidence/codec.h"
+#include "common/xalloc.h"
 
 int write_full(int fd, const void *buf, size_t len)
 {
@@ -109,7 +110,7 @@ int outdir_create(struct outdir *d, const char *path, char *err)
 	}
 	d->dev = st.st_dev;
 	d->ino = st.st_ino;
-	d->path = strdup(path);
+	d->path = xstrdup(path);
 	return 0;
 fail:
 	outdir_close(d);
@@ -137,7 +138,7 @@ int outdir_reopen(struct outdir *d, const char *path, dev_t dev, ino_t ino, char
 	}
 	d->dev = dev;
 	d->ino = ino;
-	d->path = strdup(path);
+	d->path = xstrdup(path);
 	return 0;
 fail:
 	outdir_close(d);

@@ -12,6 +12,7 @@
 #include "evidence/dsse.h"
 #include "evidence/keys.h"
 #include "evidence/statement.h"
+#include "common/xalloc.h"
 
 #define POLICY_MAX (16u << 20)
 
@@ -80,7 +81,7 @@ static bool is_ephemeral_beside(const char *attestation, const struct key *pinne
  */
 static int no_attestation(const struct verify_opts *o, struct verify_report *r)
 {
-	char *log = o->log_path ? strdup(o->log_path) : beside(o->attestation, "events.ndjson");
+	char *log = o->log_path ? xstrdup(o->log_path) : beside(o->attestation, "events.ndjson");
 	struct chain ch;
 	int rc = 0;
 
@@ -175,7 +176,7 @@ enum verdict verify_evidence(const struct verify_opts *o, struct verify_report *
 		note(r, "the statement records signing key %.16s…, not the pinned key",
 		     st.signer_keyid);
 
-	r->log_path = o->log_path ? strdup(o->log_path) : beside(o->attestation, "events.ndjson");
+	r->log_path = o->log_path ? xstrdup(o->log_path) : beside(o->attestation, "events.ndjson");
 	if (chain_verify_file(&ch, r->log_path)) {
 		/* chain.c's codes are string literals: they outlive ch. */
 		invalid(r, ch.code ? ch.code : "chain", r->log_path, ch.where, "%s", ch.err);

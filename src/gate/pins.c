@@ -1,7 +1,10 @@
 /*
- * DNS gate, pin table (see pins.h): a chained hash for lookups plus one list of all entries
- * for expiry. Expiry scans the list; the agent calls it about once a second and the table is
- * bounded, so a linear scan costs less than keeping a heap in step with refreshes.
+ * DNS gate, pin table (see pins.h): a chained hash for lookups plus a min-heap by expiry.
+ * Expiry is called once a second by the agent but also for every answer while the table is
+ * full (to make room), so it must not scan: a full table of 65,536 pins scanned per question
+ * kept the agent at 100% CPU under a steady stream of new names (bench/rss.py). A refresh
+ * only moves an expiry later, so the heap keeps each pin at the key it had when placed (a
+ * lower bound) and puts it back in order when it reaches the top.
  */
 #include "gate/pins.h"
 
@@ -10,8 +13,9 @@
 #include <sys/socket.h>
 
 struct pin {
-	struct pin *hnext;	 /* bucket chain */
-	struct pin *prev, *next; /* all entries */
+	struct pin *hnext; /* bucket chain */
+	size_t hidx;	   /* position in the heap */
+	uint64_t key_ms;   /* the heap's key: expires_ms when last placed, never later */
 	uint64_t expires_ms;
 	int family;
 	uint8_t addr[16];
@@ -21,7 +25,7 @@ struct pin {
 struct gate_pins {
 	size_t max, count, nbuckets; /* nbuckets: a power of two */
 	struct pin **buckets;
-	struct pin *head;
+	struct pin **heap; /* count entries, min key_ms first; room for max */
 };
 
 static size_t addr_len(int family)
@@ -64,25 +68,72 @@ struct gate_pins *gate_pins_new(size_t max)
 	while (t->nbuckets < t->max && t->nbuckets < ((size_t)1 << 24))
 		t->nbuckets <<= 1;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->buckets) {
+	t->heap = calloc(t->max, sizeof(*t->heap));
+	if (!t->buckets || !t->heap) {
+		free(t->buckets);
+		free(t->heap);
 		free(t);
 		return NULL;
 	}
 	return t;
 }
 
-static void unlink_pin(struct gate_pins *t, struct pin **slot)
+static void heap_set(struct gate_pins *t, size_t i, struct pin *p)
 {
-	struct pin *p = *slot;
+	t->heap[i] = p;
+	p->hidx = i;
+}
+
+static void sift_up(struct gate_pins *t, size_t i)
+{
+	struct pin *p = t->heap[i];
+
+	while (i > 0 && t->heap[(i - 1) / 2]->key_ms > p->key_ms) {
+		heap_set(t, i, t->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(t, i, p);
+}
+
+static void sift_down(struct gate_pins *t, size_t i)
+{
+	struct pin *p = t->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= t->count)
+			break;
+		if (c + 1 < t->count && t->heap[c + 1]->key_ms < t->heap[c]->key_ms)
+			c++;
+		if (t->heap[c]->key_ms >= p->key_ms)
+			break;
+		heap_set(t, i, t->heap[c]);
+		i = c;
+	}
+	heap_set(t, i, p);
+}
+
+/* The pin that expires first, its key made exact (refreshes leave keys early), or NULL. */
+static struct pin *heap_top(struct gate_pins *t)
+{
+	while (t->count && t->heap[0]->key_ms < t->heap[0]->expires_ms) {
+		t->heap[0]->key_ms = t->heap[0]->expires_ms;
+		sift_down(t, 0);
+	}
+	return t->count ? t->heap[0] : NULL;
+}
+
+/* Removes the top of the heap from the table and frees it. */
+static void pop_top(struct gate_pins *t)
+{
+	struct pin *p = t->heap[0], **slot = find(t, p->qname, p->family, p->addr);
 
 	*slot = p->hnext;
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		t->head = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	t->count--;
+	if (--t->count) {
+		heap_set(t, 0, t->heap[t->count]);
+		sift_down(t, 0);
+	}
 	free(p);
 }
 
@@ -90,10 +141,9 @@ void gate_pins_free(struct gate_pins *t)
 {
 	if (!t)
 		return;
-	for (struct pin *p = t->head, *n; p; p = n) {
-		n = p->next;
-		free(p);
-	}
+	for (size_t i = 0; i < t->count; i++)
+		free(t->heap[i]);
+	free(t->heap);
 	free(t->buckets);
 	free(t);
 }
@@ -136,36 +186,27 @@ int gate_pins_put(struct gate_pins *t, const char *qname, int family, const void
 	memcpy(p->qname, qname, n);
 	memcpy(p->addr, addr, addr_len(family));
 	p->family = family;
-	p->expires_ms = expires_ms;
+	p->expires_ms = p->key_ms = expires_ms;
 	*slot = p;
-	p->next = t->head;
-	if (t->head)
-		t->head->prev = p;
-	t->head = p;
-	t->count++;
+	heap_set(t, t->count++, p);
+	sift_up(t, p->hidx);
 	return 1;
 }
 
 size_t gate_pins_expire(struct gate_pins *t, uint64_t now_ms, gate_unpin_fn fn, void *arg,
 			uint64_t *next)
 {
-	uint64_t earliest = 0;
+	struct pin *p;
 	size_t n = 0;
 
-	for (struct pin *p = t->head, *nx; p; p = nx) {
-		nx = p->next;
-		if (p->expires_ms > now_ms) {
-			if (!earliest || p->expires_ms < earliest)
-				earliest = p->expires_ms;
-			continue;
-		}
+	while ((p = heap_top(t)) && p->expires_ms <= now_ms) {
 		if (fn)
 			fn(arg, p->qname, p->family, p->addr);
-		unlink_pin(t, find(t, p->qname, p->family, p->addr));
+		pop_top(t);
 		n++;
 	}
 	if (next)
-		*next = earliest;
+		*next = p ? p->expires_ms : 0;
 	return n;
 }
 

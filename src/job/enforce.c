@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "events.h"
 #include "gate/dnsgate.h"
+#include "common/xalloc.h"
 
 /* Pins beyond the policy's own entries (each allowed name's addresses). */
 #define PIN_ROOM 65536
@@ -160,10 +161,8 @@ static int load_cidr(const struct policy_cidr *pc, void *arg)
 		return -1;
 	}
 	if (!lc->block && pc->prefix == (pc->family == AF_INET ? 32 : 128)) {
-		struct addr_rules *copy = malloc(sizeof(*copy));
+		struct addr_rules *copy = xmalloc(sizeof(*copy));
 
-		if (!copy)
-			abort();
 		*copy = v;
 		trie_key(key, sizeof(key), pc->family, pc->addr, pc->prefix);
 		strmap_put(&lc->e->exact, key, NULL)->val = copy;
@@ -325,17 +324,13 @@ static int gate_pin(void *ctx, const char *asked, const char *owner, int family,
 	trie_key(key, sizeof(key), family, a, full);
 	ent = strmap_put(&e->pins, key, NULL);
 	if (!ent->val) {
-		ent->val = calloc(1, sizeof(struct pin));
-		if (!ent->val)
-			abort();
+		ent->val = xcalloc(1, sizeof(struct pin));
 	}
 	p = ent->val;
 	set = pin_find_set(p, &m);
 	if (!set) {
-		struct pin_set *grown = realloc(p->sets, (p->nsets + 1) * sizeof(*grown));
+		struct pin_set *grown = xreallocarray(p->sets, p->nsets + 1, sizeof(*grown));
 
-		if (!grown)
-			abort();
 		p->sets = grown;
 		set = &p->sets[p->nsets++];
 		memset(set, 0, sizeof(*set));
@@ -444,11 +439,10 @@ static int gate_upstream_for(void *ctx, const struct dnsgate_client *who,
 static int system_resolver(char *out, size_t len)
 {
 	char buf[8192], *line, *save = NULL;
-	ssize_t n = read_file_bounded("/etc/resolv.conf", buf, sizeof(buf) - 1);
+	ssize_t n = read_text_bounded("/etc/resolv.conf", buf, sizeof(buf));
 
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char addr[INET6_ADDRSTRLEN];
 

@@ -24,6 +24,8 @@
 #include "baseline/baseline.h"
 #include "gate/dnsgate.h"
 #include "policy/learn.h"
+#include "common/xalloc.h"
+#include "common/procfs.h"
 
 static void missing_json(const struct loader *l, struct strbuf *sb)
 {
@@ -57,8 +59,8 @@ static void detect_ci(struct job *j)
 		j->ci_json = json_dumps(ci, JSON_COMPACT | JSON_SORT_KEYS);
 		step = json_string_value(json_object_get(ci, "step"));
 		if (step)
-			j->ci_step = strdup(step);
-		j->ci_provider = strdup(json_string_value(json_object_get(ci, "provider")));
+			j->ci_step = xstrdup(step);
+		j->ci_provider = xstrdup(json_string_value(json_object_get(ci, "provider")));
 	}
 	json_decref(ci);
 }
@@ -478,25 +480,11 @@ static int collect_leftovers(const struct scope *s, struct leftover **out)
 {
 	pid_t pids[256];
 	int n = scope_pids(s, pids, 256);
-	struct leftover *l = calloc(n ? n : 1, sizeof(*l));
+	struct leftover *l = xcalloc(n, sizeof(*l));
 
-	if (!l)
-		abort();
 	for (int i = 0; i < n; i++) {
-		char path[64];
-		ssize_t len;
-
 		l[i].pid = pids[i];
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pids[i]);
-		len = read_file_bounded(path, l[i].cmdline, sizeof(l[i].cmdline));
-		if (len < 0)
-			len = 0;
-		for (ssize_t k = 0; k < len; k++)
-			if (l[i].cmdline[k] == 0)
-				l[i].cmdline[k] = ' ';
-		while (len > 0 && l[i].cmdline[len - 1] == ' ')
-			len--;
-		l[i].len = len;
+		l[i].len = proc_cmdline(pids[i], l[i].cmdline, sizeof(l[i].cmdline));
 	}
 	*out = l;
 	return n;
@@ -535,11 +523,10 @@ static bool violations(const struct job *j)
 static long peak_rss_kb(void)
 {
 	char buf[4096], *p;
-	ssize_t n = read_file_bounded("/proc/self/status", buf, sizeof(buf) - 1);
+	ssize_t n = read_text_bounded("/proc/self/status", buf, sizeof(buf));
 
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	p = strstr(buf, "VmHWM:");
 	return p ? strtol(p + 6, NULL, 10) : -1;
 }

@@ -164,18 +164,8 @@ static int do_hold(int argc, char **argv)
 
 int cmd_kernel(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} subs[] = {
+	static const struct cli_sub subs[] = {
 	    {"load", do_load}, {"status", do_status}, {"unload", do_unload}, {"hold", do_hold}};
 
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_USAGE : 0;
-	}
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-		if (!strcmp(argv[1], subs[i].name))
-			return subs[i].fn(argc - 1, argv + 1);
-	return cli_usage("kernel", "unknown subcommand '%s' (load, status, unload)", argv[1]);
+	return cli_dispatch("kernel", argc, argv, subs, sizeof(subs) / sizeof(subs[0]), usage_text);
 }

@@ -60,10 +60,9 @@ static bool scope_populated(const char *scope)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "%s/cgroup.events", scope);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return false; /* gone */
-	buf[n] = 0;
 	return !strstr(buf, "populated 0");
 }
 

@@ -328,11 +328,11 @@ static int tp_link_fd(int prog_fd, const char *cat, const char *name)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/%s/id", cat, name);
-	n = read_file_bounded(path, buf, sizeof(buf));
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0) {
 		snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/%s/%s/id", cat,
 			 name);
-		n = read_file_bounded(path, buf, sizeof(buf));
+		n = read_text_bounded(path, buf, sizeof(buf));
 	}
 	if (n <= 0)
 		return -1;
@@ -659,7 +659,7 @@ static int start_private(struct loader *l, const struct loader_opts *o, char *er
  */
 static int start_resident(struct loader *l, const struct loader_opts *o, char *err, size_t errlen)
 {
-	struct pool_slot empty = {.id = -1, .lock_fd = -1};
+	struct pool_slot empty = {.id = -1, .lock_fd = -1}, foreign = {.id = -1, .lock_fd = -1};
 	char key[160], *meta;
 	int rc;
 
@@ -685,14 +685,27 @@ static int start_resident(struct loader *l, const struct loader_opts *o, char *e
 				close(empty.lock_fd);
 			return reset_copy(l, err, errlen);
 		}
-		close(s.lock_fd); /* another build's copy: the holder unloads it when idle */
 		l->slot.id = -1;
 		l->slot.lock_fd = -1;
+		if (rc == 1 && foreign.id < 0 && pool_idle_seconds(id) >= POOL_EVICT_IDLE)
+			foreign = s; /* another build's copy, idle: ours to replace if need be */
+		else
+			close(s.lock_fd);
 		if (rc < 0) {
 			if (empty.lock_fd >= 0)
 				close(empty.lock_fd);
+			if (foreign.lock_fd >= 0)
+				close(foreign.lock_fd);
 			return -1;
 		}
+	}
+	if (empty.id < 0 && foreign.id >= 0) {
+		/* Every slot taken, one by another build (an upgrade on a long-lived
+		 * runner): replace it rather than load a private copy every time. */
+		pool_evict(&foreign);
+		empty = foreign;
+	} else if (foreign.lock_fd >= 0) {
+		close(foreign.lock_fd);
 	}
 	if (empty.id < 0)
 		return 1;

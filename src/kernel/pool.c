@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/xalloc.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
 #define HOLD_TICK_S   5
@@ -43,23 +44,6 @@ static int create_file(const char *path, const char *s)
 	return rc;
 }
 
-/* mkdir -p with mode for each missing component under a fixed root. */
-static int mkdirs(const char *path, mode_t mode)
-{
-	char tmp[256];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, mode) && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, mode) && errno != EEXIST ? -1 : 0;
-}
-
 int pool_prepare(char *err, size_t errlen)
 {
 	struct statfs fs;
@@ -76,7 +60,7 @@ int pool_prepare(char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (mkdirs(POOL_BPF_DIR, 0700) || mkdirs(POOL_RUN_DIR, 0700)) {
+	if (mkdir_p(POOL_BPF_DIR, 0700) || mkdir_p(POOL_RUN_DIR, 0700)) {
 		snprintf(err, errlen, "cannot create %s or %s: %s", POOL_BPF_DIR, POOL_RUN_DIR,
 			 strerror(errno));
 		return -1;
@@ -97,7 +81,7 @@ static bool fence_pins_live(int id)
 	ssize_t n;
 
 	slot_path(path, sizeof(path), id, "pins");
-	n = read_file_bounded(path, dir, sizeof(dir));
+	n = read_text_bounded(path, dir, sizeof(dir));
 	if (n <= 0)
 		return false;
 	dir[strcspn(dir, "\n")] = 0;
@@ -158,13 +142,12 @@ bool pool_loaded(const struct pool_slot *s)
 
 char *pool_read_meta(const struct pool_slot *s)
 {
-	char path[128], *buf = malloc(64 * 1024);
+	char path[128], *buf = xmalloc(64 * 1024);
 	ssize_t n;
 
-	if (!buf)
-		return NULL;
 	slot_path(path, sizeof(path), s->id, "json");
-	n = read_file_bounded(path, buf, 64 * 1024);
+	/* Text for json_loads: it must end in a NUL where the file ends. */
+	n = read_text_bounded(path, buf, 64 * 1024);
 	if (n <= 0) {
 		free(buf);
 		return NULL;
@@ -238,8 +221,56 @@ void pool_unpin(struct pool_slot *s)
 	rmdir(s->bpf_dir);
 }
 
+/* Detaches from the caller: a double-forked child with no stdio of ours. */
+static bool background_child(void)
+{
+	pid_t pid;
+	int null;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid > 0)
+		waitpid(pid, NULL, 0); /* the middle child exits at once */
+	if (pid != 0)
+		return false;
+	if (fork() != 0)
+		_exit(0);
+	setsid();
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		/* CI waits for EOF on a step's pipes: hold none of them. */
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+	}
+	return true;
+}
+
+void pool_evict(struct pool_slot *s)
+{
+	char trash[sizeof(s->bpf_dir)], meta[128];
+	struct pool_slot t;
+
+	slot_path(meta, sizeof(meta), s->id, "json");
+	unlink(meta);
+	snprintf(trash, sizeof(trash), POOL_BPF_DIR "/.evicted-%d-%d", s->id, (int)getpid());
+	if (rename(s->bpf_dir, trash)) {
+		pool_unpin(s); /* bpffs without rename: pay for it here */
+		return;
+	}
+	if (!background_child())
+		return;
+	t.id = s->id;
+	t.lock_fd = -1;
+	snprintf(t.bpf_dir, sizeof(t.bpf_dir), "%s", trash);
+	for (int i = 3; i < 1024; i++)
+		close(i);
+	pool_unpin(&t);
+	_exit(0);
+}
+
 /* The slot's idle time in seconds (since its lock file was last touched). */
-static double idle_seconds(int id)
+double pool_idle_seconds(int id)
 {
 	char path[128];
 	struct stat st;
@@ -275,7 +306,7 @@ static int unload_slot(int id, double idle_s, bool quiet)
 		close(s.lock_fd);
 		return 0;
 	}
-	if (idle_s >= 0 && idle_seconds(id) < idle_s) {
+	if (idle_s >= 0 && pool_idle_seconds(id) < idle_s) {
 		close(s.lock_fd); /* keep its idle clock as it is */
 		return 1;
 	}
@@ -346,7 +377,6 @@ void pool_spawn_holder(unsigned idle_s)
 {
 	char path[128], idle[16];
 	int fd;
-	pid_t pid;
 
 	snprintf(path, sizeof(path), POOL_RUN_DIR "/holder.lock");
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -358,23 +388,8 @@ void pool_spawn_holder(unsigned idle_s)
 	}
 	close(fd);
 	snprintf(idle, sizeof(idle), "%u", idle_s);
-	fflush(NULL);
-	pid = fork();
-	if (pid > 0)
-		waitpid(pid, NULL, 0); /* the middle child exits at once */
-	if (pid != 0)
+	if (!background_child())
 		return; /* the holder is reaped by init: it outlives us on purpose */
-	/* Double fork: not our child, so never a zombie of the caller's. */
-	if (fork() != 0)
-		_exit(0);
-	setsid();
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		/* CI waits for EOF on a step's pipes: hold none of them. */
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-	}
 	for (int i = 3; i < 1024; i++)
 		close(i);
 	execl("/proc/self/exe", "runwarden", "kernel", "hold", "--idle", idle, (char *)NULL);

@@ -59,6 +59,15 @@ int pool_set_fence_pins(const struct pool_slot *s, const char *dir);
  * call this) and its metadata. The slot must be locked. */
 void pool_unpin(struct pool_slot *s);
 
+/* Seconds since slot id was last released. */
+double pool_idle_seconds(int id);
+/* Another build's copy is replaced only once idle this long: two builds on
+ * one machine then share the slots instead of evicting each other's. */
+#define POOL_EVICT_IDLE 60
+/* Empties a locked slot holding another build's copy at once, so a copy of
+ * ours can be loaded into it: its pins move aside (a rename) and a detached
+ * child unpins them, paying for the detach off the caller's path. */
+void pool_evict(struct pool_slot *s);
 /* Starts the holder (runwarden kernel hold) unless one runs: it unloads slots
  * idle for idle_s seconds and exits when none is left. */
 void pool_spawn_holder(unsigned idle_s);

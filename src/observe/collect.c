@@ -20,6 +20,7 @@
 #include "gate/dnsgate.h"
 #include "common/util.h"
 #include "events.h"
+#include "common/xalloc.h"
 
 /* Questions off the gate waiting for their answer: bounded in count and in bytes (each holds
  * only its name); past either, a question is logged at once without its answer, and counted. */
@@ -148,20 +149,28 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 	const char *comm = h->comm;
 	size_t comm_len = strnlen(h->comm, COMM_LEN);
 
+	/* printf-free: this runs for every event (see docs/performance.md, capacity). */
 	sb_addstr(sb, ",\"ts\":\"");
 	fmt_rfc3339(sb, (int64_t)h->ts + c->mono_off);
-	sb_addf(sb, "\",\"kind\":\"%s\"", kind);
-	if (h->pid)
-		sb_addf(sb, ",\"pid\":%u,\"tid\":%u", h->pid, h->tid);
-	else
-		sb_addstr(sb, ",\"pid\":null,\"tid\":null");
+	sb_addstr(sb, "\",\"kind\":\"");
+	sb_addstr(sb, kind);
+	if (h->pid) {
+		sb_addstr(sb, "\",\"pid\":");
+		sb_addu(sb, h->pid);
+		sb_addstr(sb, ",\"tid\":");
+		sb_addu(sb, h->tid);
+	} else {
+		sb_addstr(sb, "\",\"pid\":null,\"tid\":null");
+	}
+	sb_addstr(sb, ",\"ppid\":");
 	if (h->ppid)
-		sb_addf(sb, ",\"ppid\":%u", h->ppid);
+		sb_addu(sb, h->ppid);
 	else if (p && p->ppid)
-		sb_addf(sb, ",\"ppid\":%d", (int)p->ppid);
+		sb_addi(sb, p->ppid);
 	else
-		sb_addstr(sb, ",\"ppid\":null");
-	sb_addf(sb, ",\"uid\":%u", h->uid);
+		sb_addstr(sb, "null");
+	sb_addstr(sb, ",\"uid\":");
+	sb_addu(sb, h->uid);
 	if (!comm_len && p) {
 		comm = p->comm;
 		comm_len = strnlen(p->comm, COMM_LEN);
@@ -348,40 +357,112 @@ static const char *host_for(struct collector *c, const char *addr)
 	return e ? e->val : NULL;
 }
 
+/* How a destination reads in the summary: "udp 127.0.0.1:9 \"host\"". */
+static void dest_human(struct strbuf *h, const struct ev_connect *e, const struct dest_memo *m,
+		       const char *proto)
+{
+	bool v6 = m->family == AF_INET6;
+
+	if (net_ipproto_has_ports(e->proto))
+		sb_addf(h, "%s %s%s%s:%u", proto, v6 ? "[" : "", m->addr, v6 ? "]" : "", e->dport);
+	else
+		sb_addf(h, "%s %s", proto, m->addr); /* ICMP: an address, no port */
+	if (m->host) {
+		sb_addstr(h, " ");
+		json_cstr(h, m->host);
+	}
+}
+
+static bool dest_memo_hit(const struct collector *c, const struct ev_connect *e, int family)
+{
+	const struct dest_memo *m = &c->dest_memo;
+
+	return m->valid && m->family == family && m->proto == e->proto && m->dport == e->dport &&
+	       m->verdict == e->verdict && m->hosts_gen == c->hosts_gen &&
+	       !memcmp(m->daddr, e->daddr, sizeof(m->daddr));
+}
+
+/* The destination of a connect, rendered (or reused) in the memo, counted in the summary,
+ * and, when it was not allowed, added to the violations. */
+static const struct dest_memo *note_dest(struct collector *c, const struct ev_connect *e,
+					 int family)
+{
+	struct dest_memo *m = &c->dest_memo;
+	struct strbuf addr = STRBUF_INIT, human = STRBUF_INIT, key = STRBUF_INIT;
+	char pbuf[NET_NAME_MAX], fbuf[NET_NAME_MAX];
+	const char *proto = net_ipproto_name(e->proto, pbuf), *verdict = verdict_name(e->verdict);
+	bool hit = dest_memo_hit(c, e, family);
+
+	if (!hit) {
+		m->valid = false;
+		m->family = (uint8_t)family;
+		m->proto = e->proto;
+		m->dport = e->dport;
+		m->verdict = e->verdict;
+		m->hosts_gen = c->hosts_gen;
+		memcpy(m->daddr, e->daddr, sizeof(m->daddr));
+		fmt_addr(&addr, family, e->daddr);
+		snprintf(m->addr, sizeof(m->addr), "%s", addr.buf);
+		m->host = host_for(c, m->addr);
+		sb_reset(&m->frag);
+		sb_addstr(&m->frag, "\"proto\":\"");
+		sb_addstr(&m->frag, proto);
+		sb_addstr(&m->frag, "\",\"family\":\"");
+		sb_addstr(&m->frag, net_family_name(family, fbuf));
+		sb_addstr(&m->frag, "\",\"daddr\":\"");
+		sb_addstr(&m->frag, m->addr);
+		sb_addstr(&m->frag, "\",\"dport\":");
+		sb_addu(&m->frag, e->dport);
+		sb_addstr(&m->frag, ",\"host\":");
+		json_cstr(&m->frag, m->host);
+	}
+	if (!hit || e->verdict != VERDICT_ALLOW) {
+		dest_human(&human, e, m, proto);
+		note_violation(c, &e->h, "connect", verdict, m->frag.buf, human.buf);
+	}
+	if (hit) {
+		summary_dest_again(&c->sum, m->dest);
+	} else {
+		sb_add(&key, m->frag.buf, m->frag.len);
+		sb_addf(&key, ",\"verdict\":\"%s\"", verdict);
+		sb_addf(&human, " %s", verdict);
+		m->dest = summary_dest_ref(&c->sum, key.buf, human.buf);
+		m->valid = true;
+	}
+	sb_release(&addr);
+	sb_release(&human);
+	sb_release(&key);
+	return m;
+}
+
 static void on_connect(struct collector *c, const struct ev_connect *e)
 {
 	struct strbuf *sb = &c->body;
-	struct strbuf addr = STRBUF_INIT, frag = STRBUF_INIT, human = STRBUF_INIT;
 	int family = e->family == AF_INET6 ? AF_INET6 : AF_INET;
-	char pbuf[NET_NAME_MAX], fbuf[NET_NAME_MAX];
-	const char *proto = net_ipproto_name(e->proto, pbuf);
-	const char *host;
-
-	fmt_addr(&addr, family, e->daddr);
-	host = host_for(c, addr.buf);
+	const struct dest_memo *m;
+	struct proc *p;
 
 	sb_reset(sb);
-	render_head(c, &e->h, "connect", sb);
-	struct proc *p = proctab_get(&c->procs, e->h.pid);
+	p = render_head(c, &e->h, "connect", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addf(&frag,
-		"\"proto\":\"%s\",\"family\":\"%s\",\"daddr\":\"%s\",\"dport\":%u,\"host\":", proto,
-		net_family_name(family, fbuf), addr.buf, e->dport);
-	json_cstr(&frag, host);
+	m = note_dest(c, e, family);
 	sb_addch(sb, ',');
-	sb_add(sb, frag.buf, frag.len);
-	sb_addf(sb, ",\"verdict\":\"%s\",\"via\":\"%s\",\"result\":", verdict_name(e->verdict),
-		e->via == VIA_SENDMSG  ? "sendmsg"
-		: e->via == VIA_PACKET ? "packet"
-				       : "connect");
+	sb_add(sb, m->frag.buf, m->frag.len);
+	sb_addstr(sb, ",\"verdict\":\"");
+	sb_addstr(sb, verdict_name(e->verdict));
+	sb_addstr(sb, "\",\"via\":\"");
+	sb_addstr(sb, e->via == VIA_SENDMSG  ? "sendmsg"
+		      : e->via == VIA_PACKET ? "packet"
+					     : "connect");
+	sb_addstr(sb, "\",\"result\":");
 	if (e->flags & EVF_HAS_RESULT)
 		render_result(sb, e->result);
 	else
 		sb_addstr(sb, "null");
 	if (e->flags & EVF_RUNNER)
 		sb_addf(sb, ",\"runner\":true,\"control_plane\":%s",
-			host && c->ci_provider && ci_control_plane_match(c->ci_provider, host)
+			m->host && c->ci_provider && ci_control_plane_match(c->ci_provider, m->host)
 			    ? "true"
 			    : "false");
 	if (e->flags & EVF_REDIRECTED) {
@@ -395,28 +476,11 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 		if (c->redirected.count < HOSTS_MAX || strmap_get(&c->redirected, ck)) {
 			r = strmap_put(&c->redirected, ck, NULL);
 			free(r->val);
-			r->val = strdup(addr.buf);
+			r->val = xstrdup(m->addr);
 		}
 	}
 	write_line(c, EV_CONNECT);
-
-	if (net_ipproto_has_ports(e->proto))
-		sb_addf(&human, "%s %s%s%s:%u", proto, family == AF_INET6 ? "[" : "", addr.buf,
-			family == AF_INET6 ? "]" : "", e->dport);
-	else
-		sb_addf(&human, "%s %s", proto, addr.buf); /* ICMP: an address, no port */
-	if (host) {
-		sb_addstr(&human, " ");
-		json_cstr(&human, host);
-	}
-	note_violation(c, &e->h, "connect", verdict_name(e->verdict), frag.buf, human.buf);
-	sb_addf(&frag, ",\"verdict\":\"%s\"", verdict_name(e->verdict));
-	sb_addf(&human, " %s", verdict_name(e->verdict));
-	summary_dest(&c->sum, frag.buf, human.buf);
 	count_verdict(c, e->verdict);
-	sb_release(&addr);
-	sb_release(&frag);
-	sb_release(&human);
 }
 
 static void pending_key(char *buf, size_t len, uint64_t cookie, uint16_t id)
@@ -433,7 +497,8 @@ static void remember_host(struct collector *c, const char *addr, const char *qna
 		return; /* a label, not evidence: the connect is logged anyway */
 	e = strmap_put(&c->hosts, addr, NULL);
 	free(e->val);
-	e->val = strdup(qname);
+	e->val = xstrdup(qname);
+	c->hosts_gen++; /* the connect memo may hold the freed name */
 }
 
 /* One answer record as the log shows it: the address, or "CNAME target". */
@@ -557,9 +622,7 @@ static void note_gate_client(struct collector *c, const struct ev_dns_pkt *e, co
 	}
 	ent = strmap_put(&c->gate_clients, key, NULL);
 	if (!ent->val) {
-		ent->val = calloc(1, sizeof(struct dns_who));
-		if (!ent->val)
-			abort();
+		ent->val = xcalloc(1, sizeof(struct dns_who));
 	}
 	w = ent->val;
 	w->ts = (int64_t)e->h.ts;
@@ -732,9 +795,7 @@ static void pending_add(struct collector *c, const char *key, const struct dns_w
 		log_answered(c, who, m->qname, m->qtype, NULL);
 		return;
 	}
-	q = malloc(size);
-	if (!q)
-		abort();
+	q = xmalloc(size);
 	q->who = *who;
 	q->qtype = m->qtype;
 	memcpy(q->qname, m->qname, n);
@@ -775,9 +836,7 @@ static void on_dns(struct collector *c, const struct ev_dns_pkt *e, size_t len)
 		return; /* the gate's answer: logged with its question */
 	/* One parse buffer for the run (it is large: up to 32 answers of 2 names each). */
 	if (!c->dns_scratch) {
-		c->dns_scratch = malloc(sizeof(*c->dns_scratch));
-		if (!c->dns_scratch)
-			abort();
+		c->dns_scratch = xmalloc(sizeof(*c->dns_scratch));
 	}
 	m = c->dns_scratch;
 	if (dns_parse(e->data, e->len, tcp, m, err, sizeof(err))) {
@@ -832,7 +891,7 @@ void collector_watch(struct collector *c, const char *path, uint32_t kdev, uint6
 		return;
 	}
 	e = strmap_put(&c->watched, k, NULL);
-	e->val = strdup(path);
+	e->val = xstrdup(path);
 }
 
 /* The kernel sent the open because of the file's name or its identity; the
@@ -891,7 +950,7 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		return;
 	}
 	if (strcmp(as, path.buf))
-		watched = strdup(as); /* reached under another name */
+		watched = xstrdup(as); /* reached under another name */
 	sb_reset(sb);
 	p = render_head(c, &e->h, "file", sb);
 	sb_addstr(sb, ",\"argv\":");
@@ -1019,10 +1078,9 @@ static bool proc_line(pid_t pid, const char *name, char *buf, size_t cap)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	n = read_file_bounded(path, buf, cap - 1);
+	n = read_text_bounded(path, buf, cap);
 	if (n <= 0)
 		return false;
-	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	return true;
 }
@@ -1034,10 +1092,9 @@ static pid_t tgid_of(pid_t tid)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return tid;
-	buf[n] = 0;
 	t = strstr(buf, "\nTgid:");
 	return t ? (pid_t)strtol(t + 6, NULL, 10) : tid;
 }
@@ -1052,7 +1109,6 @@ static bool in_pidns(const char *pid, uint32_t inum)
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return false;
-	link[n] = 0;
 	snprintf(want, sizeof(want), "pid:[%u]", inum);
 	return !strcmp(link, want);
 }
@@ -1077,10 +1133,9 @@ static pid_t global_pid_of(pid_t nspid, uint32_t level, uint32_t inum)
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
-		len = read_file_bounded(path, buf, sizeof(buf) - 1);
+		len = read_text_bounded(path, buf, sizeof(buf));
 		if (len <= 0)
 			continue;
-		buf[len] = 0;
 		l = strstr(buf, "\nNSpid:");
 		if (!l)
 			continue;
@@ -1462,5 +1517,6 @@ void collector_free(struct collector *c)
 	exe_cache_free(&c->exes);
 	summary_free(&c->sum);
 	sb_release(&c->body);
+	sb_release(&c->dest_memo.frag);
 	evlog_abandon(&c->log);
 }

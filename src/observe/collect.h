@@ -6,7 +6,9 @@
 #ifndef RW_COLLECT_H
 #define RW_COLLECT_H
 #include <stdbool.h>
+#include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "observe/fileid.h"
 #include "observe/proctab.h"
@@ -44,6 +46,21 @@ struct collector {
 	} dns_drops;
 	struct summary sum;
 	struct strbuf body; /* reused for every line */
+	/* The destination part of the last connect line and its summary item, reused while
+	 * connects go to the same place (a flood's usual shape). hosts_gen moves whenever an
+	 * address gets a new name, so a label learnt later is never missed. */
+	struct dest_memo {
+		bool valid;
+		uint8_t family, proto, verdict;
+		uint16_t dport;
+		uint8_t daddr[16];
+		uint64_t hosts_gen;
+		char addr[INET6_ADDRSTRLEN];
+		const char *host;   /* owned by hosts */
+		struct strbuf frag; /* "proto":...,"host":... */
+		struct agg *dest;   /* see summary_dest_ref */
+	} dest_memo;
+	uint64_t hosts_gen;
 	bool io_error;
 	/* Watched files by identity: "dev:ino" -> the name it is watched as.
 	 * watch_file puts one into the kernel's set (NULL: not armed). */

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/xalloc.h"
+#include "common/sha256.h"
 
 static uint32_t kdev_of(unsigned maj, unsigned min)
 {
@@ -25,10 +27,9 @@ static int mount_id_of(int fd)
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	n = read_file_bounded(path, buf, sizeof(buf) - 1);
+	n = read_text_bounded(path, buf, sizeof(buf));
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	p = strstr(buf, "mnt_id:");
 	return p ? atoi(p + 7) : -1;
 }
@@ -139,10 +140,8 @@ static int open_exe(const struct file_id *id, pid_t pid, pid_t ppid, const char 
 /* SHA-256 of the first EXE_HASH_MAX bytes of fd. */
 static int hash_fd(struct exe_cache *c, int fd, struct exe_hash *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char buf[1 << 16], dig[32];
-	unsigned int dlen = 0;
+	unsigned char buf[1 << 16];
 	uint64_t total = 0;
 	int rc = -1;
 
@@ -169,13 +168,7 @@ static int hash_fd(struct exe_cache *c, int fd, struct exe_hash *out)
 			goto out;
 		total += r;
 	}
-	if (!EVP_DigestFinal_ex(md, dig, &dlen) || dlen != 32)
-		goto out;
-	for (int i = 0; i < 32; i++) {
-		out->sha256[2 * i] = hex[dig[i] >> 4];
-		out->sha256[2 * i + 1] = hex[dig[i] & 15];
-	}
-	out->sha256[64] = 0;
+	sha256_final_hex(md, out->sha256);
 	c->hashed_files++;
 	c->hashed_bytes += total;
 	rc = 0;
@@ -225,9 +218,7 @@ void exe_cache_get(struct exe_cache *c, const struct file_id *id, pid_t pid, pid
 	c->hash_ns += now_mono_ns() - t0;
 	if (c->m.count >= EXE_CACHE_MAX) /* forget the oldest: bounded memory */
 		free(strmap_del(&c->m, c->m.first->key));
-	h = malloc(sizeof(*h));
-	if (!h)
-		abort();
+	h = xmalloc(sizeof(*h));
 	*h = *out;
 	strmap_put(&c->m, key, NULL)->val = h;
 }

@@ -1,5 +1,6 @@
 /* Process table for attribution (see proctab.h). */
 #include "observe/proctab.h"
+#include "common/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,19 +27,37 @@ static void proc_free(void *v)
 	free(p);
 }
 
+static struct proc **slot(struct proctab *t, pid_t pid)
+{
+	return &t->cache[(uint32_t)pid % PROCTAB_CACHE];
+}
+
+/* Every free of an entry goes through here, so the cache never holds a freed one. */
+static void drop(struct proctab *t, struct proc *p)
+{
+	if (p && *slot(t, p->pid) == p)
+		*slot(t, p->pid) = NULL;
+	proc_free(p);
+}
+
 void proctab_init(struct proctab *t)
 {
+	memset(t, 0, sizeof(*t));
 	strmap_init(&t->m);
-	t->exited = 0;
 }
 
 struct proc *proctab_get(struct proctab *t, pid_t pid)
 {
+	struct proc **c = slot(t, pid);
 	char k[16];
 	struct strmap_entry *e;
 
+	if (*c && (*c)->pid == pid)
+		return *c;
 	key(k, pid);
 	e = strmap_get(&t->m, k);
+	if (e && e->val)
+		*c = e->val;
 	return e ? e->val : NULL;
 }
 
@@ -54,10 +73,8 @@ struct proc *proctab_add(struct proctab *t, pid_t pid)
 	p = e->val;
 	if (p && p->exited)
 		t->exited--;
-	proc_free(p); /* pid reuse: the old process is gone */
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		abort();
+	drop(t, p); /* pid reuse: the old process is gone */
+	p = xcalloc(1, sizeof(*p));
 	p->pid = pid;
 	e->val = p;
 	return p;
@@ -65,7 +82,7 @@ struct proc *proctab_add(struct proctab *t, pid_t pid)
 
 void proctab_set(struct proc *p, const char *exe, const char *argv_json)
 {
-	char *e = exe ? strdup(exe) : NULL, *a = argv_json ? strdup(argv_json) : NULL;
+	char *e = exe ? xstrdup(exe) : NULL, *a = argv_json ? xstrdup(argv_json) : NULL;
 
 	free(p->exe);
 	free(p->argv_json);
@@ -75,7 +92,7 @@ void proctab_set(struct proc *p, const char *exe, const char *argv_json)
 
 void proctab_set_step(struct proc *p, const char *step)
 {
-	char *s = step ? strdup(step) : NULL;
+	char *s = step ? xstrdup(step) : NULL;
 
 	free(p->step);
 	p->step = s;
@@ -115,7 +132,7 @@ void proctab_exit(struct proctab *t, pid_t pid)
 			char k[16];
 
 			key(k, q->pid);
-			proc_free(strmap_del(&t->m, k));
+			drop(t, strmap_del(&t->m, k));
 			t->exited--;
 		}
 	}
@@ -124,4 +141,5 @@ void proctab_exit(struct proctab *t, pid_t pid)
 void proctab_free(struct proctab *t)
 {
 	strmap_clear(&t->m, proc_free);
+	memset(t->cache, 0, sizeof(t->cache));
 }

@@ -26,9 +26,14 @@ struct proc {
 	bool exited;
 };
 
+/* Slots of the lookup cache in front of the map: most records come from a few busy processes,
+ * and a map lookup hashes the pid's text with SipHash. */
+#define PROCTAB_CACHE 256
+
 struct proctab {
 	struct strmap m;
-	size_t exited; /* entries kept after exit, evicted past a bound */
+	size_t exited;			   /* entries kept after exit, evicted past a bound */
+	struct proc *cache[PROCTAB_CACHE]; /* by pid % PROCTAB_CACHE; dropped before a free */
 };
 
 void proctab_init(struct proctab *t);

@@ -15,6 +15,7 @@
 #include "observe/fileid.h"
 #include "common/strbuf.h"
 #include "common/strmap.h"
+#include "common/xalloc.h"
 
 /* Credentials a CI job has no business reading unless it says so. */
 static const struct sensitive_pattern builtin[] = {
@@ -51,11 +52,11 @@ void sensitive_init(struct sensitive_list *l)
 	size_t n = sizeof(builtin) / sizeof(builtin[0]);
 
 	l->cap = n + 16;
-	l->p = calloc(l->cap, sizeof(*l->p));
+	l->p = xcalloc(l->cap, sizeof(*l->p));
 	l->n = 0;
 	for (size_t i = 0; i < n; i++) {
-		l->p[l->n].glob = strdup(builtin[i].glob);
-		l->p[l->n].key = strdup(builtin[i].key);
+		l->p[l->n].glob = xstrdup(builtin[i].glob);
+		l->p[l->n].key = xstrdup(builtin[i].key);
 		l->p[l->n].key_prefix = builtin[i].key_prefix;
 		l->n++;
 	}
@@ -86,12 +87,10 @@ int sensitive_add(struct sensitive_list *l, const char *glob, char *err, size_t 
 	}
 	if (l->n == l->cap) {
 		l->cap *= 2;
-		l->p = realloc(l->p, l->cap * sizeof(*l->p));
-		if (!l->p)
-			abort();
+		l->p = xreallocarray(l->p, l->cap, sizeof(*l->p));
 	}
-	l->p[l->n].glob = strdup(glob);
-	l->p[l->n].key = strndup(base, klen);
+	l->p[l->n].glob = xstrdup(glob);
+	l->p[l->n].key = xstrndup(base, klen);
 	l->p[l->n].key_prefix = base[klen] != 0;
 	l->n++;
 	return 0;

@@ -10,6 +10,7 @@
 
 #include "common/jsonw.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 struct agg {
 	uint64_t count;
@@ -80,10 +81,8 @@ static struct agg *bump(struct summary *s, struct strmap *m, const char *frag, c
 			return NULL;
 		}
 		e = strmap_put(m, frag, NULL);
-		a = calloc(1, sizeof(*a));
-		if (!a)
-			abort();
-		a->human = strdup(human);
+		a = xcalloc(1, sizeof(*a));
+		a->human = xstrdup(human);
 		strmap_init(&a->members);
 		e->val = a;
 	}
@@ -95,6 +94,21 @@ static struct agg *bump(struct summary *s, struct strmap *m, const char *frag, c
 void summary_dest(struct summary *s, const char *frag, const char *human)
 {
 	bump(s, &s->dests, frag, human);
+}
+
+struct agg *summary_dest_ref(struct summary *s, const char *frag, const char *human)
+{
+	return bump(s, &s->dests, frag, human);
+}
+
+/* Items are never removed before summary_free, and a full list stays full: a NULL ref
+ * means this item is one more not listed, as bump would have found. */
+void summary_dest_again(struct summary *s, struct agg *ref)
+{
+	if (ref)
+		ref->count++;
+	else
+		s->overflow++;
 }
 
 void summary_dns(struct summary *s, const char *frag, const char *human,

@@ -94,6 +94,11 @@ void summary_free(struct summary *s);
 
 /* frag is the identity as JSON members (no braces); human is one line. */
 void summary_dest(struct summary *s, const char *frag, const char *human);
+struct agg;
+/* The same, returning the item counted (NULL: not listed, counted as overflow) for
+ * summary_dest_again, which counts one more of it without looking it up again. */
+struct agg *summary_dest_ref(struct summary *s, const char *frag, const char *human);
+void summary_dest_again(struct summary *s, struct agg *ref);
 void summary_dns(struct summary *s, const char *frag, const char *human,
 		 const char *const *answers_json, int n);
 void summary_file(struct summary *s, const char *frag, const char *human, const char *proc_json,

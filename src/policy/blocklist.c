@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "policy/policy.h"
 #include "policy/policy_int.h"
+#include "common/xalloc.h"
 
 #ifndef RW_DATADIR
 #define RW_DATADIR "/usr/local/share/runwarden"
@@ -39,11 +40,9 @@ static bool looks_like_addr(const char *s)
 struct policy_list *policy_parse_blocklist(const char *name, const char *text, size_t len,
 					   char *err, size_t errlen)
 {
-	struct policy_list *l = calloc(1, sizeof(*l));
+	struct policy_list *l = xcalloc(1, sizeof(*l));
 	size_t pos = 0, lineno = 0;
 
-	if (!l)
-		abort();
 	while (pos < len) {
 		const char *line = text + pos, *nl = memchr(line, '\n', len - pos);
 		size_t ll = nl ? (size_t)(nl - line) : len - pos, a = 0, b;
@@ -118,9 +117,7 @@ struct policy_list *policy_load_blocklist(const char *path, char *err, size_t er
 			    "<built-in blocklist>", policy_blocklist_builtin,
 			    strlen(policy_blocklist_builtin), err, errlen);
 	}
-	buf = malloc(POLICY_MAX_FILE_BYTES + 1);
-	if (!buf)
-		abort();
+	buf = xmalloc(POLICY_MAX_FILE_BYTES + 1);
 	n = read_regular_file(path, buf, POLICY_MAX_FILE_BYTES + 1, err, errlen);
 	if (n < 0 || n > POLICY_MAX_FILE_BYTES) {
 		if (n > POLICY_MAX_FILE_BYTES)

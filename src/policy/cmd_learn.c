@@ -40,22 +40,14 @@
 #include "policy/learn.h"
 #include "policy/policy.h"
 #include "policy/policy_int.h"
+#include "common/xalloc.h"
+#include "common/sha256.h"
+#include "evidence/evread.h"
 
 struct u16set {
 	uint16_t *v;
 	size_t n, cap;
 };
-
-static void *xmalloc0(size_t n)
-{
-	void *p = calloc(1, n);
-
-	if (!p) {
-		fputs("runwarden: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
 
 static void set_add(struct u16set *s, uint16_t x)
 {
@@ -73,10 +65,8 @@ static void set_add(struct u16set *s, uint16_t x)
 	}
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 4;
-		uint16_t *v = realloc(s->v, s->cap * sizeof(*s->v));
+		uint16_t *v = xreallocarray(s->v, s->cap, sizeof(*s->v));
 
-		if (!v)
-			abort();
 		s->v = v;
 	}
 	memmove(s->v + lo + 1, s->v + lo, (s->n - lo) * sizeof(*s->v));
@@ -165,10 +155,10 @@ static struct obs *obs_get(struct learn *L, const char *step, const char *dest, 
 	e = strmap_put(&L->obs, k.buf, &created);
 	sb_release(&k);
 	if (created) {
-		struct obs *o = xmalloc0(sizeof(*o));
+		struct obs *o = xcalloc(1, sizeof(*o));
 
-		o->step = step ? strdup(step) : NULL;
-		o->dest = strdup(dest);
+		o->step = step ? xstrdup(step) : NULL;
+		o->dest = xstrdup(dest);
 		o->is_host = is_host;
 		e->val = o;
 	}
@@ -361,7 +351,7 @@ int learn_run_step_at(int dirfd, char **step)
 	fclose(f);
 	v = json_object_get(sum, "step");
 	if (json_is_object(sum) && (!v || json_is_null(v) || json_is_string(v))) {
-		*step = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+		*step = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
 		rc = 1;
 	}
 	json_decref(sum);
@@ -380,82 +370,52 @@ int learn_run_step(const char *rundir, char **step)
 	return rc;
 }
 
-/* Reads one line into sb (without the newline). 1: line, 0: EOF, -1: longer than the cap. */
-static int read_line(FILE *f, struct strbuf *sb, bool *complete)
+/* Reads one log to its end; in is closed. */
+static int learn_file(struct learn *L, struct evread *in)
 {
-	char chunk[8192];
-
-	sb_reset(sb);
-	*complete = false;
-	while (fgets(chunk, sizeof(chunk), f)) {
-		size_t n = strlen(chunk);
-
-		if (n && chunk[n - 1] == '\n') {
-			sb_add(sb, chunk, n - 1);
-			*complete = true;
-			return 1;
-		}
-		sb_add(sb, chunk, n);
-		if (sb->len > LEARN_MAX_LINE)
-			return -1;
-	}
-	return sb->len ? 1 : 0;
-}
-
-/* Reads one log; f is closed. path names it in messages. */
-static int learn_file(struct learn *L, FILE *f, const char *path_name)
-{
-	struct strbuf path = STRBUF_INIT, line = STRBUF_INIT;
-	size_t lineno = 0;
+	const char *path = in->name.buf;
 	char err[256];
 	int rc = -1, r;
-	bool complete;
 
-	sb_addstr(&path, path_name);
-	while ((r = read_line(f, &line, &complete)) > 0) {
+	while ((r = evread_next(in)) > 0) {
 		json_error_t jerr;
 		json_t *ev;
 
-		lineno++;
-		if (!line.len)
+		if (!in->line.len)
 			continue;
-		ev = json_load_line(line.buf, line.len, &jerr);
+		ev = json_load_line(in->line.buf, in->line.len, &jerr);
 		if (!ev) {
 			/* A run killed mid-write leaves a torn last line; the rest is still good.
 			 */
-			if (!complete) {
-				rw_err("%s:%zu: ignoring incomplete last line", path.buf, lineno);
+			if (!in->terminated) {
+				rw_err("%s:%llu: ignoring incomplete last line", path,
+				       (unsigned long long)in->lineno);
 				break;
 			}
-			rw_err("%s:%zu:%d: not JSON: %s", path.buf, lineno, jerr.column, jerr.text);
+			rw_err("%s:%llu:%d: not JSON: %s", path, (unsigned long long)in->lineno,
+			       jerr.column, jerr.text);
 			goto out;
 		}
 		if (!json_is_object(ev)) {
 			json_decref(ev);
-			rw_err("%s:%zu: not a JSON object", path.buf, lineno);
+			rw_err("%s:%llu: not a JSON object", path, (unsigned long long)in->lineno);
 			goto out;
 		}
 		L->events++;
 		if (learn_event(L, ev, err, sizeof(err))) {
 			json_decref(ev);
-			rw_err("%s:%zu: %s", path.buf, lineno, err);
+			rw_err("%s:%llu: %s", path, (unsigned long long)in->lineno, err);
 			goto out;
 		}
 		json_decref(ev);
 	}
 	if (r < 0) {
-		rw_err("%s:%zu: line longer than %u bytes", path.buf, lineno + 1, LEARN_MAX_LINE);
-		goto out;
-	}
-	if (ferror(f)) {
-		rw_err("%s: read error", path.buf);
+		rw_err("%s", in->err);
 		goto out;
 	}
 	rc = 0;
 out:
-	fclose(f);
-	sb_release(&path);
-	sb_release(&line);
+	evread_close(in);
 	return rc;
 }
 
@@ -470,21 +430,20 @@ static void set_run_step(struct learn *L, int known)
 static int learn_dir(struct learn *L, const char *dir)
 {
 	struct strbuf path = STRBUF_INIT;
-	FILE *f;
+	struct evread in;
+	char err[EV_ERRLEN];
 	int rc;
 
 	free(L->run_step);
 	set_run_step(L, learn_run_step(dir, &L->run_step));
 	sb_addf(&path, "%s/events.ndjson", dir);
-	f = fopen(path.buf, "re");
-	if (!f) {
-		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
-		sb_release(&path);
+	rc = evread_open(&in, path.buf, LEARN_MAX_LINE, err);
+	sb_release(&path);
+	if (rc) {
+		rw_err("%s", err);
 		return -1;
 	}
-	rc = learn_file(L, f, path.buf);
-	sb_release(&path);
-	return rc;
+	return learn_file(L, &in);
 }
 
 /* ---- building the sections ---- */
@@ -505,8 +464,8 @@ static void merge_into(struct strmap *dests, const struct obs *o, const char *de
 	e = strmap_put(dests, k.buf, &created);
 	sb_release(&k);
 	if (created) {
-		d = xmalloc0(sizeof(*d));
-		d->dest = strdup(dest);
+		d = xcalloc(1, sizeof(*d));
+		d->dest = xstrdup(dest);
 		d->is_host = is_host;
 		e->val = d;
 	}
@@ -593,9 +552,11 @@ static void sort_key(struct strbuf *sb, const struct obs *o)
 
 		memset(a, 0, sizeof(a));
 		inet_pton(fam, o->dest, a);
+		char hex[33];
+
 		sb_addch(sb, fam == AF_INET ? '1' : '2');
-		for (int i = 0; i < 16; i++)
-			sb_addf(sb, "%02x", a[i]);
+		hex_encode(a, 16, hex);
+		sb_addstr(sb, hex);
 	}
 }
 
@@ -638,7 +599,7 @@ static size_t port_ranges(const struct u16set *s, struct policy_rule *r, size_t 
 static void emit_entry(struct strbuf *sb, const char *indent, const struct obs *o,
 		       const struct u16set *ports, const char *proto, size_t max)
 {
-	struct policy_rule *r = xmalloc0((ports->n + 1) * sizeof(*r));
+	struct policy_rule *r = xcalloc(ports->n + 1, sizeof(*r));
 	bool widened = false;
 	size_t n = port_ranges(ports, r, max, &widened);
 
@@ -708,7 +669,7 @@ static bool admitted_through_base(const struct strmap *dests, const struct obs *
 
 static void emit_section(struct strbuf *sb, const char *indent, struct strmap *dests)
 {
-	struct sorted *v = xmalloc0((dests->count + 1) * sizeof(*v));
+	struct sorted *v = xcalloc(dests->count + 1, sizeof(*v));
 	struct strbuf k = STRBUF_INIT;
 	size_t n = 0;
 
@@ -779,7 +740,7 @@ static void render(struct learn *L, struct strbuf *out)
 
 	strmap_init(&reach);
 	strmap_init(&top.dests);
-	steps = xmalloc0((nsteps + 1) * sizeof(*steps));
+	steps = xcalloc(nsteps + 1, sizeof(*steps));
 	strmap_for_each(e, &L->steps)
 	{
 		steps[i].step = e->key;
@@ -966,7 +927,7 @@ static int learn_stored_run(void *ctx, const char *label, const char *run_step, 
 	size_t i;
 
 	free(L->run_step);
-	L->run_step = run_step ? strdup(run_step) : NULL;
+	L->run_step = run_step ? xstrdup(run_step) : NULL;
 	set_run_step(L, 1);
 	add_run_name(&L->runs, label);
 	json_array_foreach(events, i, ev)
@@ -1035,22 +996,19 @@ int learn_write_at(int dirfd, const char *dir_name)
 {
 	struct learn L = {.wildcard_min = LEARN_WILDCARD_MIN};
 	struct strbuf out = STRBUF_INIT, path = STRBUF_INIT;
+	struct evread in;
+	char err[EV_ERRLEN];
 	int rc = -1, fd;
-	FILE *f;
 
 	learn_init(&L);
 	set_run_step(&L, learn_run_step_at(dirfd, &L.run_step));
 	add_run_name(&L.runs, dir_name);
 	sb_addf(&path, "%s/events.ndjson", dir_name);
-	fd = openat(dirfd, "events.ndjson", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	f = fd >= 0 ? fdopen(fd, "re") : NULL;
-	if (!f) {
-		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (evread_openat(&in, dirfd, "events.ndjson", path.buf, LEARN_MAX_LINE, err)) {
+		rw_err("%s", err);
 		goto out;
 	}
-	if (learn_file(&L, f, path.buf))
+	if (learn_file(&L, &in))
 		goto out;
 	render(&L, &out);
 	sb_reset(&path);

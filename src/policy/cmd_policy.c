@@ -20,6 +20,7 @@
 #include "common/strmap.h"
 #include "policy/learn.h"
 #include "policy/policy.h"
+#include "evidence/evread.h"
 
 #include <jansson.h>
 
@@ -169,11 +170,12 @@ static long check_run(const struct policy *p, const struct policy_list *bl, cons
 		      struct strbuf *out)
 {
 	struct replay rp = {.total = 0};
-	struct strbuf path = STRBUF_INIT, line = STRBUF_INIT;
+	struct strbuf path = STRBUF_INIT;
 	struct policy_set *set = NULL;
-	char err[512], chunk[65536], *step = NULL;
+	struct evread in = {.fd = -1};
+	char err[EV_ERRLEN], *step = NULL;
 	long rc = -1;
-	FILE *f = NULL;
+	int got;
 
 	strmap_init(&rp.denied);
 	learn_run_step(dir, &step);
@@ -189,27 +191,27 @@ static long check_run(const struct policy *p, const struct policy_list *bl, cons
 		goto out;
 	}
 	sb_addf(&path, "%s/events.ndjson", dir);
-	f = fopen(path.buf, "re");
-	if (!f) {
-		rw_err("%s: cannot open: %s", path.buf, strerror(errno));
+	if (evread_open(&in, path.buf, LEARN_MAX_LINE, err)) {
+		rw_err("%s", err);
 		goto out;
 	}
-	while (fgets(chunk, sizeof(chunk), f)) {
-		size_t n = strlen(chunk);
+	while ((got = evread_next(&in)) > 0) {
 		json_t *ev;
 
-		sb_add(&line, chunk, n);
-		if (line.len > LEARN_MAX_LINE) {
-			rw_err("%s: line longer than %u bytes", path.buf, LEARN_MAX_LINE);
-			goto out;
+		if (!in.terminated) {
+			/* A run killed mid-write: what it did finish is still judged. */
+			rw_err("%s:%llu: ignoring incomplete last line", path.buf,
+			       (unsigned long long)in.lineno);
+			break;
 		}
-		if (!n || chunk[n - 1] != '\n')
-			continue;
-		ev = json_loadb(line.buf, line.len, 0, NULL);
+		ev = json_loadb(in.line.buf, in.line.len, 0, NULL);
 		if (json_is_object(ev))
 			replay_event(p, set, ev, &rp);
 		json_decref(ev);
-		sb_reset(&line);
+	}
+	if (got < 0) {
+		rw_err("%s", in.err);
+		goto out;
 	}
 	sb_addf(out, "# run %s (%s%s): ", dir, step ? "step " : "top level", step ? step : "");
 	if (!rp.total)
@@ -221,13 +223,11 @@ static long check_run(const struct policy *p, const struct policy_list *bl, cons
 	    sb_addf(out, "#   %s x%zu\n", e->key, (size_t)(uintptr_t)e->val);
 	rc = (long)rp.total;
 out:
-	if (f)
-		fclose(f);
+	evread_close(&in);
 	policy_set_free(set);
 	free(step);
 	strmap_clear(&rp.denied, NULL);
 	sb_release(&path);
-	sb_release(&line);
 	return rc;
 }
 
@@ -322,19 +322,25 @@ out:
 
 static int do_blocklist(int argc, char **argv)
 {
+	static const struct option opts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
 	struct policy_list *bl;
 	struct strbuf out = STRBUF_INIT;
 	char err[512];
+	int c;
 
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	optind = 1;
+	while ((c = cli_getopt("policy blocklist", argc, argv, "h", opts)) != -1) {
+		if (c != 'h')
+			return CLI_USAGE;
 		fputs(policy_usage, stdout);
 		return 0;
 	}
-	if (argc > 2)
+	if (argc - optind > 1)
 		return cli_usage("policy blocklist", "at most one block list file");
-	if (argc == 2 && argv[1][0] == '-')
-		return cli_usage("policy blocklist", "option '%s' is unknown", argv[1]);
-	bl = policy_load_blocklist(argc == 2 ? argv[1] : NULL, err, sizeof(err));
+	bl = policy_load_blocklist(optind < argc ? argv[optind] : NULL, err, sizeof(err));
 	if (!bl) {
 		rw_err("%s", err);
 		return 1;
@@ -354,15 +360,11 @@ static int do_blocklist(int argc, char **argv)
 
 int cmd_policy(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage("policy", "no subcommand given (check, blocklist)");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		fputs(policy_usage, stdout);
-		return 0;
-	}
-	if (!strcmp(argv[1], "check"))
-		return do_check(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "blocklist"))
-		return do_blocklist(argc - 1, argv + 1);
-	return cli_usage("policy", "unknown subcommand '%s' (check, blocklist)", argv[1]);
+	static const struct cli_sub subs[] = {
+	    {"check", do_check},
+	    {"blocklist", do_blocklist},
+	};
+
+	return cli_dispatch("policy", argc, argv, subs, sizeof(subs) / sizeof(subs[0]),
+			    policy_usage);
 }

@@ -16,24 +16,8 @@
 #include "common/strbuf.h"
 #include "common/strmap.h"
 #include "policy/policy_int.h"
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-
-	if (!q) {
-		fputs("runwarden: out of memory\n", stderr);
-		abort();
-	}
-	return q;
-}
-
-static char *xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-
-	return memcpy(xrealloc(NULL, n), s, n);
-}
+#include "common/xalloc.h"
+#include "common/sha256.h"
 
 const char *policy_mode_name(enum policy_mode m)
 {
@@ -435,7 +419,7 @@ static void index_add(struct strmap *m, const char *key, size_t i)
 	struct ivec *v = e->val;
 
 	if (!v) {
-		v = xrealloc(NULL, sizeof(*v));
+		v = xmalloc(sizeof(*v));
 		memset(v, 0, sizeof(*v));
 		e->val = v;
 	}
@@ -498,7 +482,7 @@ struct policy_set *policy_effective(const struct policy *p, const char *step,
 			return NULL;
 		}
 	}
-	s = xrealloc(NULL, sizeof(*s));
+	s = xmalloc(sizeof(*s));
 	memset(s, 0, sizeof(*s));
 	add_all(&s->allow, &p->allow, POLICY_FROM_FILE, true);
 	add_all(&s->block, &p->block, POLICY_FROM_FILE, true);
@@ -508,7 +492,7 @@ struct policy_set *policy_effective(const struct policy *p, const char *step,
 	}
 	if (blocklist)
 		add_all(&s->block, blocklist, POLICY_FROM_BLOCKLIST, false);
-	s->idx = xrealloc(NULL, sizeof(*s->idx));
+	s->idx = xmalloc(sizeof(*s->idx));
 	index_build(&s->idx->allow, &s->allow);
 	index_build(&s->idx->block, &s->block);
 	return s;
@@ -651,8 +635,7 @@ static int cidr_cmp(const void *a, const void *b)
 static void cidr_key(char *k, int family, const uint8_t *a, int prefix)
 {
 	k += sprintf(k, "%d/%d/", family, prefix);
-	for (int i = 0; i < 16; i++)
-		k += sprintf(k, "%02x", a[i]);
+	hex_encode(a, 16, k);
 }
 
 int policy_for_each_cidr(const struct policy_set *s, bool block, policy_cidr_fn fn, void *arg,
@@ -710,7 +693,7 @@ int policy_for_each_cidr(const struct policy_set *s, bool block, policy_cidr_fn 
 	 * 100,000 entries stay cheap. Own rules only are read from the map (pass-1 values), so
 	 * the order records are folded in does not matter. */
 	{
-		struct policy_cidr *own = xrealloc(NULL, (nc ? nc : 1) * sizeof(*own));
+		struct policy_cidr *own = xmalloc((nc ? nc : 1) * sizeof(*own));
 
 		if (nc)
 			memcpy(own, c, nc * sizeof(*c));

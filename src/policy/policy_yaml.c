@@ -10,7 +10,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,8 @@
 #include "common/util.h"
 #include "policy/policy.h"
 #include "policy/policy_int.h"
+#include "common/xalloc.h"
+#include "common/sha256.h"
 
 struct yp {
 	yaml_parser_t p;
@@ -35,17 +36,6 @@ struct yp {
 };
 
 #define MARK(y) ((y)->ev.start_mark)
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-
-	if (!q) {
-		fputs("runwarden: out of memory\n", stderr);
-		abort();
-	}
-	return q;
-}
 
 static int failv(struct yp *y, yaml_mark_t m, const char *fmt, va_list ap)
 {
@@ -248,9 +238,7 @@ static int walk_map(struct yp *y, const char *ctx, const char *const *known, key
 				goto out;
 			}
 		}
-		key = strdup(sval(y));
-		if (!key)
-			abort();
+		key = xstrdup(sval(y));
 		seen = xrealloc(seen, (nseen + 1) * sizeof(*seen));
 		seen[nseen].key = key;
 		seen[nseen++].m = km;
@@ -404,9 +392,7 @@ static int entry_key(struct yp *y, int idx, const char *key, yaml_mark_t km, voi
 				return fail(y, MARK(y), "host: '%s': %s",
 					    shown(buf, sval(y), slen(y)), r);
 			c->e.kind = POLICY_ENTRY_HOST;
-			c->e.host = strdup(host);
-			if (!c->e.host)
-				abort();
+			c->e.host = xstrdup(host);
 		} else {
 			r = policy_addr_parse(sval(y), idx == 1, &c->e.family, c->e.addr,
 					      &c->e.prefix, why);
@@ -544,9 +530,7 @@ static int steps_key(struct yp *y, int idx, const char *key, yaml_mark_t km, voi
 	p->steps = xrealloc(p->steps, (p->nsteps + 1) * sizeof(*p->steps));
 	c->st = &p->steps[p->nsteps++];
 	memset(c->st, 0, sizeof(*c->st));
-	c->st->name = strdup(key);
-	if (!c->st->name)
-		abort();
+	c->st->name = xstrdup(key);
 	c->st->line = km.line + 1;
 	c->st->col = km.column + 1;
 	/* `test:` with nothing under it declares a step that only uses the top level. */
@@ -696,9 +680,7 @@ static int file_item(struct yp *y, void *arg)
 		if ((unsigned char)sval(y)[i] < 0x20)
 			return fail(y, MARK(y), "files: control character in a path");
 	p->files = xrealloc(p->files, (p->nfiles + 1) * sizeof(*p->files));
-	p->files[p->nfiles] = strdup(sval(y));
-	if (!p->files[p->nfiles++])
-		abort();
+	p->files[p->nfiles++] = xstrdup(sval(y));
 	return 0;
 }
 
@@ -817,30 +799,13 @@ static int parse_doc(struct yp *y, struct policy *p)
 	return 0;
 }
 
-static void sha256_hex(const void *buf, size_t len, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	if (!EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) || n != 32) {
-		out[0] = 0;
-		return;
-	}
-	for (unsigned i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-}
-
 struct policy *policy_parse(const char *name, const char *text, size_t len, char *err,
 			    size_t errlen)
 {
 	struct yp y = {.file = name, .text = text, .len = len, .err = err, .errlen = errlen};
-	struct policy *p = calloc(1, sizeof(*p));
+	struct policy *p = xcalloc(1, sizeof(*p));
 
-	if (!p)
-		abort();
-	p->path = strdup(name);
-	if (!p->path)
-		abort();
+	p->path = xstrdup(name);
 	p->fail_on_violation = -1;
 	p->dns.refuse_unlisted = true;
 	if (len > POLICY_MAX_FILE_BYTES) {
@@ -864,12 +829,10 @@ struct policy *policy_parse(const char *name, const char *text, size_t len, char
 
 struct policy *policy_load(const char *path, char *err, size_t errlen)
 {
-	char *buf = malloc(POLICY_MAX_FILE_BYTES + 1);
+	char *buf = xmalloc(POLICY_MAX_FILE_BYTES + 1);
 	ssize_t n;
 	struct policy *p;
 
-	if (!buf)
-		abort();
 	n = read_regular_file(path, buf, POLICY_MAX_FILE_BYTES + 1, err, errlen);
 	if (n < 0) {
 		free(buf);

@@ -14,6 +14,7 @@
 #include "common/jsonw.h"
 #include "common/strbuf.h"
 #include "evidence/codec.h"
+#include "evidence/evread.h"
 
 const char *const report_kind_names[RK_COUNT] = {
 #define RK_NAME_(e, name) [e] = name,
@@ -421,54 +422,6 @@ static void on_event(struct report *r, struct agg *a, const json_t *ev)
 	sb_release(&key);
 }
 
-/* Reads one line (without its newline) into sb. 1: line, 0: EOF, -1: too long. */
-static int read_line(FILE *f, struct strbuf *sb, bool *terminated)
-{
-	char chunk[65536];
-
-	sb_reset(sb);
-	*terminated = false;
-	while (fgets(chunk, sizeof(chunk), f)) {
-		size_t n = strlen(chunk);
-		bool nl = n && chunk[n - 1] == '\n';
-
-		if (sb->len + n > REPORT_MAX_LINE + 1)
-			return -1;
-		sb_add(sb, chunk, nl ? n - 1 : n);
-		if (nl) {
-			*terminated = true;
-			return 1;
-		}
-	}
-	return sb->len ? 1 : 0;
-}
-
-/* Opens an input of a run directory for reading: a FIFO, device or directory
- * planted in its place is refused at once (ev_open_regular), never waited on.
- * NULL with errno ENOENT when the file is absent, else NULL with err filled. */
-static FILE *open_input(const char *path, char *err, size_t errlen)
-{
-	char why[EV_ERRLEN];
-	int fd;
-	FILE *f;
-
-	if (access(path, F_OK) && errno == ENOENT)
-		return NULL;
-	fd = ev_open_regular(path, why);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s", why);
-		errno = EINVAL;
-		return NULL;
-	}
-	f = fdopen(fd, "re");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		errno = EINVAL;
-	}
-	return f;
-}
-
 static int load_events(struct report *r, const char *path, long long max_events, char *err,
 		       size_t errlen)
 {
@@ -476,30 +429,23 @@ static int load_events(struct report *r, const char *path, long long max_events,
 			.keys = json_object(),
 			.stepset = json_object(),
 			.vkeys = json_object()};
-	struct strbuf line = STRBUF_INIT;
-	long long lineno = 0;
-	bool term;
+	struct evread in;
+	char why[EV_ERRLEN];
 	int rc = 0, got;
-	FILE *f = open_input(path, err, errlen);
 
-	if (!f) {
-		if (errno != ENOENT)
+	if (evread_open(&in, path, REPORT_MAX_LINE, why)) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "%s", why);
 			rc = -1;
+		}
 		goto out;
 	}
 	r->have_events = true;
-	while ((got = read_line(f, &line, &term)) != 0) {
+	while ((got = evread_next(&in)) > 0) {
 		json_error_t jerr;
 		json_t *ev;
 
-		lineno++;
-		if (got < 0) {
-			snprintf(err, errlen, "%s:%lld: line longer than %u bytes", path, lineno,
-				 REPORT_MAX_LINE);
-			rc = -1;
-			break;
-		}
-		if (line.len == 0)
+		if (in.line.len == 0)
 			continue;
 		if (r->n_events >= max_events) {
 			snprintf(err, errlen,
@@ -508,15 +454,17 @@ static int load_events(struct report *r, const char *path, long long max_events,
 			rc = -1;
 			break;
 		}
-		ev = json_load_line(line.buf, line.len, &jerr);
+		ev = json_load_line(in.line.buf, in.line.len, &jerr);
 		if (!ev || !json_is_object(ev)) {
 			json_decref(ev);
-			if (!term) {
+			if (!in.terminated) {
 				/* the writer died mid-line: the rest is still worth reading */
-				note(r, "events.ndjson: unfinished last line %lld ignored", lineno);
+				note(r, "events.ndjson: unfinished last line %llu ignored",
+				     (unsigned long long)in.lineno);
 				break;
 			}
-			snprintf(err, errlen, "%s:%lld: not a JSON object (%s)", path, lineno,
+			snprintf(err, errlen, "%s:%llu: not a JSON object (%s)", path,
+				 (unsigned long long)in.lineno,
 				 jerr.text[0] ? jerr.text : "wrong type");
 			rc = -1;
 			break;
@@ -525,15 +473,14 @@ static int load_events(struct report *r, const char *path, long long max_events,
 		on_event(r, &a, ev);
 		json_decref(ev);
 	}
-	if (ferror(f) && rc == 0) {
-		snprintf(err, errlen, "%s: read error", path);
+	if (got < 0) {
+		snprintf(err, errlen, "%s", in.err);
 		rc = -1;
 	}
-	fclose(f);
+	evread_close(&in);
 	if (rc == 0 && !r->closed)
 		note(r, "events.ndjson has no closing record: the record is incomplete");
 out:
-	sb_release(&line);
 	json_decref(a.live);
 	json_decref(a.keys);
 	json_decref(a.stepset);
@@ -545,27 +492,17 @@ static int load_summary(struct report *r, const char *path, char *err, size_t er
 {
 	json_error_t jerr;
 	struct strbuf sb = STRBUF_INIT;
-	char buf[65536];
-	size_t n;
-	FILE *f = open_input(path, err, errlen);
+	char why[EV_ERRLEN];
 
-	if (!f) {
+	if (ev_read_file(path, REPORT_MAX_SUMMARY, &sb, why)) {
+		sb_release(&sb);
 		if (errno == ENOENT) {
 			note(r, "summary.json is missing: the run did not finish writing it");
 			return 0;
 		}
+		snprintf(err, errlen, "%s", why);
 		return -1;
 	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-		if (sb.len + n > REPORT_MAX_SUMMARY) {
-			fclose(f);
-			sb_release(&sb);
-			snprintf(err, errlen, "%s: larger than %u bytes", path, REPORT_MAX_SUMMARY);
-			return -1;
-		}
-		sb_add(&sb, buf, n);
-	}
-	fclose(f);
 	r->summary = json_load_line(sb_str(&sb), sb.len, &jerr);
 	sb_release(&sb);
 	if (!r->summary || !json_is_object(r->summary)) {

@@ -88,10 +88,11 @@ class AgentMountsBpffs(RwTestCase):
         run = Run(0, p.stderr, out)
         run.verify_chain()
         self.assertTrue(run.summary["complete"])
-        # Pinned in the bpffs it mounted: gone again after stop.
+        # The job's fence, pinned in the bpffs it mounted: gone again after stop. What stays
+        # is the resident kernel side the agent loaded (docs/design.md).
         pins = subprocess.run(["nsenter", "-t", str(self.agent.pid), "-m", "--", "ls", "-A",
                                "/sys/fs/bpf/runwarden"], capture_output=True, text=True)
-        self.assertEqual((pins.returncode, pins.stdout), (0, ""), pins.stderr)
+        self.assertEqual((pins.returncode, pins.stdout), (0, "kernel\n"), pins.stderr)
         self.assertTrue(run.of("connect", daddr=SERVER, dport=self.server.port))
         self.assertFalse(self.worker.cgroup().split("/")[-1].startswith("runwarden-"))
 

@@ -133,7 +133,51 @@ class Cli(unittest.TestCase):
                 p = rw("report", d, timeout=10)
                 self.assertEqual(p.returncode, 1, p.stderr)
                 self.assertEqual(p.stderr.strip(),
-                                 f"runwarden: report: {d}/{name}: not a regular file")
+                                 f"runwarden: report: {d}/{name}: not a regular file (a FIFO)")
+
+    def test_learn_and_policy_check_refuse_planted_fifos(self):
+        # A FIFO planted as a run's events.ndjson used to make `learn` and `policy check`
+        # wait for a writer forever (they opened the log with fopen).
+        d = os.path.join(self.tmp, "run")
+        os.mkdir(d)
+        os.mkfifo(os.path.join(d, "events.ndjson"))
+        pol = os.path.join(self.tmp, "policy.yaml")
+        with open(pol, "w") as f:
+            f.write("version: 1\n")
+        for args in (["learn", d], ["policy", "check", pol, d]):
+            with self.subTest(args=args):
+                p = rw(*args, timeout=10)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertEqual(p.stderr.strip(),
+                                 f"runwarden: {d}/events.ndjson: not a regular file (a FIFO)")
+
+    def test_learn_and_policy_check_read_past_nul_bytes(self):
+        # A NUL byte inside a log line made the fgets readers drop the rest of that line,
+        # its newline included, and glue the next line on: line numbers went wrong and the
+        # next event was lost. A line is a line, whatever bytes it holds.
+        d = os.path.join(self.tmp, "run")
+        os.mkdir(d)
+        with open(os.path.join(d, "events.ndjson"), "wb") as f:
+            f.write(b'{"seq":1,"kind":"x\x00"}\n'
+                    b'{"seq":2,"kind":"connect","proto":"tcp","family":"inet",'
+                    b'"daddr":"127.0.0.9","dport":443,"verdict":"audit"}\n'
+                    b'{"seq":3,"kind":"close"}\n')
+        pol = os.path.join(self.tmp, "policy.yaml")
+        with open(pol, "w") as f:
+            f.write("version: 1\n")
+        p = rw("policy", "check", pol, d)
+        self.assertIn("127.0.0.9", p.stdout, p.stdout + p.stderr)
+        p = rw("learn", d)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(p.stderr.strip().splitlines()[-1][:len(f"runwarden: {d}/events.ndjson:1:")],
+                         f"runwarden: {d}/events.ndjson:1:", p.stderr)
+
+    def test_unknown_command_is_one_line(self):
+        # The name is quoted back: a newline in it used to split the message in two.
+        p = rw("frob\nrunwarden: all clear")
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr, "runwarden: unknown command 'frob runwarden: all clear' "
+                         "(try 'runwarden --help')\n")
 
     def test_verify_key_error_said_once(self):
         att = os.path.join(self.tmp, "att.json")

@@ -329,9 +329,10 @@ class FenceTest(RwTestCase):
                 comm = stat[stat.index("(") + 1:stat.rindex(")")]
                 if comm == "runwarden-keep" and int(stat[stat.rindex(")") + 2:].split()[1]) == ppid:
                     keepers.append(int(p))
+            # Said before the kill: runwarden ends the job as soon as it sees the keeper go.
+            print(len(keepers), flush=True)
             for k in keepers:
                 os.kill(k, signal.SIGKILL)
-            print(len(keepers), flush=True)
             time.sleep(5)
             print("survived", flush=True)
         """)

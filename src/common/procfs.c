@@ -1,0 +1,24 @@
+/* Bounded reads of /proc (see procfs.h). */
+#include "common/procfs.h"
+
+#include <stdio.h>
+
+#include "common/util.h"
+
+size_t proc_cmdline(pid_t pid, char *out, size_t cap)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	n = read_text_bounded(path, out, cap);
+	if (n < 0)
+		n = 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (!out[i])
+			out[i] = ' ';
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = 0;
+	return (size_t)n;
+}

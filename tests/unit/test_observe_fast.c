@@ -1,0 +1,262 @@
+/* Unit tests for the collector's fast paths (docs/performance.md, capacity): each must write
+ * exactly what the printf/inet_ntop/lookup path it replaced wrote, and its caches must never
+ * outlive what they point at. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/jsonw.h"
+#include "common/util.h"
+#include "evidence/evlog.h"
+#include "gate/dnsgate.h"
+#include "observe/collect.h"
+#include "observe/proctab.h"
+#include "events.h"
+
+static void decimal_numbers(void **state)
+{
+	(void)state;
+	const unsigned long long u[] = {0, 1, 9, 10, 4294967295ULL, ULLONG_MAX};
+	const long long s[] = {0, -1, 42, LLONG_MAX, LLONG_MIN};
+	struct strbuf sb = STRBUF_INIT;
+	char want[32];
+
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		sb_reset(&sb);
+		sb_addstr(&sb, "x");
+		sb_addu(&sb, u[i]);
+		snprintf(want, sizeof(want), "x%llu", u[i]);
+		assert_string_equal(sb.buf, want);
+	}
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		sb_reset(&sb);
+		sb_addi(&sb, s[i]);
+		snprintf(want, sizeof(want), "%lld", s[i]);
+		assert_string_equal(sb.buf, want);
+	}
+	sb_release(&sb);
+}
+
+static void timestamps(void **state)
+{
+	(void)state;
+	const int64_t ns[] = {0, 999999999, 1796040000123456789LL, 1796040000000000001LL,
+			      1796040001000000000LL};
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		time_t t = ns[i] / 1000000000LL;
+		struct tm tm;
+		char date[32], want[64];
+
+		gmtime_r(&t, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(want, sizeof(want), "%s.%09ldZ", date, (long)(ns[i] % 1000000000LL));
+		sb_reset(&sb);
+		fmt_rfc3339(&sb, ns[i]);
+		assert_string_equal(sb.buf, want);
+	}
+	sb_release(&sb);
+}
+
+static void v4_addresses(void **state)
+{
+	(void)state;
+	const uint8_t a[][4] = {
+	    {0, 0, 0, 0}, {255, 255, 255, 255}, {10, 200, 3, 4}, {127, 0, 0, 1}};
+	struct strbuf sb = STRBUF_INIT;
+	char want[INET_ADDRSTRLEN];
+
+	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
+		sb_reset(&sb);
+		fmt_addr(&sb, AF_INET, a[i]);
+		inet_ntop(AF_INET, a[i], want, sizeof(want));
+		assert_string_equal(sb.buf, want);
+	}
+	sb_release(&sb);
+}
+
+/* Runs of plain ASCII are copied in bulk; whatever sits between them is escaped as before. */
+static void json_runs(void **state)
+{
+	(void)state;
+	const char in[] = "plain run\"quoted\\slash\x01 ctl caf\xc3\xa9 \xff tail";
+	struct strbuf sb = STRBUF_INIT;
+
+	json_str(&sb, in, sizeof(in) - 1);
+	assert_string_equal(sb.buf, "\"plain run\\\"quoted\\\\slash\\u0001 ctl caf\xc3\xa9 "
+				    "\\udcff tail\"");
+	sb_release(&sb);
+}
+
+/* The pid cache in front of the table: a pid reused, or an exited entry evicted, must never
+ * be served from the cache afterwards. */
+static void proctab_cache(void **state)
+{
+	(void)state;
+	struct proctab t;
+	struct proc *p;
+
+	proctab_init(&t);
+	p = proctab_add(&t, 5);
+	proctab_set(p, "/bin/old", "[\"old\"]");
+	assert_ptr_equal(proctab_get(&t, 5), p);
+	p = proctab_add(&t, 5); /* pid reuse */
+	proctab_set(p, "/bin/new", "[\"new\"]");
+	assert_string_equal(proctab_get(&t, 5)->exe, "/bin/new");
+	proctab_exit(&t, 5);
+	assert_non_null(proctab_get(&t, 5)); /* kept after exit, for late records */
+	/* Enough exits after it to evict it (the oldest exited go first). */
+	for (pid_t pid = 1000; pid < 1000 + 5000; pid++) {
+		proctab_add(&t, pid);
+		proctab_exit(&t, pid);
+	}
+	assert_null(proctab_get(&t, 5));
+	/* Same slot, other pid: a miss, not the other's entry. */
+	assert_null(proctab_get(&t, 5 + PROCTAB_CACHE));
+	proctab_free(&t);
+}
+
+/* The closing record's bytes stay readable when its own append flushes the buffer. */
+static void close_line_after_flush(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/rw-unit-XXXXXX", body[600];
+	int fd = mkstemp(path);
+	struct evlog l;
+	char *buf = malloc(1 << 20), *last;
+	ssize_t n;
+
+	assert_int_equal(evlog_open_fd(&l, fd), 0);
+	memset(body, 'a', sizeof(body));
+	memcpy(body, ",\"kind\":\"pad\",\"x\":\"", 19);
+	body[sizeof(body) - 1] = '"';
+	/* Just under the flush threshold, so the closing record is what crosses it. */
+	while (l.pending.len + sizeof(body) + 100 < EVLOG_FLUSH_AT)
+		assert_true(evlog_append(&l, body, sizeof(body)) > 0);
+	assert_int_equal(evlog_close(&l, ",\"complete\":true"), 0);
+	n = read_file_bounded(path, buf, (1 << 20) - 1);
+	unlink(path);
+	assert_true(n > 0);
+	buf[n - 1] = 0; /* the last newline */
+	last = strrchr(buf, '\n') + 1;
+	assert_int_equal(l.close_line.len, strlen(last));
+	assert_memory_equal(l.close_line.buf, last, l.close_line.len);
+	evlog_release(&l);
+	free(buf);
+}
+
+static void send_connect(struct collector *c, const uint8_t ip[4], uint16_t port)
+{
+	struct ev_connect e = {0};
+
+	e.h.kind = EV_CONNECT;
+	e.h.pid = 77;
+	e.h.tid = 77;
+	e.h.ts = 1000;
+	memcpy(e.h.comm, "curl", 4);
+	e.family = AF_INET;
+	e.proto = PROTO_UDP;
+	e.via = VIA_CONNECT;
+	e.verdict = VERDICT_ALLOW;
+	e.dport = port;
+	memcpy(e.daddr, ip, 4);
+	collector_handle(c, &e, sizeof(e));
+}
+
+/* The connect memo: a run of connects to one place counts every one, and a name learnt for
+ * the address in between shows on the next connect's line and summary item. */
+static void connect_memo(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/rw-unit-XXXXXX";
+	int fd = mkstemp(path);
+	const uint8_t a[4] = {127, 0, 0, 9}, b[4] = {127, 0, 0, 10};
+	struct collector c;
+	struct dnsgate_client who = {.proto = IPPROTO_UDP};
+	struct dnsgate_rr rr = {.type = ns_t_a, .owner = "x.test", .data = "127.0.0.9"};
+	struct dnsgate_event q = {.qname = "x.test",
+				  .qtype = ns_t_a,
+				  .rcode = 0,
+				  .reason = "answered",
+				  .who = &who,
+				  .answers = &rr,
+				  .n_answers = 1};
+	struct run_info ri = {.exit_status = 0};
+	struct strbuf out = STRBUF_INIT;
+	json_error_t jerr;
+	json_t *s, *d;
+	char *log = malloc(1 << 16);
+	ssize_t n;
+
+	who.addr.ss_family = AF_INET;
+	assert_int_equal(collector_init(&c, fd, NULL, NULL), 0);
+	send_connect(&c, a, 9);
+	send_connect(&c, a, 9);
+	send_connect(&c, b, 9);
+	send_connect(&c, a, 9);
+	collector_gate_question(&c, &q, VERDICT_ALLOW);
+	send_connect(&c, a, 9);
+	send_connect(&c, a, 9);
+	summary_render(&c.sum, &ri, &out);
+	assert_int_equal(evlog_close(&c.log, NULL), 0);
+	n = read_file_bounded(path, log, (1 << 16) - 1);
+	unlink(path);
+	assert_true(n > 0);
+	log[n] = 0;
+	/* Lines 1-4 and 5 (dns) without a name, 6 and 7 with it. */
+	{
+		char *line = log;
+
+		for (int i = 1; i <= 7; i++) {
+			char *nl = strchr(line, '\n');
+
+			*nl = 0;
+			if (i != 5)
+				assert_non_null(
+				    strstr(line, i < 5 ? "\"host\":null" : "\"host\":\"x.test\""));
+			line = nl + 1;
+		}
+	}
+	s = json_loads(out.buf, 0, &jerr);
+	assert_non_null(s);
+	d = json_object_get(s, "destinations");
+	assert_int_equal(json_array_size(d), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(d, 0), "count")), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(d, 1), "daddr")),
+			    "127.0.0.10");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(d, 1), "count")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(d, 2), "host")),
+			    "x.test");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(d, 2), "count")), 2);
+	json_decref(s);
+	sb_release(&out);
+	collector_free(&c);
+	free(log);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(decimal_numbers), cmocka_unit_test(timestamps),
+	    cmocka_unit_test(v4_addresses),    cmocka_unit_test(json_runs),
+	    cmocka_unit_test(proctab_cache),   cmocka_unit_test(close_line_after_flush),
+	    cmocka_unit_test(connect_memo),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
