@@ -302,6 +302,30 @@ class BaselineTest(RwTestCase):
         self.assertEqual(r.summary["baseline"]["run_id"], 5)
         self.assertIn(("destination", f"tcp {A}:{self.a.port}", "info"), self.first_seen(r))
 
+    def test_postgres_gone_at_the_end(self):
+        """The server goes away while the job runs: the evidence is written all the same, the
+        summary says why the run is not in the baseline, and run exits 1."""
+        pg = Postgres()
+        self.addCleanup(pg.stop)
+        uri = pg.createdb("gone")
+        out = os.path.join(self.tmp, "gone")
+        flag = os.path.join(self.tmp, "stopped")
+        p = subprocess.Popen([RW, "run", "--out", out, "--no-sign", "--baseline", uri,
+                              "--repo", "acme/app", "--job", "build", "--", "sh", "-c",
+                              f"while [ ! -e {flag} ]; do sleep 0.05; done"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        pg.stop()
+        open(flag, "w").close()
+        _, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, err)
+        from rwtest import Run
+        r = Run(p.returncode, err, out)
+        self.assertIsNotNone(r.close, "no closing record")
+        self.assertIn("cannot connect", r.summary["baseline"]["error"])
+        self.assertEqual([l for l in err.splitlines() if "cannot connect" in l],
+                         [l for l in err.splitlines() if l.startswith("runwarden: baseline")])
+
     def test_bad_input(self):
         marker = os.path.join(self.tmp, "ran")
         bad_db = os.path.join(self.tmp, "corrupt.db")
