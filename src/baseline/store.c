@@ -298,16 +298,15 @@ int bl_store_open(struct bl_store *s, const char *spec, char *err, size_t errlen
 
 	memset(s, 0, sizeof(*s));
 	s->min_runs = min_runs;
+	if (!spec)
+		spec = BL_DEFAULT_PATH;
 	/* (a URI of another scheme is a typo: bl_db_open says so) */
-	if (must_exist && spec && !strstr(spec, "://") && access(spec, F_OK)) {
+	if (must_exist && !strstr(spec, "://") && access(spec, F_OK)) {
 		snprintf(err, errlen, "baseline %.200s: no such store: %s", spec, strerror(errno));
 		return -1;
 	}
-	if (!spec || !strcmp(spec, BL_DEFAULT_PATH)) {
-		if (default_dir(err, errlen))
-			return -1;
-		spec = BL_DEFAULT_PATH;
-	}
+	if (!strcmp(spec, BL_DEFAULT_PATH) && default_dir(err, errlen))
+		return -1;
 	s->db = bl_db_open(spec, err, errlen);
 	if (!s->db)
 		return -1;
