@@ -22,6 +22,7 @@
 #include "runwarden.skel.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "evidence/evlog.h"
 
 /* libbpf's own messages: kept, and shown only when a load fails. */
@@ -281,6 +282,54 @@ static void copy_key(struct loader *l, uint32_t ring_bytes, uint32_t lpm, char *
 		 l->skel->rodata->have_bpf_loop, l->skel->rodata->have_sock_pid, ring_bytes, lpm);
 }
 
+/*
+ * RUNWARDEN_VERIFIER_STATS=1: each program's verification time and the
+ * instructions the verifier walked, on stderr after a load. Loading (cold
+ * start) is almost all verification; this says which program it goes to.
+ */
+#define STATS_BUF 4096
+static char *verifier_bufs;
+
+static void verifier_stats_ask(struct bpf_object *obj)
+{
+	struct bpf_program *p;
+	size_t n = 0;
+
+	if (!getenv("RUNWARDEN_VERIFIER_STATS"))
+		return;
+	bpf_object__for_each_program(p, obj) n++;
+	free(verifier_bufs);
+	verifier_bufs = xcalloc(n ? n : 1, STATS_BUF);
+	n = 0;
+	bpf_object__for_each_program(p, obj)
+	{
+		bpf_program__set_log_level(p, 4); /* BPF_LOG_STATS */
+		bpf_program__set_log_buf(p, verifier_bufs + n++ * STATS_BUF, STATS_BUF);
+	}
+}
+
+static void verifier_stats_print(struct bpf_object *obj)
+{
+	struct bpf_program *p;
+
+	if (!verifier_bufs)
+		return;
+	bpf_object__for_each_program(p, obj)
+	{
+		size_t len;
+		const char *log = bpf_program__log_buf(p, &len);
+		const char *t = log ? strstr(log, "verification time ") : NULL;
+		const char *q = log ? strstr(log, "processed ") : NULL;
+
+		if (t && q)
+			fprintf(stderr, "verifier: %-22s %8ld us %8ld insns\n",
+				bpf_program__name(p), strtol(t + 18, NULL, 10),
+				strtol(q + 10, NULL, 10));
+	}
+	free(verifier_bufs);
+	verifier_bufs = NULL;
+}
+
 /* Opens the embedded object and fixes what is decided before loading. */
 static int open_object(struct loader *l, uint32_t ring_bytes, uint32_t lpm, char *err,
 		       size_t errlen)
@@ -302,6 +351,7 @@ static int open_object(struct loader *l, uint32_t ring_bytes, uint32_t lpm, char
 	/* Room for the policy plus the DNS gate's pins. */
 	for (int m = LM_CONFIG + 1; m < LM_COUNT; m++)
 		bpf_map__set_max_entries(map_of(l, m), lpm);
+	verifier_stats_ask(l->skel->obj);
 	return 0;
 }
 
@@ -392,6 +442,7 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 		return -1;
 	}
 	l->loaded_here = true;
+	verifier_stats_print(l->skel->obj);
 	if (slot_dir) {
 		bpf_object__for_each_map(m, l->skel->obj)
 		{
