@@ -23,8 +23,11 @@
 /* Largest summary.json read. */
 #define BL_MAX_SUMMARY (64u << 20)
 
-const char *const bl_kind_names[BL_KIND_COUNT] = {
-    [BL_DEST] = "destination", [BL_DNS] = "dns", [BL_PARENT] = "dns_parent", [BL_EXE] = "exe"};
+const char *const bl_kind_names[BL_KIND_COUNT] = {[BL_DEST] = "destination",
+						  [BL_DNS] = "dns",
+						  [BL_PARENT] = "dns_parent",
+						  [BL_EXE] = "exe",
+						  [BL_FINDING] = "finding"};
 
 void bl_run_init(struct bl_run *r)
 {
@@ -326,6 +329,29 @@ static void take_dns(struct bl_run *r, const json_t *ev)
 	}
 }
 
+void bl_run_findings(struct bl_run *r, const json_t *findings)
+{
+	const json_t *f;
+	size_t i;
+
+	json_array_foreach(findings, i, f)
+	{
+		const char *kind = jstr(f, "kind"), *desc = jstr(f, "description");
+		struct strbuf k = STRBUF_INIT;
+		struct bl_item *it;
+
+		if (!kind || !strncmp(kind, "first_seen_", 11))
+			continue;
+		sb_addf(&k, "%s %s", kind, desc ? desc : "");
+		it = item_get(r, BL_FINDING, keep_step(r, step_of(r, f)), k.buf, kind);
+		sb_release(&k);
+		if (!it)
+			continue;
+		detail_str(it, "severity", jstr(f, "severity"));
+		detail_str(it, "description", desc);
+	}
+}
+
 void bl_run_event(struct bl_run *r, json_t *ev)
 {
 	const char *kind = jstr(ev, "kind");
@@ -446,6 +472,7 @@ static int read_summary(struct bl_run *r, int dfd, const char *dir, char *err, s
 		free(text);
 	}
 	set_default(&r->run_step, jstr(sum, "step"));
+	bl_run_findings(r, json_object_get(sum, "findings"));
 	set_default(&r->mode, jstr(sum, "mode"));
 	set_default(&r->started_at, jstr(sum, "started_at"));
 	set_default(&r->finished_at, jstr(sum, "finished_at"));

@@ -129,12 +129,14 @@ int bl_store_show(struct bl_store *s, const struct bl_filter *f, FILE *out, char
 			rc = bl_db_exec(
 			    s->db,
 			    "SELECT r.repo, r.workflow, r.job, i.step, i.kind,"
-			    " CASE WHEN i.kind = 'destination' THEN i.ikey ELSE i.name END,"
+			    " CASE WHEN i.kind IN ('destination', 'finding') THEN i.ikey ELSE "
+			    "i.name END,"
 			    " count(DISTINCT i.run_id), min(r.added_at), max(r.added_at)"
 			    " FROM baseline_items i JOIN baseline_runs r ON r.id = i.run_id"
 			    " WHERE " KEY_FILTER " AND (CAST($4 AS TEXT) IS NULL OR i.step = $4)"
 			    " GROUP BY r.repo, r.workflow, r.job, i.step, i.kind,"
-			    " CASE WHEN i.kind = 'destination' THEN i.ikey ELSE i.name END"
+			    " CASE WHEN i.kind IN ('destination', 'finding') THEN i.ikey ELSE "
+			    "i.name END"
 			    " ORDER BY r.repo, r.workflow, r.job, i.step, i.kind, 6",
 			    4, p, show_item_row, &c);
 	}

@@ -36,7 +36,7 @@
 /* Where `--baseline` with no path keeps the store. */
 #define BL_DEFAULT_PATH "/var/lib/runwarden/baseline.db"
 
-enum bl_kind { BL_DEST, BL_DNS, BL_PARENT, BL_EXE, BL_KIND_COUNT };
+enum bl_kind { BL_DEST, BL_DNS, BL_PARENT, BL_EXE, BL_FINDING, BL_KIND_COUNT };
 extern const char *const bl_kind_names[BL_KIND_COUNT];
 
 struct bl_item {
@@ -84,6 +84,10 @@ int bl_run_read_log(struct bl_run *r, int dirfd, const char *display, char *err,
 /* Reads RUNDIR/summary.json (key, labels, uid) and RUNDIR/events.ndjson. Fields already
  * set in r (explicit --repo/--workflow/--job/--step) win over the run's CI labels. */
 int bl_run_read_dir(struct bl_run *r, const char *dir, char *err, size_t errlen);
+/* Takes the run's findings (summary.json's "findings" array, src/findings/): kept per step as
+ * kind and description, for the record; they are not judged first-seen. The baseline's own
+ * first_seen_* findings are not taken back in. */
+void bl_run_findings(struct bl_run *r, const json_t *findings);
 /* Takes the key and labels from a summary's or a job's "ci" object (JSON text or NULL). */
 void bl_run_ci(struct bl_run *r, const char *ci_json);
 /* The CI context's workflow as a key part: NULL where the platform's "workflow" changes with

@@ -576,6 +576,34 @@ static void test_concurrent_writers(void **state)
 	bl_store_close(&s);
 }
 
+/* A run's findings are kept per step for the record, never judged; the baseline's own are
+ * not taken back in. */
+static void test_findings_kept(void **state)
+{
+	json_t *f = json_loads("[{\"kind\":\"credential_sweep\",\"severity\":\"high\","
+			       "\"step\":\"test\",\"description\":\"3 stores read\"},"
+			       "{\"kind\":\"first_seen_exe\",\"severity\":\"info\"}]",
+			       0, NULL);
+	struct bl_store s;
+	struct bl_run r;
+
+	(void)state;
+	assert_non_null(f);
+	open_store(&s, new_db(), 5);
+	make_run(&r, "acme/app", "build", "build", NULL);
+	bl_run_findings(&r, f);
+	add(&s, &r);
+	assert_int_equal(n_first(&r), 0);
+	bl_run_free(&r);
+	assert_int_equal(count(&s, "SELECT count(*) FROM baseline_items WHERE kind = 'finding'"
+				   " AND step = 'test' AND ikey = 'credential_sweep 3 stores read'"
+				   " AND first_seen = 0"),
+			 1);
+	assert_int_equal(count(&s, "SELECT count(*) FROM baseline_items"), 1);
+	json_decref(f);
+	bl_store_close(&s);
+}
+
 /* The key from a CI context: CircleCI's workflow is a per-run id and is left out. */
 static void test_ci_key(void **state)
 {
@@ -612,6 +640,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_stores),
 	    cmocka_unit_test(test_concurrent_writers),
 	    cmocka_unit_test(test_ci_key),
+	    cmocka_unit_test(test_findings_kept),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
