@@ -152,6 +152,12 @@ int baseline_job_record(struct baseline_job *b, const struct baseline_run_info *
 	rfc3339(&r.started_at, ri->started_ns);
 	rfc3339(&r.finished_at, ri->finished_ns);
 	r.complete = ri->complete;
+	if (ri->findings_json) {
+		json_t *fs = json_loads(ri->findings_json, 0, NULL);
+
+		bl_run_findings(&r, fs);
+		json_decref(fs);
+	}
 	sb_addf(&name, "%s/events.ndjson", ri->dir_name);
 	if (!bl_run_read_log(&r, ri->dirfd, name.buf, err, sizeof(err))) {
 		b->store.min_runs = b->min_runs;

@@ -48,6 +48,7 @@ struct baseline_run_info {
 	const char *log_root, *step, *mode, *ci_json;
 	int64_t started_ns, finished_ns;
 	bool complete;
+	const char *findings_json; /* the run's findings as a JSON array, or NULL */
 	/* Called for each first-seen item once the run is recorded (the findings engine), or
 	 * NULL. */
 	void (*on_first_seen)(void *ctx, const struct bl_item *it);
