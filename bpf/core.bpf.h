@@ -46,6 +46,8 @@ struct {
 #define SCRATCH_DATA (2 * PATH_BYTES + ARGV_MAX + NAME_BYTES)
 struct scratch {
 	u64 busy;
+	u32 walk_off; /* the path walk's offset (path.bpf.h) */
+	u32 _pad;
 	union {
 		struct ev_exec exec;
 		struct ev_file file;

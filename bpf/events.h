@@ -43,7 +43,9 @@ typedef __s64 s64;
 	X(CGROUP_MOVE, "cgroup_move") /* a job process moved out of the scope */                   \
 	X(GETFD, "pidfd_getfd")	      /* a descriptor taken from another process */                \
 	X(ACCEPT, "accept")	      /* an inbound connection, judged */                          \
-	X(FENCE, "fence")	      /* user space: the fence itself (links, keeper) */
+	X(FENCE, "fence")	      /* user space: the fence itself (links, keeper) */           \
+	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
+	X(MOUNT, "mount")		/* mount(2), move_mount(2) */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -78,6 +80,11 @@ enum ev_kind {
 #define EVF_EXE_ANON	0x200 /* executable has no path (memfd): exe is its bare name */
 #define EVF_EXE_DELETED 0x400 /* executable was unlinked before the exec */
 #define EVF_INODE_HIT	0x800 /* file matched by device+inode, whatever its name */
+/* ev_exec.flags: a standard descriptor was an IPv4/IPv6 socket at exec (a reverse shell's
+ * stdin and stdout are its connection) */
+#define EVF_STDIN_INET	0x1000
+#define EVF_STDOUT_INET 0x2000
+#define EVF_STDERR_INET 0x4000
 
 struct ev_hdr {
 	u32 kind;
@@ -297,6 +304,34 @@ struct ev_accept {
 	s32 result; /* the accepted fd, or -EPERM for a dropped SYN */
 	u32 _pad2;
 	u8 peer[16];
+};
+
+/* connect(2) to a unix socket whose path ends in ".sock" (container engines' API sockets:
+ * docker.sock, containerd.sock, podman.sock, ...): cgroup hooks see no unix connects. The path
+ * is the one the caller passed, not resolved. */
+#define UNIX_PATH_BYTES 108
+struct ev_unix_connect {
+	struct ev_hdr h;
+	s32 result; /* 0 or -errno */
+	u32 path_len;
+	char path[UNIX_PATH_BYTES];
+};
+
+/* mount(2) or move_mount(2) by a process of the job: strings as the caller passed them. */
+#define MOUNT_STR_BYTES	 256
+#define MOUNT_TYPE_BYTES 32
+enum mount_call {
+	MOUNT_CALL_MOUNT = 1,
+	MOUNT_CALL_MOVE, /* move_mount: the source is a descriptor (open_tree, fsmount) */
+};
+struct ev_mount {
+	struct ev_hdr h;
+	s32 result;
+	u32 call;
+	u64 flags; /* mount(2)'s MS_* flags, move_mount(2)'s MOVE_MOUNT_* flags */
+	char source[MOUNT_STR_BYTES];
+	char target[MOUNT_STR_BYTES];
+	char fstype[MOUNT_TYPE_BYTES];
 };
 
 /* ---- policy, as the kernel sees it (filled by src/job/enforce.c) ---- */

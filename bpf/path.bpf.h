@@ -77,11 +77,17 @@ static long walk_step(u32 i, void *ctx)
 	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
 	u32 slot = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &slot);
-	u32 off = w->off;
+	u32 off;
 
 	(void)i;
-	if (!s)
+	if (!s) {
+		off = 0;
 		goto end;
+	}
+	/* The offset lives in the map value, not in ctx: to the verifier every
+	 * step then starts from the same state, so the loop is checked in one
+	 * pass instead of one per offset it can tell apart. */
+	off = s->walk_off & (PATH_BYTES - 1);
 	if (dentry == root || dentry == parent) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 
@@ -101,7 +107,7 @@ static long walk_step(u32 i, void *ctx)
 					   NAME_BYTES, name);
 	if (n <= 0)
 		goto end;
-	w->off = (off + n) & (PATH_BYTES - 1);
+	s->walk_off = (off + n) & (PATH_BYTES - 1);
 	w->dentry = (u64)parent;
 	return 0;
 end:
@@ -118,8 +124,11 @@ __noinline int walk_any(struct scratch *s, u32 data_off, u32 base, u64 dentry, u
 		struct walk_state w = {
 		    .dentry = dentry, .vfsmnt = mnt, .base = base, .data_off = data_off};
 
+		if (!s)
+			return 0;
+		s->walk_off = 0;
 		bpf_loop(PATH_DEPTH, walk_step, &w, 0);
-		return w.done ? (int)w.result : (int)(w.off | PATH_TRUNC_BIT);
+		return w.done ? (int)w.result : (int)(s->walk_off | PATH_TRUNC_BIT);
 	}
 	return walk_path(s, data_off, base, dentry, mnt);
 }

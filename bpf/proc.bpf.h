@@ -62,7 +62,7 @@ int rw_exec(void *ctx)
 	e->exe_len = exe_len;
 	e->cwd_len = cwd_len;
 	e->argv_len = len;
-	e->flags = flags;
+	e->flags = flags | stdio_inet_flags(task);
 	emit(e, clamp_size(sizeof(*e) + pos + len), EV_EXEC);
 
 	/* A step's first process: its environment names the step. */

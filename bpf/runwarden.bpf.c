@@ -33,6 +33,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "fence.bpf.h"	  /* fence state and integrity: cgroup moves, pidfd_getfd, inbound */
 #include "memread.bpf.h"  /* another process's memory: ptrace, process_vm_*, /proc/PID/mem */
 #include "file.bpf.h"	  /* file identity, sensitive names, opens */
+#include "host.bpf.h"	  /* engine sockets, mounts, standard descriptors at exec */
 #include "proc.bpf.h"	  /* exec, fork, exit */
 #include "sockaddr.bpf.h" /* connect/sendmsg hooks and the connect tracepoints */
 #include "skb.bpf.h"	  /* packets: parse, backstop, DNS capture */

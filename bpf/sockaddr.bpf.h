@@ -163,7 +163,7 @@ int rw_sendmsg6(struct bpf_sock_addr *ctx)
 }
 
 SEC("tp/syscalls/sys_enter_connect")
-int rw_enter_connect(void *ctx)
+int rw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct conn_slot slot = {.armed = 1};
@@ -171,6 +171,7 @@ int rw_enter_connect(void *ctx)
 	if (!in_scope())
 		return 0;
 	bpf_map_update_elem(&conn_inflight, &tid, &slot, BPF_ANY);
+	unix_connect_enter(ctx); /* no cgroup hook sees unix connects (host.bpf.h) */
 	return 0;
 }
 
@@ -180,6 +181,7 @@ int rw_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct conn_slot *slot = bpf_map_lookup_elem(&conn_inflight, &tid);
 
+	unix_connect_exit(ctx->ret);
 	if (!slot)
 		return 0;
 	if (slot->filled) {

@@ -5,15 +5,20 @@
 
 #include "common/util.h"
 
-size_t proc_cmdline(pid_t pid, char *out, size_t cap)
+size_t proc_cmdline_args(pid_t pid, char *out, size_t cap)
 {
 	char path[64];
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	n = read_text_bounded(path, out, cap);
-	if (n < 0)
-		n = 0;
+	return n > 0 ? (size_t)n : 0;
+}
+
+size_t proc_cmdline(pid_t pid, char *out, size_t cap)
+{
+	ssize_t n = (ssize_t)proc_cmdline_args(pid, out, cap);
+
 	for (ssize_t i = 0; i < n; i++)
 		if (!out[i])
 			out[i] = ' ';

@@ -12,5 +12,8 @@
  * when the process is gone or shows no command line (a kernel thread, a zombie).
  */
 size_t proc_cmdline(pid_t pid, char *out, size_t cap);
+/* The same bytes as the kernel gives them: the arguments NUL-separated (for redacting one
+ * argument at a time), at most cap - 1 bytes, NUL-terminated. */
+size_t proc_cmdline_args(pid_t pid, char *out, size_t cap);
 
 #endif

@@ -1123,6 +1123,9 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* The children it starts (the kernel side's holder, detaching helpers) are
+	 * nobody's to wait for: reaped by the kernel, never left as zombies. */
+	signal(SIGCHLD, SIG_IGN);
 	struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: wake epoll */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

@@ -320,6 +320,10 @@ json_t *statement_build(const struct stmt_input *in, char *err)
 	sb_release(&sb);
 
 	log = json_object();
+	/* The conclusions first: what the events showed, and a job a finding ended. */
+	json_object_set_new(log, "findings", copy_or_null(s, "findings"));
+	json_object_set_new(log, "findingsUnlisted", copy_or_null(s, "findings_unlisted"));
+	json_object_set_new(log, "lockdown", copy_or_null(s, "lockdown"));
 	json_object_set(log, "process", in->exec->list);
 	json_object_set_new(log, "processUnlisted", json_integer((json_int_t)in->exec->unlisted));
 	json_object_set_new(log, "network", network_entries(json_object_get(s, "destinations")));

@@ -251,6 +251,37 @@ static void watch_sensitive_files(struct job *j)
 	sensitive_resolve(&j->sens, getcwd(cwd, sizeof(cwd)) ? cwd : NULL, watch_found, &j->col);
 }
 
+/* Lockdown: a finding at a severity the policy maps to `kill` ends the whole job at once, from
+ * inside the collector, before the next record is read. */
+static void job_lockdown(void *ctx, const struct finding *x)
+{
+	struct job *j = ctx;
+
+	(void)x;
+	if (j->locked_down)
+		return;
+	j->locked_down = true;
+	rw_err("LOCKDOWN: %s", j->col.findings.lockdown_reason ? j->col.findings.lockdown_reason
+							       : "a finding past the listed ones");
+	job_end_now(j, "lockdown");
+}
+
+/* The policy's on_finding, for the findings engine: acted on in enforce mode, recorded as
+ * what would have happened otherwise. */
+static void arm_lockdown(struct job *j)
+{
+	const struct policy *pol = j->o.policy ? j->enf.pol : NULL;
+
+	if (!pol)
+		return;
+	for (int s = 0; s < SEV_COUNT; s++)
+		j->col.findings.act[s] = pol->on_finding[s];
+	if (j->o.mode == POLICY_MODE_ENFORCE) {
+		j->col.findings.on_raise = job_lockdown;
+		j->col.findings.on_raise_ctx = j;
+	}
+}
+
 int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens)
 {
 	char err[512], ev_err[EV_ERRLEN];
@@ -306,6 +337,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		goto out;
 	}
 	j->col_ready = true;
+	arm_lockdown(j);
 	exec_summary_init(&j->exec);
 	j->col.log.on_line = attest_exec_line;
 	j->col.log.on_line_ctx = &j->exec;
@@ -476,15 +508,42 @@ bool job_scope_empty(const struct job *j)
 	return scope_pids(&j->scope, none, 1) == 0;
 }
 
-static int collect_leftovers(const struct scope *s, struct leftover **out)
+/* A NUL-separated command line, secrets redacted, joined by spaces into l->cmdline. */
+static void leftover_cmdline(const struct redactor *rd, struct leftover *l, const char *raw,
+			     size_t len)
+{
+	char *args[64], *red[64];
+	size_t n = 0, at = 0;
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < len && n < 63; i += strnlen(raw + i, len - i) + 1)
+		args[n++] = xstrndup(raw + i, len - i);
+	args[n] = NULL;
+	redact_argv_strings(rd, args, red);
+	for (size_t i = 0; i < n; i++) {
+		sb_addf(&sb, "%s%s", i ? " " : "", red[i]);
+		free(args[i]);
+		free(red[i]);
+	}
+	at = sb.len < sizeof(l->cmdline) ? sb.len : sizeof(l->cmdline) - 1;
+	memcpy(l->cmdline, sb_str(&sb), at);
+	l->len = at;
+	sb_release(&sb);
+}
+
+static int collect_leftovers(const struct scope *s, const struct redactor *rd,
+			     struct leftover **out)
 {
 	pid_t pids[256];
 	int n = scope_pids(s, pids, 256);
 	struct leftover *l = xcalloc(n, sizeof(*l));
 
 	for (int i = 0; i < n; i++) {
+		char raw[sizeof(l[i].cmdline)];
+		size_t len = proc_cmdline_args(pids[i], raw, sizeof(raw));
+
 		l[i].pid = pids[i];
-		l[i].len = proc_cmdline(pids[i], l[i].cmdline, sizeof(l[i].cmdline));
+		leftover_cmdline(rd, &l[i], raw, len);
 	}
 	*out = l;
 	return n;
@@ -550,6 +609,20 @@ static int record_baseline(struct job *j, struct strbuf *member)
 	return baseline_job_record(j->o.baseline, &bi, member);
 }
 
+/* The command as summary.json records it: secrets redacted like every logged argv. */
+static char *const *redacted_command(struct job *j, char ***out)
+{
+	size_t n = 0;
+
+	while (j->o.command && j->o.command[n])
+		n++;
+	if (!j->o.command)
+		return NULL;
+	*out = xcalloc(n + 1, sizeof(char *));
+	redact_argv_strings(&j->col.redact, j->o.command, *out);
+	return *out;
+}
+
 int job_finish(struct job *j, int exit_status)
 {
 	struct run_info *ri = &j->ri;
@@ -557,11 +630,11 @@ int job_finish(struct job *j, int exit_status)
 	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT, dns = STRBUF_INIT;
 	struct strbuf bl = STRBUF_INIT;
 	uint64_t klost[EV_KIND_MAX];
-	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN];
+	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN], **command = NULL;
 	int rc = exit_status < 0 ? 127 : exit_status;
 
 	ri->exit_status = exit_status;
-	ri->n_leftovers = collect_leftovers(&j->scope, &ri->leftovers);
+	ri->n_leftovers = collect_leftovers(&j->scope, &col->redact, &ri->leftovers);
 	if (ri->n_leftovers && j->o.kill_leftovers)
 		ri->leftovers_killed = scope_kill_all(&j->scope) == 0;
 	/* Everything the kernel sent before we stop listening, and every question the gate
@@ -571,6 +644,14 @@ int job_finish(struct job *j, int exit_status)
 	check_fence(j);
 	if (ri->n_leftovers && !ri->leftovers_killed)
 		note_leftovers(j);
+	{
+		pid_t left[256];
+
+		for (int i = 0; i < ri->n_leftovers && i < 256; i++)
+			left[i] = ri->leftovers[i].pid;
+		findings_finish(&col->findings, left,
+				ri->n_leftovers < 256 ? ri->n_leftovers : 256);
+	}
 	enforce_gate_close(&j->enf);
 	collector_finish(col);
 	loader_read_lost(&j->ld, klost);
@@ -578,7 +659,9 @@ int job_finish(struct job *j, int exit_status)
 		col->sum.lost_kernel[k] = klost[k];
 	ri->finished_ns = now_real_ns();
 	ri->agent_peak_rss_kb = peak_rss_kb();
-	ri->command = j->o.command;
+	ri->command = redacted_command(j, &command);
+	ri->findings = &col->findings;
+	ri->lockdown_enforced = j->locked_down;
 	ri->step = j->o.step;
 	ri->ci_json = j->ci_json;
 	ri->containers_json = j->o.container_dirs ? sb_str(&j->containers) : NULL;
@@ -678,6 +761,15 @@ int job_finish(struct job *j, int exit_status)
 		    "--kill-leftovers, or --leftovers kill for job stop)",
 		    ri->n_leftovers, j->scope.path,
 		    j->o.release_leftovers ? "released from the fence" : "fenced until they exit");
+	if (j->locked_down) {
+		rw_err("LOCKDOWN: %s; the job was ended (exit status %d)",
+		       col->findings.lockdown_reason ? col->findings.lockdown_reason : "a finding",
+		       RW_EXIT_LOCKDOWN);
+		rc = RW_EXIT_LOCKDOWN;
+	}
+	for (int i = 0; command && command[i]; i++)
+		free(command[i]);
+	free(command);
 	free(policy_json);
 	sb_release(&dns);
 	sb_release(&sum);

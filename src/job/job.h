@@ -21,6 +21,10 @@
 struct ring_buffer;
 struct baseline_job;
 
+/* `run`'s and `job stop`'s exit status when a finding ended the job (policy on_finding, enforce
+ * mode): apart from any status a command's own failure gives (docs/runwarden.1). */
+#define RW_EXIT_LOCKDOWN 86
+
 struct job_opts {
 	const char *out_dir;
 	const char *step;
@@ -75,6 +79,7 @@ struct job {
 	bool keeper_lost, link_lost;
 	uint32_t breaches_acted;
 	int64_t next_link_check;
+	bool locked_down; /* a finding ended the job (on_finding: kill, enforce) */
 };
 
 /* Takes the sensitive list (extra --watch globs already added). Creates the

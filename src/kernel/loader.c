@@ -28,15 +28,24 @@
 /* libbpf's own messages: kept, and shown only when a load fails. */
 static struct strbuf libbpf_log = STRBUF_INIT;
 
+/* Both halves of a load (load_programs) log through here at once. */
+static pthread_mutex_t libbpf_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	va_list again;
+
 	if (level == LIBBPF_DEBUG)
 		return 0;
+	va_copy(again, ap);
+	pthread_mutex_lock(&libbpf_log_lock);
 	if (getenv("RUNWARDEN_DEBUG_BPF"))
 		vfprintf(stderr, fmt, ap);
 	if (libbpf_log.len > 64 * 1024)
 		sb_reset(&libbpf_log);
-	sb_vaddf(&libbpf_log, fmt, ap);
+	sb_vaddf(&libbpf_log, fmt, again);
+	pthread_mutex_unlock(&libbpf_log_lock);
+	va_end(again);
 	return 0;
 }
 
@@ -87,6 +96,7 @@ struct hook_def {
 #define OPENAT_EXIT  "tp/syscalls/sys_exit_openat"
 #define MEMREAD_EXIT "tp/syscalls/sys_exit_ptrace"
 #define ACCEPT_EXIT  "tp/syscalls/sys_exit_accept4"
+#define MOUNT_EXIT   "tp/syscalls/sys_exit_mount"
 static const struct hook_def hook_defs[] = {
     {"tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false, NULL},
     {"raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false, NULL},
@@ -133,6 +143,10 @@ static const struct hook_def hook_defs[] = {
     {ACCEPT_EXIT, "inbound connections accepted (accept4)", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_accept", "inbound connections accepted (accept)", AT_TP, true,
      ACCEPT_EXIT},
+    {"tp/syscalls/sys_enter_mount", "mounts (mount)", AT_TP, false, NULL},
+    {MOUNT_EXIT, "mounts (mount)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_enter_move_mount", "mounts (move_mount)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_exit_move_mount", "mounts (move_mount)", AT_TP, false, MOUNT_EXIT},
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
@@ -244,6 +258,18 @@ static void pin_name(char *buf, size_t len, const char *dir, const char *name)
 
 /* ------------------------------------------------------------ loading a copy */
 
+/* The loaded halves first (they hold the programs and references to the
+ * skeleton's maps), then the skeleton. */
+static void close_objects(struct loader *l)
+{
+	for (int h = 0; h < 2; h++) {
+		bpf_object__close(l->halves[h]);
+		l->halves[h] = NULL;
+	}
+	runwarden_bpf__destroy(l->skel);
+	l->skel = NULL;
+}
+
 /* Resident copies size every policy map alike: a job whose policy needs more
  * loads a private copy. The maps allocate per entry, so room costs nothing. */
 #define RESIDENT_LPM (256 * 1024)
@@ -288,9 +314,9 @@ static void copy_key(struct loader *l, uint32_t ring_bytes, uint32_t lpm, char *
  * start) is almost all verification; this says which program it goes to.
  */
 #define STATS_BUF 4096
-static char *verifier_bufs;
+static char *verifier_bufs[2];
 
-static void verifier_stats_ask(struct bpf_object *obj)
+static void verifier_stats_ask(struct bpf_object *obj, int h)
 {
 	struct bpf_program *p;
 	size_t n = 0;
@@ -298,21 +324,21 @@ static void verifier_stats_ask(struct bpf_object *obj)
 	if (!getenv("RUNWARDEN_VERIFIER_STATS"))
 		return;
 	bpf_object__for_each_program(p, obj) n++;
-	free(verifier_bufs);
-	verifier_bufs = xcalloc(n ? n : 1, STATS_BUF);
+	free(verifier_bufs[h]);
+	verifier_bufs[h] = xcalloc(n ? n : 1, STATS_BUF);
 	n = 0;
 	bpf_object__for_each_program(p, obj)
 	{
 		bpf_program__set_log_level(p, 4); /* BPF_LOG_STATS */
-		bpf_program__set_log_buf(p, verifier_bufs + n++ * STATS_BUF, STATS_BUF);
+		bpf_program__set_log_buf(p, verifier_bufs[h] + n++ * STATS_BUF, STATS_BUF);
 	}
 }
 
-static void verifier_stats_print(struct bpf_object *obj)
+static void verifier_stats_print(struct bpf_object *obj, int h)
 {
 	struct bpf_program *p;
 
-	if (!verifier_bufs)
+	if (!verifier_bufs[h])
 		return;
 	bpf_object__for_each_program(p, obj)
 	{
@@ -326,8 +352,8 @@ static void verifier_stats_print(struct bpf_object *obj)
 				bpf_program__name(p), strtol(t + 18, NULL, 10),
 				strtol(q + 10, NULL, 10));
 	}
-	free(verifier_bufs);
-	verifier_bufs = NULL;
+	free(verifier_bufs[h]);
+	verifier_bufs[h] = NULL;
 }
 
 /* Opens the embedded object and fixes what is decided before loading. */
@@ -351,7 +377,6 @@ static int open_object(struct loader *l, uint32_t ring_bytes, uint32_t lpm, char
 	/* Room for the policy plus the DNS gate's pins. */
 	for (int m = LM_CONFIG + 1; m < LM_COUNT; m++)
 		bpf_map__set_max_entries(map_of(l, m), lpm);
-	verifier_stats_ask(l->skel->obj);
 	return 0;
 }
 
@@ -400,11 +425,144 @@ static int tp_link_fd(int prog_fd, const char *cat, const char *name)
 	return lfd;
 }
 
-static bool ignored_hook(const struct hook_def *d, struct bpf_program *p)
+/*
+ * Loading is verification (in the kernel, one program after another) and CO-RE
+ * relocation against the kernel's BTF (in libbpf, per object): most of a cold
+ * start, and serial in one object. So the skeleton's object creates the maps
+ * only, and the programs are loaded by two more objects opened from the same
+ * bytes, one per thread, each with half the programs and the skeleton's maps:
+ * on two CPUs it takes a little over half the time. The halves: tracepoints,
+ * and the cgroup programs (roughly equal verification work).
+ */
+struct half {
+	struct bpf_object *obj;
+	int rc;
+};
+
+static bool in_half(const struct bpf_program *p, int h)
+{
+	return (strncmp(bpf_program__section_name(p), "cgroup", 6) == 0) == (h == 1);
+}
+
+static void *load_half(void *arg)
+{
+	struct half *h = arg;
+
+	h->rc = bpf_object__load(h->obj);
+	return NULL;
+}
+
+/* The same program (by name) in the half that loaded it. */
+static struct bpf_program *loaded_prog(const struct loader *l, const struct bpf_program *p)
+{
+	for (int h = 0; h < 2; h++) {
+		struct bpf_program *q;
+
+		if (l->halves[h] &&
+		    (q = bpf_object__find_program_by_name(l->halves[h], bpf_program__name(p))) &&
+		    bpf_program__autoload(q))
+			return q;
+	}
+	return (struct bpf_program *)p;
+}
+
+static int prog_fd(const struct loader *l, const struct bpf_program *p)
+{
+	return bpf_program__fd(loaded_prog(l, p));
+}
+
+static int open_half(struct loader *l, int h, const bool *want, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "runwarden_bpf");
+	size_t sz = 0, ro_sz = 0;
+	const void *elf = runwarden_bpf__elf_bytes(&sz);
+	const void *ro = bpf_map__initial_value(l->skel->maps.rodata, &ro_sz);
+	struct bpf_object *obj = bpf_object__open_mem(elf, sz, &opts);
+	struct bpf_program *p;
+	struct bpf_map *m;
+	int i = 0;
+
+	l->halves[h] = obj;
+	if (!obj) {
+		snprintf(err, errlen, "cannot open the embedded BPF object: %s", strerror(errno));
+		return -1;
+	}
+	bpf_object__for_each_map(m, obj)
+	{
+		struct bpf_map *mine = bpf_object__find_map_by_name(l->skel->obj, bpf_map__name(m));
+
+		if (!mine) {
+			snprintf(err, errlen, "internal: no map %s", bpf_map__name(m));
+			return -1;
+		}
+		if (mine == l->skel->maps.rodata) {
+			if (bpf_map__set_initial_value(m, ro, ro_sz))
+				goto fail;
+		} else if (!bpf_map__is_internal(m) && bpf_map__reuse_fd(m, bpf_map__fd(mine))) {
+			goto fail;
+		}
+	}
+	bpf_object__for_each_program(p, obj)
+	{
+		bpf_program__set_autoload(p, want[i++] && in_half(p, h));
+	}
+	verifier_stats_ask(obj, h);
+	return 0;
+fail:
+	snprintf(err, errlen, "preparing the BPF object: %s", strerror(errno));
+	return -1;
+}
+
+static int load_programs(struct loader *l, char *err, size_t errlen)
+{
+	bool want[64] = {false};
+	struct bpf_program *p;
+	struct half half[2];
+	pthread_t t;
+	bool threaded;
+	int n = 0;
+
+	bpf_object__for_each_program(p, l->skel->obj)
+	{
+		if (n == 64) {
+			snprintf(err, errlen, "internal: more than 64 programs");
+			return -1;
+		}
+		want[n++] = bpf_program__autoload(p);
+		bpf_program__set_autoload(p, false); /* the maps only */
+	}
+	if (runwarden_bpf__load(l->skel))
+		goto refused;
+	for (int h = 0; h < 2; h++) {
+		if (open_half(l, h, want, err, errlen))
+			return -1;
+		half[h].obj = l->halves[h];
+		half[h].rc = 0;
+	}
+	threaded = pthread_create(&t, NULL, load_half, &half[0]) == 0;
+	if (!threaded)
+		load_half(&half[0]);
+	load_half(&half[1]);
+	if (threaded)
+		pthread_join(t, NULL);
+	if (half[0].rc || half[1].rc)
+		goto refused;
+	return 0;
+refused:;
+	char why[160];
+
+	last_log_line(why, sizeof(why));
+	snprintf(err, errlen, "the kernel refused runwarden's BPF programs: %s", why);
+	return -1;
+}
+
+static bool ignored_hook(const struct loader *l, const struct hook_def *d,
+			 const struct bpf_program *p)
 {
 	char cat[64], name[96];
 
-	return !bpf_program__autoload(p) || (is_tp(d, cat, name) && !tracepoint_exists(cat, name));
+	return !bpf_program__autoload(loaded_prog(l, p)) ||
+	       (is_tp(d, cat, name) && !tracepoint_exists(cat, name));
 }
 
 /* Loads the object and attaches every hook that is not per job (tracepoints).
@@ -434,15 +592,14 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 			l->n_hooks++;
 		}
 	}
-	if (runwarden_bpf__load(l->skel)) {
-		char why[160];
-
-		last_log_line(why, sizeof(why));
-		snprintf(err, errlen, "the kernel refused runwarden's BPF programs: %s", why);
+	int64_t t_load = now_mono_ns();
+	if (load_programs(l, err, errlen))
 		return -1;
-	}
 	l->loaded_here = true;
-	verifier_stats_print(l->skel->obj);
+	t_load = now_mono_ns() - t_load;
+	verifier_stats_print(l->halves[0], 0);
+	verifier_stats_print(l->halves[1], 1);
+	int64_t t_attach = now_mono_ns();
 	if (slot_dir) {
 		bpf_object__for_each_map(m, l->skel->obj)
 		{
@@ -454,16 +611,17 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 			if (pool_pin_fd(bpf_map__fd(m), slot_dir, name, err, errlen))
 				return -1;
 		}
-		bpf_object__for_each_program(p, l->skel->obj)
-		{
-			char name[128];
+		for (int h = 0; h < 2; h++)
+			bpf_object__for_each_program(p, l->halves[h])
+			{
+				char name[128];
 
-			if (!bpf_program__autoload(p))
-				continue;
-			snprintf(name, sizeof(name), "prog_%s", bpf_program__name(p));
-			if (pool_pin_fd(bpf_program__fd(p), slot_dir, name, err, errlen))
-				return -1;
-		}
+				if (!bpf_program__autoload(p))
+					continue;
+				snprintf(name, sizeof(name), "prog_%s", bpf_program__name(p));
+				if (pool_pin_fd(bpf_program__fd(p), slot_dir, name, err, errlen))
+					return -1;
+			}
 	}
 	for (size_t i = 0; i < n_hook_defs; i++) {
 		const struct hook_def *d = &hook_defs[i];
@@ -472,7 +630,7 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 		int fd;
 
 		p = find_prog(l->skel->obj, d->prog ? d->prog : d->name);
-		if (d->kind == AT_CGROUP || ignored_hook(d, p))
+		if (d->kind == AT_CGROUP || ignored_hook(l, d, p))
 			continue;
 		h = new_status(l, d);
 		l->n_hooks++;
@@ -484,9 +642,10 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 			if (d->kind == AT_TP) {
 				is_tp(d, cat, name);
 				l->tp_links[l->n_hooks - 1] =
-				    bpf_program__attach_tracepoint(p, cat, name);
+				    bpf_program__attach_tracepoint(loaded_prog(l, p), cat, name);
 			} else {
-				l->tp_links[l->n_hooks - 1] = bpf_program__attach(p);
+				l->tp_links[l->n_hooks - 1] =
+				    bpf_program__attach(loaded_prog(l, p));
 			}
 			if (!l->tp_links[l->n_hooks - 1])
 				missing(l, h, "attach failed: %s", strerror(errno));
@@ -494,9 +653,9 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 		}
 		if (d->kind == AT_TP) {
 			is_tp(d, cat, name);
-			fd = tp_link_fd(bpf_program__fd(p), cat, name);
+			fd = tp_link_fd(prog_fd(l, p), cat, name);
 		} else {
-			fd = bpf_raw_tracepoint_open(strchr(d->name, '/') + 1, bpf_program__fd(p));
+			fd = bpf_raw_tracepoint_open(strchr(d->name, '/') + 1, prog_fd(l, p));
 		}
 		if (fd < 0) {
 			missing(l, h, "attach failed: %s", strerror(errno));
@@ -508,6 +667,11 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 		if (fd == -2)
 			return -1;
 	}
+	if (getenv("RUNWARDEN_VERIFIER_STATS"))
+		fprintf(
+		    stderr,
+		    "load: %.1f ms loading (verifier included), %.1f ms pinning and attaching\n",
+		    t_load / 1e6, (now_mono_ns() - t_attach) / 1e6);
 	return 0;
 }
 
@@ -786,7 +950,7 @@ static int cgroup_prog_fd(const struct loader *l, struct bpf_program *p)
 	char name[128];
 
 	if (l->loaded_here)
-		return dup(bpf_program__fd(p));
+		return dup(prog_fd(l, p));
 	snprintf(name, sizeof(name), "prog_%s", bpf_program__name(p));
 	return pool_get_fd(l->slot.bpf_dir, name);
 }
@@ -844,9 +1008,7 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 			rw_err("resident kernel side unavailable (%s): loading a private copy",
 			       err);
 		err[0] = 0;
-		if (l->skel)
-			runwarden_bpf__destroy(l->skel);
-		l->skel = NULL;
+		close_objects(l);
 		l->n_hooks = l->n_missing = 0;
 		if (start_private(l, o, err, errlen))
 			return -1;
@@ -879,8 +1041,7 @@ int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errle
 	rc = start_resident(&l, &o, err, errlen);
 	if (rc > 0 && !err[0])
 		snprintf(err, errlen, "every slot is in use or holds another build's copy");
-	if (l.skel)
-		runwarden_bpf__destroy(l.skel);
+	close_objects(&l);
 	pool_unlock(&l.slot);
 	sb_release(&libbpf_log);
 	return rc ? -1 : 0;
@@ -1203,8 +1364,7 @@ void loader_stop(struct loader *l, bool handoff)
 		stop_resident(l);
 	else
 		stop_private(l, handoff);
-	runwarden_bpf__destroy(l->skel);
-	l->skel = NULL;
+	close_objects(l);
 	if (l->mounted_tracefs)
 		umount2("/sys/kernel/tracing", MNT_DETACH);
 	sb_release(&libbpf_log);

@@ -20,6 +20,7 @@
 #include "rwnet.h"
 
 struct runwarden_bpf;
+struct bpf_object;
 
 #define MAX_HOOKS 48
 
@@ -30,7 +31,8 @@ struct hook_status {
 };
 
 struct loader {
-	struct runwarden_bpf *skel; /* opened; loaded only if this process loaded it */
+	struct runwarden_bpf *skel;   /* opened; its maps created only if this process loaded it */
+	struct bpf_object *halves[2]; /* the programs, when this process loaded them */
 	bool loaded_here;
 	struct pool_slot slot; /* the resident copy borrowed (id -1: a private copy) */
 	/* Per hooks[] entry: a private copy's tracepoint link, or this job's cgroup

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 
 #include "common/util.h"
 #include "common/xalloc.h"
+
+extern char **environ;
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
 #define HOLD_TICK_S   5
@@ -388,10 +391,29 @@ void pool_spawn_holder(unsigned idle_s)
 	}
 	close(fd);
 	snprintf(idle, sizeof(idle), "%u", idle_s);
-	if (!background_child())
-		return; /* the holder is reaped by init: it outlives us on purpose */
-	for (int i = 3; i < 1024; i++)
-		close(i);
-	execl("/proc/self/exe", "runwarden", "kernel", "hold", "--idle", idle, (char *)NULL);
-	_exit(127);
+	/* posix_spawn (vfork-like), not fork: this process maps a loaded BPF
+	 * object and a ring buffer, and copying its page tables is time the
+	 * job would wait for. Its own session; stdio on /dev/null (CI waits
+	 * for EOF on a step's pipes); everything else we hold is close-on-exec. */
+	char *argv[] = {"runwarden", "kernel", "hold", "--idle", idle, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	pid_t pid;
+
+	if (posix_spawn_file_actions_init(&fa))
+		return;
+	if (posix_spawnattr_init(&at)) {
+		posix_spawn_file_actions_destroy(&fa);
+		return;
+	}
+	for (int i = 0; i < 3; i++)
+		posix_spawn_file_actions_addopen(&fa, i, "/dev/null", O_RDWR, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+	int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
+	if (rc)
+		rw_err("cannot start the resident kernel side's holder (%s): loaded copies stay "
+		       "until `runwarden kernel unload`",
+		       strerror(rc));
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
 }

@@ -61,6 +61,9 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	strmap_init(&c->watched);
 	exe_cache_init(&c->exes);
 	summary_init(&c->sum);
+	findings_init(&c->findings, &c->procs);
+	if (redactor_init(&c->redact, NULL))
+		return -1;
 	return evlog_open_fd(&c->log, log_fd);
 }
 
@@ -189,12 +192,40 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 
 static void write_line(struct collector *c, int kind)
 {
-	if (evlog_append(&c->log, c->body.buf, c->body.len) < 0) {
+	int64_t seq = evlog_append(&c->log, c->body.buf, c->body.len);
+
+	c->last_seq = seq > 0 ? (uint64_t)seq : 0;
+	if (seq < 0) {
 		c->io_error = true;
 		c->sum.lost_user[kind]++;
 		return;
 	}
 	c->sum.logged[kind]++;
+}
+
+/* The process a finding names, as the line just written named it; NULL for the CI runner's
+ * own lines (whole-job mode), which no detector judges. */
+static const struct finding_proc *fproc(struct collector *c, const struct ev_hdr *h,
+					const struct proc *p, struct finding_proc *out)
+{
+	c->findings.runner_pid = c->runner_pid;
+	if (!h->pid || (c->runner_pid && (pid_t)h->pid == c->runner_pid))
+		return NULL;
+	out->pid = (pid_t)h->pid;
+	out->exe = p ? p->exe : NULL;
+	out->argv_json = p ? p->argv_json : NULL;
+	out->step = p && p->step ? p->step : c->step;
+	return out;
+}
+
+/* Any other line a process of the job caused: what persistence reports it did. */
+static void note_activity(struct collector *c, const struct ev_hdr *h, const struct proc *p,
+			  const char *what)
+{
+	struct finding_proc fp;
+
+	if (fproc(c, h, p, &fp))
+		findings_on_activity(&c->findings, &fp, what, c->last_seq);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -235,11 +266,32 @@ static void render_exe_id(struct strbuf *sb, const struct ev_exec *e, const stru
 		sb_addstr(sb, ",\"exe_deleted\":true");
 }
 
+/* "stdio_inet":["stdin","stdout"]: standard descriptors that were IP sockets at exec. */
+static void render_stdio_inet(struct strbuf *sb, uint32_t flags)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} fds[] = {
+	    {EVF_STDIN_INET, "stdin"}, {EVF_STDOUT_INET, "stdout"}, {EVF_STDERR_INET, "stderr"}};
+	const char *sep = ",\"stdio_inet\":[";
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (!(flags & fds[i].bit))
+			continue;
+		sb_addf(sb, "%s\"%s\"", sep, fds[i].name);
+		sep = ",";
+	}
+	if (sep[0] == ',' && sep[1] == 0)
+		sb_addch(sb, ']');
+}
+
 static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
-	struct strbuf exe = STRBUF_INIT, path = STRBUF_INIT, argv = STRBUF_INIT;
-	size_t need = sizeof(*e) + e->exe_len + e->cwd_len + e->argv_len;
+	struct strbuf exe = STRBUF_INIT, path = STRBUF_INIT, argv = STRBUF_INIT, tags = STRBUF_INIT;
+	size_t need = sizeof(*e) + e->exe_len + e->cwd_len + e->argv_len, secrets;
+	struct finding_proc fp;
 	struct exe_hash h;
 	struct proc *p;
 	bool memfd;
@@ -252,7 +304,9 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	memfd = (e->flags & EVF_EXE_ANON) && !strncmp(exe.buf, "memfd:", 6);
 	if (!(e->flags & EVF_EXE_ANON))
 		join_components(&path, e->data, e->exe_len);
-	render_argv(&argv, e->data + e->exe_len + e->cwd_len, e->argv_len);
+	/* Secrets never reach the log, the process table or anything made from them. */
+	secrets = redact_argv_json(&c->redact, e->data + e->exe_len + e->cwd_len, e->argv_len,
+				   &argv, &tags);
 	exe_cache_get(&c->exes, &e->exe, e->h.pid, e->h.ppid, path.len ? path.buf : NULL, &h);
 
 	p = proctab_get(&c->procs, e->h.pid);
@@ -282,10 +336,25 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	}
 	if (e->flags & (EVF_EXE_TRUNC | EVF_CWD_TRUNC))
 		sb_addf(sb, ",\"path_truncated\":true");
+	render_stdio_inet(sb, e->flags);
 	write_line(c, EV_EXEC);
+	if (fproc(c, &e->h, p, &fp)) {
+		findings_on_exec(&c->findings, &fp, c->last_seq);
+		if (e->flags & (EVF_STDIN_INET | EVF_STDOUT_INET))
+			findings_on_stdio_inet(&c->findings, &fp, !!(e->flags & EVF_STDIN_INET),
+					       !!(e->flags & EVF_STDOUT_INET), c->last_seq);
+		if (secrets) {
+			struct strbuf tj = STRBUF_INIT;
+
+			sb_addf(&tj, "[%s]", sb_str(&tags));
+			findings_on_secret(&c->findings, &fp, tj.buf, secrets, c->last_seq);
+			sb_release(&tj);
+		}
+	}
 	sb_release(&exe);
 	sb_release(&path);
 	sb_release(&argv);
+	sb_release(&tags);
 }
 
 static void on_exit_(struct collector *c, const struct ev_exit *e)
@@ -300,6 +369,8 @@ static void on_exit_(struct collector *c, const struct ev_exit *e)
 	else
 		sb_addf(sb, ",\"status\":null,\"signal\":%d", st & 0x7f);
 	write_line(c, EV_EXIT);
+	/* Before the table forgets it: a root's exit leaves what it started outliving it. */
+	findings_on_exit(&c->findings, (pid_t)e->h.pid, c->last_seq);
 	proctab_exit(&c->procs, e->h.pid);
 }
 
@@ -435,6 +506,23 @@ static const struct dest_memo *note_dest(struct collector *c, const struct ev_co
 	return m;
 }
 
+/* The findings' view of a connect: the TCP connection a reverse shell rests on, and what a
+ * process that outlived its root did. Cheap unless a finding needs it. */
+static void note_connect(struct collector *c, const struct ev_connect *e, const struct dest_memo *m,
+			 const struct proc *p)
+{
+	struct finding_proc fp;
+	char pbuf[NET_NAME_MAX];
+
+	/* the hot path: a datagram storm pays one comparison */
+	if (e->proto != PROTO_TCP && !c->findings.outlived.count)
+		return;
+	if (!fproc(c, &e->h, p, &fp))
+		return;
+	findings_on_connect(&c->findings, &fp, net_ipproto_name(e->proto, pbuf), m->addr,
+			    m->family == AF_INET6, e->dport, c->last_seq);
+}
+
 static void on_connect(struct collector *c, const struct ev_connect *e)
 {
 	struct strbuf *sb = &c->body;
@@ -480,6 +568,7 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 		}
 	}
 	write_line(c, EV_CONNECT);
+	note_connect(c, e, m, p);
 	count_verdict(c, e->verdict);
 }
 
@@ -584,6 +673,12 @@ static void write_dns(struct collector *c, const struct dns_line *l)
 		sb_addstr(sb, ",\"capture_cut\":true");
 	write_line(c, EV_DNS_PKT);
 	count_verdict(c, l->verdict);
+	{
+		struct finding_proc fp;
+
+		if (fproc(c, &h, p, &fp))
+			findings_on_dns(&c->findings, &fp, l->qname, l->qtype, c->last_seq);
+	}
 	if (l->qname) {
 		json_cstr(&human, l->qname);
 		sb_addf(&human, " %s", dns_type_name(l->qtype, tb, sizeof(tb)));
@@ -986,6 +1081,16 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 	if (e->flags & EVF_PATH_TRUNC)
 		sb_addstr(sb, ",\"path_truncated\":true");
 	write_line(c, EV_FILE);
+	{
+		struct finding_proc fp;
+
+		if (fproc(c, &e->h, p, &fp))
+			findings_on_file(&c->findings, &fp, path.buf, watched, e->result >= 0,
+					 (int64_t)e->h.ts, c->last_seq);
+		if (fproc(c, &e->h, p, &fp) && e->result >= 0 &&
+		    ((e->open_flags & O_ACCMODE) != O_RDONLY || (e->open_flags & O_TRUNC)))
+			findings_on_file_write(&c->findings, &fp, path.buf, c->last_seq);
+	}
 
 	json_cstr(&human, watched ? watched : path.buf);
 	if (watched) {
@@ -1162,7 +1267,8 @@ static pid_t global_pid_of(pid_t nspid, uint32_t level, uint32_t inum)
  * job's process table when it is one of the job's, else from /proc now (the
  * usual target, the runner or another long-lived process, is still there). */
 static bool render_memread_target(struct collector *c, const struct ev_memread *e,
-				  struct strbuf *sb, struct strbuf *human)
+				  struct strbuf *sb, struct strbuf *human,
+				  struct finding_memread *fm)
 {
 	pid_t tgid = 0;
 	struct proc *t = NULL;
@@ -1225,6 +1331,11 @@ static bool render_memread_target(struct collector *c, const struct ev_memread *
 		sb_addf(human, " of pid %d (as named in its pid namespace) ", e->target_pid);
 	json_cstr(human, exe[0] ? exe : comm[0] ? comm : NULL);
 	sb_addf(human, " (%s)", scope);
+	fm->target = tgid > 0 ? tgid : 0;
+	fm->target_as_given = e->target_pid;
+	fm->target_exe = exe[0] ? xstrdup(exe) : NULL;
+	fm->target_comm = comm[0] ? xstrdup(comm) : NULL;
+	fm->scope = scope;
 	return true;
 }
 
@@ -1232,6 +1343,8 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 {
 	struct strbuf *sb = &c->body;
 	struct strbuf frag = STRBUF_INIT, human = STRBUF_INIT, pj = STRBUF_INIT;
+	struct finding_memread fm = {.op = memread_op_name(e->op), .ok = e->result >= 0};
+	struct finding_proc fp;
 	struct proc *p;
 
 	sb_reset(sb);
@@ -1240,7 +1353,7 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
 	sb_addf(&frag, "\"op\":\"%s\"", memread_op_name(e->op));
 	sb_addstr(&human, memread_op_name(e->op));
-	if (!render_memread_target(c, e, &frag, &human))
+	if (!render_memread_target(c, e, &frag, &human, &fm))
 		goto out;
 	sb_addch(sb, ',');
 	sb_add(sb, frag.buf, frag.len);
@@ -1257,6 +1370,10 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 	if (e->flags & MRF_KILLED)
 		sb_addstr(sb, ",\"killed\":true");
 	write_line(c, EV_MEMREAD);
+	fm.write = e->op == MR_VM_WRITEV || e->op == MR_PTRACE_POKE ||
+		   (e->op == MR_PROC_MEM && (e->request & O_ACCMODE) != O_RDONLY);
+	if (fproc(c, &e->h, p, &fp))
+		findings_on_memread(&c->findings, &fp, &fm, c->last_seq);
 
 	sb_addf(&pj, "{\"pid\":%u,\"exe\":", e->h.pid);
 	json_cstr(&pj, p ? p->exe : NULL);
@@ -1273,6 +1390,8 @@ static void on_memread(struct collector *c, const struct ev_memread *e)
 		sb_addstr(&human, " (killed: write access outside the job)");
 	summary_memread(&c->sum, frag.buf, human.buf, pj.buf);
 out:
+	free((char *)fm.target_exe);
+	free((char *)fm.target_comm);
 	sb_release(&frag);
 	sb_release(&human);
 	sb_release(&pj);
@@ -1296,6 +1415,7 @@ static void on_socket(struct collector *c, const struct ev_socket *e)
 	sb_addstr(sb, ",\"result\":");
 	render_result(sb, e->result);
 	write_line(c, EV_SOCKET);
+	note_activity(c, &e->h, p, "made an egress socket");
 	count_verdict(c, e->verdict);
 	socket_violation(c, e, sb->buf + id0);
 }
@@ -1383,6 +1503,7 @@ static void on_getfd(struct collector *c, const struct ev_getfd *e)
 		verdict_name(e->verdict), e->killed ? "true" : "false");
 	render_result(sb, e->result);
 	write_line(c, EV_GETFD);
+	note_activity(c, &e->h, p, "took a descriptor with pidfd_getfd");
 	count_verdict(c, e->verdict);
 }
 
@@ -1405,8 +1526,95 @@ static void on_accept(struct collector *c, const struct ev_accept *e)
 		verdict_name(e->verdict), e->via == VIA_PACKET ? "packet" : "accept");
 	render_result(sb, e->result);
 	write_line(c, EV_ACCEPT);
+	note_activity(c, &e->h, p, "accepted a connection");
 	count_verdict(c, e->verdict);
 	sb_release(&addr);
+}
+
+/* ------------------------------------------------------------ host access */
+
+static void on_unix_connect(struct collector *c, const struct ev_unix_connect *e)
+{
+	struct strbuf *sb = &c->body;
+	size_t n = strnlen(e->path, e->path_len < UNIX_PATH_BYTES ? e->path_len : UNIX_PATH_BYTES);
+	struct finding_proc fp;
+	struct strbuf path = STRBUF_INIT;
+	struct proc *p;
+
+	sb_add(&path, e->path, n);
+	sb_reset(sb);
+	p = render_head(c, &e->h, "unix_connect", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(sb, ",\"path\":");
+	json_str(sb, e->path, n);
+	sb_addstr(sb, ",\"result\":");
+	render_result(sb, e->result);
+	write_line(c, EV_UNIX_CONNECT);
+	if (fproc(c, &e->h, p, &fp))
+		findings_on_unix_connect(&c->findings, &fp, path.buf, e->result >= 0, c->last_seq);
+	sb_release(&path);
+}
+
+/* mount(2) flags by name: the ones that say what a mount does. */
+static void render_mount_flags(struct strbuf *sb, uint64_t flags, bool move)
+{
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} ms[] = {{0x1, "MS_RDONLY"},	 {0x2, "MS_NOSUID"},	 {0x4, "MS_NODEV"},
+		  {0x8, "MS_NOEXEC"},	 {0x20, "MS_REMOUNT"},	 {0x1000, "MS_BIND"},
+		  {0x2000, "MS_MOVE"},	 {0x4000, "MS_REC"},	 {0x40000, "MS_PRIVATE"},
+		  {0x80000, "MS_SLAVE"}, {0x100000, "MS_SHARED"}};
+	bool first = true;
+
+	sb_addch(sb, '[');
+	for (size_t i = 0; !move && i < sizeof(ms) / sizeof(ms[0]); i++)
+		if (flags & ms[i].bit) {
+			sb_addf(sb, "%s\"%s\"", first ? "" : ",", ms[i].name);
+			first = false;
+		}
+	sb_addch(sb, ']');
+}
+
+static void on_mount(struct collector *c, const struct ev_mount *e)
+{
+	struct strbuf *sb = &c->body;
+	bool move = e->call == MOUNT_CALL_MOVE;
+	char src[MOUNT_STR_BYTES + 1], dst[MOUNT_STR_BYTES + 1], type[MOUNT_TYPE_BYTES + 1];
+	struct finding_mount fm;
+	struct finding_proc fp;
+	struct proc *p;
+
+	snprintf(src, sizeof(src), "%.*s", MOUNT_STR_BYTES, e->source);
+	snprintf(dst, sizeof(dst), "%.*s", MOUNT_STR_BYTES, e->target);
+	snprintf(type, sizeof(type), "%.*s", MOUNT_TYPE_BYTES, e->fstype);
+	sb_reset(sb);
+	p = render_head(c, &e->h, "mount", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(sb, ",\"call\":\"%s\",\"source\":", move ? "move_mount" : "mount");
+	json_cstr(sb, src[0] ? src : NULL);
+	sb_addstr(sb, ",\"target\":");
+	json_cstr(sb, dst[0] ? dst : NULL);
+	sb_addstr(sb, ",\"fstype\":");
+	json_cstr(sb, type[0] ? type : NULL);
+	sb_addstr(sb, ",\"flags\":");
+	render_mount_flags(sb, e->flags, move);
+	sb_addstr(sb, ",\"result\":");
+	render_result(sb, e->result);
+	write_line(c, EV_MOUNT);
+	fm = (struct finding_mount){
+	    .call = move ? "move_mount" : "mount",
+	    .source = src[0] ? src : NULL,
+	    .target = dst[0] ? dst : NULL,
+	    .fstype = type[0] ? type : NULL,
+	    .bind = !move && (e->flags & 0x1000),
+	    /* MS_PRIVATE|SLAVE|SHARED|UNBINDABLE without BIND|MOVE|REMOUNT */
+	    .propagation = !move && (e->flags & 0x1e0000) && !(e->flags & (0x1000 | 0x2000 | 0x20)),
+	    .ok = e->result >= 0};
+	if (fproc(c, &e->h, p, &fp))
+		findings_on_mount(&c->findings, &fp, &fm, c->last_seq);
 }
 
 void collector_fence_note(struct collector *c, const char *what, const char *reason, int verdict)
@@ -1485,6 +1693,14 @@ int collector_handle(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct ev_accept))
 			on_accept(c, data);
 		break;
+	case EV_UNIX_CONNECT:
+		if (len >= sizeof(struct ev_unix_connect))
+			on_unix_connect(c, data);
+		break;
+	case EV_MOUNT:
+		if (len >= sizeof(struct ev_mount))
+			on_mount(c, data);
+		break;
 	}
 	return 0;
 }
@@ -1515,6 +1731,8 @@ void collector_free(struct collector *c)
 	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);
 	exe_cache_free(&c->exes);
+	findings_free(&c->findings);
+	redactor_wipe(&c->redact);
 	summary_free(&c->sum);
 	sb_release(&c->body);
 	sb_release(&c->dest_memo.frag);

@@ -16,6 +16,8 @@
 #include "observe/summary.h"
 #include "common/strmap.h"
 #include "evidence/evlog.h"
+#include "findings/findings.h"
+#include "findings/redact.h"
 
 struct collector {
 	struct evlog log;
@@ -69,6 +71,11 @@ struct collector {
 	const void *watch_ctx;
 	bool watched_full; /* said once: the kernel's set is full */
 	struct exe_cache exes;
+	/* Findings drawn from the lines as they are written, and the key that redacts secrets
+	 * from command lines before they are (src/findings/). */
+	struct findings findings;
+	struct redactor redact;
+	uint64_t last_seq; /* seq of the line just written, 0 if it failed */
 };
 
 struct dnsgate_event;

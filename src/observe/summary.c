@@ -219,13 +219,37 @@ static void kernel_release(char *buf, size_t len)
 		snprintf(buf, len, "unknown");
 }
 
+/* ,"lockdown":{...} or null: the finding a policy's on_finding acted on. */
+static void lockdown_json(const struct run_info *r, struct strbuf *sb)
+{
+	const struct findings *f = r->findings;
+	const struct finding *x = f->lockdown >= 0 ? &f->v[f->lockdown] : NULL;
+
+	if (!f->lockdown_reason) {
+		sb_addstr(sb, ",\"lockdown\":null");
+		return;
+	}
+	sb_addstr(sb, ",\"lockdown\":{\"reason\":");
+	json_cstr(sb, f->lockdown_reason);
+	if (x)
+		sb_addf(sb, ",\"kind\":\"%s\",\"severity\":\"%s\",\"pid\":%d",
+			finding_kind_name(x->kind), finding_severity_name(x->sev), (int)x->pid);
+	sb_addf(sb, ",\"enforced\":%s}", r->lockdown_enforced ? "true" : "false");
+}
+
 void summary_render(const struct summary *s, const struct run_info *r, struct strbuf *out)
 {
 	struct strbuf sb = STRBUF_INIT;
 	char kernel[128];
 
 	kernel_release(kernel, sizeof(kernel));
-	sb_addf(&sb, "{\"runwarden_version\":\"%s\"", RW_VERSION);
+	sb_addch(&sb, '{');
+	if (r->findings) {
+		findings_json(r->findings, &sb);
+		lockdown_json(r, &sb);
+		sb_addch(&sb, ',');
+	}
+	sb_addf(&sb, "\"runwarden_version\":\"%s\"", RW_VERSION);
 	json_kv_str(&sb, "kernel", kernel);
 	sb_addstr(&sb, ",\"command\":[");
 	for (int i = 0; r->command && r->command[i]; i++) {
@@ -365,12 +389,20 @@ static void print_list(FILE *f, const char *title, const struct strmap *m, int m
 
 void summary_print(const struct summary *s, const struct run_info *r, FILE *f)
 {
+	if (r->findings && r->findings->lockdown_reason)
+		fprintf(f, "runwarden: %s%s\n",
+			r->lockdown_enforced
+			    ? "LOCKDOWN: "
+			    : "on_finding would have ended the job in enforce mode: ",
+			r->findings->lockdown_reason);
 	fprintf(f, "runwarden: %s run finished in %.2f s, ", r->mode,
 		(r->finished_ns - r->started_ns) / 1e9);
 	if (r->exit_status >= 0)
 		fprintf(f, "exit status %d\n", r->exit_status);
 	else
 		fprintf(f, "command did not run\n");
+	if (r->findings)
+		findings_print(r->findings, f, 20);
 	fprintf(f,
 		"  events: %llu exec, %llu connect, %llu dns, %llu file, %llu exit; lost: %llu\n",
 		(unsigned long long)s->logged[EV_EXEC], (unsigned long long)s->logged[EV_CONNECT],

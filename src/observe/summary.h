@@ -14,6 +14,7 @@
 #include "common/strbuf.h"
 #include "common/strmap.h"
 #include "events.h"
+#include "findings/findings.h"
 
 /* Past these, new distinct items are counted but not listed (bounded memory
  * for attacker-chosen names); the overflow is reported, not hidden. */
@@ -87,6 +88,10 @@ struct run_info {
 	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
 	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
 	const char *baseline_json;   /* `,"baseline":{...}` (baseline/baseline.h) or NULL */
+	/* What the job's events showed (listed first in summary.json and on the terminal), and
+	 * whether a finding ended the job (policy on_finding, enforce mode). */
+	const struct findings *findings;
+	bool lockdown_enforced;
 };
 
 void summary_init(struct summary *s);

@@ -834,6 +834,22 @@ void policy_yaml_quote(struct strbuf *sb, const char *s)
 	sb_addch(sb, '"');
 }
 
+/* on_finding as written (the severities the file named), one flow mapping. */
+static void fmt_on_finding(struct strbuf *sb, const struct policy *p)
+{
+	const char *sep = "on_finding: {";
+
+	for (int s = 0; s < SEV_COUNT; s++) {
+		if (!p->on_finding_written[s])
+			continue;
+		sb_addf(sb, "%s%s: %s", sep, finding_severity_name(s),
+			p->on_finding[s] == FINDING_ACT_KILL ? "kill" : "none");
+		sep = ", ";
+	}
+	if (strcmp(sep, ", ") == 0)
+		sb_addstr(sb, "}\n");
+}
+
 void policy_format(struct strbuf *sb, const struct policy *p)
 {
 	sb_addf(sb, "version: %d\n", p->version);
@@ -841,6 +857,7 @@ void policy_format(struct strbuf *sb, const struct policy *p)
 		sb_addf(sb, "mode: %s\n", policy_mode_name(p->mode));
 	if (p->fail_on_violation >= 0)
 		sb_addf(sb, "fail_on_violation: %s\n", p->fail_on_violation ? "true" : "false");
+	fmt_on_finding(sb, p);
 	fmt_list(sb, "", "allow", &p->allow);
 	fmt_list(sb, "", "block", &p->block);
 	if (p->nsteps) {

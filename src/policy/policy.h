@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "findings/severity.h"
 #include "rwnet.h"
 
 /* Refuse policy files larger than this (bounded memory; 100,000 entries fit easily). */
@@ -140,6 +141,10 @@ struct policy {
 	struct policy_dns dns;
 	char **files; /* absolute paths */
 	size_t nfiles;
+	/* `on_finding:` what each finding severity does (lockdown), resolved: a severity the file
+	 * does not name takes the action of the nearest lower one it names. written[s]: named. */
+	enum finding_action on_finding[SEV_COUNT];
+	bool on_finding_written[SEV_COUNT];
 	char sha256[65]; /* hex of the file's bytes, exactly what was parsed */
 };
 

@@ -684,12 +684,67 @@ static int file_item(struct yp *y, void *arg)
 	return 0;
 }
 
+/* ---- on_finding ---- */
+
+static int on_finding_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)
+{
+	static const char *const actions[] = {"none", "kill", NULL};
+	struct policy *p = arg;
+	char buf[64];
+	int sev = finding_severity_parse(key), w;
+
+	(void)idx;
+	if (sev < 0)
+		return fail(
+		    y, km, "on_finding: '%s' is not a severity (info, low, medium, high, critical)",
+		    shown(buf, key, strlen(key)));
+	if (get_word(y, "on_finding action", actions, &w))
+		return -1;
+	p->on_finding[sev] = w ? FINDING_ACT_KILL : FINDING_ACT_NONE;
+	p->on_finding_written[sev] = true;
+	return 0;
+}
+
+/* A severity not named takes the action of the nearest lower one named: `high: kill` also
+ * kills on critical findings. */
+static void on_finding_resolve(struct policy *p)
+{
+	enum finding_action cur = FINDING_ACT_NONE;
+
+	for (int s = 0; s < SEV_COUNT; s++) {
+		if (p->on_finding_written[s])
+			cur = p->on_finding[s];
+		p->on_finding[s] = cur;
+	}
+}
+
+static int parse_on_finding(struct yp *y, struct policy *p)
+{
+	if (is_null(y))
+		return 0;
+	if (walk_map(y, "on_finding", NULL, on_finding_key, p))
+		return -1;
+	on_finding_resolve(p);
+	return 0;
+}
+
 /* ---- top level ---- */
 
-enum { K_VERSION, K_MODE, K_ALLOW, K_BLOCK, K_STEPS, K_DNS, K_FILES, K_FAIL, K_INBOUND };
-static const char *const top_keys[] = {"version", "mode", "allow", "block",
-				       "steps",	  "dns",  "files", "fail_on_violation",
-				       "inbound", NULL};
+enum {
+	K_VERSION,
+	K_MODE,
+	K_ALLOW,
+	K_BLOCK,
+	K_STEPS,
+	K_DNS,
+	K_FILES,
+	K_FAIL,
+	K_INBOUND,
+	K_ON_FINDING
+};
+static const char *const top_keys[] = {"version", "mode",	"allow", "block",
+				       "steps",	  "dns",	"files", "fail_on_violation",
+				       "inbound", "on_finding", NULL};
 
 /* Inbound peers are addresses: a connecting peer has no name to check. */
 static int parse_inbound(struct yp *y, struct policy *p)
@@ -760,6 +815,8 @@ static int top_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void 
 		return walk_list(y, "files", file_item, p);
 	case K_INBOUND:
 		return parse_inbound(y, p);
+	case K_ON_FINDING:
+		return parse_on_finding(y, p);
 	case K_FAIL:
 		if (get_bool(y, "fail_on_violation", &b))
 			return -1;

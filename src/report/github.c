@@ -153,11 +153,65 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 	const json_t *s = r->summary;
 	json_t *v, *seen = json_object();
 	size_t i;
-	char headline[300];
+	char headline[300], lockdown[1200];
 	bool no_step = false;
 	int skipped = 0;
 
+	report_lockdown_line(r, lockdown, sizeof(lockdown));
+	if (lockdown[0]) {
+		fputs(":rotating_light: **", mdf);
+		md(mdf, lockdown);
+		fputs("**\n\n", mdf);
+	}
 	fputs("## runwarden\n\n", mdf);
+	report_findings_headline(r, headline, sizeof(headline));
+	fputs(json_array_size(r->findings) ? ":mag: **" : "", mdf);
+	md(mdf, headline);
+	fputs(json_array_size(r->findings) ? "**\n\n" : "\n\n", mdf);
+	if (json_array_size(r->findings)) {
+		fputs("### Findings\n\n| Severity | Finding | What | Process | Step | Evidence "
+		      "(seq) |\n"
+		      "|---|---|---|---|---|---|\n",
+		      mdf);
+		json_array_foreach(r->findings, i, v)
+		{
+			struct strbuf ev = STRBUF_INIT, who = STRBUF_INIT;
+			json_t *e;
+			size_t k;
+
+			json_array_foreach(json_object_get(v, "evidence"), k, e)
+			{
+				if (k == 8) {
+					sb_addstr(&ev, " ...");
+					break;
+				}
+				sb_addf(&ev, "%s%lld", k ? " " : "",
+					(long long)json_integer_value(e));
+			}
+			sb_addf(&who, "%s [pid %lld]", jget_str(v, "exe") ?: "?",
+				jget_int(v, "pid"));
+			fputs("| ", mdf);
+			fputs(report_finding_severe(v) ? ":x: " : ":warning: ", mdf);
+			md(mdf, jget_str(v, "severity"));
+			fputs(" | ", mdf);
+			md(mdf, jget_str(v, "kind"));
+			fputs(" | ", mdf);
+			md(mdf, jget_str(v, "description"));
+			fputs(" | ", mdf);
+			md(mdf, sb_str(&who));
+			fputs(" | ", mdf);
+			md(mdf, jget_str(v, "step"));
+			fputs(" | ", mdf);
+			md(mdf, sb_str(&ev));
+			fputs(" |\n", mdf);
+			sb_release(&ev);
+			sb_release(&who);
+		}
+		if (r->n_findings > (long long)json_array_size(r->findings))
+			fprintf(mdf, "\n%lld more findings not listed.\n",
+				r->n_findings - (long long)json_array_size(r->findings));
+		fputc('\n', mdf);
+	}
 	report_headline(r, headline, sizeof(headline));
 	fputs(r->n_denials || r->fails_run ? ":x: **"
 	      : r->n_audits		   ? ":warning: **"
@@ -280,7 +334,10 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 		fputs("| Mode | ", mdf);
 		md(mdf, jget_str(s, "mode"));
 		fprintf(mdf, " |\n| Exit status | %lld |\n", jget_int(s, "exit_status"));
-		if (r->fails_run)
+		if (r->lockdown && json_is_true(json_object_get(r->lockdown, "enforced")))
+			fprintf(mdf, "| runwarden exit status | %d (lockdown) |\n",
+				REPORT_EXIT_LOCKDOWN);
+		else if (r->fails_run)
 			fputs("| runwarden exit status | 1 (policy violations) |\n", mdf);
 		fprintf(mdf, "| Complete | %s |\n",
 			json_is_false(json_object_get(s, "complete")) ? "no" : "yes");
@@ -301,6 +358,30 @@ int report_github(const struct report *r, FILE *mdf, FILE *cmds)
 
 	if (cmds) {
 		int n = 0;
+
+		if (lockdown[0]) {
+			struct strbuf l = STRBUF_INIT;
+
+			sb_addstr(&l, "::error title=runwarden lockdown::");
+			cmd_escape(&l, lockdown, false);
+			fprintf(cmds, "%s\n", sb_str(&l));
+			sb_release(&l);
+		}
+		json_array_foreach(r->findings, i, v)
+		{
+			struct strbuf l = STRBUF_INIT;
+			char line[1200];
+
+			if (n++ >= MAX_ANNOTATION)
+				continue;
+			report_finding_line(v, line, sizeof(line));
+			sb_addf(&l, "::%s title=", report_finding_severe(v) ? "error" : "warning");
+			cmd_escape(&l, "runwarden finding", true);
+			sb_addstr(&l, "::");
+			cmd_escape(&l, line, false);
+			fprintf(cmds, "%s\n", sb_str(&l));
+			sb_release(&l);
+		}
 		for (int pass = 0; pass < 2; pass++) {
 			json_array_foreach(r->violations, i, v)
 			{

@@ -38,8 +38,12 @@ static const char page_head[] =
     "li.act.denied{color:#cf222e;font-weight:600}\n"
     ".pid{color:#57606a}.exe{font-weight:600}.argv{color:#24292f}.step{background:#ddf4ff}\n"
     "#controls{margin:.6em 0;padding:.4em;background:#f6f8fa;border-radius:6px}\n"
-    "</style></head><body>\n<h1>runwarden report</h1>\n<div id=\"summary\"></div>\n"
+    ".lockdown{background:#cf222e;color:#fff;padding:.5em;border-radius:6px;font-weight:600}\n"
+    ".sev-critical,.sev-high{color:#fff;background:#cf222e}.sev-medium{background:#fff8c5}\n"
+    "</style></head><body>\n<div id=\"lockdown\"></div>\n<h1>runwarden report</h1>\n"
+    "<div id=\"summary\"></div>\n"
     "<ul class=\"notes\" id=\"notes\"></ul>\n"
+    "<h2>Findings</h2><div id=\"findings-box\"></div>\n"
     "<h2>Denied</h2><div id=\"denials-box\"></div>\n"
     "<div id=\"controls\"><label for=\"step-filter\">Step: </label>"
     "<select id=\"step-filter\"></select> <span id=\"shown\"></span></div>\n"
@@ -99,6 +103,19 @@ static const char page_tail[] =
     "(D.notes || []).forEach(function (n) { notes.appendChild(el('li', null, n)); });\n"
     "(S.missing_hooks || []).forEach(function (h) { notes.appendChild(el('li', null, "
     "'missing hook ' + h.hook + ': ' + h.reason)); });\n"
+    "if (D.lockdown_line) document.getElementById('lockdown').appendChild(el('p', 'lockdown', "
+    "D.lockdown_line));\n"
+    "var fb = document.getElementById('findings-box');\n"
+    "fb.appendChild(el('p', D.findings.length ? 'headline bad' : 'headline', "
+    "D.findings_headline));\n"
+    "if (D.findings.length) fb.appendChild(table(['Severity', 'Finding', 'What', 'Process', "
+    "'Step', 'Evidence (seq)'], D.findings.map(function (f) {\n"
+    "  var sev = el('span', 'badge ' + (/^[a-z]+$/.test(f.severity || '') ? 'sev-' + f.severity : "
+    "''), f.severity);\n"
+    "  return [sev, f.kind, f.description, (f.exe || '?') + ' [pid ' + f.pid + ']', f.step, "
+    "(f.evidence || []).slice(0, 16).join(' ') + ((f.evidence || []).length > 16 || "
+    "f.evidence_unlisted > 0 ? ' ...' : '')];\n"
+    "})));\n"
     "var db = document.getElementById('denials-box');\n"
     "db.appendChild(el('p', D.n_denials || D.fails_run ? 'headline bad' : 'headline', "
     "D.headline));\n"
@@ -295,7 +312,7 @@ static void put_json_for_script(FILE *out, const char *s)
 int report_html(const struct report *r, FILE *out)
 {
 	json_t *data = json_object(), *counts = json_object();
-	char headline[300];
+	char headline[300], lockdown[1200], fheadline[300];
 	char *text;
 
 	for (int k = 0; k < RK_COUNT; k++)
@@ -312,6 +329,12 @@ int report_html(const struct report *r, FILE *out)
 	json_object_set(data, "notes", r->notes);
 	json_object_set_new(data, "counts", counts);
 	json_object_set_new(data, "headline", json_string(headline) ?: json_null());
+	report_lockdown_line(r, lockdown, sizeof(lockdown));
+	report_findings_headline(r, fheadline, sizeof(fheadline));
+	json_object_set_new(data, "lockdown_line",
+			    lockdown[0] ? json_string(lockdown) : json_null());
+	json_object_set_new(data, "findings_headline", json_string(fheadline) ?: json_null());
+	json_object_set(data, "findings", r->findings);
 	json_object_set_new(data, "fails_run", json_boolean(r->fails_run));
 	json_object_set_new(data, "n_denials", json_integer(r->n_denials));
 	json_object_set_new(data, "n_audits", json_integer(r->n_audits));

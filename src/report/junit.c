@@ -94,6 +94,64 @@ static bool row_fails(const struct report *r, const json_t *v)
 	return report_verdict_denied(jget_str(v, "verdict")) || r->fails_run;
 }
 
+/* The finding that ended the job fails; the others are reported, since they did not set the
+ * run's exit status. */
+static bool finding_fails(const struct report *r, const json_t *f)
+{
+	return r->lockdown && json_is_true(json_object_get(r->lockdown, "enforced")) &&
+	       jget_str(f, "kind") && jget_str(r->lockdown, "kind") &&
+	       !strcmp(jget_str(f, "kind"), jget_str(r->lockdown, "kind")) &&
+	       jget_int(f, "pid") == jget_int(r->lockdown, "pid");
+}
+
+static long long finding_failures(const struct report *r)
+{
+	long long n = 0;
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(r->findings, i, v) n += finding_fails(r, v);
+	return n;
+}
+
+static void junit_findings(const struct report *r, FILE *out)
+{
+	long long failures = 0;
+	json_t *v;
+	size_t i;
+	char line[1200];
+
+	json_array_foreach(r->findings, i, v) failures += finding_fails(r, v);
+	fprintf(out,
+		"  <testsuite name=\"runwarden findings\" tests=\"%zu\" failures=\"%lld\" "
+		"errors=\"0\" skipped=\"0\">\n",
+		json_array_size(r->findings), failures);
+	json_array_foreach(r->findings, i, v)
+	{
+		report_finding_line(v, line, sizeof(line));
+		fputs("    <testcase classname=\"runwarden.findings\" name=\"", out);
+		xml(out, jget_str(v, "severity"));
+		fputc(' ', out);
+		xml(out, jget_str(v, "kind"));
+		fputs(": ", out);
+		xml(out, jget_str(v, "description"));
+		fputs("\">\n", out);
+		if (finding_fails(r, v)) {
+			fputs("      <failure type=\"lockdown\" message=\"", out);
+			xml(out, jget_str(r->lockdown, "reason"));
+			fputs("\">", out);
+			xml(out, line);
+			fputs("</failure>\n", out);
+		} else {
+			fputs("      <system-out>", out);
+			xml(out, line);
+			fputs("</system-out>\n", out);
+		}
+		fputs("    </testcase>\n", out);
+	}
+	fputs("  </testsuite>\n", out);
+}
+
 int report_junit(const struct report *r, FILE *out)
 {
 	long long tests = 0, failures = 0;
@@ -110,14 +168,21 @@ int report_junit(const struct report *r, FILE *out)
 		failures += row_fails(r, v);
 	}
 
+	json_array_foreach(r->findings, i, v)
+	{
+		tests++;
+		failures += finding_fails(r, v);
+	}
 	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	fprintf(out,
 		"<testsuites name=\"runwarden\" tests=\"%lld\" failures=\"%lld\" errors=\"0\">\n",
 		tests, failures);
+	if (json_array_size(r->findings))
+		junit_findings(r, out);
 	fprintf(out,
 		"  <testsuite name=\"runwarden egress\" tests=\"%lld\" failures=\"%lld\" "
 		"errors=\"0\" skipped=\"0\"",
-		tests, failures);
+		tests - (long long)json_array_size(r->findings), failures - finding_failures(r));
 	if (r->summary && jget_str(r->summary, "started_at")) {
 		fputs(" timestamp=\"", out);
 		xml(out, jget_str(r->summary, "started_at"));

@@ -627,6 +627,25 @@ static void link_parents(struct report *r)
 	json_decref(bypid);
 }
 
+/* Findings are the run's conclusions: only summary.json has them (the log has their evidence). */
+static void findings_from_summary(struct report *r)
+{
+	json_t *fs = json_object_get(r->summary, "findings"),
+	       *lk = json_object_get(r->summary, "lockdown");
+	long long unl = jget_int(r->summary, "findings_unlisted");
+
+	if (json_is_array(fs)) {
+		json_t *v;
+		size_t i;
+
+		json_array_foreach(fs, i, v) if (json_is_object(v))
+		    json_array_append_new(r->findings, json_deep_copy(v));
+	}
+	r->n_findings = (long long)json_array_size(r->findings) + (unl > 0 ? unl : 0);
+	if (json_is_object(lk) && jget_str(lk, "reason"))
+		r->lockdown = json_deep_copy(lk);
+}
+
 /* The run's own violation list, when it wrote one, is the one every format shows: it is
  * what the run counted when it chose its exit status. */
 static void violations_from_summary(struct report *r)
@@ -665,6 +684,7 @@ int report_load(struct report *r, const char *dir, long long max_events, char *e
 	r->violations = json_array();
 	r->steps = json_array();
 	r->notes = json_array();
+	r->findings = json_array();
 
 	sb_addf(&p, "%s/summary.json", dir);
 	rc = load_summary(r, sb_str(&p), err, errlen);
@@ -686,6 +706,8 @@ int report_load(struct report *r, const char *dir, long long max_events, char *e
 		link_parents(r);
 	if (rc == 0 && r->summary)
 		violations_from_summary(r);
+	if (rc == 0 && r->summary)
+		findings_from_summary(r);
 	if (rc == 0 && r->summary) {
 		json_t *c = json_object_get(r->summary, "complete");
 		if (json_is_false(c))
@@ -704,6 +726,8 @@ void report_free(struct report *r)
 	json_decref(r->violations);
 	json_decref(r->steps);
 	json_decref(r->notes);
+	json_decref(r->findings);
+	json_decref(r->lockdown);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -771,4 +795,83 @@ void report_headline(const struct report *r, char *buf, size_t len)
 		snprintf(buf, len, "%lld policy violation%s (%lld denied, %lld would have been)%s.",
 			 n, n == 1 ? "" : "s", r->n_denials, r->n_audits,
 			 r->fails_run ? "; the run failed on them" : "");
+}
+
+bool report_finding_severe(const json_t *f)
+{
+	const char *s = jget_str(f, "severity");
+
+	return s && (!strcmp(s, "high") || !strcmp(s, "critical"));
+}
+
+void report_finding_line(const json_t *f, char *buf, size_t len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	json_t *ev = json_object_get(f, "evidence"), *v;
+	size_t i;
+
+	sb_addf(&sb, "%s %s: %s", jget_str(f, "severity") ?: "?", jget_str(f, "kind") ?: "?",
+		jget_str(f, "description") ?: "");
+	if (jget_str(f, "step"))
+		sb_addf(&sb, " [step %s]", jget_str(f, "step"));
+	json_array_foreach(ev, i, v)
+	{
+		if (i == 8) {
+			sb_addstr(&sb, ", ...");
+			break;
+		}
+		sb_addf(&sb, "%s%lld", i ? ", " : " (evidence: seq ",
+			(long long)json_integer_value(v));
+	}
+	if (json_array_size(ev))
+		sb_addstr(&sb, i == 8 || jget_int(f, "evidence_unlisted") > 0 ? ", ...)" : ")");
+	snprintf(buf, len, "%s", sb_str(&sb));
+	sb_release(&sb);
+}
+
+void report_lockdown_line(const struct report *r, char *buf, size_t len)
+{
+	if (!r->lockdown) {
+		buf[0] = 0;
+		return;
+	}
+	if (json_is_true(json_object_get(r->lockdown, "enforced")))
+		snprintf(buf, len, "LOCKDOWN: %s; the job was ended, runwarden exit status %d",
+			 jget_str(r->lockdown, "reason"), REPORT_EXIT_LOCKDOWN);
+	else
+		snprintf(buf, len, "on_finding would have ended the job in enforce mode: %s",
+			 jget_str(r->lockdown, "reason"));
+}
+
+void report_findings_headline(const struct report *r, char *buf, size_t len)
+{
+	static const char *const sevs[] = {"critical", "high", "medium", "low", "info"};
+	struct strbuf sb = STRBUF_INIT;
+	json_t *by = r->summary ? json_object_get(r->summary, "findings_by_severity") : NULL;
+	const char *sep = " (";
+
+	if (!r->summary) {
+		snprintf(buf, len, "Findings unknown: summary.json is missing.");
+		return;
+	}
+	if (!json_is_array(json_object_get(r->summary, "findings"))) {
+		snprintf(buf, len, "Findings unknown: recorded by a runwarden without findings.");
+		return;
+	}
+	if (!r->n_findings) {
+		snprintf(buf, len, "No findings.");
+		return;
+	}
+	sb_addf(&sb, "%lld finding%s", r->n_findings, r->n_findings == 1 ? "" : "s");
+	for (size_t i = 0; i < sizeof(sevs) / sizeof(sevs[0]); i++) {
+		long long n = jget_int(by, sevs[i]);
+
+		if (n > 0) {
+			sb_addf(&sb, "%s%lld %s", sep, n, sevs[i]);
+			sep = ", ";
+		}
+	}
+	sb_addstr(&sb, strcmp(sep, ", ") ? "." : ").");
+	snprintf(buf, len, "%s", sb_str(&sb));
+	sb_release(&sb);
 }

@@ -54,8 +54,13 @@ struct report {
 	 * summary printed), else built from events.ndjson with the same grouping. */
 	json_t *violations;
 	long long n_violation_rows; /* rows, including any not listed */
-	json_t *steps;		    /* distinct step names seen, in order */
-	json_t *notes;		    /* strings: what is missing or truncated */
+	/* summary.json's findings (highest severity first, as the run listed them) and the
+	 * lockdown a finding caused ({reason, kind, severity, enforced}), or NULL. */
+	json_t *findings;
+	json_t *lockdown;
+	long long n_findings; /* listed and unlisted */
+	json_t *steps;	      /* distinct step names seen, in order */
+	json_t *notes;	      /* strings: what is missing or truncated */
 	long long counts[RK_COUNT];
 	long long n_events, n_denials, n_audits; /* attempts, not rows */
 	bool fails_run;	  /* summary.json: the violations set the run's exit status */
@@ -84,6 +89,17 @@ void report_dest_name(const json_t *d, char *buf, size_t len);
 void report_what(const json_t *v, char *buf, size_t len);
 /* " by exe [pid N], ... and K more" for a violation or file row. Not escaped. */
 void report_who(const json_t *v, char *buf, size_t len);
+/* One finding as one line: "high credential_sweep: ... [step s] (evidence: seq 12, 15)". */
+void report_finding_line(const json_t *f, char *buf, size_t len);
+/* The lockdown line every format puts first ("" when the run had none). */
+void report_lockdown_line(const struct report *r, char *buf, size_t len);
+/* "3 findings (1 high, 2 medium)." or "No findings." */
+void report_findings_headline(const struct report *r, char *buf, size_t len);
+/* Severity of a finding row at or above "high". */
+bool report_finding_severe(const json_t *f);
+/* The exit status the run gave itself when the summary says why (lockdown, violations), or -1. */
+#define REPORT_EXIT_LOCKDOWN 86
+
 /* One-line headline every format starts with, so they say the same thing. */
 void report_headline(const struct report *r, char *buf, size_t len);
 bool report_verdict_denied(const char *verdict);

@@ -43,8 +43,14 @@ int report_text(const struct report *r, FILE *out)
 	const json_t *s = r->summary;
 	json_t *v;
 	size_t i;
-	char line[300];
+	char line[1200];
 
+	/* The reason a finding ended the job comes before anything else. */
+	report_lockdown_line(r, line, sizeof(line));
+	if (line[0]) {
+		put(out, line);
+		fputc('\n', out);
+	}
 	fputs("runwarden report: ", out);
 	put(out, r->dir);
 	fputc('\n', out);
@@ -57,7 +63,10 @@ int report_text(const struct report *r, FILE *out)
 		put(out, jget_str(s, "mode"));
 		if (jget_int(s, "exit_status") >= 0)
 			fprintf(out, "   exit status: %lld", jget_int(s, "exit_status"));
-		if (r->fails_run)
+		if (r->lockdown && json_is_true(json_object_get(r->lockdown, "enforced")))
+			fprintf(out, "   runwarden exit status: %d (lockdown)",
+				REPORT_EXIT_LOCKDOWN);
+		else if (r->fails_run)
 			fputs("   runwarden exit status: 1 (policy violations)", out);
 		if (json_is_number(json_object_get(s, "duration_s")))
 			fprintf(out, "   duration: %.1fs",
@@ -82,6 +91,22 @@ int report_text(const struct report *r, FILE *out)
 		put(out, json_string_value(v));
 		fputc('\n', out);
 	}
+
+	/* Findings lead: they are the conclusions, the rest is what they rest on. */
+	report_findings_headline(r, line, sizeof(line));
+	fputs("\n", out);
+	put(out, line);
+	fputc('\n', out);
+	json_array_foreach(r->findings, i, v)
+	{
+		report_finding_line(v, line, sizeof(line));
+		fputs("  ", out);
+		put(out, line);
+		fputc('\n', out);
+	}
+	if (r->n_findings > (long long)json_array_size(r->findings))
+		fprintf(out, "  ... and %lld more findings not listed\n",
+			r->n_findings - (long long)json_array_size(r->findings));
 
 	report_headline(r, line, sizeof(line));
 	fputs("\n", out);

@@ -505,6 +505,17 @@ steps:
         self.assertEqual(w.connect(GOOD, self.good.port), "ok")
         r = w.step(sys.executable, "-c", CONNECT, "127.0.40.3", "80")  # a fresh process too
         self.assertEqual(r["out"].strip(), "1")
+        # Jobs of `run` meanwhile never borrow the copy whose maps the pinned fence still
+        # reads (the agent's slot would be reset: its policy gone, the fence open).
+        pol = os.path.join(self.tmp, "allow-bad.yaml")
+        with open(pol, "w") as f:
+            f.write(f"version: 1\nmode: enforce\nallow:\n  - ip: {BAD}\n")
+        for i in range(2):
+            p = subprocess.run([RW, "run", "--no-sign", "--out", os.path.join(self.tmp, f"r{i}"),
+                                "--policy", pol, "--", sys.executable, "-c", CONNECT, BAD,
+                                str(self.bad.port)], capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.stdout.strip(), "ok", p.stderr)
+        self.assertEqual(w.connect(BAD, self.bad.port), "1")
         with open(os.path.join(out, "events.ndjson"), "rb") as f:
             log_before = f.read()
 

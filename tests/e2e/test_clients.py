@@ -345,6 +345,9 @@ class ClientMatrix(RwTestCase):
         self.assertEqual(brief, [], f"{what}: denials")
         self.assertIsNotNone(run.summary, f"{what}: no summary.json:\n{run.stderr}")
         self.assertEqual(run.summary["denials"], 0, f"{what}:\n{run.stderr}")
+        # an ordinary client job is no attack: no finding of any kind (docs/findings.md)
+        self.assertEqual([(f["kind"], f["description"]) for f in run.summary["findings"]], [],
+                         f"{what}: findings")
 
     def matrix(self, name):
         c = self.client(name)

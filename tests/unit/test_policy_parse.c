@@ -481,6 +481,50 @@ static void test_inbound(void **state)
 		   "t.yaml:3:11: cidr: '10.0.0.0/33': IPv4 prefix length above 32");
 }
 
+static void test_on_finding(void **state)
+{
+	char err[512];
+	struct policy *p, *q;
+	struct strbuf a = STRBUF_INIT;
+
+	(void)state;
+	p = parse("version: 1\non_finding: {high: kill}\n", err);
+	assert_non_null(p);
+	/* named severities and those above them, up to the next one named */
+	assert_int_equal(p->on_finding[SEV_MEDIUM], FINDING_ACT_NONE);
+	assert_int_equal(p->on_finding[SEV_HIGH], FINDING_ACT_KILL);
+	assert_int_equal(p->on_finding[SEV_CRITICAL], FINDING_ACT_KILL);
+	policy_free(p);
+	p = parse("version: 1\non_finding:\n  medium: kill\n  high: none\n", err);
+	assert_non_null(p);
+	assert_int_equal(p->on_finding[SEV_LOW], FINDING_ACT_NONE);
+	assert_int_equal(p->on_finding[SEV_MEDIUM], FINDING_ACT_KILL);
+	assert_int_equal(p->on_finding[SEV_HIGH], FINDING_ACT_NONE);
+	assert_int_equal(p->on_finding[SEV_CRITICAL], FINDING_ACT_NONE);
+	/* policy check's rendering loads back the same */
+	policy_format(&a, p);
+	assert_non_null(strstr(sb_str(&a), "on_finding: {medium: kill, high: none}\n"));
+	q = parse(sb_str(&a), err);
+	assert_non_null(q);
+	assert_memory_equal(p->on_finding, q->on_finding, sizeof(p->on_finding));
+	policy_free(p);
+	policy_free(q);
+	sb_release(&a);
+	p = parse("version: 1\n", err);
+	for (int s = 0; s < SEV_COUNT; s++)
+		assert_int_equal(p->on_finding[s], FINDING_ACT_NONE);
+	policy_free(p);
+	expect_err("version: 1\non_finding: {severe: kill}\n",
+		   "t.yaml:2:14: on_finding: 'severe' is not a severity (info, low, medium, high, "
+		   "critical)");
+	expect_err("version: 1\non_finding: {high: stop}\n",
+		   "t.yaml:2:20: on_finding action: 'stop' is not one of: none, kill");
+	expect_err("version: 1\non_finding: kill\n",
+		   "t.yaml:2:13: on_finding: expected a mapping, found a scalar");
+	expect_err("version: 1\non_finding: {high: kill, high: none}\n",
+		   "t.yaml:2:26: on_finding: duplicate key 'high' (first at line 2, column 14)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +537,7 @@ int main(void)
 	    cmocka_unit_test(test_load_file),
 	    cmocka_unit_test(test_examples),
 	    cmocka_unit_test(test_inbound),
+	    cmocka_unit_test(test_on_finding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
