@@ -202,9 +202,11 @@ int baseline_job_record(struct baseline_job *b, const struct baseline_run_info *
 
 			if (!tty)
 				xalloc_die(BUFSIZ);
-			fprintf(tty, "  baseline: %zu first seen (%zu medium) against %s\n",
+			/* the items themselves lead the summary, as findings */
+			fprintf(tty,
+				"  baseline: %zu first seen (%zu medium) against %s; listed in "
+				"summary.json\n",
 				info + medium, medium, b->where);
-			baseline_print_first_seen(&r, tty, 20);
 			fclose(tty);
 		}
 	}

@@ -144,8 +144,18 @@ class BaselineTest(RwTestCase):
                          {("dns_parent", "t.evil.test", "medium")})
         self.assertEqual(r.summary["baseline"]["key"],
                          {"repository": "acme/app", "workflow": "ci", "job": "build"})
-        self.assertIn(f'first seen (medium): destination "tcp {B}:{self.b.port}" in step '
-                      '"build"', r.stderr)
+        # and as findings: in summary.json, pointing at the connect line, and leading the
+        # terminal summary
+        found = [f for f in r.summary["findings"] if f["kind"].startswith("first_seen_")]
+        self.assertEqual(sorted((f["kind"], f["subject"], f["severity"]) for f in found),
+                         [("first_seen_destination", f"tcp {B}:{self.b.port}", "medium"),
+                          ("first_seen_dns_parent", "t.evil.test", "medium")])
+        dest = [f for f in found if f["kind"] == "first_seen_destination"][0]
+        line = [e for e in r.events if e["seq"] == dest["evidence"][0]][0]
+        self.assertEqual((line["kind"], line["daddr"], line["dport"]), ("connect", B, self.b.port))
+        self.assertEqual(dest["step"], "build")
+        self.assertIn(f"first_seen_destination: destination tcp {B}:{self.b.port} first seen",
+                      r.stderr)
         return runs + [r]
 
     def test_sqlite_first_seen_real_runs(self):
@@ -188,6 +198,26 @@ class BaselineTest(RwTestCase):
                          [runs[-1].summary["log"]["root"]])
         r = self.job("after-prune", store, [self.a], ["registry.test"])
         self.assertEqual(self.first_seen(r, "destination"), set())
+
+    def test_run_findings_recorded(self):
+        """A run's findings go to the baseline with it (kind and description, per step)."""
+        home = os.path.join(self.tmp, "home")
+        files = [".npmrc", ".aws/credentials", ".ssh/id_rsa", ".git-credentials",
+                 ".docker/config.json"]
+        for f in files:
+            os.makedirs(os.path.dirname(os.path.join(home, f)), exist_ok=True)
+            with open(os.path.join(home, f), "w") as fh:
+                fh.write("not a secret\n")
+        store = os.path.join(self.tmp, "f.db")
+        r = self.rw(["sh", "-c", "cat " + " ".join(f"~/{f}" for f in files) + " >/dev/null"],
+                    "--baseline", store, "--repo", "acme/app", "--job", "build", "--step", "s",
+                    env=dict(os.environ, HOME=home), out=os.path.join(self.tmp, "sweep"))
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertIn("credential_sweep", [f["kind"] for f in r.summary["findings"]])
+        items = export(store)["runs"][0]["items"]
+        kept = [(i["step"], i["name"], i["detail"]["severity"]) for i in items
+                if i["kind"] == "finding"]
+        self.assertEqual(kept, [("s", "credential_sweep", "high")])
 
     def test_add_after_the_fact(self):
         """Runs recorded without --baseline, added later with the key given by hand; the
