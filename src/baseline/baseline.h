@@ -4,8 +4,8 @@
  * rather than after the work; the run is recorded when its log is closed, before the summary
  * is written, so its first-seen results are in summary.json and the signed statement.
  *
- * Until the findings engine (src/findings/) lands, first-seen results are written under
- * summary.json's "baseline" object; docs/baseline.md describes the shape.
+ * Every first-seen result is listed in summary.json's "baseline" object (docs/baseline.md),
+ * and handed to the caller (on_first_seen), which raises it as a finding (job.c).
  */
 #ifndef RW_BASELINE_H
 #define RW_BASELINE_H
