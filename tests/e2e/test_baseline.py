@@ -199,6 +199,27 @@ class BaselineTest(RwTestCase):
         r = self.job("after-prune", store, [self.a], ["registry.test"])
         self.assertEqual(self.first_seen(r, "destination"), set())
 
+    def test_lockdown_on_first_seen(self):
+        """A policy that ends jobs on medium findings fails the run that reaches somewhere new
+        (the job is over when the run is judged: exit 86, the lockdown recorded)."""
+        pol = os.path.join(self.tmp, "policy.yaml")
+        with open(pol, "w") as f:
+            f.write("version: 1\nmode: enforce\nallow:\n  - cidr: 127.0.61.0/24\n"
+                    "on_finding: {medium: kill}\n")
+        store = os.path.join(self.tmp, "lock.db")
+        opts = ["--policy", pol, "--baseline", store, "--repo", "acme/app", "--job", "build",
+                "--baseline-min-runs", "1"]
+        for name, dests, rc in (("l1", [self.a], 0), ("l2", [self.a], 0),
+                                ("l3", [self.a, self.b], 86)):
+            r = self.rw([sys.executable, "-c", CONNECT] +
+                        [f"{s.sock.getsockname()[0]}:{s.port}" for s in dests], *opts,
+                        out=os.path.join(self.tmp, name))
+            self.assertEqual(r.rc, rc, r.stderr)
+        lock = r.summary["lockdown"]
+        self.assertEqual((lock["kind"], lock["severity"], lock["enforced"]),
+                         ("first_seen_destination", "medium", True))
+        self.assertIn(f"tcp {B}:{self.b.port}", lock["reason"])
+
     def test_run_findings_recorded(self):
         """A run's findings go to the baseline with it (kind and description, per step)."""
         home = os.path.join(self.tmp, "home")
