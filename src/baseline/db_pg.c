@@ -1,14 +1,75 @@
 /* The PostgreSQL backend of the baseline store (libpq): a fleet of runners writes to one
  * server. Writers run serializable transactions; store.c retries the ones the server
- * refuses to serialise (SQLSTATE 40001, 40P01). */
+ * refuses to serialise (SQLSTATE 40001, 40P01).
+ *
+ * libpq is loaded when a postgresql:// store is first opened, not linked: it brings TLS,
+ * Kerberos and LDAP libraries with it, which no other use of this root process needs, and a
+ * runner without libpq5 can still run everything else. */
 #include "baseline/db.h"
 #include "common/xalloc.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
+
+#define BL_LIBPQ "libpq.so.5"
+
+/* The libpq functions used, by name: X(name). */
+#define PQ_FUNCS(X)                                                                                \
+	X(PQclear)                                                                                 \
+	X(PQconnectdbParams)                                                                       \
+	X(PQconninfoFree)                                                                          \
+	X(PQconninfoParse)                                                                         \
+	X(PQerrorMessage)                                                                          \
+	X(PQexec)                                                                                  \
+	X(PQexecParams)                                                                            \
+	X(PQfinish)                                                                                \
+	X(PQfreemem)                                                                               \
+	X(PQgetisnull)                                                                             \
+	X(PQgetvalue)                                                                              \
+	X(PQnfields)                                                                               \
+	X(PQntuples)                                                                               \
+	X(PQresultErrorField)                                                                      \
+	X(PQresultStatus)                                                                          \
+	X(PQsetNoticeProcessor)                                                                    \
+	X(PQstatus)
+
+static struct {
+#define PQ_PTR_(name) __typeof__(name) *name;
+	PQ_FUNCS(PQ_PTR_)
+#undef PQ_PTR_
+} pq;
+
+/* Loads libpq once; 0, or -1 with err filled. */
+static int load_libpq(char *err, size_t errlen)
+{
+	static void *lib;
+	void *h;
+
+	if (lib)
+		return 0;
+	h = dlopen(BL_LIBPQ, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(err, errlen,
+			 "--baseline postgresql://: cannot load " BL_LIBPQ
+			 " (install libpq5): %.200s",
+			 dlerror());
+		return -1;
+	}
+#define PQ_SYM_(name)                                                                              \
+	if (!(pq.name = (__typeof__(name) *)dlsym(h, #name))) {                                    \
+		snprintf(err, errlen, BL_LIBPQ " has no %s", #name);                               \
+		dlclose(h);                                                                        \
+		return -1;                                                                         \
+	}
+	PQ_FUNCS(PQ_SYM_)
+#undef PQ_SYM_
+	lib = h;
+	return 0;
+}
 
 /* An unreachable server must not hang a CI job for the kernel's TCP timeout. The URI's own
  * connect_timeout, when given, wins. */
@@ -33,7 +94,7 @@ static void one_line(char *dst, size_t len, const char *src)
 
 static int pg_classify(const PGresult *res)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *state = res ? pq.PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	if (!state)
 		return BL_ERR;
@@ -49,34 +110,36 @@ static int pg_exec(struct bl_db *db, const char *sql, int n, const char *const *
 {
 	PGconn *c = db->h;
 	/* Without parameters PQexec takes several statements (schema scripts). */
-	PGresult *res = n ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0) : PQexec(c, sql);
-	ExecStatusType st = PQresultStatus(res);
+	PGresult *res =
+	    n ? pq.PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0) : pq.PQexec(c, sql);
+	ExecStatusType st = pq.PQresultStatus(res);
 	int rc = BL_OK;
 
 	if (st == PGRES_TUPLES_OK && fn) {
-		int rows = PQntuples(res), ncol = PQnfields(res);
+		int rows = pq.PQntuples(res), ncol = pq.PQnfields(res);
 		const char **vals = xcalloc(ncol ? ncol : 1, sizeof(*vals));
 
 		for (int r = 0; r < rows; r++) {
 			for (int k = 0; k < ncol; k++)
-				vals[k] = PQgetisnull(res, r, k) ? NULL : PQgetvalue(res, r, k);
+				vals[k] =
+				    pq.PQgetisnull(res, r, k) ? NULL : pq.PQgetvalue(res, r, k);
 			if (fn(ctx, ncol, vals))
 				break;
 		}
 		free(vals);
 	} else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+		const char *msg = res ? pq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
-		one_line(db->err, sizeof(db->err), msg ? msg : PQerrorMessage(c));
-		rc = PQstatus(c) == CONNECTION_OK ? pg_classify(res) : BL_ERR;
+		one_line(db->err, sizeof(db->err), msg ? msg : pq.PQerrorMessage(c));
+		rc = pq.PQstatus(c) == CONNECTION_OK ? pg_classify(res) : BL_ERR;
 	}
-	PQclear(res);
+	pq.PQclear(res);
 	return rc;
 }
 
 static void pg_close(struct bl_db *db)
 {
-	PQfinish(db->h);
+	pq.PQfinish(db->h);
 	free(db);
 }
 
@@ -93,7 +156,7 @@ static void quiet_notices(void *arg, const char *msg)
 static int describe(const char *uri, char *out, size_t len, char *err, size_t errlen)
 {
 	char *perr = NULL;
-	PQconninfoOption *opts = PQconninfoParse(uri, &perr);
+	PQconninfoOption *opts = pq.PQconninfoParse(uri, &perr);
 	const char *host = NULL, *port = NULL, *dbname = NULL, *user = NULL;
 	bool password = false;
 
@@ -102,7 +165,7 @@ static int describe(const char *uri, char *out, size_t len, char *err, size_t er
 
 		one_line(line, sizeof(line), perr ? perr : "out of memory");
 		snprintf(err, errlen, "--baseline: not a valid PostgreSQL URI: %s", line);
-		PQfreemem(perr);
+		pq.PQfreemem(perr);
 		return -1;
 	}
 	for (PQconninfoOption *o = opts; o->keyword; o++) {
@@ -128,7 +191,7 @@ static int describe(const char *uri, char *out, size_t len, char *err, size_t er
 	snprintf(out, len, "postgresql://%.40s%s%.80s%s%.10s/%.60s", user ? user : "",
 		 user ? "@" : "", host ? host : "", port ? ":" : "", port ? port : "",
 		 dbname ? dbname : "");
-	PQconninfoFree(opts);
+	pq.PQconninfoFree(opts);
 	return 0;
 }
 
@@ -140,16 +203,16 @@ struct bl_db *bl_pg_open(const char *uri, char *err, size_t errlen)
 	struct bl_db *db;
 	PGconn *c;
 
-	if (describe(uri, where, sizeof(where), err, errlen))
+	if (load_libpq(err, errlen) || describe(uri, where, sizeof(where), err, errlen))
 		return NULL;
-	c = PQconnectdbParams(keys, vals, 1);
-	if (!c || PQstatus(c) != CONNECTION_OK) {
-		one_line(line, sizeof(line), c ? PQerrorMessage(c) : "out of memory");
+	c = pq.PQconnectdbParams(keys, vals, 1);
+	if (!c || pq.PQstatus(c) != CONNECTION_OK) {
+		one_line(line, sizeof(line), c ? pq.PQerrorMessage(c) : "out of memory");
 		snprintf(err, errlen, "baseline %s: cannot connect: %s", where, line);
-		PQfinish(c);
+		pq.PQfinish(c);
 		return NULL;
 	}
-	PQsetNoticeProcessor(c, quiet_notices, NULL);
+	pq.PQsetNoticeProcessor(c, quiet_notices, NULL);
 	db = xcalloc(1, sizeof(*db));
 	db->backend = BL_POSTGRES;
 	db->ops = &pg_ops;

@@ -377,6 +377,28 @@ class BaselineTest(RwTestCase):
         self.assertEqual([l for l in err.splitlines() if "cannot connect" in l],
                          [l for l in err.splitlines() if l.startswith("runwarden: baseline")])
 
+    def test_without_libpq(self):
+        """libpq is loaded only for a postgresql:// store: with it gone (hidden in a mount
+        namespace of the test's own) runwarden still records to SQLite, and a PostgreSQL
+        store is refused in one line."""
+        lib = [l.split()[-1] for l in subprocess.run(["ldconfig", "-p"], capture_output=True,
+                                                     text=True).stdout.splitlines()
+               if l.strip().startswith("libpq.so.5 ") and "x86-64" in l][0]
+        self.assertNotIn("libpq", subprocess.run(["ldd", RW], capture_output=True,
+                                                 text=True).stdout)
+        store = os.path.join(self.tmp, "nolibpq.db")
+        script = (f"mount --bind /dev/null {lib} && "
+                  f"{RW} baseline show --baseline postgresql://u@127.0.0.1:1/x; echo rc=$?; "
+                  f"{RW} baseline add --baseline {store} --repo r --job j {self.tmp}/none;"
+                  f" echo rc=$?")
+        p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
+                           text=True, timeout=60)
+        self.assertIn("rc=1\nrc=1", p.stdout)
+        lines = p.stderr.strip().splitlines()
+        self.assertIn("cannot load libpq.so.5 (install libpq5)", lines[0])
+        self.assertIn("cannot open run directory", lines[1])
+        self.assertEqual(len(lines), 2, p.stderr)
+
     def test_bad_input(self):
         marker = os.path.join(self.tmp, "ran")
         bad_db = os.path.join(self.tmp, "corrupt.db")
