@@ -19,6 +19,7 @@
 
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 /* Transactions refused for serialization (PostgreSQL) or a busy file (SQLite) are run again,
  * this often, with a growing random pause between tries. */
@@ -325,14 +326,6 @@ void bl_store_close(struct bl_store *s)
 
 /* ---- adding a run ---- */
 
-static int got_row(void *ctx, int ncol, const char *const *v)
-{
-	(void)ncol;
-	(void)v;
-	*(bool *)ctx = true;
-	return 1;
-}
-
 static void now_text(char *buf, size_t len, long long *epoch)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -394,94 +387,152 @@ static int runs_before(struct bl_db *db, const char *id, const char *step, long 
 			  2, p, one_int, n);
 }
 
-/* Whether an earlier run of the key had this item (by ikey) or, by_name, this name. */
-static int seen_before(struct bl_db *db, const char *id, const struct bl_item *it, bool by_name,
-		       bool *seen)
-{
-	const char *p[] = {id, it->step, bl_kind_names[it->kind], by_name ? it->name : it->ikey};
+/* Rows per INSERT: a run's items go in a few statements, not one round trip each (a fleet's
+ * server may be a network away). 9 parameters a row stays far below both backends' limits. */
+#define BL_INSERT_ROWS 200
+#define BL_ITEM_COLS   7
 
-	*seen = false;
-	return bl_db_exec(db,
-			  by_name ? "SELECT 1 FROM baseline_items i JOIN baseline_runs o ON o.id ="
-				    " i.run_id JOIN baseline_runs c ON c.id = CAST($1 AS BIGINT)"
-				    " WHERE " SAME_KEY_OTHER
-				    " AND i.step = $2 AND i.kind = $3 AND i.name = $4 LIMIT 1"
-				  : "SELECT 1 FROM baseline_items i JOIN baseline_runs o ON o.id ="
-				    " i.run_id JOIN baseline_runs c ON c.id = CAST($1 AS BIGINT)"
-				    " WHERE " SAME_KEY_OTHER
-				    " AND i.step = $2 AND i.kind = $3 AND i.ikey = $4 LIMIT 1",
-			  4, p, got_row, seen);
-}
+/* The kinds judged: every name is kept, but only its parent can be new, so a tunnel's thousand
+ * names are one new parent, not a thousand findings. Findings are kept, never judged. */
+#define JUDGED_KINDS "('destination', 'exe', 'dns_parent')"
 
-static bool flagged_kind(enum bl_kind k)
-{
-	/* Every name is kept, but only its parent can be new: a tunnel's thousand names are one
-	 * new parent, not a thousand findings. */
-	return k == BL_DEST || k == BL_EXE || k == BL_PARENT;
-}
+/* Whether another run of the key had the same (step, kind, ikey), as a condition on the row
+ * baseline_items of the run being added ("c" is its run). */
+#define SEEN_ELSEWHERE                                                                             \
+	"EXISTS (SELECT 1 FROM baseline_items i JOIN baseline_runs o ON o.id = i.run_id"           \
+	" JOIN baseline_runs c ON c.id = baseline_items.run_id WHERE " SAME_KEY_OTHER              \
+	" AND i.step = baseline_items.step AND i.kind = baseline_items.kind"                       \
+	" AND i.ikey = baseline_items.ikey)"
+/* An executable's path known from another run, with whatever content. */
+#define PATH_ELSEWHERE                                                                             \
+	"EXISTS (SELECT 1 FROM baseline_items i JOIN baseline_runs o ON o.id = i.run_id"           \
+	" JOIN baseline_runs c ON c.id = baseline_items.run_id WHERE " SAME_KEY_OTHER              \
+	" AND i.step = baseline_items.step AND i.kind = 'exe' AND i.name = baseline_items.name)"
 
-static int judge_item(struct bl_store *s, const char *id, struct bl_item *it, long long before)
+/* Inserts items [from, to) of v in one statement. */
+static int insert_items(struct bl_db *db, const char *id, struct bl_item **v, size_t from,
+			size_t to)
 {
-	bool seen = false;
+	struct strbuf sql = STRBUF_INIT;
+	size_t n = to - from, k = 0;
+	const char **p = xcalloc(n * BL_ITEM_COLS + 1, sizeof(*p));
+	char **owned = xcalloc(n * 2, sizeof(*owned));
 	int rc;
 
-	it->first_seen = false;
-	it->name_known = false;
-	it->severity = NULL;
-	it->runs_before = before;
-	if (!flagged_kind(it->kind))
-		return 0;
-	if ((rc = seen_before(s->db, id, it, false, &seen)) || seen)
-		return rc;
-	it->first_seen = true;
-	/* A known path with new content is usually a rebuilt or upgraded program: worth
-	 * recording, not worth an alert of its own. */
-	if (it->kind == BL_EXE && (rc = seen_before(s->db, id, it, true, &it->name_known)))
-		return rc;
-	it->severity = before >= s->min_runs && !it->name_known ? "medium" : "info";
+	p[k++] = id;
+	sb_addstr(&sql, "INSERT INTO baseline_items (run_id, step, kind, ikey, name, detail, count)"
+			" VALUES ");
+	for (size_t i = 0; i < n; i++) {
+		const struct bl_item *it = v[from + i];
+		char count[24];
+
+		snprintf(count, sizeof(count), "%llu", (unsigned long long)it->count);
+		owned[2 * i] = json_dumps(it->detail, JSON_COMPACT | JSON_SORT_KEYS);
+		owned[2 * i + 1] = xstrdup(count);
+		sb_addf(
+		    &sql,
+		    "%s(CAST($1 AS BIGINT), $%zu, $%zu, $%zu, $%zu, $%zu, CAST($%zu AS BIGINT))",
+		    i ? ", " : "", k + 1, k + 2, k + 3, k + 4, k + 5, k + 6);
+		p[k++] = it->step;
+		p[k++] = bl_kind_names[it->kind];
+		p[k++] = it->ikey;
+		p[k++] = it->name;
+		p[k++] = owned[2 * i];
+		p[k++] = owned[2 * i + 1];
+	}
+	rc = bl_db_exec(db, sql.buf, (int)k, p, NULL, NULL);
+	for (size_t i = 0; i < n * 2; i++)
+		free(owned[i]);
+	free(owned);
+	free(p);
+	sb_release(&sql);
+	return rc;
+}
+
+/* One first-seen row read back: step, kind, ikey, severity, path known elsewhere. */
+static int judged_row(void *ctx, int ncol, const char *const *v)
+{
+	struct bl_run *r = ctx;
+	struct strbuf k = STRBUF_INIT;
+	struct strmap_entry *e;
+	int kind = -1;
+
+	(void)ncol;
+	for (int i = 0; i < BL_KIND_COUNT; i++)
+		if (!strcmp(v[1], bl_kind_names[i]))
+			kind = i;
+	sb_addf(&k, "%d\x1f%s\x1f%s", kind, v[0], v[2]);
+	e = strmap_get(&r->items, k.buf);
+	sb_release(&k);
+	if (e) {
+		struct bl_item *it = e->val;
+
+		it->first_seen = true;
+		it->severity = v[3] && !strcmp(v[3], "medium") ? "medium" : "info";
+		it->name_known = v[4] && v[4][0] == '1';
+	}
 	return 0;
 }
 
-static int insert_item(struct bl_db *db, const char *id, const struct bl_item *it)
+/* Decides first_seen and severity for every item of run id in three statements, then reads
+ * the first-seen ones back into r. Severity: medium when the step had min_runs runs before
+ * and the item is not an executable whose path was known with other content. */
+static int judge_items(struct bl_store *s, struct bl_run *r, const char *id)
 {
-	char *detail = json_dumps(it->detail, JSON_COMPACT | JSON_SORT_KEYS);
-	char count[24];
-	const char *p[9];
+	char n[24];
+	const char *p1[] = {id}, *p2[] = {id, n};
 	int rc;
 
-	snprintf(count, sizeof(count), "%llu", (unsigned long long)it->count);
-	p[0] = id;
-	p[1] = it->step;
-	p[2] = bl_kind_names[it->kind];
-	p[3] = it->ikey;
-	p[4] = it->name;
-	p[5] = detail;
-	p[6] = count;
-	p[7] = it->first_seen ? "1" : "0";
-	p[8] = it->severity;
-	rc = bl_db_exec(db,
-			"INSERT INTO baseline_items (run_id, step, kind, ikey, name, detail, count,"
-			" first_seen, severity) VALUES (CAST($1 AS BIGINT), $2, $3, $4, $5, $6,"
-			" CAST($7 AS BIGINT), CAST($8 AS INTEGER), $9)",
-			9, p, NULL, NULL);
-	free(detail);
-	return rc;
+	snprintf(n, sizeof(n), "%d", s->min_runs);
+	if ((rc = bl_db_exec(s->db,
+			     "UPDATE baseline_items SET first_seen = 1 WHERE run_id = CAST($1 AS"
+			     " BIGINT) AND kind IN " JUDGED_KINDS " AND NOT " SEEN_ELSEWHERE,
+			     1, p1, NULL, NULL)) ||
+	    (rc = bl_db_exec(
+		 s->db,
+		 "UPDATE baseline_items SET severity = CASE WHEN kind = 'exe' AND " PATH_ELSEWHERE
+		 " THEN 'info' WHEN (SELECT count(*) FROM baseline_steps"
+		 " st JOIN baseline_runs o ON o.id = st.run_id JOIN baseline_runs c ON"
+		 " c.id = baseline_items.run_id WHERE " SAME_KEY_OTHER " AND st.step ="
+		 " baseline_items.step) >= CAST($2 AS BIGINT) THEN 'medium' ELSE 'info'"
+		 " END WHERE run_id = CAST($1 AS BIGINT) AND first_seen = 1",
+		 2, p2, NULL, NULL)))
+		return rc;
+	return bl_db_exec(
+	    s->db,
+	    "SELECT step, kind, ikey, severity, CASE WHEN kind = 'exe' AND " PATH_ELSEWHERE
+	    " THEN 1 ELSE 0 END FROM baseline_items WHERE run_id ="
+	    " CAST($1 AS BIGINT) AND first_seen = 1",
+	    1, p1, judged_row, r);
 }
 
 static int add_once(struct bl_store *s, struct bl_run *r)
 {
 	struct bl_db *db = s->db;
 	struct strmap before; /* step → runs before, as a pointer-sized count */
+	struct bl_item **v = xcalloc(r->items.count + 1, sizeof(*v));
+	size_t n = 0;
 	long long id;
 	char ids[24];
 	int rc;
 
-	if ((rc = bl_db_begin(db)))
+	strmap_for_each(e, &r->items)
+	{
+		struct bl_item *it = e->val;
+
+		it->first_seen = it->name_known = false;
+		it->severity = NULL;
+		v[n++] = it;
+	}
+	if ((rc = bl_db_begin(db))) {
+		free(v);
 		return rc;
+	}
 	rc = insert_run(db, r, &id);
 	if (rc == BL_CONFLICT) {
 		bl_db_rollback(db);
 		r->already = true;
+		free(v);
 		return BL_OK;
 	}
 	if (rc)
@@ -491,29 +542,31 @@ static int add_once(struct bl_store *s, struct bl_run *r)
 	strmap_for_each(e, &r->steps)
 	{
 		const char *p[] = {ids, e->key};
-		long long n;
+		long long nb;
 
-		if ((rc = runs_before(db, ids, e->key, &n)) ||
+		if ((rc = runs_before(db, ids, e->key, &nb)) ||
 		    (rc = bl_db_exec(db,
 				     "INSERT INTO baseline_steps (run_id, step) VALUES"
 				     " (CAST($1 AS BIGINT), $2)",
 				     2, p, NULL, NULL)))
 			break;
-		strmap_put(&before, e->key, NULL)->val = (void *)(intptr_t)n;
+		strmap_put(&before, e->key, NULL)->val = (void *)(intptr_t)nb;
 	}
-	strmap_for_each(e, &r->items)
-	{
-		struct bl_item *it = e->val;
-		struct strmap_entry *b = rc ? NULL : strmap_get(&before, it->step);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct strmap_entry *b = strmap_get(&before, v[i]->step);
 
-		if (rc || (rc = judge_item(s, ids, it, b ? (intptr_t)b->val : 0)) ||
-		    (rc = insert_item(db, ids, it)))
-			break;
+		v[i]->runs_before = b ? (intptr_t)b->val : 0;
 	}
 	strmap_clear(&before, NULL);
+	for (size_t from = 0; from < n && !rc; from += BL_INSERT_ROWS)
+		rc = insert_items(db, ids, v, from,
+				  from + BL_INSERT_ROWS < n ? from + BL_INSERT_ROWS : n);
+	if (!rc)
+		rc = judge_items(s, r, ids);
 	if (!rc)
 		rc = bl_db_commit(db);
 out:
+	free(v);
 	if (rc)
 		bl_db_rollback(db);
 	else
