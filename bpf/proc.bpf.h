@@ -63,6 +63,7 @@ int rw_exec(void *ctx)
 	e->cwd_len = cwd_len;
 	e->argv_len = len;
 	e->flags = flags | stdio_inet_flags(task);
+	e->cgid = bpf_get_current_cgroup_id();
 	emit(e, clamp_size(sizeof(*e) + pos + len), EV_EXEC);
 
 	/* A step's first process: its environment names the step. */

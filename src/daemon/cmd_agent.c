@@ -64,6 +64,8 @@ static const char usage_text[] =
     "  --container-cgroups DIR  where the container engine creates containers (repeatable;\n"
     "                     default: system.slice, docker, machine.slice under the cgroup2\n"
     "                     mount); containers created there during a job are the job's\n"
+    "  --engine unix:///PATH  the Docker API that names the containers followed (default:\n"
+    "                     the agent's DOCKER_HOST, else /var/run/docker.sock)\n"
     "  --baseline STORE   record every finished job in this baseline (a SQLite file or a\n"
     "                     postgresql:// URI, docs/baseline.md), keyed by the repository,\n"
     "                     workflow and job `job start` sends\n"
@@ -98,6 +100,7 @@ struct agent {
 	struct jobrec rec;
 	unsigned counter;
 	const char *const *container_dirs; /* NULL: the engines' usual places */
+	const char *engine;		   /* the Docker API socket (NULL: default) */
 	/* --baseline: the store every finished job is recorded in, and the live job's key */
 	const char *bl_spec;
 	int bl_min_runs;
@@ -642,17 +645,18 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 		return reply;
 	}
 
-	struct job_opts jo = {.out_dir = r->out,
-			      .step = r->step[0] ? r->step : NULL,
-			      .policy = r->policy[0] ? r->policy : NULL,
-			      .key = r->key[0] ? r->key : NULL,
-			      .mode = mode,
-			      .ring_mb = 16,
-			      .allow_partial = allow_partial,
-			      .no_sign = no_sign,
-			      .container_dirs = a->container_dirs ? a->container_dirs
-								  : job_default_container_dirs(),
-			      .baseline = a->bl_spec ? &a->bl : NULL};
+	struct job_opts jo = {
+	    .out_dir = r->out,
+	    .step = r->step[0] ? r->step : NULL,
+	    .policy = r->policy[0] ? r->policy : NULL,
+	    .key = r->key[0] ? r->key : NULL,
+	    .mode = mode,
+	    .ring_mb = 16,
+	    .allow_partial = allow_partial,
+	    .no_sign = no_sign,
+	    .container_dirs = a->container_dirs ? a->container_dirs : job_default_container_dirs(),
+	    .engine = a->engine ? a->engine : containers_engine_socket(getenv("DOCKER_HOST")),
+	    .baseline = a->bl_spec ? &a->bl : NULL};
 	capture_begin(&cap);
 	if (job_arm(&a->j, &jo, &sens)) {
 		one_line(capture_end(&cap), why, sizeof(why));
@@ -1016,13 +1020,24 @@ static int daemonize(int state_fd)
 
 int cmd_agent(int argc, char **argv)
 {
-	enum { O_SOCKET = 1, O_STATE, O_PINS, O_FG, O_CONTAINERS, O_HELP, O_BASELINE, O_BL_MIN };
+	enum {
+		O_SOCKET = 1,
+		O_STATE,
+		O_PINS,
+		O_FG,
+		O_CONTAINERS,
+		O_ENGINE,
+		O_HELP,
+		O_BASELINE,
+		O_BL_MIN
+	};
 	static const struct option opts[] = {
 	    {"socket", required_argument, 0, O_SOCKET},
 	    {"state", required_argument, 0, O_STATE},
 	    {"pin-root", required_argument, 0, O_PINS},
 	    {"foreground", no_argument, 0, O_FG},
 	    {"container-cgroups", required_argument, 0, O_CONTAINERS},
+	    {"engine", required_argument, 0, O_ENGINE},
 	    {"baseline", required_argument, 0, O_BASELINE},
 	    {"baseline-min-runs", required_argument, 0, O_BL_MIN},
 	    {"help", no_argument, 0, O_HELP},
@@ -1062,6 +1077,12 @@ int cmd_agent(int argc, char **argv)
 						 "--container-cgroups: at most 8 directories");
 			container_dirs[n_container_dirs++] = optarg;
 			a.container_dirs = container_dirs;
+			break;
+		case O_ENGINE:
+			a.engine = containers_engine_socket(optarg);
+			if (!a.engine)
+				return cli_usage("agent", "--engine %s: expected unix:///PATH",
+						 optarg);
 			break;
 		case O_BASELINE:
 			a.bl_spec = optarg;
@@ -1113,6 +1134,15 @@ int cmd_agent(int argc, char **argv)
 		       "pinned at %s; `runwarden job stop` will report the record incomplete",
 		       a.rec.id, a.rec.agent_pid, a.rec.pins);
 	}
+	/* The children it starts (the kernel side's holder, detaching helpers) are
+	 * nobody's to wait for: reaped by the kernel, never left as zombies. */
+	signal(SIGCHLD, SIG_IGN);
+	/* Before the socket exists: an agent that answers is one whose first job arms by
+	 * writing maps, like every later one. */
+	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, NULL, 0, err, sizeof(err)))
+		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
+		       "job loads its own",
+		       err);
 	a.lfd = control_listen(a.sock_path, err, sizeof(err));
 	if (a.lfd < 0) {
 		rw_err("%s", err);
@@ -1123,9 +1153,6 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	/* The children it starts (the kernel side's holder, detaching helpers) are
-	 * nobody's to wait for: reaped by the kernel, never left as zombies. */
-	signal(SIGCHLD, SIG_IGN);
 	struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: wake epoll */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -1135,11 +1162,6 @@ int cmd_agent(int argc, char **argv)
 		rw_err("epoll: %s", strerror(errno));
 		goto out;
 	}
-	/* The first job then arms by writing maps, like every later one. */
-	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, NULL, 0, err, sizeof(err)))
-		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
-		       "job loads its own",
-		       err);
 	rw_err("agent listening on %s (pid %d)", a.sock_path, (int)getpid());
 	sd_notify_ready();
 

@@ -68,6 +68,8 @@ static const char usage_text[] =
     "  --containers       follow containers a container engine starts while the job runs\n"
     "                     (new cgroups under system.slice, docker, machine.slice)\n"
     "  --container-cgroups DIR  follow containers created under DIR instead (repeatable)\n"
+    "  --engine unix:///PATH  the Docker API that names the containers followed (default:\n"
+    "                     runwarden's own DOCKER_HOST, else /var/run/docker.sock)\n"
     "  --ring-mb N        kernel ring buffer size in MiB, power of two (default 16)\n"
     "  --kernel MODE      resident (default): arm a loaded kernel side left by an\n"
     "                     earlier job, or load one and leave it behind (see\n"
@@ -138,6 +140,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	enum {
 		O_CONTAINERS = 100,
 		O_CONTAINER_DIR,
+		O_ENGINE,
 		O_OUT = 1,
 		O_POLICY,
 		O_STEP,
@@ -164,6 +167,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	    {"out", required_argument, 0, O_OUT},
 	    {"containers", no_argument, 0, O_CONTAINERS},
 	    {"container-cgroups", required_argument, 0, O_CONTAINER_DIR},
+	    {"engine", required_argument, 0, O_ENGINE},
 	    {"policy", required_argument, 0, O_POLICY},
 	    {"step", required_argument, 0, O_STEP},
 	    {"user", required_argument, 0, O_USER},
@@ -233,6 +237,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		case O_CONTAINERS:
 			if (!o->job.container_dirs)
 				o->job.container_dirs = job_default_container_dirs();
+			break;
+		case O_ENGINE:
+			o->job.engine = containers_engine_socket(optarg);
+			if (!o->job.engine)
+				return cli_usage("run", "--engine %s: expected unix:///PATH",
+						 optarg);
 			break;
 		case O_CONTAINER_DIR:
 			if (o->n_container_dirs == MAX_CONTAINER_DIRS) {
@@ -494,6 +504,8 @@ int cmd_run(int argc, char **argv)
 	}
 	/* job_arm refuses a key that is not root's alone before the job starts. */
 	o.job.command = o.cmd;
+	if (!o.job.engine)
+		o.job.engine = containers_engine_socket(getenv("DOCKER_HOST"));
 	if (job_arm(&j, &o.job, &sens)) {
 		sensitive_free(&sens);
 		job_free(&j, false);
