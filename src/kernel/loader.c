@@ -1126,6 +1126,15 @@ int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino)
 	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.watched), &k, &one, BPF_ANY);
 }
 
+int loader_track_file(const struct loader *l, uint32_t kdev, uint64_t ino)
+{
+	struct file_key k = {.ino = ino, .dev = kdev};
+	uint8_t one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.tracked), &k, &one, BPF_ANY) ? -errno
+											   : 0;
+}
+
 int loader_ring_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->skel->maps.events);
