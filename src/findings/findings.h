@@ -36,8 +36,8 @@ struct proctab;
 	X(RUNNER_FILE_COMMAND, "runner_file_command") /* GITHUB_ENV/GITHUB_PATH poisoning */       \
 	X(REVERSE_SHELL, "reverse_shell")	/* a shell whose stdin/stdout is a connection */   \
 	X(CONTAINER_ENGINE, "container_engine") /* a connect to a container engine's socket */     \
-	X(MOUNT, "mount")	/* mount(2)/move_mount(2): host paths, namespaces */               \
-	X(GIT_HOOK, "git_hook") /* a git hook written in the checkout */                           \
+	X(MOUNT, "mount")		      /* mount(2)/move_mount(2): host paths, namespaces */ \
+	X(GIT_HOOK, "git_hook")		      /* a git hook written in the checkout */             \
 	X(SOURCE_MODIFIED, "source_modified") /* tracked files of the checkout changed */
 
 enum finding_kind {

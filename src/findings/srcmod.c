@@ -45,8 +45,8 @@ void srcmod_free(struct srcmod *s)
 static int open_beneath(int wd_fd, const char *path, int flags)
 {
 	struct open_how how = {.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-					  RESOLVE_NO_MAGICLINKS};
+			       .resolve =
+				   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
 
 	return (int)syscall(SYS_openat2, wd_fd, path, &how, sizeof(how));
 }
@@ -190,7 +190,8 @@ static void id_key(char *buf, size_t len, uint32_t kdev, uint64_t ino)
  * submodules (their own repositories). */
 static bool entry_skipped(const git_index_entry *e)
 {
-	return GIT_INDEX_ENTRY_STAGE(e) != 0 || (e->flags_extended & GIT_INDEX_ENTRY_SKIP_WORKTREE) ||
+	return GIT_INDEX_ENTRY_STAGE(e) != 0 ||
+	       (e->flags_extended & GIT_INDEX_ENTRY_SKIP_WORKTREE) ||
 	       e->mode == GIT_FILEMODE_COMMIT;
 }
 
@@ -283,8 +284,8 @@ static int index_stat(git_repository *repo, struct timespec *mtime, char *err, s
 	return rc;
 }
 
-int srcmod_snapshot(struct srcmod *s, const char *dir, const struct srcmod_limits *lim,
-		    char *err, size_t errlen)
+int srcmod_snapshot(struct srcmod *s, const char *dir, const struct srcmod_limits *lim, char *err,
+		    size_t errlen)
 {
 	git_repository *repo = NULL;
 	git_index *idx = NULL;
@@ -334,8 +335,7 @@ out:
 	return rc;
 }
 
-void srcmod_track(struct srcmod *s, int (*track)(void *ctx, uint32_t kdev, uint64_t ino),
-		  void *ctx)
+void srcmod_track(struct srcmod *s, int (*track)(void *ctx, uint32_t kdev, uint64_t ino), void *ctx)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		const struct srcmod_file *f = &s->files[i];
@@ -368,8 +368,8 @@ const char *srcmod_on_write(struct srcmod *s, uint32_t kdev, uint64_t ino, pid_t
 			s->writers_dropped++;
 		return f->path;
 	}
-	f->w[f->n_w++] = (struct srcmod_writer){.pid = pid, .exe = exe ? xstrdup(exe) : NULL,
-						.seq = seq};
+	f->w[f->n_w++] =
+	    (struct srcmod_writer){.pid = pid, .exe = exe ? xstrdup(exe) : NULL, .seq = seq};
 	s->writers_total++;
 	return f->path;
 }
@@ -437,12 +437,26 @@ size_t srcmod_compare(struct srcmod *s, struct srcmod_change **out)
  * package-lock.json, go mod tidy go.sum). Matched by base name. */
 bool srcmod_expected_rewrite(const char *path)
 {
-	static const char *const names[] = {
-	    "package-lock.json", "npm-shrinkwrap.json", "yarn.lock",	 "pnpm-lock.yaml",
-	    "bun.lockb",	 "Cargo.lock",		"Gemfile.lock",	 "poetry.lock",
-	    "Pipfile.lock",	 "uv.lock",		"pdm.lock",	 "composer.lock",
-	    "go.sum",		 "packages.lock.json",	"pubspec.lock",	 "mix.lock",
-	    "flake.lock",	 "Package.resolved",	"gradle.lockfile", "conan.lock"};
+	static const char *const names[] = {"package-lock.json",
+					    "npm-shrinkwrap.json",
+					    "yarn.lock",
+					    "pnpm-lock.yaml",
+					    "bun.lockb",
+					    "Cargo.lock",
+					    "Gemfile.lock",
+					    "poetry.lock",
+					    "Pipfile.lock",
+					    "uv.lock",
+					    "pdm.lock",
+					    "composer.lock",
+					    "go.sum",
+					    "packages.lock.json",
+					    "pubspec.lock",
+					    "mix.lock",
+					    "flake.lock",
+					    "Package.resolved",
+					    "gradle.lockfile",
+					    "conan.lock"};
 	const char *base = strrchr(path, '/');
 
 	base = base ? base + 1 : path;

@@ -35,7 +35,7 @@
 #define SRCMOD_INDEX_BYTES_MAX (256u << 20)
 /* Writers remembered per file, and in all; more are counted. */
 #define SRCMOD_WRITERS_PER_FILE 4
-#define SRCMOD_WRITERS_MAX 16384
+#define SRCMOD_WRITERS_MAX	16384
 
 struct srcmod_limits {
 	size_t files_max;
@@ -80,8 +80,8 @@ struct srcmod {
 	size_t n, cap;
 	struct strmap by_id; /* "kdev:ino" -> index + 1 */
 	struct srcmod_limits lim;
-	uint64_t files_skipped;	  /* tracked files past files_max or the path bytes */
-	uint64_t files_unhashed;  /* content not compared: the hash budget was spent */
+	uint64_t files_skipped;	   /* tracked files past files_max or the path bytes */
+	uint64_t files_unhashed;   /* content not compared: the hash budget was spent */
 	uint64_t kernel_untracked; /* not in the kernel map (full): changes named without writer */
 	uint64_t writers_dropped;
 	uint64_t writers_total;
@@ -97,8 +97,8 @@ void srcmod_free(struct srcmod *s);
  * Snapshots the checkout containing dir (a work tree or a directory below one). Returns 0,
  * 1 when dir is in no git checkout (nothing to compare, not an error), -1 with err on failure.
  */
-int srcmod_snapshot(struct srcmod *s, const char *dir, const struct srcmod_limits *lim,
-		    char *err, size_t errlen);
+int srcmod_snapshot(struct srcmod *s, const char *dir, const struct srcmod_limits *lim, char *err,
+		    size_t errlen);
 
 /* Puts each snapshotted file's identity into the kernel (track: 0 or -errno). */
 void srcmod_track(struct srcmod *s, int (*track)(void *ctx, uint32_t kdev, uint64_t ino),

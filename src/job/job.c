@@ -296,8 +296,8 @@ static void snapshot_source(struct job *j)
 	if (s->files_skipped || s->kernel_untracked)
 		rw_err("source_modified: %llu tracked files past the cap are not compared, %llu "
 		       "compared without their writers (kernel map of %d full)",
-		       (unsigned long long)s->files_skipped, (unsigned long long)s->kernel_untracked,
-		       TRACKED_MAX);
+		       (unsigned long long)s->files_skipped,
+		       (unsigned long long)s->kernel_untracked, TRACKED_MAX);
 }
 
 /* Lockdown: a finding at a severity the policy maps to `kill` ends the whole job at once, from

@@ -1132,7 +1132,7 @@ int loader_track_file(const struct loader *l, uint32_t kdev, uint64_t ino)
 	uint8_t one = 1;
 
 	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.tracked), &k, &one, BPF_ANY) ? -errno
-											   : 0;
+											  : 0;
 }
 
 int loader_ring_fd(const struct loader *l)

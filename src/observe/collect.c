@@ -1024,7 +1024,8 @@ static const char *file_watched_as(struct collector *c, const struct ev_file *e,
 
 /* An open for writing of a tracked file of the checkout that is not a sensitive file: a `file`
  * line of its own (the writer source_modified names), not a sensitive-file row of the summary. */
-static void on_tracked_write(struct collector *c, const struct ev_file *e, const struct strbuf *path)
+static void on_tracked_write(struct collector *c, const struct ev_file *e,
+			     const struct strbuf *path)
 {
 	struct strbuf *sb = &c->body;
 	struct finding_proc fp;
@@ -1038,7 +1039,8 @@ static void on_tracked_write(struct collector *c, const struct ev_file *e, const
 	json_str(sb, path->buf, path->len);
 	sb_addstr(sb, ",\"dev\":\"");
 	fileid_dev_str(sb, e->dev);
-	sb_addf(sb, "\",\"ino\":%llu,\"tracked_write\":true,\"flags\":", (unsigned long long)e->ino);
+	sb_addf(sb,
+		"\",\"ino\":%llu,\"tracked_write\":true,\"flags\":", (unsigned long long)e->ino);
 	render_open_flags(sb, e->open_flags);
 	sb_addstr(sb, ",\"result\":");
 	render_result(sb, e->result);
