@@ -102,10 +102,64 @@ static bool blob_id(int fd, const char *data, uint64_t size, uint8_t out[20])
 	return ok;
 }
 
+/* Bytes of fd from offset 0 with each CRLF pair as LF (what core.autocrlf's clean filter stores)
+ * fed to ctx; returns the length so fed, or -1. */
+static int64_t crlf_pass(int fd, uint64_t size, EVP_MD_CTX *ctx)
+{
+	char buf[65536], out[65536];
+	bool cr = false; /* a CR held back: the next byte decides */
+	uint64_t off = 0;
+	int64_t len = 0;
+
+	while (off < size) {
+		ssize_t n =
+		    pread(fd, buf, size - off < sizeof(buf) ? size - off : sizeof(buf), (off_t)off);
+		size_t o = 0;
+
+		if (n <= 0)
+			return -1;
+		for (ssize_t i = 0; i < n; i++) {
+			if (cr && buf[i] != '\n')
+				out[o++] = '\r';
+			cr = buf[i] == '\r';
+			if (!cr)
+				out[o++] = buf[i];
+		}
+		if (ctx && !blob_update(ctx, out, o))
+			return -1;
+		len += (int64_t)o;
+		off += (uint64_t)n;
+	}
+	if (cr && ctx && !blob_update(ctx, "\r", 1))
+		return -1;
+	return len + cr;
+}
+
+/* The blob id of fd's content after the CRLF clean filter: a checkout made with
+ * core.autocrlf holds CRLF where the index's blob has LF. */
+static bool blob_id_crlf(int fd, uint64_t size, uint8_t out[20])
+{
+	int64_t len = crlf_pass(fd, size, NULL);
+	EVP_MD_CTX *ctx;
+	char hdr[32];
+	unsigned olen = 0;
+	int hl;
+	bool ok;
+
+	if (len < 0 || !(ctx = EVP_MD_CTX_new()))
+		return false;
+	hl = snprintf(hdr, sizeof(hdr), "blob %lld", (long long)len);
+	ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
+	     blob_update(ctx, hdr, (size_t)hl + 1) && crlf_pass(fd, size, ctx) == len &&
+	     EVP_DigestFinal_ex(ctx, out, &olen) == 1 && olen == 20;
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
 /* The blob id of a tracked path now (a regular file or a symlink), within the job's hash
  * budget. Returns 0, or -1 with *why (static) when the content could not be hashed. */
 static int hash_path(struct srcmod *s, const char *path, const struct stat *st, uint8_t out[20],
-		     const char **why)
+		     uint8_t *out_crlf, const char **why)
 {
 	struct stat now;
 	int fd;
@@ -145,6 +199,10 @@ static int hash_path(struct srcmod *s, const char *path, const struct stat *st, 
 	s->hashed_bytes += (uint64_t)now.st_size;
 	s->hashed_files++;
 	ok = blob_id(fd, NULL, (uint64_t)now.st_size, out);
+	if (ok && out_crlf) {
+		s->hashed_bytes += (uint64_t)now.st_size * 2;
+		ok = blob_id_crlf(fd, (uint64_t)now.st_size, out_crlf);
+	}
 	close(fd);
 	if (!ok)
 		*why = "changed while read";
@@ -230,8 +288,9 @@ static void add_entry(struct srcmod *s, const git_index_entry *e,
 	if (index_clean(e, &st, index_mtime)) {
 		memcpy(f->start_id, e->id.id, 20);
 		f->start_known = true;
+		f->start_from_index = true;
 	} else {
-		f->start_known = hash_path(s, e->path, &st, f->start_id, &why) == 0;
+		f->start_known = hash_path(s, e->path, &st, f->start_id, NULL, &why) == 0;
 	}
 	if (S_ISREG(st.st_mode)) {
 		char k[48];
@@ -386,7 +445,7 @@ static bool stat_same(const struct srcmod_file *f, const struct stat *st)
 static bool file_changed(struct srcmod *s, const struct srcmod_file *f, struct srcmod_change *c)
 {
 	struct stat st;
-	uint8_t id[20];
+	uint8_t id[20], id_crlf[20];
 	const char *why = NULL;
 
 	c->file = f;
@@ -406,13 +465,15 @@ static bool file_changed(struct srcmod *s, const struct srcmod_file *f, struct s
 		c->why = "not hashed at start (hash budget spent)";
 		return true;
 	}
-	if (hash_path(s, f->path, &st, id, &why)) {
+	/* The index's id is of the cleaned content: compare a CRLF checkout's as git stores it. */
+	if (hash_path(s, f->path, &st, id, f->start_from_index ? id_crlf : NULL, &why)) {
 		c->kind = SRCMOD_UNVERIFIED;
 		c->why = why;
 		return true;
 	}
 	/* Touched (or rewritten, or replaced) with the same content: not a change of source. */
-	return memcmp(id, f->start_id, 20) != 0;
+	return memcmp(id, f->start_id, 20) &&
+	       !(f->start_from_index && !memcmp(id_crlf, f->start_id, 20));
 }
 
 size_t srcmod_compare(struct srcmod *s, struct srcmod_change **out)

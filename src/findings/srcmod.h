@@ -51,8 +51,9 @@ struct srcmod_writer {
 struct srcmod_file {
 	char *path; /* relative to the work tree, as the index names it */
 	uint8_t start_id[20];
-	bool start_known; /* start_id is the file's content at start */
-	bool present;	  /* it existed at start */
+	bool start_known;      /* start_id is the file's content at start */
+	bool start_from_index; /* ... as the index's blob id (the stat matched it) */
+	bool present;	       /* it existed at start */
 	uint32_t kdev;
 	uint64_t ino;
 	dev_t st_dev;

@@ -181,6 +181,45 @@ static void hostile_swaps_are_replacements(void **state)
 	repo_free(r);
 }
 
+/* core.autocrlf: the work tree holds CRLF, the index's blob LF, and the index's stat is the
+ * CRLF file's. A build rewriting the same bytes is no change; a real edit is. */
+static void crlf_checkout_compared_as_git_stores_it(void **state)
+{
+	struct repo *r = repo_new();
+	git_repository *repo;
+	git_config *cfg;
+	git_index *idx;
+	struct srcmod s;
+	struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+	char p[512];
+
+	(void)state;
+	git_libgit2_init();
+	assert_int_equal(git_repository_open(&repo, r->dir), 0);
+	assert_int_equal(git_repository_config(&cfg, repo), 0);
+	assert_int_equal(git_config_set_string(cfg, "core.autocrlf", "true"), 0);
+	write_file(r->dir, "w.txt", "one\r\ntwo\r\n", "w");
+	path_of(p, sizeof(p), r, "w.txt");
+	assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0); /* not racy with the index */
+	assert_int_equal(git_repository_index(&idx, repo), 0);
+	assert_int_equal(git_index_add_bypath(idx, "w.txt"), 0);
+	assert_int_equal(git_index_write(idx), 0);
+	git_index_free(idx);
+	git_config_free(cfg);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+
+	snap(&s, r, &big);
+	assert_string_equal(s.files[4].path, "w.txt");
+	assert_true(s.files[4].start_from_index);
+	write_file(r->dir, "w.txt", "one\r\ntwo\r\n", "w");
+	assert_string_equal(changes(&s), "");
+	write_file(r->dir, "w.txt", "one\r\nthree\r\n", "w");
+	assert_string_equal(changes(&s), "w.txt:modified");
+	srcmod_free(&s);
+	repo_free(r);
+}
+
 static void caps_are_counted(void **state)
 {
 	struct repo *r = repo_new();
@@ -298,6 +337,7 @@ int main(void)
 	    cmocka_unit_test(each_kind_of_change),
 	    cmocka_unit_test(same_content_is_no_change),
 	    cmocka_unit_test(hostile_swaps_are_replacements),
+	    cmocka_unit_test(crlf_checkout_compared_as_git_stores_it),
 	    cmocka_unit_test(caps_are_counted),
 	    cmocka_unit_test(writers_and_the_finding),
 	    cmocka_unit_test(expected_rewrites),
