@@ -32,7 +32,7 @@
 /* Bytes hashed over the whole job (start and end); past it a file is not hashed (counted). */
 #define SRCMOD_HASH_BYTES_MAX (1ull << 30)
 /* An index larger than this is not read (libgit2 reads it whole). */
-#define SRCMOD_INDEX_BYTES_MAX (256u << 20)
+#define SRCMOD_INDEX_BYTES_MAX (128u << 20)
 /* Writers remembered per file, and in all; more are counted. */
 #define SRCMOD_WRITERS_PER_FILE 4
 #define SRCMOD_WRITERS_MAX	16384
