@@ -1075,7 +1075,7 @@ int cmd_agent(int argc, char **argv)
 		goto out;
 	}
 	/* The first job then arms by writing maps, like every later one. */
-	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, err, sizeof(err)))
+	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, NULL, 0, err, sizeof(err)))
 		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
 		       "job loads its own",
 		       err);

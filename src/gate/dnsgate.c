@@ -444,11 +444,19 @@ static int pin_one(struct walk *w, const struct gw_rr *rr)
 	if (!gate_pins_room(g->pins, qname, family, rr->addr)) {
 		gate_pins_expire(g->pins, w->now_ms, g->cfg.unpin, g->cfg.ctx, NULL);
 		if (!gate_pins_room(g->pins, qname, family, rr->addr)) {
+			if (g->cfg.pin_best_effort) {
+				g->st.pins_skipped++;
+				return 0;
+			}
 			w->fail = "pin table full";
 			return 1;
 		}
 	}
 	if (g->cfg.pin(g->cfg.ctx, qname, rr->owner, family, rr->addr, ttl)) {
+		if (g->cfg.pin_best_effort) {
+			g->st.pins_skipped++;
+			return 0;
+		}
 		w->fail = "pin failed";
 		return 1;
 	}

@@ -94,6 +94,10 @@ struct dnsgate_config {
 	uint32_t pin_max_ttl_s;	  /* TTLs above this are cut to it; 0: 86400 */
 	enum dnsgate_refusal refusal;
 	bool refuse_any; /* answer qtype ANY with REFUSED instead of forwarding it */
+	/* A pin that cannot be made (table full, callback failed) is counted and the answer
+	 * goes through unpinned, instead of SERVFAIL: observe mode, where nothing is refused
+	 * and a missing pin only makes a connect look unlisted. */
+	bool pin_best_effort;
 
 	void *ctx; /* passed to every callback */
 	/* Policy for one question (required). Not called for questions the gate refuses by
@@ -159,6 +163,7 @@ struct dnsgate_stats {
 	uint64_t upstream_ignored; /* upstream packets matching no question in flight */
 	uint64_t tcp_retries;	   /* truncated UDP answers asked again over TCP */
 	uint64_t pins;		   /* pin callbacks that succeeded */
+	uint64_t pins_skipped;	   /* answers passed on unpinned (pin_best_effort) */
 	unsigned inflight, tcp_clients, pinned;
 };
 void dnsgate_stats(const struct dnsgate *g, struct dnsgate_stats *st);

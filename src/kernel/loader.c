@@ -787,6 +787,41 @@ static int discard_record(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/*
+ * Hash maps in batches: one system call per 1,024 entries instead of two per
+ * entry (a job with 20,000 connects leaves that many sockets' owners behind,
+ * which took the next job 300 ms to clear one by one). 0, or -1 when the
+ * kernel has no batch operations for this map (the caller goes key by key).
+ */
+#define BATCH 1024
+static int clear_batched(struct bpf_map *m)
+{
+	int fd = bpf_map__fd(m);
+	uint32_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
+	void *keys = xcalloc(BATCH, ksz), *vals = xcalloc(BATCH, vsz);
+	uint64_t in = 0, out = 0;
+	int rc = 0;
+
+	/* Bounded: an empty map ends it (ENOENT); nothing adds entries meanwhile
+	 * (the scope is cleared first), but a loop here must never hang a job. */
+	for (uint32_t n = 0; n <= bpf_map__max_entries(m) / BATCH + 2; n++) {
+		__u32 count = BATCH;
+		int err = bpf_map_lookup_and_delete_batch(fd, in ? &in : NULL, &out, keys, vals,
+							  &count, NULL);
+
+		if (err && errno != ENOENT) {
+			rc = -1; /* no batch operations, or a bucket over BATCH (ENOSPC) */
+			break;
+		}
+		if (err) /* ENOENT: that was the last batch */
+			break;
+		in = out;
+	}
+	free(keys);
+	free(vals);
+	return rc;
+}
+
 /* Empties one map of whatever the previous job left. */
 static int clear_map(struct bpf_map *m)
 {
@@ -823,7 +858,9 @@ static int clear_map(struct bpf_map *m)
 	}
 	if (ksz > sizeof(key))
 		return -1;
-	/* Hash, LRU and trie maps: delete from the first key on; a key deleted
+	if ((t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_LRU_HASH) && !clear_batched(m))
+		return 0;
+	/* Tries (and kernels without batch operations): delete from the first key on; a key deleted
 	 * under us (LRU eviction) just moves us on. Bounded by the map's size. */
 	for (uint32_t n = 0; n <= bpf_map__max_entries(m) && !bpf_map_get_next_key(fd, NULL, next);
 	     n++) {
@@ -1026,7 +1063,8 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 	return 0;
 }
 
-int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errlen)
+int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *what, size_t whatlen, char *err,
+		   size_t errlen)
 {
 	struct loader l;
 	struct loader_opts o = {
@@ -1041,6 +1079,9 @@ int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errle
 	rc = start_resident(&l, &o, err, errlen);
 	if (rc > 0 && !err[0])
 		snprintf(err, errlen, "every slot is in use or holds another build's copy");
+	if (!rc && what)
+		snprintf(what, whatlen, "slot %d: %s", l.slot.id,
+			 l.loaded_here ? "loaded" : "already loaded");
 	close_objects(&l);
 	pool_unlock(&l.slot);
 	sb_release(&libbpf_log);

@@ -112,8 +112,10 @@ int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen);
  * links when their last reference goes. Safe on a dir from a dead process. */
 int loader_unpin_dir(const char *dir);
 /* Loads a resident copy into a free slot (runwarden kernel load), unless a
- * matching one is loaded already. 0, or -1 with the reason in err. */
-int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errlen);
+ * matching one is loaded already. 0 with "slot N: loaded|already loaded" in
+ * what (may be NULL), or -1 with the reason in err. */
+int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *what, size_t whatlen, char *err,
+		   size_t errlen);
 /* "resident slot N (loaded by this job|borrowed)" or "private": for the record. */
 const char *loader_kind(const struct loader *l);
 /* The resident slot's lock (-1 for a private copy): whoever holds the fence
