@@ -394,16 +394,21 @@ out:
 	return rc;
 }
 
-void srcmod_track(struct srcmod *s, int (*track)(void *ctx, uint32_t kdev, uint64_t ino), void *ctx)
+void srcmod_track(struct srcmod *s,
+		  size_t (*track)(void *ctx, const struct file_key *keys, size_t n), void *ctx)
 {
+	struct file_key *keys = xcalloc(s->n ? s->n : 1, sizeof(*keys));
+	size_t n = 0, put;
+
 	for (size_t i = 0; i < s->n; i++) {
 		const struct srcmod_file *f = &s->files[i];
 
-		if (!f->present || !S_ISREG(f->st_mode))
-			continue;
-		if (track(ctx, f->kdev, f->ino))
-			s->kernel_untracked++;
+		if (f->present && S_ISREG(f->st_mode))
+			keys[n++] = (struct file_key){.ino = f->ino, .dev = f->kdev};
 	}
+	put = n ? track(ctx, keys, n) : 0;
+	s->kernel_untracked += n - (put < n ? put : n);
+	free(keys);
 }
 
 const char *srcmod_on_write(struct srcmod *s, uint32_t kdev, uint64_t ino, pid_t pid,

@@ -24,6 +24,7 @@
 
 #include "common/strbuf.h"
 #include "common/strmap.h"
+#include "events.h"
 
 /* Tracked files snapshotted at most (as many as the kernel map holds); more are counted. */
 #define SRCMOD_FILES_MAX 65536
@@ -101,9 +102,10 @@ void srcmod_free(struct srcmod *s);
 int srcmod_snapshot(struct srcmod *s, const char *dir, const struct srcmod_limits *lim, char *err,
 		    size_t errlen);
 
-/* Puts each snapshotted file's identity into the kernel (track: 0 or -errno). */
-void srcmod_track(struct srcmod *s, int (*track)(void *ctx, uint32_t kdev, uint64_t ino),
-		  void *ctx);
+/* Puts the snapshotted files' identities into the kernel: track returns how many of the n
+ * keys it put in (the rest are counted in kernel_untracked). */
+void srcmod_track(struct srcmod *s,
+		  size_t (*track)(void *ctx, const struct file_key *keys, size_t n), void *ctx);
 
 /* An open for writing of a tracked file (the kernel's identity): remembers the writer. Returns
  * the file's path, or NULL when the identity is not a snapshotted file. */

@@ -250,9 +250,9 @@ static void watch_sensitive_files(struct job *j)
 	sensitive_resolve(&j->sens, getcwd(cwd, sizeof(cwd)) ? cwd : NULL, watch_found, &j->col);
 }
 
-static int track_in_kernel(void *ld, uint32_t kdev, uint64_t ino)
+static size_t track_in_kernel(void *ld, const struct file_key *keys, size_t n)
 {
-	return loader_track_file(ld, kdev, ino);
+	return loader_track_files(ld, keys, n);
 }
 
 /* The checkout `run` compares: the CI platform's workspace when it names one (the runner's

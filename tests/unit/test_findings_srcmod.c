@@ -245,13 +245,13 @@ static void caps_are_counted(void **state)
 	repo_free(r);
 }
 
-static int track_count(void *ctx, uint32_t kdev, uint64_t ino)
+static size_t track_three(void *ctx, const struct file_key *keys, size_t n)
 {
-	int *n = ctx;
+	size_t *seen = ctx;
 
-	(void)kdev;
-	(void)ino;
-	return ++*n > 3 ? -7 : 0; /* the kernel map holds three */
+	assert_non_null(keys);
+	*seen = n;
+	return n < 3 ? n : 3; /* the kernel map holds three */
 }
 
 static void writers_and_the_finding(void **state)
@@ -261,14 +261,15 @@ static void writers_and_the_finding(void **state)
 	struct findings f;
 	struct finding_proc w1 = {.pid = 100, .exe = "/bin/sh"},
 			    w2 = {.pid = 101, .exe = "/usr/bin/npm"};
-	int tracked = 0;
+	size_t tracked = 0;
 	const struct srcmod_file *a, *lock;
 
 	(void)state;
 	proctab_init(&procs);
 	findings_init(&f, &procs);
 	snap(&f.srcmod, r, &big);
-	srcmod_track(&f.srcmod, track_count, &tracked);
+	srcmod_track(&f.srcmod, track_three, &tracked);
+	assert_int_equal(tracked, 4);
 	assert_int_equal(f.srcmod.kernel_untracked, 1);
 	a = &f.srcmod.files[0];
 	lock = &f.srcmod.files[2]; /* index order: by path */
