@@ -135,6 +135,7 @@ struct ev_exec {
 	u16 cwd_len;
 	u32 flags;
 	u32 _pad;
+	u64 cgid;	    /* its cgroup (v2 id): names the container a process runs in */
 	struct file_id exe; /* what was executed, whatever its path says */
 	char data[];	    /* exe components, cwd components, argv area (NUL-separated) */
 };
@@ -372,7 +373,8 @@ struct rw_config {
 	} resolvers[RESOLVERS_MAX];
 };
 
-#define SCOPE_SLOTS 17 /* the job's cgroup and up to 16 containers */
+#define SCOPE_SLOTS    17 /* the job's cgroup and up to 16 containers */
+#define GATE_NETNS_MAX 32 /* containers' network namespaces where the DNS gate listens */
 
 #define RULES_MAX 16
 struct port_rule {

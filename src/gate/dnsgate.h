@@ -46,7 +46,8 @@ struct dnsgate_decision {
 struct dnsgate_client {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	int proto; /* IPPROTO_UDP or IPPROTO_TCP */
+	int proto;     /* IPPROTO_UDP or IPPROTO_TCP */
+	int listen_fd; /* the gate's socket it reached (a network namespace's own) */
 };
 
 /* One record of an answer, for the event log. */
@@ -167,5 +168,16 @@ struct dnsgate_stats {
 	unsigned inflight, tcp_clients, pinned;
 };
 void dnsgate_stats(const struct dnsgate *g, struct dnsgate_stats *st);
+
+/* Network namespaces other than the gate's own (a container's) where the gate also listens. */
+#define DNSGATE_NETNS_MAX 32 /* GATE_NETNS_MAX in bpf/events.h */
+
+/* Listens on 127.0.0.1 at the gate's port inside the network namespace netns_fd too (the
+ * kernel's port-53 redirect names that address wherever the client is), coming back to
+ * home_fd's afterwards; *cookie gets that namespace's cookie (SO_NETNS_COOKIE) for the kernel's
+ * redirect. A handle for dnsgate_drop_netns, or -1 with the reason in err. */
+int dnsgate_add_netns(struct dnsgate *g, int netns_fd, int home_fd, uint64_t *cookie, char *err,
+		      size_t errlen);
+void dnsgate_drop_netns(struct dnsgate *g, int handle);
 
 #endif

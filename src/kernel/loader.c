@@ -1104,16 +1104,32 @@ int loader_map_fd(const struct loader *l, enum loader_map m)
 	return bpf_map__fd(map_of(l, m));
 }
 
-int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
+/* What the kernel scans: slots 1..extra_scopes (see in_scope). */
+static int write_extra_scopes(const struct loader *l, uint32_t n)
 {
 	int cfd = loader_map_fd(l, LM_CONFIG);
-	uint32_t zero = 0, slot = l->n_extra_scopes + 1;
+	uint32_t zero = 0;
 	struct rw_config c;
 
+	if (bpf_map_lookup_elem(cfd, &zero, &c))
+		return -1;
+	c.extra_scopes = n;
+	return bpf_map_update_elem(cfd, &zero, &c, BPF_ANY);
+}
+
+int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
+{
+	int slot = 1;
+
+	while (slot < SCOPE_SLOTS && l->scope_taken[slot])
+		slot++;
 	if (slot >= SCOPE_SLOTS) {
-		snprintf(err, errlen, "more than %d containers in one job", SCOPE_SLOTS - 1);
+		snprintf(err, errlen, "more than %d containers at once in one job",
+			 SCOPE_SLOTS - 1);
 		return -1;
 	}
+	l->scope_taken[slot] = true;
+	l->scope_nlinks[slot] = 0;
 	/* Hooks first, then the tracepoints' scope: a container is never
 	 * recorded without being fenced. */
 	for (int i = 0; i < l->n_hooks; i++) {
@@ -1122,29 +1138,59 @@ int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
 
 		if (l->cg_links[i] < 0 || !p)
 			continue;
-		if (l->n_extra_links == (int)(sizeof(l->extra_links) / sizeof(l->extra_links[0])))
-			break;
+		if (l->scope_nlinks[slot] == MAX_SCOPE_LINKS) {
+			snprintf(err, errlen, "more than %d cgroup hooks", MAX_SCOPE_LINKS);
+			goto fail;
+		}
 		link = bpf_link_create(l->cg_progs[i], cgroup_fd,
 				       bpf_program__expected_attach_type(p), NULL);
 		if (link < 0) {
 			snprintf(err, errlen, "attaching %s to a container cgroup: %s",
 				 l->hooks[i].name, strerror(errno));
-			return -1;
+			goto fail;
 		}
-		l->extra_links[l->n_extra_links++] = link;
+		l->scope_links[slot][l->scope_nlinks[slot]++] = link;
 	}
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.scope), &slot, &cgroup_fd, BPF_ANY) ||
-	    bpf_map_lookup_elem(cfd, &zero, &c)) {
+	    (slot > l->n_extra_scopes && write_extra_scopes(l, slot))) {
 		snprintf(err, errlen, "adding a container to the scope: %s", strerror(errno));
-		return -1;
+		goto fail;
 	}
-	c.extra_scopes = slot;
-	if (bpf_map_update_elem(cfd, &zero, &c, BPF_ANY)) {
-		snprintf(err, errlen, "adding a container to the scope: %s", strerror(errno));
-		return -1;
-	}
-	l->n_extra_scopes = slot;
-	return 0;
+	if (slot > l->n_extra_scopes)
+		l->n_extra_scopes = slot;
+	return slot;
+fail:
+	loader_drop_scope(l, slot);
+	return -1;
+}
+
+int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add)
+{
+	int fd = bpf_map__fd(l->skel->maps.gate_nets);
+	uint8_t one = 1;
+
+	return add ? bpf_map_update_elem(fd, &cookie, &one, BPF_ANY)
+		   : bpf_map_delete_elem(fd, &cookie);
+}
+
+void loader_drop_scope(struct loader *l, int slot)
+{
+	uint32_t key = slot;
+	int top = l->n_extra_scopes;
+
+	if (slot <= 0 || slot >= SCOPE_SLOTS || !l->scope_taken[slot])
+		return;
+	bpf_map_delete_elem(bpf_map__fd(l->skel->maps.scope), &key);
+	for (int i = 0; i < l->scope_nlinks[slot]; i++)
+		close(l->scope_links[slot][i]);
+	l->scope_nlinks[slot] = 0;
+	l->scope_taken[slot] = false;
+	while (top > 0 && !l->scope_taken[top])
+		top--;
+	/* An empty slot below the top costs the kernel one failed check; only
+	 * the top moves down. */
+	if (top != l->n_extra_scopes && !write_extra_scopes(l, top))
+		l->n_extra_scopes = top;
 }
 
 int loader_set_runner(const struct loader *l, uint32_t tgid)
@@ -1343,9 +1389,9 @@ static void detach_links(struct loader *l)
 /* The job's cgroup links (the keeper, if any, holds its own copies). */
 static void close_job_links(struct loader *l)
 {
-	for (int i = 0; i < l->n_extra_links; i++)
-		close(l->extra_links[i]);
-	l->n_extra_links = 0;
+	for (int s = 1; s < SCOPE_SLOTS; s++)
+		if (l->scope_taken[s])
+			loader_drop_scope(l, s);
 	for (int i = 0; i < l->n_hooks; i++) {
 		if (l->cg_links[i] >= 0)
 			close(l->cg_links[i]);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "events.h"
 #include "kernel/pool.h"
 #include "observe/sensitive.h"
 #include "events.h" /* struct file_key */
@@ -24,7 +25,8 @@
 struct runwarden_bpf;
 struct bpf_object;
 
-#define MAX_HOOKS 48
+#define MAX_HOOKS	48
+#define MAX_SCOPE_LINKS 16 /* cgroup hooks attached to each container */
 
 struct hook_status {
 	const char *name;   /* e.g. "tracepoint/syscalls/sys_enter_openat" */
@@ -47,11 +49,13 @@ struct loader {
 	int n_missing;
 	bool mounted_tracefs;
 	char pin_dir[256]; /* set by loader_pin: what loader_stop must unpin */
-	/* Container cgroups added to the scope (loader_add_scope): link fds. */
-	int extra_links[16 * 8];
-	int n_extra_links;
-	int n_extra_scopes;
-	int64_t ready_ns; /* how long getting a loaded copy took */
+	/* Container cgroups in scope slots 1..SCOPE_SLOTS-1 (loader_add_scope):
+	 * each slot's cgroup link fds, and which slots are taken. */
+	int scope_links[SCOPE_SLOTS][MAX_SCOPE_LINKS];
+	int scope_nlinks[SCOPE_SLOTS];
+	bool scope_taken[SCOPE_SLOTS];
+	int n_extra_scopes; /* the highest slot taken: what the kernel scans */
+	int64_t ready_ns;   /* how long getting a loaded copy took */
 };
 
 struct loader_opts {
@@ -87,8 +91,14 @@ int loader_map_fd(const struct loader *l, enum loader_map m);
 int loader_set_runner(const struct loader *l, uint32_t tgid);
 /* Adds a cgroup (a container the job started through an engine) to the job:
  * the tracepoints count it as in scope and the cgroup hooks are attached to
- * it. At most 16. 0, or -1 with the reason in err. */
+ * it. At most SCOPE_SLOTS - 1 at a time. The slot taken (> 0), or -1 with the
+ * reason in err (nothing of it is left attached). */
 int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen);
+/* Port-53 traffic in the network namespace with this cookie goes to the DNS gate too
+ * (add), or no longer (!add). 0 or -1 (errno). */
+int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add);
+/* A container's cgroup is gone: its slot and links are let go, for the next. */
+void loader_drop_scope(struct loader *l, int slot);
 /* Adds a file to the kernel's set of watched files (device, inode): opened
  * by any name, it is recorded. -1 when the set is full (WATCHED_MAX). */
 int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino);

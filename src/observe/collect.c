@@ -59,6 +59,7 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	strmap_init(&c->redirected);
 	strmap_init(&c->gate_clients);
 	strmap_init(&c->watched);
+	strmap_init(&c->containers);
 	exe_cache_init(&c->exes);
 	summary_init(&c->sum);
 	findings_init(&c->findings, &c->procs);
@@ -187,6 +188,10 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 	json_cstr(sb, p ? p->exe : NULL);
 	sb_addstr(sb, ",\"step\":");
 	json_cstr(sb, p && p->step ? p->step : c->step);
+	if (p && p->container) {
+		sb_addstr(sb, ",\"container\":");
+		sb_addstr(sb, p->container);
+	}
 	return p;
 }
 
@@ -266,6 +271,33 @@ static void render_exe_id(struct strbuf *sb, const struct ev_exec *e, const stru
 		sb_addstr(sb, ",\"exe_deleted\":true");
 }
 
+void collector_add_container(struct collector *c, uint64_t cgid, const char *identity_json)
+{
+	char key[24];
+	struct strmap_entry *e;
+	bool created;
+
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)cgid);
+	e = strmap_put(&c->containers, key, &created);
+	/* A cgroup id is never reused while the cgroup file system is mounted. */
+	if (created)
+		e->val = xstrdup(identity_json);
+}
+
+/* Only a container that joined the job has an entry: a process in the job's own
+ * scope, or in a cgroup below a container's, is named by its ancestry alone. */
+static const char *container_of_cgroup(const struct collector *c, uint64_t cgid)
+{
+	char key[24];
+	const struct strmap_entry *e;
+
+	if (!c->containers.count)
+		return NULL;
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)cgid);
+	e = strmap_get(&c->containers, key);
+	return e ? e->val : NULL;
+}
+
 /* "stdio_inet":["stdin","stdout"]: standard descriptors that were IP sockets at exec. */
 static void render_stdio_inet(struct strbuf *sb, uint32_t flags)
 {
@@ -319,6 +351,7 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	p->exe_dev = e->exe.dev;
 	p->exe_ino = e->exe.ino;
 	memcpy(p->exe_sha256, h.sha256, sizeof(p->exe_sha256));
+	p->container = container_of_cgroup(c, e->cgid);
 
 	sb_reset(sb);
 	render_head(c, &e->h, "exec", sb);
@@ -1768,6 +1801,7 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->gate_clients, free);
 	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);
+	strmap_clear(&c->containers, free);
 	exe_cache_free(&c->exes);
 	findings_free(&c->findings);
 	redactor_wipe(&c->redact);
