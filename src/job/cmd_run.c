@@ -76,6 +76,9 @@ static const char usage_text[] =
     "  --key FILE         sign the evidence with this private key, owned by root and\n"
     "                     mode 0600 (default: an ephemeral key)\n"
     "  --no-sign          do not write an attestation\n"
+    "  --workspace DIR    the git checkout whose tracked files are compared at the end\n"
+    "                     (source_modified; default $GITHUB_WORKSPACE, $CI_PROJECT_DIR,\n"
+    "                     else the current directory; `none`: no comparison)\n"
     "  --quiet            no summary on stderr\n";
 
 static volatile sig_atomic_t pending_signal;
@@ -147,6 +150,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		O_KEY,
 		O_NOSIGN,
 		O_QUIET,
+		O_WORKSPACE,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -168,6 +172,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	    {"key", required_argument, 0, O_KEY},
 	    {"no-sign", no_argument, 0, O_NOSIGN},
 	    {"quiet", no_argument, 0, O_QUIET},
+	    {"workspace", required_argument, 0, O_WORKSPACE},
 	    {"help", no_argument, 0, O_HELP},
 	    {0, 0, 0, 0},
 	};
@@ -268,6 +273,9 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			break;
 		case O_NOSIGN:
 			o->job.no_sign = true;
+			break;
+		case O_WORKSPACE:
+			o->job.workspace = optarg;
 			break;
 		case O_QUIET:
 			o->job.quiet = true;
