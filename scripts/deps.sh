@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
-            libjansson-dev libyaml-dev libssl-dev libcurl4-openssl-dev
+            libjansson-dev libyaml-dev libssl-dev libcurl4-openssl-dev libgit2-dev
             libsqlite3-dev libpq-dev)
 demo_pkgs=(dnsmasq-base bind9-dnsutils python3)
 test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftables

@@ -79,6 +79,9 @@ static const char usage_text[] =
     "  --key FILE         sign the evidence with this private key, owned by root and\n"
     "                     mode 0600 (default: an ephemeral key)\n"
     "  --no-sign          do not write an attestation\n"
+    "  --workspace DIR    the git checkout whose tracked files are compared at the end\n"
+    "                     (source_modified; default $GITHUB_WORKSPACE, $CI_PROJECT_DIR,\n"
+    "                     else the current directory; `none`: no comparison)\n"
     "  --quiet            no summary on stderr\n"
     "  --baseline STORE   record the finished run in a baseline (a SQLite file such as\n"
     "                     /var/lib/runwarden/baseline.db, or a postgresql:// URI) and\n"
@@ -156,6 +159,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		O_KEY,
 		O_NOSIGN,
 		O_QUIET,
+		O_WORKSPACE,
 		O_HELP,
 		O_BASELINE,
 		O_REPO,
@@ -182,6 +186,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	    {"key", required_argument, 0, O_KEY},
 	    {"no-sign", no_argument, 0, O_NOSIGN},
 	    {"quiet", no_argument, 0, O_QUIET},
+	    {"workspace", required_argument, 0, O_WORKSPACE},
 	    {"baseline", required_argument, 0, O_BASELINE},
 	    {"repo", required_argument, 0, O_REPO},
 	    {"workflow", required_argument, 0, O_WORKFLOW},
@@ -287,6 +292,9 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			break;
 		case O_NOSIGN:
 			o->job.no_sign = true;
+			break;
+		case O_WORKSPACE:
+			o->job.workspace = optarg;
 			break;
 		case O_QUIET:
 			o->job.quiet = true;

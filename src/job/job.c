@@ -232,6 +232,56 @@ static void watch_sensitive_files(struct job *j)
 	sensitive_resolve(&j->sens, getcwd(cwd, sizeof(cwd)) ? cwd : NULL, watch_found, &j->col);
 }
 
+static size_t track_in_kernel(void *ld, const struct file_key *keys, size_t n)
+{
+	return loader_track_files(ld, keys, n);
+}
+
+/* The checkout `run` compares: the CI platform's workspace when it names one (the runner's
+ * environment, before the job's first process could change anything), else where the
+ * command runs. */
+static const char *job_workspace(const struct job *j, char *cwd, size_t len)
+{
+	const char *w = j->o.workspace;
+
+	if (w)
+		return strcmp(w, "none") ? w : NULL;
+	if (!j->o.command)
+		return NULL; /* whole-job mode: the agent's directory is not the job's */
+	if ((w = getenv("GITHUB_WORKSPACE")) && *w)
+		return w;
+	if ((w = getenv("CI_PROJECT_DIR")) && *w)
+		return w;
+	return getcwd(cwd, len);
+}
+
+/* Before the job's first process: the tracked files and their blob ids (findings/srcmod.h),
+ * and their identities in the kernel so opens of them for writing name the writer. A checkout
+ * that cannot be read is said, not fatal: the rest of the record stands. */
+static void snapshot_source(struct job *j)
+{
+	struct srcmod *s = &j->col.findings.srcmod;
+	struct srcmod_limits lim = {.files_max = SRCMOD_FILES_MAX,
+				    .hash_bytes_max = SRCMOD_HASH_BYTES_MAX};
+	char cwd[PATH_MAX], err[512];
+	const char *dir = job_workspace(j, cwd, sizeof(cwd));
+	int rc;
+
+	if (!dir)
+		return;
+	rc = srcmod_snapshot(s, dir, &lim, err, sizeof(err));
+	if (rc < 0)
+		rw_err("source_modified: not checked: %s", err);
+	if (rc)
+		return;
+	srcmod_track(s, track_in_kernel, &j->ld);
+	if (s->files_skipped || s->kernel_untracked)
+		rw_err("source_modified: %llu tracked files past the cap are not compared, %llu "
+		       "compared without their writers (kernel map of %d full)",
+		       (unsigned long long)s->files_skipped,
+		       (unsigned long long)s->kernel_untracked, TRACKED_MAX);
+}
+
 /* Lockdown: a finding at a severity the policy maps to `kill` ends the whole job at once, from
  * inside the collector, before the next record is read. */
 static void job_lockdown(void *ctx, const struct finding *x)
@@ -340,6 +390,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	}
 	j->loaded = true;
 	watch_sensitive_files(j);
+	snapshot_source(j);
 	missing_json(&j->ld, &j->missing);
 	if (j->ld.n_missing) {
 		for (int i = 0; i < j->ld.n_hooks; i++)

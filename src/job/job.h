@@ -43,6 +43,9 @@ struct job_opts {
 	bool quiet;
 	bool no_sign;
 	char *const *command; /* for the record (NULL in whole-job mode) */
+	/* The checkout compared at the end (source_modified): "none" skips; NULL: `run` takes
+	 * $GITHUB_WORKSPACE, $CI_PROJECT_DIR or its working directory, whole-job mode none. */
+	const char *workspace;
 	/* Cgroup directories where a container engine creates containers
 	 * (NULL: containers are not followed). */
 	const char *const *container_dirs;
