@@ -77,8 +77,9 @@ static const char usage_text[] =
     "                     mode 0600 (default: an ephemeral key)\n"
     "  --no-sign          do not write an attestation\n"
     "  --workspace DIR    the git checkout whose tracked files are compared at the end\n"
-    "                     (source_modified; default $GITHUB_WORKSPACE, $CI_PROJECT_DIR,\n"
-    "                     else the current directory; `none`: no comparison)\n"
+    "                     (source_modified; in CI by default the platform's workspace,\n"
+    "                     else the current directory; outside CI only when given;\n"
+    "                     `none`: no comparison)\n"
     "  --quiet            no summary on stderr\n";
 
 static volatile sig_atomic_t pending_signal;
