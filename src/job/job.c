@@ -237,21 +237,29 @@ static size_t track_in_kernel(void *ld, const struct file_key *keys, size_t n)
 	return loader_track_files(ld, keys, n);
 }
 
-/* The checkout `run` compares: the CI platform's workspace when it names one (the runner's
- * environment, before the job's first process could change anything), else where the
- * command runs. */
+/* The checkout `run` compares: --workspace; in CI, the platform's workspace when it names one
+ * (the runner's environment, before the job's first process could change anything), else
+ * where the command runs. Outside CI (a shell, a benchmark) only with --workspace: the
+ * snapshot costs ~20 ms for 500 tracked files, ~320 ms for 65,000, on every run. */
 static const char *job_workspace(const struct job *j, char *cwd, size_t len)
 {
+	static const char *const vars[] = {"GITHUB_WORKSPACE",
+					   "CI_PROJECT_DIR",
+					   "WORKSPACE",
+					   "CIRCLE_WORKING_DIRECTORY",
+					   "BUILD_SOURCESDIRECTORY",
+					   "BITBUCKET_CLONE_DIR",
+					   "BUILDKITE_BUILD_CHECKOUT_PATH",
+					   "DRONE_WORKSPACE"};
 	const char *w = j->o.workspace;
 
 	if (w)
 		return strcmp(w, "none") ? w : NULL;
-	if (!j->o.command)
-		return NULL; /* whole-job mode: the agent's directory is not the job's */
-	if ((w = getenv("GITHUB_WORKSPACE")) && *w)
-		return w;
-	if ((w = getenv("CI_PROJECT_DIR")) && *w)
-		return w;
+	if (!j->o.command || !j->ci_provider)
+		return NULL; /* whole-job mode (the agent's directory is not the job's), or no CI */
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if ((w = getenv(vars[i])) && *w == '/')
+			return w;
 	return getcwd(cwd, len);
 }
 

@@ -8,7 +8,7 @@ import os
 import subprocess
 import unittest
 
-from rwtest import RwTestCase
+from rwtest import RW, Run, RwTestCase
 
 GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x.test",
                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@x.test")
@@ -128,10 +128,21 @@ class SourceModifiedTest(RwTestCase):
 
     def test_workspace_from_the_ci_environment(self):
         d = self.checkout()
-        env = dict(os.environ, GITHUB_WORKSPACE=d)
+        env = dict(os.environ, GITHUB_ACTIONS="true", GITHUB_WORKSPACE=d)
         r = self.rw(["sh", "-c", f"echo x >> {d}/README.md"], env=env)
         (f,) = self.source_findings(r)
         self.assertEqual(f["files"][0]["path"], "README.md")
+
+    def test_outside_ci_only_with_workspace(self):
+        # A shell or a benchmark in a checkout: no snapshot unless asked (it costs every run).
+        d = self.checkout()
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("GITHUB_ACTIONS", "GITLAB_CI", "CI", "GITHUB_WORKSPACE")}
+        p = subprocess.run([RW, "run", "--out", os.path.join(self.tmp, "o-plain"), "--no-sign",
+                            "--", "sh", "-c", "echo x >> README.md"], cwd=d, env=env,
+                           capture_output=True, text=True, timeout=120)
+        r = Run(p.returncode, p.stderr, os.path.join(self.tmp, "o-plain"))
+        self.assertIsNone(r.summary["source_snapshot"])
 
     def test_checkout_past_the_cap_is_counted(self):
         d = os.path.join(self.tmp, "big")
