@@ -85,6 +85,9 @@ enum ev_kind {
 #define EVF_STDIN_INET	0x1000
 #define EVF_STDOUT_INET 0x2000
 #define EVF_STDERR_INET 0x4000
+/* ev_file.flags: an open for writing (O_WRONLY, O_RDWR, O_TRUNC) of a file the checkout
+ * tracks (map `tracked`, filled at job start: findings/srcmod.c) */
+#define EVF_TRACKED_WRITE 0x8000
 
 struct ev_hdr {
 	u32 kind;
@@ -111,6 +114,9 @@ struct file_id {
 
 /* Key of the kernel's set of watched files (map `watched`). */
 #define WATCHED_MAX 8192
+/* Tracked files of the checkout known by identity (map `tracked`); more are compared at the
+ * end of the job without a writer, and counted. */
+#define TRACKED_MAX 65536
 struct file_key {
 	u64 ino;
 	u32 dev;

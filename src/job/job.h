@@ -20,6 +20,7 @@
 #include "evidence/attest.h"
 
 struct ring_buffer;
+struct baseline_job;
 
 /* `run`'s and `job stop`'s exit status when a finding ended the job (policy on_finding, enforce
  * mode): apart from any status a command's own failure gives (docs/runwarden.1). */
@@ -42,10 +43,16 @@ struct job_opts {
 	bool quiet;
 	bool no_sign;
 	char *const *command; /* for the record (NULL in whole-job mode) */
+	/* The checkout compared at the end (source_modified): "none" skips; NULL: `run` takes
+	 * $GITHUB_WORKSPACE, $CI_PROJECT_DIR or its working directory, whole-job mode none. */
+	const char *workspace;
 	/* Cgroup directories where a container engine creates containers
 	 * (NULL: containers are not followed). */
 	const char *const *container_dirs;
 	const char *engine; /* the Docker API socket naming containers (NULL: default) */
+	/* The baseline store the finished run is recorded in (opened and keyed before the
+	 * job starts), or NULL. */
+	struct baseline_job *baseline;
 };
 
 struct job {

@@ -13,11 +13,13 @@
 #ifndef RW_LOADER_H
 #define RW_LOADER_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "events.h"
 #include "kernel/pool.h"
 #include "observe/sensitive.h"
+#include "events.h" /* struct file_key */
 #include "rwnet.h"
 
 struct runwarden_bpf;
@@ -124,6 +126,9 @@ void loader_drop_scope(struct loader *l, int slot);
 /* Adds a file to the kernel's set of watched files (device, inode): opened
  * by any name, it is recorded. -1 when the set is full (WATCHED_MAX). */
 int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino);
+/* Puts the checkout's tracked files into the kernel's set (opens of them for writing are
+ * recorded). Returns how many went in (fewer when the set is full, TRACKED_MAX). */
+size_t loader_track_files(const struct loader *l, const struct file_key *keys, size_t n);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
 /* The fds of the attached cgroup links (the fence), for the keeper that

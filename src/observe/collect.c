@@ -1055,6 +1055,37 @@ static const char *file_watched_as(struct collector *c, const struct ev_file *e,
 	return *by_name ? path->buf : NULL;
 }
 
+/* An open for writing of a tracked file of the checkout that is not a sensitive file: a `file`
+ * line of its own (the writer source_modified names), not a sensitive-file row of the summary. */
+static void on_tracked_write(struct collector *c, const struct ev_file *e,
+			     const struct strbuf *path)
+{
+	struct strbuf *sb = &c->body;
+	struct finding_proc fp;
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, &e->h, "file", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(sb, ",\"path\":");
+	json_str(sb, path->buf, path->len);
+	sb_addstr(sb, ",\"dev\":\"");
+	fileid_dev_str(sb, e->dev);
+	sb_addf(sb,
+		"\",\"ino\":%llu,\"tracked_write\":true,\"flags\":", (unsigned long long)e->ino);
+	render_open_flags(sb, e->open_flags);
+	sb_addstr(sb, ",\"result\":");
+	render_result(sb, e->result);
+	if (e->flags & EVF_URING)
+		sb_addstr(sb, ",\"via\":\"io_uring\"");
+	if (e->flags & EVF_PATH_TRUNC)
+		sb_addstr(sb, ",\"path_truncated\":true");
+	write_line(c, EV_FILE);
+	if (fproc(c, &e->h, p, &fp))
+		findings_on_tracked_write(&c->findings, &fp, e->dev, e->ino, c->last_seq);
+}
+
 static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
@@ -1074,6 +1105,8 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		join_components(&path, e->data, e->path_len);
 	as = file_watched_as(c, e, &path, &by_name);
 	if (!as) {
+		if (e->flags & EVF_TRACKED_WRITE)
+			on_tracked_write(c, e, &path);
 		sb_release(&path);
 		return;
 	}
@@ -1113,9 +1146,14 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		sb_addstr(sb, ",\"via\":\"io_uring\"");
 	if (e->flags & EVF_PATH_TRUNC)
 		sb_addstr(sb, ",\"path_truncated\":true");
+	if (e->flags & EVF_TRACKED_WRITE)
+		sb_addstr(sb, ",\"tracked_write\":true");
 	write_line(c, EV_FILE);
 	{
 		struct finding_proc fp;
+
+		if (e->flags & EVF_TRACKED_WRITE && fproc(c, &e->h, p, &fp))
+			findings_on_tracked_write(&c->findings, &fp, e->dev, e->ino, c->last_seq);
 
 		if (fproc(c, &e->h, p, &fp))
 			findings_on_file(&c->findings, &fp, path.buf, watched, e->result >= 0,
