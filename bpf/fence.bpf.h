@@ -152,11 +152,45 @@ static __always_inline bool cgroup_in_scope(struct cgroup *cg, const struct fenc
 }
 
 /*
- * A task changed cgroup. Into the scope: it is the job's from now on. Out of
- * it: the fence no longer applies to it, so this is tampering, recorded with
- * who did it and where to; in enforce mode the writer (when it is the job's)
- * is killed here, before its write(2) returns, and user space ends the job.
- * Moves by runwarden itself (releasing the runner at job stop) are not.
+ * Is cgroup cg one of the job's containers (ENGINE_CONTAINER's rule, for a
+ * cgroup rather than the current task)? Podman's processes are the job's
+ * children: podman moves conmon into libpod_parent/conmon and runc moves the
+ * container's first process into libpod_parent/libpod-<id>. Both stay fenced
+ * there (the hooks on the engine directory judge them as the job's), so such a
+ * move is no escape.
+ */
+static __always_inline bool cgroup_engine_jobs(struct cgroup *cg)
+{
+	struct rw_config *c = cfg();
+	struct cgroup *parent;
+	u64 pid, id;
+
+	if (!c || !c->n_engines)
+		return false;
+	for (int up = 0; up < 32; up++) {
+		parent = container_of(BPF_CORE_READ(cg, self.parent), struct cgroup, self);
+		if (!parent || !BPF_CORE_READ(cg, self.parent))
+			return false;
+		pid = BPF_CORE_READ(parent, kn, id);
+		for (u32 i = 0; i < ENGINE_DIRS_MAX; i++) {
+			if (i >= c->n_engines)
+				break;
+			if (c->engines[i].cgid != pid)
+				continue;
+			id = BPF_CORE_READ(cg, kn, id);
+			return !bpf_map_lookup_elem(&engine_preexisting, &id);
+		}
+		cg = parent;
+	}
+	return false;
+}
+
+/*
+ * A task changed cgroup. Into the scope, or into one of the job's containers:
+ * it is the job's from now on. Out of it: the fence no longer applies to it, so this is tampering,
+ * recorded with who did it and where to; in enforce mode the writer (when it is the job's) is
+ * killed here, before its write(2) returns, and user space ends the job. Moves by runwarden itself
+ * (releasing the runner at job stop) are not.
  */
 SEC("raw_tracepoint/cgroup_attach_task")
 int rw_cgroup_attach(struct bpf_raw_tracepoint_args *ctx)
@@ -171,12 +205,18 @@ int rw_cgroup_attach(struct bpf_raw_tracepoint_args *ctx)
 
 	if (!f || !f->scope_cgid)
 		return 0;
+	/* A cgroup v1 hierarchy (hybrid hosts; runc joins each): the fence is in
+	 * the v2 one (hierarchy 0) and holds whatever happens there. */
+	if (BPF_CORE_READ(dst, root, hierarchy_id) != 0)
+		return 0;
 	if (cgroup_in_scope(dst, f)) {
 		jobpid_add(tgid);
 		return 0;
 	}
 	if (!bpf_map_lookup_elem(&jobpids, &tgid))
 		return 0; /* not the job's: the rest of the machine pays one lookup */
+	if (cgroup_engine_jobs(dst))
+		return 0; /* still the job's, and still fenced (kept in jobpids) */
 	bpf_map_delete_elem(&jobpids, &tgid);
 	if (writer == f->self_tgid)
 		return 0;

@@ -11,9 +11,10 @@ test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftab
            python3 python3-cryptography libclang-rt-14-dev
            chromium debhelper dpkg-dev nodejs cppcheck clang-format man-db
            sudo npm python3-pip python3-yaml busybox-static git wget curl postgresql
-           docker.io containerd runc docker-compose)
+           docker.io containerd runc docker-compose podman)
 # docker.io, containerd, runc, docker-compose: tests/e2e/test_engine.py starts a real dockerd
 # of its own (own data root and socket, no bridge NAT); nothing is started at install time.
+# podman: tests/e2e/test_podman.py (rootful, own storage root, cgroupfs manager).
 # bench/run.sh: the peers it compares with, and perf for the collector's profile.
 bench_pkgs=(gcc python3 strace bpftrace linux-perf)
 

@@ -54,8 +54,8 @@ static bool all_of(const char *s, const char *set)
  * A container's cgroup by the names engines give them; the engine and the id
  * go to the record. cgroupfs driver: the bare 64-hex id under the engine's
  * directory (Docker's is `docker`; containerd's clients name theirs: Kubernetes
- * pods, `ctr`'s namespace), engine unknown (NULL) elsewhere; systemd driver: a
- * scope unit per container.
+ * pods, `ctr`'s namespace), engine unknown (NULL) elsewhere; Podman's is
+ * `libpod_parent/libpod-<id>`; systemd driver: a scope unit per container.
  */
 static bool container_cgroup(const char *dir, const char *name, const char **engine, char *id,
 			     size_t idlen)
@@ -72,6 +72,12 @@ static bool container_cgroup(const char *dir, const char *name, const char **eng
 	if (n == 64 && all_of(name, "0123456789abcdef")) {
 		*engine = strcmp(base, "docker") ? NULL : "docker";
 		snprintf(id, idlen, "%s", name);
+		return true;
+	}
+	/* Podman with the cgroupfs manager: libpod_parent/libpod-<id>, no unit. */
+	if (n == 7 + 64 && !strncmp(name, "libpod-", 7) && all_of(name + 7, "0123456789abcdef")) {
+		*engine = "podman";
+		snprintf(id, idlen, "%s", name + 7);
 		return true;
 	}
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
@@ -482,6 +488,29 @@ static int free_slot(const struct containers *c)
 }
 
 /*
+ * Does a cgroup that is no container hold a process of the job's? Podman moves its
+ * conmon (the job's child) into libpod_parent/conmon; a hostile job could move itself
+ * into a cgroup it made in system.slice. Such a cgroup stays fenced, as the kernel let
+ * the move through for that reason (rw_cgroup_attach). Asked after the cgroup is marked
+ * not the job's: a process moved in later is then an escape the kernel records.
+ */
+static bool holds_job_process(const struct loader *ld, const struct cwatch *w, const char *name)
+{
+	char path[PATH_MAX + 280], line[32];
+	bool jobs = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/cgroup.procs", w->path, name);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!jobs && fgets(line, sizeof(line), f))
+		jobs = loader_job_pid(ld, (uint32_t)strtoul(line, NULL, 10));
+	fclose(f);
+	return jobs;
+}
+
+/*
  * Not a container of the job's: there before the job (the kernel's set, so that
  * what is named here and what the kernel fences agree), or no container at all
  * (a service systemd starts in system.slice), which the kernel is told to leave
@@ -492,8 +521,11 @@ static bool not_jobs(const struct loader *ld, const struct cwatch *w, const char
 {
 	if (loader_engine_preexisting(ld, cgid))
 		return true;
-	if (!is_container && w->fenced && !(w->role == ROLE_ENGINE && !strcmp(name, "buildkit")))
+	if (!is_container && w->fenced && !(w->role == ROLE_ENGINE && !strcmp(name, "buildkit"))) {
 		loader_engine_exclude(ld, cgid);
+		if (holds_job_process(ld, w, name))
+			loader_engine_include(ld, cgid);
+	}
 	return !is_container;
 }
 

@@ -74,8 +74,8 @@ static int add_epoll(int ep, int fd)
 
 const char *const *job_default_container_dirs(void)
 {
-	static char paths[3][300];
-	static const char *dirs[4];
+	static char paths[4][300];
+	static const char *dirs[5];
 	const char *mnt = cgroup2_mount();
 	int n = 0;
 
@@ -85,7 +85,9 @@ const char *const *job_default_container_dirs(void)
 		snprintf(paths[0], sizeof(paths[0]), "%s/system.slice", mnt);
 		snprintf(paths[1], sizeof(paths[1]), "%s/docker", mnt);
 		snprintf(paths[2], sizeof(paths[2]), "%s/machine.slice", mnt);
-		for (int i = 0; i < 3; i++)
+		/* Podman with the cgroupfs manager (no systemd). */
+		snprintf(paths[3], sizeof(paths[3]), "%s/libpod_parent", mnt);
+		for (int i = 0; i < 4; i++)
 			dirs[n++] = paths[i];
 	}
 	dirs[n] = NULL;

@@ -1369,6 +1369,18 @@ int loader_engine_exclude(const struct loader *l, uint64_t cgid)
 				   BPF_ANY);
 }
 
+int loader_engine_include(const struct loader *l, uint64_t cgid)
+{
+	return bpf_map_delete_elem(bpf_map__fd(l->skel->maps.engine_preexisting), &cgid);
+}
+
+bool loader_job_pid(const struct loader *l, uint32_t tgid)
+{
+	uint8_t v;
+
+	return !bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.jobpids), &tgid, &v);
+}
+
 int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add)
 {
 	int fd = bpf_map__fd(l->skel->maps.gate_nets);

@@ -118,6 +118,10 @@ bool loader_engine_preexisting(const struct loader *l, uint64_t cgid);
 /* A cgroup created below an engine directory that is no container (a service
  * systemd starts in system.slice): not the job's from now on. 0 or -1. */
 int loader_engine_exclude(const struct loader *l, uint64_t cgid);
+/* Undoes loader_engine_exclude: the cgroup is the job's after all. */
+int loader_engine_include(const struct loader *l, uint64_t cgid);
+/* Is process tgid one of the job's (the kernel's jobpids)? */
+bool loader_job_pid(const struct loader *l, uint32_t tgid);
 /* Port-53 traffic in the network namespace with this cookie goes to the DNS gate too
  * (add), or no longer (!add). 0 or -1 (errno). */
 int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add);
