@@ -482,8 +482,8 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	}
 	if (o->container_dirs) {
 		j->following = true;
-		if (containers_start(&j->cont, o->container_dirs, o->engine, CONTAINER_CLAIMS, err,
-				     sizeof(err))) {
+		if (containers_start(&j->cont, &j->ld, o->container_dirs, o->engine,
+				     CONTAINER_CLAIMS, err, sizeof(err))) {
 			rw_err("%s", err);
 			goto out;
 		}
