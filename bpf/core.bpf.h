@@ -164,6 +164,15 @@ struct {
 	})
 #define CURRENT_ANC(lv) bpf_get_current_ancestor_cgroup_id(lv)
 
+/* Global, so the verifier checks the unrolled walk once per program rather than
+ * at every call site (it doubled the connect hooks' verification). */
+__noinline int engine_task_container(void)
+{
+	struct rw_config *c = cfg();
+
+	return c && c->n_engines && ENGINE_CONTAINER(c, CURRENT_ANC);
+}
+
 static __always_inline bool in_scope(void)
 {
 	struct rw_config *c;
@@ -175,7 +184,7 @@ static __always_inline bool in_scope(void)
 	c = cfg();
 	if (!c)
 		return false;
-	if (c->n_engines && ENGINE_CONTAINER(c, CURRENT_ANC))
+	if (c->n_engines && engine_task_container())
 		return true;
 	if (!c->extra_scopes)
 		return false;

@@ -39,11 +39,18 @@ static __always_inline bool cg_task_jobs(void)
 	f = bpf_map_lookup_elem(&fence_cfg, &zero);
 	if (f && bpf_get_current_ancestor_cgroup_id(f->scope_level) == f->scope_cgid)
 		return true;
-	return ENGINE_CONTAINER(c, CURRENT_ANC);
+	return engine_task_container();
 }
 
 /* The same for a packet: its socket's cgroup. */
 #define SKB_ANC(lv) bpf_skb_ancestor_cgroup_id(skb, lv)
+__noinline int engine_skb_container(struct __sk_buff *skb)
+{
+	struct rw_config *c = cfg();
+
+	return c && c->n_engines && ENGINE_CONTAINER(c, SKB_ANC);
+}
+
 static __always_inline bool cg_skb_jobs(struct __sk_buff *skb)
 {
 	struct rw_config *c = cfg();
@@ -55,7 +62,7 @@ static __always_inline bool cg_skb_jobs(struct __sk_buff *skb)
 	f = bpf_map_lookup_elem(&fence_cfg, &zero);
 	if (f && bpf_skb_ancestor_cgroup_id(skb, f->scope_level) == f->scope_cgid)
 		return true;
-	return ENGINE_CONTAINER(c, SKB_ANC);
+	return engine_skb_container(skb);
 }
 
 /* The job's processes by tgid: a cgroup move is seen after the fact, when
