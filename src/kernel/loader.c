@@ -793,7 +793,7 @@ static int clear_map(struct bpf_map *m)
 	int fd = bpf_map__fd(m), ncpu = libbpf_num_possible_cpus();
 	uint32_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
 	enum bpf_map_type t = bpf_map__type(m);
-	char key[256], next[256];
+	char key[512], next[512]; /* the name tries have 260-byte keys */
 	int rc = 0;
 
 	if (t == BPF_MAP_TYPE_RINGBUF) {
