@@ -242,6 +242,10 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 		return l->skel->maps.inbound4;
 	case LM_INBOUND6:
 		return l->skel->maps.inbound6;
+	case LM_NAMES_ALLOW:
+		return l->skel->maps.names_allow;
+	case LM_NAMES_BLOCK:
+		return l->skel->maps.names_block;
 	}
 	abort(); /* an enum loader_map value the list does not have */
 }

@@ -73,6 +73,9 @@ enum loader_map {
 	 * are); who may connect to the job (inbound.c). */
 	LM_INBOUND4,
 	LM_INBOUND6,
+	/* host patterns, for the names connections send (SNI, Host: enforce.c) */
+	LM_NAMES_ALLOW,
+	LM_NAMES_BLOCK,
 };
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check

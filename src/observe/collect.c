@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "observe/connname.h"
 #include "observe/dns.h"
 #include "ci/controlplane.h"
 #include "ci/detect.h"
@@ -1531,6 +1532,56 @@ static void on_accept(struct collector *c, const struct ev_accept *e)
 	sb_release(&addr);
 }
 
+/* The name a TCP connection's first bytes asked for (SNI, Host). A refused connection is
+ * reset here: the kernel drops its segments, which alone would leave the client retransmitting. */
+static void on_conn_name(struct collector *c, const struct ev_conn_name *e)
+{
+	struct strbuf *sb = &c->body, ident = STRBUF_INIT, human = STRBUF_INIT;
+	const char *reason = conn_name_reason(e->reason), *verdict = verdict_name(e->verdict);
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, &e->h, "conn_name", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	conn_name_members(sb, e);
+	sb_addstr(sb, ",\"verdict\":\"");
+	sb_addstr(sb, verdict);
+	sb_addstr(sb, "\",\"reason\":");
+	json_cstr(sb, reason);
+	if (e->flags & FBF_DROPPED) {
+		bool reset = conn_name_reset(e) == 0 || errno == ENOENT;
+
+		sb_addstr(sb, ",\"reset\":");
+		sb_addstr(sb, reset ? "true" : "false");
+	}
+	write_line(c, EV_CONN_NAME);
+	if (e->verdict != VERDICT_ALLOW) {
+		size_t nlen = e->name_len < FB_NAME ? e->name_len : FB_NAME;
+		int family = e->family == AF_INET6 ? AF_INET6 : AF_INET;
+
+		sb_addstr(&ident, "\"app\":\"");
+		sb_addstr(&ident, e->app == FB_TLS ? "tls" : "http");
+		sb_addstr(&ident, "\",\"daddr\":\"");
+		fmt_addr(&ident, family, e->daddr);
+		sb_addf(&ident, "\",\"dport\":%u,\"name\":", e->dport);
+		json_str(&ident, e->name, nlen);
+		sb_addstr(&ident, ",\"reason\":");
+		json_cstr(&ident, reason);
+		sb_addstr(&human, e->app == FB_TLS ? "tls " : "http ");
+		fmt_addr(&human, family, e->daddr);
+		sb_addf(&human, ":%u name ", e->dport);
+		json_str(&human, e->name, nlen);
+		if (reason)
+			sb_addf(&human, " (%s)", reason);
+		note_violation(c, &e->h, "conn_name", verdict, ident.buf, human.buf);
+	}
+	note_activity(c, &e->h, p, "sent a connection's first bytes");
+	count_verdict(c, e->verdict);
+	sb_release(&ident);
+	sb_release(&human);
+}
+
 /* ------------------------------------------------------------ host access */
 
 static void on_unix_connect(struct collector *c, const struct ev_unix_connect *e)
@@ -1700,6 +1751,10 @@ int collector_handle(void *ctx, void *data, size_t len)
 	case EV_MOUNT:
 		if (len >= sizeof(struct ev_mount))
 			on_mount(c, data);
+		break;
+	case EV_CONN_NAME:
+		if (len >= sizeof(struct ev_conn_name))
+			on_conn_name(c, data);
 		break;
 	}
 	return 0;
