@@ -108,8 +108,8 @@ static __always_inline u8 conn_name_judge(struct fb *f, const struct pkt *p,
 	return c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT;
 }
 
-static __always_inline void conn_name_fill(struct fb *f, struct __sk_buff *skb,
-					   const struct pkt *p, u64 cookie)
+static __always_inline void conn_name_fill(struct fb *f, struct __sk_buff *skb, const struct pkt *p,
+					   u64 cookie)
 {
 	struct ev_conn_name *e = &f->ev;
 	struct sock_owner *o = bpf_map_lookup_elem(&owners, &cookie);

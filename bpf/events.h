@@ -45,7 +45,7 @@ typedef __s64 s64;
 	X(ACCEPT, "accept")	      /* an inbound connection, judged */                          \
 	X(FENCE, "fence")	      /* user space: the fence itself (links, keeper) */           \
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
-	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                             \
+	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
 	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */
 
 enum ev_kind {
@@ -357,7 +357,8 @@ enum fb_app {
 #define FBF_PATH_CUT  0x40
 #define FBF_ALPN_CUT  0x80
 #define FBF_DROPPED   0x100 /* enforce: the segment was dropped and the connection is reset */
-#define FBF_ADDR_RULE 0x200 /* the address is allowed by an `ip:`/`cidr:` entry: name not judged */
+#define FBF_ADDR_RULE 0x200 /* the address is allowed by an `ip:`/`cidr:` entry: name not judged   \
+			     */
 /* ev_conn_name.reason: why a verdict other than allow */
 enum conn_name_reason {
 	CNR_NONE = 0,
@@ -389,7 +390,6 @@ struct ev_conn_name {
 	char method[FB_METHOD];
 	char path[FB_PATH];
 };
-
 
 /* ---- policy, as the kernel sees it (filled by src/job/enforce.c) ---- */
 

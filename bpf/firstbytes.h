@@ -21,6 +21,9 @@
 #define RUNWARDEN_FIRSTBYTES_H
 
 #include "events.h"
+#if !defined(__bpf__)
+#include <stdbool.h>
+#endif
 
 #define FB_CAP	2048 /* bytes of the first segment looked at (a power of two) */
 #define FB_MASK (FB_CAP - 1)
@@ -106,8 +109,7 @@ FB_INLINE u8 fb_lower(u8 c)
 /* Bytes a host name (or an IP literal) has: letters, digits, '-', '_', '.'. */
 FB_INLINE bool fb_name_byte(u8 c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-	       c == '.';
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
 }
 
 /* ------------------------------------------------------------------- TLS */
@@ -385,9 +387,11 @@ FB_INLINE void fb_http(struct fb *f)
 		f->ev.flags |= FBF_CUT; /* request line longer than the bytes seen */
 		return;
 	}
-	/* An absolute target names the host the server takes, whatever Host says (RFC 9112 3.2.2). */
-	if (f->ev.path_len > 7 && fb_lower(f->ev.path[0]) == 'h' && fb_lower(f->ev.path[1]) == 't' &&
-	    fb_lower(f->ev.path[2]) == 't' && fb_lower(f->ev.path[3]) == 'p') {
+	/* An absolute target names the host the server takes, whatever Host says (RFC 9112 3.2.2).
+	 */
+	if (f->ev.path_len > 7 && fb_lower(f->ev.path[0]) == 'h' &&
+	    fb_lower(f->ev.path[1]) == 't' && fb_lower(f->ev.path[2]) == 't' &&
+	    fb_lower(f->ev.path[3]) == 'p') {
 		u32 s = fb_lower(f->ev.path[4]) == 's' ? 5 : 4;
 
 		if (f->ev.path[fb_at(s, 7)] == ':' && f->ev.path[fb_at(s + 1, 7)] == '/' &&
@@ -483,8 +487,9 @@ FB_INLINE void fb_name(struct fb *f)
 }
 
 /*
- * Parses f->buf[0..f->len) (the first data segment, up to FB_CAP bytes). Leaves ev.app FB_NONE for anything that is neither a
- * ClientHello nor an HTTP/1.x request. f->ev's header and addresses are the caller's.
+ * Parses f->buf[0..f->len) (the first data segment, up to FB_CAP bytes). Leaves ev.app FB_NONE for
+ * anything that is neither a ClientHello nor an HTTP/1.x request. f->ev's header and addresses are
+ * the caller's.
  */
 FB_INLINE void fb_parse(struct fb *f)
 {

@@ -204,7 +204,6 @@ static void rules_add_new(struct addr_rules *v, const struct policy_rule *r, int
 	}
 }
 
-
 /* The kernel key of a normalised host pattern (bpf/conn.bpf.h): the name reversed, an exact
  * one with its NUL, a wildcard's suffix from its dot ("*.x.test": ".x.test" reversed), so
  * every name under a pattern has its key as a prefix. False for a pattern too long for it. */

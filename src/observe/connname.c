@@ -46,7 +46,7 @@ static void flag(struct strbuf *sb, const char *name, bool on)
 /* What the parser could not read, in one word, or NULL. */
 static const char *unreadable_why(unsigned flags)
 {
-	return flags & FBF_MALFORMED ? "malformed"
+	return flags & FBF_MALFORMED  ? "malformed"
 	       : flags & FBF_BAD_NAME ? "bad_name"
 	       : flags & FBF_CUT      ? "cut"
 				      : NULL;
@@ -79,8 +79,8 @@ void conn_name_members(struct strbuf *sb, const struct ev_conn_name *e)
 		else
 			sb_addstr(sb, "null");
 		sb_addstr(sb, ",\"alpn\":[");
-		for (size_t i = 0, start = 0, n = clamp_len(e->alpn_len, sizeof(e->alpn)); n && i <= n;
-		     i++) {
+		for (size_t i = 0, start = 0, n = clamp_len(e->alpn_len, sizeof(e->alpn));
+		     n && i <= n; i++) {
 			if (i < n && e->alpn[i] != ',')
 				continue;
 			if (start)
