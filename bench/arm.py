@@ -65,7 +65,10 @@ def run_cmd(out, extra=()):
     return [RW, "run", "--quiet", "--no-sign", *RW_ARGS, *extra, "--out", out, "--", "true"]
 
 
-def timed(cmd, out=None):
+COPIES = {}  # variant -> the kernel_side.copy values its runs reported
+
+
+def timed(cmd, out=None, variant=None):
     """Wall seconds, and armed_ms from summary.json when out is given."""
     if out:
         shutil.rmtree(out, True)
@@ -75,7 +78,12 @@ def timed(cmd, out=None):
     armed = None
     if out:
         with open(os.path.join(out, "summary.json")) as f:
-            armed = json.load(f)["armed_ms"]
+            s = json.load(f)
+        armed = s["armed_ms"]
+        copy = (s.get("kernel_side") or {}).get("copy", "private (no kernel_side in summary)")
+        # "resident slot 2 (borrowed)" and "resident slot 0 (borrowed)" are one case
+        copy = " ".join(w for w in copy.split() if not w.isdigit())
+        COPIES.setdefault(variant, set()).add(copy)
     return wall, armed
 
 
@@ -84,7 +92,7 @@ def steps(cmd_for, n, out):
     armed = []
     t0 = time.perf_counter()
     for _ in range(n):
-        armed.append(timed(cmd_for(out), out)[1] if out else timed(cmd_for(None))[1])
+        armed.append(timed(cmd_for(out), out, "steps")[1] if out else timed(cmd_for(None))[1])
     return time.perf_counter() - t0, (statistics.median(armed) if out else None)
 
 
@@ -108,16 +116,15 @@ def main():
         def cold():
             kernel("unload")
             time.sleep(a.pause)
-            return timed(run_cmd(out), out)
+            return timed(run_cmd(out), out, "cold")
 
         def warm():
-            if not resident_loaded():
-                kernel("load")
-            return timed(run_cmd(out), out)
+            kernel("load")  # a no-op when a copy of this build is loaded
+            return timed(run_cmd(out), out, "warm")
 
         if ks:
             v["cold"] = cold
-        v["private"] = lambda: timed(run_cmd(out, private), out)
+        v["private"] = lambda: timed(run_cmd(out, private), out, "private")
         if ks:
             v["warm"] = warm
         res = {k: [] for k in v}
@@ -130,7 +137,7 @@ def main():
         print(f"  {'variant':<9} {'wall s':>8} {'minus bare':>10} {'armed ms':>9}  goal")
         cmds = {"bare": "true", "cold": f"{RW} kernel unload; sleep {a.pause:g}; "
                 + shlex.join(run_cmd("OUT")), "private": shlex.join(run_cmd("OUT", private)),
-                "warm": f"{RW} kernel load (once); " + shlex.join(run_cmd("OUT"))}
+                "warm": f"{RW} kernel load (before each: a no-op when loaded); " + shlex.join(run_cmd("OUT"))}
         for k in ("bare", "cold", "private", "warm"):
             if k not in res:
                 print(f"  {k:<9} {NA}")
@@ -144,10 +151,11 @@ def main():
                   f"{(f'{statistics.median(arm):9.0f}' if arm else '        -')}  {verdict}")
         for k, c in cmds.items():
             if k in res:
-                print(f"    {k}: {c}")
+                print(f"    {k}: {c}" + (f"  [kernel_side: {', '.join(sorted(COPIES[k]))}]"
+                                        if k in COPIES else ""))
 
         # A job of N short steps, back to back.
-        if ks and not resident_loaded():
+        if ks:
             kernel("load")
         bare_t, _ = steps(lambda _o: ["true"], a.steps, None)
         rows = [("bare", bare_t, None, f"{a.steps} x true")]

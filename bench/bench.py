@@ -136,6 +136,7 @@ def run(name, workload, reps, prepare=None, skip=()):
             if k.startswith("r"):
                 with open(os.path.join(out, "summary.json")) as f:
                     summaries.append(json.load(f))
+                summaries[-1]["variant"] = k
     base = statistics.median(t[0] for t in times["bare"])
     ibase = statistics.median(t[1] for t in times["bare"])
     print(f"\n{name}: median of {reps} interleaved runs; kernel side: {state}")
@@ -156,6 +157,15 @@ def run(name, workload, reps, prepare=None, skip=()):
           f"events/s sustained {statistics.median(rate):.0f}, lost {max(lost)}, "
           f"armed {statistics.median(s['armed_ms'] for s in summaries):.0f} ms, "
           f"agent peak RSS {max(s.get('agent_peak_rss_kb', 0) for s in summaries) / 1024:.1f} MiB")
+    for k in [k for k in times if k.startswith("r")]:
+        mine = [s for s in summaries if s["variant"] == k]
+        copies = {}
+        for s in mine:  # "resident slot 2 (borrowed)": the slot number does not matter
+            c = " ".join(w for w in (s.get("kernel_side") or {}).get("copy", "private").split()
+                         if not w.isdigit())
+            copies[c] = copies.get(c, 0) + 1
+        print(f"  {k}: armed {statistics.median(s['armed_ms'] for s in mine):.0f} ms (median); "
+              "kernel side: " + ", ".join(f"{c} x{n}" for c, n in copies.items()))
     hashes = [s["exe_hashes"] for s in summaries if "exe_hashes" in s]
     if hashes:
         h = max(hashes, key=lambda x: x["ms"])

@@ -26,12 +26,14 @@ RW_ARGS = shlex.split(os.environ.get("RW_ARGS", ""))
 STEADY = os.environ.get("STEADY", os.path.join(ROOT, "build", "bench", "steady"))
 
 
-def vmrss_kb(pid):
+def rss_kb(pid):
+    """VmRSS and RssAnon (the heap: VmRSS also counts the mapped ring buffer and the binary)."""
+    v = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return None
+            if line.startswith(("VmRSS:", "RssAnon:")):
+                v[line.split(":")[0]] = int(line.split()[1])
+    return (v["VmRSS"], v["RssAnon"]) if len(v) == 2 else None
 
 
 def slope(points):
@@ -62,11 +64,11 @@ def main():
         samples = []
         while p.poll() is None:
             try:
-                kb = vmrss_kb(p.pid)
+                kb = rss_kb(p.pid)
             except (FileNotFoundError, ProcessLookupError):
                 kb = None
             if kb:
-                samples.append((time.monotonic() - t0, kb))
+                samples.append((time.monotonic() - t0, kb[0], kb[1]))
             time.sleep(1)
         err = p.stderr.read()
         if p.returncode:
@@ -79,15 +81,18 @@ def main():
             raise SystemExit("rss: too few samples")
         q = [work[min(len(work) - 1, int(len(work) * f))] for f in (0, 0.25, 0.5, 0.75)] + [work[-1]]
         half = [x for x in work if x[0] >= a.seconds / 2]
-        sl = slope(half) * 60
+        sl = slope([(t, v) for t, v, _ in half]) * 60
+        sla = slope([(t, v) for t, _, v in half]) * 60
         events = sum(s["counts"].values())
         print(f"  {a.seconds:g} s at {a.rate:g} iterations/s, {a.distinct:,d} distinct names: "
               f"{events:,d} events logged ({events / s['duration_s']:,.0f}/s), "
               f"lost {s['events_lost']['total']}")
         print("  VmRSS of runwarden at 0/25/50/75/100% of the job: "
-              + " / ".join(f"{kb / 1024:.1f}" for _, kb in q) + " MiB")
-        print(f"  slope over the second half: {sl:+.1f} KiB/min "
-              f"({sl * 60 / 1024:+.2f} MiB/hour); peak {max(kb for _, kb in work) / 1024:.1f} MiB")
+              + " / ".join(f"{kb / 1024:.1f}" for _, kb, _ in q) + " MiB; of which heap "
+              "(RssAnon): " + " / ".join(f"{kb / 1024:.1f}" for _, _, kb in q) + " MiB")
+        print(f"  slope over the second half: VmRSS {sl:+.1f} KiB/min "
+              f"({sl * 60 / 1024:+.2f} MiB/hour), RssAnon {sla:+.1f} KiB/min; "
+              f"peak VmRSS {max(kb for _, kb, _ in work) / 1024:.1f} MiB")
     finally:
         shutil.rmtree(tmp, True)
 

@@ -52,6 +52,10 @@ int evlog_flush(struct evlog *l)
 {
 	if (!l->pending.len)
 		return l->failed ? -1 : 0;
+	/* The file's digest takes the lines a buffer at a time: one call per 64 KiB, not per line.
+	 */
+	if (l->all)
+		EVP_DigestUpdate(l->all, l->pending.buf, l->pending.len);
 	/* Once a write failed the file is short: later lines would not chain
 	 * from what it holds, so nothing more is written. */
 	if (!l->failed && l->fd >= 0 && write_full(l->fd, l->pending.buf, l->pending.len)) {
@@ -83,7 +87,6 @@ static int64_t append_line(struct evlog *l, const char *body, size_t len, bool k
 	sb_add(p, "}\n", 2);
 	line = p->buf + start;
 	n = p->len - start;
-	EVP_DigestUpdate(l->all, line, n);
 	hash_line(l, line, n);
 	l->bytes += n;
 	l->seq++;
