@@ -46,7 +46,8 @@ typedef __s64 s64;
 	X(FENCE, "fence")	      /* user space: the fence itself (links, keeper) */           \
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
 	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
-	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */
+	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */        \
+	X(TLS_DATA, "http")		/* an HTTP head written or read through OpenSSL (uprobes) */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -451,6 +452,24 @@ struct fb_name_key {
 	u32 prefixlen; /* bits: (name length + 1) * 8, the terminating NUL included */
 	u8 data[FB_NAME];
 };
+/* The start of what a job process wrote or read through OpenSSL's SSL_write/SSL_read (and
+ * their _ex forms), sent only when it is an HTTP/1.x request or response head, or HTTP/2's
+ * connection preface: user space pairs requests and responses per (process, SSL object). */
+#define TLS_HEAD 1024
+enum tls_dir {
+	TLSD_WRITE = 1,
+	TLSD_READ,
+};
+struct ev_tls_data {
+	struct ev_hdr h;
+	u64 ssl; /* the SSL object: one TLS connection within the process */
+	u32 dir; /* enum tls_dir */
+	u32 len; /* bytes the call wrote or read */
+	u32 data_len;
+	u32 _pad;
+	u8 data[TLS_HEAD];
+};
+
 /* Value of the name tries (names_allow, names_block): a host pattern's port rules. The key
  * is the pattern reversed (struct fb_name_key): an exact name with its NUL, a wildcard's
  * suffix from its dot. `prefix` is the key's own length in bits, for the shorter-prefix

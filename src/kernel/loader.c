@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ static bool tracepoint_exists(const char *cat, const char *name)
 	return stat(p, &st) == 0;
 }
 
-enum attach_kind { AT_TP, AT_RAW_TP, AT_CGROUP };
+enum attach_kind { AT_TP, AT_RAW_TP, AT_CGROUP, AT_UPROBE, AT_URETPROBE };
 
 struct hook_def {
 	const char *name;
@@ -147,6 +148,18 @@ static const struct hook_def hook_defs[] = {
     {MOUNT_EXIT, "mounts (mount)", AT_TP, false, NULL},
     {"tp/syscalls/sys_enter_move_mount", "mounts (move_mount)", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_move_mount", "mounts (move_mount)", AT_TP, false, MOUNT_EXIT},
+    /* OpenSSL's libssl.so.3, machine-wide (tls.bpf.h): the name after '/' is the function.
+     * Absent library: nothing on the system can use it, nothing is missing. */
+    {"uprobe/SSL_write", "HTTP inside TLS: requests (OpenSSL SSL_write)", AT_UPROBE, true, NULL},
+    {"uprobe/SSL_write_ex", "HTTP inside TLS: requests (OpenSSL SSL_write_ex)", AT_UPROBE, true,
+     "uprobe/SSL_write"},
+    {"uprobe/SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)", AT_UPROBE, true, NULL},
+    {"uprobe/SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_UPROBE, true,
+     "uprobe/SSL_read"},
+    {"uretprobe/SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)", AT_URETPROBE, true,
+     NULL},
+    {"uretprobe/SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_URETPROBE,
+     true, NULL},
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
@@ -560,13 +573,53 @@ refused:;
 	return -1;
 }
 
+/* The system's OpenSSL library (libssl.so.3), resolved; NULL when there is none. Uprobes
+ * are on the file (its inode), so every name of it is covered by the one found. */
+static const char *libssl_path(void)
+{
+	static char found[PATH_MAX];
+	static bool looked;
+	static const char *const candidates[] = {
+#if defined(__x86_64__)
+	    "/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
+#elif defined(__aarch64__)
+	    "/usr/lib/aarch64-linux-gnu/libssl.so.3", "/lib/aarch64-linux-gnu/libssl.so.3",
+#endif
+	    "/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/lib64/libssl.so.3",
+	};
+
+	if (!looked) {
+		looked = true;
+		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+			if (realpath(candidates[i], found))
+				return found;
+		found[0] = 0;
+	}
+	return found[0] ? found : NULL;
+}
+
+static bool is_uprobe(const struct hook_def *d)
+{
+	return d->kind == AT_UPROBE || d->kind == AT_URETPROBE;
+}
+
+/* A uprobe hook on the system's libssl (libbpf finds the function in its symbols). */
+static struct bpf_link *attach_uprobe(struct bpf_program *p, const struct hook_def *d)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = strchr(d->name, '/') + 1,
+		    .retprobe = d->kind == AT_URETPROBE);
+
+	return bpf_program__attach_uprobe_opts(p, -1, libssl_path(), 0, &o);
+}
+
 static bool ignored_hook(const struct loader *l, const struct hook_def *d,
 			 const struct bpf_program *p)
 {
 	char cat[64], name[96];
 
 	return !bpf_program__autoload(loaded_prog(l, p)) ||
-	       (is_tp(d, cat, name) && !tracepoint_exists(cat, name));
+	       (is_tp(d, cat, name) && !tracepoint_exists(cat, name)) ||
+	       (is_uprobe(d) && !libssl_path());
 }
 
 /* Loads the object and attaches every hook that is not per job (tracepoints).
@@ -640,6 +693,27 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 		l->n_hooks++;
 		if (disabled_by_env(d->name)) {
 			missing(l, h, "disabled by RUNWARDEN_DISABLE_HOOKS");
+			continue;
+		}
+		if (is_uprobe(d)) {
+			struct bpf_link *link = attach_uprobe(loaded_prog(l, p), d);
+
+			if (!link) {
+				missing(l, h, "attach failed: %s", strerror(errno));
+				continue;
+			}
+			if (!slot_dir) {
+				l->tp_links[l->n_hooks - 1] = link;
+				continue;
+			}
+			pin_name(pin, sizeof(pin), "link", d->name);
+			pin[4] = '_';
+			fd = pool_pin_fd(bpf_link__fd(link), slot_dir, pin, err, errlen);
+			/* the pin holds the probe now: this process lets go of it */
+			bpf_link__disconnect(link);
+			bpf_link__destroy(link);
+			if (fd)
+				return -1;
 			continue;
 		}
 		if (!slot_dir) {

@@ -76,6 +76,9 @@ struct collector {
 	struct findings findings;
 	struct redactor redact;
 	uint64_t last_seq; /* seq of the line just written, 0 if it failed */
+	/* HTTP inside TLS: "pid:ssl" -> the request waiting for its response (tlshttp.h). */
+	struct strmap tls_pending;
+	uint64_t tls_pending_overflow; /* requests logged at once, unpaired, past the cap */
 };
 
 struct dnsgate_event;
