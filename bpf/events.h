@@ -46,7 +46,7 @@ typedef __s64 s64;
 	X(FENCE, "fence")	      /* user space: the fence itself (links, keeper) */           \
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
 	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
-	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */        \
+	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
 	X(TLS_DATA, "http")		/* an HTTP head written or read through OpenSSL (uprobes) */
 
 enum ev_kind {
@@ -358,8 +358,9 @@ enum fb_app {
 #define FBF_PATH_CUT  0x40
 #define FBF_ALPN_CUT  0x80
 #define FBF_DROPPED   0x100 /* enforce: the segment was dropped and the connection is reset */
-#define FBF_ADDR_RULE 0x200 /* the address is allowed by an `ip:`/`cidr:` entry: name not judged   \
-			     */
+#define FBF_ADDR_RULE                                                                              \
+	0x200 /* the address is allowed by an `ip:`/`cidr:` entry: name not judged                 \
+	       */
 /* ev_conn_name.reason: why a verdict other than allow */
 enum conn_name_reason {
 	CNR_NONE = 0,
@@ -462,12 +463,21 @@ enum tls_dir {
 };
 struct ev_tls_data {
 	struct ev_hdr h;
-	u64 ssl; /* the SSL object: one TLS connection within the process */
-	u32 dir; /* enum tls_dir */
-	u32 len; /* bytes the call wrote or read */
-	u32 data_len;
+	u64 ssl;      /* the SSL object: one TLS connection within the process */
+	u32 dir;      /* enum tls_dir */
+	u32 len;      /* bytes the call wrote or read */
+	u32 data_len; /* 0: the SSL object's first SSL_write (its announcement), no head */
 	u32 _pad;
 	u8 data[TLS_HEAD];
+};
+/* The part of ev_tls_data before its data: what an announcement sends. */
+struct ev_tls_data_head {
+	struct ev_hdr h;
+	u64 ssl;
+	u32 dir;
+	u32 len;
+	u32 data_len;
+	u32 _pad;
 };
 
 /* Value of the name tries (names_allow, names_block): a host pattern's port rules. The key

@@ -26,6 +26,21 @@ struct {
 	__type(value, struct ssl_read_args);
 } ssl_reads SEC(".maps");
 
+/* SSL objects whose first SSL_write was seen: each is announced once (an ev_tls_data without
+ * data), so user space can tell a TLS connection whose content passed through these probes
+ * from one that did not (another TLS library, a static OpenSSL). */
+struct ssl_key {
+	u64 ssl;
+	u32 tgid;
+	u32 _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ssl_key);
+	__type(value, u32);
+} ssl_seen SEC(".maps");
+
 struct tls_scratch {
 	u64 busy;
 	struct ev_tls_data ev;
@@ -91,8 +106,18 @@ static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
 SEC("uprobe/SSL_write")
 int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
 {
+	struct ssl_key k = {.ssl = (u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
+	u32 one = 1;
+
 	if (!in_scope())
 		return 0;
+	if (!bpf_map_lookup_elem(&ssl_seen, &k)) {
+		struct ev_tls_data_head ev = {.ssl = (u64)ssl, .dir = TLSD_WRITE};
+
+		bpf_map_update_elem(&ssl_seen, &k, &one, BPF_ANY);
+		fill_hdr(&ev.h, EV_TLS_DATA);
+		emit(&ev, sizeof(ev), EV_TLS_DATA);
+	}
 	/* SSL_write's num is an int */
 	tls_data((u64)ssl, (u64)buf, (s64)(s32)num, TLSD_WRITE);
 	return 0;

@@ -148,18 +148,29 @@ static const struct hook_def hook_defs[] = {
     {MOUNT_EXIT, "mounts (mount)", AT_TP, false, NULL},
     {"tp/syscalls/sys_enter_move_mount", "mounts (move_mount)", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_move_mount", "mounts (move_mount)", AT_TP, false, MOUNT_EXIT},
-    /* OpenSSL's libssl.so.3, machine-wide (tls.bpf.h): the name after '/' is the function.
-     * Absent library: nothing on the system can use it, nothing is missing. */
-    {"uprobe/SSL_write", "HTTP inside TLS: requests (OpenSSL SSL_write)", AT_UPROBE, true, NULL},
-    {"uprobe/SSL_write_ex", "HTTP inside TLS: requests (OpenSSL SSL_write_ex)", AT_UPROBE, true,
-     "uprobe/SSL_write"},
-    {"uprobe/SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)", AT_UPROBE, true, NULL},
-    {"uprobe/SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_UPROBE, true,
-     "uprobe/SSL_read"},
-    {"uretprobe/SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)", AT_URETPROBE, true,
-     NULL},
-    {"uretprobe/SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_URETPROBE,
-     true, NULL},
+/* OpenSSL, machine-wide (tls.bpf.h): the system's libssl.so.3 (curl, Python, git, most of
+ * Debian), and node, which links its own OpenSSL in and exports its functions. The name
+ * after '/' or ':' is the function. A file that is not there: nothing can use it, nothing
+ * is missing. */
+#define SSL_HOOKS(pfx)                                                                             \
+	{"uprobe/" pfx "SSL_write", "HTTP inside TLS: requests (OpenSSL SSL_write)", AT_UPROBE,    \
+	 true, "uprobe/SSL_write"},                                                                \
+	    {"uprobe/" pfx "SSL_write_ex", "HTTP inside TLS: requests (OpenSSL SSL_write_ex)",     \
+	     AT_UPROBE, true, "uprobe/SSL_write"},                                                 \
+	    {"uprobe/" pfx "SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)", AT_UPROBE, \
+	     true, "uprobe/SSL_read"},                                                             \
+	    {"uprobe/" pfx "SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)",      \
+	     AT_UPROBE, true, "uprobe/SSL_read"},                                                  \
+	    {"uretprobe/" pfx "SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)",         \
+	     AT_URETPROBE, true, "uretprobe/SSL_read"},                                            \
+	{                                                                                          \
+		"uretprobe/" pfx "SSL_read_ex",                                                    \
+		    "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_URETPROBE, true,        \
+		    "uretprobe/SSL_read_ex"                                                        \
+	}
+    SSL_HOOKS(""),
+    SSL_HOOKS("node:"),
+#undef SSL_HOOKS
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
@@ -581,11 +592,15 @@ static const char *libssl_path(void)
 	static bool looked;
 	static const char *const candidates[] = {
 #if defined(__x86_64__)
-	    "/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
+		"/usr/lib/x86_64-linux-gnu/libssl.so.3",
+		"/lib/x86_64-linux-gnu/libssl.so.3",
 #elif defined(__aarch64__)
-	    "/usr/lib/aarch64-linux-gnu/libssl.so.3", "/lib/aarch64-linux-gnu/libssl.so.3",
+		"/usr/lib/aarch64-linux-gnu/libssl.so.3",
+		"/lib/aarch64-linux-gnu/libssl.so.3",
 #endif
-	    "/usr/lib64/libssl.so.3", "/usr/lib/libssl.so.3", "/lib64/libssl.so.3",
+		"/usr/lib64/libssl.so.3",
+		"/usr/lib/libssl.so.3",
+		"/lib64/libssl.so.3",
 	};
 
 	if (!looked) {
@@ -598,6 +613,29 @@ static const char *libssl_path(void)
 	return found[0] ? found : NULL;
 }
 
+/* The node binary, when there is one: it carries its own OpenSSL, exported. */
+static const char *node_path(void)
+{
+	static char found[PATH_MAX];
+	static bool looked;
+	static const char *const candidates[] = {"/usr/bin/node", "/usr/local/bin/node"};
+
+	if (!looked) {
+		looked = true;
+		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+			if (realpath(candidates[i], found))
+				return found;
+		found[0] = 0;
+	}
+	return found[0] ? found : NULL;
+}
+
+static const char *uprobe_file(const struct hook_def *d)
+{
+	/* "uprobe/node:SSL_write": in node; "uprobe/SSL_write": in libssl */
+	return strstr(d->name, "/node:") ? node_path() : libssl_path();
+}
+
 static bool is_uprobe(const struct hook_def *d)
 {
 	return d->kind == AT_UPROBE || d->kind == AT_URETPROBE;
@@ -606,10 +644,11 @@ static bool is_uprobe(const struct hook_def *d)
 /* A uprobe hook on the system's libssl (libbpf finds the function in its symbols). */
 static struct bpf_link *attach_uprobe(struct bpf_program *p, const struct hook_def *d)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = strchr(d->name, '/') + 1,
-		    .retprobe = d->kind == AT_URETPROBE);
+	const char *fn =
+	    strrchr(d->name, ':') ? strrchr(d->name, ':') + 1 : strchr(d->name, '/') + 1;
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = fn, .retprobe = d->kind == AT_URETPROBE);
 
-	return bpf_program__attach_uprobe_opts(p, -1, libssl_path(), 0, &o);
+	return bpf_program__attach_uprobe_opts(p, -1, uprobe_file(d), 0, &o);
 }
 
 static bool ignored_hook(const struct loader *l, const struct hook_def *d,
@@ -619,7 +658,7 @@ static bool ignored_hook(const struct loader *l, const struct hook_def *d,
 
 	return !bpf_program__autoload(loaded_prog(l, p)) ||
 	       (is_tp(d, cat, name) && !tracepoint_exists(cat, name)) ||
-	       (is_uprobe(d) && !libssl_path());
+	       (is_uprobe(d) && !uprobe_file(d));
 }
 
 /* Loads the object and attaches every hook that is not per job (tracepoints).

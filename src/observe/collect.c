@@ -59,6 +59,7 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	strmap_init(&c->dns_pending);
 	strmap_init(&c->hosts);
 	strmap_init(&c->tls_pending);
+	strmap_init(&c->tls_pids);
 	strmap_init(&c->redirected);
 	strmap_init(&c->gate_clients);
 	strmap_init(&c->watched);
@@ -1534,54 +1535,58 @@ static void on_accept(struct collector *c, const struct ev_accept *e)
 	sb_release(&addr);
 }
 
-/* The name a TCP connection's first bytes asked for (SNI, Host). A refused connection is
- * reset here: the kernel drops its segments, which alone would leave the client retransmitting. */
-static void on_conn_name(struct collector *c, const struct ev_conn_name *e)
+/* TLS connections kept to check, at the end, that their content was seen. */
+#define TLS_CONNS_MAX 4096
+
+static void note_tls_conn(struct collector *c, const struct ev_conn_name *e)
 {
-	struct strbuf *sb = &c->body, ident = STRBUF_INIT, human = STRBUF_INIT;
-	const char *reason = conn_name_reason(e->reason), *verdict = verdict_name(e->verdict);
-	struct proc *p;
+	struct tls_conn *t;
 
-	sb_reset(sb);
-	p = render_head(c, &e->h, "conn_name", sb);
-	sb_addstr(sb, ",\"argv\":");
-	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	conn_name_members(sb, e);
-	sb_addstr(sb, ",\"verdict\":\"");
-	sb_addstr(sb, verdict);
-	sb_addstr(sb, "\",\"reason\":");
-	json_cstr(sb, reason);
-	if (e->flags & FBF_DROPPED) {
-		bool reset = conn_name_reset(e) == 0 || errno == ENOENT;
-
-		sb_addstr(sb, ",\"reset\":");
-		sb_addstr(sb, reset ? "true" : "false");
+	if (e->app != FB_TLS || e->verdict == VERDICT_DENY || e->verdict == VERDICT_BLOCK)
+		return;
+	if (c->n_tls_conns >= TLS_CONNS_MAX) {
+		c->tls_conns_unlisted++;
+		return;
 	}
-	write_line(c, EV_CONN_NAME);
-	if (e->verdict != VERDICT_ALLOW) {
-		size_t nlen = e->name_len < FB_NAME ? e->name_len : FB_NAME;
-		int family = e->family == AF_INET6 ? AF_INET6 : AF_INET;
+	if (!c->tls_conns)
+		c->tls_conns = xcalloc(TLS_CONNS_MAX, sizeof(*c->tls_conns));
+	t = &c->tls_conns[c->n_tls_conns++];
+	t->h = e->h;
+	t->family = e->family;
+	t->dport = e->dport;
+	memcpy(t->daddr, e->daddr, sizeof(t->daddr));
+	memset(t->name, 0, sizeof(t->name));
+	if (e->flags & (FBF_NAMED | FBF_LITERAL))
+		memcpy(t->name, e->name, e->name_len < FB_NAME ? e->name_len : FB_NAME - 1);
+}
 
-		sb_addstr(&ident, "\"app\":\"");
-		sb_addstr(&ident, e->app == FB_TLS ? "tls" : "http");
-		sb_addstr(&ident, "\",\"daddr\":\"");
-		fmt_addr(&ident, family, e->daddr);
-		sb_addf(&ident, "\",\"dport\":%u,\"name\":", e->dport);
-		json_str(&ident, e->name, nlen);
-		sb_addstr(&ident, ",\"reason\":");
-		json_cstr(&ident, reason);
-		sb_addstr(&human, e->app == FB_TLS ? "tls " : "http ");
-		fmt_addr(&human, family, e->daddr);
-		sb_addf(&human, ":%u name ", e->dport);
-		json_str(&human, e->name, nlen);
-		if (reason)
-			sb_addf(&human, " (%s)", reason);
-		note_violation(c, &e->h, "conn_name", verdict, ident.buf, human.buf);
+/* At the end: each TLS connection of a process none of whose TLS passed through the OpenSSL
+ * probes (another TLS library, OpenSSL linked in statically) gets an `http` line saying its
+ * content was not seen. */
+static void tls_unseen(struct collector *c)
+{
+	for (size_t i = 0; i < c->n_tls_conns; i++) {
+		const struct tls_conn *t = &c->tls_conns[i];
+		struct strbuf *sb = &c->body;
+		char key[16];
+		struct proc *p;
+
+		snprintf(key, sizeof(key), "%u", t->h.pid);
+		if (strmap_get(&c->tls_pids, key))
+			continue;
+		sb_reset(sb);
+		p = render_head(c, &t->h, "http", sb);
+		sb_addstr(sb, ",\"argv\":");
+		sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+		sb_addstr(sb, ",\"tls\":true,\"library\":null,\"protocol\":null,\"decoded\":false,"
+			      "\"content_seen\":false,\"authority\":");
+		json_cstr(sb, t->name[0] ? t->name : NULL);
+		sb_addstr(sb, ",\"daddr\":\"");
+		fmt_addr(sb, t->family == AF_INET6 ? AF_INET6 : AF_INET, t->daddr);
+		sb_addstr(sb, "\",\"dport\":");
+		sb_addu(sb, t->dport);
+		write_line(c, EV_TLS_DATA);
 	}
-	note_activity(c, &e->h, p, "sent a connection's first bytes");
-	count_verdict(c, e->verdict);
-	sb_release(&ident);
-	sb_release(&human);
 }
 
 /* A request inside TLS waiting for its response. */
@@ -1667,6 +1672,12 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 	struct strmap_entry *ent;
 	char key[48];
 
+	if (!e->data_len) { /* a TLS connection's first write passed through the probes */
+		snprintf(key, sizeof(key), "%u", e->h.pid);
+		if (c->tls_pids.count < TLS_CONNS_MAX * 16)
+			strmap_put(&c->tls_pids, key, NULL);
+		return;
+	}
 	if (!tls_head_parse(e, &head))
 		return;
 	snprintf(key, sizeof(key), "%u:%llx", e->h.pid, (unsigned long long)e->ssl);
@@ -1696,6 +1707,57 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 	q->req = head;
 	ent = strmap_put(&c->tls_pending, key, NULL);
 	ent->val = q;
+}
+
+/* The name a TCP connection's first bytes asked for (SNI, Host). A refused connection is
+ * reset here: the kernel drops its segments, which alone would leave the client retransmitting. */
+static void on_conn_name(struct collector *c, const struct ev_conn_name *e)
+{
+	struct strbuf *sb = &c->body, ident = STRBUF_INIT, human = STRBUF_INIT;
+	const char *reason = conn_name_reason(e->reason), *verdict = verdict_name(e->verdict);
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, &e->h, "conn_name", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	conn_name_members(sb, e);
+	sb_addstr(sb, ",\"verdict\":\"");
+	sb_addstr(sb, verdict);
+	sb_addstr(sb, "\",\"reason\":");
+	json_cstr(sb, reason);
+	if (e->flags & FBF_DROPPED) {
+		bool reset = conn_name_reset(e) == 0 || errno == ENOENT;
+
+		sb_addstr(sb, ",\"reset\":");
+		sb_addstr(sb, reset ? "true" : "false");
+	}
+	write_line(c, EV_CONN_NAME);
+	if (e->verdict != VERDICT_ALLOW) {
+		size_t nlen = e->name_len < FB_NAME ? e->name_len : FB_NAME;
+		int family = e->family == AF_INET6 ? AF_INET6 : AF_INET;
+
+		sb_addstr(&ident, "\"app\":\"");
+		sb_addstr(&ident, e->app == FB_TLS ? "tls" : "http");
+		sb_addstr(&ident, "\",\"daddr\":\"");
+		fmt_addr(&ident, family, e->daddr);
+		sb_addf(&ident, "\",\"dport\":%u,\"name\":", e->dport);
+		json_str(&ident, e->name, nlen);
+		sb_addstr(&ident, ",\"reason\":");
+		json_cstr(&ident, reason);
+		sb_addstr(&human, e->app == FB_TLS ? "tls " : "http ");
+		fmt_addr(&human, family, e->daddr);
+		sb_addf(&human, ":%u name ", e->dport);
+		json_str(&human, e->name, nlen);
+		if (reason)
+			sb_addf(&human, " (%s)", reason);
+		note_violation(c, &e->h, "conn_name", verdict, ident.buf, human.buf);
+	}
+	note_activity(c, &e->h, p, "sent a connection's first bytes");
+	note_tls_conn(c, e);
+	count_verdict(c, e->verdict);
+	sb_release(&ident);
+	sb_release(&human);
 }
 
 /* ------------------------------------------------------------ host access */
@@ -1903,6 +1965,7 @@ void collector_finish(struct collector *c)
 		write_http(c, &q->h, &q->req, NULL, 0);
 	}
 	strmap_clear(&c->tls_pending, free);
+	tls_unseen(c);
 }
 
 void collector_free(struct collector *c)
@@ -1910,9 +1973,11 @@ void collector_free(struct collector *c)
 	proctab_free(&c->procs);
 	strmap_clear(&c->dns_pending, free);
 	strmap_clear(&c->hosts, free);
-	strmap_clear(&c->tls_pending, free);
 	strmap_clear(&c->redirected, free);
 	strmap_clear(&c->gate_clients, free);
+	strmap_clear(&c->tls_pending, free);
+	strmap_clear(&c->tls_pids, free);
+	free(c->tls_conns);
 	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);
 	exe_cache_free(&c->exes);

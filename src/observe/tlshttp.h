@@ -12,7 +12,7 @@
 /* What a head says, parsed in user space from the copy the kernel sent (never a header's
  * value other than Host and Content-Length: nothing else of the head is kept). */
 struct tls_head {
-	bool request, h2;    /* a request (else a response); HTTP/2's connection preface */
+	bool request, h2; /* a request (else a response); HTTP/2's connection preface */
 	char method[FB_METHOD];
 	char authority[FB_NAME];
 	char path[FB_PATH];

@@ -272,6 +272,61 @@ class TlsNames(RwTestCase):
         self.assertEqual(bad[0]["reason"], "host_mismatch")
         self.assertEqual(bad[0]["path"], "/front")
 
+    # ------------------------------------------------------------ HTTP inside TLS
+
+    def test_http_inside_tls(self):
+        """One `http` line per request made through OpenSSL (curl: SSL_write/SSL_read; Python
+        and node: the _ex forms), from the plaintext: method, authority, path (a token in the
+        query redacted), status, body sizes."""
+        token = "ghp_" + "0123456789abcdefghijABCDEFGHIJ012345"
+        py = ("import ssl,urllib.request,os; c=ssl.create_default_context(cafile=os.environ['CA']);"
+              "r=urllib.request.Request('https://good.test:8443/upload', data=b'x'*100);"
+              "print(urllib.request.urlopen(r, context=c).status)")
+        node = ("const https=require('https'),fs=require('fs');"
+                "https.get({host:'good.test',port:8443,path:'/node',"
+                "ca:fs.readFileSync(process.env.CA)},r=>{console.log(r.statusCode);r.resume()})")
+        path = os.path.join(self.tmp, "c.py")
+        with open(path, "w") as f:
+            f.write(py)
+        npath = os.path.join(self.tmp, "c.js")
+        with open(npath, "w") as f:
+            f.write(node)
+        run, _ = self.job(
+            f'curl -sS --cacert "$CA" -o /dev/null "https://good.test:8443/ok?token={token}" '
+            f'&& {PY} {path} && node {npath}')
+        self.assertEqual(run.rc, 0, run.stderr)
+        self.assertNotIn(token, "\n".join(l.decode() for l in run.lines))
+        lines = run.of("http")
+        by_path = {e["path"].split("?")[0]: e for e in lines if e.get("path")}
+        self.assertEqual(set(by_path), {"/ok", "/upload", "/node"}, lines)
+        get = by_path["/ok"]
+        self.assertTrue(get["exe"].endswith("/curl"), get)
+        self.assertEqual((get["method"], get["authority"], get["status"]),
+                         ("GET", "good.test", 200))
+        self.assertIn("[redacted:", get["path"])
+        self.assertEqual(get["response_body_bytes"], 6)
+        self.assertIs(get["decoded"], True)
+        post = by_path["/upload"]
+        self.assertTrue(post["exe"].startswith("/usr/bin/python3"), post)
+        self.assertEqual((post["method"], post["status"], post["request_body_bytes"]),
+                         ("POST", 200, 100))
+        self.assertTrue(by_path["/node"]["exe"].endswith("node"), by_path["/node"])
+        self.assertEqual(by_path["/node"]["status"], 200)
+        self.assertFalse([e for e in lines if e.get("content_seen") is False], lines)
+
+    def test_content_not_seen_is_marked(self):
+        """wget is built on GnuTLS: its TLS passes no OpenSSL probe. The connection's name is
+        still read from the ClientHello, and an `http` line says its content was not seen."""
+        run, _ = self.job('wget -q -O /dev/null --ca-certificate="$CA" https://good.test:8443/w'
+                          ' && echo OK')
+        self.assertIn("OK", run.stdout, run.stderr)
+        self.assertTrue(self.names(run, sni="good.test"), run.events)
+        unseen = [e for e in run.of("http") if e.get("content_seen") is False]
+        self.assertEqual(len(unseen), 1, run.of("http"))
+        self.assertEqual(unseen[0]["authority"], "good.test")
+        self.assertTrue(unseen[0]["exe"].endswith("/wget"), unseen[0])
+        self.assertFalse([e for e in run.of("http") if e.get("decoded")])
+
     # ------------------------------------------------------------ hostile hellos
 
     def test_hostile_client_hellos(self):
