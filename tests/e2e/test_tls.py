@@ -206,6 +206,8 @@ class TlsNames(RwTestCase):
         self.assertTrue(any(v["kind"] == "conn_name" and v["verdict"] == "deny" and
                             v["name"] == "evil.test" and v["reason"] == "sni_mismatch"
                             for v in summary["violations"]), summary["violations"])
+        report = subprocess.run([RW, "report", run.outdir], capture_output=True, text=True)
+        self.assertIn(f"tls evil.test on {SRV}:{TLS_PORT} (sni_mismatch)", report.stdout)
         run.verify_chain()
 
     def test_curl_fronting_would_deny_in_observe(self):
