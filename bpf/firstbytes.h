@@ -253,18 +253,40 @@ cut:
 /* ------------------------------------------------------------------ HTTP */
 
 /* The method: 3 to 15 capital letters and a space. */
+/* Empty lines before the request line, which servers skip (RFC 9112 2.2): f->cur past them. */
+FB_STEP(fb_skip_crlf)
+{
+	u8 c = fb_u8(f, f->cur);
+
+	(void)i;
+	if (f->cur >= f->len || (c != '\r' && c != '\n'))
+		return 1;
+	f->cur++;
+	return 0;
+}
+
+/* The method from f->cur. A segment that ends inside it (capital letters only so far) is
+ * the start of a request split across segments: FBF_CUT, never "not HTTP". */
 FB_STEP(fb_method)
 {
-	u8 c = fb_u8(f, i);
+	u32 p = f->cur + i;
+	u8 c = fb_u8(f, p);
 
-	if (i >= f->len)
+	if (p >= f->len) {
+		f->ev.flags |= FBF_CUT;
 		return 1;
+	}
 	if (c == ' ') {
 		f->ev.method_len = i;
 		return 1;
 	}
 	if (c < 'A' || c > 'Z')
 		return 1;
+	if (i >= FB_METHOD - 1) {
+		/* servers take any token as a method: a long one must not pass unread */
+		f->ev.flags |= FBF_MALFORMED;
+		return 1;
+	}
 	f->ev.method[fb_at(i, FB_METHOD - 1)] = c;
 	return 0;
 }
@@ -374,10 +396,23 @@ FB_STEP(fb_authority_len)
 FB_INLINE void fb_http(struct fb *f)
 {
 	f->ev.method_len = 0;
+	f->cur = 0;
+	FB_LOOP(16, fb_skip_crlf, f);
+	if (f->cur >= f->len && f->cur < 16) {
+		/* nothing but empty lines yet: a request may follow in the next segment */
+		f->ev.app = FB_HTTP;
+		f->ev.flags |= FBF_CUT;
+		return;
+	}
 	FB_LOOP(FB_METHOD, fb_method, f);
+	if (f->ev.flags & (FBF_CUT | FBF_MALFORMED)) {
+		f->ev.app = FB_HTTP;
+		f->ev.method_len = 0;
+		return;
+	}
 	if (f->ev.method_len < 3)
 		return;
-	f->path_at = f->ev.method_len + 1;
+	f->path_at = f->cur + f->ev.method_len + 1;
 	FB_LOOP(FB_CAP, fb_target, f);
 	if (!f->done && !(f->ev.flags & FBF_CUT))
 		return; /* not a request line */
@@ -502,11 +537,19 @@ FB_INLINE void fb_parse(struct fb *f)
 	f->key.prefixlen = 0;
 	if (f->len > FB_CAP)
 		f->len = FB_CAP;
-	if (f->len >= 6 && fb_u8(f, 0) == 0x16 && fb_u8(f, 1) == 3 && fb_u8(f, 2) <= 4 &&
-	    fb_u8(f, 5) == 1)
-		fb_tls(f);
-	else
+	if (f->len && fb_u8(f, 0) == 0x16 && (f->len < 2 || fb_u8(f, 1) == 3) &&
+	    (f->len < 3 || fb_u8(f, 2) <= 4) && (f->len < 6 || fb_u8(f, 5) == 1)) {
+		/* A handshake record's start; shorter than its header, it is a ClientHello split
+		 * across segments (the server reassembles the stream): cut, never "not TLS". */
+		if (f->len < 6) {
+			f->ev.app = FB_TLS;
+			f->ev.flags |= FBF_CUT;
+		} else {
+			fb_tls(f);
+		}
+	} else {
 		fb_http(f);
+	}
 	if (f->ev.app == FB_NONE)
 		return;
 	f->done = 0;

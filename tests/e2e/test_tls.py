@@ -338,7 +338,7 @@ class TlsNames(RwTestCase):
         path = os.path.join(self.tmp, "hostile.py")
         with open(path, "w") as f:
             f.write(HOSTILE)
-        run, _ = self.job(f"{PY} {path} good.test {TLS_PORT}")
+        run, _ = self.job(f"{PY} {path} good.test {TLS_PORT} {HTTP_PORT}")
         out = dict(l.split("=", 1) for l in run.stdout.splitlines() if "=" in l)
         self.assertEqual(set(out), set(CASES), run.stdout + run.stderr)
         recs = {}
@@ -350,6 +350,7 @@ class TlsNames(RwTestCase):
             self.assertIsNotNone(rec, f"{case}: no record ({run.events})")
             self.assertEqual((rec["verdict"], rec["reason"]), (verdict, reason), (case, rec))
         self.assertNotIn("evil.test", self.srv.snis)
+        self.assertNotIn("evil.test", self.srv.hosts)
 
 
 # What each hostile hello gets: (verdict, reason).
@@ -363,11 +364,16 @@ CASES = {
     "no_sni": ("allow", None),                       # judged by its address alone
     "upper": ("allow", None),                        # GOOD.TEST. is good.test
     "evil": ("deny", "sni_mismatch"),
+    # split across TCP segments (the server joins them): the first is judged as it is
+    "split_tls": ("deny", "name_unreadable"),        # 3 bytes, then the rest naming evil.test
+    "split_http": ("deny", "name_unreadable"),       # "G", then "ET / ... Host: evil.test"
+    "crlf_http": ("deny", "host_mismatch"),          # an empty line first (servers skip it)
+    "long_method": ("deny", "name_unreadable"),      # a 20-letter method
 }
 
 HOSTILE = r'''
 import socket, struct, sys, time
-host, port = sys.argv[1], int(sys.argv[2])
+host, port, http_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 def ext(t, body):
     return struct.pack("!HH", t, len(body)) + body
@@ -396,11 +402,25 @@ cases = {
     "upper": hello([sni("GOOD.TEST.")]),
     "evil": hello([sni("evil.test")]),
 }
-for name, data in cases.items():
-    s = socket.create_connection((host, port), timeout=5)
+evil = hello([sni("evil.test")])
+req = b"GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n"
+split = {
+    "split_tls": ([evil[:3], evil[3:]], port),
+    "split_http": ([req[:1], req[1:]], http_port),
+    "crlf_http": ([b"\r\n" + req], http_port),
+    "long_method": ([b"ABCDEFGHIJKLMNOPQRST" + req[3:]], http_port),
+}
+cases = {k: ([v], port) for k, v in cases.items()}
+cases.update(split)
+for name, (chunks, p) in cases.items():
+    s = socket.create_connection((host, p), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     print(f"{name}={s.getsockname()[1]}", flush=True)
     try:
-        s.sendall(data)
+        for i, c in enumerate(chunks):
+            if i:
+                time.sleep(0.2)  # its own segment
+            s.sendall(c)
         s.settimeout(2)
         s.recv(100)
     except OSError:

@@ -194,6 +194,14 @@ static void tls_hostile(void **state)
 	hello(&m, &e, 0, 0);
 	assert_true(parse(&m)->ev.flags & FBF_LITERAL);
 
+	/* a ClientHello split after its first bytes is cut, never "not TLS" */
+	for (size_t n = 1; n < 6; n++) {
+		struct fb *f = parse_n(m.b, n, 0);
+
+		assert_int_equal(f->ev.app, FB_TLS);
+		assert_true(f->ev.flags & FBF_CUT);
+	}
+
 	memset(&e, 0, sizeof(e));
 	sni(&e, "a..test");
 	hello(&m, &e, 0, 0);
@@ -229,6 +237,15 @@ static void http_requests(void **state)
 		    FBF_CUT); /* Host may come in the next segment */
 	assert_true(parse_str("GET /very/long")->ev.flags & FBF_CUT);
 	assert_int_equal(parse_str("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")->ev.app, FB_NONE);
+	/* a request split across segments is cut, never "not HTTP" (the server joins them) */
+	f = parse_str("G");
+	assert_true(f->ev.app == FB_HTTP && (f->ev.flags & FBF_CUT));
+	f = parse_str("\r\n\r\n");
+	assert_true(f->ev.app == FB_HTTP && (f->ev.flags & FBF_CUT));
+	/* empty lines before the request line are skipped, as servers do */
+	assert_name(parse_str("\r\nGET / HTTP/1.1\r\nHost: evil.test\r\n\r\n"), "evil.test");
+	f = parse_str("ABCDEFGHIJKLMNOPQRSTU / HTTP/1.1\r\nHost: evil.test\r\n\r\n");
+	assert_true(f->ev.app == FB_HTTP && (f->ev.flags & FBF_MALFORMED));
 	assert_int_equal(parse_str("SSH-2.0-OpenSSH_9.2\r\n")->ev.app, FB_NONE);
 	assert_int_equal(parse_str("get / HTTP/1.1\r\n")->ev.app, FB_NONE);
 	assert_true(parse_str("GET / HTTP/1.1\r\nHost: a b\r\n\r\n")->ev.flags & FBF_NAMED);
