@@ -303,6 +303,8 @@ static void close_objects(struct loader *l)
 #define RESIDENT_LPM (256 * 1024)
 
 static const size_t n_hook_defs = sizeof(hook_defs) / sizeof(hook_defs[0]);
+/* every hook has a status slot (struct loader's arrays) */
+_Static_assert(sizeof(hook_defs) / sizeof(hook_defs[0]) <= MAX_HOOKS, "MAX_HOOKS too small");
 
 static bool is_tp(const struct hook_def *d, char *cat, char *name)
 {

@@ -22,7 +22,7 @@
 struct runwarden_bpf;
 struct bpf_object;
 
-#define MAX_HOOKS 48
+#define MAX_HOOKS 64
 
 struct hook_status {
 	const char *name;   /* e.g. "tracepoint/syscalls/sys_enter_openat" */
