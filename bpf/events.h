@@ -87,6 +87,9 @@ enum ev_kind {
 #define EVF_STDIN_INET	0x1000
 #define EVF_STDOUT_INET 0x2000
 #define EVF_STDERR_INET 0x4000
+/* ev_file.flags: an open for writing (O_WRONLY, O_RDWR, O_TRUNC) of a file the checkout
+ * tracks (map `tracked`, filled at job start: findings/srcmod.c) */
+#define EVF_TRACKED_WRITE 0x8000
 
 struct ev_hdr {
 	u32 kind;
@@ -113,6 +116,9 @@ struct file_id {
 
 /* Key of the kernel's set of watched files (map `watched`). */
 #define WATCHED_MAX 8192
+/* Tracked files of the checkout known by identity (map `tracked`); more are compared at the
+ * end of the job without a writer, and counted. */
+#define TRACKED_MAX 65536
 struct file_key {
 	u64 ino;
 	u32 dev;
@@ -131,6 +137,7 @@ struct ev_exec {
 	u16 cwd_len;
 	u32 flags;
 	u32 _pad;
+	u64 cgid;	    /* its cgroup (v2 id): names the container a process runs in */
 	struct file_id exe; /* what was executed, whatever its path says */
 	char data[];	    /* exe components, cwd components, argv area (NUL-separated) */
 };
@@ -425,7 +432,8 @@ struct rw_config {
 	} resolvers[RESOLVERS_MAX];
 };
 
-#define SCOPE_SLOTS 17 /* the job's cgroup and up to 16 containers */
+#define SCOPE_SLOTS    17 /* the job's cgroup and up to 16 containers */
+#define GATE_NETNS_MAX 32 /* containers' network namespaces where the DNS gate listens */
 
 #define RULES_MAX 16
 struct port_rule {

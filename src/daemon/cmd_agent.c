@@ -61,7 +61,9 @@ static const char usage_text[] =
     "                     detaches once the socket is listening and logs to DIR/agent.log\n"
     "  --container-cgroups DIR  where the container engine creates containers (repeatable;\n"
     "                     default: system.slice, docker, machine.slice under the cgroup2\n"
-    "                     mount); containers created there during a job are the job's\n";
+    "                     mount); containers created there during a job are the job's\n"
+    "  --engine unix:///PATH  the Docker API that names the containers followed (default:\n"
+    "                     the agent's DOCKER_HOST, else /var/run/docker.sock)\n";
 
 /* What the state file holds: enough to finish (or report) a job whose agent died. */
 struct jobrec {
@@ -92,6 +94,7 @@ struct agent {
 	struct jobrec rec;
 	unsigned counter;
 	const char *const *container_dirs; /* NULL: the engines' usual places */
+	const char *engine;		   /* the Docker API socket (NULL: default) */
 };
 
 static volatile sig_atomic_t stopping;
@@ -598,16 +601,17 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 				   strerror(errno));
 	}
 
-	struct job_opts jo = {.out_dir = r->out,
-			      .step = r->step[0] ? r->step : NULL,
-			      .policy = r->policy[0] ? r->policy : NULL,
-			      .key = r->key[0] ? r->key : NULL,
-			      .mode = mode,
-			      .ring_mb = 16,
-			      .allow_partial = allow_partial,
-			      .no_sign = no_sign,
-			      .container_dirs = a->container_dirs ? a->container_dirs
-								  : job_default_container_dirs()};
+	struct job_opts jo = {
+	    .out_dir = r->out,
+	    .step = r->step[0] ? r->step : NULL,
+	    .policy = r->policy[0] ? r->policy : NULL,
+	    .key = r->key[0] ? r->key : NULL,
+	    .mode = mode,
+	    .ring_mb = 16,
+	    .allow_partial = allow_partial,
+	    .no_sign = no_sign,
+	    .container_dirs = a->container_dirs ? a->container_dirs : job_default_container_dirs(),
+	    .engine = a->engine ? a->engine : containers_engine_socket(getenv("DOCKER_HOST"))};
 	capture_begin(&cap);
 	if (job_arm(&a->j, &jo, &sens)) {
 		one_line(capture_end(&cap), why, sizeof(why));
@@ -970,13 +974,14 @@ static int daemonize(int state_fd)
 
 int cmd_agent(int argc, char **argv)
 {
-	enum { O_SOCKET = 1, O_STATE, O_PINS, O_FG, O_CONTAINERS, O_HELP };
+	enum { O_SOCKET = 1, O_STATE, O_PINS, O_FG, O_CONTAINERS, O_ENGINE, O_HELP };
 	static const struct option opts[] = {
 	    {"socket", required_argument, 0, O_SOCKET},
 	    {"state", required_argument, 0, O_STATE},
 	    {"pin-root", required_argument, 0, O_PINS},
 	    {"foreground", no_argument, 0, O_FG},
 	    {"container-cgroups", required_argument, 0, O_CONTAINERS},
+	    {"engine", required_argument, 0, O_ENGINE},
 	    {"help", no_argument, 0, O_HELP},
 	    {0, 0, 0, 0},
 	};
@@ -1015,6 +1020,12 @@ int cmd_agent(int argc, char **argv)
 			container_dirs[n_container_dirs++] = optarg;
 			a.container_dirs = container_dirs;
 			break;
+		case O_ENGINE:
+			a.engine = containers_engine_socket(optarg);
+			if (!a.engine)
+				return cli_usage("agent", "--engine %s: expected unix:///PATH",
+						 optarg);
+			break;
 		case O_HELP:
 		case 'h':
 			fputs(usage_text, stdout);
@@ -1052,6 +1063,15 @@ int cmd_agent(int argc, char **argv)
 		       "pinned at %s; `runwarden job stop` will report the record incomplete",
 		       a.rec.id, a.rec.agent_pid, a.rec.pins);
 	}
+	/* The children it starts (the kernel side's holder, detaching helpers) are
+	 * nobody's to wait for: reaped by the kernel, never left as zombies. */
+	signal(SIGCHLD, SIG_IGN);
+	/* Before the socket exists: an agent that answers is one whose first job arms by
+	 * writing maps, like every later one. */
+	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, NULL, 0, err, sizeof(err)))
+		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
+		       "job loads its own",
+		       err);
 	a.lfd = control_listen(a.sock_path, err, sizeof(err));
 	if (a.lfd < 0) {
 		rw_err("%s", err);
@@ -1062,9 +1082,6 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	/* The children it starts (the kernel side's holder, detaching helpers) are
-	 * nobody's to wait for: reaped by the kernel, never left as zombies. */
-	signal(SIGCHLD, SIG_IGN);
 	struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: wake epoll */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -1074,11 +1091,6 @@ int cmd_agent(int argc, char **argv)
 		rw_err("epoll: %s", strerror(errno));
 		goto out;
 	}
-	/* The first job then arms by writing maps, like every later one. */
-	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, err, sizeof(err)))
-		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
-		       "job loads its own",
-		       err);
 	rw_err("agent listening on %s (pid %d)", a.sock_path, (int)getpid());
 	sd_notify_ready();
 

@@ -20,6 +20,7 @@
 #include "common/strbuf.h"
 #include "common/strmap.h"
 #include "findings/severity.h"
+#include "findings/srcmod.h"
 
 struct proctab;
 
@@ -35,8 +36,9 @@ struct proctab;
 	X(RUNNER_FILE_COMMAND, "runner_file_command") /* GITHUB_ENV/GITHUB_PATH poisoning */       \
 	X(REVERSE_SHELL, "reverse_shell")	/* a shell whose stdin/stdout is a connection */   \
 	X(CONTAINER_ENGINE, "container_engine") /* a connect to a container engine's socket */     \
-	X(MOUNT, "mount")	/* mount(2)/move_mount(2): host paths, namespaces */               \
-	X(GIT_HOOK, "git_hook") /* a git hook written in the checkout */
+	X(MOUNT, "mount")		      /* mount(2)/move_mount(2): host paths, namespaces */ \
+	X(GIT_HOOK, "git_hook")		      /* a git hook written in the checkout */             \
+	X(SOURCE_MODIFIED, "source_modified") /* tracked files of the checkout changed */
 
 enum finding_kind {
 #define FK_ENUM_(e, name) FK_##e,
@@ -116,6 +118,7 @@ struct findings {
 	struct strmap outlived;	    /* "pid" -> struct outlived: alive when its root exited */
 	struct strmap filecmds;	    /* runner file command path -> struct filecmd (filecmd.c) */
 	struct strmap last_connect; /* "pid" -> struct last_connect (host.c) */
+	struct srcmod srcmod;	    /* the checkout at start (srcmod.c); inactive: none */
 	/* Lockdown: severities whose findings call on_raise (policy `on_finding`, enforce). */
 	enum finding_action act[SEV_COUNT];
 	void (*on_raise)(void *ctx, const struct finding *f);
@@ -145,6 +148,10 @@ void findings_on_memread(struct findings *f, const struct finding_proc *p,
 /* An open for writing of a file on the sensitive list (runner file commands, filecmd.c). */
 void findings_on_file_write(struct findings *f, const struct finding_proc *p, const char *path,
 			    uint64_t seq);
+/* An open for writing of a tracked file of the checkout (kernel identity kdev, ino): the
+ * writer source_modified names. Returns the file's path, NULL when it is not one. */
+const char *findings_on_tracked_write(struct findings *f, const struct finding_proc *p,
+				      uint32_t kdev, uint64_t ino, uint64_t seq);
 /* A connect line: activity, and (TCP) the connection a later reverse shell rests on. */
 void findings_on_connect(struct findings *f, const struct finding_proc *p, const char *proto,
 			 const char *addr, bool v6, unsigned port, uint64_t seq);
@@ -170,6 +177,7 @@ void findings_print(const struct findings *f, FILE *out, int max);
 void findings_filecmd_exit(struct findings *f, pid_t pid);
 void findings_filecmd_finish(struct findings *f);
 void findings_filecmd_free(struct findings *f);
+void findings_srcmod_finish(struct findings *f);
 const char *findings_short_exe(const struct finding_proc *p);
 struct finding *finding_raise(struct findings *f, const char *key, enum finding_kind kind,
 			      enum finding_severity sev, const struct finding_proc *p);

@@ -36,8 +36,9 @@ struct summary {
 	uint64_t lost_kernel[EV_KIND_MAX];
 	uint64_t lost_user[EV_KIND_MAX];
 	uint64_t audits, denials;
-	uint64_t malformed;	    /* records of unknown kind or size */
-	uint64_t containers_missed; /* containers that could not be added to the scope */
+	uint64_t malformed;	      /* records of unknown kind or size */
+	uint64_t containers_missed;   /* containers that could not be added to the scope */
+	uint64_t containers_unlisted; /* fenced and recorded, but past the cap on names */
 	/* Executable digests: distinct files hashed, their bytes, cache hits,
 	 * and the time the agent spent hashing (the cost of exec identity). */
 	uint64_t exe_hashed_files, exe_hashed_bytes, exe_hash_hits;

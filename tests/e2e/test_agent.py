@@ -338,7 +338,8 @@ print(os.getpid())
         rc, _, err = self.agent.job("stop")
         self.assertEqual(rc, 0, err)
         run = Run(rc, err, out)
-        self.assertEqual(run.summary["containers"], [cid])
+        self.assertEqual([(x["kind"], x["id"]) for x in run.summary["containers"]],
+                         [("container", cid[len("docker-"):-len(".scope")])])
         (e,) = run.of("connect", pid=int(c.stdout.strip()))
         self.assertEqual((e["daddr"], e["dport"]), (GOOD, self.good.port))
 
