@@ -25,6 +25,7 @@
 enum conn_state {
 	CONN_SEEN = 1,
 	CONN_REFUSED,
+	CONN_HTTP, /* plain HTTP: every segment that starts a request is judged (keep-alive) */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -153,6 +154,7 @@ static __always_inline int conn_first_bytes(struct __sk_buff *skb, const struct 
 	struct fb *f;
 	u64 cookie;
 	u32 *st;
+	bool later = false;
 	u8 v;
 
 	if (p->proto != PROTO_TCP || !have_bpf_loop)
@@ -163,8 +165,13 @@ static __always_inline int conn_first_bytes(struct __sk_buff *skb, const struct 
 		return 1; /* no payload: a SYN, an ACK, a FIN */
 	cookie = bpf_get_socket_cookie(skb);
 	st = bpf_map_lookup_elem(&conn_seen, &cookie);
-	if (st)
-		return *st != CONN_REFUSED;
+	if (st) {
+		/* A later request on a kept-alive HTTP connection names its own Host, and a
+		 * server or CDN routes each request by it: judged like the first. */
+		if (*st != CONN_HTTP)
+			return *st != CONN_REFUSED;
+		later = true;
+	}
 	c = cfg();
 	if (c && runner_socket(skb, c)) {
 		conn_mark(cookie, CONN_SEEN);
@@ -190,15 +197,18 @@ static __always_inline int conn_first_bytes(struct __sk_buff *skb, const struct 
 		return 1;
 	}
 	f->len = n;
-	if (fb_parse_any(f) == FB_NONE) {
-		conn_mark(cookie, CONN_SEEN);
+	/* On a later segment only a whole request line counts: a body's bytes may look like the
+	 * start of one. */
+	if (fb_parse_any(f) == FB_NONE || (later && !f->hdr_end)) {
+		if (!later)
+			conn_mark(cookie, CONN_SEEN);
 		__sync_fetch_and_add(&f->busy, -1);
 		return 1;
 	}
 	conn_name_fill(f, skb, p, cookie);
 	v = conn_name_judge(f, p, c);
 	f->ev.verdict = v;
-	state = refused(v) ? CONN_REFUSED : CONN_SEEN;
+	state = refused(v) ? CONN_REFUSED : f->ev.app == FB_HTTP ? CONN_HTTP : CONN_SEEN;
 	if (state == CONN_REFUSED)
 		f->ev.flags |= FBF_DROPPED;
 	conn_mark(cookie, state);

@@ -40,6 +40,7 @@ struct fb {
 	u32 alpn_at, alpn_n, alpn_next;
 	u32 path_at;
 	u32 hdr_end;
+	u32 host_at; /* the Host header's value */
 	u32 dots;
 	u32 done;
 	struct ev_conn_name ev; /* the results, sent as they are */
@@ -326,32 +327,35 @@ FB_STEP(fb_target)
 	return 0;
 }
 
-/* Header lines: the first Host's value start; a second Host is malformed (servers differ
- * in which one they take). Stops at the blank line ending the headers. */
+/* Header lines: the Host header's value start. Past the blank line ending the headers the rest
+ * of the bytes seen are scanned too: a Host line there (a second request in the same segment,
+ * pipelined, or a body that looks like one) is as malformed as a second Host header, since the
+ * server may route the second request by it. */
 FB_STEP(fb_headers)
 {
 	u32 p = f->hdr_end + i;
 
 	if (p + 1 >= f->len) {
-		f->ev.flags |= FBF_CUT;
+		if (!f->done)
+			f->ev.flags |= FBF_CUT;
 		return 1;
 	}
 	if (fb_u8(f, p) != '\n')
 		return 0;
-	if (fb_u8(f, p + 1) == '\r' || fb_u8(f, p + 1) == '\n') {
+	if (!f->done && (fb_u8(f, p + 1) == '\r' || fb_u8(f, p + 1) == '\n')) {
 		f->done = 1;
-		return 1;
+		return 0;
 	}
 	if (p + 6 > f->len)
-		return 0; /* the next round sees the cut */
+		return 0; /* the next round sees the end */
 	if (fb_lower(fb_u8(f, p + 1)) == 'h' && fb_lower(fb_u8(f, p + 2)) == 'o' &&
 	    fb_lower(fb_u8(f, p + 3)) == 's' && fb_lower(fb_u8(f, p + 4)) == 't' &&
 	    fb_u8(f, p + 5) == ':') {
-		if (f->name_at) {
+		if (f->host_at || f->done) {
 			f->ev.flags |= FBF_MALFORMED;
 			return 1;
 		}
-		f->name_at = p + 6;
+		f->host_at = p + 6;
 	}
 	return 0;
 }
@@ -422,6 +426,9 @@ FB_INLINE void fb_http(struct fb *f)
 		f->ev.flags |= FBF_CUT; /* request line longer than the bytes seen */
 		return;
 	}
+	FB_LOOP(FB_CAP, fb_headers, f);
+	if (f->ev.flags & FBF_MALFORMED)
+		return;
 	/* An absolute target names the host the server takes, whatever Host says (RFC 9112 3.2.2).
 	 */
 	if (f->ev.path_len > 7 && fb_lower(f->ev.path[0]) == 'h' &&
@@ -434,14 +441,12 @@ FB_INLINE void fb_http(struct fb *f)
 			f->name_at = f->path_at + s + 3;
 	}
 	if (!f->name_at) {
-		FB_LOOP(FB_CAP, fb_headers, f);
-		if (f->ev.flags & FBF_MALFORMED)
-			return;
-		if (!f->name_at) {
+		if (!f->host_at) {
 			if (f->done)
 				f->ev.flags |= FBF_NO_NAME; /* headers end without a Host */
 			return;
 		}
+		f->name_at = f->host_at;
 		FB_LOOP(64, fb_skip_blank, f);
 	}
 	if (fb_u8(f, f->name_at) == '[' && f->name_at < f->len) {
@@ -529,7 +534,7 @@ FB_INLINE void fb_name(struct fb *f)
 FB_INLINE void fb_parse(struct fb *f)
 {
 	f->cur = f->end = f->name_at = f->name_max = 0;
-	f->alpn_at = f->alpn_n = f->alpn_next = f->path_at = f->hdr_end = 0;
+	f->alpn_at = f->alpn_n = f->alpn_next = f->path_at = f->hdr_end = f->host_at = 0;
 	f->dots = f->done = 0;
 	f->ev.app = FB_NONE;
 	f->ev.flags = 0;

@@ -274,6 +274,44 @@ class TlsNames(RwTestCase):
         self.assertEqual(bad[0]["reason"], "host_mismatch")
         self.assertEqual(bad[0]["path"], "/front")
 
+    def test_plain_http_keep_alive_and_pipelining(self):
+        """A server routes each request on a kept-alive connection by its own Host: the second
+        request, naming evil.test after an allowed first one, is judged and refused; so is a
+        segment carrying two pipelined requests."""
+        script = (
+            "import http.client, socket\n"
+            "c = http.client.HTTPConnection('good.test', 8080, timeout=10)\n"
+            "c.request('GET', '/first'); r = c.getresponse(); r.read(); print('first', r.status)\n"
+            "try:\n"
+            "    c.putrequest('GET', '/second', skip_host=True)\n"
+            "    c.putheader('Host', 'evil.test'); c.endheaders()\n"
+            "    print('second', c.getresponse().status)\n"
+            "except OSError as e:\n"
+            "    print('second refused', type(e).__name__)\n"
+            "s = socket.create_connection(('good.test', 8080), timeout=10)\n"
+            "s.sendall(b'GET /p1 HTTP/1.1\\r\\nHost: good.test\\r\\n\\r\\n'\n"
+            "          b'GET /p2 HTTP/1.1\\r\\nHost: evil.test\\r\\n\\r\\n')\n"
+            "try:\n"
+            "    print('pipelined', s.recv(100)[:12])\n"
+            "except OSError as e:\n"
+            "    print('pipelined refused', type(e).__name__)\n")
+        path = os.path.join(self.tmp, "ka.py")
+        with open(path, "w") as f:
+            f.write(script)
+        run, took = self.job(f"{PY} {path}")
+        self.assertIn("first 200", run.stdout, run.stderr)
+        self.assertIn("second refused", run.stdout)
+        self.assertIn("pipelined refused", run.stdout)
+        self.assertLess(took, FAIL_WITHIN + 5)
+        self.assertNotIn("evil.test", self.srv.hosts)
+        self.assertEqual(self.srv.hosts, ["good.test:8080"])  # the first request only
+        second = self.names(run, app="http", host="evil.test")
+        self.assertEqual([(e["path"], e["verdict"], e["reason"]) for e in second],
+                         [("/second", "deny", "host_mismatch")], run.events)
+        piped = self.names(run, app="http", path="/p1")
+        self.assertEqual([(e["verdict"], e["reason"], e.get("unreadable")) for e in piped],
+                         [("deny", "name_unreadable", "malformed")], run.events)
+
     # ------------------------------------------------------------ HTTP inside TLS
 
     def test_http_inside_tls(self):

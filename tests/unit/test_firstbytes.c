@@ -229,6 +229,14 @@ static void http_requests(void **state)
 	    parse_str("GET / HTTP/1.1\r\nHost: good.test\r\nHost: evil.test\r\n\r\n")->ev.flags &
 	    FBF_MALFORMED);
 	assert_true(parse_str("GET / HTTP/1.0\r\nAccept: */*\r\n\r\n")->ev.flags & FBF_NO_NAME);
+	/* a second request in the same segment (pipelined) naming its own host */
+	assert_true(parse_str("GET / HTTP/1.1\r\nHost: good.test\r\n\r\n"
+			      "GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n")
+			->ev.flags &
+		    FBF_MALFORMED);
+	/* an absolute target with its Host header is one request, not two names */
+	assert_name(parse_str("GET http://good.test/ HTTP/1.1\r\nHost: good.test\r\n\r\n"),
+		    "good.test");
 	assert_true(parse_str("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n")->ev.flags &
 		    FBF_LITERAL);
 	assert_true(parse_str("GET / HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\n")->ev.flags &
