@@ -408,7 +408,10 @@ enum rw_mode {
 };
 
 /* map `config`, slot 0 */
-#define RESOLVERS_MAX 8
+#define RESOLVERS_MAX	8
+#define ENGINE_DIRS_MAX 8 /* followed engine directories (with BuildKit's) */
+/* Cgroups below them when the job started: never the job's. */
+#define ENGINE_PREEXISTING_MAX 16384
 struct rw_config {
 	u32 mode;
 	u32 policy;	/* 0: no policy loaded, everything is `allow` */
@@ -430,6 +433,18 @@ struct rw_config {
 		u16 port;
 		u16 _pad[3];
 	} resolvers[RESOLVERS_MAX];
+	/* Engine directories the job follows (containers.c): a cgroup directly
+	 * below one, not in engine_preexisting, is a container of the job's, from
+	 * its birth (the cgroup hooks are attached to the directory itself). */
+	u32 n_engines;
+	/* Set before the hooks are attached to the first engine directory: from
+	 * then on the cgroup programs tell the job's from the rest. */
+	u32 engines_armed;
+	struct {
+		u64 cgid;  /* the directory's cgroup id */
+		u32 level; /* its depth below the cgroup2 root */
+		u32 _pad;
+	} engines[ENGINE_DIRS_MAX];
 };
 
 #define SCOPE_SLOTS    17 /* the job's cgroup and up to 16 containers */

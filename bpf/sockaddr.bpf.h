@@ -86,6 +86,8 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 	u32 tid = (u32)id;
 	u8 proto = rproto_of(ctx->protocol);
 
+	if (!cg_task_jobs())
+		return 1;
 	e.h.kind = EV_CONNECT;
 	e.h.pid = id >> 32;
 	e.h.tid = tid;

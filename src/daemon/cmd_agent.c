@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baseline/baseline.h"
+#include "ci/detect.h"
 #include "daemon/control.h"
 #include "job/job.h"
 #include "cmds.h"
@@ -63,7 +65,11 @@ static const char usage_text[] =
     "                     default: system.slice, docker, machine.slice under the cgroup2\n"
     "                     mount); containers created there during a job are the job's\n"
     "  --engine unix:///PATH  the Docker API that names the containers followed (default:\n"
-    "                     the agent's DOCKER_HOST, else /var/run/docker.sock)\n";
+    "                     the agent's DOCKER_HOST, else /var/run/docker.sock)\n"
+    "  --baseline STORE   record every finished job in this baseline (a SQLite file or a\n"
+    "                     postgresql:// URI, docs/baseline.md), keyed by the repository,\n"
+    "                     workflow and job `job start` sends\n"
+    "  --baseline-min-runs N  runs of a step before a first-seen result is medium (5)\n";
 
 /* What the state file holds: enough to finish (or report) a job whose agent died. */
 struct jobrec {
@@ -95,6 +101,10 @@ struct agent {
 	unsigned counter;
 	const char *const *container_dirs; /* NULL: the engines' usual places */
 	const char *engine;		   /* the Docker API socket (NULL: default) */
+	/* --baseline: the store every finished job is recorded in, and the live job's key */
+	const char *bl_spec;
+	int bl_min_runs;
+	struct baseline_job bl;
 };
 
 static volatile sig_atomic_t stopping;
@@ -517,13 +527,43 @@ static void drop_job(struct agent *a)
 		job_free(&a->j, false); /* unpins too (loader_stop) */
 	}
 	a->active = false;
+	baseline_job_close(&a->bl);
+}
+
+/* The key of the job about to start, from the request (which `job start` fills from its own
+ * CI context or flags), checked with the store before anything is armed. NULL, or a reply. */
+static json_t *open_baseline(struct agent *a, json_t *req)
+{
+	char repo[CI_VALUE_MAX + 1] = "", workflow[CI_VALUE_MAX + 1] = "",
+				 job[CI_VALUE_MAX + 1] = "", err[512], why[1024];
+	char *const no_env[] = {NULL};
+	struct capture cap;
+	int rc;
+
+	if (get_str(req, "repo", false, repo, sizeof(repo), err, sizeof(err)) ||
+	    get_str(req, "workflow", false, workflow, sizeof(workflow), err, sizeof(err)) ||
+	    get_str(req, "job", false, job, sizeof(job), err, sizeof(err)))
+		return error_reply("bad request: %s", err);
+	if (!a->bl_spec)
+		return NULL;
+	struct baseline_opts bo = {.spec = a->bl_spec,
+				   .repo = repo[0] ? repo : NULL,
+				   .workflow = workflow[0] ? workflow : NULL,
+				   .job = job[0] ? job : NULL,
+				   .min_runs = a->bl_min_runs};
+	capture_begin(&cap);
+	/* The agent's own environment is not the job's: the key comes with the request. */
+	rc = baseline_job_open(&a->bl, &bo, no_env);
+	one_line(capture_end(&cap), why, sizeof(why));
+	capture_free(&cap);
+	return rc ? error_reply("%s", why[0] ? why : "--baseline: cannot open the store") : NULL;
 }
 
 static json_t *op_start(struct agent *a, json_t *req, int peer)
 {
-	static const char *const keys[] = {"op",   "out", "policy", "mode",	     "key",
-					   "step", "pid", "watch",  "allow_partial", "no_sign",
-					   NULL};
+	static const char *const keys[] = {
+	    "op",    "out",	      "policy",	 "mode", "key",	     "step", "pid",
+	    "watch", "allow_partial", "no_sign", "repo", "workflow", "job",  NULL};
 	struct jobrec *r = &a->rec;
 	struct sensitive_list sens;
 	struct capture cap;
@@ -600,6 +640,10 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 		return error_reply("--out %s: cannot create its parent: %s", r->out,
 				   strerror(errno));
 	}
+	if ((reply = open_baseline(a, req))) {
+		sensitive_free(&sens);
+		return reply;
+	}
 
 	struct job_opts jo = {
 	    .out_dir = r->out,
@@ -611,13 +655,15 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 	    .allow_partial = allow_partial,
 	    .no_sign = no_sign,
 	    .container_dirs = a->container_dirs ? a->container_dirs : job_default_container_dirs(),
-	    .engine = a->engine ? a->engine : containers_engine_socket(getenv("DOCKER_HOST"))};
+	    .engine = a->engine ? a->engine : containers_engine_socket(getenv("DOCKER_HOST")),
+	    .baseline = a->bl_spec ? &a->bl : NULL};
 	capture_begin(&cap);
 	if (job_arm(&a->j, &jo, &sens)) {
 		one_line(capture_end(&cap), why, sizeof(why));
 		capture_free(&cap);
 		sensitive_free(&sens);
 		job_free(&a->j, false);
+		baseline_job_close(&a->bl);
 		return error_reply("%s", why[0] ? why : "arming failed");
 	}
 	one_line(capture_end(&cap), why, sizeof(why)); /* warnings (--allow-partial) */
@@ -974,7 +1020,17 @@ static int daemonize(int state_fd)
 
 int cmd_agent(int argc, char **argv)
 {
-	enum { O_SOCKET = 1, O_STATE, O_PINS, O_FG, O_CONTAINERS, O_ENGINE, O_HELP };
+	enum {
+		O_SOCKET = 1,
+		O_STATE,
+		O_PINS,
+		O_FG,
+		O_CONTAINERS,
+		O_ENGINE,
+		O_HELP,
+		O_BASELINE,
+		O_BL_MIN
+	};
 	static const struct option opts[] = {
 	    {"socket", required_argument, 0, O_SOCKET},
 	    {"state", required_argument, 0, O_STATE},
@@ -982,6 +1038,8 @@ int cmd_agent(int argc, char **argv)
 	    {"foreground", no_argument, 0, O_FG},
 	    {"container-cgroups", required_argument, 0, O_CONTAINERS},
 	    {"engine", required_argument, 0, O_ENGINE},
+	    {"baseline", required_argument, 0, O_BASELINE},
+	    {"baseline-min-runs", required_argument, 0, O_BL_MIN},
 	    {"help", no_argument, 0, O_HELP},
 	    {0, 0, 0, 0},
 	};
@@ -1026,6 +1084,19 @@ int cmd_agent(int argc, char **argv)
 				return cli_usage("agent", "--engine %s: expected unix:///PATH",
 						 optarg);
 			break;
+		case O_BASELINE:
+			a.bl_spec = optarg;
+			break;
+		case O_BL_MIN: {
+			uint64_t n;
+
+			if (!parse_u64(optarg, 1, 100000, &n))
+				return cli_usage(
+				    "agent", "--baseline-min-runs %s: expected a number 1-100000",
+				    optarg);
+			a.bl_min_runs = (int)n;
+			break;
+		}
 		case O_HELP:
 		case 'h':
 			fputs(usage_text, stdout);

@@ -38,7 +38,11 @@ struct proctab;
 	X(CONTAINER_ENGINE, "container_engine") /* a connect to a container engine's socket */     \
 	X(MOUNT, "mount")		      /* mount(2)/move_mount(2): host paths, namespaces */ \
 	X(GIT_HOOK, "git_hook")		      /* a git hook written in the checkout */             \
-	X(SOURCE_MODIFIED, "source_modified") /* tracked files of the checkout changed */
+	X(SOURCE_MODIFIED, "source_modified") /* tracked files of the checkout changed */          \
+	/* the baseline (src/baseline/): what no earlier run of the job's step did */              \
+	X(FIRST_SEEN_DESTINATION, "first_seen_destination")                                        \
+	X(FIRST_SEEN_EXE, "first_seen_exe")                                                        \
+	X(FIRST_SEEN_DNS_PARENT, "first_seen_dns_parent")
 
 enum finding_kind {
 #define FK_ENUM_(e, name) FK_##e,

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "baseline/baseline.h"
 #include "job/job.h"
 #include "kernel/keeper.h"
 #include "job/seccomp.h"
@@ -40,6 +41,8 @@ struct run_opts {
 	char **cmd;
 	const char *container_dirs[MAX_CONTAINER_DIRS + 1];
 	int n_container_dirs;
+	struct baseline_opts baseline;
+	bool use_baseline;
 };
 
 static const char usage_text[] =
@@ -80,7 +83,13 @@ static const char usage_text[] =
     "                     (source_modified; in CI by default the platform's workspace,\n"
     "                     else the current directory; outside CI only when given;\n"
     "                     `none`: no comparison)\n"
-    "  --quiet            no summary on stderr\n";
+    "  --quiet            no summary on stderr\n"
+    "  --baseline STORE   record the finished run in a baseline (a SQLite file such as\n"
+    "                     /var/lib/runwarden/baseline.db, or a postgresql:// URI) and\n"
+    "                     report what its job never did before (docs/baseline.md)\n"
+    "  --repo R, --workflow W, --job J\n"
+    "                     the baseline key, when the CI context does not give it\n"
+    "  --baseline-min-runs N  runs of a step before a first-seen result is medium (5)\n";
 
 static volatile sig_atomic_t pending_signal;
 
@@ -152,7 +161,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		O_NOSIGN,
 		O_QUIET,
 		O_WORKSPACE,
-		O_HELP
+		O_HELP,
+		O_BASELINE,
+		O_REPO,
+		O_WORKFLOW,
+		O_JOB,
+		O_BL_MIN,
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, 0, O_OUT},
@@ -174,6 +188,11 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	    {"no-sign", no_argument, 0, O_NOSIGN},
 	    {"quiet", no_argument, 0, O_QUIET},
 	    {"workspace", required_argument, 0, O_WORKSPACE},
+	    {"baseline", required_argument, 0, O_BASELINE},
+	    {"repo", required_argument, 0, O_REPO},
+	    {"workflow", required_argument, 0, O_WORKFLOW},
+	    {"job", required_argument, 0, O_JOB},
+	    {"baseline-min-runs", required_argument, 0, O_BL_MIN},
 	    {"help", no_argument, 0, O_HELP},
 	    {0, 0, 0, 0},
 	};
@@ -281,6 +300,29 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		case O_QUIET:
 			o->job.quiet = true;
 			break;
+		case O_BASELINE:
+			o->baseline.spec = optarg;
+			o->use_baseline = true;
+			break;
+		case O_REPO:
+			o->baseline.repo = optarg;
+			break;
+		case O_WORKFLOW:
+			o->baseline.workflow = optarg;
+			break;
+		case O_JOB:
+			o->baseline.job = optarg;
+			break;
+		case O_BL_MIN: {
+			uint64_t n;
+
+			if (!parse_u64(optarg, 1, 100000, &n))
+				return cli_usage(
+				    "run", "--baseline-min-runs %s: expected a number 1-100000",
+				    optarg);
+			o->baseline.min_runs = (int)n;
+			break;
+		}
 		case O_HELP:
 		case 'h':
 			fputs(usage_text, stdout);
@@ -293,6 +335,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		return cli_usage("run",
 				 "no command given (runwarden run [options] -- CMD [ARG...])");
 	o->cmd = argv + optind;
+	if (!o->use_baseline &&
+	    (o->baseline.repo || o->baseline.workflow || o->baseline.job || o->baseline.min_runs))
+		return cli_usage("run", "--repo, --workflow, --job and --baseline-min-runs need "
+					"--baseline STORE");
 	if (o->job.mode == POLICY_MODE_ENFORCE && !o->job.policy)
 		return cli_usage("run",
 				 "--mode enforce needs --policy FILE (what should be allowed?)");
@@ -428,9 +474,12 @@ static pid_t start_child(const struct job *j, const struct run_opts *o, uid_t ui
 	return child;
 }
 
+extern char **environ;
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = {0};
+	struct baseline_job bl = {0};
 	struct sensitive_list sens;
 	struct job j = {.epfd = -1};
 	struct keeper k = {.pidfd = -1, .ctl = -1};
@@ -454,6 +503,14 @@ int cmd_run(int argc, char **argv)
 		sensitive_free(&sens);
 		return 1;
 	}
+	/* A wrong store or a run with no key fails now, not after the work. */
+	if (o.use_baseline) {
+		if (baseline_job_open(&bl, &o.baseline, environ)) {
+			sensitive_free(&sens);
+			return 1;
+		}
+		o.job.baseline = &bl;
+	}
 	/* job_arm refuses a key that is not root's alone before the job starts. */
 	o.job.command = o.cmd;
 	if (!o.job.engine)
@@ -461,6 +518,7 @@ int cmd_run(int argc, char **argv)
 	if (job_arm(&j, &o.job, &sens)) {
 		sensitive_free(&sens);
 		job_free(&j, false);
+		baseline_job_close(&bl);
 		return 1;
 	}
 	o.job.mode = j.o.mode; /* the policy may have chosen it */
@@ -474,6 +532,7 @@ int cmd_run(int argc, char **argv)
 			rw_err("%s; refusing to start a job whose fence would end with runwarden",
 			       err);
 			job_free(&j, false);
+			baseline_job_close(&bl);
 			return 1;
 		}
 		j.keeper_pidfd = fcntl(k.pidfd, F_DUPFD_CLOEXEC, 0);
@@ -497,6 +556,7 @@ int cmd_run(int argc, char **argv)
 	}
 	job_free(&j, true);
 	keeper_release(&k);
+	baseline_job_close(&bl);
 	return rc;
 }
 

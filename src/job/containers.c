@@ -266,19 +266,38 @@ static void take_existing(struct containers *c, struct loader *ld, struct collec
 	closedir(d);
 }
 
-/* An engine directory: its containers, and BuildKit's directory in it. */
+/* An engine directory: its containers, and BuildKit's directory in it. What is
+ * created in them from now on is the job's, in the kernel first (hooks attached to
+ * the directory itself), named here when inotify tells. A directory that appears
+ * during the job (late) holds only the job's. */
 static int watch_engine(struct containers *c, const char *path, struct loader *ld,
-			struct collector *col, bool late)
+			struct collector *col, bool late, char *err, size_t errlen)
 {
 	char bk[PATH_MAX];
+	int rc, at;
 
 	if (add_watch(c, path, ROLE_ENGINE))
 		return -1;
+	at = c->nw - 1;
+	rc = loader_follow_engine(ld, path, true, !late, err, errlen);
+	if (rc < 0) {
+		c->nw--;
+		inotify_rm_watch(c->ino_fd, c->w[at].wd);
+		return -2;
+	}
+	c->w[at].fenced = rc == 0;
+	if (late)
+		take_existing(c, ld, col, at);
+	snprintf(bk, sizeof(bk), "%s/buildkit", path);
+	if (add_watch(c, bk, ROLE_BUILDKIT))
+		return 0;
+	/* Below the engine's: fenced with it; told apart in the kernel by its own
+	 * children, as BuildKit's directory itself is older than the job. */
+	c->w[c->nw - 1].fenced = c->w[at].fenced;
 	if (late)
 		take_existing(c, ld, col, c->nw - 1);
-	snprintf(bk, sizeof(bk), "%s/buildkit", path);
-	if (!add_watch(c, bk, ROLE_BUILDKIT) && late)
-		take_existing(c, ld, col, c->nw - 1);
+	else if (loader_follow_engine(ld, bk, false, true, err, errlen) < 0)
+		return -2;
 	return 0;
 }
 
@@ -316,8 +335,8 @@ static int claim(struct containers *c, const char *dir, char *err, size_t errlen
 	return 0;
 }
 
-int containers_start(struct containers *c, const char *const *dirs, const char *engine,
-		     const char *claim_dir, char *err, size_t errlen)
+int containers_start(struct containers *c, struct loader *ld, const char *const *dirs,
+		     const char *engine, const char *claim_dir, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -341,9 +360,16 @@ int containers_start(struct containers *c, const char *const *dirs, const char *
 	for (int i = 0; dirs[i]; i++) {
 		char parent[PATH_MAX], *slash;
 
+		int rc;
+
 		if (i == CONTAINER_WATCHES || claim(c, dirs[i], err, errlen))
 			return -1;
-		if (!watch_engine(c, dirs[i], NULL, NULL, false))
+		rc = watch_engine(c, dirs[i], ld, NULL, false, err, errlen);
+		if (rc == -2) {
+			rw_err("following containers under %s: %s", dirs[i], err);
+			return -1;
+		}
+		if (!rc)
 			continue;
 		/* Not there yet (an engine makes it with its first container): wait for it. */
 		snprintf(parent, sizeof(parent), "%s", dirs[i]);
@@ -446,22 +472,47 @@ static void wait_for_netns(struct containers *c, int slot)
 	}
 }
 
-/* A container cgroup joins the job: hooks, scope, identity, record. */
+/* A slot to follow a container in (its network namespace, its end), or -1. */
+static int free_slot(const struct containers *c)
+{
+	for (int s = 1; s < SCOPE_SLOTS; s++)
+		if (!c->live[s].name[0])
+			return s;
+	return -1;
+}
+
+/*
+ * Not a container of the job's: there before the job (the kernel's set, so that
+ * what is named here and what the kernel fences agree), or no container at all
+ * (a service systemd starts in system.slice), which the kernel is told to leave
+ * alone. BuildKit's directory is no container but holds the job's steps.
+ */
+static bool not_jobs(const struct loader *ld, const struct cwatch *w, const char *name,
+		     uint64_t cgid, bool is_container)
+{
+	if (loader_engine_preexisting(ld, cgid))
+		return true;
+	if (!is_container && w->fenced && !(w->role == ROLE_ENGINE && !strcmp(name, "buildkit")))
+		loader_engine_exclude(ld, cgid);
+	return !is_container;
+}
+
+/* A container cgroup of the job's: fenced (from its birth, or now), named, recorded. */
 static void take(struct containers *c, struct loader *ld, struct collector *col,
 		 const struct cwatch *w, const char *name)
 {
 	const char *engine = "docker", *kind = "build-step";
 	char id[80], path[PATH_MAX + 80], err[256], sandbox[PATH_MAX] = "";
 	struct strbuf who = STRBUF_INIT;
+	bool is_container = true;
 	struct stat st;
-	int fd, slot;
+	int fd, slot, scope_slot = 0;
 
 	if (w->role == ROLE_BUILDKIT) {
-		if (!buildkit_step(name))
-			return;
+		is_container = buildkit_step(name);
 		snprintf(id, sizeof(id), "%s", name);
 	} else if (!container_cgroup(w->path, name, &engine, id, sizeof(id))) {
-		return;
+		is_container = false;
 	} else if (!docker_buildkit_unit(engine, id)) {
 		kind = "container";
 	}
@@ -469,35 +520,49 @@ static void take(struct containers *c, struct loader *ld, struct collector *col,
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return; /* gone already */
-	if (fstat(fd, &st)) {
+	if (fstat(fd, &st) || not_jobs(ld, w, name, st.st_ino, is_container)) {
 		close(fd);
 		return;
 	}
-	slot = loader_add_scope(ld, fd, err, sizeof(err));
+	slot = free_slot(c);
+	if (!w->fenced && slot > 0)
+		scope_slot = loader_add_scope(ld, fd, err, sizeof(err));
+	else if (!w->fenced)
+		snprintf(err, sizeof(err), "more than %d containers at once", SCOPE_SLOTS - 1);
 	close(fd);
-	if (slot < 0) {
+	if (!w->fenced && scope_slot <= 0) {
 		rw_err("container %s is NOT watched: %s", name, err);
 		col->sum.containers_missed++;
 		return;
 	}
-	c->live[slot].wd = w->wd;
-	snprintf(c->live[slot].name, sizeof(c->live[slot].name), "%s", name);
-	snprintf(c->live[slot].path, sizeof(c->live[slot].path), "%s", path);
-	c->live[slot].netns_ino = 0;
-	c->live[slot].gate = -1;
-	snprintf(path, sizeof(path), "%s/%s/cgroup.events", w->path, name);
-	c->live[slot].events_wd = inotify_add_watch(c->ino_fd, path, IN_MODIFY);
-	c->live[slot].look_until = now_mono_ns() + NETNS_LOOK_NS;
-	wait_for_netns(c, slot);
+	if (slot > 0) {
+		struct live *l = &c->live[slot];
+
+		l->scope_slot = scope_slot;
+		l->wd = w->wd;
+		snprintf(l->name, sizeof(l->name), "%s", name);
+		snprintf(l->path, sizeof(l->path), "%s", path);
+		l->netns_ino = 0;
+		l->gate = -1;
+		snprintf(path, sizeof(path), "%s/%s/cgroup.events", w->path, name);
+		l->events_wd = inotify_add_watch(c->ino_fd, path, IN_MODIFY);
+		l->look_until = now_mono_ns() + NETNS_LOOK_NS;
+		wait_for_netns(c, slot);
+	} else if (c->gate_add_netns) {
+		rw_err("container %s: more than %d containers at once; the DNS gate does not "
+		       "listen in its network namespace",
+		       name, SCOPE_SLOTS - 1);
+	}
 	/* Fenced already; naming it may take a round trip to the engine. A job can start
 	 * containers without end: past the cap they are fenced and recorded, not named. */
 	if (c->n_followed >= CONTAINERS_NAMED_MAX) {
 		col->sum.containers_unlisted++;
-		look_for_netns(c, slot);
+		if (slot > 0)
+			look_for_netns(c, slot);
 		return;
 	}
 	identity(c, &who, engine, kind, id, sandbox, sizeof(sandbox));
-	if (sandbox[0] && c->gate_add_netns && !c->live[slot].netns_ino) {
+	if (slot > 0 && sandbox[0] && c->gate_add_netns && !c->live[slot].netns_ino) {
 		int nfd = open(sandbox, O_RDONLY | O_CLOEXEC);
 
 		if (nfd >= 0) {
@@ -506,7 +571,8 @@ static void take(struct containers *c, struct loader *ld, struct collector *col,
 			c->live[slot].look_until = 0; /* known: no need to look */
 		}
 	}
-	look_for_netns(c, slot);
+	if (slot > 0)
+		look_for_netns(c, slot);
 	/* On cgroup v2 a cgroup's id is its directory's inode number. */
 	collector_add_container(col, st.st_ino, who.buf);
 	sb_addf(&c->list, "%s%s", c->list.len ? "," : "", who.buf);
@@ -535,7 +601,9 @@ static void gone(struct containers *c, struct loader *ld, int wd, const char *na
 {
 	for (int s = 1; s < SCOPE_SLOTS; s++)
 		if (c->live[s].name[0] && c->live[s].wd == wd && !strcmp(c->live[s].name, name)) {
-			loader_drop_scope(ld, s);
+			if (c->live[s].scope_slot > 0)
+				loader_drop_scope(ld, c->live[s].scope_slot);
+			c->live[s].scope_slot = 0;
 			leave_netns(c, s);
 			if (c->live[s].events_wd >= 0)
 				inotify_rm_watch(c->ino_fd, c->live[s].events_wd);
@@ -547,6 +615,7 @@ static void on_event(struct containers *c, struct loader *ld, struct collector *
 		     const struct inotify_event *ev)
 {
 	int n = c->nw; /* entries added while handling this one handle later events */
+	char err[256];
 
 	for (int i = 0; i < n; i++) {
 		struct cwatch *w = &c->w[i];
@@ -565,8 +634,11 @@ static void on_event(struct containers *c, struct loader *ld, struct collector *
 		}
 		snprintf(child, sizeof(child), "%.*s/%s", (int)(strrchr(w->path, '/') - w->path),
 			 w->path, ev->name);
-		if (!strcmp(child, w->path))
-			watch_engine(c, w->path, ld, col, true);
+		if (!strcmp(child, w->path) &&
+		    watch_engine(c, w->path, ld, col, true, err, sizeof(err)) == -2) {
+			rw_err("containers created under %s are NOT watched: %s", w->path, err);
+			col->sum.containers_missed++;
+		}
 	}
 	/* BuildKit's directory appears with the first build. */
 	for (int i = 0; i < n; i++) {
@@ -576,8 +648,11 @@ static void on_event(struct containers *c, struct loader *ld, struct collector *
 		    strcmp(ev->name, "buildkit") || !(ev->mask & IN_CREATE))
 			continue;
 		snprintf(bk, sizeof(bk), "%s/buildkit", c->w[i].path);
-		if (!add_watch(c, bk, ROLE_BUILDKIT))
+		if (!add_watch(c, bk, ROLE_BUILDKIT)) {
+			/* New, below a fenced engine directory: its steps are too. */
+			c->w[c->nw - 1].fenced = c->w[i].fenced;
 			take_existing(c, ld, col, c->nw - 1);
+		}
 	}
 }
 

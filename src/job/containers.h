@@ -34,12 +34,16 @@ struct containers {
 	struct cwatch {
 		int wd;
 		int role; /* see containers.c: what appears under this directory */
+		/* The kernel takes what is created in it as the job's from its birth
+		 * (loader_follow_engine); else each container is added on sight. */
+		bool fenced;
 		char path[PATH_MAX];
 	} w[CONTAINER_WATCHES];
 	int nw;
-	/* Containers in the kernel's scope now, by scope slot. */
+	/* Containers followed now (slot 0 unused). */
 	struct live {
-		int wd; /* the directory it was created in */
+		int scope_slot; /* its own kernel scope slot (not fenced from birth), or 0 */
+		int wd;		/* the directory it was created in */
 		char name[80];
 		char path[PATH_MAX + 80];
 		int events_wd;	    /* inotify on its cgroup.events: its first process */
@@ -64,8 +68,8 @@ struct containers {
  * watched for from its parent) and claims them for this job. engine: the
  * Docker API socket path for identities (NULL: the default). 0, or -1 with
  * the reason in err. */
-int containers_start(struct containers *c, const char *const *dirs, const char *engine,
-		     const char *claim_dir, char *err, size_t errlen);
+int containers_start(struct containers *c, struct loader *ld, const char *const *dirs,
+		     const char *engine, const char *claim_dir, char *err, size_t errlen);
 /* Takes every container cgroup created since the last call into the job. */
 void containers_follow(struct containers *c, struct loader *ld, struct collector *col);
 void containers_free(struct containers *c);

@@ -21,6 +21,7 @@
 #include "common/jsonw.h"
 #include "common/util.h"
 #include "evidence/attest.h"
+#include "baseline/baseline.h"
 #include "gate/dnsgate.h"
 #include "policy/learn.h"
 #include "common/xalloc.h"
@@ -442,8 +443,8 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	}
 	if (o->container_dirs) {
 		j->following = true;
-		if (containers_start(&j->cont, o->container_dirs, o->engine, CONTAINER_CLAIMS, err,
-				     sizeof(err))) {
+		if (containers_start(&j->cont, &j->ld, o->container_dirs, o->engine,
+				     CONTAINER_CLAIMS, err, sizeof(err))) {
 			rw_err("%s", err);
 			goto out;
 		}
@@ -634,6 +635,106 @@ static long peak_rss_kb(void)
 	return p ? strtol(p + 6, NULL, 10) : -1;
 }
 
+/* A first-seen item of the baseline as a finding: what, where in the log it first happened,
+ * and who did it. A job's first runs have everything first seen (all info): past
+ * BL_INFO_FINDINGS info findings the rest stay in summary.json's baseline object only, so
+ * they cannot crowd the findings list. */
+#define BL_INFO_FINDINGS 32
+struct bl_raise {
+	struct job *j;
+	size_t info;
+};
+
+static void raise_first_seen(void *ctx, const struct bl_item *it)
+{
+	static const enum finding_kind kinds[BL_KIND_COUNT] = {
+	    [BL_DEST] = FK_FIRST_SEEN_DESTINATION,
+	    [BL_EXE] = FK_FIRST_SEEN_EXE,
+	    [BL_PARENT] = FK_FIRST_SEEN_DNS_PARENT,
+	};
+	struct bl_raise *br = ctx;
+	bool medium = !strcmp(it->severity, "medium");
+	struct finding_proc p = {
+	    .pid = (pid_t)it->pid, .exe = it->exe, .step = *it->step ? it->step : NULL};
+	const char *subject = it->kind == BL_DEST ? it->ikey : it->name;
+	struct strbuf key = STRBUF_INIT, det = STRBUF_INIT;
+	struct finding *x;
+	char *detail;
+
+	if (it->kind != BL_DEST && it->kind != BL_EXE && it->kind != BL_PARENT)
+		return;
+	if (!medium && br->info++ >= BL_INFO_FINDINGS)
+		return;
+	sb_addf(&key, "baseline\x1f%d\x1f%s\x1f%s", it->kind, it->step, it->ikey);
+	x = finding_raise(&br->j->col.findings, key.buf, kinds[it->kind],
+			  medium ? SEV_MEDIUM : SEV_INFO, &p);
+	sb_release(&key);
+	if (!x)
+		return;
+	finding_set_desc(x, "%s %s first seen%s (%lld earlier run%s of this step)",
+			 it->kind == BL_DEST  ? "destination"
+			 : it->kind == BL_EXE ? "executable"
+					      : "DNS parent",
+			 subject, it->name_known ? " with new content" : "", it->runs_before,
+			 it->runs_before == 1 ? "" : "s");
+	detail = json_dumps(it->detail, JSON_COMPACT | JSON_SORT_KEYS);
+	sb_addstr(&det, "\"subject\":");
+	json_cstr(&det, subject);
+	sb_addf(&det, ",\"runs_before\":%lld,\"changed\":%s,\"baseline\":%s", it->runs_before,
+		it->name_known ? "true" : "false", detail ? detail : "{}");
+	finding_set_details(x, det.buf);
+	free(detail);
+	sb_release(&det);
+	finding_evidence(x, it->seq);
+	finding_act(&br->j->col.findings, x);
+}
+
+/* The run goes to the baseline once its log is closed and before the summary is written, so
+ * the summary (and the statement signing it) carries what was first seen, as findings. */
+/* The findings so far as one JSON array, for the baseline's record of the run. */
+static char *findings_array(const struct findings *f)
+{
+	struct strbuf members = STRBUF_INIT, obj = STRBUF_INIT;
+	json_t *o;
+	char *text;
+
+	findings_json(f, &members); /* "findings":[...],... */
+	sb_addch(&obj, '{');
+	sb_add(&obj, members.buf, members.len);
+	sb_addch(&obj, '}');
+	o = json_loads(obj.buf, 0, NULL);
+	text = json_dumps(json_object_get(o, "findings"), JSON_COMPACT);
+	json_decref(o);
+	sb_release(&members);
+	sb_release(&obj);
+	return text;
+}
+
+static int record_baseline(struct job *j, struct strbuf *member)
+{
+	struct bl_raise br = {.j = j};
+	char *fj = findings_array(&j->col.findings);
+	int rc;
+	struct baseline_run_info bi = {
+	    .dirfd = j->out.fd,
+	    .dir_name = j->o.out_dir,
+	    .log_root = j->col.log.head,
+	    .step = j->ri.step,
+	    .mode = j->ri.mode,
+	    .ci_json = j->ci_json,
+	    .started_ns = j->ri.started_ns,
+	    .finished_ns = j->ri.finished_ns,
+	    .complete = summary_complete(&j->col.sum, &j->ri),
+	    .findings_json = fj,
+	    .on_first_seen = raise_first_seen,
+	    .ctx = &br,
+	};
+
+	rc = baseline_job_record(j->o.baseline, &bi, member);
+	free(fj);
+	return rc;
+}
+
 /* The command as summary.json records it: secrets redacted like every logged argv. */
 static char *const *redacted_command(struct job *j, char ***out)
 {
@@ -653,6 +754,7 @@ int job_finish(struct job *j, int exit_status)
 	struct run_info *ri = &j->ri;
 	struct collector *col = &j->col;
 	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT, dns = STRBUF_INIT;
+	struct strbuf bl = STRBUF_INIT;
 	uint64_t klost[EV_KIND_MAX];
 	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN], **command = NULL;
 	int rc = exit_status < 0 ? 127 : exit_status;
@@ -729,13 +831,21 @@ int job_finish(struct job *j, int exit_status)
 	ri->log_failed = col->log.failed;
 	ri->log_lines = col->log.lines; /* events plus the closing record */
 	ri->log_root = col->log.head;
+	if (j->o.baseline && record_baseline(j, &bl))
+		rc = rc ? rc : 1;
+	ri->baseline_json = j->o.baseline ? bl.buf : NULL;
+	/* a first-seen finding the policy ends jobs on (the job is over: the run fails) */
+	ri->lockdown_enforced = j->locked_down;
 	summary_render(&col->sum, ri, &sum);
 	if (outdir_write_file(&j->out, "summary.json", sum.buf, sum.len, ev_err)) {
 		rw_err("cannot write %s", ev_err);
 		rc = rc ? rc : 1;
 	}
-	if (!j->o.quiet)
+	if (!j->o.quiet) {
 		summary_print(&col->sum, ri, stderr);
+		if (j->o.baseline && j->o.baseline->report)
+			fputs(j->o.baseline->report, stderr);
+	}
 	if (col->io_error)
 		rw_err("some events could not be written; counted as lost");
 	if (j->o.mode == POLICY_MODE_LEARN) {
@@ -793,6 +903,7 @@ int job_finish(struct job *j, int exit_status)
 	sb_release(&sum);
 	sb_release(&lost);
 	sb_release(&extra);
+	sb_release(&bl);
 	return rc;
 }
 

@@ -20,6 +20,7 @@
 #include "evidence/attest.h"
 
 struct ring_buffer;
+struct baseline_job;
 
 /* `run`'s and `job stop`'s exit status when a finding ended the job (policy on_finding, enforce
  * mode): apart from any status a command's own failure gives (docs/runwarden.1). */
@@ -49,6 +50,9 @@ struct job_opts {
 	 * (NULL: containers are not followed). */
 	const char *const *container_dirs;
 	const char *engine; /* the Docker API socket naming containers (NULL: default) */
+	/* The baseline store the finished run is recorded in (opened and keyed before the
+	 * job starts), or NULL. */
+	struct baseline_job *baseline;
 };
 
 struct job {

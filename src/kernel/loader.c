@@ -1179,6 +1179,7 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 		return -1;
 	}
 	attach_cgroup_hooks(l, cg);
+	l->scope_fd = fcntl(cg, F_DUPFD_CLOEXEC, 3);
 	return 0;
 }
 
@@ -1281,6 +1282,210 @@ int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
 fail:
 	loader_drop_scope(l, slot);
 	return -1;
+}
+
+/* A cgroup's depth below the cgroup2 root (whose id is 1) and its id (its
+ * inode number); -1 when it is not on cgroup2. */
+static int cgroup_depth(int fd, uint64_t *id)
+{
+	struct stat st;
+	int level = 0, cur = dup(fd);
+
+	if (cur < 0 || fstat(cur, &st))
+		goto fail;
+	*id = st.st_ino;
+	while (st.st_ino != 1) {
+		int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		close(cur);
+		cur = up;
+		if (cur < 0 || fstat(cur, &st) || ++level > 64)
+			goto fail;
+	}
+	close(cur);
+	return level;
+fail:
+	if (cur >= 0)
+		close(cur);
+	return -1;
+}
+
+/* Is the cgroup dir (at depth level) the job's own or an ancestor of it? */
+static bool holds_job(const struct loader *l, uint64_t id, int level)
+{
+	uint64_t jid;
+	int jlevel = l->scope_fd > 0 ? cgroup_depth(l->scope_fd, &jid) : -1;
+	int cur = jlevel >= level ? dup(l->scope_fd) : -1;
+	struct stat st;
+	bool in = false;
+
+	for (int i = jlevel; cur >= 0 && i > level; i--) {
+		int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		close(cur);
+		cur = up;
+	}
+	if (cur >= 0) {
+		in = !fstat(cur, &st) && st.st_ino == id;
+		close(cur);
+	}
+	return in;
+}
+
+/* The cgroups in dir now: not the job's. */
+static int note_preexisting(const struct loader *l, int dir, char *err, size_t errlen)
+{
+	int fd = bpf_map__fd(l->skel->maps.engine_preexisting), d = dup(dir);
+	DIR *ds = d >= 0 ? fdopendir(d) : NULL;
+	struct dirent *de;
+	uint8_t one = 1;
+	int rc = 0;
+
+	if (!ds) {
+		if (d >= 0)
+			close(d);
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	while (!rc && (de = readdir(ds))) {
+		struct stat st;
+		uint64_t id;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+		    fstatat(dirfd(ds), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		id = st.st_ino;
+		if (bpf_map_update_elem(fd, &id, &one, BPF_ANY)) {
+			snprintf(err, errlen, "noting the cgroups already there (at most %d): %s",
+				 ENGINE_PREEXISTING_MAX, strerror(errno));
+			rc = -1;
+		}
+	}
+	closedir(ds);
+	return rc;
+}
+
+static int update_config(const struct loader *l, void (*change)(struct rw_config *, const void *),
+			 const void *arg)
+{
+	int cfd = loader_map_fd(l, LM_CONFIG);
+	uint32_t zero = 0;
+	struct rw_config c;
+
+	if (bpf_map_lookup_elem(cfd, &zero, &c))
+		return -1;
+	change(&c, arg);
+	return bpf_map_update_elem(cfd, &zero, &c, BPF_ANY);
+}
+
+static void arm_engines(struct rw_config *c, const void *arg)
+{
+	(void)arg;
+	c->engines_armed = 1;
+}
+
+struct engine_dir {
+	uint64_t id;
+	uint32_t level;
+};
+
+static void add_engine(struct rw_config *c, const void *arg)
+{
+	const struct engine_dir *e = arg;
+
+	c->engines[c->n_engines].cgid = e->id;
+	c->engines[c->n_engines].level = e->level;
+	c->n_engines++;
+}
+
+/* The job's cgroup hooks, attached to an engine directory too. */
+static int attach_engine_hooks(struct loader *l, int k, int dir, char *err, size_t errlen)
+{
+	for (int i = 0; i < l->n_hooks; i++) {
+		struct bpf_program *p = find_prog(l->skel->obj, l->hooks[i].name);
+		int link;
+
+		if (l->cg_links[i] < 0 || !p)
+			continue;
+		if (l->engine_nlinks[k] == MAX_SCOPE_LINKS) {
+			snprintf(err, errlen, "more than %d cgroup hooks", MAX_SCOPE_LINKS);
+			return -1;
+		}
+		link = bpf_link_create(l->cg_progs[i], dir, bpf_program__expected_attach_type(p),
+				       NULL);
+		if (link < 0) {
+			snprintf(err, errlen, "attaching %s: %s", l->hooks[i].name,
+				 strerror(errno));
+			return -1;
+		}
+		l->engine_links[k][l->engine_nlinks[k]++] = link;
+	}
+	return 0;
+}
+
+int loader_follow_engine(struct loader *l, const char *path, bool attach, bool note_existing,
+			 char *err, size_t errlen)
+{
+	int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1, level;
+	struct engine_dir e;
+	bool inside;
+
+	err[0] = '\0';
+	if (dir < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	level = cgroup_depth(dir, &e.id);
+	e.level = level;
+	if (level < 0) {
+		snprintf(err, errlen, "%s: not a cgroup2 directory", path);
+		goto out;
+	}
+	if (l->n_engines == ENGINE_DIRS_MAX) {
+		snprintf(err, errlen, "more than %d engine directories", ENGINE_DIRS_MAX);
+		goto out;
+	}
+	inside = holds_job(l, e.id, level);
+	/* In order: what is there now is not the job's; the programs told to tell
+	 * apart; attached; then told this directory's new cgroups are the job's.
+	 * Whatever runs in between is passed by the hooks, never taken. */
+	if ((note_existing && note_preexisting(l, dir, err, errlen)) ||
+	    update_config(l, arm_engines, NULL)) {
+		if (!err[0])
+			snprintf(err, errlen, "%s", strerror(errno));
+		goto out;
+	}
+	if (attach && !inside && attach_engine_hooks(l, l->n_engines, dir, err, errlen))
+		goto out;
+	if (update_config(l, add_engine, &e)) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto out;
+	}
+	l->n_engines++;
+	rc = attach && inside ? 1 : 0;
+out:
+	if (rc < 0) {
+		for (int i = 0; i < l->engine_nlinks[l->n_engines]; i++)
+			close(l->engine_links[l->n_engines][i]);
+		l->engine_nlinks[l->n_engines] = 0;
+	}
+	close(dir);
+	return rc;
+}
+
+bool loader_engine_preexisting(const struct loader *l, uint64_t cgid)
+{
+	uint8_t v;
+
+	return !bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.engine_preexisting), &cgid, &v);
+}
+
+int loader_engine_exclude(const struct loader *l, uint64_t cgid)
+{
+	uint8_t one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.engine_preexisting), &cgid, &one,
+				   BPF_ANY);
 }
 
 int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add)
@@ -1511,6 +1716,15 @@ static void close_job_links(struct loader *l)
 	for (int s = 1; s < SCOPE_SLOTS; s++)
 		if (l->scope_taken[s])
 			loader_drop_scope(l, s);
+	for (int k = 0; k < ENGINE_DIRS_MAX; k++) {
+		for (int i = 0; i < l->engine_nlinks[k]; i++)
+			close(l->engine_links[k][i]);
+		l->engine_nlinks[k] = 0;
+	}
+	l->n_engines = 0;
+	if (l->scope_fd > 0)
+		close(l->scope_fd);
+	l->scope_fd = -1;
 	for (int i = 0; i < l->n_hooks; i++) {
 		if (l->cg_links[i] >= 0)
 			close(l->cg_links[i]);

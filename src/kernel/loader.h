@@ -55,7 +55,13 @@ struct loader {
 	int scope_nlinks[SCOPE_SLOTS];
 	bool scope_taken[SCOPE_SLOTS];
 	int n_extra_scopes; /* the highest slot taken: what the kernel scans */
-	int64_t ready_ns;   /* how long getting a loaded copy took */
+	/* Engine directories followed (loader_follow_engine) and the cgroup hooks
+	 * attached to them. */
+	int engine_links[ENGINE_DIRS_MAX][MAX_SCOPE_LINKS];
+	int engine_nlinks[ENGINE_DIRS_MAX];
+	int n_engines;
+	int scope_fd;	  /* the job's cgroup (a copy) */
+	int64_t ready_ns; /* how long getting a loaded copy took */
 };
 
 struct loader_opts {
@@ -97,6 +103,24 @@ int loader_set_runner(const struct loader *l, uint32_t tgid);
  * it. At most SCOPE_SLOTS - 1 at a time. The slot taken (> 0), or -1 with the
  * reason in err (nothing of it is left attached). */
 int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen);
+/*
+ * A job following containers: every cgroup created directly below the engine
+ * directory path from now on is the job's, in the kernel, from its birth: the
+ * cgroup hooks are attached to the directory itself (attach; not for a directory
+ * below one already attached, where they would run twice) and the cgroups in it
+ * now are noted as not the job's (note_existing; a directory that appeared
+ * during the job holds only the job's). 0; 1 when the hooks could not go there because
+ * the job's own cgroup is inside it (they would run twice for the job): its
+ * containers need loader_add_scope; -1 with the reason in err.
+ */
+int loader_follow_engine(struct loader *l, const char *path, bool attach, bool note_existing,
+			 char *err, size_t errlen);
+/* Was cgroup id below a followed engine directory when the job started (or since
+ * noted by loader_engine_exclude)? Then it is not the job's. */
+bool loader_engine_preexisting(const struct loader *l, uint64_t cgid);
+/* A cgroup created below an engine directory that is no container (a service
+ * systemd starts in system.slice): not the job's from now on. 0 or -1. */
+int loader_engine_exclude(const struct loader *l, uint64_t cgid);
 /* Port-53 traffic in the network namespace with this cookie goes to the DNS gate too
  * (add), or no longer (!add). 0 or -1 (errno). */
 int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add);

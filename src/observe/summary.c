@@ -329,6 +329,8 @@ void summary_render(const struct summary *s, const struct run_info *r, struct st
 		sb_addf(&sb, ",\"dns\":%s", r->dns_json);
 	if (r->out_moved_to)
 		json_kv_str(&sb, "out_dir_moved_to", r->out_moved_to);
+	if (r->baseline_json)
+		sb_addstr(&sb, r->baseline_json);
 	sb_addstr(&sb, ",\"log\":{");
 	sb_addstr(&sb, "\"path\":");
 	json_cstr(&sb, r->log_name);

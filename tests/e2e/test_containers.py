@@ -108,3 +108,51 @@ print(os.getpid())
         self.assertEqual((c["engine"], c["kind"], c["id"]), ("docker", "build-step", step))
         self.assertNotIn("identity_error", c)  # no API question for a step
 
+
+    def test_a_new_cgroup_that_is_no_container_is_let_go(self):
+        """A service systemd starts in system.slice while the job runs is made under a
+        followed directory but is no container: once runwarden has seen its name, the
+        kernel leaves it alone (not fenced, not recorded)."""
+        srv = TcpServer(BAD)
+        self.addCleanup(srv.stop)
+        engine = os.path.join(cgroup2_mount(), f"rw-engine-{os.getpid()}")
+        os.mkdir(engine)
+        self.addCleanup(os.rmdir, engine)
+        pol = os.path.join(self.tmp, "p.yaml")
+        with open(pol, "w") as f:
+            f.write("version: 1\nmode: enforce\nallow:\n  - cidr: 127.0.31.0/24\n")
+        ready, go = os.path.join(self.tmp, "ready"), os.path.join(self.tmp, "go")
+        out = os.path.join(self.tmp, "out")
+        p = subprocess.Popen([RW, "run", "--no-sign", "--quiet", "--policy", pol,
+                              "--container-cgroups", engine, "--out", out, "--", "sh", "-c",
+                              f"touch {ready}; while [ ! -e {go} ]; do sleep 0.02; done"],
+                             stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + 30
+            while not os.path.exists(ready) and time.time() < deadline:
+                time.sleep(0.02)
+            cg = os.path.join(engine, "apt-daily.service")
+            os.mkdir(cg)
+            self.addCleanup(os.rmdir, cg)
+            time.sleep(0.3)  # runwarden reads its name
+            join = f"""
+import os, socket
+with open({os.path.join(cg, 'cgroup.procs')!r}, "w") as f:
+    f.write(str(os.getpid()))
+s = socket.socket(); s.settimeout(3)
+try:
+    s.connect(("{BAD}", {srv.port})); print("ok")
+except OSError as e:
+    print(e.errno)
+"""
+            c = subprocess.run([sys.executable, "-c", join], capture_output=True, text=True,
+                               timeout=30)
+        finally:
+            open(go, "w").close()
+            _, err = p.communicate(timeout=60)
+        self.assertEqual(c.stdout.strip(), "ok", c.stderr)
+        self.assertEqual(srv.accepted, 1)
+        r = Run(p.returncode, err.decode(), out)
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(r.summary["containers"], [])
+        self.assertFalse([e for e in r.of("connect") if e["daddr"] == BAD])

@@ -3,6 +3,7 @@ with its own data root and socket, no bridge NAT): `docker run`, the classic bui
 and compose. What the containers do is recorded with the container's identity and fenced by
 the job's policy; containers the job did not start are not its."""
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -156,6 +157,9 @@ class BuildTest(EngineTestCase):
 
 class TwoJobsTest(EngineTestCase):
     def test_container_started_before_the_job_is_not_its(self):
+        """Neither recorded nor fenced: its connects to an address the job's policy refuses
+        go on succeeding while the job runs (the job's hooks are on the engine's directory
+        too, and let it pass)."""
         loop = f"while true; do nc -w 1 {BAD} {self.bad.port} </dev/null; sleep 0.1; done"
         cid = self.engine.docker("run", "-d", "--network", "host", IMAGE, "sh", "-c",
                                  loop).stdout.decode().strip()
@@ -163,12 +167,27 @@ class TwoJobsTest(EngineTestCase):
         deadline = time.time() + 20
         while not self.bad.accepted and time.time() < deadline:
             time.sleep(0.05)
-        r = self.run_job(["sh", "-c", f"sleep 1; busybox nc -w 1 {GOOD} {self.good.port} </dev/null"],
+        started, done = os.path.join(self.tmp, "started"), os.path.join(self.tmp, "done")
+        during = []
+
+        def sample():
+            for path in (started, done):
+                end = time.time() + 60
+                while not os.path.exists(path) and time.time() < end:
+                    time.sleep(0.02)
+                during.append(self.bad.accepted)
+
+        t = threading.Thread(target=sample)
+        t.start()
+        r = self.run_job(["sh", "-c", f"touch {started}; sleep 1.5; touch {done}; "
+                          f"busybox nc -w 1 {GOOD} {self.good.port} </dev/null"],
                          "--policy", policy(self.tmp))
+        t.join()
         self.assertEqual(r.rc, 0, r.stderr)
         self.assertEqual(r.summary["containers"], [])
         self.assertEqual([e["daddr"] for e in r.of("connect")], [GOOD])
         self.assertFalse([e for e in r.events if e.get("container")])
+        self.assertGreater(during[1], during[0])  # not fenced by the job's policy
 
     def test_second_job_on_one_engine_is_refused(self):
         ready, go = os.path.join(self.tmp, "ready"), os.path.join(self.tmp, "go")
@@ -194,6 +213,67 @@ class TwoJobsTest(EngineTestCase):
         # Once the first job is over, the engine can be followed again.
         r = self.run_job(["true"], out=os.path.join(self.tmp, "c"))
         self.assertEqual(r.rc, 0, r.stderr)
+
+
+class FromBirthTest(EngineTestCase):
+    """A container's very first connect meets the job's hooks: they are attached to the
+    engine's directory when the job starts, not to each container once it is seen."""
+
+    def test_first_connect_of_a_container_is_denied_every_time(self):
+        for i in range(10):
+            with self.subTest(run=i):
+                r = self.run_job([DOCKER, "run", "--rm", "--network", "host", IMAGE,
+                                  "nc", "-w", "1", BAD, str(self.bad.port)],
+                                 "--policy", policy(self.tmp),
+                                 out=os.path.join(self.tmp, f"out{i}"))
+                self.assertNotEqual(r.rc, 0, r.stderr)
+                self.assertEqual(self.bad.accepted, 0, r.stderr)
+                (deny,) = self.connects_of(r, BAD)
+                self.assertEqual((deny["verdict"], deny["result"]), ("deny", "EPERM"))
+
+    def test_container_fenced_while_runwarden_cannot_run(self):
+        """runwarden stopped (SIGSTOP) from before the container's cgroup exists until
+        its connect is over: nothing in user space can attach anything, and the connect is
+        denied all the same; it is recorded, with the container named, once runwarden
+        goes on."""
+        ready, go = os.path.join(self.tmp, "ready"), os.path.join(self.tmp, "go")
+        res = os.path.join(self.tmp, "res")
+        inner = f"nc -w 1 {BAD} {self.bad.port} </dev/null; echo bad=$?; sleep 3"
+        sh = (f"touch {ready}; while [ ! -e {go} ]; do sleep 0.02; done; "
+              f"{DOCKER} run --rm --network host {IMAGE} sh -c '{inner}' >{res}")
+        out = os.path.join(self.tmp, "out")
+        p = subprocess.Popen([RW, "run", "--out", out, "--no-sign", "--containers",
+                              "--engine", self.engine.host, "--policy", policy(self.tmp),
+                              "--", "sh", "-c", sh],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=self.engine.env())
+        try:
+            deadline = time.time() + 60
+            while not os.path.exists(ready) and time.time() < deadline:
+                time.sleep(0.02)
+            os.kill(p.pid, signal.SIGSTOP)
+            try:
+                open(go, "w").close()
+                deadline = time.time() + 60
+                while time.time() < deadline:
+                    if os.path.exists(res):
+                        with open(res) as f:
+                            if "bad=" in f.read():
+                                break
+                    time.sleep(0.02)
+            finally:
+                os.kill(p.pid, signal.SIGCONT)
+            _, err = p.communicate(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        with open(res) as f:
+            self.assertIn("bad=1", f.read(), err)
+        self.assertEqual(self.bad.accepted, 0)
+        r = Run(p.returncode, err.decode("utf-8", "replace"), out)
+        (deny,) = self.connects_of(r, BAD)
+        self.assertEqual((deny["verdict"], deny["result"]), ("deny", "EPERM"))
+        self.assertEqual(deny["container"]["image"], IMAGE)
 
 
 class ComposeTest(EngineTestCase):
