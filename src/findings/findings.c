@@ -59,6 +59,7 @@ void findings_init(struct findings *f, struct proctab *procs)
 	strmap_init(&f->dns_names);
 	strmap_init(&f->outlived);
 	strmap_init(&f->filecmds);
+	strmap_init(&f->filecmd_files);
 	strmap_init(&f->last_connect);
 	srcmod_init(&f->srcmod);
 }

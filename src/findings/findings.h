@@ -33,7 +33,7 @@ struct proctab;
 	X(DNS_VOLUME, "dns_volume")		/* very many distinct names under one parent */    \
 	X(PERSISTENCE, "persistence")		/* a process outlived its step or the job */       \
 	X(SECRET_IN_ARGV, "secret_in_argv")	/* a secret in a command line (redacted) */        \
-	X(RUNNER_FILE_COMMAND, "runner_file_command") /* GITHUB_ENV/GITHUB_PATH poisoning */       \
+	X(RUNNER_FILE_COMMAND, "runner_file_command") /* later steps' environment poisoned */      \
 	X(REVERSE_SHELL, "reverse_shell")	/* a shell whose stdin/stdout is a connection */   \
 	X(CONTAINER_ENGINE, "container_engine") /* a connect to a container engine's socket */     \
 	X(MOUNT, "mount")		      /* mount(2)/move_mount(2): host paths, namespaces */ \
@@ -119,10 +119,11 @@ struct findings {
 	struct strmap dns_parents; /* parent domain -> struct dns_parent */
 	struct strmap dns_names;   /* names seen (keys only) */
 	size_t dns_names_bytes;
-	struct strmap outlived;	    /* "pid" -> struct outlived: alive when its root exited */
-	struct strmap filecmds;	    /* runner file command path -> struct filecmd (filecmd.c) */
-	struct strmap last_connect; /* "pid" -> struct last_connect (host.c) */
-	struct srcmod srcmod;	    /* the checkout at start (srcmod.c); inactive: none */
+	struct strmap outlived;	     /* "pid" -> struct outlived: alive when its root exited */
+	struct strmap filecmds;	     /* runner file command path -> struct filecmd (filecmd.c) */
+	struct strmap filecmd_files; /* platform files named at job start -> struct fc_file */
+	struct strmap last_connect;  /* "pid" -> struct last_connect (host.c) */
+	struct srcmod srcmod;	     /* the checkout at start (srcmod.c); inactive: none */
 	/* Lockdown: severities whose findings call on_raise (policy `on_finding`, enforce). */
 	enum finding_action act[SEV_COUNT];
 	void (*on_raise)(void *ctx, const struct finding *f);
@@ -149,6 +150,11 @@ void findings_on_dns(struct findings *f, const struct finding_proc *p, const cha
 		     uint64_t seq);
 void findings_on_memread(struct findings *f, const struct finding_proc *p,
 			 const struct finding_memread *m, uint64_t seq);
+/* A file the platform loads into every later step, named by a variable at job start
+ * (CircleCI's $BASH_ENV: shell; Buildkite's $BUILDKITE_ENV_FILE: KEY=value lines). Its lines
+ * now are remembered as not the job's. The caller also puts path on the sensitive list, so
+ * opens of it reach findings_on_file_write. -1: too many files. */
+int findings_filecmd_watch(struct findings *f, const char *path, bool shell, const char *var);
 /* An open for writing of a file on the sensitive list (runner file commands, filecmd.c). */
 void findings_on_file_write(struct findings *f, const struct finding_proc *p, const char *path,
 			    uint64_t seq);

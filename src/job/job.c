@@ -190,6 +190,44 @@ static int watch_key(struct sensitive_list *sens, const char *key_path)
 	return rc;
 }
 
+/* Files a step writes and the platform loads into every later step, named in the runner's
+ * environment at job start (docs/findings.md, runner_file_command). GitHub's are found by
+ * name (the sensitive list); these are wherever the platform's variable says. The path joins
+ * the sensitive list with glob characters escaped, so opens of it for writing are seen. */
+static void watch_platform_files(struct job *j)
+{
+	static const struct {
+		const char *provider, *var;
+		bool shell;
+	} files[] = {
+	    {"circleci", "BASH_ENV", true},
+	    {"buildkite", "BUILDKITE_ENV_FILE", false},
+	};
+	struct strbuf glob = STRBUF_INIT;
+	char err[512];
+
+	if (!j->o.command || !j->ci_provider)
+		return; /* whole-job mode: the agent's environment is not the job's */
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *path = getenv(files[i].var);
+
+		if (strcmp(j->ci_provider, files[i].provider) || !path || *path != '/')
+			continue;
+		sb_reset(&glob);
+		for (const char *p = path; *p; p++) {
+			if (strchr("*?[\\", *p))
+				sb_addch(&glob, '\\');
+			sb_addch(&glob, *p);
+		}
+		snprintf(err, sizeof(err), "too many files");
+		if (sensitive_add(&j->sens, glob.buf, err, sizeof(err)) ||
+		    findings_filecmd_watch(&j->col.findings, path, files[i].shell, files[i].var))
+			rw_err("runner_file_command: $%s (%s) is not watched: %s", files[i].var,
+			       path, err);
+	}
+	sb_release(&glob);
+}
+
 /* Arming failed after the evidence directory was made: take it away again
  * (it holds at most an empty log), so the same --out can be used for a retry. */
 static void remove_unused_out(struct job *j)
@@ -382,6 +420,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	j->col.log.on_line = attest_exec_line;
 	j->col.log.on_line_ctx = &j->exec;
 	j->col.ci_provider = j->ci_provider;
+	watch_platform_files(j);
 	if (scope_create(&j->scope, err, sizeof(err))) {
 		rw_err("%s", err);
 		goto out;
