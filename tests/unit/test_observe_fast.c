@@ -389,6 +389,55 @@ static void memory_flat_past_the_bounds(void **state)
 	close(fd);
 }
 
+/* A job socket's question to the gate names the resolver the job addressed, however many
+ * sockets came before it (a resolver that opens one socket per lookup makes many). */
+static void redirected_sockets_past_the_bound(void **state)
+{
+	(void)state;
+	int fd = open("/dev/null", O_WRONLY);
+	struct collector c;
+	struct ev_connect e = {0};
+	struct ev_dns_pkt pkt = {0};
+	struct dnsgate_client who = {.proto = IPPROTO_UDP};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&who.addr;
+	const char *server;
+
+	assert_int_equal(collector_init(&c, fd, NULL, NULL), 0);
+	c.gate_port = 5353;
+	e.h.kind = EV_CONNECT;
+	e.h.pid = e.h.tid = 77;
+	e.family = AF_INET;
+	e.proto = PROTO_UDP;
+	e.via = VIA_SENDMSG;
+	e.verdict = VERDICT_ALLOW;
+	e.flags = EVF_REDIRECTED;
+	e.dport = 53;
+	memcpy(e.daddr, (uint8_t[]){127, 0, 0, 53}, 4);
+	for (unsigned k = 1; k <= 100000; k++) {
+		e.cookie = k;
+		collector_handle(&c, &e, sizeof(e));
+	}
+	pkt.h.kind = EV_DNS_PKT;
+	pkt.h.pid = pkt.h.tid = 77;
+	pkt.cookie = 100000;
+	pkt.family = AF_INET;
+	pkt.proto = PROTO_UDP;
+	pkt.dir = DNS_OUT;
+	pkt.sport = 40000;
+	pkt.dport = 5353;
+	memcpy(pkt.saddr, (uint8_t[]){127, 0, 0, 1}, 4);
+	memcpy(pkt.daddr, (uint8_t[]){127, 0, 0, 1}, 4);
+	collector_handle(&c, &pkt, sizeof(pkt));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(40000);
+	sin->sin_addr.s_addr = htonl(0x7f000001);
+	server = collector_gate_server(&c, &who);
+	assert_non_null(server);
+	assert_string_equal(server, "127.0.0.53");
+	collector_free(&c);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +450,7 @@ int main(void)
 	    cmocka_unit_test(connect_memo),
 	    cmocka_unit_test(host_labels_follow_the_job),
 	    cmocka_unit_test(memory_flat_past_the_bounds),
+	    cmocka_unit_test(redirected_sockets_past_the_bound),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
