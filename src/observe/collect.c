@@ -616,26 +616,24 @@ static void forget_oldest_host(struct collector *c)
  * forgetting the least recently used labels to make room. */
 static void remember_host(struct collector *c, const char *addr, const char *qname)
 {
-	struct strmap_entry *e = strmap_get(&c->hosts, addr);
 	size_t need = host_text(addr, qname);
+	struct strmap_entry *e;
+	bool created;
 
 	if (need > HOSTS_BYTES)
 		return; /* a label, not evidence: the connect is logged anyway */
 	c->hosts_gen++; /* the connect memo may hold a name freed here */
-	if (e) {
+	e = strmap_put(&c->hosts, addr, &created);
+	if (!created) {
 		c->hosts_bytes -= host_text(addr, e->val);
 		free(e->val);
-		e->val = NULL;
 		strmap_touch(&c->hosts, e);
 	}
-	/* e, if any, is the newest entry now, so it is never the one forgotten. */
-	while (c->hosts.count > (e ? 1u : 0u) &&
-	       (c->hosts.count + !e > HOSTS_MAX || c->hosts_bytes + need > HOSTS_BYTES))
-		forget_oldest_host(c);
-	if (!e)
-		e = strmap_put(&c->hosts, addr, NULL);
 	e->val = xstrdup(qname);
 	c->hosts_bytes += need;
+	/* e is the newest entry, so it is never the one forgotten. */
+	while (c->hosts.count > 1 && (c->hosts.count > HOSTS_MAX || c->hosts_bytes > HOSTS_BYTES))
+		forget_oldest_host(c);
 }
 
 /* One answer record as the log shows it: the address, or "CNAME target". */
