@@ -438,6 +438,37 @@ static void redirected_sockets_past_the_bound(void **state)
 	close(fd);
 }
 
+/* The summary's lists are bounded in text as well as in items: 10,000 DNS names of 1,000
+ * bytes with 16 answers of 1,000 bytes each would otherwise hold 170 MB. */
+static void summary_bounded_in_bytes(void **state)
+{
+	(void)state;
+	static char frag[1100], answers[SUMMARY_MAX_ANSWERS][1100];
+	const char *aj[SUMMARY_MAX_ANSWERS];
+	struct summary s;
+	size_t before = heap_in_use(), held;
+
+	summary_init(&s);
+	for (int i = 0; i < SUMMARY_MAX_ANSWERS; i++) {
+		memset(answers[i], 'a' + i, 1000);
+		aj[i] = answers[i];
+	}
+	memset(frag, 'q', 1000);
+	for (unsigned k = 0; k < SUMMARY_MAX_ITEMS; k++) {
+		snprintf(frag + 1000, 100, "%u", k);
+		for (int i = 0; i < SUMMARY_MAX_ANSWERS; i++)
+			snprintf(answers[i] + 1000, 100, "%u", k);
+		summary_dns(&s, frag, frag, aj, SUMMARY_MAX_ANSWERS);
+	}
+	held = heap_in_use() - before;
+	print_message("summary holds %zu KiB, of which text %zu KiB; %llu items unlisted\n",
+		      held >> 10, s.bytes >> 10, (unsigned long long)s.overflow);
+	assert_true(s.bytes <= SUMMARY_MAX_BYTES);
+	assert_true(held < 2 * SUMMARY_MAX_BYTES);
+	assert_true(s.overflow > 0); /* what did not fit is counted */
+	summary_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +482,7 @@ int main(void)
 	    cmocka_unit_test(host_labels_follow_the_job),
 	    cmocka_unit_test(memory_flat_past_the_bounds),
 	    cmocka_unit_test(redirected_sockets_past_the_bound),
+	    cmocka_unit_test(summary_bounded_in_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
