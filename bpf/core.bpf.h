@@ -128,6 +128,51 @@ static __always_inline u64 clamp_size(u64 size)
 	return size;
 }
 
+/* The cgroups directly below a followed engine directory that are not the job's:
+ * there when the job started, or found by user space not to be containers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENGINE_PREEXISTING_MAX);
+	__type(key, u64);
+	__type(value, u8);
+} engine_preexisting SEC(".maps");
+
+/*
+ * Is the cgroup whose ancestors ANC(level) names a container of the job's? One
+ * below a followed engine directory and created after the job started following
+ * it. Decided from ids alone, so it holds from the container's first instruction
+ * (no user space in the way). ANC returns 0 above the cgroup's own depth: a
+ * process in the engine directory itself is not a container.
+ */
+#define ENGINE_CONTAINER(c, ANC)                                                                   \
+	({                                                                                         \
+		bool job_ = false;                                                                 \
+		for (u32 i_ = 0; i_ < ENGINE_DIRS_MAX; i_++) {                                     \
+			if (i_ >= (c)->n_engines)                                                  \
+				break;                                                             \
+			u32 lv_ = (c)->engines[i_].level;                                          \
+			u64 child_;                                                                \
+			if (ANC(lv_) != (c)->engines[i_].cgid)                                     \
+				continue;                                                          \
+			child_ = ANC(lv_ + 1);                                                     \
+			if (child_ && !bpf_map_lookup_elem(&engine_preexisting, &child_)) {        \
+				job_ = true;                                                       \
+				break;                                                             \
+			}                                                                          \
+		}                                                                                  \
+		job_;                                                                              \
+	})
+#define CURRENT_ANC(lv) bpf_get_current_ancestor_cgroup_id(lv)
+
+/* Global, so the verifier checks the unrolled walk once per program rather than
+ * at every call site (it doubled the connect hooks' verification). */
+__noinline int engine_task_container(void)
+{
+	struct rw_config *c = cfg();
+
+	return c && c->n_engines && ENGINE_CONTAINER(c, CURRENT_ANC);
+}
+
 static __always_inline bool in_scope(void)
 {
 	struct rw_config *c;
@@ -137,7 +182,11 @@ static __always_inline bool in_scope(void)
 	/* Containers the job started elsewhere (only when there are any, so
 	 * the rest of the machine pays one map lookup more, not sixteen). */
 	c = cfg();
-	if (!c || !c->extra_scopes)
+	if (!c)
+		return false;
+	if (c->n_engines && engine_task_container())
+		return true;
+	if (!c->extra_scopes)
 		return false;
 	for (u32 i = 1; i < SCOPE_SLOTS; i++) {
 		if (i > c->extra_scopes)

@@ -85,6 +85,9 @@ enum ev_kind {
 #define EVF_STDIN_INET	0x1000
 #define EVF_STDOUT_INET 0x2000
 #define EVF_STDERR_INET 0x4000
+/* ev_file.flags: an open for writing (O_WRONLY, O_RDWR, O_TRUNC) of a file the checkout
+ * tracks (map `tracked`, filled at job start: findings/srcmod.c) */
+#define EVF_TRACKED_WRITE 0x8000
 
 struct ev_hdr {
 	u32 kind;
@@ -111,6 +114,9 @@ struct file_id {
 
 /* Key of the kernel's set of watched files (map `watched`). */
 #define WATCHED_MAX 8192
+/* Tracked files of the checkout known by identity (map `tracked`); more are compared at the
+ * end of the job without a writer, and counted. */
+#define TRACKED_MAX 65536
 struct file_key {
 	u64 ino;
 	u32 dev;
@@ -129,6 +135,7 @@ struct ev_exec {
 	u16 cwd_len;
 	u32 flags;
 	u32 _pad;
+	u64 cgid;	    /* its cgroup (v2 id): names the container a process runs in */
 	struct file_id exe; /* what was executed, whatever its path says */
 	char data[];	    /* exe components, cwd components, argv area (NUL-separated) */
 };
@@ -342,7 +349,10 @@ enum rw_mode {
 };
 
 /* map `config`, slot 0 */
-#define RESOLVERS_MAX 8
+#define RESOLVERS_MAX	8
+#define ENGINE_DIRS_MAX 8 /* followed engine directories (with BuildKit's) */
+/* Cgroups below them when the job started: never the job's. */
+#define ENGINE_PREEXISTING_MAX 16384
 struct rw_config {
 	u32 mode;
 	u32 policy;	/* 0: no policy loaded, everything is `allow` */
@@ -364,9 +374,22 @@ struct rw_config {
 		u16 port;
 		u16 _pad[3];
 	} resolvers[RESOLVERS_MAX];
+	/* Engine directories the job follows (containers.c): a cgroup directly
+	 * below one, not in engine_preexisting, is a container of the job's, from
+	 * its birth (the cgroup hooks are attached to the directory itself). */
+	u32 n_engines;
+	/* Set before the hooks are attached to the first engine directory: from
+	 * then on the cgroup programs tell the job's from the rest. */
+	u32 engines_armed;
+	struct {
+		u64 cgid;  /* the directory's cgroup id */
+		u32 level; /* its depth below the cgroup2 root */
+		u32 _pad;
+	} engines[ENGINE_DIRS_MAX];
 };
 
-#define SCOPE_SLOTS 17 /* the job's cgroup and up to 16 containers */
+#define SCOPE_SLOTS    17 /* the job's cgroup and up to 16 containers */
+#define GATE_NETNS_MAX 32 /* containers' network namespaces where the DNS gate listens */
 
 #define RULES_MAX 16
 struct port_rule {

@@ -21,6 +21,50 @@ struct {
 	__type(value, struct fence_config);
 } fence_cfg SEC(".maps");
 
+/*
+ * Is this the job's? Asked first by every cgroup program: attached to the job's
+ * cgroup only, everything it sees is; a job following containers also has them
+ * attached to the engines' directories (so containers are fenced from birth),
+ * where the rest (containers that were there before the job) passes untouched
+ * and unrecorded.
+ */
+static __always_inline bool cg_task_jobs(void)
+{
+	struct rw_config *c = cfg();
+	struct fence_config *f;
+	u32 zero = 0;
+
+	if (!c || !c->engines_armed)
+		return true;
+	f = bpf_map_lookup_elem(&fence_cfg, &zero);
+	if (f && bpf_get_current_ancestor_cgroup_id(f->scope_level) == f->scope_cgid)
+		return true;
+	return engine_task_container();
+}
+
+/* The same for a packet: its socket's cgroup. */
+#define SKB_ANC(lv) bpf_skb_ancestor_cgroup_id(skb, lv)
+__noinline int engine_skb_container(struct __sk_buff *skb)
+{
+	struct rw_config *c = cfg();
+
+	return c && c->n_engines && ENGINE_CONTAINER(c, SKB_ANC);
+}
+
+static __always_inline bool cg_skb_jobs(struct __sk_buff *skb)
+{
+	struct rw_config *c = cfg();
+	struct fence_config *f;
+	u32 zero = 0;
+
+	if (!c || !c->engines_armed)
+		return true;
+	f = bpf_map_lookup_elem(&fence_cfg, &zero);
+	if (f && bpf_skb_ancestor_cgroup_id(skb, f->scope_level) == f->scope_cgid)
+		return true;
+	return engine_skb_container(skb);
+}
+
 /* The job's processes by tgid: a cgroup move is seen after the fact, when
  * the moved task already belongs to its new cgroup, so whether it was the
  * job's must be remembered. Filled on entry to the scope and on fork; an

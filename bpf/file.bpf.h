@@ -3,7 +3,10 @@
  * Part of runwarden.bpf.c: opens of watched (sensitive) files, by name and by
  * identity (device, inode), so a hard link, a bind mount or a file handle is
  * caught as well as the name.
- * Maps: watched, watch_candidates (identity), sensitive (names), open_inflight.
+ * Opens for writing of the checkout's tracked files (identity), for the
+ * source_modified finding's writers.
+ * Maps: watched, watch_candidates (identity), sensitive (names), open_inflight,
+ * tracked.
  * Hooks: tp/syscalls/sys_enter_openat, sys_enter_open,
  * sys_enter_open_by_handle_at, sys_enter_openat2; tp/syscalls/sys_exit_openat
  * (one program, also attached to the other open exits);
@@ -61,6 +64,27 @@ struct {
 	__type(key, struct file_key);
 	__type(value, u8);
 } watch_candidates SEC(".maps");
+
+/* The checkout's tracked files by identity (filled by user space before the
+ * job's first process runs). Not preallocated: most jobs track a few hundred. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TRACKED_MAX);
+	__type(key, struct file_key);
+	__type(value, u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} tracked SEC(".maps");
+
+#ifndef O_ACCMODE
+#define O_ACCMODE 00000003
+#define O_TRUNC	  00001000
+#endif
+
+/* An open that can change the file's content. */
+static __always_inline bool open_writes(u32 flags)
+{
+	return (flags & O_ACCMODE) || (flags & O_TRUNC);
+}
 
 /* Sensitive file names, matched on the opened dentry's name: an entry with
  * its trailing NUL is an exact name, one without is a name prefix. User space
@@ -212,9 +236,14 @@ static __always_inline int open_done(long ret, const struct open_args *a, u32 vi
 		} else if (bpf_map_lookup_elem(&watched, &fk) ||
 			   bpf_map_lookup_elem(&watch_candidates, &fk)) {
 			flags |= EVF_INODE_HIT; /* a watched file under another name */
-		} else {
-			return 0;
 		}
+		/* One lookup, for opens that can write only: reads of the
+		 * source tree (every compiler's) cost nothing more. */
+		if (open_writes(a ? args.flags : BPF_CORE_READ(f, f_flags)) &&
+		    bpf_map_lookup_elem(&tracked, &fk))
+			flags |= EVF_TRACKED_WRITE;
+		if (n <= 0 && !(flags & (EVF_INODE_HIT | EVF_TRACKED_WRITE)))
+			return 0;
 	} else if (n <= 0) {
 		return 0;
 	}

@@ -63,6 +63,7 @@ int rw_exec(void *ctx)
 	e->cwd_len = cwd_len;
 	e->argv_len = len;
 	e->flags = flags | stdio_inet_flags(task);
+	e->cgid = bpf_get_current_cgroup_id();
 	emit(e, clamp_size(sizeof(*e) + pos + len), EV_EXEC);
 
 	/* A step's first process: its environment names the step. */
@@ -99,8 +100,17 @@ int rw_fork(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *child = (struct task_struct *)ctx->args[1];
 	struct ev_fork e = {};
 
-	if (!in_scope())
+	if (!in_scope()) {
+		struct fence_config *f = fence();
+
+		/* runwarden starts the job's first process inside the scope (clone3
+		 * CLONE_INTO_CGROUP): there is no cgroup move to see it by, so it
+		 * joins the job's processes here (the fork itself is runwarden's). */
+		if (f && f->scope_cgid && (bpf_get_current_pid_tgid() >> 32) == f->self_tgid &&
+		    cgroup_in_scope(BPF_CORE_READ(child, cgroups, dfl_cgrp), f))
+			jobpid_add(BPF_CORE_READ(child, tgid));
 		return 0;
+	}
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0; /* a thread, not a process */
 	fill_hdr(&e.h, EV_FORK);

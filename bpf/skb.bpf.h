@@ -289,6 +289,8 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 {
 	struct pkt p = {};
 
+	if (!cg_skb_jobs(skb))
+		return 1;
 	if (!skb_parse(skb, &p))
 		return 1;
 	if (!skb_backstop(skb, &p, dir))

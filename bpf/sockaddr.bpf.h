@@ -23,6 +23,26 @@ struct {
 	__type(value, struct conn_slot);
 } conn_inflight SEC(".maps");
 
+/* Network namespaces besides the gate's own where it listens too (a container's of the
+ * job, see src/job/containers.c): their port-53 traffic is sent to the gate as well.
+ * Key: the namespace's cookie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GATE_NETNS_MAX);
+	__type(key, u64);
+	__type(value, u8);
+} gate_nets SEC(".maps");
+
+static __always_inline bool gate_reachable(const struct rw_config *c, void *ctx)
+{
+	u64 ck;
+
+	if (!c->gate_netns)
+		return true;
+	ck = bpf_get_netns_cookie(ctx);
+	return ck == c->gate_netns || bpf_map_lookup_elem(&gate_nets, &ck);
+}
+
 static __always_inline void note_owner(u64 cookie, struct ev_hdr *h)
 {
 	struct sock_owner o = {.pid = h->pid, .tid = h->tid, .uid = h->uid};
@@ -66,6 +86,8 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 	u32 tid = (u32)id;
 	u8 proto = rproto_of(ctx->protocol);
 
+	if (!cg_task_jobs())
+		return 1;
 	e.h.kind = EV_CONNECT;
 	e.h.pid = id >> 32;
 	e.h.tid = tid;
@@ -100,8 +122,7 @@ static __always_inline int on_sock_addr(struct bpf_sock_addr *ctx, u8 family, u8
 		e.verdict = VERDICT_ALLOW;
 		e.flags |= EVF_RUNNER;
 	} else if (c && c->gate_port && e.dport == 53 &&
-		   (proto == RPROTO_UDP || proto == RPROTO_TCP) &&
-		   (!c->gate_netns || bpf_get_netns_cookie(ctx) == c->gate_netns)) {
+		   (proto == RPROTO_UDP || proto == RPROTO_TCP) && gate_reachable(c, ctx)) {
 		/* Every resolver address leads to the gate: names are judged
 		 * there, and nothing the policy refuses leaves the machine. */
 		e.flags |= EVF_REDIRECTED;

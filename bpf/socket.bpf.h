@@ -29,6 +29,8 @@ int rw_sock_create(struct bpf_sock *sk)
 {
 	struct rw_config *c = cfg();
 
+	if (!cg_task_jobs())
+		return 1;
 	if (sk->type == RW_SOCK_RAW)
 		return c && c->policy && c->mode == MODE_ENFORCE ? 0 : 1;
 	if (have_sock_pid && sk->type == RW_SOCK_DGRAM &&

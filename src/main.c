@@ -23,6 +23,7 @@ static const struct cmd cmds[] = {
     {"version", cmd_version, "print the version"},
     {"policy", cmd_policy, "check a policy file (policy check FILE)"},
     {"learn", cmd_learn, "suggest a policy from observed runs' event logs"},
+    {"baseline", cmd_baseline, "the store of past runs: add, show, prune, export"},
 };
 
 static void usage(FILE *f)

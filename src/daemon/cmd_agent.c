@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baseline/baseline.h"
+#include "ci/detect.h"
 #include "daemon/control.h"
 #include "job/job.h"
 #include "cmds.h"
@@ -61,7 +63,13 @@ static const char usage_text[] =
     "                     detaches once the socket is listening and logs to DIR/agent.log\n"
     "  --container-cgroups DIR  where the container engine creates containers (repeatable;\n"
     "                     default: system.slice, docker, machine.slice under the cgroup2\n"
-    "                     mount); containers created there during a job are the job's\n";
+    "                     mount); containers created there during a job are the job's\n"
+    "  --engine unix:///PATH  the Docker API that names the containers followed (default:\n"
+    "                     the agent's DOCKER_HOST, else /var/run/docker.sock)\n"
+    "  --baseline STORE   record every finished job in this baseline (a SQLite file or a\n"
+    "                     postgresql:// URI, docs/baseline.md), keyed by the repository,\n"
+    "                     workflow and job `job start` sends\n"
+    "  --baseline-min-runs N  runs of a step before a first-seen result is medium (5)\n";
 
 /* What the state file holds: enough to finish (or report) a job whose agent died. */
 struct jobrec {
@@ -92,6 +100,11 @@ struct agent {
 	struct jobrec rec;
 	unsigned counter;
 	const char *const *container_dirs; /* NULL: the engines' usual places */
+	const char *engine;		   /* the Docker API socket (NULL: default) */
+	/* --baseline: the store every finished job is recorded in, and the live job's key */
+	const char *bl_spec;
+	int bl_min_runs;
+	struct baseline_job bl;
 };
 
 static volatile sig_atomic_t stopping;
@@ -514,13 +527,43 @@ static void drop_job(struct agent *a)
 		job_free(&a->j, false); /* unpins too (loader_stop) */
 	}
 	a->active = false;
+	baseline_job_close(&a->bl);
+}
+
+/* The key of the job about to start, from the request (which `job start` fills from its own
+ * CI context or flags), checked with the store before anything is armed. NULL, or a reply. */
+static json_t *open_baseline(struct agent *a, json_t *req)
+{
+	char repo[CI_VALUE_MAX + 1] = "", workflow[CI_VALUE_MAX + 1] = "",
+				 job[CI_VALUE_MAX + 1] = "", err[512], why[1024];
+	char *const no_env[] = {NULL};
+	struct capture cap;
+	int rc;
+
+	if (get_str(req, "repo", false, repo, sizeof(repo), err, sizeof(err)) ||
+	    get_str(req, "workflow", false, workflow, sizeof(workflow), err, sizeof(err)) ||
+	    get_str(req, "job", false, job, sizeof(job), err, sizeof(err)))
+		return error_reply("bad request: %s", err);
+	if (!a->bl_spec)
+		return NULL;
+	struct baseline_opts bo = {.spec = a->bl_spec,
+				   .repo = repo[0] ? repo : NULL,
+				   .workflow = workflow[0] ? workflow : NULL,
+				   .job = job[0] ? job : NULL,
+				   .min_runs = a->bl_min_runs};
+	capture_begin(&cap);
+	/* The agent's own environment is not the job's: the key comes with the request. */
+	rc = baseline_job_open(&a->bl, &bo, no_env);
+	one_line(capture_end(&cap), why, sizeof(why));
+	capture_free(&cap);
+	return rc ? error_reply("%s", why[0] ? why : "--baseline: cannot open the store") : NULL;
 }
 
 static json_t *op_start(struct agent *a, json_t *req, int peer)
 {
-	static const char *const keys[] = {"op",   "out", "policy", "mode",	     "key",
-					   "step", "pid", "watch",  "allow_partial", "no_sign",
-					   NULL};
+	static const char *const keys[] = {
+	    "op",    "out",	      "policy",	 "mode", "key",	     "step", "pid",
+	    "watch", "allow_partial", "no_sign", "repo", "workflow", "job",  NULL};
 	struct jobrec *r = &a->rec;
 	struct sensitive_list sens;
 	struct capture cap;
@@ -597,23 +640,30 @@ static json_t *op_start(struct agent *a, json_t *req, int peer)
 		return error_reply("--out %s: cannot create its parent: %s", r->out,
 				   strerror(errno));
 	}
+	if ((reply = open_baseline(a, req))) {
+		sensitive_free(&sens);
+		return reply;
+	}
 
-	struct job_opts jo = {.out_dir = r->out,
-			      .step = r->step[0] ? r->step : NULL,
-			      .policy = r->policy[0] ? r->policy : NULL,
-			      .key = r->key[0] ? r->key : NULL,
-			      .mode = mode,
-			      .ring_mb = 16,
-			      .allow_partial = allow_partial,
-			      .no_sign = no_sign,
-			      .container_dirs = a->container_dirs ? a->container_dirs
-								  : job_default_container_dirs()};
+	struct job_opts jo = {
+	    .out_dir = r->out,
+	    .step = r->step[0] ? r->step : NULL,
+	    .policy = r->policy[0] ? r->policy : NULL,
+	    .key = r->key[0] ? r->key : NULL,
+	    .mode = mode,
+	    .ring_mb = 16,
+	    .allow_partial = allow_partial,
+	    .no_sign = no_sign,
+	    .container_dirs = a->container_dirs ? a->container_dirs : job_default_container_dirs(),
+	    .engine = a->engine ? a->engine : containers_engine_socket(getenv("DOCKER_HOST")),
+	    .baseline = a->bl_spec ? &a->bl : NULL};
 	capture_begin(&cap);
 	if (job_arm(&a->j, &jo, &sens)) {
 		one_line(capture_end(&cap), why, sizeof(why));
 		capture_free(&cap);
 		sensitive_free(&sens);
 		job_free(&a->j, false);
+		baseline_job_close(&a->bl);
 		return error_reply("%s", why[0] ? why : "arming failed");
 	}
 	one_line(capture_end(&cap), why, sizeof(why)); /* warnings (--allow-partial) */
@@ -970,13 +1020,26 @@ static int daemonize(int state_fd)
 
 int cmd_agent(int argc, char **argv)
 {
-	enum { O_SOCKET = 1, O_STATE, O_PINS, O_FG, O_CONTAINERS, O_HELP };
+	enum {
+		O_SOCKET = 1,
+		O_STATE,
+		O_PINS,
+		O_FG,
+		O_CONTAINERS,
+		O_ENGINE,
+		O_HELP,
+		O_BASELINE,
+		O_BL_MIN
+	};
 	static const struct option opts[] = {
 	    {"socket", required_argument, 0, O_SOCKET},
 	    {"state", required_argument, 0, O_STATE},
 	    {"pin-root", required_argument, 0, O_PINS},
 	    {"foreground", no_argument, 0, O_FG},
 	    {"container-cgroups", required_argument, 0, O_CONTAINERS},
+	    {"engine", required_argument, 0, O_ENGINE},
+	    {"baseline", required_argument, 0, O_BASELINE},
+	    {"baseline-min-runs", required_argument, 0, O_BL_MIN},
 	    {"help", no_argument, 0, O_HELP},
 	    {0, 0, 0, 0},
 	};
@@ -1015,6 +1078,25 @@ int cmd_agent(int argc, char **argv)
 			container_dirs[n_container_dirs++] = optarg;
 			a.container_dirs = container_dirs;
 			break;
+		case O_ENGINE:
+			a.engine = containers_engine_socket(optarg);
+			if (!a.engine)
+				return cli_usage("agent", "--engine %s: expected unix:///PATH",
+						 optarg);
+			break;
+		case O_BASELINE:
+			a.bl_spec = optarg;
+			break;
+		case O_BL_MIN: {
+			uint64_t n;
+
+			if (!parse_u64(optarg, 1, 100000, &n))
+				return cli_usage(
+				    "agent", "--baseline-min-runs %s: expected a number 1-100000",
+				    optarg);
+			a.bl_min_runs = (int)n;
+			break;
+		}
 		case O_HELP:
 		case 'h':
 			fputs(usage_text, stdout);
@@ -1052,6 +1134,15 @@ int cmd_agent(int argc, char **argv)
 		       "pinned at %s; `runwarden job stop` will report the record incomplete",
 		       a.rec.id, a.rec.agent_pid, a.rec.pins);
 	}
+	/* The children it starts (the kernel side's holder, detaching helpers) are
+	 * nobody's to wait for: reaped by the kernel, never left as zombies. */
+	signal(SIGCHLD, SIG_IGN);
+	/* Before the socket exists: an agent that answers is one whose first job arms by
+	 * writing maps, like every later one. */
+	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, NULL, 0, err, sizeof(err)))
+		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
+		       "job loads its own",
+		       err);
 	a.lfd = control_listen(a.sock_path, err, sizeof(err));
 	if (a.lfd < 0) {
 		rw_err("%s", err);
@@ -1062,9 +1153,6 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	/* The children it starts (the kernel side's holder, detaching helpers) are
-	 * nobody's to wait for: reaped by the kernel, never left as zombies. */
-	signal(SIGCHLD, SIG_IGN);
 	struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: wake epoll */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -1074,11 +1162,6 @@ int cmd_agent(int argc, char **argv)
 		rw_err("epoll: %s", strerror(errno));
 		goto out;
 	}
-	/* The first job then arms by writing maps, like every later one. */
-	if (loader_preload(16u << 20, POOL_IDLE_DEFAULT, err, sizeof(err)))
-		rw_err("the resident kernel side could not be loaded ahead (%s): the first "
-		       "job loads its own",
-		       err);
 	rw_err("agent listening on %s (pid %d)", a.sock_path, (int)getpid());
 	sd_notify_ready();
 

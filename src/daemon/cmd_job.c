@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "baseline/store.h"
+#include "ci/detect.h"
 #include "daemon/control.h"
 #include "cmds.h"
 #include "common/cli.h"
@@ -41,6 +43,9 @@ static const char usage_text[] =
     "  --no-sign          do not write an attestation\n"
     "  --watch GLOB       treat files matching GLOB as sensitive (repeatable)\n"
     "  --allow-partial    arm even if some hooks cannot be attached\n"
+    "  --repo R, --workflow W, --job J\n"
+    "                     the key the agent's baseline (agent --baseline) records the job\n"
+    "                     under; default: this command's CI context\n"
     "\n"
     "stop: releases the runner's processes, kills (default) or releases what the\n"
     "job left running, writes the evidence and exits non-zero on a policy\n"
@@ -76,6 +81,27 @@ static int absolute(const char *opt, const char *in, bool must_exist, char *out,
 	return 0;
 }
 
+extern char **environ;
+
+/* The agent runs outside the CI job and cannot see its context: the key its baseline keeps
+ * the job under comes from here (this command runs in the job's environment), unless the
+ * flags gave it. Labels only, as everywhere (docs/baseline.md). */
+static void ci_key(json_t *req)
+{
+	static const char *const map[][2] = {
+	    {"repo", "repository"}, {"workflow", "workflow"}, {"job", "job"}};
+	json_t *ci = ci_detect(environ, "/");
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		const char *v =
+		    i == 1 ? bl_ci_workflow(ci) : json_string_value(json_object_get(ci, map[i][1]));
+
+		if (v && !json_object_get(req, map[i][0]))
+			json_object_set_new(req, map[i][0], json_string(v));
+	}
+	json_decref(ci);
+}
+
 static int call(const char *sock, json_t *req, json_t **reply)
 {
 	char err[512];
@@ -109,7 +135,10 @@ static int job_start(int argc, char **argv)
 		O_SOCKET,
 		O_WATCH,
 		O_PARTIAL,
-		O_NOSIGN
+		O_NOSIGN,
+		O_REPO,
+		O_WORKFLOW,
+		O_JOB
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, 0, O_OUT},
@@ -122,6 +151,9 @@ static int job_start(int argc, char **argv)
 	    {"watch", required_argument, 0, O_WATCH},
 	    {"allow-partial", no_argument, 0, O_PARTIAL},
 	    {"no-sign", no_argument, 0, O_NOSIGN},
+	    {"repo", required_argument, 0, O_REPO},
+	    {"workflow", required_argument, 0, O_WORKFLOW},
+	    {"job", required_argument, 0, O_JOB},
 	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
@@ -176,6 +208,15 @@ static int job_start(int argc, char **argv)
 		case O_NOSIGN:
 			json_object_set_new(req, "no_sign", json_true());
 			break;
+		case O_REPO:
+		case O_WORKFLOW:
+		case O_JOB:
+			json_object_set_new(req,
+					    c == O_REPO	      ? "repo"
+					    : c == O_WORKFLOW ? "workflow"
+							      : "job",
+					    json_string(optarg));
+			break;
 		default:
 			goto fail;
 		}
@@ -190,6 +231,7 @@ static int job_start(int argc, char **argv)
 	}
 	if (absolute("--out", out, false, path, sizeof(path)))
 		goto fail;
+	ci_key(req);
 	json_object_set_new(req, "out", json_string(path));
 	if (json_array_size(watch))
 		json_object_set(req, "watch", watch);

@@ -794,6 +794,7 @@ void findings_on_exec(struct findings *f, const struct finding_proc *p, uint64_t
 void findings_finish(struct findings *f, const pid_t *leftovers, int n_leftovers)
 {
 	findings_filecmd_finish(f);
+	findings_srcmod_finish(f);
 	for (int i = 0; i < n_leftovers; i++) {
 		struct outlived *o = outlived_of(f, leftovers[i]);
 		struct finding *x;

@@ -59,7 +59,9 @@ void findings_init(struct findings *f, struct proctab *procs)
 	strmap_init(&f->dns_names);
 	strmap_init(&f->outlived);
 	strmap_init(&f->filecmds);
+	strmap_init(&f->filecmd_files);
 	strmap_init(&f->last_connect);
+	srcmod_init(&f->srcmod);
 }
 
 static void finding_release(struct finding *x)
@@ -84,8 +86,10 @@ void findings_free(struct findings *f)
 	strmap_clear(&f->outlived, free);
 	findings_filecmd_free(f);
 	strmap_clear(&f->last_connect, free);
+	srcmod_free(&f->srcmod);
 	free(f->lockdown_reason);
 	memset(f, 0, sizeof(*f));
+	srcmod_init(&f->srcmod);
 	f->lockdown = -1;
 }
 
@@ -272,7 +276,8 @@ void findings_json(const struct findings *f, struct strbuf *sb)
 	for (int s = 0; s < SEV_COUNT; s++)
 		sb_addf(sb, "%s\"%s\":%llu", s ? "," : "", sev_names[s],
 			(unsigned long long)f->by_sev[s]);
-	sb_addf(sb, "},\"findings_state_dropped\":%llu", (unsigned long long)f->state_dropped);
+	sb_addf(sb, "},\"findings_state_dropped\":%llu,", (unsigned long long)f->state_dropped);
+	srcmod_json(&f->srcmod, sb);
 }
 
 /* A label the job chose, without anything that could move a terminal's cursor. */

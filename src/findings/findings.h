@@ -20,6 +20,7 @@
 #include "common/strbuf.h"
 #include "common/strmap.h"
 #include "findings/severity.h"
+#include "findings/srcmod.h"
 
 struct proctab;
 
@@ -32,11 +33,16 @@ struct proctab;
 	X(DNS_VOLUME, "dns_volume")		/* very many distinct names under one parent */    \
 	X(PERSISTENCE, "persistence")		/* a process outlived its step or the job */       \
 	X(SECRET_IN_ARGV, "secret_in_argv")	/* a secret in a command line (redacted) */        \
-	X(RUNNER_FILE_COMMAND, "runner_file_command") /* GITHUB_ENV/GITHUB_PATH poisoning */       \
+	X(RUNNER_FILE_COMMAND, "runner_file_command") /* later steps' environment poisoned */      \
 	X(REVERSE_SHELL, "reverse_shell")	/* a shell whose stdin/stdout is a connection */   \
 	X(CONTAINER_ENGINE, "container_engine") /* a connect to a container engine's socket */     \
-	X(MOUNT, "mount")	/* mount(2)/move_mount(2): host paths, namespaces */               \
-	X(GIT_HOOK, "git_hook") /* a git hook written in the checkout */
+	X(MOUNT, "mount")		      /* mount(2)/move_mount(2): host paths, namespaces */ \
+	X(GIT_HOOK, "git_hook")		      /* a git hook written in the checkout */             \
+	X(SOURCE_MODIFIED, "source_modified") /* tracked files of the checkout changed */          \
+	/* the baseline (src/baseline/): what no earlier run of the job's step did */              \
+	X(FIRST_SEEN_DESTINATION, "first_seen_destination")                                        \
+	X(FIRST_SEEN_EXE, "first_seen_exe")                                                        \
+	X(FIRST_SEEN_DNS_PARENT, "first_seen_dns_parent")
 
 enum finding_kind {
 #define FK_ENUM_(e, name) FK_##e,
@@ -113,9 +119,11 @@ struct findings {
 	struct strmap dns_parents; /* parent domain -> struct dns_parent */
 	struct strmap dns_names;   /* names seen (keys only) */
 	size_t dns_names_bytes;
-	struct strmap outlived;	    /* "pid" -> struct outlived: alive when its root exited */
-	struct strmap filecmds;	    /* runner file command path -> struct filecmd (filecmd.c) */
-	struct strmap last_connect; /* "pid" -> struct last_connect (host.c) */
+	struct strmap outlived;	     /* "pid" -> struct outlived: alive when its root exited */
+	struct strmap filecmds;	     /* runner file command path -> struct filecmd (filecmd.c) */
+	struct strmap filecmd_files; /* platform files named at job start -> struct fc_file */
+	struct strmap last_connect;  /* "pid" -> struct last_connect (host.c) */
+	struct srcmod srcmod;	     /* the checkout at start (srcmod.c); inactive: none */
 	/* Lockdown: severities whose findings call on_raise (policy `on_finding`, enforce). */
 	enum finding_action act[SEV_COUNT];
 	void (*on_raise)(void *ctx, const struct finding *f);
@@ -142,9 +150,18 @@ void findings_on_dns(struct findings *f, const struct finding_proc *p, const cha
 		     uint64_t seq);
 void findings_on_memread(struct findings *f, const struct finding_proc *p,
 			 const struct finding_memread *m, uint64_t seq);
+/* A file the platform loads into every later step, named by a variable at job start
+ * (CircleCI's $BASH_ENV: shell; Buildkite's $BUILDKITE_ENV_FILE: KEY=value lines). Its lines
+ * now are remembered as not the job's. The caller also puts path on the sensitive list, so
+ * opens of it reach findings_on_file_write. -1: too many files. */
+int findings_filecmd_watch(struct findings *f, const char *path, bool shell, const char *var);
 /* An open for writing of a file on the sensitive list (runner file commands, filecmd.c). */
 void findings_on_file_write(struct findings *f, const struct finding_proc *p, const char *path,
 			    uint64_t seq);
+/* An open for writing of a tracked file of the checkout (kernel identity kdev, ino): the
+ * writer source_modified names. Returns the file's path, NULL when it is not one. */
+const char *findings_on_tracked_write(struct findings *f, const struct finding_proc *p,
+				      uint32_t kdev, uint64_t ino, uint64_t seq);
 /* A connect line: activity, and (TCP) the connection a later reverse shell rests on. */
 void findings_on_connect(struct findings *f, const struct finding_proc *p, const char *proto,
 			 const char *addr, bool v6, unsigned port, uint64_t seq);
@@ -170,6 +187,7 @@ void findings_print(const struct findings *f, FILE *out, int max);
 void findings_filecmd_exit(struct findings *f, pid_t pid);
 void findings_filecmd_finish(struct findings *f);
 void findings_filecmd_free(struct findings *f);
+void findings_srcmod_finish(struct findings *f);
 const char *findings_short_exe(const struct finding_proc *p);
 struct finding *finding_raise(struct findings *f, const char *key, enum finding_kind kind,
 			      enum finding_severity sev, const struct finding_proc *p);

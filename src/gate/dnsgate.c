@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/timerfd.h>
@@ -105,6 +106,9 @@ struct dnsgate {
 	struct dnsgate_config cfg;
 	int epfd;
 	struct ioh udp, tcp, up_udp, timer;
+	/* More listeners on the same address and port in other network namespaces (a
+	 * container's): UDP and TCP per pair, -1 when the pair is free. */
+	struct ioh ns_udp[DNSGATE_NETNS_MAX], ns_tcp[DNSGATE_NETNS_MAX];
 	struct ioh up_any[2]; /* unconnected, per family, for upstream_for; opened when needed */
 	bool has_up;
 	struct sockaddr_storage up_addr;
@@ -373,8 +377,10 @@ static void send_client(struct dnsgate *g, const struct dnsgate_client *who, str
 		conn_send(g, conn, msg, len);
 		return;
 	}
-	/* A full socket buffer loses the answer; the client retries, as with any lost UDP. */
-	sendto(g->udp.fd, msg, len, MSG_DONTWAIT, (const struct sockaddr *)&who->addr,
+	/* A full socket buffer loses the answer; the client retries, as with any lost UDP.
+	 * The answer leaves through the socket the question came in on: in the client's
+	 * network namespace. */
+	sendto(who->listen_fd, msg, len, MSG_DONTWAIT, (const struct sockaddr *)&who->addr,
 	       who->addrlen);
 }
 
@@ -444,11 +450,19 @@ static int pin_one(struct walk *w, const struct gw_rr *rr)
 	if (!gate_pins_room(g->pins, qname, family, rr->addr)) {
 		gate_pins_expire(g->pins, w->now_ms, g->cfg.unpin, g->cfg.ctx, NULL);
 		if (!gate_pins_room(g->pins, qname, family, rr->addr)) {
+			if (g->cfg.pin_best_effort) {
+				g->st.pins_skipped++;
+				return 0;
+			}
 			w->fail = "pin table full";
 			return 1;
 		}
 	}
 	if (g->cfg.pin(g->cfg.ctx, qname, rr->owner, family, rr->addr, ttl)) {
+		if (g->cfg.pin_best_effort) {
+			g->st.pins_skipped++;
+			return 0;
+		}
 		w->fail = "pin failed";
 		return 1;
 	}
@@ -868,11 +882,12 @@ static void handle_query(struct dnsgate *g, const uint8_t *pkt, size_t len,
 		query_fail(g, qr, "upstream send failed");
 }
 
-static void udp_readable(struct dnsgate *g)
+static void udp_readable(struct dnsgate *g, const struct ioh *io)
 {
 	for (int i = 0; i < BUDGET; i++) {
-		struct dnsgate_client who = {.addrlen = sizeof(who.addr), .proto = IPPROTO_UDP};
-		ssize_t n = recvfrom(g->udp.fd, g->pkt, sizeof(g->pkt), MSG_DONTWAIT,
+		struct dnsgate_client who = {
+		    .addrlen = sizeof(who.addr), .proto = IPPROTO_UDP, .listen_fd = io->fd};
+		ssize_t n = recvfrom(io->fd, g->pkt, sizeof(g->pkt), MSG_DONTWAIT,
 				     (struct sockaddr *)&who.addr, &who.addrlen);
 
 		if (n < 0) {
@@ -884,11 +899,12 @@ static void udp_readable(struct dnsgate *g)
 	}
 }
 
-static void tcp_accept(struct dnsgate *g)
+static void tcp_accept(struct dnsgate *g, const struct ioh *io)
 {
 	for (int i = 0; i < BUDGET; i++) {
-		struct dnsgate_client who = {.addrlen = sizeof(who.addr), .proto = IPPROTO_TCP};
-		int fd = accept4(g->tcp.fd, (struct sockaddr *)&who.addr, &who.addrlen,
+		struct dnsgate_client who = {
+		    .addrlen = sizeof(who.addr), .proto = IPPROTO_TCP, .listen_fd = io->fd};
+		int fd = accept4(io->fd, (struct sockaddr *)&who.addr, &who.addrlen,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct tconn *c;
 
@@ -1052,10 +1068,10 @@ int dnsgate_dispatch(struct dnsgate *g)
 
 		switch (io->kind) {
 		case K_UDP_LISTEN:
-			udp_readable(g);
+			udp_readable(g, io);
 			break;
 		case K_TCP_LISTEN:
-			tcp_accept(g);
+			tcp_accept(g, io);
 			break;
 		case K_UPSTREAM_UDP:
 		case K_UPSTREAM_ANY4:
@@ -1195,6 +1211,10 @@ struct dnsgate *dnsgate_new(const struct dnsgate_config *cfg, char *err, size_t 
 	g->epfd = g->udp.fd = g->tcp.fd = g->up_udp.fd = g->timer.fd = -1;
 	g->udp.kind = K_UDP_LISTEN;
 	g->tcp.kind = K_TCP_LISTEN;
+	for (int i = 0; i < DNSGATE_NETNS_MAX; i++) {
+		g->ns_udp[i] = (struct ioh){.kind = K_UDP_LISTEN, .fd = -1};
+		g->ns_tcp[i] = (struct ioh){.kind = K_TCP_LISTEN, .fd = -1};
+	}
 	g->up_udp.kind = K_UPSTREAM_UDP;
 	g->up_any[0].kind = K_UPSTREAM_ANY4;
 	g->up_any[1].kind = K_UPSTREAM_ANY6;
@@ -1264,6 +1284,79 @@ fail:
 	return NULL;
 }
 
+int dnsgate_add_netns(struct dnsgate *g, int netns_fd, int home_fd, uint64_t *cookie, char *err,
+		      size_t errlen)
+{
+	socklen_t cklen = sizeof(*cookie);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(g->port)};
+	int i = 0, one = 1, u = -1, t = -1;
+
+	while (i < DNSGATE_NETNS_MAX && g->ns_udp[i].fd >= 0)
+		i++;
+	if (i == DNSGATE_NETNS_MAX) {
+		snprintf(err, errlen, "more than %d network namespaces", DNSGATE_NETNS_MAX);
+		return -1;
+	}
+	if (g->cfg.listen && strcmp(g->cfg.listen, "127.0.0.1")) {
+		snprintf(err, errlen, "the gate listens on %s, not 127.0.0.1", g->cfg.listen);
+		return -1;
+	}
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* Sockets belong to the namespace they are made in, whatever thread uses them. */
+	if (setns(netns_fd, CLONE_NEWNET)) {
+		snprintf(err, errlen, "entering its network namespace: %s", strerror(errno));
+		return -1;
+	}
+	u = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	t = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t >= 0)
+		setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (u < 0 || t < 0 || bind(u, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    bind(t, (struct sockaddr *)&sa, sizeof(sa)) || listen(t, 128) ||
+	    getsockopt(u, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &cklen))
+		snprintf(err, errlen, "127.0.0.1:%u there: %s", g->port, strerror(errno));
+	else
+		err[0] = '\0';
+	if (setns(home_fd, CLONE_NEWNET)) {
+		/* Nothing of the agent may go on in a container's namespace. */
+		fprintf(stderr, "runwarden: cannot return to its own network namespace: %s\n",
+			strerror(errno));
+		abort();
+	}
+	if (err[0])
+		goto fail;
+	g->ns_udp[i].fd = u;
+	g->ns_tcp[i].fd = t;
+	if (ep_set(g, &g->ns_udp[i], EPOLLIN) || ep_set(g, &g->ns_tcp[i], EPOLLIN)) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		dnsgate_drop_netns(g, i);
+		return -1;
+	}
+	return i;
+fail:
+	if (u >= 0)
+		close(u);
+	if (t >= 0)
+		close(t);
+	return -1;
+}
+
+void dnsgate_drop_netns(struct dnsgate *g, int handle)
+{
+	if (handle < 0 || handle >= DNSGATE_NETNS_MAX || g->ns_udp[handle].fd < 0)
+		return;
+	/* A question still waiting is answered into nothing (lost, as UDP may be), never
+	 * through whatever socket gets the descriptor number next. */
+	for (struct link *l = g->queries.next; l != &g->queries; l = l->next) {
+		struct query *qr = container_of(l, struct query, link);
+
+		if (qr->who.listen_fd == g->ns_udp[handle].fd)
+			qr->who.listen_fd = -1;
+	}
+	ep_close(g, &g->ns_udp[handle]);
+	ep_close(g, &g->ns_tcp[handle]);
+}
+
 void dnsgate_free(struct dnsgate *g)
 {
 	if (!g)
@@ -1273,6 +1366,8 @@ void dnsgate_free(struct dnsgate *g)
 	while (!list_empty(&g->tconns))
 		conn_close(g, container_of(g->tconns.next, struct tconn, link));
 	reap(g);
+	for (int i = 0; i < DNSGATE_NETNS_MAX; i++)
+		dnsgate_drop_netns(g, i);
 	if (g->udp.fd >= 0)
 		close(g->udp.fd);
 	if (g->tcp.fd >= 0)

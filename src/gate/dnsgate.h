@@ -46,7 +46,8 @@ struct dnsgate_decision {
 struct dnsgate_client {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	int proto; /* IPPROTO_UDP or IPPROTO_TCP */
+	int proto;     /* IPPROTO_UDP or IPPROTO_TCP */
+	int listen_fd; /* the gate's socket it reached (a network namespace's own) */
 };
 
 /* One record of an answer, for the event log. */
@@ -94,6 +95,10 @@ struct dnsgate_config {
 	uint32_t pin_max_ttl_s;	  /* TTLs above this are cut to it; 0: 86400 */
 	enum dnsgate_refusal refusal;
 	bool refuse_any; /* answer qtype ANY with REFUSED instead of forwarding it */
+	/* A pin that cannot be made (table full, callback failed) is counted and the answer
+	 * goes through unpinned, instead of SERVFAIL: observe mode, where nothing is refused
+	 * and a missing pin only makes a connect look unlisted. */
+	bool pin_best_effort;
 
 	void *ctx; /* passed to every callback */
 	/* Policy for one question (required). Not called for questions the gate refuses by
@@ -159,8 +164,20 @@ struct dnsgate_stats {
 	uint64_t upstream_ignored; /* upstream packets matching no question in flight */
 	uint64_t tcp_retries;	   /* truncated UDP answers asked again over TCP */
 	uint64_t pins;		   /* pin callbacks that succeeded */
+	uint64_t pins_skipped;	   /* answers passed on unpinned (pin_best_effort) */
 	unsigned inflight, tcp_clients, pinned;
 };
 void dnsgate_stats(const struct dnsgate *g, struct dnsgate_stats *st);
+
+/* Network namespaces other than the gate's own (a container's) where the gate also listens. */
+#define DNSGATE_NETNS_MAX 32 /* GATE_NETNS_MAX in bpf/events.h */
+
+/* Listens on 127.0.0.1 at the gate's port inside the network namespace netns_fd too (the
+ * kernel's port-53 redirect names that address wherever the client is), coming back to
+ * home_fd's afterwards; *cookie gets that namespace's cookie (SO_NETNS_COOKIE) for the kernel's
+ * redirect. A handle for dnsgate_drop_netns, or -1 with the reason in err. */
+int dnsgate_add_netns(struct dnsgate *g, int netns_fd, int home_fd, uint64_t *cookie, char *err,
+		      size_t errlen);
+void dnsgate_drop_netns(struct dnsgate *g, int handle);
 
 #endif

@@ -15,7 +15,9 @@
 #include <pwd.h>
 #include <linux/capability.h>
 #include <signal.h>
+#include <linux/sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "baseline/baseline.h"
 #include "job/job.h"
 #include "kernel/keeper.h"
 #include "job/seccomp.h"
@@ -38,6 +41,8 @@ struct run_opts {
 	char **cmd;
 	const char *container_dirs[MAX_CONTAINER_DIRS + 1];
 	int n_container_dirs;
+	struct baseline_opts baseline;
+	bool use_baseline;
 };
 
 static const char usage_text[] =
@@ -63,6 +68,8 @@ static const char usage_text[] =
     "  --containers       follow containers a container engine starts while the job runs\n"
     "                     (new cgroups under system.slice, docker, machine.slice)\n"
     "  --container-cgroups DIR  follow containers created under DIR instead (repeatable)\n"
+    "  --engine unix:///PATH  the Docker API that names the containers followed (default:\n"
+    "                     runwarden's own DOCKER_HOST, else /var/run/docker.sock)\n"
     "  --ring-mb N        kernel ring buffer size in MiB, power of two (default 16)\n"
     "  --kernel MODE      resident (default): arm a loaded kernel side left by an\n"
     "                     earlier job, or load one and leave it behind (see\n"
@@ -72,7 +79,17 @@ static const char usage_text[] =
     "  --key FILE         sign the evidence with this private key, owned by root and\n"
     "                     mode 0600 (default: an ephemeral key)\n"
     "  --no-sign          do not write an attestation\n"
-    "  --quiet            no summary on stderr\n";
+    "  --workspace DIR    the git checkout whose tracked files are compared at the end\n"
+    "                     (source_modified; in CI by default the platform's workspace,\n"
+    "                     else the current directory; outside CI only when given;\n"
+    "                     `none`: no comparison)\n"
+    "  --quiet            no summary on stderr\n"
+    "  --baseline STORE   record the finished run in a baseline (a SQLite file such as\n"
+    "                     /var/lib/runwarden/baseline.db, or a postgresql:// URI) and\n"
+    "                     report what its job never did before (docs/baseline.md)\n"
+    "  --repo R, --workflow W, --job J\n"
+    "                     the baseline key, when the CI context does not give it\n"
+    "  --baseline-min-runs N  runs of a step before a first-seen result is medium (5)\n";
 
 static volatile sig_atomic_t pending_signal;
 
@@ -127,6 +144,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	enum {
 		O_CONTAINERS = 100,
 		O_CONTAINER_DIR,
+		O_ENGINE,
 		O_OUT = 1,
 		O_POLICY,
 		O_STEP,
@@ -142,12 +160,19 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		O_KEY,
 		O_NOSIGN,
 		O_QUIET,
-		O_HELP
+		O_WORKSPACE,
+		O_HELP,
+		O_BASELINE,
+		O_REPO,
+		O_WORKFLOW,
+		O_JOB,
+		O_BL_MIN,
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, 0, O_OUT},
 	    {"containers", no_argument, 0, O_CONTAINERS},
 	    {"container-cgroups", required_argument, 0, O_CONTAINER_DIR},
+	    {"engine", required_argument, 0, O_ENGINE},
 	    {"policy", required_argument, 0, O_POLICY},
 	    {"step", required_argument, 0, O_STEP},
 	    {"user", required_argument, 0, O_USER},
@@ -162,6 +187,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 	    {"key", required_argument, 0, O_KEY},
 	    {"no-sign", no_argument, 0, O_NOSIGN},
 	    {"quiet", no_argument, 0, O_QUIET},
+	    {"workspace", required_argument, 0, O_WORKSPACE},
+	    {"baseline", required_argument, 0, O_BASELINE},
+	    {"repo", required_argument, 0, O_REPO},
+	    {"workflow", required_argument, 0, O_WORKFLOW},
+	    {"job", required_argument, 0, O_JOB},
+	    {"baseline-min-runs", required_argument, 0, O_BL_MIN},
 	    {"help", no_argument, 0, O_HELP},
 	    {0, 0, 0, 0},
 	};
@@ -213,6 +244,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 			if (!o->job.container_dirs)
 				o->job.container_dirs = job_default_container_dirs();
 			break;
+		case O_ENGINE:
+			o->job.engine = containers_engine_socket(optarg);
+			if (!o->job.engine)
+				return cli_usage("run", "--engine %s: expected unix:///PATH",
+						 optarg);
+			break;
 		case O_CONTAINER_DIR:
 			if (o->n_container_dirs == MAX_CONTAINER_DIRS) {
 				return cli_usage("run",
@@ -257,9 +294,35 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		case O_NOSIGN:
 			o->job.no_sign = true;
 			break;
+		case O_WORKSPACE:
+			o->job.workspace = optarg;
+			break;
 		case O_QUIET:
 			o->job.quiet = true;
 			break;
+		case O_BASELINE:
+			o->baseline.spec = optarg;
+			o->use_baseline = true;
+			break;
+		case O_REPO:
+			o->baseline.repo = optarg;
+			break;
+		case O_WORKFLOW:
+			o->baseline.workflow = optarg;
+			break;
+		case O_JOB:
+			o->baseline.job = optarg;
+			break;
+		case O_BL_MIN: {
+			uint64_t n;
+
+			if (!parse_u64(optarg, 1, 100000, &n))
+				return cli_usage(
+				    "run", "--baseline-min-runs %s: expected a number 1-100000",
+				    optarg);
+			o->baseline.min_runs = (int)n;
+			break;
+		}
 		case O_HELP:
 		case 'h':
 			fputs(usage_text, stdout);
@@ -272,6 +335,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 		return cli_usage("run",
 				 "no command given (runwarden run [options] -- CMD [ARG...])");
 	o->cmd = argv + optind;
+	if (!o->use_baseline &&
+	    (o->baseline.repo || o->baseline.workflow || o->baseline.job || o->baseline.min_runs))
+		return cli_usage("run", "--repo, --workflow, --job and --baseline-min-runs need "
+					"--baseline STORE");
 	if (o->job.mode == POLICY_MODE_ENFORCE && !o->job.policy)
 		return cli_usage("run",
 				 "--mode enforce needs --policy FILE (what should be allowed?)");
@@ -280,8 +347,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o, struct sensitiv
 
 /* Child side: join the scope, drop to the job's user, exec. Failures are
  * reported through errpipe (close-on-exec: EOF means the exec happened). */
-static void child_exec(const struct scope *s, const struct run_opts *o, uid_t uid, gid_t gid,
-		       const char *uname, int errpipe)
+static void child_exec(const struct scope *s, bool born_inside, const struct run_opts *o, uid_t uid,
+		       gid_t gid, const char *uname, int errpipe)
 {
 	int e = 0;
 	const char *what = "";
@@ -290,7 +357,7 @@ static void child_exec(const struct scope *s, const struct run_opts *o, uid_t ui
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
-	if (scope_enter(s, 0)) {
+	if (!born_inside && scope_enter(s, 0)) {
 		e = errno;
 		what = "cgroup";
 	} else if (o->job.mode == POLICY_MODE_ENFORCE &&
@@ -347,12 +414,33 @@ static int watch(struct job *j, pid_t child, int *status)
 	}
 }
 
+/*
+ * A child born inside the job's cgroup (clone3 with CLONE_INTO_CGROUP, 5.7+)
+ * rather than moved there after fork: a move to cgroup.procs waits for an RCU
+ * grace period under the kernel's cgroup lock (about 17 ms of every run here).
+ * Kernels without it: fork, and the child moves itself (born_inside false).
+ * Nothing runs between the two but our own code, so the process is the job's
+ * before its first instruction either way.
+ */
+static pid_t fork_into(int cgroup_fd, bool *born_inside)
+{
+	struct clone_args a = {
+	    .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup_fd};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+
+	*born_inside = pid >= 0;
+	if (pid >= 0 || (errno != ENOSYS && errno != EINVAL && errno != E2BIG))
+		return pid;
+	return fork();
+}
+
 /* Starts CMD inside the scope; returns its pid, or -1 (reason printed). */
 static pid_t start_child(const struct job *j, const struct run_opts *o, uid_t uid, gid_t gid,
 			 const char *uname)
 {
 	char child_err[64];
 	int pipefd[2], status;
+	bool born_inside;
 	pid_t child;
 	ssize_t n;
 
@@ -361,14 +449,14 @@ static pid_t start_child(const struct job *j, const struct run_opts *o, uid_t ui
 		return -1;
 	}
 	fflush(NULL);
-	child = fork();
+	child = fork_into(j->scope.fd, &born_inside);
 	if (child < 0) {
 		rw_err("fork: %s", strerror(errno));
 		return -1;
 	}
 	if (child == 0) {
 		close(pipefd[0]);
-		child_exec(&j->scope, o, uid, gid, uname, pipefd[1]);
+		child_exec(&j->scope, born_inside, o, uid, gid, uname, pipefd[1]);
 	}
 	close(pipefd[1]);
 	n = read(pipefd[0], child_err, sizeof(child_err) - 1);
@@ -386,9 +474,12 @@ static pid_t start_child(const struct job *j, const struct run_opts *o, uid_t ui
 	return child;
 }
 
+extern char **environ;
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = {0};
+	struct baseline_job bl = {0};
 	struct sensitive_list sens;
 	struct job j = {.epfd = -1};
 	struct keeper k = {.pidfd = -1, .ctl = -1};
@@ -412,11 +503,22 @@ int cmd_run(int argc, char **argv)
 		sensitive_free(&sens);
 		return 1;
 	}
+	/* A wrong store or a run with no key fails now, not after the work. */
+	if (o.use_baseline) {
+		if (baseline_job_open(&bl, &o.baseline, environ)) {
+			sensitive_free(&sens);
+			return 1;
+		}
+		o.job.baseline = &bl;
+	}
 	/* job_arm refuses a key that is not root's alone before the job starts. */
 	o.job.command = o.cmd;
+	if (!o.job.engine)
+		o.job.engine = containers_engine_socket(getenv("DOCKER_HOST"));
 	if (job_arm(&j, &o.job, &sens)) {
 		sensitive_free(&sens);
 		job_free(&j, false);
+		baseline_job_close(&bl);
 		return 1;
 	}
 	o.job.mode = j.o.mode; /* the policy may have chosen it */
@@ -430,6 +532,7 @@ int cmd_run(int argc, char **argv)
 			rw_err("%s; refusing to start a job whose fence would end with runwarden",
 			       err);
 			job_free(&j, false);
+			baseline_job_close(&bl);
 			return 1;
 		}
 		j.keeper_pidfd = fcntl(k.pidfd, F_DUPFD_CLOEXEC, 0);
@@ -453,6 +556,7 @@ int cmd_run(int argc, char **argv)
 	}
 	job_free(&j, true);
 	keeper_release(&k);
+	baseline_job_close(&bl);
 	return rc;
 }
 

@@ -485,8 +485,11 @@ static int start_gate(struct enforce *e, char *err, size_t errlen)
 	gc.refusal = d->refuse_with == POLICY_REFUSE_REFUSED ? DNSGATE_REFUSED : DNSGATE_NXDOMAIN;
 	gc.ctx = e;
 	gc.decide = gate_decide;
-	gc.pin = gate_pin;
+	/* Without a policy every connect is allowed: nothing to pin. In observe mode a
+	 * pin that cannot be made must not refuse the name (observing changes nothing). */
+	gc.pin = e->has_policy ? gate_pin : NULL;
 	gc.unpin = gate_unpin;
+	gc.pin_best_effort = e->mode != POLICY_MODE_ENFORCE;
 	gc.event = gate_event;
 	e->gate = dnsgate_new(&gc, gerr, sizeof(gerr));
 	if (!e->gate) {
@@ -604,12 +607,13 @@ void enforce_gate_json(const struct enforce *e, struct strbuf *sb)
 	sb_addf(sb,
 		"{\"gate\":%s,\"questions\":%llu,\"forwarded\":%llu,\"refused\":%llu,"
 		"\"malformed\":%llu,\"servfail\":%llu,\"pins\":%llu,\"pins_failed\":%llu,"
-		"\"blocked_from_answers\":%zu,\"blocked_dropped\":%llu",
+		"\"pins_skipped\":%llu,\"blocked_from_answers\":%zu,\"blocked_dropped\":%llu",
 		e->gate ? "true" : "false", (unsigned long long)st.queries,
 		(unsigned long long)st.forwarded, (unsigned long long)st.refused,
 		(unsigned long long)st.malformed, (unsigned long long)st.servfail,
 		(unsigned long long)e->pinned_total, (unsigned long long)e->pins_failed,
-		e->blocked.count, (unsigned long long)e->blocked_dropped);
+		(unsigned long long)st.pins_skipped, e->blocked.count,
+		(unsigned long long)e->blocked_dropped);
 }
 
 void enforce_free(struct enforce *e)

@@ -21,6 +21,7 @@
 #include "common/jsonw.h"
 #include "common/util.h"
 #include "evidence/attest.h"
+#include "baseline/baseline.h"
 #include "gate/dnsgate.h"
 #include "policy/learn.h"
 #include "common/xalloc.h"
@@ -91,61 +92,6 @@ const char *const *job_default_container_dirs(void)
 	return dirs;
 }
 
-/* A container's cgroup, by the names engines give them. */
-static bool container_name(const char *name)
-{
-	static const char *const prefixes[] = {"docker-", "libpod-", "cri-containerd-", "crio-"};
-	size_t n = strlen(name), hex = strspn(name, "0123456789abcdef");
-
-	if (n == 64 && hex == 64)
-		return true; /* cgroupfs driver: the bare container id */
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (!strncmp(name, prefixes[i], strlen(prefixes[i])) && n > 6 &&
-		    !strcmp(name + n - 6, ".scope"))
-			return true;
-	return false;
-}
-
-/* New container cgroups under the watched directories join the job: its
- * hooks are attached before the engine has started the container's process
- * (inotify fires on mkdir; the engine still has to set it up), and from then
- * on it is recorded and fenced like the job's own processes. */
-static void follow_containers(struct job *j)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	ssize_t n;
-
-	while ((n = read(j->ino_fd, buf, sizeof(buf))) > 0) {
-		for (char *p = buf; p < buf + n;) {
-			struct inotify_event *ev = (struct inotify_event *)p;
-			char err[256];
-
-			p += sizeof(*ev) + ev->len;
-			if (!(ev->mask & IN_ISDIR) || !ev->len || !container_name(ev->name))
-				continue;
-			for (int i = 0; j->o.container_dirs[i]; i++) {
-				char path[600];
-				int fd;
-
-				snprintf(path, sizeof(path), "%s/%s", j->o.container_dirs[i],
-					 ev->name);
-				fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-				if (fd < 0)
-					continue;
-				if (loader_add_scope(&j->ld, fd, err, sizeof(err))) {
-					rw_err("container %s is NOT watched: %s", ev->name, err);
-					j->col.sum.containers_missed++;
-				} else {
-					sb_addf(&j->containers, "%s", j->containers.len ? "," : "");
-					json_cstr(&j->containers, ev->name);
-				}
-				close(fd);
-				break;
-			}
-		}
-	}
-}
-
 /* The gate's questions are logged by the collector, after it has read every packet the job
  * sent so far: the one that carried the question names its process. */
 static void job_gate_question(void *ctx, const struct dnsgate_event *ev, int verdict)
@@ -178,6 +124,42 @@ static void job_block_address(void *ctx, int family, const void *addr)
 	enforce_block_address(&j->enf, family, addr);
 }
 
+/* A container's own network namespace gets the gate too (containers.c). */
+static int job_gate_add_netns(void *ctx, int netns_fd, int home_fd, char *err, size_t errlen)
+{
+	struct job *j = ctx;
+
+	uint64_t cookie;
+	int h;
+
+	if (!j->enf.gate) {
+		snprintf(err, errlen, "no DNS gate");
+		return -1;
+	}
+	h = dnsgate_add_netns(j->enf.gate, netns_fd, home_fd, &cookie, err, errlen);
+	if (h < 0)
+		return -1;
+	/* Listening first, then the kernel's redirect: no question is sent into nothing. */
+	if (loader_gate_netns(&j->ld, cookie, true)) {
+		snprintf(err, errlen, "redirecting its DNS: %s", strerror(errno));
+		dnsgate_drop_netns(j->enf.gate, h);
+		return -1;
+	}
+	j->gate_netns[h] = cookie;
+	return h;
+}
+
+static void job_gate_drop_netns(void *ctx, int handle)
+{
+	struct job *j = ctx;
+
+	if (handle < 0 || handle >= DNSGATE_NETNS_MAX)
+		return;
+	loader_gate_netns(&j->ld, j->gate_netns[handle], false);
+	if (j->enf.gate) /* closed at the end, with every listener */
+		dnsgate_drop_netns(j->enf.gate, handle);
+}
+
 /*
  * The signing key joins the sensitive files, by its resolved path with glob
  * characters escaped: any read of it by the job is then an event.
@@ -204,6 +186,44 @@ static int watch_key(struct sensitive_list *sens, const char *key_path)
 	sb_release(&glob);
 	free(real);
 	return rc;
+}
+
+/* Files a step writes and the platform loads into every later step, named in the runner's
+ * environment at job start (docs/findings.md, runner_file_command). GitHub's are found by
+ * name (the sensitive list); these are wherever the platform's variable says. The path joins
+ * the sensitive list with glob characters escaped, so opens of it for writing are seen. */
+static void watch_platform_files(struct job *j)
+{
+	static const struct {
+		const char *provider, *var;
+		bool shell;
+	} files[] = {
+	    {"circleci", "BASH_ENV", true},
+	    {"buildkite", "BUILDKITE_ENV_FILE", false},
+	};
+	struct strbuf glob = STRBUF_INIT;
+	char err[512];
+
+	if (!j->o.command || !j->ci_provider)
+		return; /* whole-job mode: the agent's environment is not the job's */
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *path = getenv(files[i].var);
+
+		if (strcmp(j->ci_provider, files[i].provider) || !path || *path != '/')
+			continue;
+		sb_reset(&glob);
+		for (const char *p = path; *p; p++) {
+			if (strchr("*?[\\", *p))
+				sb_addch(&glob, '\\');
+			sb_addch(&glob, *p);
+		}
+		snprintf(err, sizeof(err), "too many files");
+		if (sensitive_add(&j->sens, glob.buf, err, sizeof(err)) ||
+		    findings_filecmd_watch(&j->col.findings, path, files[i].shell, files[i].var))
+			rw_err("runner_file_command: $%s (%s) is not watched: %s", files[i].var,
+			       path, err);
+	}
+	sb_release(&glob);
 }
 
 /* Arming failed after the evidence directory was made: take it away again
@@ -248,6 +268,64 @@ static void watch_sensitive_files(struct job *j)
 	j->col.watch_file = watch_in_kernel;
 	j->col.watch_ctx = &j->ld;
 	sensitive_resolve(&j->sens, getcwd(cwd, sizeof(cwd)) ? cwd : NULL, watch_found, &j->col);
+}
+
+static size_t track_in_kernel(void *ld, const struct file_key *keys, size_t n)
+{
+	return loader_track_files(ld, keys, n);
+}
+
+/* The checkout `run` compares: --workspace; in CI, the platform's workspace when it names one
+ * (the runner's environment, before the job's first process could change anything), else
+ * where the command runs. Outside CI (a shell, a benchmark) only with --workspace: the
+ * snapshot costs ~20 ms for 500 tracked files, ~320 ms for 65,000, on every run. */
+static const char *job_workspace(const struct job *j, char *cwd, size_t len)
+{
+	static const char *const vars[] = {"GITHUB_WORKSPACE",
+					   "CI_PROJECT_DIR",
+					   "WORKSPACE",
+					   "CIRCLE_WORKING_DIRECTORY",
+					   "BUILD_SOURCESDIRECTORY",
+					   "BITBUCKET_CLONE_DIR",
+					   "BUILDKITE_BUILD_CHECKOUT_PATH",
+					   "DRONE_WORKSPACE"};
+	const char *w = j->o.workspace;
+
+	if (w)
+		return strcmp(w, "none") ? w : NULL;
+	if (!j->o.command || !j->ci_provider)
+		return NULL; /* whole-job mode (the agent's directory is not the job's), or no CI */
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if ((w = getenv(vars[i])) && *w == '/')
+			return w;
+	return getcwd(cwd, len);
+}
+
+/* Before the job's first process: the tracked files and their blob ids (findings/srcmod.h),
+ * and their identities in the kernel so opens of them for writing name the writer. A checkout
+ * that cannot be read is said, not fatal: the rest of the record stands. */
+static void snapshot_source(struct job *j)
+{
+	struct srcmod *s = &j->col.findings.srcmod;
+	struct srcmod_limits lim = {.files_max = SRCMOD_FILES_MAX,
+				    .hash_bytes_max = SRCMOD_HASH_BYTES_MAX};
+	char cwd[PATH_MAX], err[512];
+	const char *dir = job_workspace(j, cwd, sizeof(cwd));
+	int rc;
+
+	if (!dir)
+		return;
+	rc = srcmod_snapshot(s, dir, &lim, err, sizeof(err));
+	if (rc < 0)
+		rw_err("source_modified: not checked: %s", err);
+	if (rc)
+		return;
+	srcmod_track(s, track_in_kernel, &j->ld);
+	if (s->files_skipped || s->kernel_untracked)
+		rw_err("source_modified: %llu tracked files past the cap are not compared, %llu "
+		       "compared without their writers (kernel map of %d full)",
+		       (unsigned long long)s->files_skipped,
+		       (unsigned long long)s->kernel_untracked, TRACKED_MAX);
 }
 
 /* Lockdown: a finding at a severity the policy maps to `kill` ends the whole job at once, from
@@ -295,7 +373,6 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	memset(sens, 0, sizeof(*sens));
 	j->scope.fd = -1;
 	j->epfd = -1;
-	j->ino_fd = -1;
 	j->keeper_pidfd = -1;
 	j->out.fd = -1;
 	detect_ci(j);
@@ -341,6 +418,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	j->col.log.on_line = attest_exec_line;
 	j->col.log.on_line_ctx = &j->exec;
 	j->col.ci_provider = j->ci_provider;
+	watch_platform_files(j);
 	if (scope_create(&j->scope, err, sizeof(err))) {
 		rw_err("%s", err);
 		goto out;
@@ -359,6 +437,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	}
 	j->loaded = true;
 	watch_sensitive_files(j);
+	snapshot_source(j);
 	missing_json(&j->ld, &j->missing);
 	if (j->ld.n_missing) {
 		for (int i = 0; i < j->ld.n_hooks; i++)
@@ -402,10 +481,16 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		goto out;
 	}
 	if (o->container_dirs) {
-		j->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		for (int i = 0; j->ino_fd >= 0 && o->container_dirs[i]; i++)
-			inotify_add_watch(j->ino_fd, o->container_dirs[i], IN_CREATE | IN_ONLYDIR);
-		if (j->ino_fd < 0 || add_epoll(j->epfd, j->ino_fd)) {
+		j->following = true;
+		if (containers_start(&j->cont, &j->ld, o->container_dirs, o->engine,
+				     CONTAINER_CLAIMS, err, sizeof(err))) {
+			rw_err("%s", err);
+			goto out;
+		}
+		j->cont.gate_add_netns = job_gate_add_netns;
+		j->cont.gate_drop_netns = job_gate_drop_netns;
+		j->cont.gate_ctx = j;
+		if (add_epoll(j->epfd, j->cont.ino_fd)) {
 			rw_err("following containers: %s", strerror(errno));
 			goto out;
 		}
@@ -484,8 +569,8 @@ int job_pump(struct job *j, int timeout_ms)
 	}
 	/* New containers first (their first packets must meet the hooks), then
 	 * the gate (a client may be waiting for its answer). */
-	if (j->ino_fd >= 0)
-		follow_containers(j);
+	if (j->following)
+		containers_follow(&j->cont, &j->ld, &j->col);
 	enforce_gate_dispatch(&j->enf);
 	err = ring_buffer__consume(j->rb);
 	/* Each batch reaches the file before the next wait: a SIGKILL of
@@ -589,6 +674,106 @@ static long peak_rss_kb(void)
 	return p ? strtol(p + 6, NULL, 10) : -1;
 }
 
+/* A first-seen item of the baseline as a finding: what, where in the log it first happened,
+ * and who did it. A job's first runs have everything first seen (all info): past
+ * BL_INFO_FINDINGS info findings the rest stay in summary.json's baseline object only, so
+ * they cannot crowd the findings list. */
+#define BL_INFO_FINDINGS 32
+struct bl_raise {
+	struct job *j;
+	size_t info;
+};
+
+static void raise_first_seen(void *ctx, const struct bl_item *it)
+{
+	static const enum finding_kind kinds[BL_KIND_COUNT] = {
+	    [BL_DEST] = FK_FIRST_SEEN_DESTINATION,
+	    [BL_EXE] = FK_FIRST_SEEN_EXE,
+	    [BL_PARENT] = FK_FIRST_SEEN_DNS_PARENT,
+	};
+	struct bl_raise *br = ctx;
+	bool medium = !strcmp(it->severity, "medium");
+	struct finding_proc p = {
+	    .pid = (pid_t)it->pid, .exe = it->exe, .step = *it->step ? it->step : NULL};
+	const char *subject = it->kind == BL_DEST ? it->ikey : it->name;
+	struct strbuf key = STRBUF_INIT, det = STRBUF_INIT;
+	struct finding *x;
+	char *detail;
+
+	if (it->kind != BL_DEST && it->kind != BL_EXE && it->kind != BL_PARENT)
+		return;
+	if (!medium && br->info++ >= BL_INFO_FINDINGS)
+		return;
+	sb_addf(&key, "baseline\x1f%d\x1f%s\x1f%s", it->kind, it->step, it->ikey);
+	x = finding_raise(&br->j->col.findings, key.buf, kinds[it->kind],
+			  medium ? SEV_MEDIUM : SEV_INFO, &p);
+	sb_release(&key);
+	if (!x)
+		return;
+	finding_set_desc(x, "%s %s first seen%s (%lld earlier run%s of this step)",
+			 it->kind == BL_DEST  ? "destination"
+			 : it->kind == BL_EXE ? "executable"
+					      : "DNS parent",
+			 subject, it->name_known ? " with new content" : "", it->runs_before,
+			 it->runs_before == 1 ? "" : "s");
+	detail = json_dumps(it->detail, JSON_COMPACT | JSON_SORT_KEYS);
+	sb_addstr(&det, "\"subject\":");
+	json_cstr(&det, subject);
+	sb_addf(&det, ",\"runs_before\":%lld,\"changed\":%s,\"baseline\":%s", it->runs_before,
+		it->name_known ? "true" : "false", detail ? detail : "{}");
+	finding_set_details(x, det.buf);
+	free(detail);
+	sb_release(&det);
+	finding_evidence(x, it->seq);
+	finding_act(&br->j->col.findings, x);
+}
+
+/* The run goes to the baseline once its log is closed and before the summary is written, so
+ * the summary (and the statement signing it) carries what was first seen, as findings. */
+/* The findings so far as one JSON array, for the baseline's record of the run. */
+static char *findings_array(const struct findings *f)
+{
+	struct strbuf members = STRBUF_INIT, obj = STRBUF_INIT;
+	json_t *o;
+	char *text;
+
+	findings_json(f, &members); /* "findings":[...],... */
+	sb_addch(&obj, '{');
+	sb_add(&obj, members.buf, members.len);
+	sb_addch(&obj, '}');
+	o = json_loads(obj.buf, 0, NULL);
+	text = json_dumps(json_object_get(o, "findings"), JSON_COMPACT);
+	json_decref(o);
+	sb_release(&members);
+	sb_release(&obj);
+	return text;
+}
+
+static int record_baseline(struct job *j, struct strbuf *member)
+{
+	struct bl_raise br = {.j = j};
+	char *fj = findings_array(&j->col.findings);
+	int rc;
+	struct baseline_run_info bi = {
+	    .dirfd = j->out.fd,
+	    .dir_name = j->o.out_dir,
+	    .log_root = j->col.log.head,
+	    .step = j->ri.step,
+	    .mode = j->ri.mode,
+	    .ci_json = j->ci_json,
+	    .started_ns = j->ri.started_ns,
+	    .finished_ns = j->ri.finished_ns,
+	    .complete = summary_complete(&j->col.sum, &j->ri),
+	    .findings_json = fj,
+	    .on_first_seen = raise_first_seen,
+	    .ctx = &br,
+	};
+
+	rc = baseline_job_record(j->o.baseline, &bi, member);
+	free(fj);
+	return rc;
+}
+
 /* The command as summary.json records it: secrets redacted like every logged argv. */
 static char *const *redacted_command(struct job *j, char ***out)
 {
@@ -608,6 +793,7 @@ int job_finish(struct job *j, int exit_status)
 	struct run_info *ri = &j->ri;
 	struct collector *col = &j->col;
 	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT, dns = STRBUF_INIT;
+	struct strbuf bl = STRBUF_INIT;
 	uint64_t klost[EV_KIND_MAX];
 	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN], **command = NULL;
 	int rc = exit_status < 0 ? 127 : exit_status;
@@ -643,7 +829,7 @@ int job_finish(struct job *j, int exit_status)
 	ri->lockdown_enforced = j->locked_down;
 	ri->step = j->o.step;
 	ri->ci_json = j->ci_json;
-	ri->containers_json = j->o.container_dirs ? sb_str(&j->containers) : NULL;
+	ri->containers_json = j->following ? sb_str(&j->cont.list) : NULL;
 	ri->mode = policy_mode_name(j->o.mode);
 	if (j->o.policy) {
 		policy_json = enforce_policy_json(&j->enf);
@@ -684,13 +870,21 @@ int job_finish(struct job *j, int exit_status)
 	ri->log_failed = col->log.failed;
 	ri->log_lines = col->log.lines; /* events plus the closing record */
 	ri->log_root = col->log.head;
+	if (j->o.baseline && record_baseline(j, &bl))
+		rc = rc ? rc : 1;
+	ri->baseline_json = j->o.baseline ? bl.buf : NULL;
+	/* a first-seen finding the policy ends jobs on (the job is over: the run fails) */
+	ri->lockdown_enforced = j->locked_down;
 	summary_render(&col->sum, ri, &sum);
 	if (outdir_write_file(&j->out, "summary.json", sum.buf, sum.len, ev_err)) {
 		rw_err("cannot write %s", ev_err);
 		rc = rc ? rc : 1;
 	}
-	if (!j->o.quiet)
+	if (!j->o.quiet) {
 		summary_print(&col->sum, ri, stderr);
+		if (j->o.baseline && j->o.baseline->report)
+			fputs(j->o.baseline->report, stderr);
+	}
 	if (col->io_error)
 		rw_err("some events could not be written; counted as lost");
 	if (j->o.mode == POLICY_MODE_LEARN) {
@@ -748,6 +942,7 @@ int job_finish(struct job *j, int exit_status)
 	sb_release(&sum);
 	sb_release(&lost);
 	sb_release(&extra);
+	sb_release(&bl);
 	return rc;
 }
 
@@ -757,11 +952,10 @@ void job_free(struct job *j, bool handoff)
 	outdir_close(&j->out);
 	if (j->epfd >= 0)
 		close(j->epfd);
-	if (j->ino_fd >= 0)
-		close(j->ino_fd);
+	if (j->following)
+		containers_free(&j->cont);
 	if (j->keeper_pidfd >= 0)
 		close(j->keeper_pidfd);
-	sb_release(&j->containers);
 	if (j->rb)
 		ring_buffer__free(j->rb);
 	if (j->loaded)
@@ -782,7 +976,6 @@ void job_free(struct job *j, bool handoff)
 	free(j->ci_provider);
 	memset(j, 0, sizeof(*j));
 	j->epfd = -1;
-	j->ino_fd = -1;
 	j->keeper_pidfd = -1;
 	j->out.fd = -1;
 }

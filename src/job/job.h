@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "observe/collect.h"
+#include "job/containers.h"
 #include "job/enforce.h"
 #include "kernel/loader.h"
 #include "job/scope.h"
@@ -19,6 +20,7 @@
 #include "evidence/attest.h"
 
 struct ring_buffer;
+struct baseline_job;
 
 /* `run`'s and `job stop`'s exit status when a finding ended the job (policy on_finding, enforce
  * mode): apart from any status a command's own failure gives (docs/runwarden.1). */
@@ -41,9 +43,16 @@ struct job_opts {
 	bool quiet;
 	bool no_sign;
 	char *const *command; /* for the record (NULL in whole-job mode) */
+	/* The checkout compared at the end (source_modified): "none" skips; NULL: `run` takes
+	 * $GITHUB_WORKSPACE, $CI_PROJECT_DIR or its working directory, whole-job mode none. */
+	const char *workspace;
 	/* Cgroup directories where a container engine creates containers
 	 * (NULL: containers are not followed). */
 	const char *const *container_dirs;
+	const char *engine; /* the Docker API socket naming containers (NULL: default) */
+	/* The baseline store the finished run is recorded in (opened and keyed before the
+	 * job starts), or NULL. */
+	struct baseline_job *baseline;
 };
 
 struct job {
@@ -60,10 +69,11 @@ struct job {
 	char *ci_step; /* its step label, used when no --step was given */
 	char *ci_provider;
 	int epfd;
-	int ino_fd;		  /* inotify on container_dirs, or -1 */
-	struct strbuf containers; /* JSON array members: the containers followed */
-	struct outdir out;	  /* the evidence directory, created by job_arm */
-	struct key key;		  /* the signing key, loaded before the job starts */
+	struct containers cont;		     /* containers followed (o.container_dirs) */
+	bool following;			     /* cont was started */
+	uint64_t gate_netns[GATE_NETNS_MAX]; /* by gate listener handle: its namespace cookie */
+	struct outdir out;		     /* the evidence directory, created by job_arm */
+	struct key key;			     /* the signing key, loaded before the job starts */
 	bool have_key;
 	struct exec_summary exec; /* built from the log lines as they are written */
 	bool loaded, col_ready;

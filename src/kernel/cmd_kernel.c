@@ -74,15 +74,17 @@ static int parse(const char *cmd, int argc, char **argv, uint64_t *idle, uint64_
 static int do_load(int argc, char **argv)
 {
 	uint64_t idle = POOL_IDLE_DEFAULT, ring_mb = 16;
-	char err[512] = "";
+	char err[512] = "", what[64] = "";
 	int rc = parse("kernel load", argc, argv, &idle, &ring_mb);
 
 	if (rc)
 		return rc;
-	if (loader_preload((uint32_t)(ring_mb << 20), (unsigned)idle, err, sizeof(err))) {
+	if (loader_preload((uint32_t)(ring_mb << 20), (unsigned)idle, what, sizeof(what), err,
+			   sizeof(err))) {
 		rw_err("kernel load: %s", err);
 		return 1;
 	}
+	printf("%s\n", what);
 	return 0;
 }
 
@@ -130,13 +132,18 @@ static int do_status(int argc, char **argv)
 		loaded++;
 		text = pool_read_meta(&s);
 		meta = text ? json_loads(text, 0, NULL) : NULL;
-		printf("slot %d: %s, runwarden %s, loaded %llds ago, missing hooks: %zu\n", id,
-		       busy ? "in use" : "idle",
-		       json_string_value(json_object_get(meta, "version")) ?: "?",
-		       (long long)((now_real_ns() -
-				    json_integer_value(json_object_get(meta, "loaded_ns"))) /
-				   1000000000LL),
-		       missing_hooks(meta));
+		if (!meta || !json_is_integer(json_object_get(meta, "loaded_ns")))
+			/* Being loaded (no metadata yet), or metadata nobody can trust. */
+			printf("slot %d: %s, %s\n", id, busy ? "in use" : "idle",
+			       busy ? "loading" : "unreadable metadata (not lent out)");
+		else
+			printf("slot %d: %s, runwarden %s, loaded %llds ago, missing hooks: %zu\n",
+			       id, busy ? "in use" : "idle",
+			       json_string_value(json_object_get(meta, "version")) ?: "?",
+			       (long long)((now_real_ns() - json_integer_value(json_object_get(
+								meta, "loaded_ns"))) /
+					   1000000000LL),
+			       missing_hooks(meta));
 		json_decref(meta);
 		free(text);
 		if (!busy)

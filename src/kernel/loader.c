@@ -787,6 +787,41 @@ static int discard_record(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/*
+ * Hash maps in batches: one system call per 1,024 entries instead of two per
+ * entry (a job with 20,000 connects leaves that many sockets' owners behind,
+ * which took the next job 300 ms to clear one by one). 0, or -1 when the
+ * kernel has no batch operations for this map (the caller goes key by key).
+ */
+#define BATCH 1024
+static int clear_batched(struct bpf_map *m)
+{
+	int fd = bpf_map__fd(m);
+	uint32_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
+	void *keys = xcalloc(BATCH, ksz), *vals = xcalloc(BATCH, vsz);
+	uint64_t in = 0, out = 0;
+	int rc = 0;
+
+	/* Bounded: an empty map ends it (ENOENT); nothing adds entries meanwhile
+	 * (the scope is cleared first), but a loop here must never hang a job. */
+	for (uint32_t n = 0; n <= bpf_map__max_entries(m) / BATCH + 2; n++) {
+		__u32 count = BATCH;
+		int err = bpf_map_lookup_and_delete_batch(fd, in ? &in : NULL, &out, keys, vals,
+							  &count, NULL);
+
+		if (err && errno != ENOENT) {
+			rc = -1; /* no batch operations, or a bucket over BATCH (ENOSPC) */
+			break;
+		}
+		if (err) /* ENOENT: that was the last batch */
+			break;
+		in = out;
+	}
+	free(keys);
+	free(vals);
+	return rc;
+}
+
 /* Empties one map of whatever the previous job left. */
 static int clear_map(struct bpf_map *m)
 {
@@ -823,7 +858,9 @@ static int clear_map(struct bpf_map *m)
 	}
 	if (ksz > sizeof(key))
 		return -1;
-	/* Hash, LRU and trie maps: delete from the first key on; a key deleted
+	if ((t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_LRU_HASH) && !clear_batched(m))
+		return 0;
+	/* Tries (and kernels without batch operations): delete from the first key on; a key deleted
 	 * under us (LRU eviction) just moves us on. Bounded by the map's size. */
 	for (uint32_t n = 0; n <= bpf_map__max_entries(m) && !bpf_map_get_next_key(fd, NULL, next);
 	     n++) {
@@ -1023,10 +1060,12 @@ int loader_start(struct loader *l, const struct loader_opts *o, char *err, size_
 		return -1;
 	}
 	attach_cgroup_hooks(l, cg);
+	l->scope_fd = fcntl(cg, F_DUPFD_CLOEXEC, 3);
 	return 0;
 }
 
-int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errlen)
+int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *what, size_t whatlen, char *err,
+		   size_t errlen)
 {
 	struct loader l;
 	struct loader_opts o = {
@@ -1041,6 +1080,9 @@ int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errle
 	rc = start_resident(&l, &o, err, errlen);
 	if (rc > 0 && !err[0])
 		snprintf(err, errlen, "every slot is in use or holds another build's copy");
+	if (!rc && what)
+		snprintf(what, whatlen, "slot %d: %s", l.slot.id,
+			 l.loaded_here ? "loaded" : "already loaded");
 	close_objects(&l);
 	pool_unlock(&l.slot);
 	sb_release(&libbpf_log);
@@ -1063,16 +1105,32 @@ int loader_map_fd(const struct loader *l, enum loader_map m)
 	return bpf_map__fd(map_of(l, m));
 }
 
-int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
+/* What the kernel scans: slots 1..extra_scopes (see in_scope). */
+static int write_extra_scopes(const struct loader *l, uint32_t n)
 {
 	int cfd = loader_map_fd(l, LM_CONFIG);
-	uint32_t zero = 0, slot = l->n_extra_scopes + 1;
+	uint32_t zero = 0;
 	struct rw_config c;
 
+	if (bpf_map_lookup_elem(cfd, &zero, &c))
+		return -1;
+	c.extra_scopes = n;
+	return bpf_map_update_elem(cfd, &zero, &c, BPF_ANY);
+}
+
+int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
+{
+	int slot = 1;
+
+	while (slot < SCOPE_SLOTS && l->scope_taken[slot])
+		slot++;
 	if (slot >= SCOPE_SLOTS) {
-		snprintf(err, errlen, "more than %d containers in one job", SCOPE_SLOTS - 1);
+		snprintf(err, errlen, "more than %d containers at once in one job",
+			 SCOPE_SLOTS - 1);
 		return -1;
 	}
+	l->scope_taken[slot] = true;
+	l->scope_nlinks[slot] = 0;
 	/* Hooks first, then the tracepoints' scope: a container is never
 	 * recorded without being fenced. */
 	for (int i = 0; i < l->n_hooks; i++) {
@@ -1081,29 +1139,263 @@ int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen)
 
 		if (l->cg_links[i] < 0 || !p)
 			continue;
-		if (l->n_extra_links == (int)(sizeof(l->extra_links) / sizeof(l->extra_links[0])))
-			break;
+		if (l->scope_nlinks[slot] == MAX_SCOPE_LINKS) {
+			snprintf(err, errlen, "more than %d cgroup hooks", MAX_SCOPE_LINKS);
+			goto fail;
+		}
 		link = bpf_link_create(l->cg_progs[i], cgroup_fd,
 				       bpf_program__expected_attach_type(p), NULL);
 		if (link < 0) {
 			snprintf(err, errlen, "attaching %s to a container cgroup: %s",
 				 l->hooks[i].name, strerror(errno));
-			return -1;
+			goto fail;
 		}
-		l->extra_links[l->n_extra_links++] = link;
+		l->scope_links[slot][l->scope_nlinks[slot]++] = link;
 	}
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.scope), &slot, &cgroup_fd, BPF_ANY) ||
-	    bpf_map_lookup_elem(cfd, &zero, &c)) {
+	    (slot > l->n_extra_scopes && write_extra_scopes(l, slot))) {
 		snprintf(err, errlen, "adding a container to the scope: %s", strerror(errno));
+		goto fail;
+	}
+	if (slot > l->n_extra_scopes)
+		l->n_extra_scopes = slot;
+	return slot;
+fail:
+	loader_drop_scope(l, slot);
+	return -1;
+}
+
+/* A cgroup's depth below the cgroup2 root (whose id is 1) and its id (its
+ * inode number); -1 when it is not on cgroup2. */
+static int cgroup_depth(int fd, uint64_t *id)
+{
+	struct stat st;
+	int level = 0, cur = dup(fd);
+
+	if (cur < 0 || fstat(cur, &st))
+		goto fail;
+	*id = st.st_ino;
+	while (st.st_ino != 1) {
+		int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		close(cur);
+		cur = up;
+		if (cur < 0 || fstat(cur, &st) || ++level > 64)
+			goto fail;
+	}
+	close(cur);
+	return level;
+fail:
+	if (cur >= 0)
+		close(cur);
+	return -1;
+}
+
+/* Is the cgroup dir (at depth level) the job's own or an ancestor of it? */
+static bool holds_job(const struct loader *l, uint64_t id, int level)
+{
+	uint64_t jid;
+	int jlevel = l->scope_fd > 0 ? cgroup_depth(l->scope_fd, &jid) : -1;
+	int cur = jlevel >= level ? dup(l->scope_fd) : -1;
+	struct stat st;
+	bool in = false;
+
+	for (int i = jlevel; cur >= 0 && i > level; i--) {
+		int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		close(cur);
+		cur = up;
+	}
+	if (cur >= 0) {
+		in = !fstat(cur, &st) && st.st_ino == id;
+		close(cur);
+	}
+	return in;
+}
+
+/* The cgroups in dir now: not the job's. */
+static int note_preexisting(const struct loader *l, int dir, char *err, size_t errlen)
+{
+	int fd = bpf_map__fd(l->skel->maps.engine_preexisting), d = dup(dir);
+	DIR *ds = d >= 0 ? fdopendir(d) : NULL;
+	struct dirent *de;
+	uint8_t one = 1;
+	int rc = 0;
+
+	if (!ds) {
+		if (d >= 0)
+			close(d);
+		snprintf(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
-	c.extra_scopes = slot;
-	if (bpf_map_update_elem(cfd, &zero, &c, BPF_ANY)) {
-		snprintf(err, errlen, "adding a container to the scope: %s", strerror(errno));
-		return -1;
+	while (!rc && (de = readdir(ds))) {
+		struct stat st;
+		uint64_t id;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+		    fstatat(dirfd(ds), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		id = st.st_ino;
+		if (bpf_map_update_elem(fd, &id, &one, BPF_ANY)) {
+			snprintf(err, errlen, "noting the cgroups already there (at most %d): %s",
+				 ENGINE_PREEXISTING_MAX, strerror(errno));
+			rc = -1;
+		}
 	}
-	l->n_extra_scopes = slot;
+	closedir(ds);
+	return rc;
+}
+
+static int update_config(const struct loader *l, void (*change)(struct rw_config *, const void *),
+			 const void *arg)
+{
+	int cfd = loader_map_fd(l, LM_CONFIG);
+	uint32_t zero = 0;
+	struct rw_config c;
+
+	if (bpf_map_lookup_elem(cfd, &zero, &c))
+		return -1;
+	change(&c, arg);
+	return bpf_map_update_elem(cfd, &zero, &c, BPF_ANY);
+}
+
+static void arm_engines(struct rw_config *c, const void *arg)
+{
+	(void)arg;
+	c->engines_armed = 1;
+}
+
+struct engine_dir {
+	uint64_t id;
+	uint32_t level;
+};
+
+static void add_engine(struct rw_config *c, const void *arg)
+{
+	const struct engine_dir *e = arg;
+
+	c->engines[c->n_engines].cgid = e->id;
+	c->engines[c->n_engines].level = e->level;
+	c->n_engines++;
+}
+
+/* The job's cgroup hooks, attached to an engine directory too. */
+static int attach_engine_hooks(struct loader *l, int k, int dir, char *err, size_t errlen)
+{
+	for (int i = 0; i < l->n_hooks; i++) {
+		struct bpf_program *p = find_prog(l->skel->obj, l->hooks[i].name);
+		int link;
+
+		if (l->cg_links[i] < 0 || !p)
+			continue;
+		if (l->engine_nlinks[k] == MAX_SCOPE_LINKS) {
+			snprintf(err, errlen, "more than %d cgroup hooks", MAX_SCOPE_LINKS);
+			return -1;
+		}
+		link = bpf_link_create(l->cg_progs[i], dir, bpf_program__expected_attach_type(p),
+				       NULL);
+		if (link < 0) {
+			snprintf(err, errlen, "attaching %s: %s", l->hooks[i].name,
+				 strerror(errno));
+			return -1;
+		}
+		l->engine_links[k][l->engine_nlinks[k]++] = link;
+	}
 	return 0;
+}
+
+int loader_follow_engine(struct loader *l, const char *path, bool attach, bool note_existing,
+			 char *err, size_t errlen)
+{
+	int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1, level;
+	struct engine_dir e;
+	bool inside;
+
+	err[0] = '\0';
+	if (dir < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	level = cgroup_depth(dir, &e.id);
+	e.level = level;
+	if (level < 0) {
+		snprintf(err, errlen, "%s: not a cgroup2 directory", path);
+		goto out;
+	}
+	if (l->n_engines == ENGINE_DIRS_MAX) {
+		snprintf(err, errlen, "more than %d engine directories", ENGINE_DIRS_MAX);
+		goto out;
+	}
+	inside = holds_job(l, e.id, level);
+	/* In order: what is there now is not the job's; the programs told to tell
+	 * apart; attached; then told this directory's new cgroups are the job's.
+	 * Whatever runs in between is passed by the hooks, never taken. */
+	if ((note_existing && note_preexisting(l, dir, err, errlen)) ||
+	    update_config(l, arm_engines, NULL)) {
+		if (!err[0])
+			snprintf(err, errlen, "%s", strerror(errno));
+		goto out;
+	}
+	if (attach && !inside && attach_engine_hooks(l, l->n_engines, dir, err, errlen))
+		goto out;
+	if (update_config(l, add_engine, &e)) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto out;
+	}
+	l->n_engines++;
+	rc = attach && inside ? 1 : 0;
+out:
+	if (rc < 0) {
+		for (int i = 0; i < l->engine_nlinks[l->n_engines]; i++)
+			close(l->engine_links[l->n_engines][i]);
+		l->engine_nlinks[l->n_engines] = 0;
+	}
+	close(dir);
+	return rc;
+}
+
+bool loader_engine_preexisting(const struct loader *l, uint64_t cgid)
+{
+	uint8_t v;
+
+	return !bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.engine_preexisting), &cgid, &v);
+}
+
+int loader_engine_exclude(const struct loader *l, uint64_t cgid)
+{
+	uint8_t one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.engine_preexisting), &cgid, &one,
+				   BPF_ANY);
+}
+
+int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add)
+{
+	int fd = bpf_map__fd(l->skel->maps.gate_nets);
+	uint8_t one = 1;
+
+	return add ? bpf_map_update_elem(fd, &cookie, &one, BPF_ANY)
+		   : bpf_map_delete_elem(fd, &cookie);
+}
+
+void loader_drop_scope(struct loader *l, int slot)
+{
+	uint32_t key = slot;
+	int top = l->n_extra_scopes;
+
+	if (slot <= 0 || slot >= SCOPE_SLOTS || !l->scope_taken[slot])
+		return;
+	bpf_map_delete_elem(bpf_map__fd(l->skel->maps.scope), &key);
+	for (int i = 0; i < l->scope_nlinks[slot]; i++)
+		close(l->scope_links[slot][i]);
+	l->scope_nlinks[slot] = 0;
+	l->scope_taken[slot] = false;
+	while (top > 0 && !l->scope_taken[top])
+		top--;
+	/* An empty slot below the top costs the kernel one failed check; only
+	 * the top moves down. */
+	if (top != l->n_extra_scopes && !write_extra_scopes(l, top))
+		l->n_extra_scopes = top;
 }
 
 int loader_set_runner(const struct loader *l, uint32_t tgid)
@@ -1124,6 +1416,35 @@ int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino)
 	uint8_t one = 1;
 
 	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.watched), &k, &one, BPF_ANY);
+}
+
+size_t loader_track_files(const struct loader *l, const struct file_key *keys, size_t n)
+{
+	int fd = bpf_map__fd(l->skel->maps.tracked);
+	size_t done = 0;
+	uint8_t *ones = malloc(n ? n : 1);
+
+	if (!ones)
+		return 0;
+	memset(ones, 1, n ? n : 1);
+	/* In batches: one syscall per 4,096 files instead of one per file (65,536 files: 10 ms,
+	 * not 300). A batch the kernel refuses whole (no batch ops) goes one by one. */
+	while (done < n) {
+		__u32 count = n - done < 4096 ? (__u32)(n - done) : 4096;
+		int rc = bpf_map_update_batch(fd, keys + done, ones + done, &count, NULL);
+
+		if (rc && errno == EINVAL && !count) {
+			for (; done < n; done++)
+				if (bpf_map_update_elem(fd, &keys[done], &ones[done], BPF_ANY))
+					break;
+			break;
+		}
+		done += count;
+		if (rc)
+			break; /* E2BIG: full */
+	}
+	free(ones);
+	return done;
 }
 
 int loader_ring_fd(const struct loader *l)
@@ -1273,9 +1594,18 @@ static void detach_links(struct loader *l)
 /* The job's cgroup links (the keeper, if any, holds its own copies). */
 static void close_job_links(struct loader *l)
 {
-	for (int i = 0; i < l->n_extra_links; i++)
-		close(l->extra_links[i]);
-	l->n_extra_links = 0;
+	for (int s = 1; s < SCOPE_SLOTS; s++)
+		if (l->scope_taken[s])
+			loader_drop_scope(l, s);
+	for (int k = 0; k < ENGINE_DIRS_MAX; k++) {
+		for (int i = 0; i < l->engine_nlinks[k]; i++)
+			close(l->engine_links[k][i]);
+		l->engine_nlinks[k] = 0;
+	}
+	l->n_engines = 0;
+	if (l->scope_fd > 0)
+		close(l->scope_fd);
+	l->scope_fd = -1;
 	for (int i = 0; i < l->n_hooks; i++) {
 		if (l->cg_links[i] >= 0)
 			close(l->cg_links[i]);

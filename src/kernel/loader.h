@@ -13,16 +13,20 @@
 #ifndef RW_LOADER_H
 #define RW_LOADER_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "events.h"
 #include "kernel/pool.h"
 #include "observe/sensitive.h"
+#include "events.h" /* struct file_key */
 #include "rwnet.h"
 
 struct runwarden_bpf;
 struct bpf_object;
 
-#define MAX_HOOKS 48
+#define MAX_HOOKS	48
+#define MAX_SCOPE_LINKS 16 /* cgroup hooks attached to each container */
 
 struct hook_status {
 	const char *name;   /* e.g. "tracepoint/syscalls/sys_enter_openat" */
@@ -45,10 +49,18 @@ struct loader {
 	int n_missing;
 	bool mounted_tracefs;
 	char pin_dir[256]; /* set by loader_pin: what loader_stop must unpin */
-	/* Container cgroups added to the scope (loader_add_scope): link fds. */
-	int extra_links[16 * 8];
-	int n_extra_links;
-	int n_extra_scopes;
+	/* Container cgroups in scope slots 1..SCOPE_SLOTS-1 (loader_add_scope):
+	 * each slot's cgroup link fds, and which slots are taken. */
+	int scope_links[SCOPE_SLOTS][MAX_SCOPE_LINKS];
+	int scope_nlinks[SCOPE_SLOTS];
+	bool scope_taken[SCOPE_SLOTS];
+	int n_extra_scopes; /* the highest slot taken: what the kernel scans */
+	/* Engine directories followed (loader_follow_engine) and the cgroup hooks
+	 * attached to them. */
+	int engine_links[ENGINE_DIRS_MAX][MAX_SCOPE_LINKS];
+	int engine_nlinks[ENGINE_DIRS_MAX];
+	int n_engines;
+	int scope_fd;	  /* the job's cgroup (a copy) */
 	int64_t ready_ns; /* how long getting a loaded copy took */
 };
 
@@ -85,11 +97,38 @@ int loader_map_fd(const struct loader *l, enum loader_map m);
 int loader_set_runner(const struct loader *l, uint32_t tgid);
 /* Adds a cgroup (a container the job started through an engine) to the job:
  * the tracepoints count it as in scope and the cgroup hooks are attached to
- * it. At most 16. 0, or -1 with the reason in err. */
+ * it. At most SCOPE_SLOTS - 1 at a time. The slot taken (> 0), or -1 with the
+ * reason in err (nothing of it is left attached). */
 int loader_add_scope(struct loader *l, int cgroup_fd, char *err, size_t errlen);
+/*
+ * A job following containers: every cgroup created directly below the engine
+ * directory path from now on is the job's, in the kernel, from its birth: the
+ * cgroup hooks are attached to the directory itself (attach; not for a directory
+ * below one already attached, where they would run twice) and the cgroups in it
+ * now are noted as not the job's (note_existing; a directory that appeared
+ * during the job holds only the job's). 0; 1 when the hooks could not go there because
+ * the job's own cgroup is inside it (they would run twice for the job): its
+ * containers need loader_add_scope; -1 with the reason in err.
+ */
+int loader_follow_engine(struct loader *l, const char *path, bool attach, bool note_existing,
+			 char *err, size_t errlen);
+/* Was cgroup id below a followed engine directory when the job started (or since
+ * noted by loader_engine_exclude)? Then it is not the job's. */
+bool loader_engine_preexisting(const struct loader *l, uint64_t cgid);
+/* A cgroup created below an engine directory that is no container (a service
+ * systemd starts in system.slice): not the job's from now on. 0 or -1. */
+int loader_engine_exclude(const struct loader *l, uint64_t cgid);
+/* Port-53 traffic in the network namespace with this cookie goes to the DNS gate too
+ * (add), or no longer (!add). 0 or -1 (errno). */
+int loader_gate_netns(const struct loader *l, uint64_t cookie, bool add);
+/* A container's cgroup is gone: its slot and links are let go, for the next. */
+void loader_drop_scope(struct loader *l, int slot);
 /* Adds a file to the kernel's set of watched files (device, inode): opened
  * by any name, it is recorded. -1 when the set is full (WATCHED_MAX). */
 int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino);
+/* Puts the checkout's tracked files into the kernel's set (opens of them for writing are
+ * recorded). Returns how many went in (fewer when the set is full, TRACKED_MAX). */
+size_t loader_track_files(const struct loader *l, const struct file_key *keys, size_t n);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
 /* The fds of the attached cgroup links (the fence), for the keeper that
@@ -109,8 +148,10 @@ int loader_pin(struct loader *l, const char *dir, char *err, size_t errlen);
  * links when their last reference goes. Safe on a dir from a dead process. */
 int loader_unpin_dir(const char *dir);
 /* Loads a resident copy into a free slot (runwarden kernel load), unless a
- * matching one is loaded already. 0, or -1 with the reason in err. */
-int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *err, size_t errlen);
+ * matching one is loaded already. 0 with "slot N: loaded|already loaded" in
+ * what (may be NULL), or -1 with the reason in err. */
+int loader_preload(uint32_t ring_bytes, unsigned idle_s, char *what, size_t whatlen, char *err,
+		   size_t errlen);
 /* "resident slot N (loaded by this job|borrowed)" or "private": for the record. */
 const char *loader_kind(const struct loader *l);
 /* The resident slot's lock (-1 for a private copy): whoever holds the fence

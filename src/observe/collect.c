@@ -65,6 +65,7 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	strmap_init(&c->redirected);
 	strmap_init(&c->gate_clients);
 	strmap_init(&c->watched);
+	strmap_init(&c->containers);
 	exe_cache_init(&c->exes);
 	summary_init(&c->sum);
 	findings_init(&c->findings, &c->procs);
@@ -193,6 +194,10 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 	json_cstr(sb, p ? p->exe : NULL);
 	sb_addstr(sb, ",\"step\":");
 	json_cstr(sb, p && p->step ? p->step : c->step);
+	if (p && p->container) {
+		sb_addstr(sb, ",\"container\":");
+		sb_addstr(sb, p->container);
+	}
 	return p;
 }
 
@@ -272,6 +277,33 @@ static void render_exe_id(struct strbuf *sb, const struct ev_exec *e, const stru
 		sb_addstr(sb, ",\"exe_deleted\":true");
 }
 
+void collector_add_container(struct collector *c, uint64_t cgid, const char *identity_json)
+{
+	char key[24];
+	struct strmap_entry *e;
+	bool created;
+
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)cgid);
+	e = strmap_put(&c->containers, key, &created);
+	/* A cgroup id is never reused while the cgroup file system is mounted. */
+	if (created)
+		e->val = xstrdup(identity_json);
+}
+
+/* Only a container that joined the job has an entry: a process in the job's own
+ * scope, or in a cgroup below a container's, is named by its ancestry alone. */
+static const char *container_of_cgroup(const struct collector *c, uint64_t cgid)
+{
+	char key[24];
+	const struct strmap_entry *e;
+
+	if (!c->containers.count)
+		return NULL;
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)cgid);
+	e = strmap_get(&c->containers, key);
+	return e ? e->val : NULL;
+}
+
 /* "stdio_inet":["stdin","stdout"]: standard descriptors that were IP sockets at exec. */
 static void render_stdio_inet(struct strbuf *sb, uint32_t flags)
 {
@@ -325,6 +357,7 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	p->exe_dev = e->exe.dev;
 	p->exe_ino = e->exe.ino;
 	memcpy(p->exe_sha256, h.sha256, sizeof(p->exe_sha256));
+	p->container = container_of_cgroup(c, e->cgid);
 
 	sb_reset(sb);
 	render_head(c, &e->h, "exec", sb);
@@ -1070,6 +1103,37 @@ static const char *file_watched_as(struct collector *c, const struct ev_file *e,
 	return *by_name ? path->buf : NULL;
 }
 
+/* An open for writing of a tracked file of the checkout that is not a sensitive file: a `file`
+ * line of its own (the writer source_modified names), not a sensitive-file row of the summary. */
+static void on_tracked_write(struct collector *c, const struct ev_file *e,
+			     const struct strbuf *path)
+{
+	struct strbuf *sb = &c->body;
+	struct finding_proc fp;
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, &e->h, "file", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(sb, ",\"path\":");
+	json_str(sb, path->buf, path->len);
+	sb_addstr(sb, ",\"dev\":\"");
+	fileid_dev_str(sb, e->dev);
+	sb_addf(sb,
+		"\",\"ino\":%llu,\"tracked_write\":true,\"flags\":", (unsigned long long)e->ino);
+	render_open_flags(sb, e->open_flags);
+	sb_addstr(sb, ",\"result\":");
+	render_result(sb, e->result);
+	if (e->flags & EVF_URING)
+		sb_addstr(sb, ",\"via\":\"io_uring\"");
+	if (e->flags & EVF_PATH_TRUNC)
+		sb_addstr(sb, ",\"path_truncated\":true");
+	write_line(c, EV_FILE);
+	if (fproc(c, &e->h, p, &fp))
+		findings_on_tracked_write(&c->findings, &fp, e->dev, e->ino, c->last_seq);
+}
+
 static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
@@ -1089,6 +1153,8 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		join_components(&path, e->data, e->path_len);
 	as = file_watched_as(c, e, &path, &by_name);
 	if (!as) {
+		if (e->flags & EVF_TRACKED_WRITE)
+			on_tracked_write(c, e, &path);
 		sb_release(&path);
 		return;
 	}
@@ -1128,9 +1194,14 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		sb_addstr(sb, ",\"via\":\"io_uring\"");
 	if (e->flags & EVF_PATH_TRUNC)
 		sb_addstr(sb, ",\"path_truncated\":true");
+	if (e->flags & EVF_TRACKED_WRITE)
+		sb_addstr(sb, ",\"tracked_write\":true");
 	write_line(c, EV_FILE);
 	{
 		struct finding_proc fp;
+
+		if (e->flags & EVF_TRACKED_WRITE && fproc(c, &e->h, p, &fp))
+			findings_on_tracked_write(&c->findings, &fp, e->dev, e->ino, c->last_seq);
 
 		if (fproc(c, &e->h, p, &fp))
 			findings_on_file(&c->findings, &fp, path.buf, watched, e->result >= 0,
@@ -1778,6 +1849,7 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->gate_clients, free);
 	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);
+	strmap_clear(&c->containers, free);
 	exe_cache_free(&c->exes);
 	findings_free(&c->findings);
 	redactor_wipe(&c->redact);

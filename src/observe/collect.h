@@ -72,6 +72,8 @@ struct collector {
 	const void *watch_ctx;
 	bool watched_full; /* said once: the kernel's set is full */
 	struct exe_cache exes;
+	/* Containers of the job: cgroup id (decimal) -> identity as a JSON object. */
+	struct strmap containers;
 	/* Findings drawn from the lines as they are written, and the key that redacts secrets
 	 * from command lines before they are (src/findings/). */
 	struct findings findings;
@@ -81,6 +83,10 @@ struct collector {
 
 struct dnsgate_event;
 struct dns_msg;
+
+/* A container joined the job: processes that exec in cgroup cgid are named by
+ * identity_json (a JSON object) on every line they cause. */
+void collector_add_container(struct collector *c, uint64_t cgid, const char *identity_json);
 
 /* Adds a watched file (found at start, or opened under a watched name). */
 void collector_watch(struct collector *c, const char *path, uint32_t kdev, uint64_t ino);

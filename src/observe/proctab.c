@@ -112,6 +112,7 @@ void proctab_fork(struct proctab *t, pid_t child, pid_t parent)
 		c->exe_dev = pp->exe_dev;
 		c->exe_ino = pp->exe_ino;
 		memcpy(c->exe_sha256, pp->exe_sha256, sizeof(c->exe_sha256));
+		c->container = pp->container;
 	}
 }
 

@@ -23,6 +23,9 @@ struct proc {
 	uint32_t exe_dev;
 	uint64_t exe_ino;
 	char exe_sha256[65]; /* "" when it could not be hashed */
+	/* The container it runs in, as a JSON object (owned by the collector's
+	 * container table), or NULL: the job's own process. Inherited on fork. */
+	const char *container;
 	bool exited;
 };
 

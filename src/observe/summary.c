@@ -333,14 +333,19 @@ void summary_render(const struct summary *s, const struct run_info *r, struct st
 	if (r->ci_json)
 		sb_addf(&sb, ",\"ci\":%s", r->ci_json);
 	if (r->containers_json)
-		sb_addf(&sb, ",\"containers\":[%s],\"containers_missed\":%llu", r->containers_json,
-			(unsigned long long)s->containers_missed);
+		sb_addf(
+		    &sb,
+		    ",\"containers\":[%s],\"containers_missed\":%llu,\"containers_unlisted\":%llu",
+		    r->containers_json, (unsigned long long)s->containers_missed,
+		    (unsigned long long)s->containers_unlisted);
 	if (r->policy_json)
 		sb_addf(&sb, ",\"policy\":%s", r->policy_json);
 	if (r->dns_json)
 		sb_addf(&sb, ",\"dns\":%s", r->dns_json);
 	if (r->out_moved_to)
 		json_kv_str(&sb, "out_dir_moved_to", r->out_moved_to);
+	if (r->baseline_json)
+		sb_addstr(&sb, r->baseline_json);
 	sb_addstr(&sb, ",\"log\":{");
 	sb_addstr(&sb, "\"path\":");
 	json_cstr(&sb, r->log_name);

@@ -40,8 +40,9 @@ struct summary {
 	uint64_t lost_kernel[EV_KIND_MAX];
 	uint64_t lost_user[EV_KIND_MAX];
 	uint64_t audits, denials;
-	uint64_t malformed;	    /* records of unknown kind or size */
-	uint64_t containers_missed; /* containers that could not be added to the scope */
+	uint64_t malformed;	      /* records of unknown kind or size */
+	uint64_t containers_missed;   /* containers that could not be added to the scope */
+	uint64_t containers_unlisted; /* fenced and recorded, but past the cap on names */
 	/* Executable digests: distinct files hashed, their bytes, cache hits,
 	 * and the time the agent spent hashing (the cost of exec identity). */
 	uint64_t exe_hashed_files, exe_hashed_bytes, exe_hash_hits;
@@ -91,6 +92,7 @@ struct run_info {
 	const char *dns_json;	     /* JSON object text or NULL: the DNS gate, DNS drops */
 	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
 	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
+	const char *baseline_json;   /* `,"baseline":{...}` (baseline/baseline.h) or NULL */
 	/* What the job's events showed (listed first in summary.json and on the terminal), and
 	 * whether a finding ended the job (policy on_finding, enforce mode). */
 	const struct findings *findings;

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "baseline/store.h"
 #include "cmds.h"
 #include "common/cli.h"
 #include "common/jsonw.h"
@@ -917,13 +918,62 @@ static void learn_release(struct learn *L)
 	sb_release(&L->runs);
 }
 
+/* One run of a baseline, handed over as the events its log had (baseline/query.c). */
+static int learn_stored_run(void *ctx, const char *label, const char *run_step, json_t *events)
+{
+	struct learn *L = ctx;
+	char err[256];
+	json_t *ev;
+	size_t i;
+
+	free(L->run_step);
+	L->run_step = run_step ? xstrdup(run_step) : NULL;
+	set_run_step(L, 1);
+	add_run_name(&L->runs, label);
+	json_array_foreach(events, i, ev)
+	{
+		L->events++;
+		if (learn_event(L, ev, err, sizeof(err))) {
+			rw_err("%s: %s", label, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int learn_baseline(struct learn *L, const struct learn_baseline *bl)
+{
+	struct bl_store s = {.must_exist = true};
+	struct bl_filter f = {bl->repo, bl->workflow, bl->job, bl->step};
+	char err[BL_ERRLEN + 256];
+	int rc;
+
+	if (bl_store_open(&s, bl->spec, err, sizeof(err))) {
+		rw_err("%s", err);
+		return -1;
+	}
+	rc = bl_store_learn(&s, &f, bl->last, learn_stored_run, L, err, sizeof(err));
+	if (rc && err[0])
+		rw_err("%s", err);
+	bl_store_close(&s);
+	return rc;
+}
+
 int learn_write_opts(const char *const *rundirs, int n, const char *out_path, int wildcard_min)
+{
+	return learn_write_from(NULL, rundirs, n, out_path, wildcard_min);
+}
+
+int learn_write_from(const struct learn_baseline *bl, const char *const *rundirs, int n,
+		     const char *out_path, int wildcard_min)
 {
 	struct learn L = {.wildcard_min = wildcard_min};
 	struct strbuf out = STRBUF_INIT;
 	int rc = -1;
 
 	learn_init(&L);
+	if (bl && learn_baseline(&L, bl))
+		goto out;
 	for (int i = 0; i < n; i++) {
 		add_run_name(&L.runs, rundirs[i]);
 		if (learn_dir(&L, rundirs[i]))
@@ -981,24 +1031,37 @@ out:
 
 static const char learn_usage[] =
     "usage: runwarden learn RUNDIR... [--out FILE] [--wildcard-min N]\n"
+    "       runwarden learn --from-baseline STORE --repo R [--workflow W] --job J\n"
+    "                       [--last N] [RUNDIR...] [--out FILE]\n"
     "\n"
     "Reads RUNDIR/events.ndjson of observed runs and writes the narrowest policy that\n"
     "would have let them all pass (review it, then run with --mode enforce).\n"
     "\n"
     "  --out FILE          write the policy here (default: standard output)\n"
     "  --wildcard-min N    sibling names under one parent that become *.parent\n"
-    "                      (default 5; 0 never uses wildcards)\n";
+    "                      (default 5; 0 never uses wildcards)\n"
+    "  --from-baseline STORE  also the runs of one job recorded in a baseline\n"
+    "                      (docs/baseline.md): --repo, --job, optionally --workflow,\n"
+    "                      --step (only that step) and --last N (the newest N runs)\n";
 
 int cmd_learn(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"out", required_argument, NULL, 'o'},
 	    {"wildcard-min", required_argument, NULL, 'w'},
+	    {"from-baseline", required_argument, NULL, 'B'},
+	    {"repo", required_argument, NULL, 'R'},
+	    {"workflow", required_argument, NULL, 'W'},
+	    {"job", required_argument, NULL, 'J'},
+	    {"step", required_argument, NULL, 'S'},
+	    {"last", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *out = NULL;
-	uint64_t wmin = LEARN_WILDCARD_MIN;
+	uint64_t wmin = LEARN_WILDCARD_MIN, last = 0;
+	struct learn_baseline bl = {0};
+	bool from_bl = false;
 	int c;
 
 	optind = 1;
@@ -1013,6 +1076,28 @@ int cmd_learn(int argc, char **argv)
 						 "--wildcard-min: '%s' is not a number 0-100000",
 						 optarg);
 			break;
+		case 'B':
+			bl.spec = optarg;
+			from_bl = true;
+			break;
+		case 'R':
+			bl.repo = optarg;
+			break;
+		case 'W':
+			bl.workflow = optarg;
+			break;
+		case 'J':
+			bl.job = optarg;
+			break;
+		case 'S':
+			bl.step = optarg;
+			break;
+		case 'L':
+			if (!parse_u64(optarg, 1, 1000000, &last))
+				return cli_usage("learn", "--last: '%s' is not a number 1-1000000",
+						 optarg);
+			bl.last = last;
+			break;
 		case 'h':
 			fputs(learn_usage, stdout);
 			return 0;
@@ -1020,9 +1105,16 @@ int cmd_learn(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	if (optind >= argc)
+	if (!from_bl && (bl.repo || bl.workflow || bl.job || bl.step || bl.last))
+		return cli_usage("learn", "--repo, --workflow, --job, --step and --last need "
+					  "--from-baseline STORE");
+	if (from_bl && (!bl.repo || !bl.job))
+		return cli_usage("learn", "--from-baseline needs --repo and --job (which job's "
+					  "runs?)");
+	if (optind >= argc && !from_bl)
 		return cli_usage("learn", "no run directory given");
-	return learn_write_opts((const char *const *)argv + optind, argc - optind, out, (int)wmin)
+	return learn_write_from(from_bl ? &bl : NULL, (const char *const *)argv + optind,
+				argc - optind, out, (int)wmin)
 		   ? 1
 		   : 0;
 }

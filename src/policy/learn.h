@@ -22,6 +22,15 @@ int learn_write(const char *const *rundirs, int n, const char *out_path);
 /* Same with an explicit wildcard threshold (0: never use wildcards). */
 int learn_write_opts(const char *const *rundirs, int n, const char *out_path, int wildcard_min);
 
+/* Runs recorded in a baseline store (`learn --from-baseline`), before any rundirs. */
+struct learn_baseline {
+	const char *spec; /* store: SQLite path or postgresql:// URI */
+	const char *repo, *workflow, *job, *step;
+	unsigned long long last; /* the newest N runs of the key (0: all) */
+};
+int learn_write_from(const struct learn_baseline *bl, const char *const *rundirs, int n,
+		     const char *out_path, int wildcard_min);
+
 /*
  * `run --mode learn`: reads events.ndjson in the evidence directory dirfd and
  * creates policy.learned.yaml there (exclusively, never through a symlink).

@@ -291,6 +291,60 @@ dns:
         steps = [e["step"] for e in run.of("exec", exe="/usr/bin/true")]
         self.assertEqual(steps, ["compile", "test", "test", None])
 
+    def test_baseline_whole_job(self):
+        """agent --baseline: each stopped job is recorded under the key `job start` took from
+        its own CI context; what a step never did before is first seen in the summary."""
+        self.agent.kill()
+        store = os.path.join(self.tmp, "baseline.db")
+        self.agent = Agent(self.tmp, self.pin_root, ["--baseline", store,
+                                                     "--baseline-min-runs", "1"])
+        ci = dict(os.environ, GITHUB_ACTIONS="true", GITHUB_REPOSITORY="acme/app",
+                  GITHUB_WORKFLOW="ci", GITHUB_JOB="build")
+        gh = ["env", "GITHUB_ACTIONS=true", "GITHUB_ACTION=compile", sys.executable, "-c",
+              CONNECT]
+        runs = []
+        for i, dests in enumerate(([GOOD], [GOOD, BAD])):
+            w = self.worker()
+            out = os.path.join(self.tmp, f"bl{i}")
+            p = subprocess.run([RW, "job", "start", "--socket", self.agent.sock, "--pid",
+                                str(w.pid), "--out", out, "--no-sign"], env=ci,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            for d in dests:
+                srv = self.good if d == GOOD else self.bad
+                self.assertEqual(w.step(*gh, d, str(srv.port))["out"].strip(), "ok")
+            rc, _, err = self.agent.job("stop")
+            self.assertEqual(rc, 0, err)
+            runs.append((Run(rc, err, out), err))
+        first = runs[0][0].summary["baseline"]
+        self.assertEqual(first["key"], {"repository": "acme/app", "workflow": "ci",
+                                        "job": "build"})
+        self.assertIn({"kind": "destination", "step": "compile",
+                       "subject": f"tcp {GOOD}:{self.good.port}", "severity": "info"},
+                      [{k: f[k] for k in ("kind", "step", "subject", "severity")}
+                       for f in first["first_seen"]])
+        run, err = runs[1]
+        dests = [f for f in run.summary["baseline"]["first_seen"] if f["kind"] == "destination"]
+        self.assertEqual([(f["step"], f["subject"], f["severity"]) for f in dests],
+                         [("compile", f"tcp {BAD}:{self.bad.port}", "medium")])
+        self.assertIn(f"first_seen_destination: destination tcp {BAD}:{self.bad.port} first seen",
+                      err)
+        self.assertIn(("first_seen_destination", "medium", "compile"),
+                      [(f["kind"], f["severity"], f["step"]) for f in run.summary["findings"]])
+        # a store the agent cannot reach refuses the job before anything is armed
+        self.agent.kill()
+        self.agent = Agent(self.tmp, self.pin_root,
+                           ["--baseline", "postgresql://nobody@127.0.0.1:1/x"])
+        w = self.worker()
+        p = subprocess.run([RW, "job", "start", "--socket", self.agent.sock, "--pid",
+                            str(w.pid), "--out", os.path.join(self.tmp, "never"), "--no-sign"],
+                           env=ci, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot connect", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assert_released(w)
+        self.assertEqual(self.pins(), [])
+
     def test_runner_own_connections_are_its_control_plane(self):
         # Enforce mode: the runner's worker reaching its server is allowed
         # and labelled; the same destination from a step is denied.
@@ -338,7 +392,8 @@ print(os.getpid())
         rc, _, err = self.agent.job("stop")
         self.assertEqual(rc, 0, err)
         run = Run(rc, err, out)
-        self.assertEqual(run.summary["containers"], [cid])
+        self.assertEqual([(x["kind"], x["id"]) for x in run.summary["containers"]],
+                         [("container", cid[len("docker-"):-len(".scope")])])
         (e,) = run.of("connect", pid=int(c.stdout.strip()))
         self.assertEqual((e["daddr"], e["dport"]), (GOOD, self.good.port))
 

@@ -18,6 +18,8 @@ COMMANDS = [(["run"], "run"), (["report"], "report"), (["keygen"], "keygen"),
             (["verify"], "verify"), (["agent"], "agent"), (["job", "start"], "job start"),
             (["job", "stop"], "job stop"), (["job", "status"], "job status"),
             (["policy", "check"], "policy check"), (["learn"], "learn"),
+            (["baseline", "add"], "baseline add"), (["baseline", "show"], "baseline show"),
+            (["baseline", "prune"], "baseline prune"), (["baseline", "export"], "baseline export"),
             (["version"], "version")]
 
 
@@ -42,7 +44,8 @@ class Cli(unittest.TestCase):
         return lines[0]
 
     def test_help_everywhere(self):
-        for words, _ in COMMANDS + [(["job"], "job"), (["policy"], "policy")]:
+        for words, _ in COMMANDS + [(["job"], "job"), (["policy"], "policy"),
+                                    (["baseline"], "baseline")]:
             for flag in ("-h", "--help"):
                 with self.subTest(cmd=words, flag=flag):
                     p = rw(*words, flag)
@@ -89,6 +92,11 @@ class Cli(unittest.TestCase):
         self.usage_error(rw("policy", "frob"), "policy")
         self.usage_error(rw("report"), "report")
         self.usage_error(rw("learn"), "learn")
+        self.usage_error(rw("baseline"), "baseline")
+        self.usage_error(rw("baseline", "frob"), "baseline")
+        self.usage_error(rw("baseline", "show", "extra"), "baseline show")
+        self.usage_error(rw("baseline", "prune"), "baseline prune")
+        self.usage_error(rw("learn", "--repo", "r", "x"), "learn")
         self.usage_error(rw("policy", "check"), "policy check")
 
     def test_policy_not_a_regular_file(self):
@@ -190,12 +198,13 @@ class Cli(unittest.TestCase):
         text = re.sub(r".\x08", "", out.stdout)
         commands = re.search(r"\nCOMMANDS\n(.*?)\n[A-Z][A-Z ]+\n", text, re.S).group(1)
         for cmd in ("keygen", "verify", "policy check", "policy blocklist", "learn", "report",
-                    "run", "agent", "job start", "job stop", "job status", "version"):
+                    "run", "agent", "job start", "job stop", "job status", "version",
+                    "baseline"):
             with self.subTest(cmd=cmd):
                 self.assertRegex(commands, rf"(?m)^ {{7}}{re.escape(cmd)}\b")
         status = re.search(r"\nEXIT STATUS\n(.*?)\n[A-Z][A-Z ]+\n", text, re.S).group(1)
         for cmd in ("run", "report", "keygen", "verify", "policy check", "learn", "job start",
-                    "job stop", "agent"):
+                    "job stop", "agent", "baseline"):
             with self.subTest(status=cmd):
                 self.assertRegex(status, rf"(?m)^ {{7}}{re.escape(cmd)}\b")
         self.assertIn("usage error", status)

@@ -50,6 +50,7 @@ class DebPackage(unittest.TestCase):
         info = subprocess.run(["dpkg-deb", "-I", self.deb], capture_output=True, text=True).stdout
         self.assertIn("Package: runwarden", info)
         self.assertIn("libjansson", info)  # shlibs found the libraries
+        self.assertIn("libgit2", info)  # source_modified reads the git index with it
         files = subprocess.run(["dpkg-deb", "-c", self.deb], capture_output=True,
                                text=True).stdout
         for want in ("./usr/bin/runwarden", "./usr/share/man/man1/runwarden.1.gz",

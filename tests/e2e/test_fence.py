@@ -155,8 +155,8 @@ class FenceTest(RwTestCase):
         # The keeper ends the job: its scope goes away long before 20 tries.
         self.assertTrue(self.wait_for(lambda: not (set(leftover_cgroups()) - self.cg_before),
                                       timeout=10), "the job outlived runwarden")
-        with open(tries) as f:
-            out = f.read().split()
+        # The keeper may end the job before its first try is written: no file then.
+        out = open(tries).read().split() if os.path.exists(tries) else []
         self.assertLess(len(out), 20, out)
         self.assertNotIn("ok", out)
         self.assertEqual(self.bad.accepted, before)

@@ -259,6 +259,87 @@ class FindingsTest(RwTestCase):
         self.assertEqual(r.rc, 0, r.stderr)
         self.assertEqual(self.findings(r), [])
 
+    # Other platforms' files later steps load: named by the platform's variable, which the
+    # test sets as the runner would. Lines there at the start are not the job's.
+
+    def platform_env(self, **extra):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("GITHUB_ACTIONS", "GITLAB_CI", "CI", "BUILDKITE", "CIRCLECI",
+                            "BASH_ENV", "BUILDKITE_ENV_FILE")}
+        env.update(extra)
+        return env
+
+    def platform_file(self, name, text):
+        p = os.path.join(self.tmp, name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    def test_circleci_bash_env_poisoning(self):
+        bash_env = self.platform_file(".bash_env-0-build",
+                                      "export NODE_OPTIONS=--max-old-space-size=4096\n")
+        script = ('echo "export LD_PRELOAD=/tmp/evil.so" >> "$BASH_ENV"; '
+                  'echo "export FOO=bar" >> "$BASH_ENV"; '
+                  'echo \'export PATH="/tmp/x:$PATH"\' >> "$BASH_ENV"; '
+                  'echo \'export A=1 PYTHONPATH=/tmp/p\' >> "$BASH_ENV"; '
+                  'echo "alias git=/tmp/x/git" >> "$BASH_ENV"; '
+                  'echo \'curl() { /tmp/x/curl "$@"; }\' >> "$BASH_ENV"')
+        r = self.rw(["sh", "-c", script], "--workspace", "none",
+                    env=self.platform_env(CIRCLECI="true", BASH_ENV=bash_env))
+        self.assertEqual(r.rc, 0, r.stderr)
+        fs = {f["name"]: f for f in self.findings(r, "runner_file_command")}
+        self.assertEqual(set(fs), {"LD_PRELOAD", "PATH", "PYTHONPATH", "git", "curl"}, fs)
+        self.assertEqual(fs["LD_PRELOAD"]["value"], "/tmp/evil.so")
+        self.assertEqual(fs["LD_PRELOAD"]["severity"], "high")
+        self.assertEqual(fs["LD_PRELOAD"]["variable"], "BASH_ENV")
+        self.assertEqual(fs["LD_PRELOAD"]["command"], "bash_env")
+        self.assertEqual(fs["PATH"]["value"], "/tmp/x")
+        self.assertEqual(fs["PATH"]["severity"], "medium")
+        self.assertTrue(fs["git"]["redefines"])
+        self.assertEqual(fs["curl"]["severity"], "high")
+        self.assertIn("(BASH_ENV)", fs["LD_PRELOAD"]["description"])
+        self.assert_evidence(r, fs["LD_PRELOAD"], {"file"})
+
+    def test_circleci_ordinary_bash_env_raises_none(self):
+        bash_env = self.platform_file(".bash_env-1-build", "")
+        script = ('echo "export FOO=bar" >> "$BASH_ENV"; '
+                  'echo \'export PATH="$HOME/.local/bin:$PATH"\' >> "$BASH_ENV"; '
+                  'echo "export PATH=/usr/local/go/bin:\\$PATH" >> "$BASH_ENV"; '
+                  'echo "# LD_PRELOAD=/tmp/evil.so" >> "$BASH_ENV"; '
+                  'echo "alias ll=\'ls -l\'" >> "$BASH_ENV"')
+        r = self.rw(["sh", "-c", script], "--workspace", "none",
+                    env=self.platform_env(CIRCLECI="true", BASH_ENV=bash_env))
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.findings(r), [])
+
+    def test_bash_env_outside_circleci_is_not_a_file_command(self):
+        # BASH_ENV is an ordinary bash variable elsewhere: only CircleCI loads it per step.
+        bash_env = self.platform_file("bashrc", "")
+        r = self.rw(["sh", "-c", 'echo "export LD_PRELOAD=/tmp/evil.so" >> "$BASH_ENV"'],
+                    "--workspace", "none", env=self.platform_env(BASH_ENV=bash_env))
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.findings(r, "runner_file_command"), [])
+
+    def test_buildkite_env_file_poisoning(self):
+        env_file = self.platform_file("job-env-0191", "BUILDKITE=true\n"
+                                      "NODE_OPTIONS=--max-old-space-size=4096\n")
+        script = 'echo "LD_PRELOAD=/tmp/evil.so" >> "$1"; echo "FOO=bar" >> "$1"'
+        r = self.rw(["sh", "-c", script, "sh", env_file], "--workspace", "none",
+                    env=self.platform_env(BUILDKITE="true", BUILDKITE_ENV_FILE=env_file))
+        self.assertEqual(r.rc, 0, r.stderr)
+        fs = self.findings(r, "runner_file_command")
+        self.assertEqual([(f["name"], f["value"], f["severity"], f["command"]) for f in fs],
+                         [("LD_PRELOAD", "/tmp/evil.so", "high", "env_file")], fs)
+        self.assertIn("(BUILDKITE_ENV_FILE)", fs[0]["description"])
+
+    def test_buildkite_ordinary_env_file_raises_none(self):
+        env_file = self.platform_file("job-env-0192", "BUILDKITE=true\n")
+        r = self.rw(["sh", "-c", 'echo "FOO=bar" >> "$1"', "sh", env_file],
+                    "--workspace", "none",
+                    env=self.platform_env(BUILDKITE="true", BUILDKITE_ENV_FILE=env_file))
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.findings(r), [])
+
     # ------------------------------------------------------------ host access
 
     def test_reverse_shell_python(self):

@@ -449,6 +449,34 @@ static void small_table(struct dnsgate_config *c)
 	c->max_pins = 4;
 }
 
+static void small_table_best_effort(struct dnsgate_config *c)
+{
+	c->max_pins = 4;
+	c->pin_best_effort = true;
+}
+
+/* Observe mode: a full pin table must not refuse names (observing changes nothing); the
+ * answers go through unpinned and are counted. SERVFAIL here before pin_best_effort. */
+static void test_pin_table_full_observe(void **state)
+{
+	struct fixture *f;
+	uint8_t resp[512];
+	char addrs[256];
+	struct dnsgate_stats st;
+	int n;
+
+	assert_int_equal(start_gate(state, small_table_best_effort), 0);
+	f = *state;
+	n = ask(f, "many.test", ns_t_a, 0, resp, sizeof(resp));
+	assert_true(n > 0);
+	assert_int_equal(h_rcode(resp), ns_r_noerror);
+	assert_true(h_addrs(resp, n, addrs, sizeof(addrs)) > 0);
+	dnsgate_stats(f->g, &st);
+	assert_int_equal(st.pinned, 4);
+	assert_true(st.pins_skipped > 0);
+	assert_int_equal(st.servfail, 0);
+}
+
 static void test_pin_table_full(void **state)
 {
 	struct fixture *f;
@@ -545,6 +573,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dig, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_failure_servfail, setup, teardown),
 	    cmocka_unit_test_teardown(test_pin_table_full, teardown),
+	    cmocka_unit_test_teardown(test_pin_table_full_observe, teardown),
 	    cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 	    cmocka_unit_test_teardown(test_ipv6_listen, teardown),
 	};

@@ -1,0 +1,175 @@
+"""End-to-end: source_modified. Each test makes a real git checkout, runs a real job in it
+under runwarden, and checks the finding names each changed tracked file and its writer (the
+kernel's record of the open for writing), that build outputs (untracked) raise nothing, that
+lockfiles a build rewrites are `low`, and that a checkout past the snapshot cap is counted.
+No network."""
+import json
+import os
+import subprocess
+import unittest
+
+from rwtest import RW, Run, RwTestCase
+
+GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x.test",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@x.test")
+
+FILES = {
+    "src/main.c": '#include <stdio.h>\nint main(void){puts("hi");return 0;}\n',
+    "src/util.c": "int util(void){return 1;}\n",
+    "README.md": "# demo\n",
+    "Makefile": "all: hello\nhello: src/main.c src/util.c\n\t$(CC) -O2 -o $@ $^\n",
+    ".gitignore": "hello\n*.o\n",
+}
+
+
+class SourceModifiedTest(RwTestCase):
+    def checkout(self, files=FILES):
+        d = os.path.join(self.tmp, "repo")
+        os.makedirs(d)
+        subprocess.run(["git", "init", "-q", d], check=True)
+        for rel, text in files.items():
+            p = os.path.join(d, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write(text)
+        subprocess.run(["git", "-C", d, "add", "-A"], check=True)
+        subprocess.run(["git", "-C", d, "commit", "-qm", "c"], check=True, env=GIT_ENV)
+        return d
+
+    def run_in(self, d, script, *opts):
+        r = self.rw(["sh", "-c", f"cd {d} && {script}"], "--workspace", d, *opts)
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertIsNotNone(r.summary, r.stderr)
+        return r
+
+    def source_findings(self, r):
+        return [f for f in r.summary["findings"] if f["kind"] == "source_modified"]
+
+    def by_path(self, f):
+        return {x["path"]: x for x in f["files"]}
+
+    def test_append_to_tracked_c_file_names_file_and_writer(self):
+        d = self.checkout()
+        r = self.run_in(d, "echo '/* planted */' >> src/main.c")
+        (f,) = self.source_findings(r)
+        self.assertEqual(f["severity"], "high")
+        (x,) = f["files"]
+        self.assertEqual((x["path"], x["change"]), ("src/main.c", "modified"))
+        (w,) = x["writers"]
+        self.assertTrue(w["exe"].endswith("sh"), w)
+        # the writer's open is a logged line the evidence points at
+        line = next(e for e in r.events if e["seq"] == w["seq"])
+        self.assertEqual(line["kind"], "file")
+        self.assertTrue(line["tracked_write"], line)
+        self.assertEqual(line["path"], os.path.join(d, "src/main.c"))
+        self.assertEqual(line["pid"], w["pid"])
+        self.assertIn(w["seq"], f["evidence"])
+        self.assertIn("src/main.c", f["description"])
+        self.assertIn("source_modified", r.stderr)  # the terminal summary
+
+    def test_delete_and_rename_over_tracked_files(self):
+        d = self.checkout()
+        r = self.run_in(d, "rm README.md && printf 'int util(void){return 0;}\\n' > /tmp/rw-u.$$ "
+                           "&& mv /tmp/rw-u.$$ src/util.c")
+        (f,) = self.source_findings(r)
+        files = self.by_path(f)
+        self.assertEqual(set(files), {"README.md", "src/util.c"})
+        self.assertEqual(files["README.md"]["change"], "deleted")
+        self.assertEqual(files["src/util.c"]["change"], "replaced")
+        # a rename writes nothing to the tracked inode: the writer is not known, and says so
+        self.assertEqual(files["src/util.c"]["writers"], [])
+        self.assertTrue(files["src/util.c"]["writer"].startswith("unknown"))
+
+    def test_truncation_by_another_program_is_its_writer(self):
+        d = self.checkout()
+        r = self.run_in(d, "python3 -c \"open('src/util.c','w').write('int util(void){return 2;}\\n')\"")
+        (f,) = self.source_findings(r)
+        (x,) = f["files"]
+        self.assertEqual(x["change"], "modified")
+        self.assertTrue(os.path.basename(x["writers"][0]["exe"]).startswith("python3"), x)
+
+    def test_make_build_with_untracked_outputs_raises_none(self):
+        d = self.checkout()
+        # touch: the stat changes, the content does not: no finding either
+        r = self.run_in(d, "make -j2 && ./hello && touch src/main.c && "
+                           "cp README.md README.md.bak && cat src/util.c > /dev/null")
+        self.assertTrue(os.path.exists(os.path.join(d, "hello")))
+        self.assertEqual(self.source_findings(r), [])
+        snap = r.summary["source_snapshot"]
+        self.assertEqual(snap["files"], len(FILES))
+        self.assertEqual(snap["workdir"], d + "/")
+
+    def test_rewriting_with_the_same_content_raises_none(self):
+        d = self.checkout()
+        r = self.run_in(d, "cp src/main.c /tmp/rw-m.$$ && cat /tmp/rw-m.$$ > src/main.c && "
+                           "rm /tmp/rw-m.$$")
+        self.assertEqual(self.source_findings(r), [])
+        # the open for writing is still on the record
+        self.assertTrue(any(e.get("tracked_write") for e in r.events))
+
+    def test_lockfile_rewrite_is_low(self):
+        lock = {"name": "demo", "lockfileVersion": 2, "requires": True, "packages": {}}
+        d = self.checkout(dict(FILES, **{
+            "package.json": '{"name":"demo","version":"1.0.0"}\n',
+            "package-lock.json": json.dumps(lock) + "\n"}))
+        # what npm does to the lockfile: rewritten in place, re-indented, one key more
+        script = ("python3 -c \"import json; p='package-lock.json'; l=json.load(open(p)); "
+                  "l['lockfileVersion']=3; open(p,'w').write(json.dumps(l, indent=2)+'\\n')\"")
+        r = self.run_in(d, script)
+        (f,) = self.source_findings(r)
+        self.assertEqual(f["severity"], "low")
+        self.assertEqual([x["path"] for x in f["files"]], ["package-lock.json"])
+        # a source file changed in the same job is a finding of its own, high
+        subprocess.run(["git", "-C", d, "checkout", "-q", "--", "."], check=True)
+        r = self.rw(["sh", "-c", f"cd {d} && {script} && echo x >> src/util.c"],
+                    "--workspace", d, out=os.path.join(self.tmp, "out2"))
+        sev = {f["severity"]: [x["path"] for x in f["files"]] for f in self.source_findings(r)}
+        self.assertEqual(sev, {"high": ["src/util.c"], "low": ["package-lock.json"]})
+
+    def test_workspace_from_the_ci_environment(self):
+        d = self.checkout()
+        env = dict(os.environ, GITHUB_ACTIONS="true", GITHUB_WORKSPACE=d)
+        r = self.rw(["sh", "-c", f"echo x >> {d}/README.md"], env=env)
+        (f,) = self.source_findings(r)
+        self.assertEqual(f["files"][0]["path"], "README.md")
+
+    def test_outside_ci_only_with_workspace(self):
+        # A shell or a benchmark in a checkout: no snapshot unless asked (it costs every run).
+        d = self.checkout()
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("GITHUB_ACTIONS", "GITLAB_CI", "CI", "GITHUB_WORKSPACE")}
+        p = subprocess.run([RW, "run", "--out", os.path.join(self.tmp, "o-plain"), "--no-sign",
+                            "--", "sh", "-c", "echo x >> README.md"], cwd=d, env=env,
+                           capture_output=True, text=True, timeout=120)
+        r = Run(p.returncode, p.stderr, os.path.join(self.tmp, "o-plain"))
+        self.assertIsNone(r.summary["source_snapshot"])
+
+    def test_checkout_past_the_cap_is_counted(self):
+        d = os.path.join(self.tmp, "big")
+        n = 65536 + 300
+        os.makedirs(os.path.join(d, "a"))
+        for i in range(n):
+            with open(os.path.join(d, "a", f"f{i:05d}"), "w") as f:
+                f.write(f"{i}\n")
+        subprocess.run(["git", "init", "-q", d], check=True)
+        subprocess.run(["git", "-C", d, "add", "-A"], check=True)
+        # within the cap (index order): still compared, with its writer
+        r = self.run_in(d, "echo x >> a/f00007")
+        snap = r.summary["source_snapshot"]
+        self.assertEqual((snap["files"], snap["files_skipped"]), (65536, 300))
+        self.assertEqual(snap["kernel_untracked"], 0)
+        self.assertIn("300 tracked files past the cap are not compared", r.stderr)
+        (f,) = self.source_findings(r)
+        self.assertEqual(f["files"][0]["path"], "a/f00007")
+        self.assertTrue(f["files"][0]["writers"])
+
+    def test_no_checkout_no_snapshot(self):
+        d = os.path.join(self.tmp, "plain")
+        os.makedirs(d)
+        r = self.run_in(d, "echo x > y")
+        self.assertIsNone(r.summary["source_snapshot"])
+        self.assertEqual(self.source_findings(r), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
