@@ -45,7 +45,9 @@ typedef __s64 s64;
 	X(ACCEPT, "accept")	      /* an inbound connection, judged */                          \
 	X(FENCE, "fence")	      /* user space: the fence itself (links, keeper) */           \
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
-	X(MOUNT, "mount")		/* mount(2), move_mount(2) */
+	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
+	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
+	X(TLS_DATA, "http")		/* an HTTP head written or read through OpenSSL (uprobes) */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -341,6 +343,63 @@ struct ev_mount {
 	char fstype[MOUNT_TYPE_BYTES];
 };
 
+/* The name a TCP connection's first bytes ask for (bpf/firstbytes.h parses them, bpf/conn.bpf.h
+ * judges them): a TLS ClientHello's SNI and ALPN, or an HTTP/1.x request's method, target and
+ * Host. Sent once per connection, from its first data segment, whole (no variable part). */
+#define FB_NAME	  256
+#define FB_ALPN	  64
+#define FB_METHOD 16
+#define FB_PATH	  256
+enum fb_app {
+	FB_NONE = 0,
+	FB_TLS,	 /* a TLS ClientHello */
+	FB_HTTP, /* an HTTP/1.x request */
+};
+/* ev_conn_name.flags */
+#define FBF_NAMED     0x1  /* name holds a host name (valid, not an IP literal) */
+#define FBF_NO_NAME   0x2  /* read whole, and names no host (no SNI, no Host) */
+#define FBF_LITERAL   0x4  /* names an IP address, not a host */
+#define FBF_CUT	      0x8  /* goes on past the bytes seen, before its name was found */
+#define FBF_MALFORMED 0x10 /* lengths that do not add up, a second SNI or Host */
+#define FBF_BAD_NAME  0x20 /* a name with bytes or labels no host name has, or too long */
+#define FBF_PATH_CUT  0x40
+#define FBF_ALPN_CUT  0x80
+#define FBF_DROPPED   0x100 /* enforce: the segment was dropped and the connection is reset */
+#define FBF_ADDR_RULE                                                                              \
+	0x200 /* the address is allowed by an `ip:`/`cidr:` entry: name not judged                 \
+	       */
+/* ev_conn_name.reason: why a verdict other than allow */
+enum conn_name_reason {
+	CNR_NONE = 0,
+	CNR_SNI_MISMATCH,  /* the SNI names something the policy does not allow */
+	CNR_HOST_MISMATCH, /* so does the HTTP Host (or an absolute request target) */
+	CNR_UNREADABLE,	   /* TLS or HTTP whose name could not be read (cut, malformed) */
+	CNR_NAME_BLOCKED,  /* the name is on a block list */
+};
+struct ev_conn_name {
+	struct ev_hdr h; /* pid/tid/uid of the socket's connect; comm filled by user space */
+	u64 cookie;
+	u8 family;
+	u8 app; /* enum fb_app */
+	u8 verdict;
+	u8 reason; /* enum conn_name_reason */
+	u16 dport;
+	u16 sport;
+	u16 flags; /* FBF_* */
+	u16 name_len;
+	u16 alpn_len;
+	u16 method_len;
+	u16 path_len;
+	u16 dots; /* dots in name */
+	u32 _pad;
+	u8 daddr[16];
+	u8 saddr[16];
+	char name[FB_NAME]; /* lower case, one trailing dot dropped */
+	char alpn[FB_ALPN]; /* comma-separated */
+	char method[FB_METHOD];
+	char path[FB_PATH];
+};
+
 /* ---- policy, as the kernel sees it (filled by src/job/enforce.c) ---- */
 
 enum rw_mode {
@@ -395,8 +454,11 @@ struct rw_config {
 struct port_rule {
 	u16 lo, hi;
 	u8 proto; /* RPROTO_* mask (rwnet.h) */
-	u8 _pad;
+	u8 flags; /* PRF_* */
 };
+/* The rule is there for a name the DNS gate pinned, not for an `ip:`/`cidr:` entry: a
+ * connection it alone admits must name (SNI, Host) what the policy allows. */
+#define PRF_PINNED 0x1
 /* Value of the allow/block LPM tries: an address is reached on these ports.
  * `prefix` is the entry's own prefix length: when the longest match does not
  * admit the port, the kernel retries with a shorter prefix, so overlapping
@@ -408,6 +470,50 @@ struct addr_rules {
 	u32 nrules;
 	struct port_rule r[RULES_MAX];
 };
+/* The reversed, lower-case name as a name trie key: "a.b.test" is "tset.b.a\0", so a
+ * pattern's suffix (".b.test" reversed) is a prefix of every name under it. */
+struct fb_name_key {
+	u32 prefixlen; /* bits: (name length + 1) * 8, the terminating NUL included */
+	u8 data[FB_NAME];
+};
+/* The start of what a job process wrote or read through OpenSSL's SSL_write/SSL_read (and
+ * their _ex forms), sent only when it is an HTTP/1.x request or response head, or HTTP/2's
+ * connection preface: user space pairs requests and responses per (process, SSL object). */
+#define TLS_HEAD 1024
+enum tls_dir {
+	TLSD_WRITE = 1,
+	TLSD_READ,
+};
+struct ev_tls_data {
+	struct ev_hdr h;
+	u64 ssl;      /* the SSL object: one TLS connection within the process */
+	u32 dir;      /* enum tls_dir */
+	u32 len;      /* bytes the call wrote or read */
+	u32 data_len; /* 0: the SSL object's first SSL_write (its announcement), no head */
+	u32 _pad;
+	u8 data[TLS_HEAD];
+};
+/* The part of ev_tls_data before its data: what an announcement sends. */
+struct ev_tls_data_head {
+	struct ev_hdr h;
+	u64 ssl;
+	u32 dir;
+	u32 len;
+	u32 data_len;
+	u32 _pad;
+};
+
+/* Value of the name tries (names_allow, names_block): a host pattern's port rules. The key
+ * is the pattern reversed (struct fb_name_key): an exact name with its NUL, a wildcard's
+ * suffix from its dot. `prefix` is the key's own length in bits, for the shorter-prefix
+ * retry; `one_label`: a `*.` pattern, which admits names with exactly `dots` dots. */
+struct name_rules {
+	struct addr_rules a;
+	u32 one_label;
+	u32 dots;
+};
+#define NAMES_MAX 4096
+
 struct lpm4_key {
 	u32 prefixlen;
 	u8 addr[4];

@@ -29,6 +29,10 @@
 RW_POLICY_MAPS(POLICY_MAP_)
 #undef POLICY_MAP_
 
+/* With a protocol bit: only rules of `ip:`/`cidr:` entries count, not the gate's pins
+ * (conn.bpf.h: such an address is trusted whatever name a connection to it sends). */
+#define RPROTO_ADDR_ONLY 0x100
+
 /* Global (not inlined) functions are verified once per program, not once
  * per call site and caller state: that keeps start-up (verification) fast. */
 __noinline int rules_admit(const struct addr_rules *v, u32 port, u32 proto)
@@ -38,6 +42,8 @@ __noinline int rules_admit(const struct addr_rules *v, u32 port, u32 proto)
 	for (int i = 0; i < RULES_MAX; i++) {
 		if (i >= v->nrules)
 			break;
+		if ((proto & RPROTO_ADDR_ONLY) && (v->r[i].flags & PRF_PINNED))
+			continue;
 		if ((v->r[i].proto & proto) && port >= v->r[i].lo && port <= v->r[i].hi)
 			return 1;
 	}
@@ -45,7 +51,7 @@ __noinline int rules_admit(const struct addr_rules *v, u32 port, u32 proto)
 }
 
 /* Longest match first, then ever shorter covering entries (bounded). */
-static __always_inline bool lpm_admit(void *map, void *key, u32 *prefixlen, u16 port, u8 proto)
+static __always_inline bool lpm_admit(void *map, void *key, u32 *prefixlen, u16 port, u32 proto)
 {
 	for (int i = 0; i < LPM_RETRIES; i++) {
 		struct addr_rules *v = bpf_map_lookup_elem(map, key);
@@ -65,7 +71,7 @@ static __always_inline bool lpm_admit(void *map, void *key, u32 *prefixlen, u16 
  * v4-mapped IPv6 address is an IPv4 address (so ::ffff:a.b.c.d cannot slip
  * past an IPv4 rule). */
 static __always_inline bool listed(void *map4, void *map6, void *x4, void *x6, u8 family,
-				   const u8 *addr, u16 port, u8 proto)
+				   const u8 *addr, u16 port, u32 proto)
 {
 	if (family == AF_INET6) {
 		const u32 *w = (const u32 *)addr;

@@ -3,7 +3,8 @@
  * Part of runwarden.bpf.c: the job's packets, in softirq context. Each packet
  * is parsed once (skb_parse), then judged (skb_backstop: enforce mode's
  * egress backstop, unjudged ping echoes, the inbound SYN gate), then, for
- * DNS, copied to user space (skb_dns_capture).
+ * DNS, copied to user space (skb_dns_capture); a TCP connection's first data
+ * segment goes to conn.bpf.h (its name, judged).
  * Hooks: cgroup_skb/egress, cgroup_skb/ingress.
  */
 
@@ -284,6 +285,9 @@ static __always_inline void skb_dns_capture(struct __sk_buff *skb, const struct 
 	scratch_put(s);
 }
 
+/* conn.bpf.h: a TCP connection's first data segment, its name recorded and judged. */
+static __always_inline int conn_first_bytes(struct __sk_buff *skb, const struct pkt *p);
+
 /* Every packet of the job's sockets, both directions: 1 passes, 0 drops. */
 static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 {
@@ -294,6 +298,8 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 	if (!skb_parse(skb, &p))
 		return 1;
 	if (!skb_backstop(skb, &p, dir))
+		return 0;
+	if (dir == DNS_OUT && !conn_first_bytes(skb, &p))
 		return 0;
 	skb_dns_capture(skb, &p, dir);
 	return 1;

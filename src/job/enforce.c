@@ -183,6 +183,86 @@ static int load_list(struct enforce *e, bool block, char *err, size_t errlen)
 	return 0;
 }
 
+/* ------------------------------------------------------------ names (SNI, Host) */
+
+/* Adds rules not there yet (same ports and protocols), each marked with flags. */
+static void rules_add_new(struct addr_rules *v, const struct policy_rule *r, int n, uint8_t flags)
+{
+	for (int i = 0; i < n && v->nrules < RULES_MAX; i++) {
+		bool dup = false;
+
+		for (uint32_t k = 0; k < v->nrules && !dup; k++)
+			dup = v->r[k].lo == r[i].lo && v->r[k].hi == r[i].hi &&
+			      v->r[k].proto == r[i].proto;
+		if (dup)
+			continue;
+		v->r[v->nrules].lo = r[i].lo;
+		v->r[v->nrules].hi = r[i].hi;
+		v->r[v->nrules].proto = r[i].proto;
+		v->r[v->nrules].flags = flags;
+		v->nrules++;
+	}
+}
+
+/* The kernel key of a normalised host pattern (bpf/conn.bpf.h): the name reversed, an exact
+ * one with its NUL, a wildcard's suffix from its dot ("*.x.test": ".x.test" reversed), so
+ * every name under a pattern has its key as a prefix. False for a pattern too long for it. */
+static bool name_key(const char *pattern, struct fb_name_key *k, struct name_rules *v)
+{
+	const char *s = pattern;
+	size_t n;
+
+	memset(k, 0, sizeof(*k));
+	memset(v, 0, sizeof(*v));
+	if (!strncmp(s, "**.", 3))
+		s += 2;
+	else if (!strncmp(s, "*.", 2)) {
+		s += 1;
+		v->one_label = 1;
+	}
+	n = strlen(s);
+	if (n + 1 > sizeof(k->data))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		k->data[i] = (uint8_t)s[n - 1 - i];
+		v->dots += s[i] == '.';
+	}
+	/* exact: the NUL ends the key; a wildcard's key ends at its dot */
+	k->prefixlen = (uint32_t)(s == pattern ? n + 1 : n) * 8;
+	v->a.prefix = k->prefixlen;
+	return true;
+}
+
+/* Host entries into the name tries; a pattern listed twice (two steps, two entries) gets the
+ * union of its rules. */
+static int load_names(struct enforce *e, bool block, char *err, size_t errlen)
+{
+	const struct policy_list *l = block ? &e->set->block : &e->set->allow;
+	int fd = loader_map_fd(e->ld, block ? LM_NAMES_BLOCK : LM_NAMES_ALLOW);
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct policy_entry *pe = &l->v[i];
+		struct policy_rule all = {0, 65535, POLICY_PROTO_ANY};
+		struct fb_name_key k;
+		struct name_rules v, old;
+
+		if (pe->kind != POLICY_ENTRY_HOST || !name_key(pe->host, &k, &v))
+			continue;
+		if (!bpf_map_lookup_elem(fd, &k, &old) && old.a.prefix == v.a.prefix)
+			v.a = old.a;
+		if (block)
+			rules_add_new(&v.a, &all, 1, 0);
+		else
+			rules_add_new(&v.a, pe->rules, pe->nrules, 0);
+		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
+			snprintf(err, errlen, "cannot load host %s into the kernel's %s names: %s",
+				 pe->host, block ? "blocked" : "allowed", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------- DNS gate */
 
 int enforce_judge_question(const struct enforce *e, const char *qname, int qtype, bool gated,
@@ -225,23 +305,6 @@ static void gate_event(void *ctx, const struct dnsgate_event *ev)
 		e->on_question(e->on_question_ctx, ev, v);
 }
 
-static void rules_add_new(struct addr_rules *v, const struct policy_rule *r, int n)
-{
-	for (int i = 0; i < n && v->nrules < RULES_MAX; i++) {
-		bool dup = false;
-
-		for (uint32_t k = 0; k < v->nrules && !dup; k++)
-			dup = v->r[k].lo == r[i].lo && v->r[k].hi == r[i].hi &&
-			      v->r[k].proto == r[i].proto;
-		if (dup)
-			continue;
-		v->r[v->nrules].lo = r[i].lo;
-		v->r[v->nrules].hi = r[i].hi;
-		v->r[v->nrules].proto = r[i].proto;
-		v->nrules++;
-	}
-}
-
 /* The kernel value of a pinned address: its own `ip:` entry, then every set still in use. */
 static void pin_value(const struct enforce *e, const char *key, const struct pin *p, int full,
 		      struct addr_rules *v)
@@ -253,7 +316,7 @@ static void pin_value(const struct enforce *e, const char *key, const struct pin
 		*v = *(struct addr_rules *)own->val;
 	v->prefix = full;
 	for (unsigned i = 0; i < p->nsets; i++)
-		rules_add_new(v, p->sets[i].rules, p->sets[i].nrules);
+		rules_add_new(v, p->sets[i].rules, p->sets[i].nrules, PRF_PINNED);
 }
 
 static struct pin_set *pin_find_set(struct pin *p, const struct policy_match *m)
@@ -524,7 +587,8 @@ int enforce_arm(struct enforce *e, const struct loader *ld, char *err, size_t er
 	const struct policy_dns *d = &e->pol->dns;
 
 	e->ld = ld;
-	if (load_list(e, true, err, errlen) || load_list(e, false, err, errlen))
+	if (load_list(e, true, err, errlen) || load_list(e, false, err, errlen) ||
+	    load_names(e, true, err, errlen) || load_names(e, false, err, errlen))
 		return -1;
 	if (start_gate(e, err, errlen)) {
 		if (e->has_policy)

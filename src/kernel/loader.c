@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ static bool tracepoint_exists(const char *cat, const char *name)
 	return stat(p, &st) == 0;
 }
 
-enum attach_kind { AT_TP, AT_RAW_TP, AT_CGROUP };
+enum attach_kind { AT_TP, AT_RAW_TP, AT_CGROUP, AT_UPROBE, AT_URETPROBE };
 
 struct hook_def {
 	const char *name;
@@ -147,6 +148,29 @@ static const struct hook_def hook_defs[] = {
     {MOUNT_EXIT, "mounts (mount)", AT_TP, false, NULL},
     {"tp/syscalls/sys_enter_move_mount", "mounts (move_mount)", AT_TP, false, NULL},
     {"tp/syscalls/sys_exit_move_mount", "mounts (move_mount)", AT_TP, false, MOUNT_EXIT},
+/* OpenSSL, machine-wide (tls.bpf.h): the system's libssl.so.3 (curl, Python, git, most of
+ * Debian), and node, which links its own OpenSSL in and exports its functions. The name
+ * after '/' or ':' is the function. A file that is not there: nothing can use it, nothing
+ * is missing. */
+#define SSL_HOOKS(pfx)                                                                             \
+	{"uprobe/" pfx "SSL_write", "HTTP inside TLS: requests (OpenSSL SSL_write)", AT_UPROBE,    \
+	 true, "uprobe/SSL_write"},                                                                \
+	    {"uprobe/" pfx "SSL_write_ex", "HTTP inside TLS: requests (OpenSSL SSL_write_ex)",     \
+	     AT_UPROBE, true, "uprobe/SSL_write"},                                                 \
+	    {"uprobe/" pfx "SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)", AT_UPROBE, \
+	     true, "uprobe/SSL_read"},                                                             \
+	    {"uprobe/" pfx "SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)",      \
+	     AT_UPROBE, true, "uprobe/SSL_read"},                                                  \
+	    {"uretprobe/" pfx "SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)",         \
+	     AT_URETPROBE, true, "uretprobe/SSL_read"},                                            \
+	{                                                                                          \
+		"uretprobe/" pfx "SSL_read_ex",                                                    \
+		    "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_URETPROBE, true,        \
+		    "uretprobe/SSL_read_ex"                                                        \
+	}
+    SSL_HOOKS(""),
+    SSL_HOOKS("node:"),
+#undef SSL_HOOKS
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
@@ -242,6 +266,10 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 		return l->skel->maps.inbound4;
 	case LM_INBOUND6:
 		return l->skel->maps.inbound6;
+	case LM_NAMES_ALLOW:
+		return l->skel->maps.names_allow;
+	case LM_NAMES_BLOCK:
+		return l->skel->maps.names_block;
 	}
 	abort(); /* an enum loader_map value the list does not have */
 }
@@ -275,6 +303,8 @@ static void close_objects(struct loader *l)
 #define RESIDENT_LPM (256 * 1024)
 
 static const size_t n_hook_defs = sizeof(hook_defs) / sizeof(hook_defs[0]);
+/* every hook has a status slot (struct loader's arrays) */
+_Static_assert(sizeof(hook_defs) / sizeof(hook_defs[0]) <= MAX_HOOKS, "MAX_HOOKS too small");
 
 static bool is_tp(const struct hook_def *d, char *cat, char *name)
 {
@@ -556,13 +586,81 @@ refused:;
 	return -1;
 }
 
+/* The system's OpenSSL library (libssl.so.3), resolved; NULL when there is none. Uprobes
+ * are on the file (its inode), so every name of it is covered by the one found. */
+static const char *libssl_path(void)
+{
+	static char found[PATH_MAX];
+	static bool looked;
+	static const char *const candidates[] = {
+#if defined(__x86_64__)
+		"/usr/lib/x86_64-linux-gnu/libssl.so.3",
+		"/lib/x86_64-linux-gnu/libssl.so.3",
+#elif defined(__aarch64__)
+		"/usr/lib/aarch64-linux-gnu/libssl.so.3",
+		"/lib/aarch64-linux-gnu/libssl.so.3",
+#endif
+		"/usr/lib64/libssl.so.3",
+		"/usr/lib/libssl.so.3",
+		"/lib64/libssl.so.3",
+	};
+
+	if (!looked) {
+		looked = true;
+		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+			if (realpath(candidates[i], found))
+				return found;
+		found[0] = 0;
+	}
+	return found[0] ? found : NULL;
+}
+
+/* The node binary, when there is one: it carries its own OpenSSL, exported. */
+static const char *node_path(void)
+{
+	static char found[PATH_MAX];
+	static bool looked;
+	static const char *const candidates[] = {"/usr/bin/node", "/usr/local/bin/node"};
+
+	if (!looked) {
+		looked = true;
+		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+			if (realpath(candidates[i], found))
+				return found;
+		found[0] = 0;
+	}
+	return found[0] ? found : NULL;
+}
+
+static const char *uprobe_file(const struct hook_def *d)
+{
+	/* "uprobe/node:SSL_write": in node; "uprobe/SSL_write": in libssl */
+	return strstr(d->name, "/node:") ? node_path() : libssl_path();
+}
+
+static bool is_uprobe(const struct hook_def *d)
+{
+	return d->kind == AT_UPROBE || d->kind == AT_URETPROBE;
+}
+
+/* A uprobe hook on the system's libssl (libbpf finds the function in its symbols). */
+static struct bpf_link *attach_uprobe(struct bpf_program *p, const struct hook_def *d)
+{
+	const char *fn =
+	    strrchr(d->name, ':') ? strrchr(d->name, ':') + 1 : strchr(d->name, '/') + 1;
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = fn, .retprobe = d->kind == AT_URETPROBE);
+
+	return bpf_program__attach_uprobe_opts(p, -1, uprobe_file(d), 0, &o);
+}
+
 static bool ignored_hook(const struct loader *l, const struct hook_def *d,
 			 const struct bpf_program *p)
 {
 	char cat[64], name[96];
 
 	return !bpf_program__autoload(loaded_prog(l, p)) ||
-	       (is_tp(d, cat, name) && !tracepoint_exists(cat, name));
+	       (is_tp(d, cat, name) && !tracepoint_exists(cat, name)) ||
+	       (is_uprobe(d) && !uprobe_file(d));
 }
 
 /* Loads the object and attaches every hook that is not per job (tracepoints).
@@ -636,6 +734,27 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 		l->n_hooks++;
 		if (disabled_by_env(d->name)) {
 			missing(l, h, "disabled by RUNWARDEN_DISABLE_HOOKS");
+			continue;
+		}
+		if (is_uprobe(d)) {
+			struct bpf_link *link = attach_uprobe(loaded_prog(l, p), d);
+
+			if (!link) {
+				missing(l, h, "attach failed: %s", strerror(errno));
+				continue;
+			}
+			if (!slot_dir) {
+				l->tp_links[l->n_hooks - 1] = link;
+				continue;
+			}
+			pin_name(pin, sizeof(pin), "link", d->name);
+			pin[4] = '_';
+			fd = pool_pin_fd(bpf_link__fd(link), slot_dir, pin, err, errlen);
+			/* the pin holds the probe now: this process lets go of it */
+			bpf_link__disconnect(link);
+			bpf_link__destroy(link);
+			if (fd)
+				return -1;
 			continue;
 		}
 		if (!slot_dir) {
@@ -828,7 +947,7 @@ static int clear_map(struct bpf_map *m)
 	int fd = bpf_map__fd(m), ncpu = libbpf_num_possible_cpus();
 	uint32_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
 	enum bpf_map_type t = bpf_map__type(m);
-	char key[256], next[256];
+	char key[512], next[512]; /* the name tries have 260-byte keys */
 	int rc = 0;
 
 	if (t == BPF_MAP_TYPE_RINGBUF) {

@@ -25,7 +25,7 @@
 struct runwarden_bpf;
 struct bpf_object;
 
-#define MAX_HOOKS	48
+#define MAX_HOOKS	64
 #define MAX_SCOPE_LINKS 16 /* cgroup hooks attached to each container */
 
 struct hook_status {
@@ -85,6 +85,9 @@ enum loader_map {
 	 * are); who may connect to the job (inbound.c). */
 	LM_INBOUND4,
 	LM_INBOUND6,
+	/* host patterns, for the names connections send (SNI, Host: enforce.c) */
+	LM_NAMES_ALLOW,
+	LM_NAMES_BLOCK,
 };
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check

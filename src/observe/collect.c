@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "observe/connname.h"
 #include "observe/dns.h"
+#include "observe/tlshttp.h"
 #include "ci/controlplane.h"
 #include "ci/detect.h"
 #include "common/jsonw.h"
@@ -62,6 +64,8 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	proctab_init(&c->procs);
 	strmap_init(&c->dns_pending);
 	strmap_init(&c->hosts);
+	strmap_init(&c->tls_pending);
+	strmap_init(&c->tls_pids);
 	strmap_init(&c->redirected);
 	strmap_init(&c->gate_clients);
 	strmap_init(&c->watched);
@@ -1650,6 +1654,231 @@ static void on_accept(struct collector *c, const struct ev_accept *e)
 	sb_release(&addr);
 }
 
+/* TLS connections kept to check, at the end, that their content was seen. */
+#define TLS_CONNS_MAX 4096
+
+static void note_tls_conn(struct collector *c, const struct ev_conn_name *e)
+{
+	struct tls_conn *t;
+
+	if (e->app != FB_TLS || e->verdict == VERDICT_DENY || e->verdict == VERDICT_BLOCK)
+		return;
+	if (c->n_tls_conns >= TLS_CONNS_MAX) {
+		c->tls_conns_unlisted++;
+		return;
+	}
+	if (!c->tls_conns)
+		c->tls_conns = xcalloc(TLS_CONNS_MAX, sizeof(*c->tls_conns));
+	t = &c->tls_conns[c->n_tls_conns++];
+	t->h = e->h;
+	t->family = e->family;
+	t->dport = e->dport;
+	memcpy(t->daddr, e->daddr, sizeof(t->daddr));
+	memset(t->name, 0, sizeof(t->name));
+	if (e->flags & (FBF_NAMED | FBF_LITERAL))
+		memcpy(t->name, e->name, e->name_len < FB_NAME ? e->name_len : FB_NAME - 1);
+}
+
+/* At the end: each TLS connection of a process none of whose TLS passed through the OpenSSL
+ * probes (another TLS library, OpenSSL linked in statically) gets an `http` line saying its
+ * content was not seen. */
+static void tls_unseen(struct collector *c)
+{
+	for (size_t i = 0; i < c->n_tls_conns; i++) {
+		const struct tls_conn *t = &c->tls_conns[i];
+		struct strbuf *sb = &c->body;
+		char key[16];
+		struct proc *p;
+
+		snprintf(key, sizeof(key), "%u", t->h.pid);
+		if (strmap_get(&c->tls_pids, key))
+			continue;
+		sb_reset(sb);
+		p = render_head(c, &t->h, "http", sb);
+		sb_addstr(sb, ",\"argv\":");
+		sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+		sb_addstr(sb, ",\"tls\":true,\"library\":null,\"protocol\":null,\"decoded\":false,"
+			      "\"content_seen\":false,\"authority\":");
+		json_cstr(sb, t->name[0] ? t->name : NULL);
+		sb_addstr(sb, ",\"daddr\":\"");
+		fmt_addr(sb, t->family == AF_INET6 ? AF_INET6 : AF_INET, t->daddr);
+		sb_addstr(sb, "\",\"dport\":");
+		sb_addu(sb, t->dport);
+		write_line(c, EV_TLS_DATA);
+	}
+}
+
+/* A request inside TLS waiting for its response. */
+struct tls_pending {
+	struct ev_hdr h;
+	struct tls_head req;
+};
+/* Requests waiting at once, all processes together; past it a request is logged unpaired. */
+#define TLS_PENDING_MAX 4096
+
+/* The request target, secrets in it (a token in the query) replaced as in argv. */
+static void render_path(struct collector *c, struct strbuf *sb, const char *path)
+{
+	struct strbuf j = STRBUF_INIT;
+
+	redact_argv_json(&c->redact, path, strlen(path) + 1, &j, NULL);
+	/* one argument: ["..."] */
+	if (j.len >= 2 && j.buf[0] == '[' && j.buf[j.len - 1] == ']')
+		sb_add(sb, j.buf + 1, j.len - 2);
+	else
+		sb_addstr(sb, "null");
+	sb_release(&j);
+}
+
+/* One `http` line: the request (NULL when its head was not seen), the response (NULL when none
+ * came), the process that sent the request (else the one that read the response). */
+static void write_http(struct collector *c, const struct ev_hdr *h, const struct tls_head *req,
+		       const struct tls_head *resp, int64_t resp_ts)
+{
+	struct strbuf *sb = &c->body;
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, h, "http", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(sb, ",\"tls\":true,\"library\":\"openssl\",\"protocol\":");
+	if (req && req->h2) {
+		/* HTTP/2 frames are not decoded: the connection is marked, not described */
+		sb_addstr(sb, "\"h2\",\"decoded\":false");
+		goto out;
+	}
+	sb_addstr(sb, "\"http/1.1\",\"decoded\":true,\"method\":");
+	json_cstr(sb, req ? req->method : NULL);
+	sb_addstr(sb, ",\"authority\":");
+	json_cstr(sb, req && req->authority[0] ? req->authority : NULL);
+	sb_addstr(sb, ",\"path\":");
+	if (req)
+		render_path(c, sb, req->path);
+	else
+		sb_addstr(sb, "null");
+	if (req && req->path_cut)
+		sb_addstr(sb, ",\"path_cut\":true");
+	sb_addstr(sb, ",\"status\":");
+	if (resp)
+		sb_addi(sb, resp->status);
+	else
+		sb_addstr(sb, "null");
+	sb_addstr(sb, ",\"request_body_bytes\":");
+	if (req && req->length >= 0)
+		sb_addi(sb, req->length);
+	else
+		sb_addstr(sb, "null");
+	sb_addstr(sb, ",\"response_body_bytes\":");
+	if (resp && resp->length >= 0)
+		sb_addi(sb, resp->length);
+	else
+		sb_addstr(sb, "null");
+	sb_addstr(sb, ",\"duration_ms\":");
+	if (req && resp && resp_ts >= (int64_t)h->ts)
+		sb_addf(sb, "%.3f", (double)(resp_ts - (int64_t)h->ts) / 1e6);
+	else
+		sb_addstr(sb, "null");
+out:
+	write_line(c, EV_TLS_DATA);
+	note_activity(c, h, p, "made an HTTP request inside TLS");
+}
+
+static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
+{
+	struct tls_head head;
+	struct tls_pending *q;
+	struct strmap_entry *ent;
+	char key[48];
+
+	if (!e->data_len) { /* a TLS connection's first write passed through the probes */
+		snprintf(key, sizeof(key), "%u", e->h.pid);
+		if (c->tls_pids.count < TLS_CONNS_MAX * 16)
+			strmap_put(&c->tls_pids, key, NULL);
+		return;
+	}
+	if (!tls_head_parse(e, &head))
+		return;
+	snprintf(key, sizeof(key), "%u:%llx", e->h.pid, (unsigned long long)e->ssl);
+	if (!head.request) {
+		if (head.status < 200)
+			return; /* an interim response (100 Continue): the final one follows */
+		q = strmap_del(&c->tls_pending, key);
+		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, &head, (int64_t)e->h.ts);
+		free(q);
+		return;
+	}
+	if (head.h2) {
+		write_http(c, &e->h, &head, NULL, 0);
+		return;
+	}
+	q = strmap_del(&c->tls_pending, key);
+	if (q) /* the last request on this connection got no response head we saw */
+		write_http(c, &q->h, &q->req, NULL, 0);
+	free(q);
+	if (c->tls_pending.count >= TLS_PENDING_MAX) {
+		c->tls_pending_overflow++;
+		write_http(c, &e->h, &head, NULL, 0);
+		return;
+	}
+	q = xmalloc(sizeof(*q));
+	q->h = e->h;
+	q->req = head;
+	ent = strmap_put(&c->tls_pending, key, NULL);
+	ent->val = q;
+}
+
+/* The name a TCP connection's first bytes asked for (SNI, Host). A refused connection is
+ * reset here: the kernel drops its segments, which alone would leave the client retransmitting. */
+static void on_conn_name(struct collector *c, const struct ev_conn_name *e)
+{
+	struct strbuf *sb = &c->body, ident = STRBUF_INIT, human = STRBUF_INIT;
+	const char *reason = conn_name_reason(e->reason), *verdict = verdict_name(e->verdict);
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, &e->h, "conn_name", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	conn_name_members(sb, e);
+	sb_addstr(sb, ",\"verdict\":\"");
+	sb_addstr(sb, verdict);
+	sb_addstr(sb, "\",\"reason\":");
+	json_cstr(sb, reason);
+	if (e->flags & FBF_DROPPED) {
+		bool reset = conn_name_reset(e) == 0 || errno == ENOENT;
+
+		sb_addstr(sb, ",\"reset\":");
+		sb_addstr(sb, reset ? "true" : "false");
+	}
+	write_line(c, EV_CONN_NAME);
+	if (e->verdict != VERDICT_ALLOW) {
+		size_t nlen = e->name_len < FB_NAME ? e->name_len : FB_NAME;
+		int family = e->family == AF_INET6 ? AF_INET6 : AF_INET;
+
+		sb_addstr(&ident, "\"app\":\"");
+		sb_addstr(&ident, e->app == FB_TLS ? "tls" : "http");
+		sb_addstr(&ident, "\",\"daddr\":\"");
+		fmt_addr(&ident, family, e->daddr);
+		sb_addf(&ident, "\",\"dport\":%u,\"name\":", e->dport);
+		json_str(&ident, e->name, nlen);
+		sb_addstr(&ident, ",\"reason\":");
+		json_cstr(&ident, reason);
+		sb_addstr(&human, e->app == FB_TLS ? "tls " : "http ");
+		fmt_addr(&human, family, e->daddr);
+		sb_addf(&human, ":%u name ", e->dport);
+		json_str(&human, e->name, nlen);
+		if (reason)
+			sb_addf(&human, " (%s)", reason);
+		note_violation(c, &e->h, "conn_name", verdict, ident.buf, human.buf);
+	}
+	note_activity(c, &e->h, p, "sent a connection's first bytes");
+	note_tls_conn(c, e);
+	count_verdict(c, e->verdict);
+	sb_release(&ident);
+	sb_release(&human);
+}
+
 /* ------------------------------------------------------------ host access */
 
 static void on_unix_connect(struct collector *c, const struct ev_unix_connect *e)
@@ -1820,6 +2049,16 @@ int collector_handle(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct ev_mount))
 			on_mount(c, data);
 		break;
+	case EV_CONN_NAME:
+		if (len >= sizeof(struct ev_conn_name))
+			on_conn_name(c, data);
+		break;
+	case EV_TLS_DATA:
+		if (len >= sizeof(struct ev_tls_data) - TLS_HEAD &&
+		    len >= sizeof(struct ev_tls_data) - TLS_HEAD +
+			       ((const struct ev_tls_data *)data)->data_len)
+			on_tls_data(c, data);
+		break;
 	}
 	return 0;
 }
@@ -1838,6 +2077,14 @@ void collector_finish(struct collector *c)
 	}
 	strmap_clear(&c->dns_pending, free);
 	c->dns_pending_bytes = 0;
+	strmap_for_each(e, &c->tls_pending)
+	{
+		const struct tls_pending *q = e->val;
+
+		write_http(c, &q->h, &q->req, NULL, 0);
+	}
+	strmap_clear(&c->tls_pending, free);
+	tls_unseen(c);
 }
 
 void collector_free(struct collector *c)
@@ -1847,6 +2094,9 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->hosts, free);
 	strmap_clear(&c->redirected, free);
 	strmap_clear(&c->gate_clients, free);
+	strmap_clear(&c->tls_pending, free);
+	strmap_clear(&c->tls_pids, free);
+	free(c->tls_conns);
 	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);
 	strmap_clear(&c->containers, free);

@@ -79,6 +79,21 @@ struct collector {
 	struct findings findings;
 	struct redactor redact;
 	uint64_t last_seq; /* seq of the line just written, 0 if it failed */
+	/* HTTP inside TLS: "pid:ssl" -> the request waiting for its response (tlshttp.h). */
+	struct strmap tls_pending;
+	uint64_t tls_pending_overflow; /* requests logged at once, unpaired, past the cap */
+	/* Processes whose TLS went through the OpenSSL probes ("pid"), and the TLS connections
+	 * (conn_name) to check against them at the end: content not seen is said. */
+	struct strmap tls_pids;
+	struct tls_conn {
+		struct ev_hdr h;
+		uint8_t family;
+		uint16_t dport;
+		uint8_t daddr[16];
+		char name[FB_NAME];
+	} * tls_conns;
+	size_t n_tls_conns;
+	uint64_t tls_conns_unlisted;
 };
 
 struct dnsgate_event;

@@ -219,13 +219,15 @@ static const char *const socket_fields[] = {"family",  "type",	 "protocol",
 static const char *const connect_ident[] = {"proto", "family", "daddr", "dport", "host", NULL};
 static const char *const dns_ident[] = {"query", "qtype", NULL};
 static const char *const socket_ident[] = {"family", "type", "protocol", NULL};
+static const char *const conn_name_ident[] = {"app", "daddr", "dport", "name", "reason", NULL};
 
 static const char *const *violation_ident(const char *kind)
 {
-	return !strcmp(kind, "connect")	 ? connect_ident
-	       : !strcmp(kind, "dns")	 ? dns_ident
-	       : !strcmp(kind, "socket") ? socket_ident
-					 : NULL;
+	return !strcmp(kind, "connect")	    ? connect_ident
+	       : !strcmp(kind, "dns")	    ? dns_ident
+	       : !strcmp(kind, "socket")    ? socket_ident
+	       : !strcmp(kind, "conn_name") ? conn_name_ident
+					    : NULL;
 }
 
 static void bump_unlisted(json_t *row)
@@ -741,6 +743,13 @@ void report_what(const json_t *v, char *buf, size_t len)
 		sb_addf(&sb, "dns %s", jget_str(v, "query") ?: "?");
 		if (jget_str(v, "qtype"))
 			sb_addf(&sb, " %s", jget_str(v, "qtype"));
+	} else if (kind && !strcmp(kind, "conn_name")) {
+		/* "tls evil.test on 127.0.66.1:8443 (sni_mismatch)" */
+		sb_addf(&sb, "%s %s on %s:%lld", jget_str(v, "app") ?: "?",
+			jget_str(v, "name") ?: "(no name)", jget_str(v, "daddr") ?: "?",
+			jget_int(v, "dport"));
+		if (jget_str(v, "reason"))
+			sb_addf(&sb, " (%s)", jget_str(v, "reason"));
 	} else if (kind && !strcmp(kind, "socket")) {
 		sb_addstr(&sb, "socket");
 		for (const char *const *f = socket_ident; *f; f++) {
