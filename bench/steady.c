@@ -1,7 +1,7 @@
 /*
  * A steady workload for the memory benchmark (bench/rss.py): for SECONDS, RATE
  * iterations per second, each one DNS question for "nK.steady.test" to a
- * resolver this program runs on 127.0.0.213:53 (it answers 127.1.x.y), a UDP
+ * resolver this program runs on 127.0.0.213:53 (it answers 127.1.x.y, x.y = K mod 65,536), a UDP
  * connect to that address, and an open of /etc/hostname; every 20th iteration
  * also a fork+exec of /bin/true. K cycles through DISTINCT names, so every
  * table the collector keeps (process table, DNS questions and names,
@@ -38,7 +38,23 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Answers every question with one A record: 127.1.<id high>.<id low> (id = question's id). */
+/* K of a question for "nK.steady.test" (0 for any other name). */
+static unsigned asked_k(const uint8_t *b, size_t n)
+{
+	unsigned k = 0;
+
+	if (n < 14 || b[13] != 'n')
+		return 0;
+	for (size_t i = 14; i < n && i < 13u + b[12] && b[i] >= '0' && b[i] <= '9'; i++)
+		k = k * 10 + (b[i] - '0');
+	return k;
+}
+
+/* Answers every question with one A record: 127.1.<K high>.<K low>, from the name rather than
+ * the id, which the DNS gate replaces with a random one on the way: the answer is the address
+ * the workload then connects to, and the set of addresses is the same in every run (an
+ * answer made from the random id fills the collector's address table by coupon collecting,
+ * which takes half an hour when the gate lets a few hundred answers a second through). */
 static void *resolver(void *arg)
 {
 	uint8_t b[512 + 16];
@@ -48,8 +64,9 @@ static void *resolver(void *arg)
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);
 		ssize_t n = recvfrom(srv, b, 512, 0, (struct sockaddr *)&from, &fl);
-		const uint8_t ans[] = {0xc0, 0x0c, 0, 1, 0,   1, 0,    0,
-				       0,    60,   0, 4, 127, 1, b[0], b[1]};
+		unsigned k = n >= 12 ? asked_k(b, (size_t)n) : 0;
+		const uint8_t ans[] = {
+		    0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 1, (k >> 8) & 0xff, k & 0xff};
 
 		if (n < 12)
 			continue;

@@ -173,6 +173,21 @@ void *strmap_del(struct strmap *m, const char *key)
 	return val;
 }
 
+void strmap_touch(struct strmap *m, struct strmap_entry *e)
+{
+	if (m->last == e)
+		return;
+	if (e->order_prev)
+		e->order_prev->order_next = e->order_next;
+	else
+		m->first = e->order_next;
+	e->order_next->order_prev = e->order_prev; /* e is not last: it has a next */
+	e->order_prev = m->last;
+	e->order_next = NULL;
+	m->last->order_next = e;
+	m->last = e;
+}
+
 void strmap_clear(struct strmap *m, void (*free_val)(void *))
 {
 	struct strmap_entry *e = m->first, *n;

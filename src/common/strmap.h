@@ -26,6 +26,9 @@ struct strmap_entry *strmap_get(const struct strmap *m, const char *key);
 struct strmap_entry *strmap_put(struct strmap *m, const char *key, bool *created);
 /* Removes key; returns its value (for the caller to free) or NULL. */
 void *strmap_del(struct strmap *m, const char *key);
+/* Moves e to the end of the insertion order, so that m->first is the least recently touched
+ * entry: a bounded table that evicts m->first is then an LRU. */
+void strmap_touch(struct strmap *m, struct strmap_entry *e);
 /* Frees the table; free_val (may be NULL) is called on every value. */
 void strmap_clear(struct strmap *m, void (*free_val)(void *));
 

@@ -28,7 +28,13 @@
  * only its name); past either, a question is logged at once without its answer, and counted. */
 #define DNS_PENDING_MAX	  8192
 #define DNS_PENDING_BYTES (2u << 20)
-#define HOSTS_MAX	  65536
+/* Host labels and redirected sockets are kept least recently used first and the oldest goes
+ * when a new one needs room: a long job keeps labelling the addresses it is resolving now, and
+ * the memory stays the same however many distinct addresses and names it goes through. The
+ * names are the job's (up to 1,025 bytes each), so the labels are bounded in bytes as well. */
+#define HOSTS_MAX      16384
+#define HOSTS_BYTES    (1u << 20)
+#define REDIRECTED_MAX 4096
 /* Job sockets that sent the gate a question; past this the oldest is forgotten, and counted. */
 #define GATE_CLIENTS_MAX 16384
 
@@ -462,7 +468,10 @@ static const char *host_for(struct collector *c, const char *addr)
 
 	if (!e && !strncmp(addr, "::ffff:", 7) && strchr(addr + 7, '.'))
 		e = strmap_get(&c->hosts, addr + 7); /* v4-mapped */
-	return e ? e->val : NULL;
+	if (!e)
+		return NULL;
+	strmap_touch(&c->hosts, e); /* in use: the last to be forgotten */
+	return e->val;
 }
 
 /* How a destination reads in the summary: "udp 127.0.0.1:9 \"host\"". */
@@ -560,6 +569,24 @@ static void note_connect(struct collector *c, const struct ev_connect *e, const 
 			    m->family == AF_INET6, e->dport, c->last_seq);
 }
 
+/* The resolver a redirected socket addressed; the oldest socket is forgotten to make room. */
+static void remember_redirect(struct collector *c, const char *cookie, const char *resolver)
+{
+	struct strmap_entry *r = strmap_get(&c->redirected, cookie);
+
+	if (r) {
+		strmap_touch(&c->redirected, r);
+		if (strcmp(r->val, resolver)) {
+			free(r->val);
+			r->val = xstrdup(resolver);
+		}
+		return;
+	}
+	if (c->redirected.count >= REDIRECTED_MAX)
+		free(strmap_del(&c->redirected, c->redirected.first->key));
+	strmap_put(&c->redirected, cookie, NULL)->val = xstrdup(resolver);
+}
+
 static void on_connect(struct collector *c, const struct ev_connect *e)
 {
 	struct strbuf *sb = &c->body;
@@ -592,17 +619,12 @@ static void on_connect(struct collector *c, const struct ev_connect *e)
 			    : "false");
 	if (e->flags & EVF_REDIRECTED) {
 		char ck[24];
-		struct strmap_entry *r;
 
 		sb_addstr(sb, ",\"redirected_to_gate\":true");
 		/* The wire shows the gate's address; the log should name the
 		 * resolver the job chose. */
 		snprintf(ck, sizeof(ck), "%llx", (unsigned long long)e->cookie);
-		if (c->redirected.count < HOSTS_MAX || strmap_get(&c->redirected, ck)) {
-			r = strmap_put(&c->redirected, ck, NULL);
-			free(r->val);
-			r->val = xstrdup(m->addr);
-		}
+		remember_redirect(c, ck, m->addr);
 	}
 	write_line(c, EV_CONNECT);
 	note_connect(c, e, m, p);
@@ -614,17 +636,41 @@ static void pending_key(char *buf, size_t len, uint64_t cookie, uint16_t id)
 	snprintf(buf, len, "%llx:%u", (unsigned long long)cookie, id);
 }
 
-/* Labels the addresses of an answer with the name the job asked for (not the CNAME target). */
+static size_t host_text(const char *addr, const char *name)
+{
+	return strlen(addr) + 1 + strlen(name) + 1;
+}
+
+static void forget_oldest_host(struct collector *c)
+{
+	struct strmap_entry *e = c->hosts.first;
+
+	c->hosts_bytes -= host_text(e->key, e->val);
+	free(strmap_del(&c->hosts, e->key));
+}
+
+/* Labels the addresses of an answer with the name the job asked for (not the CNAME target),
+ * forgetting the least recently used labels to make room. */
 static void remember_host(struct collector *c, const char *addr, const char *qname)
 {
+	size_t need = host_text(addr, qname);
 	struct strmap_entry *e;
+	bool created;
 
-	if (c->hosts.count >= HOSTS_MAX && !strmap_get(&c->hosts, addr))
+	if (need > HOSTS_BYTES)
 		return; /* a label, not evidence: the connect is logged anyway */
-	e = strmap_put(&c->hosts, addr, NULL);
-	free(e->val);
+	c->hosts_gen++; /* the connect memo may hold a name freed here */
+	e = strmap_put(&c->hosts, addr, &created);
+	if (!created) {
+		c->hosts_bytes -= host_text(addr, e->val);
+		free(e->val);
+		strmap_touch(&c->hosts, e);
+	}
 	e->val = xstrdup(qname);
-	c->hosts_gen++; /* the connect memo may hold the freed name */
+	c->hosts_bytes += need;
+	/* e is the newest entry, so it is never the one forgotten. */
+	while (c->hosts.count > 1 && (c->hosts.count > HOSTS_MAX || c->hosts_bytes > HOSTS_BYTES))
+		forget_oldest_host(c);
 }
 
 /* One answer record as the log shows it: the address, or "CNAME target". */
@@ -907,8 +953,10 @@ static void who_from_pkt(struct collector *c, const struct ev_dns_pkt *e, const 
 	/* The wire shows the gate's address; the log names the resolver the job chose. */
 	snprintf(ck, sizeof(ck), "%llx", (unsigned long long)e->cookie);
 	r = strmap_get(&c->redirected, ck);
-	if (r)
+	if (r) {
+		strmap_touch(&c->redirected, r);
 		snprintf(w->server, sizeof(w->server), "%s", (char *)r->val);
+	}
 }
 
 static void pending_add(struct collector *c, const char *key, const struct dns_who *who,

@@ -30,8 +30,9 @@ struct collector {
 	struct strmap dns_pending; /* "cookie:id" -> struct dns_pending (questions off the gate) */
 	size_t dns_pending_bytes;
 	struct dns_msg *dns_scratch; /* the one parse buffer for packets off the gate */
-	struct strmap hosts;	     /* address text -> host name it was resolved from */
-	struct strmap redirected;    /* socket cookie -> resolver the job addressed (gate mode) */
+	struct strmap hosts;	     /* address text -> host name it was resolved from (LRU) */
+	size_t hosts_bytes;	     /* text held in hosts (keys and names), bounded */
+	struct strmap redirected; /* socket cookie -> resolver the job addressed (gate mode, LRU) */
 	/* The DNS gate's port on 127.0.0.1 (0: no gate). Questions to it are logged from the
 	 * gate's own events; the packets only say which process sent them. */
 	uint16_t gate_port;

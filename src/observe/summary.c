@@ -70,13 +70,33 @@ void summary_incomplete(struct summary *s, const char *reason)
 	json_cstr(&s->incomplete, reason);
 }
 
+/* Takes n bytes of the lists' text budget; false when they do not fit. */
+static bool room(struct summary *s, size_t n)
+{
+	if (n > SUMMARY_MAX_BYTES - s->bytes)
+		return false;
+	s->bytes += n;
+	return true;
+}
+
+/* Adds member to a's set (once) within max members and the text budget; false if not kept. */
+static bool member_put(struct summary *s, struct agg *a, const char *member, size_t max)
+{
+	if (strmap_get(&a->members, member))
+		return true;
+	if (a->members.count >= max || !room(s, strlen(member) + 1))
+		return false;
+	strmap_put(&a->members, member, NULL);
+	return true;
+}
+
 static struct agg *bump(struct summary *s, struct strmap *m, const char *frag, const char *human)
 {
 	struct strmap_entry *e = strmap_get(m, frag);
 	struct agg *a;
 
 	if (!e) {
-		if (m->count >= SUMMARY_MAX_ITEMS) {
+		if (m->count >= SUMMARY_MAX_ITEMS || !room(s, strlen(frag) + strlen(human) + 2)) {
 			s->overflow++;
 			return NULL;
 		}
@@ -116,20 +136,15 @@ void summary_dns(struct summary *s, const char *frag, const char *human,
 {
 	struct agg *a = bump(s, &s->dns, frag, human);
 
-	for (int i = 0; a && i < n && a->members.count < SUMMARY_MAX_ANSWERS; i++)
-		strmap_put(&a->members, answers_json[i], NULL);
+	for (int i = 0; a && i < n; i++)
+		if (!member_put(s, a, answers_json[i], SUMMARY_MAX_ANSWERS))
+			break;
 }
 
 /* Bounded member set; what does not fit is counted so no one reads the list as complete. */
-static void add_member(struct agg *a, const char *member)
+static void add_member(struct summary *s, struct agg *a, const char *member)
 {
-	if (!a)
-		return;
-	if (strmap_get(&a->members, member))
-		return;
-	if (a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
-		strmap_put(&a->members, member, NULL);
-	else
+	if (a && !member_put(s, a, member, SUMMARY_MAX_PROCS_PER_FILE))
 		a->unlisted++;
 }
 
@@ -137,21 +152,21 @@ void summary_file(struct summary *s, const char *frag, const char *human, const 
 		  pid_t pid)
 {
 	(void)pid;
-	add_member(bump(s, &s->files, frag, human), proc_json);
+	add_member(s, bump(s, &s->files, frag, human), proc_json);
 }
 
 void summary_violation(struct summary *s, const char *frag, const char *human,
 		       const char *proc_json)
 {
-	add_member(bump(s, &s->violations, frag, human), proc_json);
+	add_member(s, bump(s, &s->violations, frag, human), proc_json);
 }
 
 void summary_memread(struct summary *s, const char *frag, const char *human, const char *proc_json)
 {
 	struct agg *a = bump(s, &s->memreads, frag, human);
 
-	if (a && a->members.count < SUMMARY_MAX_PROCS_PER_FILE)
-		strmap_put(&a->members, proc_json, NULL);
+	if (a)
+		member_put(s, a, proc_json, SUMMARY_MAX_PROCS_PER_FILE);
 }
 
 uint64_t summary_lost_total(const struct summary *s)

@@ -21,6 +21,9 @@
 #define SUMMARY_MAX_ITEMS	   10000
 #define SUMMARY_MAX_PROCS_PER_FILE 16
 #define SUMMARY_MAX_ANSWERS	   16
+/* and past this much text held in the lists (item keys, labels, members): the job picks the
+ * names, and 10,000 DNS items of 16 answers of 1 KiB each would be 170 MiB. */
+#define SUMMARY_MAX_BYTES (16u << 20)
 
 struct summary {
 	struct strmap dests; /* fragment -> struct agg */
@@ -32,6 +35,7 @@ struct summary {
 	struct strmap violations;
 	struct strmap memreads; /* reaches into other processes' memory */
 	uint64_t overflow;	/* distinct items not listed */
+	size_t bytes;		/* text the lists hold, up to SUMMARY_MAX_BYTES */
 	uint64_t logged[EV_KIND_MAX];
 	uint64_t lost_kernel[EV_KIND_MAX];
 	uint64_t lost_user[EV_KIND_MAX];

@@ -82,11 +82,54 @@ static void test_key_is_per_process(void **state)
 	assert_int_equal(same, 0);
 }
 
+/* The order list after touches and deletes, front to back, as "a,b,c". */
+static void order(const struct strmap *m, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = 0;
+	strmap_for_each(e, m) n += (size_t)snprintf(out + n, len - n, "%s%s", n ? "," : "", e->key);
+	/* and the same backwards, so both links are checked */
+	for (const struct strmap_entry *e = m->last; e; e = e->order_prev)
+		assert_true(e->order_next ? e->order_next->order_prev == e : m->last == e);
+}
+
+/* strmap_touch makes the first entry the least recently touched one (an LRU's victim). */
+static void test_touch_orders_by_use(void **state)
+{
+	(void)state;
+	struct strmap m;
+	char o[64];
+
+	strmap_init(&m);
+	strmap_put(&m, "a", NULL);
+	strmap_put(&m, "b", NULL);
+	strmap_put(&m, "c", NULL);
+	strmap_touch(&m, strmap_get(&m, "a"));
+	order(&m, o, sizeof(o));
+	assert_string_equal(o, "b,c,a");
+	strmap_touch(&m, strmap_get(&m, "c"));
+	order(&m, o, sizeof(o));
+	assert_string_equal(o, "b,a,c");
+	strmap_touch(&m, strmap_get(&m, "c")); /* already last */
+	order(&m, o, sizeof(o));
+	assert_string_equal(o, "b,a,c");
+	strmap_del(&m, m.first->key);
+	strmap_put(&m, "d", NULL);
+	strmap_touch(&m, strmap_get(&m, "a"));
+	order(&m, o, sizeof(o));
+	assert_string_equal(o, "c,d,a");
+	assert_null(m.first->order_prev);
+	assert_null(m.last->order_next);
+	strmap_clear(&m, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fnv_collisions_spread),
 	    cmocka_unit_test(test_key_is_per_process),
+	    cmocka_unit_test(test_touch_orders_by_use),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--hash")) {

@@ -11,6 +11,11 @@
 #include <arpa/nameser.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan's allocator statistics (sanitizer/allocator_interface.h, not in every package). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,13 +254,235 @@ static void connect_memo(void **state)
 	free(log);
 }
 
+/* One answered question off the gate: name -> 10.<k>. */
+static void answer(struct collector *c, unsigned k, const char *name)
+{
+	char addr[INET_ADDRSTRLEN];
+	struct dnsgate_client who = {.proto = IPPROTO_UDP};
+	struct dnsgate_rr rr = {.type = ns_t_a, .owner = name, .data = addr};
+	struct dnsgate_event q = {.qname = name,
+				  .qtype = ns_t_a,
+				  .reason = "answered",
+				  .who = &who,
+				  .answers = &rr,
+				  .n_answers = 1};
+
+	snprintf(addr, sizeof(addr), "10.%u.%u.%u", (k >> 16) & 0xff, (k >> 8) & 0xff, k & 0xff);
+	who.addr.ss_family = AF_INET;
+	collector_gate_question(c, &q, VERDICT_ALLOW);
+}
+
+static void k_addr(unsigned k, uint8_t ip[4])
+{
+	ip[0] = 10;
+	ip[1] = (k >> 16) & 0xff;
+	ip[2] = (k >> 8) & 0xff;
+	ip[3] = k & 0xff;
+}
+
+/* The host of the connect line the collector wrote last (NULL: none), from its log in path. */
+static char *last_host(struct collector *c, const char *path)
+{
+	static char buf[1 << 16];
+	char *line, *h, *q;
+	off_t end, from;
+	ssize_t n;
+	int fd;
+
+	assert_int_equal(evlog_flush(&c->log), 0);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	end = lseek(fd, 0, SEEK_END);
+	from = end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0;
+	n = pread(fd, buf, sizeof(buf) - 1, from);
+	close(fd);
+	assert_true(n > 0);
+	buf[n] = 0;
+	buf[n - 1] = 0; /* the last newline */
+	line = strrchr(buf, '\n') + 1;
+	assert_non_null(strstr(line, "\"kind\":\"connect\""));
+	h = strstr(line, "\"host\":");
+	assert_non_null(h);
+	h += 7;
+	if (!strncmp(h, "null", 4))
+		return NULL;
+	q = strchr(h + 1, '"');
+	*q = 0;
+	return h + 1;
+}
+
+/* Host labels past the table's bound: the addresses the job resolves now are labelled (the
+ * oldest unused labels are the ones forgotten), and one in use stays. */
+static void host_labels_follow_the_job(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/rw-unit-XXXXXX", name[64], *host;
+	int fd = mkstemp(path);
+	struct collector c;
+	uint8_t ip[4];
+	const unsigned n = 100000;
+
+	assert_int_equal(collector_init(&c, fd, NULL, NULL), 0);
+	answer(&c, 0, "kept.test");
+	for (unsigned k = 1; k < n; k++) {
+		snprintf(name, sizeof(name), "n%u.test", k);
+		answer(&c, k, name);
+		if (k % 1000 == 0) { /* the job keeps using its first address */
+			k_addr(0, ip);
+			send_connect(&c, ip, 443);
+		}
+	}
+	k_addr(n - 1, ip);
+	send_connect(&c, ip, 443);
+	snprintf(name, sizeof(name), "n%u.test", n - 1);
+	host = last_host(&c, path);
+	assert_non_null(host);
+	assert_string_equal(host, name);
+	k_addr(0, ip);
+	send_connect(&c, ip, 443);
+	host = last_host(&c, path);
+	assert_non_null(host);
+	assert_string_equal(host, "kept.test");
+	k_addr(1, ip);
+	send_connect(&c, ip, 443);
+	assert_null(last_host(&c, path));
+	collector_free(&c);
+	unlink(path);
+}
+
+/* Bytes the program holds on the heap (ASan replaces malloc, and mallinfo2 with it). */
+static size_t heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	return mallinfo2().uordblks;
+#endif
+}
+
+/* The collector's heap once its tables are full does not grow with more distinct names and
+ * addresses, long names included (the job chooses them): what the collector holds, not what
+ * glibc keeps. */
+static void memory_flat_past_the_bounds(void **state)
+{
+	(void)state;
+	int fd = open("/dev/null", O_WRONLY);
+	struct collector c;
+	char name[256], label[61];
+	size_t filled = 0, after;
+	const unsigned n = 40000;
+
+	memset(label, 'a', 60);
+	label[60] = 0;
+	assert_int_equal(collector_init(&c, fd, NULL, NULL), 0);
+	for (unsigned k = 0; k < 2 * n; k++) {
+		if (k == n)
+			filled = heap_in_use();
+		snprintf(name, sizeof(name), "%s.%s.%s.n%u.test", label, label, label, k);
+		answer(&c, k, name);
+	}
+	after = heap_in_use();
+	print_message("heap after %u answers %zu KiB, after %u more %zu KiB\n", n, filled >> 10, n,
+		      after >> 10);
+	assert_true(after < filled + (256u << 10));
+	collector_free(&c);
+	close(fd);
+}
+
+/* A job socket's question to the gate names the resolver the job addressed, however many
+ * sockets came before it (a resolver that opens one socket per lookup makes many). */
+static void redirected_sockets_past_the_bound(void **state)
+{
+	(void)state;
+	int fd = open("/dev/null", O_WRONLY);
+	struct collector c;
+	struct ev_connect e = {0};
+	struct ev_dns_pkt pkt = {0};
+	struct dnsgate_client who = {.proto = IPPROTO_UDP};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&who.addr;
+	const char *server;
+
+	assert_int_equal(collector_init(&c, fd, NULL, NULL), 0);
+	c.gate_port = 5353;
+	e.h.kind = EV_CONNECT;
+	e.h.pid = e.h.tid = 77;
+	e.family = AF_INET;
+	e.proto = PROTO_UDP;
+	e.via = VIA_SENDMSG;
+	e.verdict = VERDICT_ALLOW;
+	e.flags = EVF_REDIRECTED;
+	e.dport = 53;
+	memcpy(e.daddr, (uint8_t[]){127, 0, 0, 53}, 4);
+	for (unsigned k = 1; k <= 100000; k++) {
+		e.cookie = k;
+		collector_handle(&c, &e, sizeof(e));
+	}
+	pkt.h.kind = EV_DNS_PKT;
+	pkt.h.pid = pkt.h.tid = 77;
+	pkt.cookie = 100000;
+	pkt.family = AF_INET;
+	pkt.proto = PROTO_UDP;
+	pkt.dir = DNS_OUT;
+	pkt.sport = 40000;
+	pkt.dport = 5353;
+	memcpy(pkt.saddr, (uint8_t[]){127, 0, 0, 1}, 4);
+	memcpy(pkt.daddr, (uint8_t[]){127, 0, 0, 1}, 4);
+	collector_handle(&c, &pkt, sizeof(pkt));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(40000);
+	sin->sin_addr.s_addr = htonl(0x7f000001);
+	server = collector_gate_server(&c, &who);
+	assert_non_null(server);
+	assert_string_equal(server, "127.0.0.53");
+	collector_free(&c);
+	close(fd);
+}
+
+/* The summary's lists are bounded in text as well as in items: 10,000 DNS names of 1,000
+ * bytes with 16 answers of 1,000 bytes each would otherwise hold 170 MB. */
+static void summary_bounded_in_bytes(void **state)
+{
+	(void)state;
+	static char frag[1100], answers[SUMMARY_MAX_ANSWERS][1100];
+	const char *aj[SUMMARY_MAX_ANSWERS];
+	struct summary s;
+	size_t before = heap_in_use(), held;
+
+	summary_init(&s);
+	for (int i = 0; i < SUMMARY_MAX_ANSWERS; i++) {
+		memset(answers[i], 'a' + i, 1000);
+		aj[i] = answers[i];
+	}
+	memset(frag, 'q', 1000);
+	for (unsigned k = 0; k < SUMMARY_MAX_ITEMS; k++) {
+		snprintf(frag + 1000, 100, "%u", k);
+		for (int i = 0; i < SUMMARY_MAX_ANSWERS; i++)
+			snprintf(answers[i] + 1000, 100, "%u", k);
+		summary_dns(&s, frag, frag, aj, SUMMARY_MAX_ANSWERS);
+	}
+	held = heap_in_use() - before;
+	print_message("summary holds %zu KiB, of which text %zu KiB; %llu items unlisted\n",
+		      held >> 10, s.bytes >> 10, (unsigned long long)s.overflow);
+	assert_true(s.bytes <= SUMMARY_MAX_BYTES);
+	assert_true(held < 2 * SUMMARY_MAX_BYTES);
+	assert_true(s.overflow > 0); /* what did not fit is counted */
+	summary_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(decimal_numbers), cmocka_unit_test(timestamps),
-	    cmocka_unit_test(v4_addresses),    cmocka_unit_test(json_runs),
-	    cmocka_unit_test(proctab_cache),   cmocka_unit_test(close_line_after_flush),
+	    cmocka_unit_test(decimal_numbers),
+	    cmocka_unit_test(timestamps),
+	    cmocka_unit_test(v4_addresses),
+	    cmocka_unit_test(json_runs),
+	    cmocka_unit_test(proctab_cache),
+	    cmocka_unit_test(close_line_after_flush),
 	    cmocka_unit_test(connect_memo),
+	    cmocka_unit_test(host_labels_follow_the_job),
+	    cmocka_unit_test(memory_flat_past_the_bounds),
+	    cmocka_unit_test(redirected_sockets_past_the_bound),
+	    cmocka_unit_test(summary_bounded_in_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
