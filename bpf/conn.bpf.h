@@ -113,16 +113,8 @@ static __always_inline void conn_name_fill(struct fb *f, struct __sk_buff *skb, 
 					   u64 cookie)
 {
 	struct ev_conn_name *e = &f->ev;
-	struct sock_owner *o = bpf_map_lookup_elem(&owners, &cookie);
 
-	__builtin_memset(&e->h, 0, sizeof(e->h));
-	e->h.kind = EV_CONN_NAME;
-	e->h.ts = bpf_ktime_get_ns();
-	if (o) {
-		e->h.pid = o->pid;
-		e->h.tid = o->tid;
-		e->h.uid = o->uid;
-	}
+	fill_skb_hdr(&e->h, EV_CONN_NAME, cookie);
 	e->cookie = cookie;
 	e->family = p->family;
 	e->dport = p->dport;

@@ -83,6 +83,22 @@ struct {
 	__type(value, struct sock_owner);
 } owners SEC(".maps");
 
+/* The header of a record made in softirq context (a packet): no current task, so the
+ * process is the one that owns the socket, when it is known. */
+static __always_inline void fill_skb_hdr(struct ev_hdr *h, u32 kind, u64 cookie)
+{
+	struct sock_owner *o = bpf_map_lookup_elem(&owners, &cookie);
+
+	__builtin_memset(h, 0, sizeof(*h));
+	h->kind = kind;
+	h->ts = bpf_ktime_get_ns();
+	if (o) {
+		h->pid = o->pid;
+		h->tid = o->tid;
+		h->uid = o->uid;
+	}
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

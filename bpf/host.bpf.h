@@ -128,9 +128,8 @@ static __always_inline struct ev_mount *mount_slot(void)
 	return bpf_map_lookup_elem(&mount_inflight, &tid);
 }
 
-/* mount(dev_name, dir_name, type, flags, data) */
-SEC("tp/syscalls/sys_enter_mount")
-int rw_enter_mount(struct trace_event_raw_sys_enter *ctx)
+/* One mount record from a syscall's arguments (0: the call has no such argument). */
+static __always_inline int mount_enter(u32 call, u64 flags, u64 src, u64 dst, u64 type)
 {
 	struct ev_mount *e;
 
@@ -142,15 +141,23 @@ int rw_enter_mount(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	}
 	fill_hdr(&e->h, EV_MOUNT);
-	e->call = MOUNT_CALL_MOUNT;
-	e->flags = ctx->args[3];
-	if (ctx->args[0])
-		bpf_probe_read_user_str(e->source, sizeof(e->source), (void *)ctx->args[0]);
-	if (ctx->args[1])
-		bpf_probe_read_user_str(e->target, sizeof(e->target), (void *)ctx->args[1]);
-	if (ctx->args[2])
-		bpf_probe_read_user_str(e->fstype, sizeof(e->fstype), (void *)ctx->args[2]);
+	e->call = call;
+	e->flags = flags;
+	if (src)
+		bpf_probe_read_user_str(e->source, sizeof(e->source), (void *)src);
+	if (dst)
+		bpf_probe_read_user_str(e->target, sizeof(e->target), (void *)dst);
+	if (type)
+		bpf_probe_read_user_str(e->fstype, sizeof(e->fstype), (void *)type);
 	return 0;
+}
+
+/* mount(dev_name, dir_name, type, flags, data) */
+SEC("tp/syscalls/sys_enter_mount")
+int rw_enter_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	return mount_enter(MOUNT_CALL_MOUNT, ctx->args[3], ctx->args[0], ctx->args[1],
+			   ctx->args[2]);
 }
 
 /* move_mount(from_dfd, from_path, to_dfd, to_path, flags): the new mount API's attach step
@@ -158,23 +165,7 @@ int rw_enter_mount(struct trace_event_raw_sys_enter *ctx)
 SEC("tp/syscalls/sys_enter_move_mount")
 int rw_enter_move_mount(struct trace_event_raw_sys_enter *ctx)
 {
-	struct ev_mount *e;
-
-	if (!in_scope())
-		return 0;
-	e = mount_slot();
-	if (!e) {
-		count_lost(EV_MOUNT);
-		return 0;
-	}
-	fill_hdr(&e->h, EV_MOUNT);
-	e->call = MOUNT_CALL_MOVE;
-	e->flags = ctx->args[4];
-	if (ctx->args[1])
-		bpf_probe_read_user_str(e->source, sizeof(e->source), (void *)ctx->args[1]);
-	if (ctx->args[3])
-		bpf_probe_read_user_str(e->target, sizeof(e->target), (void *)ctx->args[3]);
-	return 0;
+	return mount_enter(MOUNT_CALL_MOVE, ctx->args[4], ctx->args[1], ctx->args[3], 0);
 }
 
 SEC("tp/syscalls/sys_exit_mount")

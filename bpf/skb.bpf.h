@@ -73,17 +73,9 @@ static __always_inline void packet_event(struct __sk_buff *skb, u8 family, const
 					 u16 dport, u8 proto, u8 verdict)
 {
 	struct ev_connect ev = {};
-	struct sock_owner *o;
 
-	ev.h.kind = EV_CONNECT;
-	ev.h.ts = bpf_ktime_get_ns();
 	ev.cookie = bpf_get_socket_cookie(skb);
-	o = bpf_map_lookup_elem(&owners, &ev.cookie);
-	if (o) {
-		ev.h.pid = o->pid;
-		ev.h.tid = o->tid;
-		ev.h.uid = o->uid;
-	}
+	fill_skb_hdr(&ev.h, EV_CONNECT, ev.cookie);
 	ev.family = family;
 	ev.proto = proto;
 	ev.via = VIA_PACKET;
@@ -250,16 +242,8 @@ static __always_inline void skb_dns_capture(struct __sk_buff *skb, const struct 
 		return;
 	struct ev_dns_pkt *e = &s->dns;
 	u64 cookie = bpf_get_socket_cookie(skb);
-	struct sock_owner *o = bpf_map_lookup_elem(&owners, &cookie);
 
-	__builtin_memset(&e->h, 0, sizeof(e->h));
-	e->h.kind = EV_DNS_PKT;
-	e->h.ts = bpf_ktime_get_ns();
-	if (o) {
-		e->h.pid = o->pid;
-		e->h.tid = o->tid;
-		e->h.uid = o->uid;
-	}
+	fill_skb_hdr(&e->h, EV_DNS_PKT, cookie);
 	e->cookie = cookie;
 	e->family = p->family;
 	e->proto = p->proto;
