@@ -236,6 +236,7 @@ class ResidentTest(RwTestCase):
 
     def test_garbled_slot_metadata_is_not_trusted(self):
         kernel("load")
+        self.addCleanup(kernel, "unload")  # the garbled copies must not outlive the test
         for i in range(4):
             meta = f"/run/runwarden/kernel/{i}.json"
             if os.path.exists(meta):
