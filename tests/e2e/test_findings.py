@@ -175,7 +175,10 @@ class FindingsTest(RwTestCase):
         self.assertEqual(f["severity"], "high")
         self.assertEqual(f["parent"], "exfil.test")
         self.assertGreaterEqual(f["lookups"], 229)
-        self.assertGreaterEqual(f["encoded_names"], 200)
+        # About 9% of random base32 labels alternate letters and digits fewer than 6 times and
+        # are not counted as encoded (the rule keeps hyphenated names people choose out): the
+        # mean is 208 of 229 with a spread of 4.4, so 180 is six spreads below it (CI once saw 198).
+        self.assertGreaterEqual(f["encoded_names"], 180)
         self.assertEqual(len(f["evidence"]) + f["evidence_unlisted"], f["lookups"], f)
         self.assert_evidence(r, f, {"dns"})
 
