@@ -353,8 +353,10 @@ enum path_op {
 	PATHOP_RENAME_TO,   /* the name a rename put something at (replacing what was there) */
 	PATHOP_TRUNCATE,
 };
-/* Tracked names by their last component, its first TRACKED_NAME_BYTES - 1 bytes. */
-#define TRACKED_NAME_BYTES 64
+/* Tracked names by the end of their last component: its last TRACKED_NAME_BYTES - 1 bytes
+ * (all of it when shorter), NUL-padded. The end, not the start: the kernel finds it by looking
+ * back a bounded few bytes for a '/', which costs the verifier almost nothing. */
+#define TRACKED_NAME_BYTES 32 /* a power of 2 */
 struct ev_path_op {
 	struct ev_hdr h;
 	u16 op;
