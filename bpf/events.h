@@ -47,7 +47,7 @@ typedef __s64 s64;
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
 	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
 	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
-	X(TLS_DATA, "http")		/* an HTTP head written or read through OpenSSL (uprobes) */
+	X(TLS_DATA, "http") /* an HTTP head written or read through OpenSSL or GnuTLS (uprobes) */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -477,20 +477,27 @@ struct fb_name_key {
 	u8 data[FB_NAME];
 };
 /* The start of what a job process wrote or read through OpenSSL's SSL_write/SSL_read (and
- * their _ex forms), sent only when it is an HTTP/1.x request or response head, or HTTP/2's
- * connection preface: user space pairs requests and responses per (process, SSL object). */
+ * their _ex forms) or GnuTLS's gnutls_record_send/gnutls_record_recv, sent only when it is an
+ * HTTP/1.x request or response head, or HTTP/2's connection preface: user space pairs requests and
+ * responses per (process, SSL object). */
 #define TLS_HEAD 1024
 enum tls_dir {
 	TLSD_WRITE = 1,
 	TLSD_READ,
 };
+/* The library whose probes saw the data. OpenSSL is 0: the field was padding before. */
+enum tls_lib {
+	TLSL_OPENSSL = 0, /* SSL_write/SSL_read (libssl.so.3, node) */
+	TLSL_GNUTLS,	  /* gnutls_record_send/gnutls_record_recv (libgnutls.so.30) */
+	TLSL_MAX,
+};
 struct ev_tls_data {
 	struct ev_hdr h;
-	u64 ssl;      /* the SSL object: one TLS connection within the process */
-	u32 dir;      /* enum tls_dir */
-	u32 len;      /* bytes the call wrote or read */
+	u64 ssl; /* the SSL object (GnuTLS: the session): one TLS connection within the process */
+	u32 dir; /* enum tls_dir */
+	u32 len; /* bytes the call wrote or read */
 	u32 data_len; /* 0: the SSL object's first SSL_write (its announcement), no head */
-	u32 _pad;
+	u32 lib;      /* enum tls_lib */
 	u8 data[TLS_HEAD];
 };
 /* The part of ev_tls_data before its data: what an announcement sends. */
@@ -500,7 +507,7 @@ struct ev_tls_data_head {
 	u32 dir;
 	u32 len;
 	u32 data_len;
-	u32 _pad;
+	u32 lib;
 };
 
 /* Value of the name tries (names_allow, names_block): a host pattern's port rules. The key
