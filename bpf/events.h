@@ -47,7 +47,7 @@ typedef __s64 s64;
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
 	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
 	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
-	X(TLS_DATA, "http") /* an HTTP head written or read through OpenSSL or GnuTLS (uprobes) */
+	X(TLS_DATA, "http")		/* an HTTP head written or read through TLS (uprobes) */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -493,11 +493,11 @@ enum tls_lib {
 };
 struct ev_tls_data {
 	struct ev_hdr h;
-	u64 ssl; /* the SSL object (GnuTLS: the session): one TLS connection within the process */
-	u32 dir; /* enum tls_dir */
-	u32 len; /* bytes the call wrote or read */
+	u64 ssl;      /* the SSL object: one TLS connection within the process */
+	u32 dir;      /* enum tls_dir */
+	u32 len;      /* bytes the call wrote or read */
 	u32 data_len; /* 0: the SSL object's first SSL_write (its announcement), no head */
-	u32 lib;      /* enum tls_lib */
+	u32 lib;      /* enum tls_lib; with GnuTLS, `ssl` is the gnutls_session_t */
 	u8 data[TLS_HEAD];
 };
 /* The part of ev_tls_data before its data: what an announcement sends. */

@@ -2,8 +2,8 @@
 /*
  * Part of runwarden.bpf.c: HTTP inside TLS for GnuTLS (libgnutls.so.30: apt's https method,
  * git over https through libcurl-gnutls, wget), read like OpenSSL's in tls.bpf.h, whose
- * emission path (tls_data_lib, tls_announce) and per-thread read arguments (ssl_reads) it
- * shares: the records differ only in their `lib`.
+ * emission path (tls_data_lib, tls_announce) and per-thread read arguments (ssl_read_note,
+ * ssl_read_take) it shares: the records differ only in their `lib`.
  *
  * Which entry points: the ones the clients import, gnutls_record_send and gnutls_record_recv
  * (checked with nm -D on apt's https method, libcurl-gnutls and wget). Not gnutls_record_send2
@@ -27,12 +27,9 @@ int BPF_KPROBE(rw_gnutls_send, void *session, const void *data, u64 size)
 SEC("uprobe/gnutls_record_recv")
 int BPF_KPROBE(rw_gnutls_recv, void *session, void *data)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct ssl_read_args a = {.ssl = (u64)session, .buf = (u64)data};
-
 	if (!in_scope())
 		return 0;
-	bpf_map_update_elem(&ssl_reads, &tid, &a, BPF_ANY);
+	ssl_read_note((u64)session, (u64)data, 0);
 	return 0;
 }
 

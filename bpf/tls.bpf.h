@@ -137,15 +137,31 @@ int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
 	return 0;
 }
 
+/* Notes a read's arguments for its return probe. The thread's slot is rewritten in place, and
+ * emptied (buf 0) by the return probe rather than deleted: a hash update and a delete on every
+ * read cost more than the rest of the probes together. A slot the LRU recycles for another
+ * thread meanwhile at worst points the return probe at a buffer that holds no head. */
+static __always_inline void ssl_read_note(u64 ssl, u64 buf, u64 readbytes)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct ssl_read_args *a = bpf_map_lookup_elem(&ssl_reads, &tid);
+	struct ssl_read_args n = {.ssl = ssl, .buf = buf, .readbytes = readbytes};
+
+	if (!a) {
+		bpf_map_update_elem(&ssl_reads, &tid, &n, BPF_ANY);
+		return;
+	}
+	a->ssl = ssl;
+	a->readbytes = readbytes;
+	a->buf = buf;
+}
+
 SEC("uprobe/SSL_read")
 int BPF_KPROBE(rw_ssl_read, void *ssl, void *buf, s64 num, void *readbytes)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct ssl_read_args a = {.ssl = (u64)ssl, .buf = (u64)buf, .readbytes = (u64)readbytes};
-
 	if (!in_scope())
 		return 0;
-	bpf_map_update_elem(&ssl_reads, &tid, &a, BPF_ANY);
+	ssl_read_note((u64)ssl, (u64)buf, (u64)readbytes);
 	return 0;
 }
 
@@ -154,10 +170,10 @@ static __always_inline struct ssl_read_args *ssl_read_take(struct ssl_read_args 
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct ssl_read_args *a = bpf_map_lookup_elem(&ssl_reads, &tid);
 
-	if (!a)
+	if (!a || !a->buf)
 		return NULL;
 	*out = *a;
-	bpf_map_delete_elem(&ssl_reads, &tid);
+	a->buf = 0;
 	return out;
 }
 
