@@ -124,7 +124,8 @@ int main(int argc, char **argv)
 		die("credentials", rc);
 	if ((rc = gnutls_certificate_set_x509_trust_file(cred, argv[1], GNUTLS_X509_FMT_PEM)) < 0)
 		die(argv[1], rc);
-	if ((rc = gnutls_init(&s, GNUTLS_CLIENT)) < 0 || (rc = gnutls_set_default_priority(s)) < 0 ||
+	if ((rc = gnutls_init(&s, GNUTLS_CLIENT)) < 0 ||
+	    (rc = gnutls_set_default_priority(s)) < 0 ||
 	    (rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred)) < 0)
 		die("session", rc);
 	gnutls_session_set_verify_cert(s, NULL, 0); /* the chain, not a name: an address */
@@ -147,9 +148,9 @@ int main(int argc, char **argv)
 		get(s, buf, path);
 	} else if (!strcmp(argv[4], "up")) {
 		char head[160];
-		int hn = snprintf(head, sizeof(head),
-				  "POST /up HTTP/1.1\r\nHost: bench.test\r\nContent-Length: %lld\r\n\r\n",
-				  n);
+		int hn = snprintf(
+		    head, sizeof(head),
+		    "POST /up HTTP/1.1\r\nHost: bench.test\r\nContent-Length: %lld\r\n\r\n", n);
 
 		memset(buf, 'x', CHUNK);
 		send_all(s, head, (size_t)hn);
