@@ -40,3 +40,4 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "conn.bpf.h"	  /* a TCP connection's first bytes: SNI, ALPN, HTTP Host, judged */
 #include "socket.bpf.h"	  /* socket creation: raw sockets, egress families */
 #include "tls.bpf.h"	  /* HTTP inside TLS: uprobes on OpenSSL's SSL_write/SSL_read */
+#include "gnutls.bpf.h"	  /* the same for GnuTLS: gnutls_record_send/gnutls_record_recv */
