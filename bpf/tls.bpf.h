@@ -109,6 +109,7 @@ int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
 	struct ssl_key k = {.ssl = (u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
 	u32 one = 1;
 
+	http_judge((u64)ssl, (u64)buf, (u64)num); /* methods, paths, Host: httpjudge.bpf.h */
 	if (!in_scope())
 		return 0;
 	if (!bpf_map_lookup_elem(&ssl_seen, &k)) {
