@@ -75,6 +75,7 @@ static __always_inline bool name_admit(void *map, struct fb_name_key *k, u16 por
 #define HJ_ANY_REQ  0x2	 /* is every request admitted (HTTP/2, whose requests are not read) */
 int http_req_admit(struct fb *f, u32 port, u32 how);
 int hj_alpn_h2(struct fb *f);
+int hj_request_like(struct fb *f);
 
 /* What the policy lets the named host be asked: an HTTP request's method and target, or for
  * a ClientHello whether it may offer HTTP/2 (whose requests the kernel cannot read). A host no
@@ -221,9 +222,15 @@ static __always_inline int conn_first_bytes(struct __sk_buff *skb, const struct 
 		return 1;
 	}
 	f->len = n;
+	/* A first segment a server could read as a request the parser cannot (a method in small
+	 * letters, HTTP/0.9, bytes no target has) is an unreadable one, not "not HTTP". */
+	if (fb_parse_any(f) == FB_NONE && !later && hj_request_like(f)) {
+		f->ev.app = FB_HTTP;
+		f->ev.flags |= FBF_MALFORMED;
+	}
 	/* On a later segment only a whole request line counts: a body's bytes may look like the
 	 * start of one. */
-	if (fb_parse_any(f) == FB_NONE || (later && !f->hdr_end)) {
+	if (f->ev.app == FB_NONE || (later && !f->hdr_end)) {
 		if (!later)
 			conn_mark(cookie, CONN_SEEN);
 		__sync_fetch_and_add(&f->busy, -1);

@@ -425,6 +425,57 @@ static __always_inline void hj_unjudged(const struct rw_config *c)
 		bpf_send_signal(9 /* SIGKILL */);
 }
 
+/* A byte of an HTTP token (RFC 9110 5.6.2): what a method is made of. */
+static __always_inline bool hj_tchar(u8 c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
+	       c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' ||
+	       c == '~';
+}
+
+/* The first line of the write: does it say " HTTP/" (f->seen = 1)? */
+FB_STEP(hj_line_step)
+{
+	if (i + 6 > f->len || fb_u8(f, i) == '\n')
+		return 1;
+	if (fb_u8(f, i) == ' ' && fb_u8(f, i + 1) == 'H' && fb_u8(f, i + 2) == 'T' &&
+	    fb_u8(f, i + 3) == 'T' && fb_u8(f, i + 4) == 'P' && fb_u8(f, i + 5) == '/') {
+		f->seen = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A write the parser did not read as a whole request line, yet that a server could take for a
+ * request: its first line names a version (" HTTP/": a method too long or in small letters, a
+ * target with bytes no target has), or it is a token, a space and a target ("GET /x" with a
+ * newline in the target, or HTTP/0.9). Such a write is judged unreadable, not passed as body.
+ */
+__noinline int hj_request_like(struct fb *f)
+{
+	u32 t = 0;
+
+	if (!f)
+		return 1;
+	f->seen = 0;
+	FB_LOOP(FB_CAP, hj_line_step, f);
+	if (f->seen)
+		return 1;
+	for (int i = 0; i < FB_METHOD; i++) {
+		if (!hj_tchar(fb_u8(f, i)))
+			break;
+		t++;
+	}
+	if (!t || t >= FB_METHOD || t + 2 > f->len || fb_u8(f, t) != ' ')
+		return 0;
+	return fb_u8(f, t + 1) == '/' || fb_u8(f, t + 1) == '*' ||
+	       (t + 5 <= f->len && fb_lower(fb_u8(f, t + 1)) == 'h' &&
+		fb_lower(fb_u8(f, t + 2)) == 't' && fb_lower(fb_u8(f, t + 3)) == 't' &&
+		fb_lower(fb_u8(f, t + 4)) == 'p');
+}
+
 /* Called first in the SSL_write probe: SSL_write(ssl, buf, num) or SSL_write_ex(ssl, buf,
  * num, written). */
 static __always_inline void http_judge(u64 ssl, u64 buf, u64 num)
@@ -443,9 +494,9 @@ static __always_inline void http_judge(u64 ssl, u64 buf, u64 num)
 		hj_unjudged(c);
 		return;
 	}
-	/* a request line starts with a method, capitals, then a space: anything else passes
-	 * without a copy (bodies, HTTP/2 frames: see hj_alpn_h2) */
-	if (first[0] < 'A' || first[0] > 'Z')
+	/* a request starts with a method, a token: anything else (most bodies, HTTP/2 frames:
+	 * see hj_alpn_h2) passes without a copy */
+	if (!hj_tchar(first[0]))
 		return;
 	f = hj_slot();
 	if (!f) {
@@ -461,11 +512,16 @@ static __always_inline void http_judge(u64 ssl, u64 buf, u64 num)
 		return;
 	}
 	f->len = n;
-	/* only a whole request line is a request: a body's bytes may look like the start of one */
 	if (fb_parse_any(f) == FB_HTTP && f->hdr_end) {
 		v = hj_tls_verdict(f, c, ssl);
-		if (v != VERDICT_ALLOW)
-			hj_refuse(f, ssl, v);
+	} else if (f->ev.app != FB_TLS && hj_request_like(f)) {
+		f->ev.app = FB_HTTP;
+		f->ev.flags |= FBF_MALFORMED;
+		v = hj_tls_verdict(f, c, ssl);
+	} else {
+		v = VERDICT_ALLOW; /* a body, or the rest of a request already judged */
 	}
+	if (v != VERDICT_ALLOW)
+		hj_refuse(f, ssl, v);
 	__sync_fetch_and_add(&f->busy, -1);
 }
