@@ -486,11 +486,14 @@ static __always_inline void http_judge(u64 ssl, u64 buf, u64 num)
 	u32 n;
 	u8 v;
 
-	if (!buf || num < sizeof(first) || !have_bpf_loop || !in_scope())
+	if (!buf || !num || !have_bpf_loop || !in_scope())
 		return;
 	c = cfg();
 	hj_sni_used(ssl);
-	if (bpf_probe_read_user(first, sizeof(first), (const void *)buf)) {
+	n = num < sizeof(first) ? (u32)num : sizeof(first); /* HTTP/0.9's "GET /\r\n" is 7 */
+	asm volatile("" : "+r"(n));
+	n = ((n - 1) & (sizeof(first) - 1)) + 1;
+	if (bpf_probe_read_user(first, n, (const void *)buf)) {
 		hj_unjudged(c);
 		return;
 	}
