@@ -47,7 +47,7 @@ typedef __s64 s64;
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
 	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
 	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
-	X(TLS_DATA, "http")		/* an HTTP head written or read through OpenSSL (uprobes) */ \
+	X(TLS_DATA, "http") /* an HTTP head written or read through OpenSSL (uprobes) */           \
 	X(HTTP_VERDICT, "http_verdict") /* a request inside TLS not allowed (SSL_write uprobe) */
 
 enum ev_kind {
@@ -369,7 +369,8 @@ enum fb_app {
 #define FBF_ADDR_RULE                                                                              \
 	0x200 /* the address is allowed by an `ip:`/`cidr:` entry: name not judged                 \
 	       */
-#define FBF_IN_TLS  0x400 /* an HTTP request read from SSL_write's plaintext (http_verdict) */
+/* http_verdict records only */
+#define FBF_IN_TLS  0x400 /* an HTTP request read from SSL_write's plaintext */
 #define FBF_STOPPED 0x800 /* enforce: the writing process was killed before the library wrote */
 /* ev_conn_name.reason: why a verdict other than allow */
 enum conn_name_reason {
@@ -381,7 +382,7 @@ enum conn_name_reason {
 	CNR_METHOD,	   /* the request's method is outside its host's `methods:` */
 	CNR_PATH,	   /* its target is outside its host's `paths:` (or unsafe under them) */
 	CNR_H2_UNJUDGED,   /* HTTP/2 offered to a host with `methods:`/`paths:` (HPACK unread) */
-	CNR_REQ_UNREADABLE, /* inside TLS: a request head that could not be read whole */
+	CNR_UNREAD_REQ,	   /* inside TLS: a request head that could not be read whole */
 };
 struct ev_conn_name {
 	struct ev_hdr h; /* pid/tid/uid of the socket's connect; comm filled by user space */

@@ -83,7 +83,7 @@ struct {
 		u32 fb_slot_ = (f)->slot;                                                          \
 		bpf_loop((n), name, &fb_slot_, 0);                                                 \
 	} while (0)
-#define FB_INLINE	    static __always_inline
+#define FB_INLINE static __always_inline
 #else
 #define FB_STEP(name) static inline long name(struct fb *f, u32 i)
 #define FB_LOOP(n, name, f)                                                                        \

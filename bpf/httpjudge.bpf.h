@@ -108,8 +108,8 @@ FB_STEP(hj_unsafe_step)
 
 	if (i >= n || i >= FB_PATH - 1 || c == '?' || c == '#')
 		return 1;
-	if (c == '\\' || (c == '%' && i + 2 < n && ((d == '5' && fb_lower(e) == 'c') ||
-						   (d == '2' && e == '5')))) {
+	if (c == '\\' || (c == '%' && i + 2 < n &&
+			  ((d == '5' && fb_lower(e) == 'c') || (d == '2' && e == '5')))) {
 		f->unsafe = 1;
 		return 1;
 	}
@@ -188,7 +188,8 @@ FB_STEP(hj_rule_step)
 	f->hj_rule = k + 1;
 	k &= RULES_MAX - 1;
 	if (!(v->a.r[k].proto & RPROTO_TCP) ||
-	    (!(f->hj_how & HJ_ANY_PORT) && (f->hj_port < v->a.r[k].lo || f->hj_port > v->a.r[k].hi)))
+	    (!(f->hj_how & HJ_ANY_PORT) &&
+	     (f->hj_port < v->a.r[k].lo || f->hj_port > v->a.r[k].hi)))
 		return 0;
 	id = v->req[k];
 	if (!id)
@@ -222,7 +223,7 @@ __noinline int http_req_admit(struct fb *f, u32 port, u32 how)
 	FB_LOOP(LPM_RETRIES * (RULES_MAX + 1), hj_rule_step, f);
 	f->key.prefixlen = ((f->ev.name_len & (FB_NAME - 1)) + 1) * 8;
 	seen = f->seen;
-	return (seen & 1)		    ? 0
+	return (seen & 1)		     ? 0
 	       : (seen & (1u << CNR_PATH))   ? CNR_PATH
 	       : (seen & (1u << CNR_METHOD)) ? CNR_METHOD
 					     : HJ_NO_NAME;
@@ -355,8 +356,7 @@ static __always_inline u8 hj_tls_verdict(struct fb *f, const struct rw_config *c
 	int r;
 
 	e->reason = CNR_NONE;
-	if ((e->flags & FBF_NAMED) &&
-	    name_admit(&names_block, &f->key, 0, RPROTO_TCP, e->dots)) {
+	if ((e->flags & FBF_NAMED) && name_admit(&names_block, &f->key, 0, RPROTO_TCP, e->dots)) {
 		e->reason = CNR_NAME_BLOCKED;
 		return VERDICT_BLOCK;
 	}
@@ -364,7 +364,7 @@ static __always_inline u8 hj_tls_verdict(struct fb *f, const struct rw_config *c
 		return VERDICT_ALLOW;
 	if (e->flags & (FBF_MALFORMED | FBF_BAD_NAME | FBF_CUT | FBF_NO_NAME)) {
 		/* no Host: which host's rules apply cannot be told */
-		e->reason = CNR_REQ_UNREADABLE;
+		e->reason = CNR_UNREAD_REQ;
 	} else if (e->flags & FBF_LITERAL) {
 		return VERDICT_ALLOW; /* an address: the connection was judged by it */
 	} else {

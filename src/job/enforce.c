@@ -293,7 +293,8 @@ static uint16_t http_rules_id(struct enforce *e, struct strmap *ids, const struc
 		return (uint16_t)(uintptr_t)me->val;
 	id = (uint32_t)ids->count; /* 1, 2, ...: slot 0 stands for any request */
 	if (id >= HTTP_RULES_MAX) {
-		snprintf(err, errlen, "more than %d different methods/paths rule sets in the policy",
+		snprintf(err, errlen,
+			 "more than %d different methods/paths rule sets in the policy",
 			 HTTP_RULES_MAX - 1);
 		return 0;
 	}

@@ -163,8 +163,8 @@ static const struct hook_def hook_defs[] = {
 	     AT_UPROBE, true, "uprobe/SSL_read"},                                                  \
 	    {"uretprobe/" pfx "SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)",         \
 	     AT_URETPROBE, true, "uretprobe/SSL_read"},                                            \
-	{"uretprobe/" pfx "SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)",       \
-	 AT_URETPROBE, true, "uretprobe/SSL_read_ex"},                                             \
+	    {"uretprobe/" pfx "SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)",   \
+	     AT_URETPROBE, true, "uretprobe/SSL_read_ex"},                                         \
 	    {"uprobe/" pfx "SSL_ctrl", "HTTP inside TLS: the server name set (OpenSSL SSL_ctrl)",  \
 	     AT_UPROBE, true, "uprobe/SSL_ctrl"},                                                  \
 	    {"uprobe/" pfx "SSL_do_handshake", "HTTP inside TLS: handshakes (SSL_do_handshake)",   \

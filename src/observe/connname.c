@@ -30,7 +30,7 @@ const char *conn_name_reason(unsigned reason)
 		return "path_not_allowed";
 	case CNR_H2_UNJUDGED:
 		return "h2_unjudged";
-	case CNR_REQ_UNREADABLE:
+	case CNR_UNREAD_REQ:
 		return "request_unreadable";
 	}
 	return NULL;

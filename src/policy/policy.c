@@ -262,7 +262,8 @@ static const char *target_unsafe(const char *t, size_t n)
 	for (size_t i = 0; i < n && t[i] != '?' && t[i] != '#'; i++) {
 		if (t[i] == '\\' || pct_is(t + i, n - i, "5c25"))
 			return "a backslash or an encoded one, or an encoded '%'";
-		if (t[i] == '/' && i + 1 < n && (t[i + 1] == '.' || pct_is(t + i + 1, n - i - 1, "2e")))
+		if (t[i] == '/' && i + 1 < n &&
+		    (t[i + 1] == '.' || pct_is(t + i + 1, n - i - 1, "2e")))
 			return "a path segment starting with '.' (raw or %2e)";
 	}
 	return NULL;
@@ -278,7 +279,8 @@ const char *policy_http_path_check(const char *p, size_t len)
 		unsigned char c = p[i];
 
 		if (c <= 0x20 || c >= 0x7f)
-			return "spaces, control bytes and non-ASCII are not allowed (percent-encode "
+			return "spaces, control bytes and non-ASCII are not allowed "
+			       "(percent-encode "
 			       "them as the client sends them)";
 		if (c == '?' || c == '#')
 			return "a prefix of the path only: no '?' or '#'";

@@ -380,9 +380,10 @@ static int method_item(struct yp *y, void *arg)
 		for (size_t i = 0; i < slen(y); i++)
 			lower |= sval(y)[i] >= 'a' && sval(y)[i] <= 'z';
 		return fail(y, MARK(y), "methods: '%s' %s", shown(buf, sval(y), slen(y)),
-			    lower ? "is not a method: methods are written in capitals (GET)"
-				  : "is not a method runwarden knows (GET, HEAD, POST, PUT, DELETE, "
-				    "PATCH, OPTIONS, ... docs/policy.md)");
+			    lower
+				? "is not a method: methods are written in capitals (GET)"
+				: "is not a method runwarden knows (GET, HEAD, POST, PUT, DELETE, "
+				  "PATCH, OPTIONS, ... docs/policy.md)");
 	}
 	c->http.methods |= bit;
 	return 0;
@@ -508,8 +509,9 @@ static int http_entry_check(struct yp *y, struct entry_ctx *c, yaml_mark_t start
 			    "it names; an ip/cidr entry trusts every request to its addresses)",
 			    c->ctx);
 	if (!(proto & POLICY_PROTO_TCP))
-		return fail(y, c->http_mark, "%s: methods/paths judge HTTP over TCP; proto %s has none",
-			    c->ctx, net_rule_proto_word(proto));
+		return fail(y, c->http_mark,
+			    "%s: methods/paths judge HTTP over TCP; proto %s has none", c->ctx,
+			    net_rule_proto_word(proto));
 	return 0;
 }
 

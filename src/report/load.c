@@ -220,17 +220,17 @@ static const char *const connect_ident[] = {"proto", "family", "daddr", "dport",
 static const char *const dns_ident[] = {"query", "qtype", NULL};
 static const char *const socket_ident[] = {"family", "type", "protocol", NULL};
 static const char *const conn_name_ident[] = {"app", "daddr", "dport", "name", "reason", NULL};
-static const char *const http_verdict_ident[] = {"tls",  "method", "authority",
+static const char *const http_verdict_ident[] = {"tls",	 "method", "authority",
 						 "path", "reason", NULL};
 
 static const char *const *violation_ident(const char *kind)
 {
-	return !strcmp(kind, "connect")	    ? connect_ident
-	       : !strcmp(kind, "dns")	    ? dns_ident
-	       : !strcmp(kind, "socket")    ? socket_ident
-	       : !strcmp(kind, "conn_name") ? conn_name_ident
+	return !strcmp(kind, "connect")	       ? connect_ident
+	       : !strcmp(kind, "dns")	       ? dns_ident
+	       : !strcmp(kind, "socket")       ? socket_ident
+	       : !strcmp(kind, "conn_name")    ? conn_name_ident
 	       : !strcmp(kind, "http_verdict") ? http_verdict_ident
-					    : NULL;
+					       : NULL;
 }
 
 static void bump_unlisted(json_t *row)

@@ -508,8 +508,8 @@ static void test_methods_paths(void **state)
 	assert_non_null(p);
 	h = p->allow.v[0].http;
 	assert_non_null(h);
-	assert_int_equal(h->methods, policy_http_method_bit("GET", 3) |
-					 policy_http_method_bit("HEAD", 4));
+	assert_int_equal(h->methods,
+			 policy_http_method_bit("GET", 3) | policy_http_method_bit("HEAD", 4));
 	assert_int_equal(h->npaths, 2);
 	assert_string_equal(h->paths[0], "/simple/");
 	assert_string_equal(h->paths[1], "/@scope%2f");
@@ -519,7 +519,7 @@ static void test_methods_paths(void **state)
 	/* rendered, and read back the same */
 	policy_format(&a, p);
 	assert_non_null(strstr(sb_str(&a), "host: \"registry.test\", ports: [443], methods: [GET, "
-					  "HEAD], paths: [\"/simple/\", \"/@scope%2f\"]"));
+					   "HEAD], paths: [\"/simple/\", \"/@scope%2f\"]"));
 	q = parse(sb_str(&a), err);
 	assert_non_null(q);
 	assert_int_equal(q->allow.v[0].http->methods, h->methods);
@@ -562,18 +562,20 @@ static void test_methods_paths(void **state)
 	expect_err("version: 1\nallow:\n  - host: a.test\n    methods: [get]\n",
 		   "t.yaml:4:15: methods: 'get' is not a method: methods are written in capitals "
 		   "(GET)");
-	expect_err("version: 1\nallow:\n  - host: a.test\n    methods: [FETCH]\n",
-		   "t.yaml:4:15: methods: 'FETCH' is not a method runwarden knows (GET, HEAD, POST, "
-		   "PUT, DELETE, PATCH, OPTIONS, ... docs/policy.md)");
+	expect_err(
+	    "version: 1\nallow:\n  - host: a.test\n    methods: [FETCH]\n",
+	    "t.yaml:4:15: methods: 'FETCH' is not a method runwarden knows (GET, HEAD, POST, "
+	    "PUT, DELETE, PATCH, OPTIONS, ... docs/policy.md)");
 	expect_err("version: 1\nallow:\n  - host: a.test\n    methods: GET\n",
 		   "t.yaml:4:14: methods: expected a list ([GET, HEAD])");
 	expect_err("version: 1\nallow:\n  - host: a.test\n    methods: []\n",
 		   "t.yaml:4:5: methods: empty (leave methods out for any request)");
 	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: [simple/]\n",
 		   "t.yaml:4:13: paths: 'simple/': a path prefix starts with '/'");
-	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: [\"/a b\"]\n",
-		   "t.yaml:4:13: paths: '/a b': spaces, control bytes and non-ASCII are not allowed "
-		   "(percent-encode them as the client sends them)");
+	expect_err(
+	    "version: 1\nallow:\n  - host: a.test\n    paths: [\"/a b\"]\n",
+	    "t.yaml:4:13: paths: '/a b': spaces, control bytes and non-ASCII are not allowed "
+	    "(percent-encode them as the client sends them)");
 	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: [\"/a\\n\"]\n",
 		   "t.yaml:4:13: paths: '/a?': spaces, control bytes and non-ASCII are not allowed "
 		   "(percent-encode them as the client sends them)");
@@ -589,8 +591,8 @@ static void test_methods_paths(void **state)
 	{
 		char y[512];
 
-		snprintf(y, sizeof(y), "version: 1\nallow:\n  - host: a.test\n    paths: [/%0129d]\n",
-			 0);
+		snprintf(y, sizeof(y),
+			 "version: 1\nallow:\n  - host: a.test\n    paths: [/%0129d]\n", 0);
 		expect_err(y, "t.yaml:4:13: paths: '/000000000000000000000000000000000000000...': "
 			      "longer than 128 bytes");
 	}
@@ -606,11 +608,13 @@ static void test_methods_paths(void **state)
 	expect_err("version: 1\nblock:\n  - host: a.test\n    methods: [POST]\n",
 		   "t.yaml:4:5: block entry: methods/paths narrow what an allowed host admits; a "
 		   "blocked destination is refused whole");
-	expect_err("version: 1\nallow:\n  - host: a.test\n    proto: udp\n    methods: [GET]\n",
-		   "t.yaml:5:5: allow entry: methods/paths judge HTTP over TCP; proto udp has none");
-	expect_err("version: 1\ninbound:\n  - ip: 10.0.0.1\n    methods: [GET]\n",
-		   "t.yaml:4:5: inbound entry: methods/paths need a host entry (a request is judged "
-		   "by the host it names; an ip/cidr entry trusts every request to its addresses)");
+	expect_err(
+	    "version: 1\nallow:\n  - host: a.test\n    proto: udp\n    methods: [GET]\n",
+	    "t.yaml:5:5: allow entry: methods/paths judge HTTP over TCP; proto udp has none");
+	expect_err(
+	    "version: 1\ninbound:\n  - ip: 10.0.0.1\n    methods: [GET]\n",
+	    "t.yaml:4:5: inbound entry: methods/paths need a host entry (a request is judged "
+	    "by the host it names; an ip/cidr entry trusts every request to its addresses)");
 }
 
 static void test_on_finding(void **state)
