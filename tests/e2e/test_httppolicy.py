@@ -311,12 +311,21 @@ class HttpPolicy(RwTestCase):
             "try:\n"
             "    c.request('DELETE', '/pub/1'); print('ka2=' + str(c.getresponse().status))\n"
             "except OSError:\n"
-            "    print('ka2=refused')\n"))
+            "    print('ka2=refused')\n"
+            "import socket\n"
+            "for name, raw in (('lower', b'post /allowed/x HTTP/1.1\\r\\nHost: good.test\\r\\n\\r\\n'),\n"
+            "                  ('http09', b'GET /etc/passwd\\r\\n')):\n"
+            "    s = socket.create_connection(('good.test', 8080), timeout=5)\n"
+            "    s.sendall(raw)\n"
+            "    try:\n"
+            "        print(name + '=' + ('refused' if not s.recv(100) else 'answered'))\n"
+            "    except OSError:\n"
+            "        print(name + '=refused')\n"))
         run = self.job(f"{PY} {py}")
         got = self.results(run)
         self.assertEqual(got.get("get"), "200", run.stdout + run.stderr)
         self.assertEqual(got.get("free"), "200", run.stdout)
-        for k in ("post", "path", "dots", "ka2"):
+        for k in ("post", "path", "dots", "ka2", "lower", "http09"):
             self.assertEqual(got.get(k), "refused", (k, run.stdout))
         self.assertEqual(sorted(self.srv.lines()), [
             "DELETE /x HTTP/1.1", "GET /allowed/p HTTP/1.1", "HEAD /pub/1 HTTP/1.1"])
@@ -325,7 +334,9 @@ class HttpPolicy(RwTestCase):
         self.assertEqual(bad, [("POST", "/allowed/p", "deny", "method_not_allowed"),
                                ("GET", "/etc/passwd", "deny", "path_not_allowed"),
                                ("GET", "/pub/%2E%2e/x", "deny", "path_not_allowed"),
-                               ("DELETE", "/pub/1", "deny", "method_not_allowed")], run.events)
+                               ("DELETE", "/pub/1", "deny", "method_not_allowed"),
+                               ("", "", "deny", "name_unreadable"),
+                               ("GET", "/etc/passwd", "deny", "name_unreadable")])
         self.assertNotEqual(run.rc, 0)
 
     # ------------------------------------------------------------ hostile requests in TLS
