@@ -47,7 +47,8 @@ typedef __s64 s64;
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
 	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
 	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
-	X(TLS_DATA, "http") /* an HTTP head written or read through OpenSSL (uprobes) */           \
+	X(TLS_DATA, "http")   /* an HTTP head written or read through OpenSSL (uprobes) */         \
+	X(PATH_OP, "path_op") /* unlink, rename, truncate by name of a tracked file's name */      \
 	X(HTTP_VERDICT, "http_verdict") /* a request inside TLS not allowed (SSL_write uprobe) */
 
 enum ev_kind {
@@ -344,6 +345,26 @@ struct ev_mount {
 	char fstype[MOUNT_TYPE_BYTES];
 };
 
+/* A change made by name that no open shows: unlink(at), rename(at,at2), truncate. Sent when
+ * the name's last component is a tracked file's (the checkout's, for source_modified's writers);
+ * user space joins the base and the name and keeps the record only for a tracked path. */
+enum path_op {
+	PATHOP_UNLINK = 1,
+	PATHOP_RENAME_FROM, /* the name a rename moved away */
+	PATHOP_RENAME_TO,   /* the name a rename put something at (replacing what was there) */
+	PATHOP_TRUNCATE,
+};
+/* Tracked names by their last component, its first TRACKED_NAME_BYTES - 1 bytes. */
+#define TRACKED_NAME_BYTES 64
+struct ev_path_op {
+	struct ev_hdr h;
+	u16 op;
+	u16 flags;    /* EVF_PATH_TRUNC: the base was cut */
+	u16 name_len; /* the name as the caller passed it, NUL included */
+	u16 base_len; /* components (leaf first) of the directory a relative name starts from */
+	char data[];  /* name, then base */
+};
+
 /* The name a TCP connection's first bytes ask for (bpf/firstbytes.h parses them, bpf/conn.bpf.h
  * judges them): a TLS ClientHello's SNI and ALPN, or an HTTP/1.x request's method, target and
  * Host. Sent once per connection, from its first data segment, whole (no variable part). */
@@ -432,7 +453,9 @@ struct rw_config {
 	/* Containers the job started through a container engine: scope slots
 	 * 1..extra_scopes (slot 0 is the job's own cgroup). */
 	u32 extra_scopes;
-	u32 _pad;
+	/* Set when user space has put the checkout's file names in `tracked_names`: until then
+	 * unlinks and renames cost no lookup. */
+	u32 names_tracked;
 	/* The agent's network namespace: only sockets in it can reach the DNS
 	 * gate, so only their DNS is redirected (0: unknown, redirect all). */
 	u64 gate_netns;
