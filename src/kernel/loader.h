@@ -25,7 +25,7 @@
 struct runwarden_bpf;
 struct bpf_object;
 
-#define MAX_HOOKS	64
+#define MAX_HOOKS	96
 #define MAX_SCOPE_LINKS 16 /* cgroup hooks attached to each container */
 
 struct hook_status {
