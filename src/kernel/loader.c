@@ -205,6 +205,13 @@ static const struct hook_def hook_defs[] = {
     {"uretprobe/gnutls:gnutls_record_recv",
      "HTTP inside TLS: responses (GnuTLS gnutls_record_recv)", AT_URETPROBE, true,
      "uretprobe/gnutls_record_recv"},
+    {"uprobe/gnutls:gnutls_server_name_set",
+     "HTTP inside TLS: the server name set (GnuTLS gnutls_server_name_set)", AT_UPROBE, true,
+     "uprobe/gnutls_server_name_set"},
+    {"uprobe/gnutls:gnutls_handshake", "HTTP inside TLS: handshakes (GnuTLS gnutls_handshake)",
+     AT_UPROBE, true, "uprobe/gnutls_handshake"},
+    {"uprobe/gnutls:gnutls_deinit", "HTTP inside TLS: sessions ended (GnuTLS gnutls_deinit)",
+     AT_UPROBE, true, "uprobe/gnutls_deinit"},
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
