@@ -4,8 +4,10 @@ bpf/file.bpf.h) costs a build that churns files: in a git checkout of 2,000 trac
 worker creates, renames and unlinks 20,000 untracked files (a build's temporaries), half of
 them named like tracked files (`Makefile`, `index.js`: names the kernel's filter passes on
 to user space, which drops them), bare and under `run --workspace` (observe, no policy),
-alternated. Prints the median time of the churn (measured inside the worker, so the run's
-start-up is left out) and the ratio.
+alternated, and under `run` with the path_op hooks left out (RUNWARDEN_DISABLE_HOOKS, so a
+private kernel side; `--allow-partial`), which separates their cost from the opens'. Prints the
+median time of the churn (measured inside the worker, so the run's start-up is left out) and
+the ratios.
 
     bench/pathop.py [--files 20000] [--rounds 5] [--rw build/runwarden]
 """
@@ -36,6 +38,9 @@ print(time.perf_counter() - t0)
 """
 
 
+PATHOP_CALLS = ("unlink", "unlinkat", "rename", "renameat", "renameat2", "truncate")
+
+
 def checkout(root, files):
     subprocess.run(["git", "init", "-q", root], check=True)
     for i in range(files):
@@ -60,25 +65,34 @@ def main():
     try:
         repo = os.path.join(tmp, "repo")
         checkout(repo, 2000)
-        bare, under = [], []
+        hooks = ",".join(f"tp/syscalls/sys_{d}_{c}" for c in PATHOP_CALLS
+                         for d in ("enter", "exit"))
+        times = {"bare": [], "run": [], "run without path_op": []}
         for r in range(a.rounds):
-            work = os.path.join(repo, "build", str(r))
-            cmd = [sys.executable, "-c", WORKER, work, str(a.files)]
-            p = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            bare.append(float(p.stdout))
-            out = os.path.join(tmp, f"out{r}")
-            p = subprocess.run([a.rw, "run", "--out", out, "--no-sign", "--workspace", repo,
-                                "--", *cmd], capture_output=True, text=True)
-            if p.returncode:
-                sys.exit(f"pathop: run failed: {p.stderr.strip()}")
-            under.append(float(p.stdout))
-        b, u = statistics.median(bare), statistics.median(under)
+            for variant, got in times.items():
+                work = os.path.join(repo, "build", f"{r}-{len(got)}-{variant[:3]}")
+                cmd = [sys.executable, "-c", WORKER, work, str(a.files)]
+                env = dict(os.environ)
+                if variant == "bare":
+                    argv = cmd
+                else:
+                    argv = [a.rw, "run", "--out", os.path.join(tmp, f"out{r}{variant}"),
+                            "--no-sign", "--workspace", repo]
+                    if "without" in variant:
+                        env["RUNWARDEN_DISABLE_HOOKS"] = hooks
+                        argv.append("--allow-partial")
+                    argv += ["--", *cmd]
+                p = subprocess.run(argv, capture_output=True, text=True, env=env)
+                if p.returncode:
+                    sys.exit(f"pathop: {variant} failed: {p.stderr.strip()}")
+                got.append(float(p.stdout))
         ops = a.files * 4
+        b = statistics.median(times["bare"])
         print(f"pathop: {a.files} files x (create, rename, truncate, unlink) in a checkout of "
               f"2,000 tracked files, {a.rounds} rounds alternated")
-        print(f"  bare      {b:.3f} s  ({b / ops * 1e6:.2f} us/op)")
-        print(f"  under run {u:.3f} s  ({u / ops * 1e6:.2f} us/op)")
-        print(f"  ratio     {u / b:.3f}")
+        for variant, got in times.items():
+            m = statistics.median(got)
+            print(f"  {variant:<21} {m:.3f} s  ({m / ops * 1e6:.2f} us/op)  ratio {m / b:.3f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
