@@ -16,7 +16,8 @@
 SEC("uprobe/gnutls_record_send")
 int BPF_KPROBE(rw_gnutls_send, void *session, const void *data, u64 size)
 {
-	http_judge((u64)session, (u64)data, size); /* methods, paths, Host: httpjudge.bpf.h */
+	if (http_judge((u64)session, (u64)data, size)) /* methods, paths, Host: httpjudge.bpf.h */
+		return 0;
 	if (!in_scope())
 		return 0;
 	tls_announce((u64)session, TLSL_GNUTLS);

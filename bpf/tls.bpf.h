@@ -129,7 +129,8 @@ static __always_inline void tls_announce(u64 ssl, u32 lib)
 SEC("uprobe/SSL_write")
 int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
 {
-	http_judge((u64)ssl, (u64)buf, (u64)num); /* methods, paths, Host: httpjudge.bpf.h */
+	if (http_judge((u64)ssl, (u64)buf, (u64)num)) /* methods, paths, Host: httpjudge.bpf.h */
+		return 0;
 	if (!in_scope())
 		return 0;
 	tls_announce((u64)ssl, TLSL_OPENSSL);

@@ -211,6 +211,10 @@ class HttpPolicy(RwTestCase):
             ("POST", "good.test", "/allowed/x", "deny", "method_not_allowed"),
         ]
         self.assertEqual(self.verdicts(run), want, run.events)
+        # a stopped request is no transaction: only what was sent has an `http` line
+        self.assertEqual(sorted((e["method"], e["path"]) for e in run.of("http")
+                                if e.get("content_seen") is not False),
+                         [("GET", "/allowed/a"), ("POST", "/anything")], run.of("http"))
         for e in run.of("http_verdict"):
             self.assertIs(e["stopped"], True, e)
             self.assertIs(e["tls"], True, e)
