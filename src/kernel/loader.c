@@ -1599,6 +1599,11 @@ int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino)
 	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.watched), &k, &one, BPF_ANY);
 }
 
+bool loader_reads_requests(const struct loader *l)
+{
+	return l->skel->rodata->have_bpf_loop;
+}
+
 static void names_tracked(struct rw_config *c, const void *arg)
 {
 	(void)arg;
