@@ -16,6 +16,7 @@
 SEC("uprobe/gnutls_record_send")
 int BPF_KPROBE(rw_gnutls_send, void *session, const void *data, u64 size)
 {
+	http_judge((u64)session, (u64)data, size); /* methods, paths, Host: httpjudge.bpf.h */
 	if (!in_scope())
 		return 0;
 	tls_announce((u64)session, TLSL_GNUTLS);
@@ -42,5 +43,34 @@ int BPF_KRETPROBE(rw_gnutls_recv_ret, s64 ret)
 	if (!ssl_read_take(&a) || ret <= 0)
 		return 0;
 	tls_data_lib(a.ssl, a.buf, ret, TLSD_READ, TLSL_GNUTLS);
+	return 0;
+}
+
+/* The server name a GnuTLS client puts in its hello, for http_judge's Host check:
+ * gnutls_server_name_set(session, GNUTLS_NAME_DNS = 1, name, name_length); the handshake fixes
+ * it; gnutls_deinit frees the session (its address may be the next one's). */
+SEC("uprobe/gnutls_server_name_set")
+int BPF_KPROBE(rw_gnutls_sni, void *session, int type, const void *name, u64 len)
+{
+	if (type == 1 && in_scope())
+		hj_sni_set((u64)session, name, len > FB_NAME ? FB_NAME : (s64)len);
+	return 0;
+}
+
+SEC("uprobe/gnutls_handshake")
+int BPF_KPROBE(rw_gnutls_handshake, void *session)
+{
+	if (in_scope())
+		hj_sni_used((u64)session);
+	return 0;
+}
+
+SEC("uprobe/gnutls_deinit")
+int BPF_KPROBE(rw_gnutls_deinit, void *session)
+{
+	struct hj_ssl_key k = {.ssl = (u64)session, .tgid = bpf_get_current_pid_tgid() >> 32};
+
+	if (in_scope())
+		bpf_map_delete_elem(&ssl_sni, &k);
 	return 0;
 }

@@ -129,6 +129,7 @@ static __always_inline void tls_announce(u64 ssl, u32 lib)
 SEC("uprobe/SSL_write")
 int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
 {
+	http_judge((u64)ssl, (u64)buf, (u64)num); /* methods, paths, Host: httpjudge.bpf.h */
 	if (!in_scope())
 		return 0;
 	tls_announce((u64)ssl, TLSL_OPENSSL);

@@ -181,10 +181,17 @@ static const struct hook_def hook_defs[] = {
 	     AT_UPROBE, true, "uprobe/SSL_read"},                                                  \
 	    {"uretprobe/" pfx "SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)",         \
 	     AT_URETPROBE, true, "uretprobe/SSL_read"},                                            \
+	    {"uretprobe/" pfx "SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)",   \
+	     AT_URETPROBE, true, "uretprobe/SSL_read_ex"},                                         \
+	    {"uprobe/" pfx "SSL_ctrl", "HTTP inside TLS: the server name set (OpenSSL SSL_ctrl)",  \
+	     AT_UPROBE, true, "uprobe/SSL_ctrl"},                                                  \
+	    {"uprobe/" pfx "SSL_do_handshake", "HTTP inside TLS: handshakes (SSL_do_handshake)",   \
+	     AT_UPROBE, true, "uprobe/SSL_do_handshake"},                                          \
+	    {"uprobe/" pfx "SSL_connect", "HTTP inside TLS: handshakes (OpenSSL SSL_connect)",     \
+	     AT_UPROBE, true, "uprobe/SSL_do_handshake"},                                          \
 	{                                                                                          \
-		"uretprobe/" pfx "SSL_read_ex",                                                    \
-		    "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_URETPROBE, true,        \
-		    "uretprobe/SSL_read_ex"                                                        \
+		"uprobe/" pfx "SSL_free", "HTTP inside TLS: connections ended (OpenSSL SSL_free)", \
+		    AT_UPROBE, true, "uprobe/SSL_free"                                             \
 	}
     SSL_HOOKS(""),
     SSL_HOOKS("node:"),
@@ -198,6 +205,13 @@ static const struct hook_def hook_defs[] = {
     {"uretprobe/gnutls:gnutls_record_recv",
      "HTTP inside TLS: responses (GnuTLS gnutls_record_recv)", AT_URETPROBE, true,
      "uretprobe/gnutls_record_recv"},
+    {"uprobe/gnutls:gnutls_server_name_set",
+     "HTTP inside TLS: the server name set (GnuTLS gnutls_server_name_set)", AT_UPROBE, true,
+     "uprobe/gnutls_server_name_set"},
+    {"uprobe/gnutls:gnutls_handshake", "HTTP inside TLS: handshakes (GnuTLS gnutls_handshake)",
+     AT_UPROBE, true, "uprobe/gnutls_handshake"},
+    {"uprobe/gnutls:gnutls_deinit", "HTTP inside TLS: sessions ended (GnuTLS gnutls_deinit)",
+     AT_UPROBE, true, "uprobe/gnutls_deinit"},
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
@@ -297,6 +311,8 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 		return l->skel->maps.names_allow;
 	case LM_NAMES_BLOCK:
 		return l->skel->maps.names_block;
+	case LM_HTTP_RULES:
+		return l->skel->maps.http_rules;
 	}
 	abort(); /* an enum loader_map value the list does not have */
 }

@@ -25,7 +25,7 @@
 struct runwarden_bpf;
 struct bpf_object;
 
-#define MAX_HOOKS	64
+#define MAX_HOOKS	96
 #define MAX_SCOPE_LINKS 16 /* cgroup hooks attached to each container */
 
 struct hook_status {
@@ -88,6 +88,8 @@ enum loader_map {
 	/* host patterns, for the names connections send (SNI, Host: enforce.c) */
 	LM_NAMES_ALLOW,
 	LM_NAMES_BLOCK,
+	/* `methods:`/`paths:` of allow host entries (enforce.c, bpf/httpjudge.bpf.h) */
+	LM_HTTP_RULES,
 };
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check

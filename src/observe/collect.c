@@ -2025,6 +2025,67 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 	}
 }
 
+/* A request inside TLS the policy does not allow (bpf/httpjudge.bpf.h, from SSL_write's
+ * plaintext): its own line and a violation. In enforce mode the process was killed before the
+ * library wrote the request (`stopped`). */
+static void on_http_verdict(struct collector *c, const struct ev_conn_name *e)
+{
+	struct strbuf *sb = &c->body, ident = STRBUF_INIT, human = STRBUF_INIT;
+	struct strbuf path = STRBUF_INIT, target = STRBUF_INIT;
+	const char *reason = conn_name_reason(e->reason), *verdict = verdict_name(e->verdict);
+	size_t mlen = e->method_len < FB_METHOD ? e->method_len : FB_METHOD - 1;
+	size_t nlen = e->name_len < FB_NAME ? e->name_len : FB_NAME - 1;
+	bool named = e->flags & (FBF_NAMED | FBF_LITERAL) && nlen;
+	struct proc *p;
+
+	sb_add(&target, e->path, e->path_len < FB_PATH ? e->path_len : FB_PATH - 1);
+	render_path(c, &path, sb_str(&target)); /* a token in the query is redacted */
+	sb_reset(sb);
+	p = render_head(c, &e->h, "http_verdict", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(&ident, "\"tls\":true,\"method\":");
+	json_str(&ident, e->method, mlen);
+	sb_addstr(&ident, ",\"authority\":");
+	if (named)
+		json_str(&ident, e->name, nlen);
+	else
+		sb_addstr(&ident, "null");
+	sb_addstr(&ident, ",\"path\":");
+	sb_addstr(&ident, path.len ? path.buf : "null");
+	sb_addstr(&ident, ",\"reason\":");
+	json_cstr(&ident, reason);
+	sb_addch(sb, ',');
+	sb_addstr(sb, ident.buf);
+	if (e->flags & FBF_PATH_CUT)
+		sb_addstr(sb, ",\"path_cut\":true");
+	sb_addstr(sb, ",\"verdict\":\"");
+	sb_addstr(sb, verdict);
+	sb_addch(sb, '"');
+	if (e->verdict == VERDICT_DENY || e->verdict == VERDICT_BLOCK)
+		sb_addstr(sb, e->flags & FBF_STOPPED ? ",\"stopped\":true" : ",\"stopped\":false");
+	write_line(c, EV_HTTP_VERDICT);
+	/* "https POST good.test/upload (method_not_allowed)" */
+	sb_addstr(&human, "https ");
+	sb_add(&human, e->method, mlen);
+	sb_addch(&human, ' ');
+	if (named)
+		sb_add(&human, e->name, nlen);
+	else
+		sb_addstr(&human, "(no host)");
+	if (path.len >= 2 && path.buf[0] == '"')
+		sb_add(&human, path.buf + 1, path.len - 2);
+	if (reason)
+		sb_addf(&human, " (%s)", reason);
+	note_violation(c, &e->h, "http_verdict", verdict, ident.buf, human.buf);
+	note_activity(c, &e->h, p, "made an HTTP request inside TLS");
+	count_verdict(c, e->verdict);
+	sb_release(&ident);
+	sb_release(&human);
+	sb_release(&path);
+	sb_release(&target);
+}
+
 /* The name a TCP connection's first bytes asked for (SNI, Host). A refused connection is
  * reset here: the kernel drops its segments, which alone would leave the client retransmitting. */
 static void on_conn_name(struct collector *c, const struct ev_conn_name *e)
@@ -2253,6 +2314,10 @@ int collector_handle(void *ctx, void *data, size_t len)
 	case EV_CONN_NAME:
 		if (len >= sizeof(struct ev_conn_name))
 			on_conn_name(c, data);
+		break;
+	case EV_HTTP_VERDICT:
+		if (len >= sizeof(struct ev_conn_name))
+			on_http_verdict(c, data);
 		break;
 	case EV_TLS_DATA:
 		if (len >= sizeof(struct ev_tls_data) - TLS_HEAD &&

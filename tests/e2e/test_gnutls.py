@@ -133,11 +133,12 @@ class GnuTls(RwTestCase):
         self.apt.requests.clear()
         self.git.requests.clear()
 
-    def job(self, script, loopback=True, timeout=180):
-        """`runwarden run` (observe) of `sh -c script`, with /etc/resolv.conf naming the test's
-        dnsmasq when loopback; $CA is the test CA."""
+    def job(self, script, loopback=True, timeout=180, policy=None):
+        """`runwarden run` (observe, or the policy's mode) of `sh -c script`, with
+        /etc/resolv.conf naming the test's dnsmasq when loopback; $CA is the test CA."""
         out = os.path.join(self.tmp, "out")
-        argv = [RW, "run", "--out", out, "--no-sign", "--", "sh", "-c", script]
+        argv = [RW, "run", "--out", out, "--no-sign", *(["--policy", policy] if policy else []),
+                "--", "sh", "-c", script]
         if loopback:
             argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", RESOLV, "sh", *argv]
         env = dict(os.environ, RW_RESOLV=self.resolv, CA=self.ca)
@@ -223,6 +224,37 @@ class GnuTls(RwTestCase):
         post = [e for e in lines if e["method"] == "POST"][-1]
         self.assertGreater(post["request_body_bytes"], 0, post)
         self.assertNoneUnseen(run)
+
+    def test_methods_and_fronting_judged_for_gnutls_clients(self):
+        """`methods:` and the Host check hold for GnuTLS clients too (gnutls_record_send,
+        with the name from gnutls_server_name_set): git.test allows GET only, so git's
+        upload-pack POST is stopped before it is sent and the clone fails; wget asking apt.test
+        (allowed by name) for another Host is stopped too. The servers see neither."""
+        policy = os.path.join(self.tmp, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write(f"version: 1\nmode: enforce\nallow:\n"
+                    f"  - host: git.test\n    ports: [{self.git.port}]\n    methods: [GET]\n"
+                    f"  - host: apt.test\n    ports: [{self.apt.port}]\n"
+                    f"  - ip: {DNS}\ndns:\n  upstream: {DNS}\n")
+        dest = os.path.join(self.tmp, "clone")
+        # HTTP/1.1 only: libcurl offers h2, which a host with `methods:` refuses at the hello
+        run = self.job(f'GIT_SSL_CAINFO="$CA" git -c http.version=HTTP/1.1 clone -q '
+                       f"https://git.test:{self.git.port}/repo.git {dest}; echo git=$?; "
+                       f'wget -q -O /dev/null --ca-certificate="$CA" --header "Host: evil.test" '
+                       f"https://apt.test:{self.apt.port}/Release; echo wget=$?; "
+                       f'wget -q -O /dev/null --ca-certificate="$CA" '
+                       f"https://apt.test:{self.apt.port}/Release; echo plain=$?", policy=policy)
+        got = dict(l.split("=", 1) for l in run.stdout.split() if "=" in l)
+        self.assertNotEqual(got.get("git"), "0", run.stdout + run.stderr)
+        self.assertNotEqual(got.get("wget"), "0", run.stdout + run.stderr)
+        self.assertEqual(got.get("plain"), "0", run.stdout + run.stderr)
+        self.assertFalse(os.path.exists(os.path.join(dest, "README")))
+        self.assertEqual(self.git.requests, ["/repo.git/info/refs?service=git-upload-pack"])
+        self.assertEqual(self.apt.requests, ["/Release"])  # the allowed wget only
+        verdicts = [(e["method"], e["authority"], e["reason"], e["stopped"])
+                    for e in run.of("http_verdict")]
+        self.assertEqual(verdicts, [("POST", "git.test", "method_not_allowed", True),
+                                    ("GET", "evil.test", "host_mismatch", True)], run.events)
 
     # ------------------------------------------------------------ wget
 
