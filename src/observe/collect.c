@@ -1774,7 +1774,8 @@ struct tls_pending {
 	struct tls_pending *next;
 	struct ev_hdr h;
 	struct tls_head req;
-	uint32_t lib; /* enum tls_lib */
+	uint32_t lib;  /* enum tls_lib */
+	uint32_t wlen; /* the length of the write it began */
 };
 /* The requests waiting on one connection, oldest first: HTTP/1.1 answers in order, and a client
  * may send the next requests before the first answer comes (apt pipelines them). */
@@ -1887,13 +1888,29 @@ static struct tls_pending *tls_pending_pop(struct collector *c, const char *key)
 	return q;
 }
 
-static void tls_pending_push(struct collector *c, const char *key, const struct ev_tls_data *e,
-			     const struct tls_head *req)
+/* A write the library asked for again: OpenSSL (SSL_ERROR_WANT_WRITE/READ, as before the
+ * handshake is done) and GnuTLS (GNUTLS_E_AGAIN) take the same arguments again until the
+ * data is sent, and the probe sees every call. The same request as the last one waiting, at
+ * the start of a write of the same length, is that. (Two identical requests pipelined in
+ * separate writes look the same: the second response is then logged without its request.) */
+static bool tls_write_again(const struct tls_queue *qu, const struct ev_tls_data *e,
+			    const struct tls_head *req)
 {
-	struct strmap_entry *ent;
+	const struct tls_pending *t = qu ? qu->tail : NULL;
+
+	return t && qu->head && t->wlen == e->len && !strcmp(t->req.method, req->method) &&
+	       !strcmp(t->req.path, req->path) && !strcmp(t->req.authority, req->authority);
+}
+
+static void tls_pending_push(struct collector *c, const char *key, const struct ev_tls_data *e,
+			     const struct tls_head *req, bool at_start)
+{
+	struct strmap_entry *ent = strmap_get(&c->tls_pending, key);
 	struct tls_queue *qu;
 	struct tls_pending *q;
 
+	if (at_start && ent && tls_write_again(ent->val, e, req))
+		return;
 	if (c->tls_waiting >= TLS_PENDING_MAX) {
 		c->tls_pending_overflow++;
 		write_http(c, &e->h, req, NULL, 0, e->lib);
@@ -1916,6 +1933,7 @@ static void tls_pending_push(struct collector *c, const char *key, const struct 
 	q->h = e->h;
 	q->req = *req;
 	q->lib = e->lib;
+	q->wlen = e->len;
 	if (qu->head)
 		qu->tail->next = q;
 	else
@@ -1984,7 +2002,7 @@ static size_t tls_head_at(const struct ev_tls_data *e, size_t off, struct tls_he
 }
 
 static void on_tls_head(struct collector *c, const struct ev_tls_data *e, const char *key,
-			const struct tls_head *head)
+			const struct tls_head *head, bool at_start)
 {
 	struct tls_pending *q;
 
@@ -2001,7 +2019,7 @@ static void on_tls_head(struct collector *c, const struct ev_tls_data *e, const 
 		write_http(c, &e->h, head, NULL, 0, e->lib);
 		return;
 	}
-	tls_pending_push(c, key, e, head);
+	tls_pending_push(c, key, e, head, at_start);
 }
 
 static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
@@ -2021,7 +2039,7 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 		used = tls_head_at(e, off, &head);
 		if (!used)
 			break;
-		on_tls_head(c, e, key, &head);
+		on_tls_head(c, e, key, &head, off == 0);
 	}
 }
 

@@ -354,7 +354,9 @@ class TlsNames(RwTestCase):
         self.assertEqual((post["method"], post["status"], post["request_body_bytes"]),
                          ("POST", 200, 100))
         self.assertTrue(by_path["/node"]["exe"].endswith("node"), by_path["/node"])
-        self.assertEqual(by_path["/node"]["status"], 200)
+        # node writes its request before the handshake is done and OpenSSL has it call
+        # SSL_write again: one request, one line
+        self.assertEqual([e["status"] for e in lines if e.get("path") == "/node"], [200], lines)
         self.assertFalse([e for e in lines if e.get("content_seen") is False], lines)
 
     @unittest.skipUnless(shutil.which("docker"), "no docker client (a Go program)")
