@@ -365,7 +365,7 @@ class TlsNames(RwTestCase):
         passes no probe. The connection's name is still read from the ClientHello, and an
         `http` line says its content was not seen."""
         docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
-        run, _ = self.job(f'DOCKER_CONFIG="$(mktemp -d)" {docker} -H tcp://good.test:8443 '
+        run, _ = self.job(f'DOCKER_CONFIG={self.tmp}/docker {docker} -H tcp://good.test:8443 '
                           '--tlsverify --tlscacert "$CA" version >/dev/null 2>&1; echo DONE')
         self.assertIn("DONE", run.stdout, run.stderr)
         self.assertIn("/_ping", " ".join(self.srv.paths), "the client made no request")
