@@ -255,6 +255,10 @@ class GnuTls(RwTestCase):
                     for e in run.of("http_verdict")]
         self.assertEqual(verdicts, [("POST", "git.test", "method_not_allowed", True),
                                     ("GET", "evil.test", "host_mismatch", True)], run.events)
+        # a stopped request is no transaction: only what was sent has an `http` line
+        self.assertEqual([(e["method"], e["authority"], e["path"]) for e in self.http(run)],
+                         [("GET", "git.test", "/repo.git/info/refs?service=git-upload-pack"),
+                          ("GET", "apt.test", "/Release")])
 
     # ------------------------------------------------------------ wget
 
