@@ -22,7 +22,7 @@ PREFIXMAP := -ffile-prefix-map=$(CURDIR)=.
 CFLAGS  += $(PREFIXMAP) -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' \
 	   -DRW_DATADIR='"$(PREFIX)/share/runwarden"' -Isrc -Ibpf -I$(B) \
 	   $(shell pkg-config --cflags libpq)
-LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3
+LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3 -lnghttp2
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIBSRC  := $(filter-out src/main.c,$(SRC))

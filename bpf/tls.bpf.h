@@ -6,9 +6,11 @@
  * plaintext about to be sent) and SSL_read/SSL_read_ex (entry notes the
  * buffer, return reads what was put in it). The probes are on the library
  * file, for every process that maps it; everything outside the job costs the
- * trap and one scope check. Only heads are sent (an HTTP/1.x request or
- * status line, HTTP/2's preface), their first TLS_HEAD bytes: bodies stay in
- * the process. User space (src/observe/tlshttp.c) pairs them.
+ * trap and one scope check. Heads are sent (an HTTP/1.x request or status
+ * line, HTTP/2's preface), their first TLS_HEAD bytes; user space
+ * (src/observe/tlshttp.c) pairs them. More is streamed only as far as user
+ * space asks per SSL object (map tls_want: a capture level's headers and
+ * bodies, an HTTP/2 connection's frames), in chunks (ev_tls_chunk).
  * Hooks: uprobe/SSL_write (also SSL_write_ex), uprobe/SSL_read (also
  * SSL_read_ex), uretprobe/SSL_read, uretprobe/SSL_read_ex.
  */
@@ -67,16 +69,12 @@ static __always_inline bool http_head(const u8 *b, u32 dir)
 	return false;
 }
 
-static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
+/* The head record: the first TLS_HEAD bytes of a call that starts a head. */
+static __always_inline void tls_head(u64 ssl, u64 buf, s64 len, u32 dir)
 {
 	u32 zero = 0, n;
-	u8 first[8];
 	struct tls_scratch *s;
 
-	if (len < 8 || !buf)
-		return;
-	if (bpf_probe_read_user(first, sizeof(first), (const void *)buf) || !http_head(first, dir))
-		return;
 	s = bpf_map_lookup_elem(&tls_scratch, &zero);
 	if (!s)
 		return;
@@ -99,6 +97,145 @@ static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
 	s->ev.data_len = n;
 	emit(&s->ev, sizeof(s->ev) - TLS_HEAD + n, EV_TLS_DATA);
 	__sync_fetch_and_add(&s->busy, -1);
+}
+
+/* ---- streaming for capture levels and HTTP/2 (user space: src/observe/capture.c) ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TLS_WANT_MAX);
+	__type(key, struct tls_want_key);
+	__type(value, struct tls_want);
+} tls_want SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct tls_capcfg);
+} tls_capcfg SEC(".maps");
+
+struct tls_chunk_scratch {
+	u64 busy;
+	struct ev_tls_chunk ev;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct tls_chunk_scratch);
+} tls_chunk_scratch SEC(".maps");
+
+/* What user space wants of this call. A head re-arms its direction; the first head of an SSL
+ * object user space has not seen yet gets the job's pre-arm (tls_capcfg), so the bytes that
+ * follow a request head at once (its body) are not lost while user space picks the level.
+ * HTTP/2's preface arms both directions for every byte: HPACK needs every header block. */
+static __always_inline struct tls_want *tls_want_of(u64 ssl, u32 d, bool head, bool preface)
+{
+	struct tls_want_key k = {.ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
+	struct tls_want *w = bpf_map_lookup_elem(&tls_want, &k), n = {};
+	struct tls_capcfg *c;
+	u32 zero = 0;
+
+	if (!head || (w && !preface)) {
+		if (w && head && !w->h2)
+			w->left[d] = w->arm[d];
+		return w;
+	}
+	c = bpf_map_lookup_elem(&tls_capcfg, &zero);
+	if (!c)
+		return w;
+	if (preface) {
+		if (!c->h2_bytes)
+			return w;
+		n.h2 = 1;
+		n.left[0] = n.left[1] = c->h2_bytes;
+	} else {
+		if (!c->arm[0] && !c->arm[1])
+			return NULL;
+		n.arm[0] = c->arm[0];
+		n.arm[1] = c->arm[1];
+		n.left[d] = n.arm[d];
+	}
+	bpf_map_update_elem(&tls_want, &k, &n, BPF_ANY);
+	return bpf_map_lookup_elem(&tls_want, &k);
+}
+
+/* Sends bytes [0, n) of the call's buffer as chunks; past TLS_CHUNKS_PER_CALL chunks the rest
+ * is flagged, not sent. */
+static __always_inline void tls_chunks(struct tls_chunk_scratch *s, u64 buf, u32 n)
+{
+	for (int i = 0; i < TLS_CHUNKS_PER_CALL; i++) {
+		u32 off = (u32)i * TLS_CHUNK, m;
+
+		if (off >= n)
+			break;
+		m = n - off;
+		if (m > TLS_CHUNK)
+			m = TLS_CHUNK;
+		asm volatile("" : "+r"(m));
+		m = ((m - 1) & (TLS_CHUNK - 1)) + 1;
+		s->ev.off = off;
+		if (bpf_probe_read_user(s->ev.data, m, (const void *)(buf + off))) {
+			/* an unreadable page: say where the stream breaks */
+			s->ev.data_len = 0;
+			s->ev.flags |= TLSC_CUT;
+			emit(&s->ev, sizeof(s->ev) - TLS_CHUNK, EV_TLS_CHUNK);
+			return;
+		}
+		s->ev.data_len = m;
+		if (i == TLS_CHUNKS_PER_CALL - 1 && off + m < n)
+			s->ev.flags |= TLSC_CUT;
+		emit(&s->ev, sizeof(s->ev) - TLS_CHUNK + m, EV_TLS_CHUNK);
+	}
+}
+
+static __always_inline void tls_stream(u64 ssl, u64 buf, s64 len, u32 dir, bool head,
+				       bool preface)
+{
+	u32 d = (dir - 1) & 1, zero = 0, left, n;
+	struct tls_chunk_scratch *s;
+	struct tls_want *w = tls_want_of(ssl, d, head, preface);
+
+	if (!w)
+		return;
+	left = w->left[d];
+	if (!left)
+		return;
+	n = len > left ? left : (u32)len;
+	w->left[d] = left - n;
+	s = bpf_map_lookup_elem(&tls_chunk_scratch, &zero);
+	if (!s)
+		return;
+	if (__sync_fetch_and_add(&s->busy, 1) != 0) {
+		__sync_fetch_and_add(&s->busy, -1);
+		count_lost(EV_TLS_CHUNK);
+		return;
+	}
+	fill_hdr(&s->ev.h, EV_TLS_CHUNK);
+	s->ev.ssl = ssl;
+	s->ev.dir = dir;
+	s->ev.call_len = len > 0xffffffff ? 0xffffffff : (u32)len;
+	s->ev.flags = (head ? TLSC_HEAD : 0) | (w->h2 ? TLSC_H2 : 0);
+	tls_chunks(s, buf, n);
+	__sync_fetch_and_add(&s->busy, -1);
+}
+
+static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
+{
+	u8 first[8];
+	bool head = false, preface = false;
+
+	if (len <= 0 || !buf)
+		return;
+	if (len >= 8 && !bpf_probe_read_user(first, sizeof(first), (const void *)buf) &&
+	    http_head(first, dir)) {
+		head = true;
+		preface = dir == TLSD_WRITE && first[0] == 'P' && first[1] == 'R' &&
+			  first[2] == 'I' && first[3] == ' ';
+		tls_head(ssl, buf, len, dir);
+	}
+	tls_stream(ssl, buf, len, dir, head, preface);
 }
 
 /* SSL_write(ssl, buf, num) and SSL_write_ex(ssl, buf, num, written): the plaintext before

@@ -270,6 +270,10 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 		return l->skel->maps.names_allow;
 	case LM_NAMES_BLOCK:
 		return l->skel->maps.names_block;
+	case LM_TLS_WANT:
+		return l->skel->maps.tls_want;
+	case LM_TLS_CAPCFG:
+		return l->skel->maps.tls_capcfg;
 	}
 	abort(); /* an enum loader_map value the list does not have */
 }

@@ -88,6 +88,10 @@ enum loader_map {
 	/* host patterns, for the names connections send (SNI, Host: enforce.c) */
 	LM_NAMES_ALLOW,
 	LM_NAMES_BLOCK,
+	/* what user space wants streamed of each SSL object, and the job's default
+	 * (bpf/tls.bpf.h, src/observe/capture.c) */
+	LM_TLS_WANT,
+	LM_TLS_CAPCFG,
 };
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check

@@ -54,6 +54,9 @@ struct dns_pending {
 	char qname[]; /* exactly as long as it needs */
 };
 
+static void capture_emit(void *ctx, const struct http_line *l);
+static void capture_emit_ws(void *ctx, const struct ev_hdr *h, const char *members);
+
 int collector_init(struct collector *c, int log_fd, const struct sensitive_list *sens,
 		   const char *step)
 {
@@ -75,6 +78,11 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	findings_init(&c->findings, &c->procs);
 	if (redactor_init(&c->redact, NULL))
 		return -1;
+	capture_init(&c->cap);
+	c->cap.redact = &c->redact;
+	c->cap.emit = capture_emit;
+	c->cap.emit_ws = capture_emit_ws;
+	c->cap.ctx = c;
 	return evlog_open_fd(&c->log, log_fd);
 }
 
@@ -1708,10 +1716,13 @@ static void tls_unseen(struct collector *c)
 	}
 }
 
-/* A request inside TLS waiting for its response. */
+/* A request inside TLS waiting for its response (and, above summary, its parts). */
 struct tls_pending {
 	struct ev_hdr h;
 	struct tls_head req;
+	bool have_resp;
+	struct tls_head resp;
+	int64_t resp_ts;
 };
 /* Requests waiting at once, all processes together; past it a request is logged unpaired. */
 #define TLS_PENDING_MAX 4096
@@ -1730,65 +1741,180 @@ static void render_path(struct collector *c, struct strbuf *sb, const char *path
 	sb_release(&j);
 }
 
-/* One `http` line: the request (NULL when its head was not seen), the response (NULL when none
- * came), the process that sent the request (else the one that read the response). */
-static void write_http(struct collector *c, const struct ev_hdr *h, const struct tls_head *req,
-		       const struct tls_head *resp, int64_t resp_ts)
+/* One `http` line (tlshttp.h): a transaction through OpenSSL, HTTP/1.x or one HTTP/2 stream. */
+static void write_http_line(struct collector *c, const struct http_line *l)
 {
 	struct strbuf *sb = &c->body;
 	struct proc *p;
 
 	sb_reset(sb);
-	p = render_head(c, h, "http", sb);
+	p = render_head(c, l->h, "http", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
 	sb_addstr(sb, ",\"tls\":true,\"library\":\"openssl\",\"protocol\":");
-	if (req && req->h2) {
-		/* HTTP/2 frames are not decoded: the connection is marked, not described */
-		sb_addstr(sb, "\"h2\",\"decoded\":false");
+	sb_addstr(sb, l->h2 ? "\"h2\"" : "\"http/1.1\"");
+	if (l->undecoded) {
+		/* HTTP/2 whose frames could not be followed from here on: said, never guessed */
+		sb_addstr(sb, ",\"decoded\":false,\"undecoded_reason\":");
+		json_cstr(sb, l->undecoded);
 		goto out;
 	}
-	sb_addstr(sb, "\"http/1.1\",\"decoded\":true,\"method\":");
-	json_cstr(sb, req ? req->method : NULL);
+	sb_addstr(sb, ",\"decoded\":true,\"method\":");
+	json_cstr(sb, l->method);
 	sb_addstr(sb, ",\"authority\":");
-	json_cstr(sb, req && req->authority[0] ? req->authority : NULL);
+	json_cstr(sb, l->authority && l->authority[0] ? l->authority : NULL);
 	sb_addstr(sb, ",\"path\":");
-	if (req)
-		render_path(c, sb, req->path);
+	if (l->path)
+		render_path(c, sb, l->path);
 	else
 		sb_addstr(sb, "null");
-	if (req && req->path_cut)
+	if (l->path_cut)
 		sb_addstr(sb, ",\"path_cut\":true");
+	if (l->h2)
+		sb_addf(sb, ",\"stream\":%u", l->stream);
 	sb_addstr(sb, ",\"status\":");
-	if (resp)
-		sb_addi(sb, resp->status);
+	if (l->status)
+		sb_addi(sb, l->status);
 	else
 		sb_addstr(sb, "null");
 	sb_addstr(sb, ",\"request_body_bytes\":");
-	if (req && req->length >= 0)
-		sb_addi(sb, req->length);
+	if (l->req_bytes >= 0)
+		sb_addi(sb, l->req_bytes);
 	else
 		sb_addstr(sb, "null");
 	sb_addstr(sb, ",\"response_body_bytes\":");
-	if (resp && resp->length >= 0)
-		sb_addi(sb, resp->length);
+	if (l->resp_bytes >= 0)
+		sb_addi(sb, l->resp_bytes);
 	else
 		sb_addstr(sb, "null");
 	sb_addstr(sb, ",\"duration_ms\":");
-	if (req && resp && resp_ts >= (int64_t)h->ts)
-		sb_addf(sb, "%.3f", (double)(resp_ts - (int64_t)h->ts) / 1e6);
+	if (l->duration_ns >= 0)
+		sb_addf(sb, "%.3f", (double)l->duration_ns / 1e6);
 	else
 		sb_addstr(sb, "null");
+	if (l->level) {
+		sb_addstr(sb, ",\"capture\":");
+		json_cstr(sb, l->level);
+	}
+	if (l->extra)
+		sb_addstr(sb, l->extra);
 out:
 	write_line(c, EV_TLS_DATA);
-	note_activity(c, h, p, "made an HTTP request inside TLS");
+	note_activity(c, l->h, p, "made an HTTP request inside TLS");
+}
+
+static void capture_emit(void *ctx, const struct http_line *l)
+{
+	write_http_line(ctx, l);
+}
+
+/* One WebSocket frame at `full` (capture.c renders its members). */
+static void capture_emit_ws(void *ctx, const struct ev_hdr *h, const char *members)
+{
+	struct collector *c = ctx;
+	struct strbuf *sb = &c->body;
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, h, "websocket", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(sb, members);
+	write_line(c, EV_TLS_CHUNK);
+}
+
+/* One `http` line from heads: the request (NULL when its head was not seen), the response (NULL
+ * when none came), the process that sent the request (else the one that read the response);
+ * ssl names the transaction's capture state (capture.c), whose members it takes. */
+static void write_http(struct collector *c, const struct ev_hdr *h, const struct tls_head *req,
+		       const struct tls_head *resp, int64_t resp_ts, uint64_t ssl)
+{
+	struct strbuf extra = STRBUF_INIT;
+	enum capture_level level = CAPTURE_SUMMARY;
+	struct http_line l = {
+	    .h = h,
+	    .req_bytes = req && req->length >= 0 ? req->length : -1,
+	    .resp_bytes = resp && resp->length >= 0 ? resp->length : -1,
+	    .duration_ns = req && resp && resp_ts >= (int64_t)h->ts ? resp_ts - (int64_t)h->ts : -1,
+	};
+
+	if (req && req->h2) {
+		/* HTTP/2 the decoder does not follow (capture.c): the connection is marked */
+		l.h2 = true;
+		l.undecoded = "HTTP/2 frames not streamed (too many connections, or h2 off)";
+		write_http_line(c, &l);
+		return;
+	}
+	if (req) {
+		l.method = req->method;
+		l.authority = req->authority;
+		l.path = req->path;
+		l.path_cut = req->path_cut;
+	}
+	if (resp)
+		l.status = resp->status;
+	if (req && resp && resp->status == 101 && req->websocket) {
+		sb_addstr(&extra, ",\"websocket\":true");
+		c->cap.st.ws_upgrades++;
+	}
+	if (req)
+		level = capture_h1_render(&c->cap, h->pid, ssl, &extra);
+	l.level = level > CAPTURE_SUMMARY ? capture_level_name(level) : NULL;
+	l.extra = extra.buf;
+	write_http_line(c, &l);
+	sb_release(&extra);
+}
+
+/* A request waiting for its response: written when it comes (at summary), or when the level's
+ * headers and body are in (capture.c). */
+static void tls_request(struct collector *c, const struct ev_tls_data *e,
+			const struct tls_head *head, const char *key)
+{
+	struct tls_pending *q = strmap_del(&c->tls_pending, key);
+	struct strmap_entry *ent;
+
+	if (q) /* the last request on this connection got no response head we saw */
+		write_http(c, &q->h, &q->req, q->have_resp ? &q->resp : NULL, q->resp_ts, e->ssl);
+	free(q);
+	capture_h1_request(&c->cap, e, capture_level_of(&c->cap, head->authority), head->method);
+	if (c->tls_pending.count >= TLS_PENDING_MAX) {
+		c->tls_pending_overflow++;
+		write_http(c, &e->h, head, NULL, 0, e->ssl);
+		return;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->h = e->h;
+	q->req = *head;
+	ent = strmap_put(&c->tls_pending, key, NULL);
+	ent->val = q;
+}
+
+static void tls_response(struct collector *c, const struct ev_tls_data *e,
+			 const struct tls_head *head, const char *key)
+{
+	struct strmap_entry *ent = strmap_get(&c->tls_pending, key);
+	struct tls_pending *q = ent ? ent->val : NULL;
+
+	/* an interim response (100 Continue): the final one follows; 101 switches protocols */
+	if (head->status < 200 && head->status != 101)
+		return;
+	if (q && !q->have_resp &&
+	    capture_captures(&c->cap, e->h.pid, e->ssl)) { /* written once its parts are in */
+		q->have_resp = true;
+		q->resp = *head;
+		q->resp_ts = (int64_t)e->h.ts;
+		capture_h1_response(&c->cap, e, head->status, head->length,
+				    head->status == 101 && q->req.websocket);
+		return;
+	}
+	q = strmap_del(&c->tls_pending, key);
+	write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, head, (int64_t)e->h.ts, e->ssl);
+	free(q);
 }
 
 static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 {
 	struct tls_head head;
-	struct tls_pending *q;
-	struct strmap_entry *ent;
 	char key[48];
 
 	if (!e->data_len) { /* a TLS connection's first write passed through the probes */
@@ -1800,32 +1926,32 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 	if (!tls_head_parse(e, &head))
 		return;
 	snprintf(key, sizeof(key), "%u:%llx", e->h.pid, (unsigned long long)e->ssl);
-	if (!head.request) {
-		if (head.status < 200)
-			return; /* an interim response (100 Continue): the final one follows */
-		q = strmap_del(&c->tls_pending, key);
-		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, &head, (int64_t)e->h.ts);
-		free(q);
+	if (!head.request)
+		tls_response(c, e, &head, key);
+	else if (head.h2 && !capture_h2_start(&c->cap, e))
+		write_http(c, &e->h, &head, NULL, 0, e->ssl);
+	else if (!head.h2)
+		tls_request(c, e, &head, key);
+}
+
+/* Plaintext streamed for a capture level or HTTP/2: a transaction whose parts are all in is
+ * written. */
+static void on_tls_chunk(struct collector *c, const struct ev_tls_chunk *e)
+{
+	char key[48];
+	struct strmap_entry *ent;
+	struct tls_pending *q;
+
+	if (!capture_chunk(&c->cap, e))
 		return;
-	}
-	if (head.h2) {
-		write_http(c, &e->h, &head, NULL, 0);
+	snprintf(key, sizeof(key), "%u:%llx", e->h.pid, (unsigned long long)e->ssl);
+	ent = strmap_get(&c->tls_pending, key);
+	q = ent ? ent->val : NULL;
+	if (!q || !q->have_resp)
 		return;
-	}
-	q = strmap_del(&c->tls_pending, key);
-	if (q) /* the last request on this connection got no response head we saw */
-		write_http(c, &q->h, &q->req, NULL, 0);
+	strmap_del(&c->tls_pending, key);
+	write_http(c, &q->h, &q->req, &q->resp, q->resp_ts, e->ssl);
 	free(q);
-	if (c->tls_pending.count >= TLS_PENDING_MAX) {
-		c->tls_pending_overflow++;
-		write_http(c, &e->h, &head, NULL, 0);
-		return;
-	}
-	q = xmalloc(sizeof(*q));
-	q->h = e->h;
-	q->req = head;
-	ent = strmap_put(&c->tls_pending, key, NULL);
-	ent->val = q;
 }
 
 /* The name a TCP connection's first bytes asked for (SNI, Host). A refused connection is
@@ -2059,6 +2185,12 @@ int collector_handle(void *ctx, void *data, size_t len)
 			       ((const struct ev_tls_data *)data)->data_len)
 			on_tls_data(c, data);
 		break;
+	case EV_TLS_CHUNK:
+		if (len >= sizeof(struct ev_tls_chunk) - TLS_CHUNK &&
+		    len >= sizeof(struct ev_tls_chunk) - TLS_CHUNK +
+			       ((const struct ev_tls_chunk *)data)->data_len)
+			on_tls_chunk(c, data);
+		break;
 	}
 	return 0;
 }
@@ -2080,10 +2212,15 @@ void collector_finish(struct collector *c)
 	strmap_for_each(e, &c->tls_pending)
 	{
 		const struct tls_pending *q = e->val;
+		uint64_t ssl = 0;
 
-		write_http(c, &q->h, &q->req, NULL, 0);
+		/* the key is "pid:ssl": the transaction's capture state goes with it */
+		if (strchr(e->key, ':'))
+			ssl = strtoull(strchr(e->key, ':') + 1, NULL, 16);
+		write_http(c, &q->h, &q->req, q->have_resp ? &q->resp : NULL, q->resp_ts, ssl);
 	}
 	strmap_clear(&c->tls_pending, free);
+	capture_finish(&c->cap);
 	tls_unseen(c);
 }
 
@@ -2096,6 +2233,7 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->gate_clients, free);
 	strmap_clear(&c->tls_pending, free);
 	strmap_clear(&c->tls_pids, free);
+	capture_release(&c->cap);
 	free(c->tls_conns);
 	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);
