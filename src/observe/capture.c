@@ -49,6 +49,7 @@ struct cap_conn {
 	bool head_method; /* the request was HEAD: its response has no body */
 	struct cap_side side[2]; /* [0] what the job wrote (request), [1] what it read */
 	bool h2, ws;
+	bool ws_live; /* the upgrade's line is written: what follows is frames */
 	struct h2_conn *h2c;
 	struct ev_hdr last_h[2];
 	uint64_t h2_seen[2];
@@ -223,7 +224,7 @@ static void conn_free(struct cap_conn *k)
 /* Something in flight: an HTTP/1.x transaction or an HTTP/2 stream waiting. */
 static bool conn_busy(const struct cap_conn *k)
 {
-	return k->side[0].started || k->nstreams || k->ws;
+	return k->side[0].started || k->nstreams || k->ws_live;
 }
 
 static struct cap_conn *conn_get(struct httpcap *c, uint32_t pid, uint64_t ssl, bool create)
@@ -589,6 +590,8 @@ enum capture_level capture_h1_render(struct httpcap *c, uint32_t pid, uint64_t s
 	side_reset(c, &k->side[1]);
 	if (!k->ws)
 		conn_forget(c, k);
+	else
+		k->ws_live = true;
 	return l;
 }
 
@@ -963,7 +966,7 @@ bool capture_chunk(struct httpcap *c, const struct ev_tls_chunk *e)
 		h2_bytes(k, e, dir);
 		return false;
 	}
-	if (k->ws && k->side[1].hdr_done) {
+	if (k->ws_live) {
 		if (k->level == CAPTURE_FULL)
 			ws_feed(k, dir, &e->h, e->data, n);
 		return false;
