@@ -161,33 +161,59 @@ static __always_inline struct tls_want *tls_want_of(u64 ssl, u32 d, bool head, b
 	return bpf_map_lookup_elem(&tls_want, &k);
 }
 
+/* One chunk of the call's buffer: chunk i of [0, n). 1 stops the walk. */
+struct tls_chunk_walk {
+	struct tls_chunk_scratch *s;
+	u64 buf;
+	u32 n;
+};
+
+static __always_inline long tls_chunk_one(u32 i, struct tls_chunk_walk *w)
+{
+	struct tls_chunk_scratch *s = w->s;
+	u32 off = i * TLS_CHUNK, m;
+
+	if (i >= TLS_CHUNKS_PER_CALL || off >= w->n)
+		return 1;
+	m = w->n - off;
+	if (m > TLS_CHUNK)
+		m = TLS_CHUNK;
+	asm volatile("" : "+r"(m));
+	m = ((m - 1) & (TLS_CHUNK - 1)) + 1;
+	s->ev.off = off;
+	if (bpf_probe_read_user(s->ev.data, m, (const void *)(w->buf + off))) {
+		/* an unreadable page: say where the stream breaks */
+		s->ev.data_len = 0;
+		s->ev.flags |= TLSC_CUT;
+		emit(&s->ev, sizeof(s->ev) - TLS_CHUNK, EV_TLS_CHUNK);
+		return 1;
+	}
+	s->ev.data_len = m;
+	if (i == TLS_CHUNKS_PER_CALL - 1 && off + m < w->n)
+		s->ev.flags |= TLSC_CUT;
+	emit(&s->ev, sizeof(s->ev) - TLS_CHUNK + m, EV_TLS_CHUNK);
+	return 0;
+}
+
+static long tls_chunk_step(u32 i, void *ctx)
+{
+	return tls_chunk_one(i, ctx);
+}
+
 /* Sends bytes [0, n) of the call's buffer as chunks; past TLS_CHUNKS_PER_CALL chunks the rest
- * is flagged, not sent. */
+ * is flagged, not sent. bpf_loop where there is one: its step is verified once, not per
+ * chunk, which keeps the three programs that stream cheap to load. */
 static __always_inline void tls_chunks(struct tls_chunk_scratch *s, u64 buf, u32 n)
 {
-	for (int i = 0; i < TLS_CHUNKS_PER_CALL; i++) {
-		u32 off = (u32)i * TLS_CHUNK, m;
+	struct tls_chunk_walk w = {.s = s, .buf = buf, .n = n};
 
-		if (off >= n)
-			break;
-		m = n - off;
-		if (m > TLS_CHUNK)
-			m = TLS_CHUNK;
-		asm volatile("" : "+r"(m));
-		m = ((m - 1) & (TLS_CHUNK - 1)) + 1;
-		s->ev.off = off;
-		if (bpf_probe_read_user(s->ev.data, m, (const void *)(buf + off))) {
-			/* an unreadable page: say where the stream breaks */
-			s->ev.data_len = 0;
-			s->ev.flags |= TLSC_CUT;
-			emit(&s->ev, sizeof(s->ev) - TLS_CHUNK, EV_TLS_CHUNK);
-			return;
-		}
-		s->ev.data_len = m;
-		if (i == TLS_CHUNKS_PER_CALL - 1 && off + m < n)
-			s->ev.flags |= TLSC_CUT;
-		emit(&s->ev, sizeof(s->ev) - TLS_CHUNK + m, EV_TLS_CHUNK);
+	if (have_bpf_loop) {
+		bpf_loop(TLS_CHUNKS_PER_CALL, tls_chunk_step, &w, 0);
+		return;
 	}
+	for (int i = 0; i < TLS_CHUNKS_PER_CALL; i++)
+		if (tls_chunk_one(i, &w))
+			break;
 }
 
 static __always_inline void tls_stream(u64 ssl, u64 buf, s64 len, u32 dir, bool head,
