@@ -23,6 +23,17 @@ CFLAGS  += $(PREFIXMAP) -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSIO
 	   -DRW_DATADIR='"$(PREFIX)/share/runwarden"' -Isrc -Ibpf -I$(B) \
 	   $(shell pkg-config --cflags libpq)
 LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3 -lnghttp2
+# The shipped binary (build/runwarden, the release tarball's bin/runwarden) runs on the CI runners
+# users have (Ubuntu 22.04/24.04, other distributions), whose libbpf, libgit2, jansson and yaml
+# differ from Debian 12's or are absent. So those are linked in statically (libgit2 with its own
+# static dependencies), and only what every such system has with the same ABI is left dynamic:
+# glibc (2.34 at most), libcrypto.so.3, libcurl.so.4 and libgssapi_krb5.so.2 (libgit2's Negotiate
+# auth, which runwarden never uses; libcurl already depends on it). libcrypto stays dynamic
+# because libcurl's libssl uses it: two copies of OpenSSL in one process is not a thing to ship.
+# tests/e2e/test_dist.py holds the binary to this list.
+LDLIBS_SHIP := -Wl,-Bstatic -lbpf -lelf -ljansson -lyaml -lsqlite3 -lnghttp2 \
+	       -lgit2 -lmbedtls -lmbedx509 -lmbedcrypto -lhttp_parser -lssh2 -lpcre2-8 -lz \
+	       -Wl,-Bdynamic -lcrypto -lcurl -l:libgssapi_krb5.so.2 -lpthread -ldl -lm -lrt -lresolv
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIBSRC  := $(filter-out src/main.c,$(SRC))
@@ -69,7 +80,7 @@ $(B)/src/kernel/loader.o $(B)/san/src/kernel/loader.o: $(B)/runwarden.skel.h
 
 $(B)/runwarden: $(OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_SHIP)
 
 $(B)/runwarden-san: $(SAN_OBJ)
 	@echo "  LD      $@"
