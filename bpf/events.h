@@ -47,8 +47,8 @@ typedef __s64 s64;
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
 	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
 	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
-	X(TLS_DATA, "http")		/* an HTTP head written or read through OpenSSL (uprobes) */ \
-	X(TLS_CHUNK, "http_data")	/* plaintext streamed for a capture level or HTTP/2 */
+	X(TLS_DATA, "http")	  /* an HTTP head written or read through OpenSSL (uprobes) */     \
+	X(TLS_CHUNK, "http_data") /* plaintext streamed for a capture level or HTTP/2 */
 
 enum ev_kind {
 	EV_NONE = 0,

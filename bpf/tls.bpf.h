@@ -216,8 +216,7 @@ static __always_inline void tls_chunks(struct tls_chunk_scratch *s, u64 buf, u32
 			break;
 }
 
-static __always_inline void tls_stream(u64 ssl, u64 buf, s64 len, u32 dir, bool head,
-				       bool preface)
+static __always_inline void tls_stream(u64 ssl, u64 buf, s64 len, u32 dir, bool head, bool preface)
 {
 	u32 d = (dir - 1) & 1, zero = 0, left, n;
 	struct tls_chunk_scratch *s;

@@ -84,7 +84,8 @@ int job_capture_arm(struct httpcap *cap, const struct enforce *e, const struct l
 	cap->judge_ctx = &judge;
 	capture_kernel_cfg(&cap->cfg, &kc);
 	if (bpf_map_update_elem(loader_map_fd(ld, LM_TLS_CAPCFG), &zero, &kc, BPF_ANY)) {
-		snprintf(err, errlen, "cannot set the kernel's capture config: %s", strerror(errno));
+		snprintf(err, errlen, "cannot set the kernel's capture config: %s",
+			 strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -46,7 +46,7 @@ struct cap_conn {
 	uint32_t pid;
 	uint64_t ssl;
 	enum capture_level level;
-	bool head_method; /* the request was HEAD: its response has no body */
+	bool head_method;	 /* the request was HEAD: its response has no body */
 	struct cap_side side[2]; /* [0] what the job wrote (request), [1] what it read */
 	bool h2, ws;
 	bool ws_live; /* the upgrade's line is written: what follows is frames */
@@ -186,8 +186,12 @@ static void h2_say_broken(struct cap_conn *k)
 
 	for (int s = 0; s < 2; s++) {
 		struct h2_dir *d = &k->h2c->d[s];
-		struct http_line l = {.h = &k->last_h[s], .h2 = true, .status = 0,
-				      .req_bytes = -1, .resp_bytes = -1, .duration_ns = -1,
+		struct http_line l = {.h = &k->last_h[s],
+				      .h2 = true,
+				      .status = 0,
+				      .req_bytes = -1,
+				      .resp_bytes = -1,
+				      .duration_ns = -1,
 				      .undecoded = d->broken};
 
 		if (!d->broken || k->said[s])
@@ -242,7 +246,8 @@ static struct cap_conn *conn_get(struct httpcap *c, uint32_t pid, uint64_t ssl, 
 	if (!create)
 		return NULL;
 	if (c->conns.count >= CAPTURE_CONNS_MAX) {
-		/* the least recently used idle one makes room; none idle: this one goes untracked */
+		/* the least recently used idle one makes room; none idle: this one goes untracked
+		 */
 		struct strmap_entry *v = NULL;
 
 		strmap_for_each(x, &c->conns)
@@ -288,9 +293,9 @@ void capture_release(struct httpcap *c)
 
 static bool credential_header(const char *name, size_t n)
 {
-	static const char *const names[] = {"authorization", "proxy-authorization", "cookie",
-					    "set-cookie",    "x-api-key",	    "x-auth-token",
-					    "x-csrf-token",  NULL};
+	static const char *const names[] = {
+	    "authorization", "proxy-authorization", "cookie",	    "set-cookie",
+	    "x-api-key",     "x-auth-token",	    "x-csrf-token", NULL};
 
 	for (int i = 0; names[i]; i++)
 		if (strlen(names[i]) == n && !strncasecmp(names[i], name, n))
@@ -340,7 +345,8 @@ static void h1_headers_json(const struct redactor *r, const char *p, size_t n, s
 			if (!first)
 				sb_addch(sb, ',');
 			first = false;
-			capture_header_json(r, line, (size_t)(colon - line), line + vs, ve - vs, sb);
+			capture_header_json(r, line, (size_t)(colon - line), line + vs, ve - vs,
+					    sb);
 		}
 		if (!nl)
 			break;
@@ -447,8 +453,8 @@ static bool side_complete(const struct cap_conn *k, int dir)
 static void ws_feed(struct cap_conn *k, int dir, const struct ev_hdr *h, const uint8_t *p,
 		    size_t n);
 
-bool capture_h1_response(struct httpcap *c, const struct ev_tls_data *e, int status,
-			 int64_t length, bool websocket)
+bool capture_h1_response(struct httpcap *c, const struct ev_tls_data *e, int status, int64_t length,
+			 bool websocket)
 {
 	struct cap_conn *k = conn_get(c, e->h.pid, e->ssl, false);
 	struct cap_side *s;
@@ -564,8 +570,9 @@ enum capture_level capture_h1_render(struct httpcap *c, uint32_t pid, uint64_t s
 	}
 	l = k->level;
 	c->st.transactions[l]++;
-	if (budget_take(c, k->side[0].hdr.len + k->side[1].hdr.len + k->side[0].body.len +
-			       k->side[1].body.len,
+	if (budget_take(c,
+			k->side[0].hdr.len + k->side[1].hdr.len + k->side[0].body.len +
+			    k->side[1].body.len,
 			sb)) {
 		const char *names[2] = {"request_headers", "response_headers"};
 
@@ -599,8 +606,8 @@ enum capture_level capture_h1_render(struct httpcap *c, uint32_t pid, uint64_t s
 
 static const char *ws_opcode(uint8_t op)
 {
-	static const char *const names[16] = {"continuation", "text", "binary", NULL, NULL,
-					       NULL, NULL, NULL, "close", "ping", "pong"};
+	static const char *const names[16] = {"continuation", "text", "binary", NULL,	NULL,  NULL,
+					      NULL,	      NULL,   "close",	"ping", "pong"};
 
 	return names[op & 15];
 }
@@ -624,9 +631,9 @@ static void ws_emit(struct cap_conn *k, int dir, struct ws_dir *w, bool complete
 		json_cstr(&sb, op);
 	else
 		sb_addu(&sb, w->opcode);
-	sb_addf(&sb, ",\"fin\":%s,\"masked\":%s,\"length\":%llu,\"payload\":",
-		w->fin ? "true" : "false", w->masked ? "true" : "false",
-		(unsigned long long)w->len);
+	sb_addf(&sb,
+		",\"fin\":%s,\"masked\":%s,\"length\":%llu,\"payload\":", w->fin ? "true" : "false",
+		w->masked ? "true" : "false", (unsigned long long)w->len);
 	redact_text(c->redact, w->payload.buf ? w->payload.buf : "", w->payload.len, false, &v);
 	json_str(&sb, v.buf ? v.buf : "", v.len);
 	sb_addf(&sb, ",\"payload_cut\":%s", w->cut || !complete ? "true" : "false");
@@ -640,8 +647,7 @@ out:
 }
 
 /* RFC 6455 frames of one direction: header, then payload (unmasked), one line per frame. */
-static void ws_feed(struct cap_conn *k, int dir, const struct ev_hdr *h, const uint8_t *p,
-		    size_t n)
+static void ws_feed(struct cap_conn *k, int dir, const struct ev_hdr *h, const uint8_t *p, size_t n)
 {
 	struct ws_dir *w = &k->wsd[dir];
 	struct httpcap *c = k->cap;
@@ -656,7 +662,10 @@ static void ws_feed(struct cap_conn *k, int dir, const struct ev_hdr *h, const u
 				if (w->fh_have == 2) {
 					uint8_t l7 = w->fh[1] & 0x7f;
 
-					w->fh_need = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) +
+					w->fh_need = 2 +
+						     (l7 == 126	  ? 2
+						      : l7 == 127 ? 8
+								  : 0) +
 						     ((w->fh[1] & 0x80) ? 4 : 0);
 				}
 			}
@@ -760,8 +769,8 @@ static void stream_emit(struct cap_conn *k, struct h2_stream *s)
 		for (int d = 0; s->level == CAPTURE_FULL && d < 2; d++) {
 			struct strbuf v = STRBUF_INIT;
 
-			redact_text(c->redact, s->body[d].buf ? s->body[d].buf : "",
-				    s->body[d].len, false, &v);
+			redact_text(c->redact, s->body[d].buf ? s->body[d].buf : "", s->body[d].len,
+				    false, &v);
 			sb_addf(&x, ",\"%s\":", bn[d]);
 			json_str(&x, v.buf ? v.buf : "", v.len);
 			sb_addf(&x, ",\"%s_cut\":%s", bn[d], s->body_cut[d] ? "true" : "false");
@@ -871,8 +880,7 @@ static void h2_headers(void *ctx, int side, uint32_t id, const struct h2_field *
 		stream_done(k, id);
 }
 
-static void h2_data(void *ctx, int side, uint32_t id, const uint8_t *p, size_t n,
-		    bool end_stream)
+static void h2_data(void *ctx, int side, uint32_t id, const uint8_t *p, size_t n, bool end_stream)
 {
 	struct cap_conn *k = ctx;
 	struct h2_stream *s = stream_find(k, id, NULL);

@@ -41,17 +41,18 @@ struct capture_cfg {
 
 struct capture_stats {
 	uint64_t transactions[CAPTURE_FULL + 1]; /* lines written at each level */
-	uint64_t budget_skipped;   /* transactions whose headers/bodies the spent budget left out */
-	uint64_t bytes_logged;	   /* header and body bytes written */
-	uint64_t headers_cut;	   /* header blocks cut at header_bytes */
-	uint64_t bodies_cut;	   /* bodies cut at body_bytes */
-	uint64_t held_refused;	   /* bytes not kept: CAPTURE_HELD_MAX reached */
-	uint64_t conns_untracked;  /* connections past CAPTURE_CONNS_MAX (at summary, or h2 undecoded) */
-	uint64_t gaps;		   /* calls whose bytes were wanted but not all sent (per-call cap) */
-	uint64_t h2_connections;   /* HTTP/2 connections decoded */
-	uint64_t h2_streams;	   /* HTTP/2 streams written */
+	uint64_t budget_skipped; /* transactions whose headers/bodies the spent budget left out */
+	uint64_t bytes_logged;	 /* header and body bytes written */
+	uint64_t headers_cut;	 /* header blocks cut at header_bytes */
+	uint64_t bodies_cut;	 /* bodies cut at body_bytes */
+	uint64_t held_refused;	 /* bytes not kept: CAPTURE_HELD_MAX reached */
+	uint64_t
+	    conns_untracked; /* connections past CAPTURE_CONNS_MAX (at summary, or h2 undecoded) */
+	uint64_t gaps;	     /* calls whose bytes were wanted but not all sent (per-call cap) */
+	uint64_t h2_connections;       /* HTTP/2 connections decoded */
+	uint64_t h2_streams;	       /* HTTP/2 streams written */
 	uint64_t h2_streams_untracked; /* streams past CAPTURE_STREAMS_MAX: not written */
-	uint64_t h2_undecoded;	   /* directions of HTTP/2 connections not decoded to their end */
+	uint64_t h2_undecoded; /* directions of HTTP/2 connections not decoded to their end */
 	uint64_t ws_upgrades;
 	uint64_t ws_frames;	    /* frame lines written */
 	uint64_t ws_frames_skipped; /* frames seen but not written (budget) */
@@ -68,8 +69,8 @@ struct httpcap {
 	void (*emit)(void *ctx, const struct http_line *l);
 	/* Writes one websocket frame line, members rendered. */
 	void (*emit_ws)(void *ctx, const struct ev_hdr *h, const char *members);
-	void *ctx;	 /* of emit, emit_ws (the collector) */
-	void *judge_ctx; /* of level_of, want (the job) */
+	void *ctx;	     /* of emit, emit_ws (the collector) */
+	void *judge_ctx;     /* of level_of, want (the job) */
 	struct strmap conns; /* "pid:ssl" -> struct cap_conn */
 	uint64_t held;
 	bool finished;
@@ -92,8 +93,8 @@ void capture_h1_request(struct httpcap *c, const struct ev_tls_data *e, enum cap
 bool capture_captures(const struct httpcap *c, uint32_t pid, uint64_t ssl);
 /* The response head of that request (websocket: a 101 to an Upgrade: websocket request);
  * true when the transaction's line can be written now. */
-bool capture_h1_response(struct httpcap *c, const struct ev_tls_data *e, int status,
-			 int64_t length, bool websocket);
+bool capture_h1_response(struct httpcap *c, const struct ev_tls_data *e, int status, int64_t length,
+			 bool websocket);
 /* An HTTP/2 connection preface: the connection is decoded from its chunks; false when it
  * cannot be (too many connections: counted). */
 bool capture_h2_start(struct httpcap *c, const struct ev_tls_data *e);

@@ -15,11 +15,11 @@ enum {
 	F_PUSH_PROMISE = 5,
 	F_CONTINUATION = 9,
 };
-#define FL_END_STREAM  0x1
-#define FL_ACK	       0x1
-#define FL_END_HEADERS 0x4
-#define FL_PADDED      0x8
-#define FL_PRIORITY    0x20
+#define FL_END_STREAM		   0x1
+#define FL_ACK			   0x1
+#define FL_END_HEADERS		   0x4
+#define FL_PADDED		   0x8
+#define FL_PRIORITY		   0x20
 #define SETTINGS_HEADER_TABLE_SIZE 1
 /* Decoded names and values of one block passed on: an HPACK block can name a big table entry
  * many times over (each index one byte), so the output is bounded, not only the input. */
@@ -100,7 +100,8 @@ static int inflate_block(struct h2_conn *c, int side)
 		in += r;
 		left -= (size_t)r;
 		if (fl & NGHTTP2_HD_INFLATE_EMIT) {
-			if (n < H2_FIELDS_MAX && nv.namelen + nv.valuelen <= H2_DECODED_MAX - used) {
+			if (n < H2_FIELDS_MAX &&
+			    nv.namelen + nv.valuelen <= H2_DECODED_MAX - used) {
 				f[n].name = memcpy(arena + used, nv.name, nv.namelen);
 				f[n].name_len = nv.namelen;
 				used += nv.namelen;

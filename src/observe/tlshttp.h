@@ -32,9 +32,9 @@ struct http_line {
 	int status; /* 0: none seen */
 	int64_t req_bytes, resp_bytes;
 	int64_t duration_ns;
-	uint32_t stream;      /* HTTP/2 stream id (0: HTTP/1.x) */
-	const char *level;    /* the capture level, NULL when summary */
-	const char *extra;    /* more members, rendered: ,"request_headers":... (may be NULL) */
+	uint32_t stream;       /* HTTP/2 stream id (0: HTTP/1.x) */
+	const char *level;     /* the capture level, NULL when summary */
+	const char *extra;     /* more members, rendered: ,"request_headers":... (may be NULL) */
 	const char *undecoded; /* HTTP/2 not decoded past this point, and why */
 };
 

@@ -424,8 +424,9 @@ static int entry_key(struct yp *y, int idx, const char *key, yaml_mark_t km, voi
 		return 0;
 	case 5: /* capture */
 		if (c->block)
-			return fail(y, km, "%s: a blocked destination has nothing to capture; set "
-					   "`capture: {not_allowed: ...}` at the top level",
+			return fail(y, km,
+				    "%s: a blocked destination has nothing to capture; set "
+				    "`capture: {not_allowed: ...}` at the top level",
 				    c->ctx);
 		if (get_word(y, "capture", capture_words, &w))
 			return -1;
@@ -770,8 +771,9 @@ static int get_size(struct yp *y, const char *ctx, uint64_t max, uint64_t *out)
 			break;
 		}
 	}
-	return fail(y, MARK(y), "%s: '%s': expected a size in bytes (65536, 64KiB, 1MiB), 1 to %llu",
-		    ctx, shown(buf, s, n), (unsigned long long)max);
+	return fail(y, MARK(y),
+		    "%s: '%s': expected a size in bytes (65536, 64KiB, 1MiB), 1 to %llu", ctx,
+		    shown(buf, s, n), (unsigned long long)max);
 }
 
 static const char *const capture_keys[] = {"default",	   "not_allowed", "body_bytes",
@@ -841,10 +843,9 @@ enum {
 	K_ON_FINDING,
 	K_CAPTURE
 };
-static const char *const top_keys[] = {"version", "mode",	"allow", "block",
-				       "steps",	  "dns",	"files", "fail_on_violation",
-				       "inbound", "on_finding", "capture",
-				       NULL};
+static const char *const top_keys[] = {"version", "mode",	"allow",   "block",
+				       "steps",	  "dns",	"files",   "fail_on_violation",
+				       "inbound", "on_finding", "capture", NULL};
 
 /* Inbound peers are addresses: a connecting peer has no name to check. */
 static int parse_inbound(struct yp *y, struct policy *p)

@@ -91,8 +91,14 @@ static void put(struct buf *b, const void *p, size_t n)
 static void frame(struct buf *b, uint8_t type, uint8_t flags, uint32_t stream, const void *p,
 		  size_t n)
 {
-	uint8_t h[9] = {(uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, type, flags,
-			(uint8_t)(stream >> 24), (uint8_t)(stream >> 16), (uint8_t)(stream >> 8),
+	uint8_t h[9] = {(uint8_t)(n >> 16),
+			(uint8_t)(n >> 8),
+			(uint8_t)n,
+			type,
+			flags,
+			(uint8_t)(stream >> 24),
+			(uint8_t)(stream >> 16),
+			(uint8_t)(stream >> 8),
 			(uint8_t)stream};
 
 	put(b, h, 9);
@@ -128,8 +134,8 @@ static struct h2_conn *conn(struct seen *s)
 	return &c;
 }
 
-static const char *const req[] = {":method", "POST",	       ":scheme", "https",
-				  ":path",   "/upload?x=1",     ":authority", "good.test",
+static const char *const req[] = {":method",	   "POST",	  ":scheme",	"https",
+				  ":path",	   "/upload?x=1", ":authority", "good.test",
 				  "authorization", "Bearer abc"};
 
 /* A request's HEADERS and DATA, fed whole and one byte at a time: the same fields. */
@@ -151,12 +157,13 @@ static void test_request_any_cut(void **st)
 		size_t first = n = deflate(d, req, 5, blk, sizeof(blk));
 		frame(&b, 1, 0x4, 1, blk, n);
 		frame(&b, 0, 0x1, 1, "hello", 5);
-		n = deflate(d, req, 5, blk, sizeof(blk)); /* the same again: indexed from the table */
+		n = deflate(d, req, 5, blk,
+			    sizeof(blk)); /* the same again: indexed from the table */
 		assert_true(n < first);
 		frame(&b, 1, 0x5, 3, blk, n);
 		for (size_t i = 0; i < b.n; i += step)
-			assert_int_equal(h2_feed(c, H2_CLIENT, b.b + i, b.n - i < step ? b.n - i : step),
-					 0);
+			assert_int_equal(
+			    h2_feed(c, H2_CLIENT, b.b + i, b.n - i < step ? b.n - i : step), 0);
 		assert_int_equal(s.headers, 2);
 		assert_string_equal(s.method, "POST");
 		assert_string_equal(s.path, "/upload?x=1");
@@ -183,14 +190,14 @@ static void test_padded_priority_continuation(void **st)
 	assert_int_equal(nghttp2_hd_deflate_new(&d, 4096), 0);
 	b.n = 0;
 	n = deflate(d, req, 5, blk, sizeof(blk));
-	p[0] = 3;			 /* pad length */
-	memset(p + 1, 0, 5);		 /* priority: dependency and weight */
-	memcpy(p + 6, blk, 10);		 /* first fragment */
-	memset(p + 16, 0, 3);		 /* padding */
+	p[0] = 3;		/* pad length */
+	memset(p + 1, 0, 5);	/* priority: dependency and weight */
+	memcpy(p + 6, blk, 10); /* first fragment */
+	memset(p + 16, 0, 3);	/* padding */
 	put(&b, preface, 24);
-	frame(&b, 1, 0x8 | 0x20, 1, p, 19);		    /* PADDED|PRIORITY, no END_HEADERS */
-	frame(&b, 9, 0, 1, blk + 10, 5);		    /* CONTINUATION */
-	frame(&b, 9, 0x4, 1, blk + 15, n - 15);		    /* CONTINUATION|END_HEADERS */
+	frame(&b, 1, 0x8 | 0x20, 1, p, 19);	/* PADDED|PRIORITY, no END_HEADERS */
+	frame(&b, 9, 0, 1, blk + 10, 5);	/* CONTINUATION */
+	frame(&b, 9, 0x4, 1, blk + 15, n - 15); /* CONTINUATION|END_HEADERS */
 	p[0] = 2;
 	memcpy(p + 1, "abcd", 4);
 	memset(p + 5, 0, 2);
@@ -327,14 +334,15 @@ static void test_header_redaction(void **st)
 {
 	struct redactor r;
 	struct strbuf sb = STRBUF_INIT;
-	static const char *const secret_names[] = {"Authorization", "proxy-authorization",
-						   "Cookie", "set-cookie"};
+	static const char *const secret_names[] = {"Authorization", "proxy-authorization", "Cookie",
+						   "set-cookie"};
 
 	(void)st;
 	assert_int_equal(redactor_init(&r, NULL), 0);
 	for (size_t i = 0; i < 4; i++) {
 		sb_reset(&sb);
-		capture_header_json(&r, secret_names[i], strlen(secret_names[i]), "abc def", 7, &sb);
+		capture_header_json(&r, secret_names[i], strlen(secret_names[i]), "abc def", 7,
+				    &sb);
 		assert_non_null(strstr(sb_str(&sb), "[redacted:"));
 		assert_null(strstr(sb_str(&sb), "abc"));
 	}
@@ -352,9 +360,12 @@ static void test_header_redaction(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_request_any_cut), cmocka_unit_test(test_padded_priority_continuation),
-	    cmocka_unit_test(test_hostile),	    cmocka_unit_test(test_hpack_bomb),
-	    cmocka_unit_test(test_table_size),	    cmocka_unit_test(test_header_redaction),
+	    cmocka_unit_test(test_request_any_cut),
+	    cmocka_unit_test(test_padded_priority_continuation),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_hpack_bomb),
+	    cmocka_unit_test(test_table_size),
+	    cmocka_unit_test(test_header_redaction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
