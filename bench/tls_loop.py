@@ -4,7 +4,11 @@
 every request passes the SSL_write/SSL_read uprobes and is an `http` line) against a threaded
 Python TLS server on 127.0.77.1, bare and under `run` (observe, no policy), alternated.
 
-    bench/tls_loop.py [--requests 1000] [--rounds 5] [--rw build/runwarden]
+    bench/tls_loop.py [--requests 1000] [--rounds 5] [--rw build/runwarden] [--capture LEVEL]
+
+--capture details|full runs under a policy whose `capture:` is that level (every request's
+headers, and at full its bodies, streamed by the kernel and written), and checks each line has
+them; without it, no policy (summary).
 
 Prints the median wall time of the loop (measured inside the client, so start-up and the
 run's arming are left out) bare and under run, and the ratio.
@@ -72,6 +76,7 @@ def main():
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rw", default=os.path.join(ROOT, "build", "runwarden"))
+    ap.add_argument("--capture", choices=["summary", "details", "full"])
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         crt, _ = certs(d)
@@ -80,21 +85,31 @@ def main():
         with open(client, "w") as f:
             f.write(CLIENT)
         cmd = ["/usr/bin/python3", client, crt, ADDR, str(PORT), str(a.requests)]
+        opts = []
+        if a.capture:
+            pol = os.path.join(d, "policy.yaml")
+            with open(pol, "w") as f:
+                f.write(f"version: 1\nmode: observe\ncapture: {a.capture}\n")
+            opts = ["--policy", pol]
         bare, under = [], []
         for r in range(a.rounds):
             bare.append(float(subprocess.run(cmd, check=True, capture_output=True,
                                              text=True).stdout))
             out = os.path.join(d, f"out{r}")
-            p = subprocess.run([a.rw, "run", "--out", out, "--no-sign", "--", *cmd],
+            p = subprocess.run([a.rw, "run", "--out", out, "--no-sign", *opts, "--", *cmd],
                                check=True, capture_output=True, text=True)
             under.append(float(p.stdout))
+            want = '"kind":"http"'
+            if a.capture in ("details", "full"):
+                want = f'"capture":"{a.capture}"'
             with open(os.path.join(out, "events.ndjson")) as f:
-                lines = sum(1 for l in f if '"kind":"http"' in l)
+                lines = sum(1 for l in f if want in l)
             if lines < a.requests:
                 sys.exit(f"only {lines} http lines for {a.requests} requests")
         srv.shutdown()
     mb, mu = statistics.median(bare), statistics.median(under)
-    print(f"{a.requests} HTTPS requests, keep-alive, median of {a.rounds}: "
+    print(f"{a.requests} HTTPS requests, keep-alive, capture {a.capture or 'summary'}, "
+          f"median of {a.rounds}: "
           f"bare {mb * 1e3:.1f} ms ({mb / a.requests * 1e6:.0f} us/request), "
           f"under run {mu * 1e3:.1f} ms ({mu / a.requests * 1e6:.0f} us/request): "
           f"x{mu / mb:.3f} ({(mu / mb - 1) * 100:+.1f}%)")

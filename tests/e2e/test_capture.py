@@ -278,6 +278,48 @@ class Capture(RwTestCase):
         self.assertEqual(big["response_body_bytes"], BIG)
         self.assertGreaterEqual(run.summary["capture"]["bodies_cut"], 1)
 
+    def test_budget_spent_is_said(self):
+        """A 1 KiB budget: the first transactions' headers fit, the rest are written at summary
+        with capture_skipped, and summary.json counts them."""
+        run = self.job("for i in 1 2 3 4 5 6; do curl -sS --cacert \"$CA\" -o /dev/null "
+                       "https://good.test:8443/b$i; done", "{default: details, budget_bytes: 1KiB}")
+        self.assertEqual(run.rc, 0, run.stderr)
+        lines = [self.by_path(run)[f"/b{i}"] for i in range(1, 7)]
+        kept = [e for e in lines if "request_headers" in e]
+        skipped = [e for e in lines if e.get("capture_skipped") == "budget"]
+        self.assertTrue(kept, lines)
+        self.assertTrue(skipped, lines)
+        self.assertEqual(len(kept) + len(skipped), 6)
+        cap = run.summary["capture"]
+        self.assertEqual(cap["budget_skipped"], len(skipped))
+        self.assertLessEqual(cap["bytes_logged"], 1024)
+
+    def test_many_connections_at_full(self):
+        """300 connections each with a request in flight at full: the connections past the cap
+        are counted, every transaction still has its line."""
+        py = os.path.join(self.tmp, "many.py")
+        with open(py, "w") as f:
+            f.write("import os,socket,ssl\n"
+                    "c=ssl.create_default_context(cafile=os.environ['CA'])\n"
+                    "ss=[]\n"
+                    "a=socket.getaddrinfo('good.test',8443,socket.AF_INET)[0][4]\n"
+                    "for i in range(300):\n"
+                    "  s=c.wrap_socket(socket.create_connection(a),"
+                    "server_hostname='good.test')\n"
+                    "  s.sendall(b'GET /m%d HTTP/1.1\\r\\nHost: good.test\\r\\n\\r\\n' % i)\n"
+                    "  ss.append(s)\n"
+                    "for s in ss:\n"
+                    "  b=b''\n"
+                    "  while not b.endswith(b'\\n') or b'hello' not in b: b+=s.recv(4096)\n"
+                    "print('done')\n")
+        run = self.job(f"ulimit -n 4096; {PY} {py}", "full")
+        self.assertIn("done", run.stdout, run.stderr)
+        paths = self.by_path(run)
+        self.assertEqual(len([p for p in paths if p.startswith("/m")]), 300)
+        cap = run.summary["capture"]
+        self.assertGreater(cap["conns_untracked"], 0, cap)
+        self.assertEqual(cap["transactions"]["full"] + cap["transactions"]["summary"], 300, cap)
+
     def test_level_by_verdict_and_entry(self):
         """observe: evil.test is not allowed (full), good.test's entry says details."""
         run = self.job('curl -sS --cacert "$CA" -o /dev/null https://good.test:8443/g; '
