@@ -12,7 +12,8 @@
  * space asks per SSL object (map tls_want: a capture level's headers and
  * bodies, an HTTP/2 connection's frames), in chunks (ev_tls_chunk).
  * Hooks: uprobe/SSL_write (also SSL_write_ex), uprobe/SSL_read (also
- * SSL_read_ex), uretprobe/SSL_read, uretprobe/SSL_read_ex.
+ * SSL_read_ex), uretprobe/SSL_read, uretprobe/SSL_read_ex, uretprobe/SSL_write,
+ * uretprobe/SSL_write_ex (streaming what was written).
  */
 
 /* An SSL_read in flight on a thread: its arguments, for the return probe. */
@@ -216,13 +217,15 @@ static __always_inline void tls_chunks(struct tls_chunk_scratch *s, u64 buf, u32
 			break;
 }
 
-static __always_inline void tls_stream(u64 ssl, u64 buf, s64 len, u32 dir, bool head, bool preface)
+/* Sends what user space still wants of the call's bytes [0, len) (what the call moved). */
+static __always_inline void tls_send(u64 ssl, u64 buf, s64 len, u32 dir, bool head)
 {
+	struct tls_want_key k = {.ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
 	u32 d = (dir - 1) & 1, zero = 0, left, n;
 	struct tls_chunk_scratch *s;
-	struct tls_want *w = tls_want_of(ssl, d, head, preface);
+	struct tls_want *w = bpf_map_lookup_elem(&tls_want, &k);
 
-	if (!w)
+	if (!w || len <= 0)
 		return;
 	left = w->left[d];
 	if (!left)
@@ -246,30 +249,62 @@ static __always_inline void tls_stream(u64 ssl, u64 buf, s64 len, u32 dir, bool 
 	__sync_fetch_and_add(&s->busy, -1);
 }
 
-static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
+/* A call's start: its head record when it starts a head, and the SSL object (re-)armed.
+ * Returns whether user space wants bytes of this direction now. */
+static __always_inline bool tls_begin(u64 ssl, u64 buf, s64 len, u32 dir, bool *head)
 {
 	u8 first[8];
-	bool head = false, preface = false;
+	bool preface = false;
+	struct tls_want *w;
 
+	*head = false;
 	if (len <= 0 || !buf)
-		return;
+		return false;
 	if (len >= 8 && !bpf_probe_read_user(first, sizeof(first), (const void *)buf) &&
 	    http_head(first, dir)) {
-		head = true;
+		*head = true;
 		preface = dir == TLSD_WRITE && first[0] == 'P' && first[1] == 'R' &&
 			  first[2] == 'I' && first[3] == ' ';
 		tls_head(ssl, buf, len, dir);
 	}
-	tls_stream(ssl, buf, len, dir, head, preface);
+	w = tls_want_of(ssl, (dir - 1) & 1, *head, preface);
+	return w && w->left[(dir - 1) & 1];
 }
+
+/* What SSL_read put in the buffer. */
+static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
+{
+	bool head;
+
+	if (tls_begin(ssl, buf, len, dir, &head))
+		tls_send(ssl, buf, len, dir, head);
+}
+
+/* An SSL_write in flight on a thread, when its bytes are wanted: they are streamed at its
+ * return, as many as it wrote. At entry they would not be: a write that returns
+ * SSL_ERROR_WANT_WRITE is called again with the same bytes, and a partial write sends the
+ * rest in the next call, so an entry copy would stream them twice. */
+struct ssl_write_args {
+	u64 ssl;
+	u64 buf;
+	u64 written; /* SSL_write_ex's size_t *; unused for SSL_write */
+	u64 head;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct ssl_write_args);
+} ssl_writes SEC(".maps");
 
 /* SSL_write(ssl, buf, num) and SSL_write_ex(ssl, buf, num, written): the plaintext before
  * it is encrypted. */
 SEC("uprobe/SSL_write")
-int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
+int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num, void *written)
 {
 	struct ssl_key k = {.ssl = (u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
-	u32 one = 1;
+	u32 one = 1, tid = (u32)bpf_get_current_pid_tgid();
+	bool head;
 
 	if (!in_scope())
 		return 0;
@@ -281,7 +316,51 @@ int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
 		emit(&ev, sizeof(ev), EV_TLS_DATA);
 	}
 	/* SSL_write's num is an int */
-	tls_data((u64)ssl, (u64)buf, (s64)(s32)num, TLSD_WRITE);
+	if (tls_begin((u64)ssl, (u64)buf, (s64)(s32)num, TLSD_WRITE, &head)) {
+		struct ssl_write_args a = {
+		    .ssl = (u64)ssl, .buf = (u64)buf, .written = (u64)written, .head = head};
+
+		bpf_map_update_elem(&ssl_writes, &tid, &a, BPF_ANY);
+	}
+	return 0;
+}
+
+static __always_inline struct ssl_write_args *ssl_write_take(struct ssl_write_args *out)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct ssl_write_args *a = bpf_map_lookup_elem(&ssl_writes, &tid);
+
+	if (!a)
+		return NULL;
+	*out = *a;
+	bpf_map_delete_elem(&ssl_writes, &tid);
+	return out;
+}
+
+/* SSL_write returns the bytes written (<= 0: none yet, the call is repeated). */
+SEC("uretprobe/SSL_write")
+int BPF_KRETPROBE(rw_ssl_write_ret, int ret)
+{
+	struct ssl_write_args a;
+
+	if (!ssl_write_take(&a) || ret <= 0)
+		return 0;
+	tls_send(a.ssl, a.buf, ret, TLSD_WRITE, a.head);
+	return 0;
+}
+
+/* SSL_write_ex returns 1 and puts the bytes written in *written. */
+SEC("uretprobe/SSL_write_ex")
+int BPF_KRETPROBE(rw_ssl_write_ex_ret, int ret)
+{
+	struct ssl_write_args a;
+	u64 n = 0;
+
+	if (!ssl_write_take(&a) || ret != 1 || !a.written)
+		return 0;
+	if (bpf_probe_read_user(&n, sizeof(n), (const void *)a.written))
+		return 0;
+	tls_send(a.ssl, a.buf, (s64)n, TLSD_WRITE, a.head);
 	return 0;
 }
 

@@ -163,6 +163,10 @@ static const struct hook_def hook_defs[] = {
 	     AT_UPROBE, true, "uprobe/SSL_read"},                                                  \
 	    {"uretprobe/" pfx "SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)",         \
 	     AT_URETPROBE, true, "uretprobe/SSL_read"},                                            \
+	    {"uretprobe/" pfx "SSL_write", "HTTP inside TLS: captured requests (SSL_write)",       \
+	     AT_URETPROBE, true, "uretprobe/SSL_write"},                                           \
+	    {"uretprobe/" pfx "SSL_write_ex", "HTTP inside TLS: captured requests (SSL_write_ex)", \
+	     AT_URETPROBE, true, "uretprobe/SSL_write_ex"},                                        \
 	{                                                                                          \
 		"uretprobe/" pfx "SSL_read_ex",                                                    \
 		    "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_URETPROBE, true,        \

@@ -374,6 +374,24 @@ class Capture(RwTestCase):
         self.assertFalse([e for e in lines if not e.get("decoded")], lines)
         self.assertEqual(run.summary["capture"]["h2"]["streams"], 4, run.summary)
 
+    def test_h2_big_upload(self):
+        """An 8 MB upload over HTTP/2 by curl (non-blocking: a write that would block is
+        repeated with the same bytes): every frame is seen once, the stream decodes whole."""
+        big = os.path.join(self.tmp, "up")
+        with open(big, "wb") as f:
+            f.write(os.urandom(8 << 20))
+        run = self.job(f'curl -sS --http2 --cacert "$CA" -o /dev/null --limit-rate 50M '
+                       f'--data-binary @{big} https://good.test:8444/c.txt && '
+                       'curl -sS --http2 --cacert "$CA" -o /dev/null https://good.test:8444/a.txt',
+                       "{default: summary, h2_bytes: 32MiB}")
+        self.assertEqual(run.rc, 0, run.stderr)
+        lines = run.of("http", protocol="h2")
+        self.assertFalse([e for e in lines if not e.get("decoded")], lines)
+        paths = {e["path"]: e for e in lines}
+        self.assertEqual(paths["/c.txt"]["request_body_bytes"], 8 << 20, paths)
+        self.assertEqual(paths["/c.txt"]["response_body_bytes"], 8 << 20, paths)
+        self.assertEqual(paths["/a.txt"]["status"], 200)
+
     def test_h2_node(self):
         js = os.path.join(self.tmp, "h.js")
         with open(js, "w") as f:
