@@ -51,6 +51,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(b"hello from " + self.path.encode() + b"\n")
 
     def do_POST(self):
+        if self.path == "/slow":
+            time.sleep(1)  # the client's socket fills: its writes would block
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
         self.reply(b"got " + str(len(body)).encode() + b"\n")
@@ -319,6 +321,39 @@ class Capture(RwTestCase):
         cap = run.summary["capture"]
         self.assertGreater(cap["conns_untracked"], 0, cap)
         self.assertEqual(cap["transactions"]["full"] + cap["transactions"]["summary"], 300, cap)
+
+    def test_repeated_writes_seen_once(self):
+        """A non-blocking client whose SSL_write would block repeats it with the same bytes
+        (SSL_ERROR_WANT_WRITE): the captured body is the bytes sent, each once."""
+        py = os.path.join(self.tmp, "nb.py")
+        with open(py, "w") as f:
+            f.write("import os,select,socket,ssl\n"
+                    "body=b''.join(b'%08d,' % i for i in range(400000))\n"
+                    "c=ssl.create_default_context(cafile=os.environ['CA'])\n"
+                    "r=socket.socket(); r.setsockopt(socket.SOL_SOCKET,socket.SO_SNDBUF,16384)\n"
+                    "r.connect(socket.getaddrinfo('good.test',8443,socket.AF_INET)[0][4])\n"
+                    "s=c.wrap_socket(r,server_hostname='good.test')\n"
+                    "s.sendall(b'POST /slow HTTP/1.1\\r\\nHost: good.test\\r\\n"
+                    "Content-Length: %d\\r\\n\\r\\n' % len(body))\n"
+                    "s.setblocking(False)\n"
+                    "v=memoryview(body); retries=0\n"
+                    "while v:\n"
+                    "  try:\n"
+                    "    n=s.send(v[:65536]); v=v[n:]\n"
+                    "  except ssl.SSLWantWriteError:\n"
+                    "    retries+=1; select.select([],[s],[])\n"
+                    "s.setblocking(True)\n"
+                    "b=b''\n"
+                    "while b'got' not in b: b+=s.recv(4096)\n"
+                    "print('retries', retries)\n")
+        run = self.job(f"{PY} {py}", "{default: full, body_bytes: 1MiB}")
+        self.assertEqual(run.rc, 0, run.stderr)
+        retries = int(run.stdout.split()[-1])
+        self.assertGreater(retries, 0, "the test did not make a write block")
+        line = self.by_path(run)["/slow"]
+        want = "".join("%08d," % i for i in range(400000))[:1 << 20]
+        self.assertEqual(len(line["request_body"]), 1 << 20)
+        self.assertTrue(line["request_body"] == want, "captured body differs from what was sent")
 
     def test_level_by_verdict_and_entry(self):
         """observe: evil.test is not allowed (full), good.test's entry says details."""
