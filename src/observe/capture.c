@@ -101,6 +101,7 @@ void capture_init(struct httpcap *c)
 	if (!cfg.header_bytes)
 		capture_cfg_from_policy(&c->cfg, NULL);
 	strmap_init(&c->conns);
+	strmap_init(&c->told);
 	c->held = 0;
 }
 
@@ -157,13 +158,36 @@ static void key_of(char *key, size_t n, uint32_t pid, uint64_t ssl)
 	snprintf(key, n, "%u:%llx", pid, (unsigned long long)ssl);
 }
 
+/* The arm last written for an SSL object, so a request on a connection the kernel already
+ * arms as wanted costs no map update (at most CAPTURE_TOLD_MAX remembered, least recent out). */
+#define CAPTURE_TOLD_MAX 4096
+
+static bool kernel_armed(struct httpcap *c, uint32_t pid, uint64_t ssl, uint32_t arm)
+{
+	char key[48];
+	struct strmap_entry *e;
+
+	key_of(key, sizeof(key), pid, ssl);
+	e = strmap_get(&c->told, key);
+	return e && (uint32_t)(uintptr_t)e->val == arm;
+}
+
 static void tell_kernel(struct httpcap *c, uint32_t pid, uint64_t ssl, uint32_t arm_w,
 			uint32_t arm_r, uint32_t left_w, uint32_t left_r, bool h2)
 {
 	struct tls_want w = {.left = {left_w, left_r}, .arm = {arm_w, arm_r}, .h2 = h2};
+	struct strmap_entry *e;
+	char key[48];
 
-	if (c->want)
-		c->want(c->judge_ctx, pid, ssl, &w);
+	if (!c->want)
+		return;
+	c->want(c->judge_ctx, pid, ssl, &w);
+	key_of(key, sizeof(key), pid, ssl);
+	if (c->told.count >= CAPTURE_TOLD_MAX && !strmap_get(&c->told, key))
+		strmap_del(&c->told, c->told.first->key);
+	e = strmap_put(&c->told, key, NULL);
+	e->val = (void *)(uintptr_t)arm_w;
+	strmap_touch(&c->told, e);
 }
 
 /* ------------------------------------------------------------------ connections */
@@ -287,6 +311,7 @@ void capture_release(struct httpcap *c)
 {
 	strmap_for_each(e, &c->conns) conn_free(e->val);
 	strmap_clear(&c->conns, NULL);
+	strmap_clear(&c->told, NULL);
 }
 
 /* ------------------------------------------------------------------ headers */
@@ -396,7 +421,7 @@ void capture_h1_request(struct httpcap *c, const struct ev_tls_data *e, enum cap
 		if (k)
 			conn_forget(c, k);
 		/* the kernel armed this SSL object for the most a rule wants: it wants nothing */
-		if (pre.arm[0] || pre.arm[1])
+		if ((pre.arm[0] || pre.arm[1]) && !kernel_armed(c, e->h.pid, e->ssl, 0))
 			tell_kernel(c, e->h.pid, e->ssl, 0, 0, 0, 0, false);
 		return;
 	}
@@ -405,7 +430,9 @@ void capture_h1_request(struct httpcap *c, const struct ev_tls_data *e, enum cap
 	k->level = level;
 	k->side[0].started = true;
 	k->head_method = method && !strcmp(method, "HEAD");
-	tell_kernel(c, e->h.pid, e->ssl, arm, arm, arm, arm, false);
+	/* the kernel re-arms each head from the arm it holds: only a change needs telling */
+	if (!kernel_armed(c, e->h.pid, e->ssl, arm))
+		tell_kernel(c, e->h.pid, e->ssl, arm, arm, arm, arm, false);
 }
 
 bool capture_captures(const struct httpcap *c, uint32_t pid, uint64_t ssl)
@@ -517,7 +544,9 @@ static void h1_bytes(struct cap_conn *k, int dir, const struct ev_hdr *h, const 
 				ws_feed(k, dir, h, p, n);
 			return;
 		}
-		if (k->level < CAPTURE_FULL)
+		/* a body the kernel's arm covers anyway is not worth a map update to stop */
+		if (k->level < CAPTURE_FULL && !s->no_body &&
+		    (s->length < 0 || (uint64_t)s->length > c->cfg.header_bytes / 4))
 			side_enough(k, dir);
 	}
 	if (!n || s->no_body)

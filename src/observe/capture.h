@@ -72,6 +72,7 @@ struct httpcap {
 	void *ctx;	     /* of emit, emit_ws (the collector) */
 	void *judge_ctx;     /* of level_of, want (the job) */
 	struct strmap conns; /* "pid:ssl" -> struct cap_conn */
+	struct strmap told;  /* "pid:ssl" -> the arm the kernel holds (an integer) */
 	uint64_t held;
 	bool finished;
 	struct capture_stats st;
