@@ -49,7 +49,7 @@ def certs(d):
     return crt, key
 
 
-def server(crt, key):
+def server(crt, key, addr):
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else each response waits for a delayed ACK (40 ms)
@@ -65,7 +65,7 @@ def server(crt, key):
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(crt, key)
-    s = http.server.ThreadingHTTPServer((ADDR, PORT), H)
+    s = http.server.ThreadingHTTPServer((addr, PORT), H)
     s.socket = ctx.wrap_socket(s.socket, server_side=True)
     threading.Thread(target=s.serve_forever, daemon=True).start()
     return s
@@ -77,14 +77,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rw", default=os.path.join(ROOT, "build", "runwarden"))
     ap.add_argument("--capture", choices=["summary", "details", "full"])
+    ap.add_argument("--addr", default=ADDR, help="loopback address of the server")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         crt, _ = certs(d)
-        srv = server(crt, os.path.join(d, "k.pem"))
+        srv = server(crt, os.path.join(d, "k.pem"), a.addr)
         client = os.path.join(d, "client.py")
         with open(client, "w") as f:
             f.write(CLIENT)
-        cmd = ["/usr/bin/python3", client, crt, ADDR, str(PORT), str(a.requests)]
+        cmd = ["/usr/bin/python3", client, crt, a.addr, str(PORT), str(a.requests)]
         opts = []
         if a.capture:
             pol = os.path.join(d, "policy.yaml")
