@@ -98,6 +98,7 @@ struct hook_def {
 #define MEMREAD_EXIT "tp/syscalls/sys_exit_ptrace"
 #define ACCEPT_EXIT  "tp/syscalls/sys_exit_accept4"
 #define MOUNT_EXIT   "tp/syscalls/sys_exit_mount"
+#define PATHOP_EXIT  "tp/syscalls/sys_exit_unlinkat"
 static const struct hook_def hook_defs[] = {
     {"tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false, NULL},
     {"raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false, NULL},
@@ -147,6 +148,23 @@ static const struct hook_def hook_defs[] = {
     {"tp/syscalls/sys_enter_mount", "mounts (mount)", AT_TP, false, NULL},
     {MOUNT_EXIT, "mounts (mount)", AT_TP, false, NULL},
     {"tp/syscalls/sys_enter_move_mount", "mounts (move_mount)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_enter_unlinkat", "tracked files unlinked (unlinkat)", AT_TP, false, NULL},
+    {PATHOP_EXIT, "tracked files unlinked (unlinkat)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_enter_unlink", "tracked files unlinked (unlink)", AT_TP, true, NULL},
+    {"tp/syscalls/sys_exit_unlink", "tracked files unlinked (unlink)", AT_TP, true, PATHOP_EXIT},
+    {"tp/syscalls/sys_enter_rename", "tracked files renamed (rename)", AT_TP, true,
+     "tp/syscalls/sys_enter_unlinkat"},
+    {"tp/syscalls/sys_exit_rename", "tracked files renamed (rename)", AT_TP, true, PATHOP_EXIT},
+    {"tp/syscalls/sys_enter_renameat2", "tracked files renamed (renameat2)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_exit_renameat2", "tracked files renamed (renameat2)", AT_TP, false,
+     PATHOP_EXIT},
+    {"tp/syscalls/sys_enter_renameat", "tracked files renamed (renameat)", AT_TP, true,
+     "tp/syscalls/sys_enter_renameat2"},
+    {"tp/syscalls/sys_exit_renameat", "tracked files renamed (renameat)", AT_TP, true, PATHOP_EXIT},
+    {"tp/syscalls/sys_enter_truncate", "tracked files truncated (truncate)", AT_TP, false,
+     "tp/syscalls/sys_enter_unlink"},
+    {"tp/syscalls/sys_exit_truncate", "tracked files truncated (truncate)", AT_TP, false,
+     PATHOP_EXIT},
     {"tp/syscalls/sys_exit_move_mount", "mounts (move_mount)", AT_TP, false, MOUNT_EXIT},
 /* OpenSSL, machine-wide (tls.bpf.h): the system's libssl.so.3 (curl, Python, git, most of
  * Debian), and node, which links its own OpenSSL in and exports its functions. The name
@@ -163,18 +181,41 @@ static const struct hook_def hook_defs[] = {
 	     AT_UPROBE, true, "uprobe/SSL_read"},                                                  \
 	    {"uretprobe/" pfx "SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)",         \
 	     AT_URETPROBE, true, "uretprobe/SSL_read"},                                            \
+	    {"uretprobe/" pfx "SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)",   \
+	     AT_URETPROBE, true, "uretprobe/SSL_read_ex"},                                         \
+	    {"uprobe/" pfx "SSL_ctrl", "HTTP inside TLS: the server name set (OpenSSL SSL_ctrl)",  \
+	     AT_UPROBE, true, "uprobe/SSL_ctrl"},                                                  \
+	    {"uprobe/" pfx "SSL_do_handshake", "HTTP inside TLS: handshakes (SSL_do_handshake)",   \
+	     AT_UPROBE, true, "uprobe/SSL_do_handshake"},                                          \
+	    {"uprobe/" pfx "SSL_connect", "HTTP inside TLS: handshakes (OpenSSL SSL_connect)",     \
+	     AT_UPROBE, true, "uprobe/SSL_do_handshake"},                                          \
 	    {"uretprobe/" pfx "SSL_write", "HTTP inside TLS: captured requests (SSL_write)",       \
 	     AT_URETPROBE, true, "uretprobe/SSL_write"},                                           \
 	    {"uretprobe/" pfx "SSL_write_ex", "HTTP inside TLS: captured requests (SSL_write_ex)", \
 	     AT_URETPROBE, true, "uretprobe/SSL_write_ex"},                                        \
 	{                                                                                          \
-		"uretprobe/" pfx "SSL_read_ex",                                                    \
-		    "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_URETPROBE, true,        \
-		    "uretprobe/SSL_read_ex"                                                        \
+		"uprobe/" pfx "SSL_free", "HTTP inside TLS: connections ended (OpenSSL SSL_free)", \
+		    AT_UPROBE, true, "uprobe/SSL_free"                                             \
 	}
     SSL_HOOKS(""),
     SSL_HOOKS("node:"),
 #undef SSL_HOOKS
+    /* GnuTLS (gnutls.bpf.h): libgnutls.so.30, apt's https method, git over https (through
+     * libcurl-gnutls), wget. */
+    {"uprobe/gnutls:gnutls_record_send", "HTTP inside TLS: requests (GnuTLS gnutls_record_send)",
+     AT_UPROBE, true, "uprobe/gnutls_record_send"},
+    {"uprobe/gnutls:gnutls_record_recv", "HTTP inside TLS: responses (GnuTLS gnutls_record_recv)",
+     AT_UPROBE, true, "uprobe/gnutls_record_recv"},
+    {"uretprobe/gnutls:gnutls_record_recv",
+     "HTTP inside TLS: responses (GnuTLS gnutls_record_recv)", AT_URETPROBE, true,
+     "uretprobe/gnutls_record_recv"},
+    {"uprobe/gnutls:gnutls_server_name_set",
+     "HTTP inside TLS: the server name set (GnuTLS gnutls_server_name_set)", AT_UPROBE, true,
+     "uprobe/gnutls_server_name_set"},
+    {"uprobe/gnutls:gnutls_handshake", "HTTP inside TLS: handshakes (GnuTLS gnutls_handshake)",
+     AT_UPROBE, true, "uprobe/gnutls_handshake"},
+    {"uprobe/gnutls:gnutls_deinit", "HTTP inside TLS: sessions ended (GnuTLS gnutls_deinit)",
+     AT_UPROBE, true, "uprobe/gnutls_deinit"},
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
@@ -274,6 +315,8 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 		return l->skel->maps.names_allow;
 	case LM_NAMES_BLOCK:
 		return l->skel->maps.names_block;
+	case LM_HTTP_RULES:
+		return l->skel->maps.http_rules;
 	case LM_TLS_WANT:
 		return l->skel->maps.tls_want;
 	case LM_TLS_CAPCFG:
@@ -594,56 +637,63 @@ refused:;
 	return -1;
 }
 
-/* The system's OpenSSL library (libssl.so.3), resolved; NULL when there is none. Uprobes
- * are on the file (its inode), so every name of it is covered by the one found. */
-static const char *libssl_path(void)
-{
-	static char found[PATH_MAX];
-	static bool looked;
-	static const char *const candidates[] = {
+/* The first of a library's usual places that exists, resolved (uprobes are on the file, its
+ * inode, so every name of it is covered by the one found); NULL when none does. `found` keeps
+ * the answer: the places are looked at once per process. */
 #if defined(__x86_64__)
-		"/usr/lib/x86_64-linux-gnu/libssl.so.3",
-		"/lib/x86_64-linux-gnu/libssl.so.3",
+#define LIBDIRS "/usr/lib/x86_64-linux-gnu/", "/lib/x86_64-linux-gnu/",
 #elif defined(__aarch64__)
-		"/usr/lib/aarch64-linux-gnu/libssl.so.3",
-		"/lib/aarch64-linux-gnu/libssl.so.3",
+#define LIBDIRS "/usr/lib/aarch64-linux-gnu/", "/lib/aarch64-linux-gnu/",
+#else
+#define LIBDIRS
 #endif
-		"/usr/lib64/libssl.so.3",
-		"/usr/lib/libssl.so.3",
-		"/lib64/libssl.so.3",
-	};
+struct lib_place {
+	const char *soname;   /* in the library directories; NULL: `paths` are whole paths */
+	const char *paths[3]; /* whole paths, when not a library */
+	char found[PATH_MAX];
+	bool looked;
+};
 
-	if (!looked) {
-		looked = true;
-		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
-			if (realpath(candidates[i], found))
-				return found;
-		found[0] = 0;
-	}
-	return found[0] ? found : NULL;
-}
-
-/* The node binary, when there is one: it carries its own OpenSSL, exported. */
-static const char *node_path(void)
+static const char *lib_find(struct lib_place *l)
 {
-	static char found[PATH_MAX];
-	static bool looked;
-	static const char *const candidates[] = {"/usr/bin/node", "/usr/local/bin/node"};
+	static const char *const dirs[] = {LIBDIRS "/usr/lib64/", "/usr/lib/", "/lib64/"};
+	char p[PATH_MAX];
 
-	if (!looked) {
-		looked = true;
-		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
-			if (realpath(candidates[i], found))
-				return found;
-		found[0] = 0;
+	if (l->looked)
+		return l->found[0] ? l->found : NULL;
+	l->looked = true;
+	l->found[0] = 0;
+	if (!l->soname) {
+		for (size_t i = 0; i < sizeof(l->paths) / sizeof(l->paths[0]) && l->paths[i]; i++)
+			if (realpath(l->paths[i], l->found))
+				return l->found;
+		l->found[0] = 0;
+		return NULL;
 	}
-	return found[0] ? found : NULL;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", dirs[i], l->soname);
+		if (realpath(p, l->found))
+			return l->found;
+	}
+	l->found[0] = 0;
+	return NULL;
 }
+#undef LIBDIRS
 
+/* Where a uprobe hook's function is: "uprobe/SSL_write" in the system's libssl.so.3 (curl,
+ * Python, most of Debian), "uprobe/node:SSL_write" in node (its own OpenSSL, exported),
+ * "uprobe/gnutls:gnutls_record_send" in libgnutls.so.30. */
 static const char *uprobe_file(const struct hook_def *d)
 {
-	/* "uprobe/node:SSL_write": in node; "uprobe/SSL_write": in libssl */
-	return strstr(d->name, "/node:") ? node_path() : libssl_path();
+	static struct lib_place libssl = {.soname = "libssl.so.3"};
+	static struct lib_place gnutls = {.soname = "libgnutls.so.30"};
+	static struct lib_place node = {.paths = {"/usr/bin/node", "/usr/local/bin/node"}};
+
+	if (strstr(d->name, "/node:"))
+		return lib_find(&node);
+	if (strstr(d->name, "/gnutls:"))
+		return lib_find(&gnutls);
+	return lib_find(&libssl);
 }
 
 static bool is_uprobe(const struct hook_def *d)
@@ -651,7 +701,7 @@ static bool is_uprobe(const struct hook_def *d)
 	return d->kind == AT_UPROBE || d->kind == AT_URETPROBE;
 }
 
-/* A uprobe hook on the system's libssl (libbpf finds the function in its symbols). */
+/* A uprobe hook on its library (libbpf finds the function in its symbols). */
 static struct bpf_link *attach_uprobe(struct bpf_program *p, const struct hook_def *d)
 {
 	const char *fn =
@@ -1555,6 +1605,28 @@ int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino)
 	uint8_t one = 1;
 
 	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.watched), &k, &one, BPF_ANY);
+}
+
+static void names_tracked(struct rw_config *c, const void *arg)
+{
+	(void)arg;
+	c->names_tracked = 1;
+}
+
+size_t loader_track_names(const struct loader *l, const char (*names)[TRACKED_NAME_BYTES], size_t n)
+{
+	int fd = bpf_map__fd(l->skel->maps.tracked_names);
+	uint8_t one = 1;
+	size_t done = 0;
+
+	/* Names repeat (every directory has its Makefile): one update each is simplest, and a
+	 * checkout's names cost about 1 ms per 1,000. */
+	for (; done < n; done++)
+		if (bpf_map_update_elem(fd, names[done], &one, BPF_ANY))
+			break;
+	if (done)
+		update_config(l, names_tracked, NULL);
+	return done;
 }
 
 size_t loader_track_files(const struct loader *l, const struct file_key *keys, size_t n)

@@ -1146,6 +1146,67 @@ static void on_tracked_write(struct collector *c, const struct ev_file *e,
 		findings_on_tracked_write(&c->findings, &fp, e->dev, e->ino, c->last_seq);
 }
 
+static const char *path_op_name(unsigned op)
+{
+	switch (op) {
+	case PATHOP_UNLINK:
+		return "unlink";
+	case PATHOP_RENAME_FROM:
+		return "rename_from";
+	case PATHOP_RENAME_TO:
+		return "rename_to";
+	case PATHOP_TRUNCATE:
+		return "truncate";
+	default:
+		return NULL;
+	}
+}
+
+/* An unlink, rename or truncate by a name whose last component is a tracked file's: logged
+ * only when the whole name is a tracked file of the checkout, whose writer the process then
+ * is (source_modified). Others (a build's own Makefile copies) are no evidence of anything. */
+static void on_path_op(struct collector *c, const struct ev_path_op *e, size_t len)
+{
+	struct strbuf *sb = &c->body;
+	struct strbuf full = STRBUF_INIT;
+	const char *op = path_op_name(e->op);
+	struct srcmod_file *f;
+	struct finding_proc fp;
+	struct proc *p;
+	size_t nlen;
+
+	if (!op || !e->name_len || len < sizeof(*e) + (size_t)e->name_len + e->base_len) {
+		c->sum.lost_user[EV_PATH_OP]++;
+		return;
+	}
+	nlen = strnlen(e->data, e->name_len);
+	if (e->data[0] != '/') {
+		join_components(&full, e->data + e->name_len, e->base_len);
+		if (!full.len || full.buf[full.len - 1] != '/')
+			sb_addch(&full, '/');
+	}
+	sb_add(&full, e->data, nlen);
+	f = srcmod_file_at(&c->findings.srcmod, full.buf);
+	if (!f) {
+		sb_release(&full);
+		return;
+	}
+	sb_reset(sb);
+	p = render_head(c, &e->h, "path_op", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(sb, ",\"op\":\"%s\",\"path\":", op);
+	json_str(sb, full.buf, full.len);
+	sb_addstr(sb, ",\"tracked\":");
+	json_cstr(sb, f->path);
+	if (e->flags & EVF_PATH_TRUNC)
+		sb_addstr(sb, ",\"path_truncated\":true");
+	write_line(c, EV_PATH_OP);
+	if (fproc(c, &e->h, p, &fp))
+		srcmod_on_path_op(&c->findings.srcmod, f, fp.pid, fp.exe, c->last_seq);
+	sb_release(&full);
+}
+
 static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
@@ -1688,8 +1749,8 @@ static void note_tls_conn(struct collector *c, const struct ev_conn_name *e)
 }
 
 /* At the end: each TLS connection of a process none of whose TLS passed through the OpenSSL
- * probes (another TLS library, OpenSSL linked in statically) gets an `http` line saying its
- * content was not seen. */
+ * or GnuTLS probes (another TLS library, a library linked in statically) gets an `http` line saying
+ * its content was not seen. */
 static void tls_unseen(struct collector *c)
 {
 	for (size_t i = 0; i < c->n_tls_conns; i++) {
@@ -1723,6 +1784,7 @@ struct tls_pending {
 	bool have_resp;
 	struct tls_head resp;
 	int64_t resp_ts;
+	uint32_t lib; /* enum tls_lib */
 };
 /* Requests waiting at once, all processes together; past it a request is logged unpaired. */
 #define TLS_PENDING_MAX 4096
@@ -1741,7 +1803,17 @@ static void render_path(struct collector *c, struct strbuf *sb, const char *path
 	sb_release(&j);
 }
 
-/* One `http` line (tlshttp.h): a transaction through OpenSSL, HTTP/1.x or one HTTP/2 stream. */
+/* The library whose probes saw a transaction, as the `http` line names it. */
+static const char *tls_lib_name(uint32_t lib)
+{
+	static const char *const names[TLSL_MAX] = {
+	    [TLSL_OPENSSL] = "openssl", [TLSL_GNUTLS] = "gnutls"};
+
+	return lib < TLSL_MAX && names[lib] ? names[lib] : "unknown";
+}
+
+/* One `http` line (tlshttp.h): a transaction through a TLS library, HTTP/1.x or one HTTP/2
+ * stream. */
 static void write_http_line(struct collector *c, const struct http_line *l)
 {
 	struct strbuf *sb = &c->body;
@@ -1751,7 +1823,9 @@ static void write_http_line(struct collector *c, const struct http_line *l)
 	p = render_head(c, l->h, "http", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addstr(sb, ",\"tls\":true,\"library\":\"openssl\",\"protocol\":");
+	sb_addstr(sb, ",\"tls\":true,\"library\":\"");
+	sb_addstr(sb, tls_lib_name(l->lib));
+	sb_addstr(sb, "\",\"protocol\":");
 	sb_addstr(sb, l->h2 ? "\"h2\"" : "\"http/1.1\"");
 	if (l->undecoded) {
 		/* HTTP/2 whose frames could not be followed from here on: said, never guessed */
@@ -1827,12 +1901,13 @@ static void capture_emit_ws(void *ctx, const struct ev_hdr *h, const char *membe
  * when none came), the process that sent the request (else the one that read the response);
  * ssl names the transaction's capture state (capture.c), whose members it takes. */
 static void write_http(struct collector *c, const struct ev_hdr *h, const struct tls_head *req,
-		       const struct tls_head *resp, int64_t resp_ts, uint64_t ssl)
+		       const struct tls_head *resp, int64_t resp_ts, uint64_t ssl, uint32_t lib)
 {
 	struct strbuf extra = STRBUF_INIT;
 	enum capture_level level = CAPTURE_SUMMARY;
 	struct http_line l = {
 	    .h = h,
+	    .lib = lib,
 	    .req_bytes = req && req->length >= 0 ? req->length : -1,
 	    .resp_bytes = resp && resp->length >= 0 ? resp->length : -1,
 	    .duration_ns = req && resp && resp_ts >= (int64_t)h->ts ? resp_ts - (int64_t)h->ts : -1,
@@ -1874,17 +1949,23 @@ static void tls_request(struct collector *c, const struct ev_tls_data *e,
 	struct strmap_entry *ent;
 
 	if (q) /* the last request on this connection got no response head we saw */
-		write_http(c, &q->h, &q->req, q->have_resp ? &q->resp : NULL, q->resp_ts, e->ssl);
+		write_http(c, &q->h, &q->req, q->have_resp ? &q->resp : NULL, q->resp_ts, e->ssl,
+			   q->lib);
 	free(q);
-	capture_h1_request(&c->cap, e, capture_level_of(&c->cap, head->authority), head->method);
+	/* GnuTLS's probes send heads only: its transactions are at summary */
+	capture_h1_request(&c->cap, e,
+			   e->lib == TLSL_OPENSSL ? capture_level_of(&c->cap, head->authority)
+						  : CAPTURE_SUMMARY,
+			   head->method);
 	if (c->tls_pending.count >= TLS_PENDING_MAX) {
 		c->tls_pending_overflow++;
-		write_http(c, &e->h, head, NULL, 0, e->ssl);
+		write_http(c, &e->h, head, NULL, 0, e->ssl, e->lib);
 		return;
 	}
 	q = xcalloc(1, sizeof(*q));
 	q->h = e->h;
 	q->req = *head;
+	q->lib = e->lib;
 	ent = strmap_put(&c->tls_pending, key, NULL);
 	ent->val = q;
 }
@@ -1908,7 +1989,8 @@ static void tls_response(struct collector *c, const struct ev_tls_data *e,
 		return;
 	}
 	q = strmap_del(&c->tls_pending, key);
-	write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, head, (int64_t)e->h.ts, e->ssl);
+	write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, head, (int64_t)e->h.ts, e->ssl,
+		   q ? q->lib : e->lib);
 	free(q);
 }
 
@@ -1928,8 +2010,8 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 	snprintf(key, sizeof(key), "%u:%llx", e->h.pid, (unsigned long long)e->ssl);
 	if (!head.request)
 		tls_response(c, e, &head, key);
-	else if (head.h2 && !capture_h2_start(&c->cap, e))
-		write_http(c, &e->h, &head, NULL, 0, e->ssl);
+	else if (head.h2 && (e->lib != TLSL_OPENSSL || !capture_h2_start(&c->cap, e)))
+		write_http(c, &e->h, &head, NULL, 0, e->ssl, e->lib);
 	else if (!head.h2)
 		tls_request(c, e, &head, key);
 }
@@ -1950,8 +2032,69 @@ static void on_tls_chunk(struct collector *c, const struct ev_tls_chunk *e)
 	if (!q || !q->have_resp)
 		return;
 	strmap_del(&c->tls_pending, key);
-	write_http(c, &q->h, &q->req, &q->resp, q->resp_ts, e->ssl);
+	write_http(c, &q->h, &q->req, &q->resp, q->resp_ts, e->ssl, q->lib);
 	free(q);
+}
+
+/* A request inside TLS the policy does not allow (bpf/httpjudge.bpf.h, from SSL_write's
+ * plaintext): its own line and a violation. In enforce mode the process was killed before the
+ * library wrote the request (`stopped`). */
+static void on_http_verdict(struct collector *c, const struct ev_conn_name *e)
+{
+	struct strbuf *sb = &c->body, ident = STRBUF_INIT, human = STRBUF_INIT;
+	struct strbuf path = STRBUF_INIT, target = STRBUF_INIT;
+	const char *reason = conn_name_reason(e->reason), *verdict = verdict_name(e->verdict);
+	size_t mlen = e->method_len < FB_METHOD ? e->method_len : FB_METHOD - 1;
+	size_t nlen = e->name_len < FB_NAME ? e->name_len : FB_NAME - 1;
+	bool named = e->flags & (FBF_NAMED | FBF_LITERAL) && nlen;
+	struct proc *p;
+
+	sb_add(&target, e->path, e->path_len < FB_PATH ? e->path_len : FB_PATH - 1);
+	render_path(c, &path, sb_str(&target)); /* a token in the query is redacted */
+	sb_reset(sb);
+	p = render_head(c, &e->h, "http_verdict", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(&ident, "\"tls\":true,\"method\":");
+	json_str(&ident, e->method, mlen);
+	sb_addstr(&ident, ",\"authority\":");
+	if (named)
+		json_str(&ident, e->name, nlen);
+	else
+		sb_addstr(&ident, "null");
+	sb_addstr(&ident, ",\"path\":");
+	sb_addstr(&ident, path.len ? path.buf : "null");
+	sb_addstr(&ident, ",\"reason\":");
+	json_cstr(&ident, reason);
+	sb_addch(sb, ',');
+	sb_addstr(sb, ident.buf);
+	if (e->flags & FBF_PATH_CUT)
+		sb_addstr(sb, ",\"path_cut\":true");
+	sb_addstr(sb, ",\"verdict\":\"");
+	sb_addstr(sb, verdict);
+	sb_addch(sb, '"');
+	if (e->verdict == VERDICT_DENY || e->verdict == VERDICT_BLOCK)
+		sb_addstr(sb, e->flags & FBF_STOPPED ? ",\"stopped\":true" : ",\"stopped\":false");
+	write_line(c, EV_HTTP_VERDICT);
+	/* "https POST good.test/upload (method_not_allowed)" */
+	sb_addstr(&human, "https ");
+	sb_add(&human, e->method, mlen);
+	sb_addch(&human, ' ');
+	if (named)
+		sb_add(&human, e->name, nlen);
+	else
+		sb_addstr(&human, "(no host)");
+	if (path.len >= 2 && path.buf[0] == '"')
+		sb_add(&human, path.buf + 1, path.len - 2);
+	if (reason)
+		sb_addf(&human, " (%s)", reason);
+	note_violation(c, &e->h, "http_verdict", verdict, ident.buf, human.buf);
+	note_activity(c, &e->h, p, "made an HTTP request inside TLS");
+	count_verdict(c, e->verdict);
+	sb_release(&ident);
+	sb_release(&human);
+	sb_release(&path);
+	sb_release(&target);
 }
 
 /* The name a TCP connection's first bytes asked for (SNI, Host). A refused connection is
@@ -2175,9 +2318,17 @@ int collector_handle(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct ev_mount))
 			on_mount(c, data);
 		break;
+	case EV_PATH_OP:
+		if (len >= sizeof(struct ev_path_op))
+			on_path_op(c, data, len);
+		break;
 	case EV_CONN_NAME:
 		if (len >= sizeof(struct ev_conn_name))
 			on_conn_name(c, data);
+		break;
+	case EV_HTTP_VERDICT:
+		if (len >= sizeof(struct ev_conn_name))
+			on_http_verdict(c, data);
 		break;
 	case EV_TLS_DATA:
 		if (len >= sizeof(struct ev_tls_data) - TLS_HEAD &&
@@ -2217,7 +2368,8 @@ void collector_finish(struct collector *c)
 		/* the key is "pid:ssl": the transaction's capture state goes with it */
 		if (strchr(e->key, ':'))
 			ssl = strtoull(strchr(e->key, ':') + 1, NULL, 16);
-		write_http(c, &q->h, &q->req, q->have_resp ? &q->resp : NULL, q->resp_ts, ssl);
+		write_http(c, &q->h, &q->req, q->have_resp ? &q->resp : NULL, q->resp_ts, ssl,
+			   q->lib);
 	}
 	strmap_clear(&c->tls_pending, free);
 	capture_finish(&c->cap);

@@ -26,6 +26,7 @@ struct tls_head {
  * stream. NULL strings and negative numbers are written as null. */
 struct http_line {
 	const struct ev_hdr *h; /* the process that sent the request (else read the response) */
+	uint32_t lib;		/* enum tls_lib: whose probes saw it */
 	bool h2;
 	const char *method, *authority, *path;
 	bool path_cut;
