@@ -49,8 +49,8 @@ typedef __s64 s64;
 	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
 	X(TLS_DATA, "http")   /* an HTTP head written or read through OpenSSL (uprobes) */         \
 	X(PATH_OP, "path_op") /* unlink, rename, truncate by name of a tracked file's name */      \
-	X(HTTP_VERDICT, "http_verdict") /* a request inside TLS not allowed (SSL_write uprobe) */ \
-	X(TLS_CHUNK, "http_data") /* plaintext streamed for a capture level or HTTP/2 */
+	X(HTTP_VERDICT, "http_verdict") /* a request inside TLS not allowed (SSL_write uprobe) */  \
+	X(TLS_CHUNK, "http_data")	/* plaintext streamed for a capture level or HTTP/2 */
 
 enum ev_kind {
 	EV_NONE = 0,

@@ -426,8 +426,8 @@ static int http_key(struct yp *y, struct entry_ctx *c, int idx, const char *key,
 	return 0;
 }
 
-static const char *const entry_keys[] = {"host",    "cidr",  "ip",	  "ports",
-					 "proto",   "methods", "paths", "capture", NULL};
+static const char *const entry_keys[] = {"host",    "cidr",  "ip",	"ports", "proto",
+					 "methods", "paths", "capture", NULL};
 static const char *const capture_words[] = {"summary", "details", "full", NULL};
 
 static int entry_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)

@@ -708,9 +708,10 @@ static void test_capture(void **state)
 		   "t.yaml:2:10: capture: 'everything' is not one of: summary, details, full");
 	expect_err("version: 1\ncapture: {defaults: full}\n",
 		   "t.yaml:2:11: capture: unknown key 'defaults'");
-	expect_err("version: 1\ncapture: {body_bytes: 2MiB}\n",
-		   "t.yaml:2:23: capture.body_bytes: '2MiB': expected a size in bytes (65536, 64KiB, "
-		   "1MiB), 1 to 1048576");
+	expect_err(
+	    "version: 1\ncapture: {body_bytes: 2MiB}\n",
+	    "t.yaml:2:23: capture.body_bytes: '2MiB': expected a size in bytes (65536, 64KiB, "
+	    "1MiB), 1 to 1048576");
 	expect_err("version: 1\ncapture: {body_bytes: 0}\n",
 		   "t.yaml:2:23: capture.body_bytes: '0': expected a size in bytes (65536, 64KiB, "
 		   "1MiB), 1 to 1048576");
