@@ -327,21 +327,30 @@ static __always_inline void tls_announce(u64 ssl, u32 lib)
 	emit(&ev, sizeof(ev), EV_TLS_DATA);
 }
 
-/* SSL_write(ssl, buf, num) and SSL_write_ex(ssl, buf, num, written): the plaintext before
- * it is encrypted. */
+/* SSL_write(ssl, buf, num), SSL_write_ex(ssl, buf, num, written) and
+ * gnutls_record_send(session, data, size): the plaintext before it is encrypted. One program
+ * for them all, told apart by the attach cookie (events.h TLSW_*): the request judge is the
+ * largest part of the verifier's work, paid once. */
 SEC("uprobe/SSL_write")
-int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num, void *written)
+int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, u64 num, void *written)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u64 ck = have_attach_cookie ? bpf_get_attach_cookie(ctx) : 0;
+	u32 lib = (u32)(ck & TLSW_LIB), tid = (u32)bpf_get_current_pid_tgid();
+	s64 len = (ck & TLSW_SIZE_T) ? (s64)num : (s64)(s32)num;
 	bool head;
 
-	if (http_judge((u64)ssl, (u64)buf, (u64)num)) /* methods, paths, Host: httpjudge.bpf.h */
+	if (lib >= TLSL_MAX)
+		return 0;
+	if (http_judge((u64)ssl, (u64)buf, (u64)len)) /* methods, paths, Host: httpjudge.bpf.h */
 		return 0;
 	if (!in_scope())
 		return 0;
-	tls_announce((u64)ssl, TLSL_OPENSSL);
-	/* SSL_write's num is an int */
-	if (tls_begin((u64)ssl, (u64)buf, (s64)(s32)num, TLSD_WRITE, &head)) {
+	tls_announce((u64)ssl, lib);
+	if (lib != TLSL_OPENSSL) { /* heads only: the streaming's return probes are OpenSSL's */
+		tls_data_lib((u64)ssl, (u64)buf, len, TLSD_WRITE, lib);
+		return 0;
+	}
+	if (tls_begin((u64)ssl, (u64)buf, len, TLSD_WRITE, &head)) {
 		struct ssl_write_args a = {
 		    .ssl = (u64)ssl, .buf = (u64)buf, .written = (u64)written, .head = head};
 
