@@ -249,6 +249,11 @@ class HttpPolicy(RwTestCase):
             ("GET", "evil.test", "/front", "audit", "host_mismatch")], run.events)
         self.assertFalse([e for e in run.of("http_verdict") if "stopped" in e])
         self.assertEqual(run.rc, 0, run.stderr)
+        # the observed run, replayed: what enforce would stop, before enforcing
+        chk = subprocess.run([RW, "policy", "check", os.path.join(self.tmp, "policy.yaml"),
+                              run.outdir], capture_output=True, text=True)
+        self.assertEqual(chk.returncode, 1, chk.stdout + chk.stderr)
+        self.assertIn("https POST good.test/allowed/post (method_not_allowed)", chk.stdout)
 
     # ------------------------------------------------------------ Python and node
 
