@@ -15,12 +15,15 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+import uuid
 
-from rwtest import RW, Dnsmasq, Run, RwTestCase
+from rwtest import RW, Dnsmasq, Run, RwTestCase, cgroup2_mount
+from test_agent import Agent, Worker
 from test_tls import RESOLV, make_ca
 
 DNS = "127.0.68.53"
@@ -361,6 +364,116 @@ class HttpPolicy(RwTestCase):
         reasons = sorted(e["reason"] for e in run.of("http_verdict"))
         self.assertEqual(reasons, sorted(r for r in CASES.values() if r), run.of("http_verdict"))
         self.assertTrue(all(e["stopped"] for e in run.of("http_verdict")))
+
+
+# A request inside TLS naming a host the policy does not allow (fronting behind SNI good.test).
+FRONT = r"""
+import os, socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+s = ctx.wrap_socket(socket.create_connection((sys.argv[2], 8443), timeout=5),
+                    server_hostname="good.test")
+s.sendall(b"GET /front HTTP/1.1\r\nHost: evil.test\r\nConnection: close\r\n\r\n")
+print(s.recv(100)[:12].decode())
+"""
+
+# The runner's worker stand-in of test_agent, which can also make that request itself.
+RUNNER = r"""
+import contextlib, io, json, subprocess, sys
+for line in sys.stdin:
+    cmd = json.loads(line)
+    if cmd[0] == "__front":  # the worker itself, as a runner talks to its server
+        sys.argv = ["front", cmd[1], cmd[2]]
+        got = io.StringIO()
+        with contextlib.redirect_stdout(got):
+            exec(compile(cmd[3], "front", "exec"))
+        sys.stdout.write(json.dumps({"rc": 0, "out": got.getvalue().strip()}) + "\n")
+        sys.stdout.flush()
+        continue
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    sys.stdout.write(json.dumps({"rc": p.returncode, "out": p.stdout.decode("utf-8", "replace")}) + "\n")
+    sys.stdout.flush()
+"""
+
+
+class RunnerWorker(Worker):
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", RUNNER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        self.pid = self.proc.pid
+
+
+class RunnerRequests(RwTestCase):
+    """Whole-job mode: the CI runner's own requests are its control plane (as its connections
+    are): not judged, never killed; the same request from a step is stopped."""
+
+    ADDR = "127.0.68.2"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="rw-httppolicy-runner-")
+        cls.ca, crt, key = make_ca(cls.root)
+        cls.srv = Servers(cls.ADDR, crt, key)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        shutil.rmtree(cls.root, True)
+
+    def setUp(self):
+        super().setUp()
+        self.pin_root = f"/sys/fs/bpf/rw-e2e-{uuid.uuid4().hex[:12]}"
+        self.agent = Agent(self.tmp, self.pin_root)
+        self.worker = RunnerWorker()
+        self.addCleanup(self.cleanup)
+
+    def tearDown(self):
+        pass  # scopes are the agent's: cleanup() checks and removes its own
+
+    def cleanup(self):
+        self.agent.kill()
+        self.worker.stop()
+        mnt = cgroup2_mount()
+        ours = tuple(f"runwarden-{p}-" for p in self.agent.pids)
+        for d in set(os.listdir(mnt)) - self.cg_before:
+            if d.startswith(ours):
+                with open(os.path.join(mnt, d, "cgroup.kill"), "w") as f:
+                    f.write("1")
+                for _ in range(100):
+                    try:
+                        os.rmdir(os.path.join(mnt, d))
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+        if os.path.isdir(self.pin_root):
+            for root, dirs, files in os.walk(self.pin_root, topdown=False):
+                for f in files:
+                    os.unlink(os.path.join(root, f))
+                for d in dirs:
+                    os.rmdir(os.path.join(root, d))
+            os.rmdir(self.pin_root)
+
+    def test_runner_requests_are_not_judged(self):
+        policy = os.path.join(self.tmp, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write(f"version: 1\nmode: enforce\nallow:\n  - ip: {self.ADDR}\n"
+                    f"    ports: [{TLS_PORT}]\n  - host: good.test\n    methods: [GET]\n")
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = self.agent.job("start", "--pid", str(self.worker.pid), "--out", out,
+                                    "--no-sign", "--policy", policy, "--mode", "enforce")
+        self.assertEqual(rc, 0, err)
+        mine = self.worker.step("__front", self.ca, self.ADDR, FRONT)
+        self.assertEqual(mine["out"], "HTTP/1.1 200", mine)
+        step = self.worker.step(sys.executable, "-c", FRONT, self.ca, self.ADDR)
+        self.assertEqual(step["rc"], -9, step)  # SIGKILL before the library wrote
+        self.assertIsNone(self.worker.proc.poll(), "the runner must live")
+        rc, _, err = self.agent.job("stop")
+        self.assertNotEqual(rc, 0)  # the step's request is a violation
+        run = Run(rc, err, out)
+        self.assertEqual([(e["pid"] == self.worker.pid, e["reason"], e["verdict"])
+                          for e in run.of("http_verdict")],
+                         [(False, "host_mismatch", "deny")])
+        self.assertEqual(self.srv.lines(), ["GET /front HTTP/1.1"])  # the runner's only
 
 
 # What each hostile request head gets: the refusal reason (None: it passes).
