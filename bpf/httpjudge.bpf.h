@@ -56,6 +56,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, struct hj_ssl_key);
 	__type(value, struct hj_sni);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the connections there are */
 } ssl_sni SEC(".maps");
 
 static const char hj_methods[HTTPM_COUNT][16] = {
