@@ -354,8 +354,10 @@ enum path_op {
 	PATHOP_RENAME_TO,   /* the name a rename put something at (replacing what was there) */
 	PATHOP_TRUNCATE,
 };
-/* Tracked names by their last component, its first TRACKED_NAME_BYTES - 1 bytes. */
-#define TRACKED_NAME_BYTES 64
+/* Tracked names by the end of their last component: its last TRACKED_NAME_BYTES - 1 bytes
+ * (all of it when shorter), NUL-padded. The end, not the start: the kernel finds it by looking
+ * back a bounded few bytes for a '/', which costs the verifier almost nothing. */
+#define TRACKED_NAME_BYTES 32 /* a power of 2 */
 struct ev_path_op {
 	struct ev_hdr h;
 	u16 op;
@@ -515,13 +517,19 @@ enum tls_dir {
 	TLSD_WRITE = 1,
 	TLSD_READ,
 };
+/* The library whose probes saw the data. OpenSSL is 0: the field was padding before. */
+enum tls_lib {
+	TLSL_OPENSSL = 0, /* SSL_write/SSL_read (libssl.so.3, node) */
+	TLSL_GNUTLS,	  /* gnutls_record_send/gnutls_record_recv (libgnutls.so.30) */
+	TLSL_MAX,
+};
 struct ev_tls_data {
 	struct ev_hdr h;
 	u64 ssl;      /* the SSL object: one TLS connection within the process */
 	u32 dir;      /* enum tls_dir */
 	u32 len;      /* bytes the call wrote or read */
 	u32 data_len; /* 0: the SSL object's first SSL_write (its announcement), no head */
-	u32 _pad;
+	u32 lib;      /* enum tls_lib; with GnuTLS, `ssl` is the gnutls_session_t */
 	u8 data[TLS_HEAD];
 };
 /* The part of ev_tls_data before its data: what an announcement sends. */
@@ -531,7 +539,7 @@ struct ev_tls_data_head {
 	u32 dir;
 	u32 len;
 	u32 data_len;
-	u32 _pad;
+	u32 lib;
 };
 
 /* Value of the name tries (names_allow, names_block): a host pattern's port rules. The key

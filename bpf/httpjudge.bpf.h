@@ -252,32 +252,45 @@ __noinline int hj_alpn_h2(struct fb *f)
 
 /* ------------------------------------------------------------ inside TLS */
 
-/* The ClientHello's name as the client set it: SSL_set_tlsext_host_name(ssl, name) is
+/* The ClientHello's name as the client set it before the handshake: len < 0 for a
+ * NUL-terminated name (OpenSSL), else its length (GnuTLS). */
+static __always_inline void hj_sni_set(u64 ssl, const void *name, s64 len)
+{
+	struct hj_ssl_key k = {.ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
+	struct hj_sni s = {};
+	struct hj_sni *v;
+	long n = 0;
+
+	v = bpf_map_lookup_elem(&ssl_sni, &k);
+	if (v && (v->state & HJS_USED)) {
+		v->state |= HJS_POISONED; /* the hello went with another name, or none */
+		return;
+	}
+	if (name && len < 0) {
+		n = bpf_probe_read_user_str(s.name, sizeof(s.name), name);
+	} else if (name && len > 0 && len < FB_NAME) {
+		u32 l = (u32)len & (FB_NAME - 1);
+
+		if (!bpf_probe_read_user(s.name, l, name))
+			n = l + 1; /* as the string read counts, with a NUL */
+	} /* longer than any name: none stored, so the Host must be an allowed name */
+	if (n > 1) {
+		u32 l = (u32)n - 1;
+
+		if (s.name[(l - 1) & (FB_NAME - 1)] == '.')
+			s.name[(--l) & (FB_NAME - 1)] = 0;
+		s.len = l; /* compared case-blind: hj_host_is_sni */
+	}
+	bpf_map_update_elem(&ssl_sni, &k, &s, BPF_ANY);
+}
+
+/* SSL_set_tlsext_host_name(ssl, name) is
  * SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME = 55, TLSEXT_NAMETYPE_host_name = 0, name). */
 SEC("uprobe/SSL_ctrl")
 int BPF_KPROBE(rw_ssl_ctrl, void *ssl, int cmd, long larg, void *parg)
 {
-	struct hj_ssl_key k = {.ssl = (u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
-	struct hj_sni s = {};
-	struct hj_sni *v;
-	long n;
-
-	if (cmd != 55 || !in_scope())
-		return 0;
-	v = bpf_map_lookup_elem(&ssl_sni, &k);
-	if (v && (v->state & HJS_USED)) {
-		v->state |= HJS_POISONED; /* the hello went with another name, or none */
-		return 0;
-	}
-	n = larg == 0 && parg ? bpf_probe_read_user_str(s.name, sizeof(s.name), parg) : 0;
-	if (n > 1) {
-		u32 len = (u32)n - 1;
-
-		if (s.name[(len - 1) & (FB_NAME - 1)] == '.')
-			s.name[(--len) & (FB_NAME - 1)] = 0;
-		s.len = len; /* compared case-blind: hj_host_is_sni */
-	}
-	bpf_map_update_elem(&ssl_sni, &k, &s, BPF_ANY);
+	if (cmd == 55 && in_scope())
+		hj_sni_set((u64)ssl, larg == 0 ? parg : NULL, -1);
 	return 0;
 }
 

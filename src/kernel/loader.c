@@ -196,6 +196,22 @@ static const struct hook_def hook_defs[] = {
     SSL_HOOKS(""),
     SSL_HOOKS("node:"),
 #undef SSL_HOOKS
+    /* GnuTLS (gnutls.bpf.h): libgnutls.so.30, apt's https method, git over https (through
+     * libcurl-gnutls), wget. */
+    {"uprobe/gnutls:gnutls_record_send", "HTTP inside TLS: requests (GnuTLS gnutls_record_send)",
+     AT_UPROBE, true, "uprobe/gnutls_record_send"},
+    {"uprobe/gnutls:gnutls_record_recv", "HTTP inside TLS: responses (GnuTLS gnutls_record_recv)",
+     AT_UPROBE, true, "uprobe/gnutls_record_recv"},
+    {"uretprobe/gnutls:gnutls_record_recv",
+     "HTTP inside TLS: responses (GnuTLS gnutls_record_recv)", AT_URETPROBE, true,
+     "uretprobe/gnutls_record_recv"},
+    {"uprobe/gnutls:gnutls_server_name_set",
+     "HTTP inside TLS: the server name set (GnuTLS gnutls_server_name_set)", AT_UPROBE, true,
+     "uprobe/gnutls_server_name_set"},
+    {"uprobe/gnutls:gnutls_handshake", "HTTP inside TLS: handshakes (GnuTLS gnutls_handshake)",
+     AT_UPROBE, true, "uprobe/gnutls_handshake"},
+    {"uprobe/gnutls:gnutls_deinit", "HTTP inside TLS: sessions ended (GnuTLS gnutls_deinit)",
+     AT_UPROBE, true, "uprobe/gnutls_deinit"},
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
@@ -613,56 +629,63 @@ refused:;
 	return -1;
 }
 
-/* The system's OpenSSL library (libssl.so.3), resolved; NULL when there is none. Uprobes
- * are on the file (its inode), so every name of it is covered by the one found. */
-static const char *libssl_path(void)
-{
-	static char found[PATH_MAX];
-	static bool looked;
-	static const char *const candidates[] = {
+/* The first of a library's usual places that exists, resolved (uprobes are on the file, its
+ * inode, so every name of it is covered by the one found); NULL when none does. `found` keeps
+ * the answer: the places are looked at once per process. */
 #if defined(__x86_64__)
-		"/usr/lib/x86_64-linux-gnu/libssl.so.3",
-		"/lib/x86_64-linux-gnu/libssl.so.3",
+#define LIBDIRS "/usr/lib/x86_64-linux-gnu/", "/lib/x86_64-linux-gnu/",
 #elif defined(__aarch64__)
-		"/usr/lib/aarch64-linux-gnu/libssl.so.3",
-		"/lib/aarch64-linux-gnu/libssl.so.3",
+#define LIBDIRS "/usr/lib/aarch64-linux-gnu/", "/lib/aarch64-linux-gnu/",
+#else
+#define LIBDIRS
 #endif
-		"/usr/lib64/libssl.so.3",
-		"/usr/lib/libssl.so.3",
-		"/lib64/libssl.so.3",
-	};
+struct lib_place {
+	const char *soname;   /* in the library directories; NULL: `paths` are whole paths */
+	const char *paths[3]; /* whole paths, when not a library */
+	char found[PATH_MAX];
+	bool looked;
+};
 
-	if (!looked) {
-		looked = true;
-		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
-			if (realpath(candidates[i], found))
-				return found;
-		found[0] = 0;
-	}
-	return found[0] ? found : NULL;
-}
-
-/* The node binary, when there is one: it carries its own OpenSSL, exported. */
-static const char *node_path(void)
+static const char *lib_find(struct lib_place *l)
 {
-	static char found[PATH_MAX];
-	static bool looked;
-	static const char *const candidates[] = {"/usr/bin/node", "/usr/local/bin/node"};
+	static const char *const dirs[] = {LIBDIRS "/usr/lib64/", "/usr/lib/", "/lib64/"};
+	char p[PATH_MAX];
 
-	if (!looked) {
-		looked = true;
-		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
-			if (realpath(candidates[i], found))
-				return found;
-		found[0] = 0;
+	if (l->looked)
+		return l->found[0] ? l->found : NULL;
+	l->looked = true;
+	l->found[0] = 0;
+	if (!l->soname) {
+		for (size_t i = 0; i < sizeof(l->paths) / sizeof(l->paths[0]) && l->paths[i]; i++)
+			if (realpath(l->paths[i], l->found))
+				return l->found;
+		l->found[0] = 0;
+		return NULL;
 	}
-	return found[0] ? found : NULL;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", dirs[i], l->soname);
+		if (realpath(p, l->found))
+			return l->found;
+	}
+	l->found[0] = 0;
+	return NULL;
 }
+#undef LIBDIRS
 
+/* Where a uprobe hook's function is: "uprobe/SSL_write" in the system's libssl.so.3 (curl,
+ * Python, most of Debian), "uprobe/node:SSL_write" in node (its own OpenSSL, exported),
+ * "uprobe/gnutls:gnutls_record_send" in libgnutls.so.30. */
 static const char *uprobe_file(const struct hook_def *d)
 {
-	/* "uprobe/node:SSL_write": in node; "uprobe/SSL_write": in libssl */
-	return strstr(d->name, "/node:") ? node_path() : libssl_path();
+	static struct lib_place libssl = {.soname = "libssl.so.3"};
+	static struct lib_place gnutls = {.soname = "libgnutls.so.30"};
+	static struct lib_place node = {.paths = {"/usr/bin/node", "/usr/local/bin/node"}};
+
+	if (strstr(d->name, "/node:"))
+		return lib_find(&node);
+	if (strstr(d->name, "/gnutls:"))
+		return lib_find(&gnutls);
+	return lib_find(&libssl);
 }
 
 static bool is_uprobe(const struct hook_def *d)
@@ -670,7 +693,7 @@ static bool is_uprobe(const struct hook_def *d)
 	return d->kind == AT_UPROBE || d->kind == AT_URETPROBE;
 }
 
-/* A uprobe hook on the system's libssl (libbpf finds the function in its symbols). */
+/* A uprobe hook on its library (libbpf finds the function in its symbols). */
 static struct bpf_link *attach_uprobe(struct bpf_program *p, const struct hook_def *d)
 {
 	const char *fn =

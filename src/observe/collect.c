@@ -1741,8 +1741,8 @@ static void note_tls_conn(struct collector *c, const struct ev_conn_name *e)
 }
 
 /* At the end: each TLS connection of a process none of whose TLS passed through the OpenSSL
- * probes (another TLS library, OpenSSL linked in statically) gets an `http` line saying its
- * content was not seen. */
+ * or GnuTLS probes (another TLS library, a library linked in statically) gets an `http` line saying
+ * its content was not seen. */
 static void tls_unseen(struct collector *c)
 {
 	for (size_t i = 0; i < c->n_tls_conns; i++) {
@@ -1773,6 +1773,7 @@ static void tls_unseen(struct collector *c)
 struct tls_pending {
 	struct ev_hdr h;
 	struct tls_head req;
+	uint32_t lib; /* enum tls_lib */
 };
 /* Requests waiting at once, all processes together; past it a request is logged unpaired. */
 #define TLS_PENDING_MAX 4096
@@ -1791,10 +1792,20 @@ static void render_path(struct collector *c, struct strbuf *sb, const char *path
 	sb_release(&j);
 }
 
+/* The library whose probes saw a transaction, as the `http` line names it. */
+static const char *tls_lib_name(uint32_t lib)
+{
+	static const char *const names[TLSL_MAX] = {
+	    [TLSL_OPENSSL] = "openssl", [TLSL_GNUTLS] = "gnutls"};
+
+	return lib < TLSL_MAX && names[lib] ? names[lib] : "unknown";
+}
+
 /* One `http` line: the request (NULL when its head was not seen), the response (NULL when none
- * came), the process that sent the request (else the one that read the response). */
+ * came), the process that sent the request (else the one that read the response), the library
+ * whose probes saw them. */
 static void write_http(struct collector *c, const struct ev_hdr *h, const struct tls_head *req,
-		       const struct tls_head *resp, int64_t resp_ts)
+		       const struct tls_head *resp, int64_t resp_ts, uint32_t lib)
 {
 	struct strbuf *sb = &c->body;
 	struct proc *p;
@@ -1803,7 +1814,9 @@ static void write_http(struct collector *c, const struct ev_hdr *h, const struct
 	p = render_head(c, h, "http", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addstr(sb, ",\"tls\":true,\"library\":\"openssl\",\"protocol\":");
+	sb_addstr(sb, ",\"tls\":true,\"library\":\"");
+	sb_addstr(sb, tls_lib_name(lib));
+	sb_addstr(sb, "\",\"protocol\":");
 	if (req && req->h2) {
 		/* HTTP/2 frames are not decoded: the connection is marked, not described */
 		sb_addstr(sb, "\"h2\",\"decoded\":false");
@@ -1865,26 +1878,28 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 		if (head.status < 200)
 			return; /* an interim response (100 Continue): the final one follows */
 		q = strmap_del(&c->tls_pending, key);
-		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, &head, (int64_t)e->h.ts);
+		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, &head, (int64_t)e->h.ts,
+			   e->lib);
 		free(q);
 		return;
 	}
 	if (head.h2) {
-		write_http(c, &e->h, &head, NULL, 0);
+		write_http(c, &e->h, &head, NULL, 0, e->lib);
 		return;
 	}
 	q = strmap_del(&c->tls_pending, key);
 	if (q) /* the last request on this connection got no response head we saw */
-		write_http(c, &q->h, &q->req, NULL, 0);
+		write_http(c, &q->h, &q->req, NULL, 0, q->lib);
 	free(q);
 	if (c->tls_pending.count >= TLS_PENDING_MAX) {
 		c->tls_pending_overflow++;
-		write_http(c, &e->h, &head, NULL, 0);
+		write_http(c, &e->h, &head, NULL, 0, e->lib);
 		return;
 	}
 	q = xmalloc(sizeof(*q));
 	q->h = e->h;
 	q->req = head;
+	q->lib = e->lib;
 	ent = strmap_put(&c->tls_pending, key, NULL);
 	ent->val = q;
 }
@@ -2211,7 +2226,7 @@ void collector_finish(struct collector *c)
 	{
 		const struct tls_pending *q = e->val;
 
-		write_http(c, &q->h, &q->req, NULL, 0);
+		write_http(c, &q->h, &q->req, NULL, 0, q->lib);
 	}
 	strmap_clear(&c->tls_pending, free);
 	tls_unseen(c);
