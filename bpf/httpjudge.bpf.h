@@ -463,9 +463,11 @@ FB_STEP(hj_line_step)
 
 /*
  * A write the parser did not read as a whole request line, yet that a server could take for a
- * request: its first line names a version (" HTTP/": a method too long or in small letters, a
- * target with bytes no target has), or it is a token, a space and a target ("GET /x" with a
- * newline in the target, or HTTP/0.9). Such a write is judged unreadable, not passed as body.
+ * request: a token and a space first (a method), then either a first line that names a version
+ * (" HTTP/": a method too long or in small letters, a target with bytes no target has), or a
+ * method of HTTP_METHODS and a target ("GET /x" with a newline in the target, or HTTP/0.9).
+ * Such a write is judged unreadable, not passed as a body. A body whose first line reads so
+ * ("GET /index.html" at the start of an uploaded log) is refused with it: fail closed.
  */
 __noinline int hj_request_like(struct fb *f)
 {
@@ -473,16 +475,18 @@ __noinline int hj_request_like(struct fb *f)
 
 	if (!f)
 		return 1;
+	for (int i = 0; i < 64; i++) {
+		if (!hj_tchar(fb_u8(f, i)) || (u32)i >= f->len)
+			break;
+		t++;
+	}
+	if (!t || t + 2 > f->len || fb_u8(f, t) != ' ')
+		return 0;
 	f->seen = 0;
 	FB_LOOP(FB_CAP, hj_line_step, f);
 	if (f->seen)
 		return 1;
-	for (int i = 0; i < FB_METHOD; i++) {
-		if (!hj_tchar(fb_u8(f, i)))
-			break;
-		t++;
-	}
-	if (!t || t >= FB_METHOD || t + 2 > f->len || fb_u8(f, t) != ' ')
+	if (t != f->ev.method_len || !hj_method_bit(f))
 		return 0;
 	return fb_u8(f, t + 1) == '/' || fb_u8(f, t + 1) == '*' ||
 	       (t + 5 <= f->len && fb_lower(fb_u8(f, t + 1)) == 'h' &&

@@ -278,15 +278,19 @@ class HttpPolicy(RwTestCase):
         run = self.job(
             f"{PY} {py} https://good.test:8443/pub/py; echo pyget=$?; "
             f"{PY} {py} https://good.test:8443/pub/py-post data=1; echo pypost=$?; "
+            # a body written on its own that starts like a command line is a body
+            f"{PY} {py} https://other.test:8443/script 'cd /tmp && ls -la'; echo pybody=$?; "
             f"node {js} GET /pub/node; echo nodeget=$?; "
             f"node {js} PUT /pub/node-put; echo nodeput=$?; "
             f"node {js} GET /private; echo nodepath=$?")
         got = self.results(run)
-        self.assertEqual((got.get("pyget"), got.get("nodeget")), ("0", "0"), run.stderr)
+        self.assertEqual((got.get("pyget"), got.get("nodeget"), got.get("pybody")),
+                         ("0", "0", "0"), run.stderr)
         for k in ("pypost", "nodeput", "nodepath"):
             self.assertEqual(got.get(k), str(KILLED), (k, run.stdout, run.stderr))
         self.assertEqual(sorted(self.srv.lines()),
-                         ["GET /pub/node HTTP/1.1", "GET /pub/py HTTP/1.1"])
+                         ["GET /pub/node HTTP/1.1", "GET /pub/py HTTP/1.1",
+                          "POST /script HTTP/1.1"])
         self.assertEqual(self.verdicts(run), [
             ("POST", "good.test", "/pub/py-post", "deny", "method_not_allowed"),
             ("PUT", "good.test", "/pub/node-put", "deny", "method_not_allowed"),
