@@ -475,6 +475,13 @@ __noinline int hj_request_like(struct fb *f)
 
 	if (!f)
 		return 1;
+	/* HTTP/2's connection preface: judged at the ClientHello (hj_alpn_h2), not here */
+	if (f->len >= 16 && fb_u8(f, 0) == 'P' && fb_u8(f, 1) == 'R' && fb_u8(f, 2) == 'I' &&
+	    fb_u8(f, 3) == ' ' && fb_u8(f, 4) == '*' && fb_u8(f, 5) == ' ' && fb_u8(f, 6) == 'H' &&
+	    fb_u8(f, 7) == 'T' && fb_u8(f, 8) == 'T' && fb_u8(f, 9) == 'P' && fb_u8(f, 10) == '/' &&
+	    fb_u8(f, 11) == '2' && fb_u8(f, 12) == '.' && fb_u8(f, 13) == '0' &&
+	    fb_u8(f, 14) == '\r' && fb_u8(f, 15) == '\n')
+		return 0;
 	for (int i = 0; i < 64; i++) {
 		if (!hj_tchar(fb_u8(f, i)) || (u32)i >= f->len)
 			break;

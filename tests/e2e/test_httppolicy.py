@@ -28,6 +28,8 @@ from test_tls import RESOLV, make_ca
 
 DNS = "127.0.68.53"
 SRV = "127.0.68.1"
+H2 = "127.0.68.3"  # nghttpd: HTTP/2 over TLS (ALPN h2)
+H2_PORT = 8443  # the port good.test's rules are for
 TLS_PORT, HTTP_PORT = 8443, 8080
 PY = "/usr/bin/python3"
 KILLED = 137  # a shell's status for a child killed by SIGKILL
@@ -43,6 +45,8 @@ allow:
   - host: other.test
     ports: [{tls}, {http}]
   - ip: {dns}
+  - ip: {h2}
+    ports: [{h2port}]
 dns:
   upstream: {dns}
 """
@@ -138,9 +142,17 @@ class HttpPolicy(RwTestCase):
         cls.resolv = os.path.join(cls.root, "resolv.conf")
         with open(cls.resolv, "w") as f:
             f.write(f"nameserver {DNS}\n")
+        docs = os.path.join(cls.root, "h2docs")
+        os.mkdir(docs)
+        with open(os.path.join(docs, "f"), "w") as f:
+            f.write("h2\n")
+        cls.h2 = subprocess.Popen(["nghttpd", "--address", H2, "-d", docs, str(H2_PORT), key,
+                                   crt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     @classmethod
     def tearDownClass(cls):
+        cls.h2.kill()
+        cls.h2.wait()
         cls.srv.stop()
         cls.dns.stop()
         shutil.rmtree(cls.root, True)
@@ -153,7 +165,8 @@ class HttpPolicy(RwTestCase):
         """Runs `sh -c script` under the policy; returns the Run."""
         policy = os.path.join(self.tmp, "policy.yaml")
         with open(policy, "w") as f:
-            f.write(POLICY.format(mode=mode, tls=TLS_PORT, http=HTTP_PORT, dns=DNS))
+            f.write(POLICY.format(mode=mode, tls=TLS_PORT, http=HTTP_PORT, dns=DNS, h2=H2,
+                                  h2port=H2_PORT))
         out = os.path.join(self.tmp, tag)
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", RESOLV, "sh",
                 RW, "run", "--out", out, "--no-sign", "--policy", policy,
@@ -236,6 +249,25 @@ class HttpPolicy(RwTestCase):
         self.assertIn("(h2_unjudged)", report.stdout)
         self.assertIn("method_not_allowed", run.stderr, "the terminal summary names it")
         run.verify_chain()
+
+    def test_http2(self):
+        """HTTP/2 (curl's default) to a host without rules is untouched, its preface included;
+        offered to a host with rules it is refused at the ClientHello, even on an address an
+        `ip:` entry trusts, since the kernel cannot read its requests."""
+        c = f'curl -sS --cacert "$CA" -o /dev/null -w "%{{http_version}}\\n"'
+        run = self.job(
+            f"{c} --connect-to other.test:{H2_PORT}:{H2}:{H2_PORT} "
+            f"https://other.test:{H2_PORT}/f | sed 's/^/free=/'; "
+            f"{c} --connect-to good.test:{H2_PORT}:{H2}:{H2_PORT} "
+            f"https://good.test:{H2_PORT}/f; echo ruled=$?")
+        got = self.results(run)
+        self.assertEqual(got.get("free"), "2", run.stdout + run.stderr)
+        self.assertNotIn(got.get("ruled"), ("0", str(KILLED)), run.stdout)
+        self.assertEqual(run.of("http_verdict"), [])
+        ruled = run.of("conn_name", sni="good.test", dport=H2_PORT)
+        self.assertEqual([(e["verdict"], e["reason"]) for e in ruled],
+                         [("deny", "h2_unjudged")])
+        self.assertIs(ruled[0]["address_entry"], True)
 
     def test_observe_records_would_deny(self):
         run = self.job(
@@ -364,7 +396,9 @@ class HttpPolicy(RwTestCase):
         self.assertEqual(set(got), set(CASES), run.stdout + run.stderr)
         for case, reason in CASES.items():
             self.assertEqual(got[case], "0" if reason is None else str(KILLED), (case, got))
-        self.assertEqual(self.srv.lines(), ["GET /allowed/ok HTTP/1.1"], self.srv.seen)
+        # the server reads the preface as a request line of a version it refuses (505)
+        self.assertEqual(sorted(self.srv.lines()),
+                         ["GET /allowed/ok HTTP/1.1", "PRI * HTTP/2.0"], self.srv.seen)
         reasons = sorted(e["reason"] for e in run.of("http_verdict"))
         self.assertEqual(reasons, sorted(r for r in CASES.values() if r), run.of("http_verdict"))
         self.assertTrue(all(e["stopped"] for e in run.of("http_verdict")))
@@ -495,6 +529,7 @@ CASES = {
     "enc_slash": "path_not_allowed",         # /allowed/..%2fsecret
     "double_enc": "path_not_allowed",        # /allowed/%252e%252e/secret
     "long_target": "path_not_allowed",       # past the 255 bytes the kernel reads
+    "h2_preface": None,                      # HTTP/2 is judged at the ClientHello (ALPN)
 }
 
 HOSTILE = r'''
@@ -514,6 +549,7 @@ heads = {
     "enc_slash": [b"GET /allowed/..%2fsecret HTTP/1.1\r\n" + H],
     "double_enc": [b"GET /allowed/%252e%252e/secret HTTP/1.1\r\n" + H],
     "long_target": [b"GET /allowed/" + b"a" * 300 + b" HTTP/1.1\r\n" + H],
+    "h2_preface": [b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"],
 }
 ctx = ssl.create_default_context(cafile=os.environ["CA"])
 ctx.set_alpn_protocols(["http/1.1"])
