@@ -376,6 +376,11 @@ static __always_inline u8 hj_tls_verdict(struct fb *f, const struct rw_config *c
 	}
 	if (!c || !c->policy)
 		return VERDICT_ALLOW;
+	/* A head longer than the bytes read, cut after its whole Host: what follows cannot name
+	 * another host (servers refuse a second Host) nor change the request line. */
+	if ((e->flags & (FBF_CUT | FBF_NAMED)) == (FBF_CUT | FBF_NAMED) &&
+	    f->name_at + f->name_max < f->len)
+		e->flags &= ~FBF_CUT;
 	if (e->flags & (FBF_MALFORMED | FBF_BAD_NAME | FBF_CUT | FBF_NO_NAME)) {
 		/* no Host: which host's rules apply cannot be told */
 		e->reason = CNR_UNREAD_REQ;
