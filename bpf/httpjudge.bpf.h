@@ -417,7 +417,8 @@ static __always_inline struct fb *hj_slot(void)
 
 /* Records a request that is not allowed; in enforce mode (and for a blocked name in every
  * mode) stops the process first. */
-static __always_inline void hj_refuse(struct fb *f, u64 ssl, u8 verdict)
+/* Returns whether the writing process was stopped. */
+static __always_inline bool hj_refuse(struct fb *f, u64 ssl, u8 verdict)
 {
 	struct ev_conn_name *e = &f->ev;
 
@@ -433,6 +434,7 @@ static __always_inline void hj_refuse(struct fb *f, u64 ssl, u8 verdict)
 		e->flags |= FBF_STOPPED;
 	if (bpf_ringbuf_output(&events, e, sizeof(*e), BPF_RB_FORCE_WAKEUP))
 		count_lost(EV_HTTP_VERDICT);
+	return e->flags & FBF_STOPPED;
 }
 
 /* A write that cannot be judged (its bytes unreadable, no free slot): in enforce mode with a
@@ -507,17 +509,19 @@ __noinline int hj_request_like(struct fb *f)
 }
 
 /* Called first in the SSL_write probe: SSL_write(ssl, buf, num) or SSL_write_ex(ssl, buf,
- * num, written). */
-static __always_inline void http_judge(u64 ssl, u64 buf, u64 num)
+ * num, written), and gnutls_record_send's. True when it stopped the process: the request
+ * never leaves, so no `http` line says it did (the `http_verdict` line says what happened). */
+static __always_inline bool http_judge(u64 ssl, u64 buf, u64 num)
 {
 	struct rw_config *c;
 	u8 first[16];
 	struct fb *f;
+	bool stopped = false;
 	u32 n;
 	u8 v;
 
 	if (!buf || !num || !have_bpf_loop || !in_scope())
-		return;
+		return false;
 	c = cfg();
 	/* whole-job mode: the CI runner's own requests are its control plane, allowed as its
 	 * connections are (bpf/skb.bpf.h runner_socket) */
@@ -529,16 +533,16 @@ static __always_inline void http_judge(u64 ssl, u64 buf, u64 num)
 	n = ((n - 1) & (sizeof(first) - 1)) + 1;
 	if (bpf_probe_read_user(first, n, (const void *)buf)) {
 		hj_unjudged(c);
-		return;
+		return false;
 	}
 	/* a request starts with a method, a token: anything else (most bodies, HTTP/2 frames:
 	 * see hj_alpn_h2) passes without a copy */
 	if (!hj_tchar(first[0]))
-		return;
+		return false;
 	f = hj_slot();
 	if (!f) {
 		hj_unjudged(c);
-		return;
+		return false;
 	}
 	n = num > FB_CAP ? FB_CAP : (u32)num;
 	asm volatile("" : "+r"(n));
@@ -546,7 +550,7 @@ static __always_inline void http_judge(u64 ssl, u64 buf, u64 num)
 	if (bpf_probe_read_user(f->buf, n, (const void *)buf)) {
 		__sync_fetch_and_add(&f->busy, -1);
 		hj_unjudged(c);
-		return;
+		return false;
 	}
 	f->len = n;
 	if (fb_parse_any(f) == FB_HTTP && f->hdr_end) {
@@ -559,6 +563,7 @@ static __always_inline void http_judge(u64 ssl, u64 buf, u64 num)
 		v = VERDICT_ALLOW; /* a body, or the rest of a request already judged */
 	}
 	if (v != VERDICT_ALLOW)
-		hj_refuse(f, ssl, v);
+		stopped = hj_refuse(f, ssl, v);
 	__sync_fetch_and_add(&f->busy, -1);
+	return stopped;
 }

@@ -321,6 +321,24 @@ static int load_names(struct enforce *e, bool block, char *err, size_t errlen)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct policy_entry *pe = &l->v[i];
 		struct policy_rule all = {0, 65535, POLICY_PROTO_ANY};
+
+		/* The kernel reads requests with bpf_loop: without it (before 5.17) nothing would
+		 * judge them, and an enforced `methods:`/`paths:` must not pass as if it held. */
+		if (!block && pe->http && !loader_reads_requests(e->ld)) {
+			if (e->mode == POLICY_MODE_ENFORCE) {
+				snprintf(
+				    err, errlen,
+				    "host %s has methods/paths, which this kernel cannot judge (no "
+				    "bpf_loop: Linux 5.17+); refusing to enforce them",
+				    pe->host);
+				goto out;
+			}
+			if (!e->warned_no_loop++)
+				rw_err(
+				    "warning: this kernel cannot read HTTP requests (no bpf_loop: "
+				    "Linux 5.17+): methods/paths are not judged, not even as "
+				    "audit");
+		}
 		struct fb_name_key k;
 		struct name_rules v, old;
 		uint16_t req = 0;

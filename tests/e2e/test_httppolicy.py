@@ -190,6 +190,27 @@ class HttpPolicy(RwTestCase):
         return [(e["method"], e["authority"], e["path"], e["verdict"], e["reason"])
                 for e in run.of("http_verdict")]
 
+    def test_kernel_without_bpf_loop_refuses_to_enforce_methods(self):
+        """Before 5.17 (forced with RUNWARDEN_NO_BPF_LOOP) the kernel cannot read requests:
+        enforcing `methods:`/`paths:` is refused before the command runs, observe says so."""
+        policy = os.path.join(self.tmp, "p.yaml")
+        with open(policy, "w") as f:
+            f.write(POLICY.format(mode="enforce", tls=TLS_PORT, http=HTTP_PORT, dns=DNS))
+        env = dict(os.environ, RUNWARDEN_NO_BPF_LOOP="1")
+        marker = os.path.join(self.tmp, "ran")
+        p = subprocess.run([RW, "run", "--out", os.path.join(self.tmp, "o1"), "--no-sign",
+                            "--policy", policy, "--", "touch", marker],
+                           capture_output=True, text=True, env=env, timeout=120)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("host good.test has methods/paths, which this kernel cannot judge",
+                      p.stderr)
+        self.assertFalse(os.path.exists(marker), "the command ran unfenced")
+        p = subprocess.run([RW, "run", "--out", os.path.join(self.tmp, "o2"), "--no-sign",
+                            "--policy", policy, "--mode", "observe", "--", "touch", marker],
+                           capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("methods/paths are not judged", p.stderr)
+
     # ------------------------------------------------------------ curl, inside TLS
 
     def test_curl_enforce(self):
@@ -227,6 +248,10 @@ class HttpPolicy(RwTestCase):
             ("POST", "good.test", "/allowed/x", "deny", "method_not_allowed"),
         ]
         self.assertEqual(self.verdicts(run), want, run.events)
+        # a stopped request is no transaction: only what was sent has an `http` line
+        self.assertEqual(sorted((e["method"], e["path"]) for e in run.of("http")
+                                if e.get("content_seen") is not False),
+                         [("GET", "/allowed/a"), ("POST", "/anything")], run.of("http"))
         for e in run.of("http_verdict"):
             self.assertIs(e["stopped"], True, e)
             self.assertIs(e["tls"], True, e)
