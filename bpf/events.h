@@ -571,7 +571,7 @@ struct name_rules {
  * HTTP_PATH_BYTES / 8 words, (target word & mask word) == prefix word, so a prefix is
  * zero-padded and mask has 0xff for its bytes only.
  */
-#define HTTP_RULES_MAX	1024
+#define HTTP_RULES_MAX	256
 #define HTTP_PATHS_MAX	8
 #define HTTP_PATH_BYTES 128
 struct http_path_rule {

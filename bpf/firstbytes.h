@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #endif
 
-#define FB_CAP	2048 /* bytes of the first segment looked at (a power of two) */
+#define FB_CAP	4096 /* bytes of the first segment looked at (a power of two) */
 #define FB_MASK (FB_CAP - 1)
 #define FB_EXTS 64 /* TLS extensions walked; a hello with more is FBF_CUT */
 

@@ -56,6 +56,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, struct hj_ssl_key);
 	__type(value, struct hj_sni);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the connections there are */
 } ssl_sni SEC(".maps");
 
 static const char hj_methods[HTTPM_COUNT][16] = {
@@ -375,6 +376,11 @@ static __always_inline u8 hj_tls_verdict(struct fb *f, const struct rw_config *c
 	}
 	if (!c || !c->policy)
 		return VERDICT_ALLOW;
+	/* A head longer than the bytes read, cut after its whole Host: what follows cannot name
+	 * another host (servers refuse a second Host) nor change the request line. */
+	if ((e->flags & (FBF_CUT | FBF_NAMED)) == (FBF_CUT | FBF_NAMED) &&
+	    f->name_at + f->name_max < f->len)
+		e->flags &= ~FBF_CUT;
 	if (e->flags & (FBF_MALFORMED | FBF_BAD_NAME | FBF_CUT | FBF_NO_NAME)) {
 		/* no Host: which host's rules apply cannot be told */
 		e->reason = CNR_UNREAD_REQ;
@@ -464,9 +470,11 @@ FB_STEP(hj_line_step)
 
 /*
  * A write the parser did not read as a whole request line, yet that a server could take for a
- * request: its first line names a version (" HTTP/": a method too long or in small letters, a
- * target with bytes no target has), or it is a token, a space and a target ("GET /x" with a
- * newline in the target, or HTTP/0.9). Such a write is judged unreadable, not passed as body.
+ * request: a token and a space first (a method), then either a first line that names a version
+ * (" HTTP/": a method too long or in small letters, a target with bytes no target has), or a
+ * method of HTTP_METHODS and a target ("GET /x" with a newline in the target, or HTTP/0.9).
+ * Such a write is judged unreadable, not passed as a body. A body whose first line reads so
+ * ("GET /index.html" at the start of an uploaded log) is refused with it: fail closed.
  */
 __noinline int hj_request_like(struct fb *f)
 {
@@ -474,16 +482,25 @@ __noinline int hj_request_like(struct fb *f)
 
 	if (!f)
 		return 1;
+	/* HTTP/2's connection preface: judged at the ClientHello (hj_alpn_h2), not here */
+	if (f->len >= 16 && fb_u8(f, 0) == 'P' && fb_u8(f, 1) == 'R' && fb_u8(f, 2) == 'I' &&
+	    fb_u8(f, 3) == ' ' && fb_u8(f, 4) == '*' && fb_u8(f, 5) == ' ' && fb_u8(f, 6) == 'H' &&
+	    fb_u8(f, 7) == 'T' && fb_u8(f, 8) == 'T' && fb_u8(f, 9) == 'P' && fb_u8(f, 10) == '/' &&
+	    fb_u8(f, 11) == '2' && fb_u8(f, 12) == '.' && fb_u8(f, 13) == '0' &&
+	    fb_u8(f, 14) == '\r' && fb_u8(f, 15) == '\n')
+		return 0;
+	for (int i = 0; i < 64; i++) {
+		if (!hj_tchar(fb_u8(f, i)) || (u32)i >= f->len)
+			break;
+		t++;
+	}
+	if (!t || t + 2 > f->len || fb_u8(f, t) != ' ')
+		return 0;
 	f->seen = 0;
 	FB_LOOP(FB_CAP, hj_line_step, f);
 	if (f->seen)
 		return 1;
-	for (int i = 0; i < FB_METHOD; i++) {
-		if (!hj_tchar(fb_u8(f, i)))
-			break;
-		t++;
-	}
-	if (!t || t >= FB_METHOD || t + 2 > f->len || fb_u8(f, t) != ' ')
+	if (t != f->ev.method_len || !hj_method_bit(f))
 		return 0;
 	return fb_u8(f, t + 1) == '/' || fb_u8(f, t + 1) == '*' ||
 	       (t + 5 <= f->len && fb_lower(fb_u8(f, t + 1)) == 'h' &&
@@ -506,6 +523,10 @@ static __always_inline bool http_judge(u64 ssl, u64 buf, u64 num)
 	if (!buf || !num || !have_bpf_loop || !in_scope())
 		return false;
 	c = cfg();
+	/* whole-job mode: the CI runner's own requests are its control plane, allowed as its
+	 * connections are (bpf/skb.bpf.h runner_socket) */
+	if (c && c->runner_tgid && c->runner_tgid == bpf_get_current_pid_tgid() >> 32)
+		return;
 	hj_sni_used(ssl);
 	n = num < sizeof(first) ? (u32)num : sizeof(first); /* HTTP/0.9's "GET /\r\n" is 7 */
 	asm volatile("" : "+r"(n));

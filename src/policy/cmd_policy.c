@@ -133,6 +133,26 @@ static void replay_connect(const struct policy *p, const struct policy_set *set,
 	would_deny(rp, what);
 }
 
+/* One HTTP request (an `http` line inside TLS, a `conn_name` of plain HTTP) against the
+ * `methods:`/`paths:` of its host's entries, as bpf/httpjudge.bpf.h judges it. */
+static void replay_request(const struct policy_set *set, json_t *ev, bool tls, struct replay *rp)
+{
+	const char *method = json_string_value(json_object_get(ev, "method"));
+	const char *host = json_string_value(json_object_get(ev, tls ? "authority" : "host"));
+	const char *target = json_string_value(json_object_get(ev, "path"));
+	json_int_t port = tls ? -1 : json_integer_value(json_object_get(ev, "dport"));
+	const char *why;
+	char what[800];
+
+	if (!method || !*method || !host || !target)
+		return;
+	if (policy_check_request(set, host, (int)port, method, target, &why) == POLICY_ALLOW)
+		return;
+	snprintf(what, sizeof(what), "%s %s %s%s (%s)", tls ? "https" : "http", method, host,
+		 target, why);
+	would_deny(rp, what);
+}
+
 static void replay_event(const struct policy *p, const struct policy_set *set, json_t *ev,
 			 struct replay *rp)
 {
@@ -154,6 +174,11 @@ static void replay_event(const struct policy *p, const struct policy_set *set, j
 			snprintf(what, sizeof(what), "dns %s %s", q, t ? t : "");
 			would_deny(rp, what);
 		}
+	} else if (!strcmp(kind, "http") && json_is_true(json_object_get(ev, "decoded"))) {
+		replay_request(set, ev, true, rp);
+	} else if (!strcmp(kind, "conn_name") &&
+		   !strcmp(json_string_value(json_object_get(ev, "app")) ?: "", "http")) {
+		replay_request(set, ev, false, rp);
 	} else if (!strcmp(kind, "socket") && verdict && strcmp(verdict, "allow")) {
 		/* socket kinds are judged by family and type, not by any policy entry */
 		json_t *fam = json_object_get(ev, "family"), *ty = json_object_get(ev, "type");

@@ -699,6 +699,47 @@ enum policy_verdict policy_check_host(const struct policy_set *s, const char *na
 	return POLICY_ALLOW;
 }
 
+/* Does an entry admit TCP on port (-1: on some port)? */
+static bool entry_tcp(const struct policy_entry *e, int port)
+{
+	for (size_t i = 0; i < e->nrules; i++)
+		if ((e->rules[i].proto & POLICY_PROTO_TCP) &&
+		    (port < 0 || (e->rules[i].lo <= port && port <= e->rules[i].hi)))
+			return true;
+	return false;
+}
+
+enum policy_verdict policy_check_request(const struct policy_set *s, const char *host, int port,
+					 const char *method, const char *target, const char **why)
+{
+	char n[POLICY_HOST_MAX + 1];
+	size_t len = strlen(host), labels, hits[64], k;
+	bool named = false, method_ok = false;
+
+	*why = NULL;
+	if (len && host[len - 1] == '.')
+		len--;
+	if (name_check(host, len, n, &labels))
+		return POLICY_ALLOW; /* not a name: judged by address */
+	k = index_lookup(&s->idx->allow, n, hits, 64);
+	for (size_t i = 0; i < k; i++) {
+		const struct policy_entry *e = &s->allow.v[hits[i]];
+
+		if (!entry_tcp(e, port))
+			continue;
+		named = true;
+		if (!e->http || policy_http_admits(e->http, method, target))
+			return POLICY_ALLOW;
+		if (!e->http->methods ||
+		    (e->http->methods & policy_http_method_bit(method, strlen(method))))
+			method_ok = true;
+	}
+	if (!named)
+		return POLICY_ALLOW;
+	*why = method_ok ? "path_not_allowed" : "method_not_allowed";
+	return POLICY_DENY;
+}
+
 enum policy_verdict policy_check_addr(const struct policy_set *s, int family, const void *addr,
 				      uint16_t port, unsigned proto, struct policy_match *m)
 {

@@ -333,6 +333,13 @@ uint32_t policy_http_method_bit(const char *name, size_t len);
 const char *policy_http_path_check(const char *path, size_t len);
 /* Does the entry's request rules admit method and target (as the kernel judges them)? */
 bool policy_http_admits(const struct policy_http *h, const char *method, const char *target);
+/* A request to host (as the job named it) on port (-1: not known, as inside TLS: any TCP port
+ * of an entry counts) against the request rules of the allow entries admitting the host, as
+ * the kernel judges it (bpf/httpjudge.bpf.h). POLICY_ALLOW also when no entry names the host
+ * (then the name alone is judged); POLICY_DENY with why "method_not_allowed" or
+ * "path_not_allowed". */
+enum policy_verdict policy_check_request(const struct policy_set *s, const char *host, int port,
+					 const char *method, const char *target, const char **why);
 /* Appends the entry as YAML flow text: host: "x", ports: [...], proto: tcp. */
 struct strbuf;
 void policy_entry_format(struct strbuf *sb, const struct policy_entry *e);

@@ -15,16 +15,21 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+import uuid
 
-from rwtest import RW, Dnsmasq, Run, RwTestCase
+from rwtest import RW, Dnsmasq, Run, RwTestCase, cgroup2_mount
+from test_agent import Agent, Worker
 from test_tls import RESOLV, make_ca
 
 DNS = "127.0.68.53"
 SRV = "127.0.68.1"
+H2 = "127.0.68.3"  # nghttpd: HTTP/2 over TLS (ALPN h2)
+H2_PORT = 8443  # the port good.test's rules are for
 TLS_PORT, HTTP_PORT = 8443, 8080
 PY = "/usr/bin/python3"
 KILLED = 137  # a shell's status for a child killed by SIGKILL
@@ -40,6 +45,8 @@ allow:
   - host: other.test
     ports: [{tls}, {http}]
   - ip: {dns}
+  - ip: {h2}
+    ports: [{h2port}]
 dns:
   upstream: {dns}
 """
@@ -135,9 +142,17 @@ class HttpPolicy(RwTestCase):
         cls.resolv = os.path.join(cls.root, "resolv.conf")
         with open(cls.resolv, "w") as f:
             f.write(f"nameserver {DNS}\n")
+        docs = os.path.join(cls.root, "h2docs")
+        os.mkdir(docs)
+        with open(os.path.join(docs, "f"), "w") as f:
+            f.write("h2\n")
+        cls.h2 = subprocess.Popen(["nghttpd", "--address", H2, "-d", docs, str(H2_PORT), key,
+                                   crt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     @classmethod
     def tearDownClass(cls):
+        cls.h2.kill()
+        cls.h2.wait()
         cls.srv.stop()
         cls.dns.stop()
         shutil.rmtree(cls.root, True)
@@ -150,7 +165,8 @@ class HttpPolicy(RwTestCase):
         """Runs `sh -c script` under the policy; returns the Run."""
         policy = os.path.join(self.tmp, "policy.yaml")
         with open(policy, "w") as f:
-            f.write(POLICY.format(mode=mode, tls=TLS_PORT, http=HTTP_PORT, dns=DNS))
+            f.write(POLICY.format(mode=mode, tls=TLS_PORT, http=HTTP_PORT, dns=DNS, h2=H2,
+                                  h2port=H2_PORT))
         out = os.path.join(self.tmp, tag)
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", RESOLV, "sh",
                 RW, "run", "--out", out, "--no-sign", "--policy", policy,
@@ -259,6 +275,25 @@ class HttpPolicy(RwTestCase):
         self.assertIn("method_not_allowed", run.stderr, "the terminal summary names it")
         run.verify_chain()
 
+    def test_http2(self):
+        """HTTP/2 (curl's default) to a host without rules is untouched, its preface included;
+        offered to a host with rules it is refused at the ClientHello, even on an address an
+        `ip:` entry trusts, since the kernel cannot read its requests."""
+        c = f'curl -sS --cacert "$CA" -o /dev/null -w "%{{http_version}}\\n"'
+        run = self.job(
+            f"{c} --connect-to other.test:{H2_PORT}:{H2}:{H2_PORT} "
+            f"https://other.test:{H2_PORT}/f | sed 's/^/free=/'; "
+            f"{c} --connect-to good.test:{H2_PORT}:{H2}:{H2_PORT} "
+            f"https://good.test:{H2_PORT}/f; echo ruled=$?")
+        got = self.results(run)
+        self.assertEqual(got.get("free"), "2", run.stdout + run.stderr)
+        self.assertNotIn(got.get("ruled"), ("0", str(KILLED)), run.stdout)
+        self.assertEqual(run.of("http_verdict"), [])
+        ruled = run.of("conn_name", sni="good.test", dport=H2_PORT)
+        self.assertEqual([(e["verdict"], e["reason"]) for e in ruled],
+                         [("deny", "h2_unjudged")])
+        self.assertIs(ruled[0]["address_entry"], True)
+
     def test_observe_records_would_deny(self):
         run = self.job(
             'curl -sS --http1.1 --cacert "$CA" -o /dev/null -d x=1 '
@@ -274,6 +309,11 @@ class HttpPolicy(RwTestCase):
             ("GET", "evil.test", "/front", "audit", "host_mismatch")], run.events)
         self.assertFalse([e for e in run.of("http_verdict") if "stopped" in e])
         self.assertEqual(run.rc, 0, run.stderr)
+        # the observed run, replayed: what enforce would stop, before enforcing
+        chk = subprocess.run([RW, "policy", "check", os.path.join(self.tmp, "policy.yaml"),
+                              run.outdir], capture_output=True, text=True)
+        self.assertEqual(chk.returncode, 1, chk.stdout + chk.stderr)
+        self.assertIn("https POST good.test/allowed/post (method_not_allowed)", chk.stdout)
 
     # ------------------------------------------------------------ Python and node
 
@@ -281,29 +321,40 @@ class HttpPolicy(RwTestCase):
         py = self.script("u.py", (
             "import os, sys, ssl, urllib.request\n"
             "ctx = ssl.create_default_context(cafile=os.environ['CA'])\n"
-            "data = sys.argv[2].encode() if len(sys.argv) > 2 else None\n"
-            "r = urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=data),"
-            " context=ctx)\n"
+            "data = sys.argv[2].encode() if len(sys.argv) > 2 and sys.argv[2] else None\n"
+            "h = {'Cookie': 'c=' + 'x' * int(sys.argv[3])} if len(sys.argv) > 3 else {}\n"
+            "r = urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=data,"
+            " headers=h), context=ctx)\n"
             "print(r.status)\n"))
         js = self.script("n.js", (
             "const https = require('https'), fs = require('fs');\n"
-            "const [method, path] = process.argv.slice(2);\n"
-            "const r = https.request({host: 'good.test', port: 8443, method, path,\n"
+            "const [method, path, big] = process.argv.slice(2);\n"
+            "const headers = big ? {Authorization: 'Bearer ' + 'x'.repeat(+big)} : {};\n"
+            "const r = https.request({host: 'good.test', port: 8443, method, path, headers,\n"
             "  ca: fs.readFileSync(process.env.CA)}, res => { console.log(res.statusCode);"
             " res.resume(); });\n"
             "r.end(method === 'POST' ? 'x=1' : undefined);\n"))
         run = self.job(
             f"{PY} {py} https://good.test:8443/pub/py; echo pyget=$?; "
             f"{PY} {py} https://good.test:8443/pub/py-post data=1; echo pypost=$?; "
+            # a body written on its own that starts like a command line is a body
+            f"{PY} {py} https://other.test:8443/script 'cd /tmp && ls -la'; echo pybody=$?; "
             f"node {js} GET /pub/node; echo nodeget=$?; "
+            # heads longer than the kernel reads: a 3 KB token before node's Host, a 6 KB
+            # cookie after urllib's
+            f"node {js} GET /pub/node-jwt 3000; echo nodejwt=$?; "
+            f"{PY} {py} https://good.test:8443/pub/py-cookie '' 6000; echo pycookie=$?; "
             f"node {js} PUT /pub/node-put; echo nodeput=$?; "
             f"node {js} GET /private; echo nodepath=$?")
         got = self.results(run)
-        self.assertEqual((got.get("pyget"), got.get("nodeget")), ("0", "0"), run.stderr)
+        for k in ("pyget", "nodeget", "pybody", "nodejwt", "pycookie"):
+            self.assertEqual(got.get(k), "0", (k, run.stdout, run.stderr))
         for k in ("pypost", "nodeput", "nodepath"):
             self.assertEqual(got.get(k), str(KILLED), (k, run.stdout, run.stderr))
         self.assertEqual(sorted(self.srv.lines()),
-                         ["GET /pub/node HTTP/1.1", "GET /pub/py HTTP/1.1"])
+                         ["GET /pub/node HTTP/1.1", "GET /pub/node-jwt HTTP/1.1",
+                          "GET /pub/py HTTP/1.1", "GET /pub/py-cookie HTTP/1.1",
+                          "POST /script HTTP/1.1"])
         self.assertEqual(self.verdicts(run), [
             ("POST", "good.test", "/pub/py-post", "deny", "method_not_allowed"),
             ("PUT", "good.test", "/pub/node-put", "deny", "method_not_allowed"),
@@ -377,10 +428,122 @@ class HttpPolicy(RwTestCase):
         self.assertEqual(set(got), set(CASES), run.stdout + run.stderr)
         for case, reason in CASES.items():
             self.assertEqual(got[case], "0" if reason is None else str(KILLED), (case, got))
-        self.assertEqual(self.srv.lines(), ["GET /allowed/ok HTTP/1.1"], self.srv.seen)
+        # the server reads the preface as a request line of a version it refuses (505)
+        self.assertEqual(sorted(self.srv.lines()),
+                         ["GET /allowed/ok HTTP/1.1", "PRI * HTTP/2.0"], self.srv.seen)
         reasons = sorted(e["reason"] for e in run.of("http_verdict"))
         self.assertEqual(reasons, sorted(r for r in CASES.values() if r), run.of("http_verdict"))
         self.assertTrue(all(e["stopped"] for e in run.of("http_verdict")))
+
+
+# A request inside TLS naming a host the policy does not allow (fronting behind SNI good.test).
+FRONT = r"""
+import os, socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+s = ctx.wrap_socket(socket.create_connection((sys.argv[2], 8443), timeout=5),
+                    server_hostname="good.test")
+s.sendall(b"GET /front HTTP/1.1\r\nHost: evil.test\r\nConnection: close\r\n\r\n")
+print(s.recv(100)[:12].decode())
+"""
+
+# The runner's worker stand-in of test_agent, which can also make that request itself.
+RUNNER = r"""
+import contextlib, io, json, subprocess, sys
+for line in sys.stdin:
+    cmd = json.loads(line)
+    if cmd[0] == "__front":  # the worker itself, as a runner talks to its server
+        sys.argv = ["front", cmd[1], cmd[2]]
+        got = io.StringIO()
+        with contextlib.redirect_stdout(got):
+            exec(compile(cmd[3], "front", "exec"))
+        sys.stdout.write(json.dumps({"rc": 0, "out": got.getvalue().strip()}) + "\n")
+        sys.stdout.flush()
+        continue
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    sys.stdout.write(json.dumps({"rc": p.returncode, "out": p.stdout.decode("utf-8", "replace")}) + "\n")
+    sys.stdout.flush()
+"""
+
+
+class RunnerWorker(Worker):
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", RUNNER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        self.pid = self.proc.pid
+
+
+class RunnerRequests(RwTestCase):
+    """Whole-job mode: the CI runner's own requests are its control plane (as its connections
+    are): not judged, never killed; the same request from a step is stopped."""
+
+    ADDR = "127.0.68.2"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="rw-httppolicy-runner-")
+        cls.ca, crt, key = make_ca(cls.root)
+        cls.srv = Servers(cls.ADDR, crt, key)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        shutil.rmtree(cls.root, True)
+
+    def setUp(self):
+        super().setUp()
+        self.pin_root = f"/sys/fs/bpf/rw-e2e-{uuid.uuid4().hex[:12]}"
+        self.agent = Agent(self.tmp, self.pin_root)
+        self.worker = RunnerWorker()
+        self.addCleanup(self.cleanup)
+
+    def tearDown(self):
+        pass  # scopes are the agent's: cleanup() checks and removes its own
+
+    def cleanup(self):
+        self.agent.kill()
+        self.worker.stop()
+        mnt = cgroup2_mount()
+        ours = tuple(f"runwarden-{p}-" for p in self.agent.pids)
+        for d in set(os.listdir(mnt)) - self.cg_before:
+            if d.startswith(ours):
+                with open(os.path.join(mnt, d, "cgroup.kill"), "w") as f:
+                    f.write("1")
+                for _ in range(100):
+                    try:
+                        os.rmdir(os.path.join(mnt, d))
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+        if os.path.isdir(self.pin_root):
+            for root, dirs, files in os.walk(self.pin_root, topdown=False):
+                for f in files:
+                    os.unlink(os.path.join(root, f))
+                for d in dirs:
+                    os.rmdir(os.path.join(root, d))
+            os.rmdir(self.pin_root)
+
+    def test_runner_requests_are_not_judged(self):
+        policy = os.path.join(self.tmp, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write(f"version: 1\nmode: enforce\nallow:\n  - ip: {self.ADDR}\n"
+                    f"    ports: [{TLS_PORT}]\n  - host: good.test\n    methods: [GET]\n")
+        out = os.path.join(self.tmp, "out")
+        rc, _, err = self.agent.job("start", "--pid", str(self.worker.pid), "--out", out,
+                                    "--no-sign", "--policy", policy, "--mode", "enforce")
+        self.assertEqual(rc, 0, err)
+        mine = self.worker.step("__front", self.ca, self.ADDR, FRONT)
+        self.assertEqual(mine["out"], "HTTP/1.1 200", mine)
+        step = self.worker.step(sys.executable, "-c", FRONT, self.ca, self.ADDR)
+        self.assertEqual(step["rc"], -9, step)  # SIGKILL before the library wrote
+        self.assertIsNone(self.worker.proc.poll(), "the runner must live")
+        rc, _, err = self.agent.job("stop")
+        self.assertNotEqual(rc, 0)  # the step's request is a violation
+        run = Run(rc, err, out)
+        self.assertEqual([(e["pid"] == self.worker.pid, e["reason"], e["verdict"])
+                          for e in run.of("http_verdict")],
+                         [(False, "host_mismatch", "deny")])
+        self.assertEqual(self.srv.lines(), ["GET /front HTTP/1.1"])  # the runner's only
 
 
 # What each hostile request head gets: the refusal reason (None: it passes).
@@ -398,6 +561,7 @@ CASES = {
     "enc_slash": "path_not_allowed",         # /allowed/..%2fsecret
     "double_enc": "path_not_allowed",        # /allowed/%252e%252e/secret
     "long_target": "path_not_allowed",       # past the 255 bytes the kernel reads
+    "h2_preface": None,                      # HTTP/2 is judged at the ClientHello (ALPN)
 }
 
 HOSTILE = r'''
@@ -417,6 +581,7 @@ heads = {
     "enc_slash": [b"GET /allowed/..%2fsecret HTTP/1.1\r\n" + H],
     "double_enc": [b"GET /allowed/%252e%252e/secret HTTP/1.1\r\n" + H],
     "long_target": [b"GET /allowed/" + b"a" * 300 + b" HTTP/1.1\r\n" + H],
+    "h2_preface": [b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"],
 }
 ctx = ssl.create_default_context(cafile=os.environ["CA"])
 ctx.set_alpn_protocols(["http/1.1"])

@@ -551,6 +551,38 @@ static void test_methods_paths(void **state)
 		longt[FB_PATH - 1] = 0;
 		assert_true(policy_http_admits(h, "GET", longt));
 	}
+	/* a request against every entry naming its host (entries add up), as replayed by
+	 * `policy check RUNDIR` */
+	{
+		struct policy_set *set = policy_effective(p, "release", NULL, err, sizeof(err));
+		const char *why;
+
+		assert_non_null(set);
+		assert_int_equal(
+		    policy_check_request(set, "REGISTRY.test.", 443, "GET", "/simple/x", &why),
+		    POLICY_ALLOW);
+		assert_int_equal(
+		    policy_check_request(set, "registry.test", 443, "POST", "/simple/x", &why),
+		    POLICY_DENY);
+		assert_string_equal(why, "method_not_allowed");
+		assert_int_equal(
+		    policy_check_request(set, "registry.test", -1, "GET", "/etc/passwd", &why),
+		    POLICY_DENY);
+		assert_string_equal(why, "path_not_allowed");
+		/* the entry is for port 443 only: on 80 no entry names the host's requests */
+		assert_int_equal(
+		    policy_check_request(set, "registry.test", 80, "POST", "/simple/x", &why),
+		    POLICY_ALLOW);
+		assert_int_equal(policy_check_request(set, "free.test", 80, "DELETE", "/", &why),
+				 POLICY_ALLOW);
+		assert_int_equal(policy_check_request(set, "upload.test", -1, "POST", "/x", &why),
+				 POLICY_ALLOW);
+		assert_int_equal(policy_check_request(set, "upload.test", -1, "GET", "/x", &why),
+				 POLICY_DENY);
+		assert_int_equal(policy_check_request(set, "unknown.test", -1, "GET", "/x", &why),
+				 POLICY_ALLOW);
+		policy_set_free(set);
+	}
 	assert_true(policy_http_admits(NULL, "DELETE", "/anything"));
 	assert_true(policy_http_admits(p->steps[0].allow.v[0].http, "POST", "/any/../where"));
 	assert_false(policy_http_admits(p->steps[0].allow.v[0].http, "PUT", "/"));
