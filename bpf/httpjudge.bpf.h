@@ -526,7 +526,7 @@ static __always_inline bool http_judge(u64 ssl, u64 buf, u64 num)
 	/* whole-job mode: the CI runner's own requests are its control plane, allowed as its
 	 * connections are (bpf/skb.bpf.h runner_socket) */
 	if (c && c->runner_tgid && c->runner_tgid == bpf_get_current_pid_tgid() >> 32)
-		return;
+		return false;
 	hj_sni_used(ssl);
 	n = num < sizeof(first) ? (u32)num : sizeof(first); /* HTTP/0.9's "GET /\r\n" is 7 */
 	asm volatile("" : "+r"(n));

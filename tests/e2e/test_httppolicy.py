@@ -195,7 +195,8 @@ class HttpPolicy(RwTestCase):
         enforcing `methods:`/`paths:` is refused before the command runs, observe says so."""
         policy = os.path.join(self.tmp, "p.yaml")
         with open(policy, "w") as f:
-            f.write(POLICY.format(mode="enforce", tls=TLS_PORT, http=HTTP_PORT, dns=DNS))
+            f.write(POLICY.format(mode="enforce", tls=TLS_PORT, http=HTTP_PORT, dns=DNS, h2=H2,
+                                  h2port=H2_PORT))
         env = dict(os.environ, RUNWARDEN_NO_BPF_LOOP="1")
         marker = os.path.join(self.tmp, "ran")
         p = subprocess.run([RW, "run", "--out", os.path.join(self.tmp, "o1"), "--no-sign",
