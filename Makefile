@@ -22,7 +22,7 @@ PREFIXMAP := -ffile-prefix-map=$(CURDIR)=.
 CFLAGS  += $(PREFIXMAP) -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' \
 	   -DRW_DATADIR='"$(PREFIX)/share/runwarden"' -Isrc -Ibpf -I$(B) \
 	   $(shell pkg-config --cflags libpq)
-LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3
+LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3 -lnghttp2
 # The shipped binary (build/runwarden, the release tarball's bin/runwarden) runs on the CI runners
 # users have (Ubuntu 22.04/24.04, other distributions), whose libbpf, libgit2, jansson and yaml
 # differ from Debian 12's or are absent. So those are linked in statically (libgit2 with its own
@@ -30,10 +30,13 @@ LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -
 # glibc (2.34 at most), libcrypto.so.3, libcurl.so.4 and libgssapi_krb5.so.2 (libgit2's Negotiate
 # auth, which runwarden never uses; libcurl already depends on it). libcrypto stays dynamic
 # because libcurl's libssl uses it: two copies of OpenSSL in one process is not a thing to ship.
+# libnghttp2.so.14 (HTTP/2 header decoding) stays dynamic for the same reason: libcurl.so.4 loads
+# it on every such system, and a static copy would interpose on libcurl's own.
 # tests/e2e/test_dist.py holds the binary to this list.
 LDLIBS_SHIP := -Wl,-Bstatic -lbpf -lelf -ljansson -lyaml -lsqlite3 \
 	       -lgit2 -lmbedtls -lmbedx509 -lmbedcrypto -lhttp_parser -lssh2 -lpcre2-8 -lz \
-	       -Wl,-Bdynamic -lcrypto -lcurl -l:libgssapi_krb5.so.2 -lpthread -ldl -lm -lrt -lresolv
+	       -Wl,-Bdynamic -lcrypto -lcurl -l:libnghttp2.so.14 -l:libgssapi_krb5.so.2 -lpthread \
+	       -ldl -lm -lrt -lresolv
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIBSRC  := $(filter-out src/main.c,$(SRC))
