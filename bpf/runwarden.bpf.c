@@ -38,5 +38,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "sockaddr.bpf.h" /* connect/sendmsg hooks and the connect tracepoints */
 #include "skb.bpf.h"	  /* packets: parse, backstop, DNS capture */
 #include "conn.bpf.h"	  /* a TCP connection's first bytes: SNI, ALPN, HTTP Host, judged */
+#include "secretscan.bpf.h" /* secrets leaving: SSL_write plaintext and plain TCP, scanned */
 #include "socket.bpf.h"	  /* socket creation: raw sockets, egress families */
 #include "tls.bpf.h"	  /* HTTP inside TLS: uprobes on OpenSSL's SSL_write/SSL_read */

@@ -119,6 +119,7 @@ int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
 		emit(&ev, sizeof(ev), EV_TLS_DATA);
 	}
 	/* SSL_write's num is an int */
+	secret_scan_tls((u64)ssl, (u64)buf, (s64)(s32)num);
 	tls_data((u64)ssl, (u64)buf, (s64)(s32)num, TLSD_WRITE);
 	return 0;
 }
