@@ -21,8 +21,13 @@ CFLAGS  ?= -O2 -g
 PREFIXMAP := -ffile-prefix-map=$(CURDIR)=.
 CFLAGS  += $(PREFIXMAP) -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' \
 	   -DRW_DATADIR='"$(PREFIX)/share/runwarden"' -Isrc -Ibpf -I$(B) \
-	   $(shell pkg-config --cflags libpq)
-LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3
+	   $(shell pkg-config --cflags libpq) $(HS_CFLAGS)
+# Hyperscan (libhyperscan-dev, amd64 only in Debian) or its portable fork Vectorscan
+# (libvectorscan-dev, the same API and pkg-config name, elsewhere): scripts/deps.sh picks one.
+HS_CFLAGS := $(shell pkg-config --cflags libhs 2>/dev/null || echo -I/usr/include/hs)
+HS_LIBS   := $(shell pkg-config --libs libhs 2>/dev/null || echo -lhs)
+LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3 \
+	   $(HS_LIBS)
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIBSRC  := $(filter-out src/main.c,$(SRC))

@@ -259,6 +259,32 @@ static int watch_in_kernel(const void *ld, uint32_t kdev, uint64_t ino)
 static void watch_found(void *col, const char *path, uint32_t kdev, uint64_t ino)
 {
 	collector_watch(col, path, kdev, ino);
+	/* a credential file there at the start: its tokens are the job's secrets before the job
+	 * could read and send them (the open's record comes after the read) */
+	collector_secret_file(col, path, kdev, ino, -1);
+}
+
+/* The job's secrets (src/secrets/): its environment's (`run`: runwarden's own, which the command
+ * inherits; whole-job mode: each step's, from its records), then the kernel's copy. */
+static void arm_secrets(struct job *j)
+{
+	struct secrets_kernel k = {.cfg_fd = loader_map_fd(&j->ld, LM_SECRET_CFG),
+				   .pairs_fd = loader_map_fd(&j->ld, LM_SECRET_PAIRS),
+				   .anchors_fd = loader_map_fd(&j->ld, LM_SECRET_ANCHORS),
+				   .to_fd = loader_map_fd(&j->ld, LM_SECRET_TO)};
+
+	if (j->o.command)
+		secrets_from_environ(&j->col.secrets, environ);
+	if (secrets_kernel_sync(&j->col.secrets, &k))
+		rw_err("secrets: the kernel's copy is incomplete (%llu refused): %s",
+		       (unsigned long long)j->col.secrets.kernel_failed, strerror(errno));
+}
+
+static bool job_secret_in_name(void *ctx, const char *qname)
+{
+	struct job *j = ctx;
+
+	return secrets_find(&j->col.secrets, qname, strlen(qname), NULL, NULL) != NULL;
 }
 
 /* Sensitive files known by identity before the job starts: a hard link, a
@@ -415,6 +441,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		goto out;
 	}
 	j->col_ready = true;
+	j->col.secrets.pol = &j->enf.pol->secrets;
 	arm_lockdown(j);
 	exec_summary_init(&j->exec);
 	j->col.log.on_line = attest_exec_line;
@@ -439,6 +466,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	}
 	j->loaded = true;
 	watch_sensitive_files(j);
+	arm_secrets(j);
 	snapshot_source(j);
 	missing_json(&j->ld, &j->missing);
 	if (j->ld.n_missing) {
@@ -460,6 +488,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		rw_err("cannot open the kernel ring buffer: %s", strerror(errno));
 		goto out;
 	}
+	j->enf.secret_in_name = job_secret_in_name;
 	j->enf.on_question = job_gate_question;
 	j->enf.resolver_of = job_resolver_of;
 	j->enf.on_question_ctx = j;

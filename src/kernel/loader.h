@@ -88,6 +88,11 @@ enum loader_map {
 	/* host patterns, for the names connections send (SNI, Host: enforce.c) */
 	LM_NAMES_ALLOW,
 	LM_NAMES_BLOCK,
+	/* the job's secrets and where they may go (src/secrets/) */
+	LM_SECRET_CFG,
+	LM_SECRET_PAIRS,
+	LM_SECRET_ANCHORS,
+	LM_SECRET_TO,
 };
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check

@@ -18,6 +18,7 @@
 #include "evidence/evlog.h"
 #include "findings/findings.h"
 #include "findings/redact.h"
+#include "secrets/secrets.h"
 
 struct collector {
 	struct evlog log;
@@ -94,6 +95,10 @@ struct collector {
 	} * tls_conns;
 	size_t n_tls_conns;
 	uint64_t tls_conns_unlisted;
+	/* The job's secrets (src/secrets/): matched in what leaves, redacted from what is logged
+	 * (command lines, request targets, DNS names). */
+	struct secrets secrets;
+	uint64_t secret_resets_failed; /* plain connections a secret stopped that could not be reset */
 };
 
 struct dnsgate_event;
@@ -124,6 +129,10 @@ struct dnsgate_client;
 const char *collector_gate_server(const struct collector *c, const struct dnsgate_client *cl);
 /* "pending_overflow":N,... members for summary.json's "dns" object. */
 void collector_dns_drops_json(const struct collector *c, struct strbuf *sb);
+/* A credential file the job read (or one found at start): its tokens join the secrets, and
+ * the kernel's copy. */
+void collector_secret_file(struct collector *c, const char *path, uint32_t kdev, uint64_t ino,
+			   int64_t uid);
 /* Logs DNS questions that never got an answer. */
 void collector_finish(struct collector *c);
 void collector_free(struct collector *c);
