@@ -293,7 +293,8 @@ static int rebuild(struct secrets *s)
 			pats[n] = own[n];
 			ids[n] = (unsigned)i;
 		}
-		flags[n] = HS_FLAG_SOM_LEFTMOST;
+		/* a value matches in any case: DNS names reach the gate lower-cased */
+		flags[n] = HS_FLAG_SOM_LEFTMOST | (x->src == SECRET_FORMAT ? 0 : HS_FLAG_CASELESS);
 		n++;
 	}
 	if (hs_compile_multi(pats, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, &db, &ce) !=
@@ -382,7 +383,8 @@ int secrets_scan(struct secrets *s, const char *text, size_t len, secret_match_f
 	if (len > UINT32_MAX)
 		len = UINT32_MAX;
 	hs_scan(s->db, text, (unsigned)len, 0, s->scratch, on_hs_match, &h);
-	qsort(h.v, h.n, sizeof(*h.v), hit_cmp);
+	if (h.n > 1)
+		qsort(h.v, h.n, sizeof(*h.v), hit_cmp);
 	for (size_t i = 0; i < h.n && !rc; i++) {
 		/* a match inside one already reported (a format inside a known secret) is not
 		 * another secret */
