@@ -30,7 +30,9 @@
  * (skb.bpf.h).
  */
 
-#define SCAN_CHUNK	 32 /* positions scanned per step */
+#define SCAN_STRIDE	 3  /* a pair is looked up at every third byte */
+#define SCAN_CHUNK	 64 /* positions looked up per step */
+#define SCAN_BYTES	 (SCAN_STRIDE * SCAN_CHUNK) /* starts covered per step */
 #define SCAN_CANDS	 8   /* candidates noted per step before they are verified */
 #define SCAN_HEAD	 1024 /* bytes of a request head searched for its Host */
 #define SCAN_TASK_SLOTS	 4    /* scratch per CPU for task context (uprobes; preemptible) */
@@ -115,7 +117,8 @@ struct sscan {
 	u32 v_i;   /* the candidate being verified: its index in buf */
 	u32 v_a;   /* and its position in the data */
 	u32 ncand; /* candidates noted by this step */
-	u32 end;   /* where this step stopped */
+	u32 end;   /* the starts this step covered */
+	u32 lim;   /* the step's bytes less one */
 	u32 host_at; /* secret_host: where the Host header's value starts, 0: none */
 	u32 pos;     /* the scan: next position */
 	u32 found;   /* the id of the first secret not allowed to go where it goes, 0: none */
@@ -126,7 +129,7 @@ struct sscan {
 	struct secret_dest dest;
 	struct ev_secret ev;
 	u8 vbuf[SECRET_VMAX];
-	u8 buf[SCAN_HEAD + 16]; /* a step's bytes (one of left context, 7 past the end), or a head */
+	u8 buf[SCAN_HEAD + 16]; /* a step's bytes, or a request head */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -463,76 +466,104 @@ __noinline int secret_verify_skb(struct __sk_buff *skb, struct sscan *s)
 	SCAN_VERIFY_BODY(scan_load_skb(skb, s, s->vbuf, a, n))
 }
 
+/* The candidates a step noted, verified in turn: 1 when the scan ends here (a secret not
+ * allowed where it goes: s->found, s->at; or bytes that could not be read: s->failed). Global,
+ * one per data source, verified once. */
+#define SCAN_CANDS_BODY(VERIFY)                                                                    \
+	u32 start;                                                                                 \
+                                                                                                   \
+	if (!s)                                                                                    \
+		return 1;                                                                          \
+	start = s->v_a;                                                                            \
+	for (u32 c = 0; c < SCAN_CANDS; c++) {                                                     \
+		u32 i;                                                                             \
+                                                                                                   \
+		if (c >= SCAN_READ(s->ncand))                                                      \
+			break;                                                                     \
+		i = s->cand[c];                                                                    \
+		/* the pair at i: a start at i - 2, i - 1 or i */                                  \
+		for (u32 d = 0; d < SCAN_STRIDE; d++) {                                            \
+			int id;                                                                    \
+                                                                                                   \
+			s->v_i = i + d - (SCAN_STRIDE - 1);                                        \
+			s->v_a = start + s->v_i;                                                   \
+			id = VERIFY;                                                               \
+			if (id < 0) {                                                              \
+				s->failed = 1;                                                     \
+				return 1;                                                          \
+			}                                                                          \
+			if (id > 0 && !secret_allowed(s, id, s->have_dest)) {                      \
+				s->found = id;                                                     \
+				s->at = s->v_a;                                                    \
+				return 1;                                                          \
+			}                                                                          \
+		}                                                                                  \
+	}                                                                                          \
+	return 0;
+
+__noinline int scan_cands_user(struct sscan *s)
+{
+	SCAN_CANDS_BODY(secret_verify_user(s))
+}
+
+__noinline int scan_cands_skb(struct __sk_buff *skb, struct sscan *s)
+{
+	SCAN_CANDS_BODY(secret_verify_skb(skb, s))
+}
+
 /* One step: positions pos.. up to SCAN_CHUNK of them or SCAN_CANDS candidates, then the
  * candidates verified. skb: a constant, so each callback holds only its own source's code. */
 static __always_inline long scan_step(struct scan_ctx *x, bool skb)
 {
 	struct sscan *s = x->s;
 	const struct secret_pairs_v *p = x->pairs;
-	u32 lead, start, rem, n, lim, i, end;
+	u32 lead, start, pos, rem, n, k;
 
-	if (!s || !p || x->s->pos >= x->len)
+	if (!s || !p || s->pos >= x->len)
 		return 1;
-#ifdef STUB_STEP
-	return 1;
-#endif
-	/* one byte of left context (the word-start check), 7 past the last position (anchors) */
-	lead = x->s->pos ? 1 : 0;
-	start = x->s->pos - lead;
+	/* starts pos .. pos + SCAN_STRIDE * SCAN_CHUNK - 1: one byte before them (the word-start
+	 * check), 8 past the last (its anchor) */
+	pos = s->pos;
+	lead = pos ? 1 : 0;
+	start = pos - lead;
 	rem = x->len - start;
-	n = rem > SCAN_CHUNK + 8 ? SCAN_CHUNK + 8 : rem;
-	/* positions [lead, lim) have a second byte; the data's last one starts no secret */
-	lim = n - 1 > SCAN_CHUNK + lead ? SCAN_CHUNK + lead : n - 1;
-	if (n < 2 || lim <= lead) {
-		x->s->pos = x->len;
+	n = rem > SCAN_BYTES + 9 ? SCAN_BYTES + 9 : rem;
+	if (n < lead + 3) {
+		s->pos = x->len; /* too few bytes left for a pair at the first scanned position */
 		return 1;
 	}
-	/* a no-op for n in [2, SCAN_CHUNK + 8] that states the bound where the verifier sees it */
+	/* a no-op for n in [3, SCAN_BYTES + 9] that states the bound where the verifier sees it */
 	asm volatile("" : "+r"(n));
-	n = ((n - 1) & 511) + 1;
+	n = ((n - 1) & (SCAN_HEAD - 1)) + 1;
 	if (skb ? scan_load_skb(x->skb, s, s->buf, start, n) : scan_load_user(s, s->buf, start, n)) {
-		x->s->failed = 1;
+		s->failed = 1;
 		return 1;
 	}
 	/* Branch-free but for the exits, and nothing that outlives the loop kept in registers: the
-	 * verifier walks it once per position, not once per path. */
+	 * verifier walks it once per position, not once per path. The pair at every third byte
+	 * (the bitmap holds each anchor's pairs at offsets 0, 1 and 2) covers every start. */
 	s->ncand = 0;
-	s->end = lim;
-	for (i = lead; i < SCAN_CHUNK + 1; i++) {
-		u32 pr;
+	s->end = SCAN_BYTES;
+	s->lim = n - 1;
+	for (k = 0; k < SCAN_CHUNK; k++) {
+		u32 i = lead + SCAN_STRIDE * k + SCAN_STRIDE - 1, pr;
 
-		if (i >= lim)
+		if (i >= SCAN_READ(s->lim))
 			break;
-		pr = (u32)s->buf[i] << 8 | s->buf[i + 1];
+		pr = (u32)s->buf[i & (SCAN_HEAD - 1)] << 8 | s->buf[(i + 1) & (SCAN_HEAD - 1)];
 		s->cand[s->ncand & (SCAN_CANDS - 1)] = i;
 		s->ncand += (p->w[(pr >> 6) & (SECRET_PAIRS - 1)] >> (pr & 63)) & 1;
 		if (SCAN_READ(s->ncand) >= SCAN_CANDS) {
-			s->end = i + 1;
+			s->end = SCAN_STRIDE * (k + 1);
 			break;
 		}
 	}
-	end = SCAN_READ(s->end);
-	for (u32 c = 0; c < SCAN_CANDS; c++) {
-		int id;
-
-		if (c >= SCAN_READ(s->ncand))
-			break;
-		s->v_i = s->cand[c & (SCAN_CANDS - 1)];
-		s->v_a = start + s->v_i;
-		id = skb ? secret_verify_skb(x->skb, s) : secret_verify_user(s);
-		if (id < 0) {
-			x->s->failed = 1;
-			return 1;
-		}
-		if (id > 0 && !secret_allowed(s, id, x->s->have_dest)) {
-			x->s->found = id;
-			x->s->at = s->v_a;
-			return 1;
-		}
-	}
-	x->s->pos = start + end;
-	if (x->s->pos + 1 >= x->len)
-		x->s->pos = x->len;
+	s->v_a = start; /* the step's first byte's position, for the candidates' */
+	if (skb ? scan_cands_skb(x->skb, s) : scan_cands_user(s))
+		return 1;
+	s->pos = pos + SCAN_READ(s->end);
+	if (s->pos + 1 >= x->len)
+		s->pos = x->len;
 	return 0;
 }
 
@@ -585,8 +616,8 @@ static __always_inline void scan_all(struct scan_ctx *x)
 		return;
 	x->s->formats = cf->formats;
 	x->s->len = x->len;
-	/* each step moves on at least SCAN_CANDS positions */
-	steps = x->len / SCAN_CANDS + 2;
+	/* each step moves on at least SCAN_CANDS * SCAN_STRIDE starts */
+	steps = x->len / (SCAN_CANDS * SCAN_STRIDE) + 2;
 	if (steps > SCAN_MAX_STEPS)
 		steps = SCAN_MAX_STEPS;
 	if (x->skb)
@@ -691,8 +722,9 @@ static __always_inline void scan_fill_ev(struct scan_ctx *x, u8 channel, u8 verd
 }
 
 /* SSL_write's plaintext (rw_ssl_write). In enforce mode a secret not allowed where it goes
- * kills the writer here, before the library encrypts and sends it. */
-static __always_inline void secret_scan_tls(u64 ssl, u64 buf, s64 len)
+ * kills the writer here, before the library encrypts and sends it. Global: verified once, not
+ * once per path of the caller. */
+__noinline int secret_scan_tls(u64 ssl, u64 buf, s64 len)
 {
 	struct scan_ctx x = {};
 	struct secret_conn_key ck = {.conn = ssl, .chan = SCH_TLS_WRITE};
@@ -702,7 +734,7 @@ static __always_inline void secret_scan_tls(u64 ssl, u64 buf, s64 len)
 	u8 verdict, flags = 0;
 
 	if (len <= 0 || !buf || !scan_enabled())
-		return;
+		return 0;
 	c = cfg();
 	enforce = c && c->mode == MODE_ENFORCE;
 	ck.tgid = id >> 32;
@@ -713,7 +745,7 @@ static __always_inline void secret_scan_tls(u64 ssl, u64 buf, s64 len)
 		count_lost(EV_SECRET);
 		if (enforce)
 			bpf_send_signal(9);
-		return;
+		return 0;
 	}
 	scan_begin(x.s);
 	x.s->ubuf = buf;
@@ -742,6 +774,7 @@ static __always_inline void secret_scan_tls(u64 ssl, u64 buf, s64 len)
 		count_lost(EV_SECRET);
 out:
 	__sync_fetch_and_add(&x.s->busy, -1);
+	return 0;
 }
 
 /* Not scanned: connections that speak TLS (their plaintext is scanned at SSL_write, where it
@@ -754,8 +787,9 @@ struct {
 } secret_tls_conns SEC(".maps");
 
 /* A plain TCP segment on its way out (on_skb). 1: it passes; 0: drop it (enforce: a secret not
- * allowed where it goes; the connection is refused from now on and user space resets it). */
-static __always_inline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p)
+ * allowed where it goes; the connection is refused from now on and user space resets it).
+ * Global: verified once, not once per path of on_skb. */
+__noinline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct scan_ctx x = {};
 	struct secret_conn_key ck = {.chan = SCH_TCP};
@@ -765,7 +799,7 @@ static __always_inline int secret_scan_skb(struct __sk_buff *skb, const struct p
 	u8 hello[3], verdict, flags = 0;
 	u64 cookie;
 
-	if (p->proto != PROTO_TCP || !scan_enabled())
+	if (!skb || !p || p->proto != PROTO_TCP || !scan_enabled())
 		return 1;
 	if (plen > skb->len)
 		plen = skb->len;

@@ -272,7 +272,7 @@ static __always_inline void skb_dns_capture(struct __sk_buff *skb, const struct 
 /* conn.bpf.h: a TCP connection's first data segment, its name recorded and judged. */
 static __always_inline int conn_first_bytes(struct __sk_buff *skb, const struct pkt *p);
 /* secretscan.bpf.h: a plain TCP segment scanned for secrets. */
-static __always_inline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p);
+int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p);
 
 /* Every packet of the job's sockets, both directions: 1 passes, 0 drops. */
 static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)

@@ -501,7 +501,13 @@ static int put_dests(const struct secrets_kernel *k, const struct secret *x)
 
 int secrets_kernel_sync(struct secrets *s, const struct secrets_kernel *k)
 {
-	static const char *const prefixes[] = {"gh", "gi", "np", "AK", "AS", "xo", "--"};
+	/* The kernel looks pairs up at every third byte: each anchor's pairs at offsets 0, 1
+	 * and 2 (bpf/secretscan.bpf.h). The formats' by their fixed prefixes; not github_pat_,
+	 * whose "it" and "th" would make every other word of text a candidate (it is matched in
+	 * user space, and as a value when the job was given it). */
+	static const char *const prefixes[] = {"ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+					       "npm_", "AKIA", "ASIA", "xoxa", "xoxb",
+					       "xoxp", "xoxr", "xoxs", "----"};
 	struct secret_pairs_v {
 		uint64_t w[SECRET_PAIRS];
 	} *pairs = xcalloc(1, sizeof(*pairs));
@@ -512,7 +518,8 @@ int secrets_kernel_sync(struct secrets *s, const struct secrets_kernel *k)
 	s->k = *k;
 	s->kernel = true;
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		pair_set(pairs->w, prefixes[i][0], prefixes[i][1]);
+		for (int o = 0; o < 3; o++)
+			pair_set(pairs->w, prefixes[i][o], prefixes[i][o + 1]);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct secret *x = &s->v[i];
 		struct secret_anchor a;
@@ -544,7 +551,9 @@ int secrets_kernel_sync(struct secrets *s, const struct secrets_kernel *k)
 					rc = -1;
 				}
 			}
-			pair_set(pairs->w, (unsigned char)x->value[0], (unsigned char)x->value[1]);
+			for (int o = 0; o < 3; o++)
+				pair_set(pairs->w, (unsigned char)x->value[o],
+					 (unsigned char)x->value[o + 1]);
 		}
 		if (put_dests(k, x)) {
 			s->kernel_failed++;
