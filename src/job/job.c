@@ -823,7 +823,8 @@ int job_finish(struct job *j, int exit_status)
 {
 	struct run_info *ri = &j->ri;
 	struct collector *col = &j->col;
-	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT, dns = STRBUF_INIT;
+	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT, dns = STRBUF_INIT,
+		      secrets = STRBUF_INIT;
 	struct strbuf bl = STRBUF_INIT;
 	uint64_t klost[EV_KIND_MAX];
 	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN], **command = NULL;
@@ -870,6 +871,8 @@ int job_finish(struct job *j, int exit_status)
 	collector_dns_drops_json(col, &dns);
 	sb_addch(&dns, '}');
 	ri->dns_json = dns.buf;
+	secrets_json(&col->secrets, &secrets);
+	ri->secrets_json = secrets.buf;
 	ri->out_dir = j->o.out_dir;
 	ri->log_name = "events.ndjson";
 	ri->missing_json = j->missing.buf;
@@ -970,6 +973,7 @@ int job_finish(struct job *j, int exit_status)
 	free(command);
 	free(policy_json);
 	sb_release(&dns);
+	sb_release(&secrets);
 	sb_release(&sum);
 	sb_release(&lost);
 	sb_release(&extra);

@@ -90,6 +90,7 @@ struct run_info {
 	const char *policy_json;     /* JSON object text or NULL */
 	bool violations_fail_run;    /* the violations set the run's exit status */
 	const char *dns_json;	     /* JSON object text or NULL: the DNS gate, DNS drops */
+	const char *secrets_json;    /* "secrets":{...} member (leading comma) or NULL */
 	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
 	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
 	const char *baseline_json;   /* `,"baseline":{...}` (baseline/baseline.h) or NULL */
