@@ -28,6 +28,21 @@ HS_CFLAGS := $(shell pkg-config --cflags libhs 2>/dev/null || echo -I/usr/includ
 HS_LIBS   := $(shell pkg-config --libs libhs 2>/dev/null || echo -lhs)
 LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3 \
 	   $(HS_LIBS)
+# The shipped binary (build/runwarden, the release tarball's bin/runwarden) runs on the CI runners
+# users have (Ubuntu 22.04/24.04, other distributions), whose libbpf, libgit2, jansson and yaml
+# differ from Debian 12's or are absent. So those are linked in statically (libgit2 with its own
+# static dependencies), and only what every such system has with the same ABI is left dynamic:
+# glibc (2.34 at most), libcrypto.so.3, libcurl.so.4 and libgssapi_krb5.so.2 (libgit2's Negotiate
+# auth, which runwarden never uses; libcurl already depends on it). libcrypto stays dynamic
+# because libcurl's libssl uses it: two copies of OpenSSL in one process is not a thing to ship.
+# Hyperscan is C++: it is linked in statically, the C++ runtime it needs (libstdc++.so.6,
+# libgcc_s.so.1: on every such system, apt itself needs them) dynamically; a static libstdc++
+# would need glibc 2.36 (arc4random).
+# tests/e2e/test_dist.py holds the binary to this list.
+LDLIBS_SHIP := -Wl,-Bstatic -lbpf -lelf -ljansson -lyaml -lsqlite3 \
+	       -lgit2 -lmbedtls -lmbedx509 -lmbedcrypto -lhttp_parser -lssh2 -lpcre2-8 -lz -lhs \
+	       -Wl,-Bdynamic -lcrypto -lcurl -l:libgssapi_krb5.so.2 -lstdc++ -lpthread -ldl -lm \
+	       -lrt -lresolv
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIBSRC  := $(filter-out src/main.c,$(SRC))
@@ -74,7 +89,7 @@ $(B)/src/kernel/loader.o $(B)/san/src/kernel/loader.o: $(B)/runwarden.skel.h
 
 $(B)/runwarden: $(OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_SHIP)
 
 $(B)/runwarden-san: $(SAN_OBJ)
 	@echo "  LD      $@"

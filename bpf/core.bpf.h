@@ -42,6 +42,10 @@ struct {
 	__type(value, u64);
 } lost SEC(".maps");
 
+/* A syscall tracepoint's number. The record holds an int followed by 4 bytes of padding the
+ * kernel does not clear, which vmlinux.h's `long id` reads too: compare the int. */
+#define SYSCALL_NR(ctx) ((int)(ctx)->id)
+
 /* Scratch for records too large for the 512-byte stack. */
 #define SCRATCH_DATA (2 * PATH_BYTES + ARGV_MAX + NAME_BYTES)
 struct scratch {
@@ -53,12 +57,14 @@ struct scratch {
 		struct ev_file file;
 		struct ev_dns_pkt dns;
 		struct ev_env env;
+		struct ev_path_op path_op;
 	};
 	char room[SCRATCH_DATA];
 };
 
-#define EXEC_DATA_OFF (__builtin_offsetof(struct scratch, exec) + sizeof(struct ev_exec))
-#define FILE_DATA_OFF (__builtin_offsetof(struct scratch, file) + sizeof(struct ev_file))
+#define EXEC_DATA_OFF	(__builtin_offsetof(struct scratch, exec) + sizeof(struct ev_exec))
+#define FILE_DATA_OFF	(__builtin_offsetof(struct scratch, file) + sizeof(struct ev_file))
+#define PATHOP_DATA_OFF (__builtin_offsetof(struct scratch, path_op) + sizeof(struct ev_path_op))
 
 /* One for task context, one for softirq (skb programs) so they never share. */
 struct {

@@ -47,8 +47,9 @@ typedef __s64 s64;
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
 	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
 	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
-	X(TLS_DATA, "http")		/* an HTTP head written or read through OpenSSL (uprobes) */ \
-	X(SECRET, "secret_leak")	/* a secret in what a process sends (secretscan.bpf.h) */
+	X(TLS_DATA, "http")	 /* an HTTP head written or read through OpenSSL (uprobes) */      \
+	X(PATH_OP, "path_op")	 /* unlink, rename, truncate by name of a tracked file's name */   \
+	X(SECRET, "secret_leak") /* a secret in what a process sends (secretscan.bpf.h) */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -344,6 +345,26 @@ struct ev_mount {
 	char fstype[MOUNT_TYPE_BYTES];
 };
 
+/* A change made by name that no open shows: unlink(at), rename(at,at2), truncate. Sent when
+ * the name's last component is a tracked file's (the checkout's, for source_modified's writers);
+ * user space joins the base and the name and keeps the record only for a tracked path. */
+enum path_op {
+	PATHOP_UNLINK = 1,
+	PATHOP_RENAME_FROM, /* the name a rename moved away */
+	PATHOP_RENAME_TO,   /* the name a rename put something at (replacing what was there) */
+	PATHOP_TRUNCATE,
+};
+/* Tracked names by their last component, its first TRACKED_NAME_BYTES - 1 bytes. */
+#define TRACKED_NAME_BYTES 64
+struct ev_path_op {
+	struct ev_hdr h;
+	u16 op;
+	u16 flags;    /* EVF_PATH_TRUNC: the base was cut */
+	u16 name_len; /* the name as the caller passed it, NUL included */
+	u16 base_len; /* components (leaf first) of the directory a relative name starts from */
+	char data[];  /* name, then base */
+};
+
 /* The name a TCP connection's first bytes ask for (bpf/firstbytes.h parses them, bpf/conn.bpf.h
  * judges them): a TLS ClientHello's SNI and ALPN, or an HTTP/1.x request's method, target and
  * Host. Sent once per connection, from its first data segment, whole (no variable part). */
@@ -425,7 +446,9 @@ struct rw_config {
 	/* Containers the job started through a container engine: scope slots
 	 * 1..extra_scopes (slot 0 is the job's own cgroup). */
 	u32 extra_scopes;
-	u32 _pad;
+	/* Set when user space has put the checkout's file names in `tracked_names`: until then
+	 * unlinks and renames cost no lookup. */
+	u32 names_tracked;
 	/* The agent's network namespace: only sockets in it can reach the DNS
 	 * gate, so only their DNS is redirected (0: unknown, redirect all). */
 	u64 gate_netns;
@@ -542,14 +565,14 @@ struct fence_config {
 #define SECRETS_MAX	1024 /* anchors the kernel holds */
 #define SECRET_ALIASES	4    /* secrets sharing one anchor */
 #define SECRET_TO_MAX	8192
-#define SECRET_HOST	128 /* bytes of a destination name kept */
-#define SECRET_SUFFIXES 8   /* parent names of a destination checked against wildcards */
+#define SECRET_HOST	128  /* bytes of a destination name kept */
+#define SECRET_SUFFIXES 8    /* parent names of a destination checked against wildcards */
 #define SECRET_PAIRS	1024 /* u64 words of the 2-byte-window bitmap (65536 bits) */
 enum secret_format {
-	SF_GITHUB = 1, /* ghp_ gho_ ghu_ ghs_ ghr_ github_pat_ */
-	SF_NPM,	       /* npm_ */
-	SF_AWS,	       /* AKIA, ASIA access key ids */
-	SF_SLACK,      /* xoxa- xoxb- xoxp- xoxr- xoxs- */
+	SF_GITHUB = 1,	/* ghp_ gho_ ghu_ ghs_ ghr_ github_pat_ */
+	SF_NPM,		/* npm_ */
+	SF_AWS,		/* AKIA, ASIA access key ids */
+	SF_SLACK,	/* xoxa- xoxb- xoxp- xoxr- xoxs- */
 	SF_PRIVATE_KEY, /* -----BEGIN ... PRIVATE KEY----- */
 	SF_COUNT,
 };
@@ -572,7 +595,7 @@ struct secret_to_key {
 	u64 rhash;
 };
 struct secret_cfg {
-	u32 on; /* 0: nothing to scan for (no secrets, formats off) */
+	u32 on;	     /* 0: nothing to scan for (no secrets, formats off) */
 	u32 formats; /* bit (1 << SF_*) : formats scanned for */
 };
 enum secret_channel {
@@ -587,8 +610,8 @@ enum secret_channel {
 #define SECF_UNSCANNED 0x8 /* no scratch free to scan with: stopped unscanned (enforce) */
 struct ev_secret {
 	struct ev_hdr h;
-	u64 conn; /* the SSL object, or the socket cookie */
-	u32 id;	  /* enum secret_format, or a job secret's id (>= SECRET_ID_FIRST) */
+	u64 conn;      /* the SSL object, or the socket cookie */
+	u32 id;	       /* enum secret_format, or a job secret's id (>= SECRET_ID_FIRST) */
 	u32 offset;    /* where the match starts in the write or segment payload */
 	u32 write_len; /* bytes of the write or segment payload */
 	u8 channel;

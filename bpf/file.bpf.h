@@ -310,3 +310,204 @@ int rw_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
 	return open_exit(ctx->ret);
 }
+
+/*
+ * Changes made by name, which no open shows: unlink, rename (either side) and
+ * truncate of a tracked file. Only names whose last component is a tracked
+ * file's (`tracked_names`, filled by user space with the checkout) are sent,
+ * with the directory a relative name starts from, so `rm -rf` of a build
+ * directory costs a lookup per name and no record. User space joins base and
+ * name and keeps the record only for a tracked path (source_modified names it
+ * as the file's writer).
+ * Hooks: tp/syscalls/sys_enter_unlink, unlinkat, rename, renameat, renameat2,
+ * truncate: one entry program, one exit program.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TRACKED_MAX);
+	__type(key, char[TRACKED_NAME_BYTES]);
+	__type(value, u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} tracked_names SEC(".maps");
+
+struct path_op_args {
+	u64 name;  /* the first name: unlink's, truncate's, rename's old one */
+	u64 name2; /* rename's new name, else 0 */
+	s32 dfd;
+	s32 dfd2;
+	u16 op;
+	u16 _pad[3];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32); /* tid */
+	__type(value, struct path_op_args);
+} path_op_inflight SEC(".maps");
+
+#define AT_FDCWD_ (-100)
+
+/* Whether a name's last component is a tracked file's. Global: verified once. */
+__noinline int path_op_hits(u64 uname)
+{
+	char key[TRACKED_NAME_BYTES] = {};
+	struct scratch *s;
+	u32 last = 0;
+	int hit = 0;
+	long n;
+
+	if (!uname)
+		return 0;
+	s = scratch_get(0, EV_PATH_OP);
+	if (!s)
+		return 0;
+	n = bpf_probe_read_user_str(s->path_op.data, PATH_BYTES, (void *)uname);
+	if (n > 1) {
+		/* scan back from the end: a name's last component is at most 255 bytes */
+		for (int i = 0; i < NAME_BYTES; i++) {
+			int j = n - 2 - i; /* n counts the NUL */
+
+			if (j < 0)
+				break;
+			if (s->path_op.data[j & (PATH_BYTES - 1)] == '/') {
+				last = j + 1;
+				break;
+			}
+		}
+		if (bpf_probe_read_kernel_str(key, sizeof(key),
+					      s->path_op.data + (last & (PATH_BYTES - 1))) > 1)
+			hit = bpf_map_lookup_elem(&tracked_names, key) != NULL;
+	}
+	scratch_put(s);
+	return hit;
+}
+
+/* Only a call with a tracked file's name is remembered for its exit. */
+static __always_inline int path_op_enter(u16 op, s64 dfd, u64 name, s64 dfd2, u64 name2)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct rw_config *c;
+	struct path_op_args a = {.dfd = (s32)dfd, .dfd2 = (s32)dfd2, .op = op};
+
+	if (!in_scope())
+		return 0;
+	c = cfg();
+	if (!c || !c->names_tracked)
+		return 0;
+	if (path_op_hits(name))
+		a.name = name;
+	if (path_op_hits(name2))
+		a.name2 = name2;
+	if (a.name || a.name2)
+		bpf_map_update_elem(&path_op_inflight, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+/* The syscall number says which call a shared program serves. */
+#if defined(__TARGET_ARCH_x86)
+#define NR_TRUNCATE 76
+#define NR_RENAME   82
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_TRUNCATE 45
+#define NR_RENAME   (-1) /* arm64 has only the *at calls */
+#else
+#error "syscall numbers for path_op: add this architecture's"
+#endif
+
+/* Three programs, by how many arguments they read: the kernel refuses to attach a program to
+ * a syscall whose record is shorter than the furthest argument it reads (EACCES), and each
+ * program costs the verifier the name check again. */
+SEC("tp/syscalls/sys_enter_unlink") /* and truncate */
+int rw_enter_path_op1(struct trace_event_raw_sys_enter *ctx)
+{
+	u64 name = ctx->args[0];
+
+	if (SYSCALL_NR(ctx) == NR_TRUNCATE)
+		return path_op_enter(PATHOP_TRUNCATE, AT_FDCWD_, name, 0, 0);
+	return path_op_enter(PATHOP_UNLINK, AT_FDCWD_, name, 0, 0);
+}
+
+SEC("tp/syscalls/sys_enter_unlinkat") /* and rename */
+int rw_enter_path_op2(struct trace_event_raw_sys_enter *ctx)
+{
+	u64 a0 = ctx->args[0], a1 = ctx->args[1];
+
+	if (SYSCALL_NR(ctx) == NR_RENAME)
+		return path_op_enter(PATHOP_RENAME_FROM, AT_FDCWD_, a0, AT_FDCWD_, a1);
+	return path_op_enter(PATHOP_UNLINK, a0, a1, 0, 0);
+}
+
+SEC("tp/syscalls/sys_enter_renameat2") /* and renameat: the same first four */
+int rw_enter_path_op4(struct trace_event_raw_sys_enter *ctx)
+{
+	u64 a0 = ctx->args[0], a1 = ctx->args[1], a2 = ctx->args[2], a3 = ctx->args[3];
+
+	return path_op_enter(PATHOP_RENAME_FROM, a0, a1, a2, a3);
+}
+
+/* One name: sent when its last component is a tracked file's. Global, so the
+ * verifier checks it once however many names a call has. */
+__noinline int path_op_one(u32 op, s32 dfd, u64 uname)
+{
+	struct scratch *s;
+	struct ev_path_op *e;
+	struct path p;
+	u32 flags = 0, base_len = 0;
+	long n;
+
+	if (!uname)
+		return 0;
+	s = scratch_get(0, EV_PATH_OP);
+	if (!s)
+		return 0;
+	e = &s->path_op;
+	n = bpf_probe_read_user_str(e->data, PATH_BYTES, (void *)uname);
+	if (n <= 1)
+		goto out;
+	if (e->data[0] != '/') {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		if (dfd == AT_FDCWD_) {
+			BPF_CORE_READ_INTO(&p, task, fs, pwd);
+		} else {
+			struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+			struct file *f = NULL;
+
+			if (dfd < 0 || (u32)dfd >= BPF_CORE_READ(task, files, fdt, max_fds))
+				goto out;
+			bpf_probe_read_kernel(&f, sizeof(f), fds + dfd);
+			if (!f)
+				goto out;
+			BPF_CORE_READ_INTO(&p, f, f_path);
+		}
+		base_len =
+		    put_path(s, PATHOP_DATA_OFF, n & (PATH_BYTES - 1), &p, &flags, EVF_PATH_TRUNC);
+	}
+	fill_hdr(&e->h, EV_PATH_OP);
+	e->op = op;
+	e->flags = flags;
+	e->name_len = n;
+	e->base_len = base_len;
+	emit(e, clamp_size(sizeof(*e) + (n & (PATH_BYTES - 1)) + base_len), EV_PATH_OP);
+out:
+	scratch_put(s);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_unlinkat")
+int rw_exit_path_op(struct trace_event_raw_sys_exit *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct path_op_args *a = bpf_map_lookup_elem(&path_op_inflight, &tid);
+	struct path_op_args args;
+
+	if (!a)
+		return 0;
+	args = *a;
+	bpf_map_delete_elem(&path_op_inflight, &tid);
+	if (ctx->ret != 0)
+		return 0;
+	path_op_one(args.op, args.dfd, args.name);
+	path_op_one(PATHOP_RENAME_TO, args.dfd2, args.name2);
+	return 0;
+}

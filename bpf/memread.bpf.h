@@ -234,7 +234,7 @@ static __always_inline bool refused_vm_writev(struct trace_event_raw_sys_exit *c
 {
 	struct pt_regs *regs;
 
-	if (ctx->id != RW_NR_PROCESS_VM_WRITEV || ctx->ret != -1 /* EPERM */ || !in_scope())
+	if (SYSCALL_NR(ctx) != RW_NR_PROCESS_VM_WRITEV || ctx->ret != -1 /* EPERM */ || !in_scope())
 		return false;
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	e->op = MR_VM_WRITEV;

@@ -2,6 +2,7 @@
 #include "common/util.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -269,4 +270,42 @@ bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+static bool fd_kept(int fd, const int *keep, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (keep[i] == fd)
+			return true;
+	return false;
+}
+
+void close_fds_except(const int *keep, int n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int fds[1024], nf;
+
+	if (!d) {
+		/* no procfs: every descriptor the limit allows */
+		for (int fd = 3; fd < 65536; fd++)
+			if (!fd_kept(fd, keep, n))
+				close(fd);
+		return;
+	}
+	/* In rounds: closing while reading the directory would skip entries. */
+	do {
+		nf = 0;
+		rewinddir(d);
+		while ((de = readdir(d)) && nf < 1024) {
+			int fd = atoi(de->d_name);
+
+			if (de->d_name[0] != '.' && fd > 2 && fd != dirfd(d) &&
+			    !fd_kept(fd, keep, n))
+				fds[nf++] = fd;
+		}
+		for (int i = 0; i < nf; i++)
+			close(fds[i]);
+	} while (nf == 1024);
+	closedir(d);
 }

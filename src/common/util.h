@@ -53,6 +53,9 @@ ssize_t read_regular_file(const char *path, char *buf, size_t cap, char *err, si
 int open_regular(int dirfd, const char *path, const char *display, char *err, size_t errlen);
 
 /* Parses a non-negative decimal in [min, max]; false on junk or range. */
+/* Closes every descriptor above 2 but those in keep: what a process that outlives its caller
+ * inherited (a CI step's pipes, a lock, a BPF object) it must not hold. */
+void close_fds_except(const int *keep, int n);
 bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 #endif

@@ -23,6 +23,7 @@ void srcmod_init(struct srcmod *s)
 	memset(s, 0, sizeof(*s));
 	s->wd_fd = -1;
 	strmap_init(&s->by_id);
+	strmap_init(&s->by_path);
 }
 
 void srcmod_free(struct srcmod *s)
@@ -37,6 +38,7 @@ void srcmod_free(struct srcmod *s)
 	if (s->wd_fd >= 0)
 		close(s->wd_fd);
 	strmap_clear(&s->by_id, NULL);
+	strmap_clear(&s->by_path, NULL);
 	srcmod_init(s);
 }
 
@@ -277,6 +279,7 @@ static void add_entry(struct srcmod *s, const git_index_entry *e,
 	if (stat_beneath(s->wd_fd, e->path, &st, &pfd))
 		return; /* not in the work tree at start: nothing of ours to change */
 	f->present = true;
+	strmap_put(&s->by_path, f->path, NULL)->val = (void *)(uintptr_t)s->n;
 	f->st_dev = st.st_dev;
 	f->ino = st.st_ino;
 	f->st_mode = st.st_mode;
@@ -411,6 +414,24 @@ void srcmod_track(struct srcmod *s,
 	free(keys);
 }
 
+/* The first write-open or name change by a process names it; later ones add nothing. */
+static void add_writer(struct srcmod *s, struct srcmod_file *f, pid_t pid, const char *exe,
+		       uint64_t seq)
+{
+	for (int i = 0; i < f->n_w; i++)
+		if (f->w[i].pid == pid)
+			return;
+	if (f->n_w == SRCMOD_WRITERS_PER_FILE || s->writers_total >= SRCMOD_WRITERS_MAX) {
+		f->w_unlisted++;
+		if (f->n_w < SRCMOD_WRITERS_PER_FILE)
+			s->writers_dropped++;
+		return;
+	}
+	f->w[f->n_w++] =
+	    (struct srcmod_writer){.pid = pid, .exe = exe ? xstrdup(exe) : NULL, .seq = seq};
+	s->writers_total++;
+}
+
 const char *srcmod_on_write(struct srcmod *s, uint32_t kdev, uint64_t ino, pid_t pid,
 			    const char *exe, uint64_t seq)
 {
@@ -423,19 +444,87 @@ const char *srcmod_on_write(struct srcmod *s, uint32_t kdev, uint64_t ino, pid_t
 	if (!m)
 		return NULL;
 	f = &s->files[(uintptr_t)m->val - 1];
-	for (int i = 0; i < f->n_w; i++)
-		if (f->w[i].pid == pid)
-			return f->path; /* the first open names it; later ones add nothing */
-	if (f->n_w == SRCMOD_WRITERS_PER_FILE || s->writers_total >= SRCMOD_WRITERS_MAX) {
-		f->w_unlisted++;
-		if (f->n_w < SRCMOD_WRITERS_PER_FILE)
-			s->writers_dropped++;
-		return f->path;
-	}
-	f->w[f->n_w++] =
-	    (struct srcmod_writer){.pid = pid, .exe = exe ? xstrdup(exe) : NULL, .seq = seq};
-	s->writers_total++;
+	add_writer(s, f, pid, exe, seq);
 	return f->path;
+}
+
+void srcmod_on_path_op(struct srcmod *s, struct srcmod_file *f, pid_t pid, const char *exe,
+		       uint64_t seq)
+{
+	add_writer(s, f, pid, exe, seq);
+}
+
+void srcmod_track_names(struct srcmod *s,
+			size_t (*put)(void *ctx, const char (*names)[TRACKED_NAME_BYTES], size_t n),
+			void *ctx)
+{
+	char(*names)[TRACKED_NAME_BYTES] = xcalloc(s->n ? s->n : 1, TRACKED_NAME_BYTES);
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const char *slash, *base;
+
+		if (!s->files[i].present)
+			continue;
+		slash = strrchr(s->files[i].path, '/');
+		base = slash ? slash + 1 : s->files[i].path;
+		strncpy(names[n++], base, TRACKED_NAME_BYTES - 1);
+	}
+	if (n)
+		put(ctx, (const char(*)[TRACKED_NAME_BYTES])names, n);
+	free(names);
+}
+
+/* "." and ".." out of an absolute path, as written (the kernel gave the name as passed). */
+static void lexical_clean(const char *abs, struct strbuf *out)
+{
+	sb_reset(out);
+	for (const char *p = abs; *p;) {
+		const char *end;
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		end = strchrnul(p, '/');
+		n = (size_t)(end - p);
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (out->len && out->buf[out->len - 1] != '/')
+				out->len--;
+			if (out->len) /* the '/' before the component: at the root ".." stays there
+				       */
+				out->buf[--out->len] = 0;
+			else if (out->buf)
+				out->buf[0] = 0;
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			sb_addch(out, '/');
+			sb_add(out, p, n);
+		}
+		p = end;
+	}
+	if (!out->len)
+		sb_addch(out, '/');
+}
+
+struct srcmod_file *srcmod_file_at(struct srcmod *s, const char *abs)
+{
+	struct strbuf clean = STRBUF_INIT;
+	struct srcmod_file *f = NULL;
+	size_t wl;
+
+	if (!s->active || !s->workdir || abs[0] != '/')
+		return NULL;
+	lexical_clean(abs, &clean);
+	wl = strlen(s->workdir);
+	while (wl > 1 && s->workdir[wl - 1] == '/')
+		wl--; /* libgit2 ends the work tree with '/' */
+	if (clean.len > wl + 1 && !strncmp(clean.buf, s->workdir, wl) && clean.buf[wl] == '/') {
+		struct strmap_entry *m = strmap_get(&s->by_path, clean.buf + wl + 1);
+
+		if (m)
+			f = &s->files[(uintptr_t)m->val - 1];
+	}
+	sb_release(&clean);
+	return f;
 }
 
 static bool stat_same(const struct srcmod_file *f, const struct stat *st)

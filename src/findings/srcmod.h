@@ -80,7 +80,8 @@ struct srcmod {
 	int wd_fd;
 	struct srcmod_file *files;
 	size_t n, cap;
-	struct strmap by_id; /* "kdev:ino" -> index + 1 */
+	struct strmap by_id;   /* "kdev:ino" -> index + 1 */
+	struct strmap by_path; /* path in the work tree -> index + 1 (files present at start) */
 	struct srcmod_limits lim;
 	uint64_t files_skipped;	   /* tracked files past files_max or the path bytes */
 	uint64_t files_unhashed;   /* content not compared: the hash budget was spent */
@@ -114,6 +115,19 @@ const char *srcmod_on_write(struct srcmod *s, uint32_t kdev, uint64_t ino, pid_t
 
 /* Compares the checkout with the snapshot: *out (malloc'd, the caller frees) lists each
  * changed file in index order. Returns the number of changes. */
+/* The checkout's file names (last components) for the kernel's unlink/rename/truncate filter
+ * (bpf/file.bpf.h tracked_names): put() takes n names of TRACKED_NAME_BYTES each, cut and
+ * zero-padded as the kernel reads them, and returns how many it stored. */
+void srcmod_track_names(struct srcmod *s,
+			size_t (*put)(void *ctx, const char (*names)[TRACKED_NAME_BYTES], size_t n),
+			void *ctx);
+/* The tracked file an absolute path names, after "." and ".." are taken out as written (the
+ * kernel's name as the caller passed it, joined to the directory it starts from); NULL when it
+ * names none. */
+struct srcmod_file *srcmod_file_at(struct srcmod *s, const char *abs);
+/* An unlink, rename or truncate of f by name, the log line seq its evidence: f's writer. */
+void srcmod_on_path_op(struct srcmod *s, struct srcmod_file *f, pid_t pid, const char *exe,
+		       uint64_t seq);
 size_t srcmod_compare(struct srcmod *s, struct srcmod_change **out);
 
 /* The severity rule: true for files builds commonly rewrite on purpose (lockfiles). */

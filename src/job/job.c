@@ -303,6 +303,11 @@ static size_t track_in_kernel(void *ld, const struct file_key *keys, size_t n)
 	return loader_track_files(ld, keys, n);
 }
 
+static size_t track_names_in_kernel(void *ld, const char (*names)[TRACKED_NAME_BYTES], size_t n)
+{
+	return loader_track_names(ld, names, n);
+}
+
 /* The checkout `run` compares: --workspace; in CI, the platform's workspace when it names one
  * (the runner's environment, before the job's first process could change anything), else
  * where the command runs. Outside CI (a shell, a benchmark) only with --workspace: the
@@ -349,6 +354,7 @@ static void snapshot_source(struct job *j)
 	if (rc)
 		return;
 	srcmod_track(s, track_in_kernel, &j->ld);
+	srcmod_track_names(s, track_names_in_kernel, &j->ld);
 	if (s->files_skipped || s->kernel_untracked)
 		rw_err("source_modified: %llu tracked files past the cap are not compared, %llu "
 		       "compared without their writers (kernel map of %d full)",
@@ -467,7 +473,6 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	j->loaded = true;
 	watch_sensitive_files(j);
 	arm_secrets(j);
-	snapshot_source(j);
 	missing_json(&j->ld, &j->missing);
 	if (j->ld.n_missing) {
 		for (int i = 0; i < j->ld.n_hooks; i++)
@@ -501,6 +506,8 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		rw_err("policy %s: %s", o->policy ? o->policy : "(none)", err);
 		goto out;
 	}
+	/* After enforce_arm, which writes the kernel's configuration whole. */
+	snapshot_source(j);
 	j->col.gate_port = j->enf.gate ? dnsgate_port(j->enf.gate) : 0;
 	j->col.judge_question = job_judge_question;
 	j->col.block_address = job_block_address;

@@ -1,7 +1,6 @@
 /* The process that holds the fence past runwarden (see keeper.h). */
 #include "kernel/keeper.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -23,35 +22,6 @@
 static int pidfd_open_(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static bool kept(int fd, const int *keep, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (keep[i] == fd)
-			return true;
-	return false;
-}
-
-/* Everything else this process inherited (the ring buffer, the policy
- * maps, the log, the gate's socket) would only pin memory and files. */
-static void close_others(const int *keep, int n)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int fds[1024], nf = 0;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)) && nf < 1024) {
-		int fd = atoi(de->d_name);
-
-		if (de->d_name[0] != '.' && fd > 2 && fd != dirfd(d) && !kept(fd, keep, n))
-			fds[nf++] = fd;
-	}
-	closedir(d);
-	for (int i = 0; i < nf; i++)
-		close(fds[i]);
 }
 
 static bool scope_populated(const char *scope)
@@ -183,7 +153,9 @@ int keeper_start(struct keeper *k, const struct loader *l, const struct scope *s
 		/* A resident copy's slot stays ours while its policy fences leftovers. */
 		if (loader_lock_fd(l) >= 0)
 			keep[nkeep++] = loader_lock_fd(l);
-		close_others(keep, nkeep);
+		/* the ring buffer, the policy maps, the log, the gate's socket would only pin
+		 * memory */
+		close_fds_except(keep, nkeep);
 		keeper_main(self, ctl[0], links, nlinks, scope, enforce);
 	}
 	close(self);

@@ -98,6 +98,7 @@ struct hook_def {
 #define MEMREAD_EXIT "tp/syscalls/sys_exit_ptrace"
 #define ACCEPT_EXIT  "tp/syscalls/sys_exit_accept4"
 #define MOUNT_EXIT   "tp/syscalls/sys_exit_mount"
+#define PATHOP_EXIT  "tp/syscalls/sys_exit_unlinkat"
 static const struct hook_def hook_defs[] = {
     {"tp/sched/sched_process_exec", "process spawns (exec)", AT_TP, false, NULL},
     {"raw_tracepoint/sched_process_fork", "process ancestry (fork)", AT_RAW_TP, false, NULL},
@@ -147,6 +148,23 @@ static const struct hook_def hook_defs[] = {
     {"tp/syscalls/sys_enter_mount", "mounts (mount)", AT_TP, false, NULL},
     {MOUNT_EXIT, "mounts (mount)", AT_TP, false, NULL},
     {"tp/syscalls/sys_enter_move_mount", "mounts (move_mount)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_enter_unlinkat", "tracked files unlinked (unlinkat)", AT_TP, false, NULL},
+    {PATHOP_EXIT, "tracked files unlinked (unlinkat)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_enter_unlink", "tracked files unlinked (unlink)", AT_TP, true, NULL},
+    {"tp/syscalls/sys_exit_unlink", "tracked files unlinked (unlink)", AT_TP, true, PATHOP_EXIT},
+    {"tp/syscalls/sys_enter_rename", "tracked files renamed (rename)", AT_TP, true,
+     "tp/syscalls/sys_enter_unlinkat"},
+    {"tp/syscalls/sys_exit_rename", "tracked files renamed (rename)", AT_TP, true, PATHOP_EXIT},
+    {"tp/syscalls/sys_enter_renameat2", "tracked files renamed (renameat2)", AT_TP, false, NULL},
+    {"tp/syscalls/sys_exit_renameat2", "tracked files renamed (renameat2)", AT_TP, false,
+     PATHOP_EXIT},
+    {"tp/syscalls/sys_enter_renameat", "tracked files renamed (renameat)", AT_TP, true,
+     "tp/syscalls/sys_enter_renameat2"},
+    {"tp/syscalls/sys_exit_renameat", "tracked files renamed (renameat)", AT_TP, true, PATHOP_EXIT},
+    {"tp/syscalls/sys_enter_truncate", "tracked files truncated (truncate)", AT_TP, false,
+     "tp/syscalls/sys_enter_unlink"},
+    {"tp/syscalls/sys_exit_truncate", "tracked files truncated (truncate)", AT_TP, false,
+     PATHOP_EXIT},
     {"tp/syscalls/sys_exit_move_mount", "mounts (move_mount)", AT_TP, false, MOUNT_EXIT},
 /* OpenSSL, machine-wide (tls.bpf.h): the system's libssl.so.3 (curl, Python, git, most of
  * Debian), and node, which links its own OpenSSL in and exports its functions. The name
@@ -1555,6 +1573,28 @@ int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino)
 	uint8_t one = 1;
 
 	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.watched), &k, &one, BPF_ANY);
+}
+
+static void names_tracked(struct rw_config *c, const void *arg)
+{
+	(void)arg;
+	c->names_tracked = 1;
+}
+
+size_t loader_track_names(const struct loader *l, const char (*names)[TRACKED_NAME_BYTES], size_t n)
+{
+	int fd = bpf_map__fd(l->skel->maps.tracked_names);
+	uint8_t one = 1;
+	size_t done = 0;
+
+	/* Names repeat (every directory has its Makefile): one update each is simplest, and a
+	 * checkout's names cost about 1 ms per 1,000. */
+	for (; done < n; done++)
+		if (bpf_map_update_elem(fd, names[done], &one, BPF_ANY))
+			break;
+	if (done)
+		update_config(l, names_tracked, NULL);
+	return done;
 }
 
 size_t loader_track_files(const struct loader *l, const struct file_key *keys, size_t n)

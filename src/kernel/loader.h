@@ -141,6 +141,10 @@ int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino);
 /* Puts the checkout's tracked files into the kernel's set (opens of them for writing are
  * recorded). Returns how many went in (fewer when the set is full, TRACKED_MAX). */
 size_t loader_track_files(const struct loader *l, const struct file_key *keys, size_t n);
+/* The checkout's file names (last components) for unlinks, renames and truncates by name;
+ * arms the kernel's check. Returns how many were stored (fewer: the map is full). */
+size_t loader_track_names(const struct loader *l, const char (*names)[TRACKED_NAME_BYTES],
+			  size_t n);
 /* Per-kind lost-event counters, summed over CPUs. out[EV_KIND_MAX]. */
 void loader_read_lost(const struct loader *l, uint64_t *out);
 /* The fds of the attached cgroup links (the fence), for the keeper that

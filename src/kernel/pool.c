@@ -347,6 +347,9 @@ int pool_hold(unsigned idle_s)
 	char path[128], err[256];
 	int fd;
 
+	/* It lives for the idle time: whatever the job that started it inherited from its own
+	 * caller (a CI step's pipe on fd 3, a lock) must not stay open that long. */
+	close_fds_except(NULL, 0);
 	if (pool_prepare(err, sizeof(err))) {
 		rw_err("%s", err);
 		return 1;
@@ -394,7 +397,7 @@ void pool_spawn_holder(unsigned idle_s)
 	/* posix_spawn (vfork-like), not fork: this process maps a loaded BPF
 	 * object and a ring buffer, and copying its page tables is time the
 	 * job would wait for. Its own session; stdio on /dev/null (CI waits
-	 * for EOF on a step's pipes); everything else we hold is close-on-exec. */
+	 * for EOF on a step's pipes); it closes what else it inherited. */
 	char *argv[] = {"runwarden", "kernel", "hold", "--idle", idle, NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;

@@ -1204,6 +1204,67 @@ static void on_tracked_write(struct collector *c, const struct ev_file *e,
 		findings_on_tracked_write(&c->findings, &fp, e->dev, e->ino, c->last_seq);
 }
 
+static const char *path_op_name(unsigned op)
+{
+	switch (op) {
+	case PATHOP_UNLINK:
+		return "unlink";
+	case PATHOP_RENAME_FROM:
+		return "rename_from";
+	case PATHOP_RENAME_TO:
+		return "rename_to";
+	case PATHOP_TRUNCATE:
+		return "truncate";
+	default:
+		return NULL;
+	}
+}
+
+/* An unlink, rename or truncate by a name whose last component is a tracked file's: logged
+ * only when the whole name is a tracked file of the checkout, whose writer the process then
+ * is (source_modified). Others (a build's own Makefile copies) are no evidence of anything. */
+static void on_path_op(struct collector *c, const struct ev_path_op *e, size_t len)
+{
+	struct strbuf *sb = &c->body;
+	struct strbuf full = STRBUF_INIT;
+	const char *op = path_op_name(e->op);
+	struct srcmod_file *f;
+	struct finding_proc fp;
+	struct proc *p;
+	size_t nlen;
+
+	if (!op || !e->name_len || len < sizeof(*e) + (size_t)e->name_len + e->base_len) {
+		c->sum.lost_user[EV_PATH_OP]++;
+		return;
+	}
+	nlen = strnlen(e->data, e->name_len);
+	if (e->data[0] != '/') {
+		join_components(&full, e->data + e->name_len, e->base_len);
+		if (!full.len || full.buf[full.len - 1] != '/')
+			sb_addch(&full, '/');
+	}
+	sb_add(&full, e->data, nlen);
+	f = srcmod_file_at(&c->findings.srcmod, full.buf);
+	if (!f) {
+		sb_release(&full);
+		return;
+	}
+	sb_reset(sb);
+	p = render_head(c, &e->h, "path_op", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(sb, ",\"op\":\"%s\",\"path\":", op);
+	json_str(sb, full.buf, full.len);
+	sb_addstr(sb, ",\"tracked\":");
+	json_cstr(sb, f->path);
+	if (e->flags & EVF_PATH_TRUNC)
+		sb_addstr(sb, ",\"path_truncated\":true");
+	write_line(c, EV_PATH_OP);
+	if (fproc(c, &e->h, p, &fp))
+		srcmod_on_path_op(&c->findings.srcmod, f, fp.pid, fp.exe, c->last_seq);
+	sb_release(&full);
+}
+
 static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 {
 	struct strbuf *sb = &c->body;
@@ -2232,6 +2293,10 @@ int collector_handle(void *ctx, void *data, size_t len)
 	case EV_MOUNT:
 		if (len >= sizeof(struct ev_mount))
 			on_mount(c, data);
+		break;
+	case EV_PATH_OP:
+		if (len >= sizeof(struct ev_path_op))
+			on_path_op(c, data, len);
 		break;
 	case EV_CONN_NAME:
 		if (len >= sizeof(struct ev_conn_name))

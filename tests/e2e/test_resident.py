@@ -8,6 +8,7 @@ the next job can use; and `runwarden kernel` loads, shows and unloads copies.
 Loopback only: TCP servers on 127.0.41.x stand in for the outside world.
 """
 import os
+import select
 import subprocess
 import sys
 import textwrap
@@ -268,6 +269,26 @@ class ResidentTest(RwTestCase):
             p = kernel(*bad)
             self.assertEqual(p.returncode, 2, bad)
             self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+
+    def test_the_holder_keeps_none_of_the_callers_descriptors(self):
+        """The first job starts the holder, which lives for the idle time: a pipe the job's
+        caller passed it (a CI step's output on fd 3, a lock held with flock(1)) must reach EOF
+        when the job ends, not 600 s later (it did: a lock of the test suite stayed held)."""
+        subprocess.run(["pkill", "-f", "runwarden kernel hold"], check=False)
+        kernel("unload")
+        rd, wr = os.pipe()
+        r = subprocess.run([RW, "run", "--out", os.path.join(self.tmp, "o"), "--no-sign", "--",
+                            "true"], pass_fds=(wr,), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        os.close(wr)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(subprocess.run(["pgrep", "-f", "runwarden kernel hold"],
+                                       stdout=subprocess.DEVNULL).returncode == 0,
+                        "the job started no holder: nothing was tested")
+        ready, _, _ = select.select([rd], [], [], 10)
+        self.assertTrue(ready, "the pipe's write end is still held after the job ended")
+        self.assertEqual(os.read(rd, 1), b"")
+        os.close(rd)
 
     def test_idle_copies_are_unloaded_by_the_holder(self):
         load = kernel("load", "--idle", "1")

@@ -76,9 +76,59 @@ class SourceModifiedTest(RwTestCase):
         self.assertEqual(set(files), {"README.md", "src/util.c"})
         self.assertEqual(files["README.md"]["change"], "deleted")
         self.assertEqual(files["src/util.c"]["change"], "replaced")
-        # a rename writes nothing to the tracked inode: the writer is not known, and says so
-        self.assertEqual(files["src/util.c"]["writers"], [])
-        self.assertTrue(files["src/util.c"]["writer"].startswith("unknown"))
+        # neither writes to the tracked inode: the kernel's unlink and rename records name them
+        for path, exe, op in (("README.md", "rm", "unlink"), ("src/util.c", "mv", "rename_to")):
+            (w,) = files[path]["writers"]
+            self.assertEqual(os.path.basename(w["exe"]), exe, files[path])
+            line = next(e for e in r.events if e["seq"] == w["seq"])
+            self.assertEqual(line["kind"], "path_op")
+            self.assertEqual(line["op"], op)
+            self.assertEqual(line["path"], os.path.join(d, path))
+            self.assertEqual(line["tracked"], path)
+            self.assertIn(w["seq"], f["evidence"])
+
+    def test_name_changes_by_every_call_and_path_form(self):
+        """unlink, unlinkat from a directory descriptor (rm -r), rename and truncate by name
+        (mv's renameat2 is the test above), relative names from a changed directory and with
+        "..": each names its process. Same-named files outside the checkout log nothing."""
+        files = dict(FILES, **{"lib/a.c": "int a;\n", "lib/b.c": "int b;\n",
+                               "docs/x.md": "x\n", "docs/y.md": "y\n"})
+        d = self.checkout(files)
+        other = os.path.join(self.tmp, "elsewhere")
+        os.makedirs(os.path.join(other, "src"))
+        for rel in ("README.md", "src/util.c"):
+            with open(os.path.join(other, rel), "w") as fh:
+                fh.write("not tracked\n")
+        script = (
+            "import os, sys\n"
+            "d, other = sys.argv[1], sys.argv[2]\n"
+            "os.chdir(os.path.join(d, 'src'))\n"
+            "os.truncate('../src/util.c', 0)\n"           # truncate(2), relative, with ..
+            "os.remove(os.path.join(other, 'README.md'))\n"  # same name, not tracked
+            "os.remove(os.path.join(other, 'src/util.c'))\n"
+            "os.chdir(d)\n"
+            "os.rename('docs/x.md', 'docs/z.md')\n"        # rename(2): the tracked name moves away
+            "fd = os.open('docs', os.O_RDONLY | os.O_DIRECTORY)\n"
+            "os.unlink('y.md', dir_fd=fd)\n"               # unlinkat(fd, ...)
+        )
+        r = self.rw(["sh", "-c", "python3 -c \"$1\" \"$2\" \"$3\" && cd \"$2\" && rm -r lib",
+                     "sh", script, d, other], "--workspace", d)
+        self.assertEqual(r.rc, 0, r.stderr)
+        (f,) = self.source_findings(r)
+        files = self.by_path(f)
+        self.assertEqual(set(files), {"src/util.c", "docs/x.md", "docs/y.md", "lib/a.c", "lib/b.c"})
+        ops = {e["tracked"]: e for e in r.of("path_op")}
+        self.assertEqual(set(ops), set(files), (r.of("path_op"), r.close))
+        self.assertEqual(ops["src/util.c"]["op"], "truncate")
+        self.assertEqual(ops["docs/x.md"]["op"], "rename_from")
+        self.assertEqual(ops["docs/y.md"]["op"], "unlink")
+        self.assertEqual(ops["lib/a.c"]["op"], "unlink")
+        for path in ("src/util.c", "docs/x.md", "docs/y.md"):
+            self.assertTrue(os.path.basename(files[path]["writers"][0]["exe"]).startswith("python3"))
+        for path in ("lib/a.c", "lib/b.c"):
+            self.assertEqual(os.path.basename(files[path]["writers"][0]["exe"]), "rm")
+        # the untracked namesakes were removed by the same process and left no line
+        self.assertFalse([e for e in r.of("path_op") if e["path"].startswith(other)])
 
     def test_truncation_by_another_program_is_its_writer(self):
         d = self.checkout()
