@@ -30,15 +30,15 @@
  * (skb.bpf.h).
  */
 
-#define SCAN_STRIDE	 3  /* a pair is looked up at every third byte */
-#define SCAN_CHUNK	 64 /* positions looked up per step */
-#define SCAN_BYTES	 (SCAN_STRIDE * SCAN_CHUNK) /* starts covered per step */
-#define SCAN_CANDS	 8   /* candidates noted per step before they are verified */
-#define SCAN_HEAD	 1024 /* bytes of a request head searched for its Host */
-#define SCAN_TASK_SLOTS	 4    /* scratch per CPU for task context (uprobes; preemptible) */
+#define SCAN_STRIDE	  3			     /* a pair is looked up at every third byte */
+#define SCAN_CHUNK	  64			     /* positions looked up per step */
+#define SCAN_BYTES	  (SCAN_STRIDE * SCAN_CHUNK) /* starts covered per step */
+#define SCAN_CANDS	  8    /* candidates noted per step before they are verified */
+#define SCAN_HEAD	  1024 /* bytes of a request head searched for its Host */
+#define SCAN_TASK_SLOTS	  4    /* scratch per CPU for task context (uprobes; preemptible) */
 #define SCAN_SOFTIRQ_SLOT SCAN_TASK_SLOTS
-#define SCAN_FMT_MAX	 64 /* bytes of a format token looked at */
-#define SCAN_MAX_STEPS	 (1 << 23) /* bpf_loop's own limit */
+#define SCAN_FMT_MAX	  64	    /* bytes of a format token looked at */
+#define SCAN_MAX_STEPS	  (1 << 23) /* bpf_loop's own limit */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -109,16 +109,16 @@ struct {
 
 struct sscan {
 	u64 busy;
-	u64 hash;  /* secret_fnv's result */
-	u64 ubuf;  /* user data: its address */
-	u32 base;  /* skb data: the payload's offset */
-	u32 len;   /* bytes of data */
+	u64 hash; /* secret_fnv's result */
+	u64 ubuf; /* user data: its address */
+	u32 base; /* skb data: the payload's offset */
+	u32 len;  /* bytes of data */
 	u32 formats;
-	u32 v_i;   /* the candidate being verified: its index in buf */
-	u32 v_a;   /* and its position in the data */
-	u32 ncand; /* candidates noted by this step */
-	u32 end;   /* the starts this step covered */
-	u32 lim;   /* the step's bytes less one */
+	u32 v_i;     /* the candidate being verified: its index in buf */
+	u32 v_a;     /* and its position in the data */
+	u32 ncand;   /* candidates noted by this step */
+	u32 end;     /* the starts this step covered */
+	u32 lim;     /* the step's bytes less one */
 	u32 host_at; /* secret_host: where the Host header's value starts, 0: none */
 	u32 pos;     /* the scan: next position */
 	u32 found;   /* the id of the first secret not allowed to go where it goes, 0: none */
@@ -193,7 +193,7 @@ static __always_inline u32 fmt_run(const struct sscan *s, u32 from, u32 n, int c
 		if (j >= n || j >= SCAN_FMT_MAX)
 			break;
 		c = s->vbuf[j & (SCAN_FMT_MAX - 1)];
-		if (cls == 0 ? !fmt_alnum(c)
+		if (cls == 0   ? !fmt_alnum(c)
 		    : cls == 1 ? !(fmt_alnum(c) || c == '_')
 		    : cls == 2 ? !fmt_word(c)
 			       : !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')))
@@ -285,7 +285,8 @@ static long host_find_step(u64 k, void *ctx)
 	if (s->buf[i] == '\r' && s->buf[i + 1] == '\n' && s->buf[i + 2] == '\r')
 		return 1; /* the head ended without one */
 	if (s->buf[i] == '\n' && (s->buf[i + 1] | 0x20) == 'h' && (s->buf[i + 2] | 0x20) == 'o' &&
-	    (s->buf[i + 3] | 0x20) == 's' && (s->buf[i + 4] | 0x20) == 't' && s->buf[i + 5] == ':') {
+	    (s->buf[i + 3] | 0x20) == 's' && (s->buf[i + 4] | 0x20) == 't' &&
+	    s->buf[i + 5] == ':') {
 		s->host_at = i + 6;
 		return 1;
 	}
@@ -456,15 +457,11 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
 		return -1;                                                                         \
 	return secret_format_at(s, n, s->formats);
 
-__noinline int secret_verify_user(struct sscan *s)
-{
-	SCAN_VERIFY_BODY(scan_load_user(s, s->vbuf, a, n))
-}
+__noinline int secret_verify_user(struct sscan *s){
+    SCAN_VERIFY_BODY(scan_load_user(s, s->vbuf, a, n))}
 
-__noinline int secret_verify_skb(struct __sk_buff *skb, struct sscan *s)
-{
-	SCAN_VERIFY_BODY(scan_load_skb(skb, s, s->vbuf, a, n))
-}
+__noinline int secret_verify_skb(struct __sk_buff *skb, struct sscan *s){
+    SCAN_VERIFY_BODY(scan_load_skb(skb, s, s->vbuf, a, n))}
 
 /* The candidates a step noted, verified in turn: 1 when the scan ends here (a secret not
  * allowed where it goes: s->found, s->at; or bytes that could not be read: s->failed). Global,
@@ -501,10 +498,7 @@ __noinline int secret_verify_skb(struct __sk_buff *skb, struct sscan *s)
 	}                                                                                          \
 	return 0;
 
-__noinline int scan_cands_user(struct sscan *s)
-{
-	SCAN_CANDS_BODY(secret_verify_user(s))
-}
+__noinline int scan_cands_user(struct sscan *s){SCAN_CANDS_BODY(secret_verify_user(s))}
 
 __noinline int scan_cands_skb(struct __sk_buff *skb, struct sscan *s)
 {
@@ -535,7 +529,8 @@ static __always_inline long scan_step(struct scan_ctx *x, bool skb)
 	/* a no-op for n in [3, SCAN_BYTES + 9] that states the bound where the verifier sees it */
 	asm volatile("" : "+r"(n));
 	n = ((n - 1) & (SCAN_HEAD - 1)) + 1;
-	if (skb ? scan_load_skb(x->skb, s, s->buf, start, n) : scan_load_user(s, s->buf, start, n)) {
+	if (skb ? scan_load_skb(x->skb, s, s->buf, start, n)
+		: scan_load_user(s, s->buf, start, n)) {
 		s->failed = 1;
 		return 1;
 	}
@@ -667,8 +662,8 @@ static __always_inline void scan_dest(struct scan_ctx *x, struct secret_conn_key
 	asm volatile("" : "+r"(n));
 	n = ((n - 1) & (SCAN_HEAD - 1)) + 1;
 	/* the first bytes say whether it is a request; only then is the head read */
-	if (!SCAN_LOAD(x, s->buf, 0, 8) &&
-	    scan_request_start(s->buf, 8) && !SCAN_LOAD(x, s->buf, 0, n)) {
+	if (!SCAN_LOAD(x, s->buf, 0, 8) && scan_request_start(s->buf, 8) &&
+	    !SCAN_LOAD(x, s->buf, 0, n)) {
 		__builtin_memset(&s->dest, 0, sizeof(s->dest));
 		if (secret_host(s, n)) {
 			x->s->have_dest = 1;
@@ -690,9 +685,8 @@ known:
 /* First of its kind (or a power-of-two repeat) from this process to this destination. */
 static __always_inline bool scan_worth_recording(const struct scan_ctx *x, u32 tgid)
 {
-	struct secret_seen_key k = {.rhash = x->s->have_dest ? x->s->dest.rhash : 0,
-				    .tgid = tgid,
-				    .id = x->s->found};
+	struct secret_seen_key k = {
+	    .rhash = x->s->have_dest ? x->s->dest.rhash : 0, .tgid = tgid, .id = x->s->found};
 	u64 one = 1, v, *n = bpf_map_lookup_elem(&secret_seen, &k);
 
 	if (!n) {

@@ -42,7 +42,7 @@ struct proctab;
 	/* the baseline (src/baseline/): what no earlier run of the job's step did */              \
 	X(FIRST_SEEN_DESTINATION, "first_seen_destination")                                        \
 	X(FIRST_SEEN_EXE, "first_seen_exe")                                                        \
-	X(FIRST_SEEN_DNS_PARENT, "first_seen_dns_parent")                                         \
+	X(FIRST_SEEN_DNS_PARENT, "first_seen_dns_parent")                                          \
 	X(SECRET_LEAK, "secret_leak") /* a secret sent where it may not go (src/secrets/) */
 
 enum finding_kind {

@@ -27,14 +27,14 @@ void findings_on_secret_leak(struct findings *f, const struct finding_proc *p,
 	if (!x) {
 		x = finding_raise(f, key.buf, FK_SECRET_LEAK, SEV_HIGH, p);
 		if (x) {
-			finding_set_desc(x, "%s %s%s%s%s sent to %s by %s [pid %d] (%s): %s",
-					 !strcmp(s->source, "format") ? "a token of format"
-					 : !strcmp(s->source, "env") ? "the secret variable"
-								     : "a token of the credential file",
-					 s->secret, s->key ? " (" : "", s->key ? s->key : "",
-					 s->key ? ")" : "", dest, findings_short_exe(p), (int)p->pid,
-					 s->channel,
-					 !strcmp(s->verdict, "deny") ? "stopped" : "recorded, not stopped");
+			finding_set_desc(
+			    x, "%s %s%s%s%s sent to %s by %s [pid %d] (%s): %s",
+			    !strcmp(s->source, "format") ? "a token of format"
+			    : !strcmp(s->source, "env")	 ? "the secret variable"
+							 : "a token of the credential file",
+			    s->secret, s->key ? " (" : "", s->key ? s->key : "", s->key ? ")" : "",
+			    dest, findings_short_exe(p), (int)p->pid, s->channel,
+			    !strcmp(s->verdict, "deny") ? "stopped" : "recorded, not stopped");
 			member(&d, "secret", s->secret);
 			member(&d, "source", s->source);
 			if (s->key)

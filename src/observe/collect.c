@@ -759,8 +759,8 @@ static void write_dns(struct collector *c, const struct dns_line *l)
 	memcpy(h.comm, l->who->comm, COMM_LEN);
 	/* A secret in the name (a tunnel's payload) is never written: the name is logged with
 	 * the secret's tag in its place, and named by a finding. */
-	if (l->qname && (leak = secrets_find(&c->secrets, l->qname, strlen(l->qname), NULL,
-					     NULL))) {
+	if (l->qname &&
+	    (leak = secrets_find(&c->secrets, l->qname, strlen(l->qname), NULL, NULL))) {
 		secrets_redact(&c->secrets, l->qname, strlen(l->qname), &rq);
 		red = *l;
 		red.qname = rq.buf;
@@ -2138,10 +2138,8 @@ static const char *secret_channel_name(uint8_t ch)
  * segments; the client would retransmit into the void). */
 static bool secret_reset(const struct ev_secret *e)
 {
-	struct ev_conn_name cn = {.cookie = e->conn,
-				  .family = e->family,
-				  .dport = e->dport,
-				  .sport = e->sport};
+	struct ev_conn_name cn = {
+	    .cookie = e->conn, .family = e->family, .dport = e->dport, .sport = e->sport};
 
 	memcpy(cn.daddr, e->daddr, 16);
 	memcpy(cn.saddr, e->saddr, 16);
@@ -2201,17 +2199,17 @@ static void on_secret(struct collector *c, const struct ev_secret *e)
 	if ((e->flags & SECF_DROPPED) && !reset)
 		c->secret_resets_failed++;
 	if (fproc(c, &e->h, p, &fp) && !(e->flags & SECF_UNSCANNED)) {
-		struct finding_secret fs = {
-		    .secret = x ? x->name : "unknown",
-		    .source = x ? secret_source_name(x->src) : "unknown",
-		    .key = x ? x->what : NULL,
-		    .tag = x && x->tag[0] ? x->tag : NULL,
-		    .dest = host[0] ? host : NULL,
-		    .address = addr.len ? addr.buf : NULL,
-		    .channel = channel,
-		    .verdict = e->verdict == VERDICT_DENY ? "deny" : "audit",
-		    .killed = e->flags & SECF_KILLED,
-		    .dropped = e->flags & SECF_DROPPED};
+		struct finding_secret fs = {.secret = x ? x->name : "unknown",
+					    .source = x ? secret_source_name(x->src) : "unknown",
+					    .key = x ? x->what : NULL,
+					    .tag = x && x->tag[0] ? x->tag : NULL,
+					    .dest = host[0] ? host : NULL,
+					    .address = addr.len ? addr.buf : NULL,
+					    .channel = channel,
+					    .verdict =
+						e->verdict == VERDICT_DENY ? "deny" : "audit",
+					    .killed = e->flags & SECF_KILLED,
+					    .dropped = e->flags & SECF_DROPPED};
 
 		findings_on_secret_leak(&c->findings, &fp, &fs, c->last_seq);
 	}

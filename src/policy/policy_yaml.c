@@ -796,7 +796,8 @@ static int secret_rule_key(struct yp *y, int idx, const char *key, yaml_mark_t k
 	if (!slen(y) || strlen(sval(y)) != slen(y))
 		return fail(y, MARK(y), "secrets.allow: empty name");
 	if (idx == 1 && sval(y)[0] != '/' && sval(y)[0] != '*')
-		return fail(y, MARK(y), "secrets.allow file: a path must be absolute or start with *");
+		return fail(y, MARK(y),
+			    "secrets.allow file: a path must be absolute or start with *");
 	r->name = xstrdup(sval(y));
 	return 0;
 }
@@ -849,9 +850,9 @@ enum {
 	K_ON_FINDING,
 	K_SECRETS
 };
-static const char *const top_keys[] = {"version", "mode",	"allow", "block",
-				       "steps",	  "dns",	"files", "fail_on_violation",
-				       "inbound", "on_finding", "secrets",	NULL};
+static const char *const top_keys[] = {"version", "mode",	"allow",   "block",
+				       "steps",	  "dns",	"files",   "fail_on_violation",
+				       "inbound", "on_finding", "secrets", NULL};
 
 /* Inbound peers are addresses: a connecting peer has no name to check. */
 static int parse_inbound(struct yp *y, struct policy *p)

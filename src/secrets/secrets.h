@@ -72,7 +72,7 @@ struct secrets {
 	bool dirty;
 	char hs_error[160]; /* why the database could not be built, "" when it was */
 	struct secrets_kernel k;
-	bool kernel; /* k is armed */
+	bool kernel;		/* k is armed */
 	uint64_t kernel_failed; /* anchors or destinations the kernel maps refused */
 };
 

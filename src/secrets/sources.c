@@ -297,8 +297,8 @@ static void parse_docker(const char *text, size_t len, secret_token_fn fn, void 
 				continue;
 			fn(ctx, keys[i], json_string_value(t), json_string_length(t), host);
 			if (!i)
-				basic_password(json_string_value(t), json_string_length(t), host, fn,
-					       ctx);
+				basic_password(json_string_value(t), json_string_length(t), host,
+					       fn, ctx);
 		}
 	}
 	json_decref(root);
@@ -419,8 +419,7 @@ struct file_ctx {
 	int added;
 };
 
-static void file_token(void *ctx, const char *key, const char *value, size_t len,
-		       const char *host)
+static void file_token(void *ctx, const char *key, const char *value, size_t len, const char *host)
 {
 	struct file_ctx *f = ctx;
 
@@ -428,8 +427,7 @@ static void file_token(void *ctx, const char *key, const char *value, size_t len
 		f->added++;
 }
 
-int secrets_from_file(struct secrets *s, const char *path, uint32_t kdev, uint64_t ino,
-		      int64_t uid)
+int secrets_from_file(struct secrets *s, const char *path, uint32_t kdev, uint64_t ino, int64_t uid)
 {
 	int fd;
 	struct file_ctx f = {.s = s, .path = path};
@@ -446,8 +444,7 @@ int secrets_from_file(struct secrets *s, const char *path, uint32_t kdev, uint64
 	    (uid >= 0 && st.st_uid != (uid_t)uid) || s->files_read >= SECRET_FILES_MAX)
 		goto skip;
 	buf = xmalloc(SECRET_FILE_BYTES + 1);
-	while (n < SECRET_FILE_BYTES &&
-	       (got = read(fd, buf + n, SECRET_FILE_BYTES - n)) > 0)
+	while (n < SECRET_FILE_BYTES && (got = read(fd, buf + n, SECRET_FILE_BYTES - n)) > 0)
 		n += (size_t)got;
 	if (got < 0)
 		goto skip;

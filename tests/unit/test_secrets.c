@@ -54,14 +54,14 @@ static struct toks parse(const char *path, const char *text)
 
 static void test_npmrc(void **state)
 {
-	struct toks t = parse("/home/u/.npmrc",
-			      "registry=https://npm.corp.test/\n"
-			      "//registry.npmjs.org/:_authToken=npm_AAAAAAAAAAAAAAAAAAAA\n"
-			      "  //npm.pkg.github.com/:_authToken = \"ghp_quoted\"\n"
-			      "_authToken=plainDefault1\n"
-			      "//x.test/:_authToken=${NPM_TOKEN}\n"
-			      "; //y.test/:_authToken=commented\n"
-			      "always-auth=true\n");
+	struct toks t =
+	    parse("/home/u/.npmrc", "registry=https://npm.corp.test/\n"
+				    "//registry.npmjs.org/:_authToken=npm_AAAAAAAAAAAAAAAAAAAA\n"
+				    "  //npm.pkg.github.com/:_authToken = \"ghp_quoted\"\n"
+				    "_authToken=plainDefault1\n"
+				    "//x.test/:_authToken=${NPM_TOKEN}\n"
+				    "; //y.test/:_authToken=commented\n"
+				    "always-auth=true\n");
 
 	(void)state;
 	assert_int_equal(t.n, 3);
@@ -77,9 +77,10 @@ static void test_npmrc(void **state)
 
 static void test_git_credentials_netrc(void **state)
 {
-	struct toks t = parse("/h/.git-credentials", "https://bob:s3cretTokenValue@github.com\n"
-						     "https://ghp_asUserName12345@git.corp.test:8443/x\n"
-						     "not a url\n");
+	struct toks t =
+	    parse("/h/.git-credentials", "https://bob:s3cretTokenValue@github.com\n"
+					 "https://ghp_asUserName12345@git.corp.test:8443/x\n"
+					 "not a url\n");
 
 	(void)state;
 	assert_int_equal(t.n, 2);
@@ -126,8 +127,9 @@ static void test_docker_aws_pypirc_gh(void **state)
 	assert_int_equal(t.n, 1);
 	assert_string_equal(t.host[0], "upload.pypi.org");
 
-	t = parse("/h/.config/gh/hosts.yml", "github.com:\n    oauth_token: gho_abc123def456\n"
-					     "    user: me\nghe.corp.test:\n    oauth_token: gho_zzz\n");
+	t = parse("/h/.config/gh/hosts.yml",
+		  "github.com:\n    oauth_token: gho_abc123def456\n"
+		  "    user: me\nghe.corp.test:\n    oauth_token: gho_zzz\n");
 	assert_int_equal(t.n, 2);
 	assert_string_equal(t.host[0], "github.com");
 	assert_string_equal(t.host[1], "ghe.corp.test");
@@ -213,8 +215,8 @@ static void test_formats(void **state)
 	(void)state;
 	secrets_init(&s, &rd, NULL);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct secret *x = secrets_find(&s, cases[i].text, strlen(cases[i].text),
-						      NULL, NULL);
+		const struct secret *x =
+		    secrets_find(&s, cases[i].text, strlen(cases[i].text), NULL, NULL);
 
 		if (!cases[i].format) {
 			if (x)
@@ -310,7 +312,8 @@ static void test_policy(void **state)
 	    {"version: 1\nsecrets:\n  allow:\n    - env: A\n      file: /x\n", "not two"},
 	    {"version: 1\nsecrets:\n  allow:\n    - to: [a.test]\n", "name an env"},
 	    {"version: 1\nsecrets:\n  allow:\n    - format: gitlab\n", "not one of"},
-	    {"version: 1\nsecrets:\n  allow:\n    - env: A\n      to: [\"*.x.test\"]\n", "'**.x.test'"},
+	    {"version: 1\nsecrets:\n  allow:\n    - env: A\n      to: [\"*.x.test\"]\n",
+	     "'**.x.test'"},
 	    {"version: 1\nsecrets:\n  nope: 1\n", "unknown key"},
 	    {"version: 1\nsecrets:\n  allow:\n    - file: relative\n", "absolute"},
 	};
