@@ -447,7 +447,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		goto out;
 	}
 	j->col_ready = true;
-	j->col.secrets.pol = &j->enf.pol->secrets;
+	secrets_set_policy(&j->col.secrets, &j->enf.pol->secrets);
 	arm_lockdown(j);
 	exec_summary_init(&j->exec);
 	j->col.log.on_line = attest_exec_line;

@@ -167,6 +167,22 @@ void secrets_init(struct secrets *s, const struct redactor *rd, const struct pol
 	}
 }
 
+void secrets_set_policy(struct secrets *s, const struct policy_secrets *pol)
+{
+	s->pol = pol;
+	/* the formats were given their built-in destinations at init: the policy's now */
+	for (size_t i = 0; i < s->n; i++) {
+		struct secret *x = &s->v[i];
+
+		if (x->src != SECRET_FORMAT)
+			continue;
+		for (size_t k = 0; k < x->nto; k++)
+			free(x->to[k]);
+		x->nto = 0;
+		default_dests(s, x);
+	}
+}
+
 static void free_one(struct secret *x)
 {
 	if (x->value) {

@@ -77,6 +77,8 @@ struct secrets {
 };
 
 void secrets_init(struct secrets *s, const struct redactor *rd, const struct policy_secrets *pol);
+/* The policy's `secrets:` section, once it is loaded (before any secret is added). */
+void secrets_set_policy(struct secrets *s, const struct policy_secrets *pol);
 /* Wipes every value. */
 void secrets_free(struct secrets *s);
 
