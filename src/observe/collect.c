@@ -242,9 +242,28 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 	return p;
 }
 
+/* The last guard before the chain: a secret value of the job's anywhere in a line (a Host, a
+ * request target, a name no rule above thought of) is replaced by its tag. One Hyperscan pass
+ * over the line; a second, copying one only when there is something to replace. */
+static void redact_line(struct collector *c)
+{
+	struct strbuf out = STRBUF_INIT;
+
+	if (!c->body.len || !secrets_find(&c->secrets, c->body.buf, c->body.len, NULL, NULL))
+		return;
+	secrets_redact(&c->secrets, c->body.buf, c->body.len, &out);
+	sb_reset(&c->body);
+	sb_add(&c->body, out.buf, out.len);
+	sb_release(&out);
+	c->secrets_redacted_lines++;
+}
+
 static void write_line(struct collector *c, int kind)
 {
-	int64_t seq = evlog_append(&c->log, c->body.buf, c->body.len);
+	int64_t seq;
+
+	redact_line(c);
+	seq = evlog_append(&c->log, c->body.buf, c->body.len);
 
 	c->last_seq = seq > 0 ? (uint64_t)seq : 0;
 	if (seq < 0) {
@@ -2006,7 +2025,17 @@ static void on_conn_name(struct collector *c, const struct ev_conn_name *e)
 		json_str(&human, e->name, nlen);
 		if (reason)
 			sb_addf(&human, " (%s)", reason);
-		note_violation(c, &e->h, "conn_name", verdict, ident.buf, human.buf);
+		if (secrets_find(&c->secrets, ident.buf, ident.len, NULL, NULL)) {
+			struct strbuf r1 = STRBUF_INIT, r2 = STRBUF_INIT;
+
+			secrets_redact(&c->secrets, ident.buf, ident.len, &r1);
+			secrets_redact(&c->secrets, human.buf, human.len, &r2);
+			note_violation(c, &e->h, "conn_name", verdict, r1.buf, r2.buf);
+			sb_release(&r1);
+			sb_release(&r2);
+		} else {
+			note_violation(c, &e->h, "conn_name", verdict, ident.buf, human.buf);
+		}
 	}
 	note_activity(c, &e->h, p, "sent a connection's first bytes");
 	note_tls_conn(c, e);

@@ -98,8 +98,10 @@ struct collector {
 	/* The job's secrets (src/secrets/): matched in what leaves, redacted from what is logged
 	 * (command lines, request targets, DNS names). */
 	struct secrets secrets;
-	uint64_t
-	    secret_resets_failed; /* plain connections a secret stopped that could not be reset */
+	/* plain connections a secret stopped that could not be reset */
+	uint64_t secret_resets_failed;
+	/* lines a secret value was replaced in before writing */
+	uint64_t secrets_redacted_lines;
 };
 
 struct dnsgate_event;

