@@ -287,9 +287,10 @@ static void parse_docker(const char *text, size_t len, secret_token_fn fn, void 
 						   "password"};
 
 		url_host(reg, strlen(reg), host, sizeof(host));
-		/* Docker Hub's credentials go to its auth and registry hosts */
-		if (!strcmp(host, "index.docker.io"))
-			snprintf(host, sizeof(host), "%s", "docker.io");
+		/* Docker Hub's credentials go to its auth and registry hosts (auth.docker.io,
+		 * registry-1.docker.io), not to the name the key says */
+		if (!strcmp(host, "index.docker.io") || !strcmp(host, "docker.io"))
+			snprintf(host, sizeof(host), "%s", "**.docker.io");
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 			json_t *t = json_object_get(v, keys[i]);
 

@@ -109,7 +109,7 @@ static void test_docker_aws_pypirc_gh(void **state)
 	(void)state;
 	assert_int_equal(t.n, 3);
 	assert_string_equal(t.val[0], "dXNlcjpkb2NrZXJQYXNzdzByZA==");
-	assert_string_equal(t.host[0], "docker.io");
+	assert_string_equal(t.host[0], "**.docker.io");
 	assert_string_equal(t.val[1], "dockerPassw0rd");
 	assert_string_equal(t.val[2], "idTok12345678");
 	assert_string_equal(t.host[2], "reg.corp.test");
