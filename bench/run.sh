@@ -17,6 +17,9 @@
 #   rss       runwarden's memory over a steady job, 5 minutes (LONG=1: an hour)
 #   build     a real build (busybox), bare / observe / enforce / strace / bpftrace
 #   latency   per-connect latency against policy size
+#   tls       HTTP inside TLS (#12): 1,000-request keep-alive HTTPS loops (Python/OpenSSL and a
+#             GnuTLS client) and 256 MB downloads and uploads, under run against bare
+#             (bench/tls_loop.py)
 #   all       everything above
 #
 # Environment: B (build dir, default build), RW (binary, default $B/runwarden), RW_ARGS (extra
@@ -81,4 +84,12 @@ if want build; then
 fi
 if want latency; then
   /usr/bin/python3 bench/connect_latency.py --reps "$reps"
+fi
+if want tls; then
+  for c in python gnutls; do
+    /usr/bin/python3 bench/tls_loop.py --client "$c" --rounds "$((reps * 2 + 1))"
+    for w in down up; do
+      /usr/bin/python3 bench/tls_loop.py --client "$c" --work "$w" --mb 256 --rounds "$reps"
+    done
+  done
 fi

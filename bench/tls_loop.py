@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
-"""Per-request cost of HTTP inside TLS under `runwarden run` (issue #12's goal: <= 3% on a
-1,000-request loopback HTTPS loop): a keep-alive client (Python http.client over OpenSSL, so
-every request passes the SSL_write/SSL_read uprobes and is an `http` line) against a threaded
-Python TLS server on 127.0.77.1, bare and under `run` (observe, no policy), alternated.
+"""Cost of HTTP inside TLS under `runwarden run` (issue #12's goal: <= 3% on a 1,000-request
+loopback HTTPS loop): a keep-alive client against a threaded Python TLS server on 127.0.77.1,
+bare and under `run` (observe, no policy), alternated round by round.
 
-    bench/tls_loop.py [--requests 1000] [--rounds 5] [--rw build/runwarden]
+Clients (--client): `python` (http.client over OpenSSL: every request passes the
+SSL_write/SSL_read uprobes) and `gnutls` (bench/tls_gnutls_client.c over libgnutls.so.30: the
+gnutls_record_send/gnutls_record_recv uprobes, as apt and git's libcurl-gnutls). Work (--work):
+`loop` (N requests of a 2-byte body: the per-request cost), `down` and `up` (one GET, one POST
+of --mb megabytes: the throughput, where every read or write call of a body passes a probe that
+only looks at its first 8 bytes).
 
-Prints the median wall time of the loop (measured inside the client, so start-up and the
-run's arming are left out) bare and under run, and the ratio.
+    bench/tls_loop.py [--client python|gnutls] [--work loop|down|up] [--requests 1000]
+                      [--mb 256] [--rounds 5] [--rw build/runwarden]
+
+Prints the medians bare and under run of the wall time and of the client's CPU time (user +
+system, where the traps land), measured inside the client (start-up and the run's arming left
+out), and their ratios; for down/up the wall time as MB/s. Resident copies of the kernel side
+(`runwarden kernel status`) keep their uprobes attached when idle: the "bare" runs pay their
+traps too, and the count is printed.
 """
 import argparse
 import http.server
@@ -21,19 +31,33 @@ import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADDR, PORT = "127.0.77.1", 8443
+CHUNK = 1 << 20
 
 CLIENT = r"""
 import http.client, ssl, sys, time
 ctx = ssl.create_default_context(cafile=sys.argv[1])
 ctx.check_hostname = False
 c = http.client.HTTPSConnection(sys.argv[2], int(sys.argv[3]), context=ctx)
-n = int(sys.argv[4])
+work, n = sys.argv[4], int(sys.argv[5])
 c.request("GET", "/warm"); c.getresponse().read()
-t = time.perf_counter()
-for i in range(n):
-    c.request("GET", f"/r/{i}")
+t, cpu = time.perf_counter(), time.process_time()
+if work == "loop":
+    for i in range(n):
+        c.request("GET", f"/r/{i}")
+        c.getresponse().read()
+elif work == "down":
+    c.request("GET", f"/big/{n}")
+    r = c.getresponse()
+    while r.read(1 << 20):
+        pass
+else:
+    block = b"x" * (1 << 20)
+    def body():
+        for off in range(0, n, len(block)):
+            yield block[:min(len(block), n - off)]
+    c.request("POST", "/up", body=body(), headers={"Content-Length": str(n)})
     c.getresponse().read()
-print(time.perf_counter() - t)
+print(time.perf_counter() - t, time.process_time() - cpu)
 """
 
 
@@ -46,11 +70,30 @@ def certs(d):
 
 
 def server(crt, key):
+    block = b"y" * CHUNK
+
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else each response waits for a delayed ACK (40 ms)
 
         def do_GET(self):
+            n = int(self.path[5:]) if self.path.startswith("/big/") else 2
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            if n == 2:
+                self.wfile.write(b"ok")
+                return
+            for off in range(0, n, CHUNK):
+                self.wfile.write(block[:min(CHUNK, n - off)])
+
+        def do_POST(self):
+            left = int(self.headers["Content-Length"])
+            while left > 0:
+                got = self.rfile.read(min(CHUNK, left))
+                if not got:
+                    break
+                left -= len(got)
             self.send_response(200)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -67,37 +110,68 @@ def server(crt, key):
     return s
 
 
+def gnutls_client(d):
+    exe = os.path.join(d, "tls_gnutls_client")
+    subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", exe,
+                    os.path.join(ROOT, "bench", "tls_gnutls_client.c"), "-lgnutls"], check=True)
+    return [exe]
+
+
+def resident_copies(rw):
+    p = subprocess.run([rw, "kernel", "status"], capture_output=True, text=True)
+    return sum(1 for line in p.stdout.splitlines() if line.startswith("slot "))
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--client", choices=("python", "gnutls"), default="python")
+    ap.add_argument("--work", choices=("loop", "down", "up"), default="loop")
     ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--mb", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rw", default=os.path.join(ROOT, "build", "runwarden"))
     a = ap.parse_args()
+    n = a.requests if a.work == "loop" else a.mb << 20
     with tempfile.TemporaryDirectory() as d:
         crt, _ = certs(d)
         srv = server(crt, os.path.join(d, "k.pem"))
-        client = os.path.join(d, "client.py")
-        with open(client, "w") as f:
-            f.write(CLIENT)
-        cmd = ["/usr/bin/python3", client, crt, ADDR, str(PORT), str(a.requests)]
+        if a.client == "gnutls":
+            cmd = gnutls_client(d)
+        else:
+            client = os.path.join(d, "client.py")
+            with open(client, "w") as f:
+                f.write(CLIENT)
+            cmd = ["/usr/bin/python3", client]
+        cmd += [crt, ADDR, str(PORT), a.work, str(n)]
         bare, under = [], []
         for r in range(a.rounds):
-            bare.append(float(subprocess.run(cmd, check=True, capture_output=True,
-                                             text=True).stdout))
+            p = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            bare.append([float(x) for x in p.stdout.split()])
             out = os.path.join(d, f"out{r}")
             p = subprocess.run([a.rw, "run", "--out", out, "--no-sign", "--", *cmd],
                                check=True, capture_output=True, text=True)
-            under.append(float(p.stdout))
+            under.append([float(x) for x in p.stdout.split()])
             with open(os.path.join(out, "events.ndjson")) as f:
-                lines = sum(1 for l in f if '"kind":"http"' in l)
-            if lines < a.requests:
-                sys.exit(f"only {lines} http lines for {a.requests} requests")
+                lines = sum(1 for l in f if '"kind":"http"' in l and '"decoded":true' in l)
+            want = a.requests + 1 if a.work == "loop" else 2
+            if lines < want:
+                sys.exit(f"only {lines} http lines for {want} requests")
         srv.shutdown()
-    mb, mu = statistics.median(bare), statistics.median(under)
-    print(f"{a.requests} HTTPS requests, keep-alive, median of {a.rounds}: "
-          f"bare {mb * 1e3:.1f} ms ({mb / a.requests * 1e6:.0f} us/request), "
-          f"under run {mu * 1e3:.1f} ms ({mu / a.requests * 1e6:.0f} us/request): "
-          f"x{mu / mb:.3f} ({(mu / mb - 1) * 100:+.1f}%)")
+        copies = resident_copies(a.rw)
+    wb, wu = (statistics.median(x[0] for x in v) for v in (bare, under))
+    cb, cu = (statistics.median(x[1] for x in v) for v in (bare, under))
+    what = (f"{a.requests} HTTPS requests, keep-alive" if a.work == "loop" else
+            f"{'download' if a.work == 'down' else 'upload'} of {a.mb} MB")
+    print(f"{a.client} client, {what}, median of {a.rounds}, {copies} resident copies:")
+    if a.work == "loop":
+        print(f"  wall: bare {wb * 1e3:.1f} ms ({wb / a.requests * 1e6:.0f} us/request), "
+              f"under run {wu * 1e3:.1f} ms ({wu / a.requests * 1e6:.0f} us/request): "
+              f"x{wu / wb:.3f} ({(wu / wb - 1) * 100:+.1f}%)")
+    else:
+        print(f"  throughput: bare {a.mb / wb:.0f} MB/s, under run {a.mb / wu:.0f} MB/s: "
+              f"x{wb / wu:.3f} of bare ({(wb / wu - 1) * 100:+.1f}%)")
+    print(f"  client CPU: bare {cb * 1e3:.1f} ms, under run {cu * 1e3:.1f} ms: "
+          f"x{cu / cb:.3f} ({(cu / cb - 1) * 100:+.1f}%)")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,35 @@ static __always_inline bool name_admit(void *map, struct fb_name_key *k, u16 por
 	return false;
 }
 
+/* bpf/httpjudge.bpf.h (included after this part): global functions, verified once. */
+#define HJ_NO_NAME  0xff /* http_req_admit: no allow entry admits the host */
+#define HJ_ANY_PORT 0x1	 /* inside TLS: the port is not known */
+#define HJ_ANY_REQ  0x2	 /* is every request admitted (HTTP/2, whose requests are not read) */
+int http_req_admit(struct fb *f, u32 port, u32 how);
+int hj_alpn_h2(struct fb *f);
+int hj_request_like(struct fb *f);
+
+/* What the policy lets the named host be asked: an HTTP request's method and target, or for
+ * a ClientHello whether it may offer HTTP/2 (whose requests the kernel cannot read). A host no
+ * allow entry names has no such rules (addr_trusted: its address is trusted instead). */
+static __always_inline u8 conn_request_judge(struct fb *f, u16 port, bool addr_trusted)
+{
+	int r;
+
+	if (!(f->ev.flags & FBF_NAMED))
+		return CNR_NONE;
+	if (f->ev.app == FB_TLS) {
+		if (!hj_alpn_h2(f))
+			return CNR_NONE;
+		r = http_req_admit(f, port, HJ_ANY_REQ);
+		return r == 0 || r == HJ_NO_NAME ? CNR_NONE : CNR_H2_UNJUDGED;
+	}
+	r = http_req_admit(f, port, 0);
+	if (r == HJ_NO_NAME)
+		return addr_trusted ? CNR_NONE : CNR_HOST_MISMATCH;
+	return r;
+}
+
 /*
  * The verdict on the name. A name on a block list is refused in every mode. With a policy:
  * an address an `ip:`/`cidr:` entry allows is trusted whatever the name (the policy named the
@@ -96,15 +125,19 @@ static __always_inline u8 conn_name_judge(struct fb *f, const struct pkt *p,
 	if (listed(&allow4, &allow6, &allow4x, &allow6x, p->family, p->daddr, p->dport,
 		   proto | RPROTO_ADDR_ONLY)) {
 		e->flags |= FBF_ADDR_RULE;
-		return VERDICT_ALLOW;
-	}
-	if (e->flags & (FBF_MALFORMED | FBF_BAD_NAME | FBF_CUT))
+		/* the named host's `methods:`/`paths:` hold on any address (httpjudge.bpf.h) */
+		e->reason = conn_request_judge(f, p->dport, true);
+		if (e->reason == CNR_NONE)
+			return VERDICT_ALLOW;
+	} else if (e->flags & (FBF_MALFORMED | FBF_BAD_NAME | FBF_CUT))
 		e->reason = CNR_UNREADABLE;
 	else if (e->flags & (FBF_NO_NAME | FBF_LITERAL))
 		return VERDICT_ALLOW;
-	else if (name_admit(&names_allow, &f->key, p->dport, proto, e->dots))
-		return VERDICT_ALLOW;
-	else
+	else if (name_admit(&names_allow, &f->key, p->dport, proto, e->dots)) {
+		e->reason = conn_request_judge(f, p->dport, false);
+		if (e->reason == CNR_NONE)
+			return VERDICT_ALLOW;
+	} else
 		e->reason = e->app == FB_TLS ? CNR_SNI_MISMATCH : CNR_HOST_MISMATCH;
 	return c->mode == MODE_ENFORCE ? VERDICT_DENY : VERDICT_AUDIT;
 }
@@ -189,9 +222,15 @@ static __always_inline int conn_first_bytes(struct __sk_buff *skb, const struct 
 		return 1;
 	}
 	f->len = n;
+	/* A first segment a server could read as a request the parser cannot (a method in small
+	 * letters, HTTP/0.9, bytes no target has) is an unreadable one, not "not HTTP". */
+	if (fb_parse_any(f) == FB_NONE && !later && hj_request_like(f)) {
+		f->ev.app = FB_HTTP;
+		f->ev.flags |= FBF_MALFORMED;
+	}
 	/* On a later segment only a whole request line counts: a body's bytes may look like the
 	 * start of one. */
-	if (fb_parse_any(f) == FB_NONE || (later && !f->hdr_end)) {
+	if (f->ev.app == FB_NONE || (later && !f->hdr_end)) {
 		if (!later)
 			conn_mark(cookie, CONN_SEEN);
 		__sync_fetch_and_add(&f->busy, -1);

@@ -47,9 +47,10 @@ typedef __s64 s64;
 	X(UNIX_CONNECT, "unix_connect") /* a connect to a unix socket named *.sock (engines) */    \
 	X(MOUNT, "mount")		/* mount(2), move_mount(2) */                              \
 	X(CONN_NAME, "conn_name")	/* the name a TCP connection's first bytes ask for */      \
-	X(TLS_DATA, "http")	 /* an HTTP head written or read through OpenSSL (uprobes) */      \
-	X(PATH_OP, "path_op")	 /* unlink, rename, truncate by name of a tracked file's name */   \
-	X(SECRET, "secret_leak") /* a secret in what a process sends (secretscan.bpf.h) */
+	X(TLS_DATA, "http")   /* an HTTP head written or read through OpenSSL (uprobes) */         \
+	X(PATH_OP, "path_op") /* unlink, rename, truncate by name of a tracked file's name */      \
+	X(HTTP_VERDICT, "http_verdict") /* a request inside TLS not allowed (SSL_write uprobe) */  \
+	X(SECRET, "secret_leak")	/* a secret in what a process sends (secretscan.bpf.h) */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -354,8 +355,10 @@ enum path_op {
 	PATHOP_RENAME_TO,   /* the name a rename put something at (replacing what was there) */
 	PATHOP_TRUNCATE,
 };
-/* Tracked names by their last component, its first TRACKED_NAME_BYTES - 1 bytes. */
-#define TRACKED_NAME_BYTES 64
+/* Tracked names by the end of their last component: its last TRACKED_NAME_BYTES - 1 bytes
+ * (all of it when shorter), NUL-padded. The end, not the start: the kernel finds it by looking
+ * back a bounded few bytes for a '/', which costs the verifier almost nothing. */
+#define TRACKED_NAME_BYTES 32 /* a power of 2 */
 struct ev_path_op {
 	struct ev_hdr h;
 	u16 op;
@@ -390,6 +393,9 @@ enum fb_app {
 #define FBF_ADDR_RULE                                                                              \
 	0x200 /* the address is allowed by an `ip:`/`cidr:` entry: name not judged                 \
 	       */
+/* http_verdict records only */
+#define FBF_IN_TLS  0x400 /* an HTTP request read from SSL_write's plaintext */
+#define FBF_STOPPED 0x800 /* enforce: the writing process was killed before the library wrote */
 /* ev_conn_name.reason: why a verdict other than allow */
 enum conn_name_reason {
 	CNR_NONE = 0,
@@ -397,6 +403,10 @@ enum conn_name_reason {
 	CNR_HOST_MISMATCH, /* so does the HTTP Host (or an absolute request target) */
 	CNR_UNREADABLE,	   /* TLS or HTTP whose name could not be read (cut, malformed) */
 	CNR_NAME_BLOCKED,  /* the name is on a block list */
+	CNR_METHOD,	   /* the request's method is outside its host's `methods:` */
+	CNR_PATH,	   /* its target is outside its host's `paths:` (or unsafe under them) */
+	CNR_H2_UNJUDGED,   /* HTTP/2 offered to a host with `methods:`/`paths:` (HPACK unread) */
+	CNR_UNREAD_REQ,	   /* inside TLS: a request head that could not be read whole */
 };
 struct ev_conn_name {
 	struct ev_hdr h; /* pid/tid/uid of the socket's connect; comm filled by user space */
@@ -508,13 +518,19 @@ enum tls_dir {
 	TLSD_WRITE = 1,
 	TLSD_READ,
 };
+/* The library whose probes saw the data. OpenSSL is 0: the field was padding before. */
+enum tls_lib {
+	TLSL_OPENSSL = 0, /* SSL_write/SSL_read (libssl.so.3, node) */
+	TLSL_GNUTLS,	  /* gnutls_record_send/gnutls_record_recv (libgnutls.so.30) */
+	TLSL_MAX,
+};
 struct ev_tls_data {
 	struct ev_hdr h;
 	u64 ssl;      /* the SSL object: one TLS connection within the process */
 	u32 dir;      /* enum tls_dir */
 	u32 len;      /* bytes the call wrote or read */
 	u32 data_len; /* 0: the SSL object's first SSL_write (its announcement), no head */
-	u32 _pad;
+	u32 lib;      /* enum tls_lib; with GnuTLS, `ssl` is the gnutls_session_t */
 	u8 data[TLS_HEAD];
 };
 /* The part of ev_tls_data before its data: what an announcement sends. */
@@ -524,7 +540,7 @@ struct ev_tls_data_head {
 	u32 dir;
 	u32 len;
 	u32 data_len;
-	u32 _pad;
+	u32 lib;
 };
 
 /* Value of the name tries (names_allow, names_block): a host pattern's port rules. The key
@@ -535,8 +551,63 @@ struct name_rules {
 	struct addr_rules a;
 	u32 one_label;
 	u32 dots;
+	/* Per port rule a.r[i]: the request rules (`methods:`, `paths:`) of the entry it came
+	 * from, an index into map http_rules; 0: any request. */
+	u16 req[RULES_MAX];
 };
 #define NAMES_MAX 4096
+
+/*
+ * Request rules of an allow entry (`methods:`, `paths:`; bpf/httpjudge.bpf.h judges HTTP/1.x
+ * requests by them, plain and inside TLS). Slot 0 of map http_rules is never used: a port
+ * rule whose req is 0 admits any request. methods: HTTPM_* bits, 0 = any method; npaths 0 =
+ * any path, else the target must start with one of the prefixes: each is compared as
+ * HTTP_PATH_BYTES / 8 words, (target word & mask word) == prefix word, so a prefix is
+ * zero-padded and mask has 0xff for its bytes only.
+ */
+#define HTTP_RULES_MAX	1024
+#define HTTP_PATHS_MAX	8
+#define HTTP_PATH_BYTES 128
+struct http_path_rule {
+	u8 s[HTTP_PATH_BYTES];
+	u8 mask[HTTP_PATH_BYTES];
+	u32 len;
+	u32 _pad;
+};
+struct http_rules {
+	u32 methods;
+	u32 npaths;
+	struct http_path_rule p[HTTP_PATHS_MAX];
+};
+/* The methods a policy can name, X(NAME): bit i is the i-th (RFC 9110, PATCH, WebDAV). A
+ * request with any other method is outside every `methods:` list. */
+#define HTTP_METHODS(X)                                                                            \
+	X(GET)                                                                                     \
+	X(HEAD)                                                                                    \
+	X(POST)                                                                                    \
+	X(PUT)                                                                                     \
+	X(DELETE)                                                                                  \
+	X(CONNECT)                                                                                 \
+	X(OPTIONS)                                                                                 \
+	X(TRACE)                                                                                   \
+	X(PATCH)                                                                                   \
+	X(PROPFIND)                                                                                \
+	X(PROPPATCH)                                                                               \
+	X(MKCOL)                                                                                   \
+	X(COPY)                                                                                    \
+	X(MOVE)                                                                                    \
+	X(LOCK)                                                                                    \
+	X(UNLOCK)                                                                                  \
+	X(REPORT)                                                                                  \
+	X(SEARCH)                                                                                  \
+	X(MKCALENDAR)                                                                              \
+	X(QUERY)
+enum http_method_index {
+#define HTTPM_ENUM_(m) HTTPM_I_##m,
+	HTTP_METHODS(HTTPM_ENUM_)
+#undef HTTPM_ENUM_
+	    HTTPM_COUNT,
+};
 
 struct lpm4_key {
 	u32 prefixlen;

@@ -347,13 +347,13 @@ struct {
 
 #define AT_FDCWD_ (-100)
 
-/* Whether a name's last component is a tracked file's. Global: verified once. */
+/* Whether a name's last component ends like a tracked file's (events.h TRACKED_NAME_BYTES;
+ * user space checks the whole path). Global: verified once per program. */
 __noinline int path_op_hits(u64 uname)
 {
 	char key[TRACKED_NAME_BYTES] = {};
 	struct scratch *s;
-	u32 last = 0;
-	int hit = 0;
+	int hit = 0, start;
 	long n;
 
 	if (!uname)
@@ -362,20 +362,23 @@ __noinline int path_op_hits(u64 uname)
 	if (!s)
 		return 0;
 	n = bpf_probe_read_user_str(s->path_op.data, PATH_BYTES, (void *)uname);
-	if (n > 1) {
-		/* scan back from the end: a name's last component is at most 255 bytes */
-		for (int i = 0; i < NAME_BYTES; i++) {
-			int j = n - 2 - i; /* n counts the NUL */
+	if (n > 1 && n <= PATH_BYTES) {
+		int end = n - 1; /* the NUL */
 
-			if (j < 0)
+		/* back from the end to a '/' or TRACKED_NAME_BYTES - 1 bytes, whichever is first */
+		start = end;
+		for (int i = 1; i < TRACKED_NAME_BYTES; i++) {
+			int j = end - i;
+
+			if (j < 0 || s->path_op.data[j & (PATH_BYTES - 1)] == '/')
 				break;
-			if (s->path_op.data[j & (PATH_BYTES - 1)] == '/') {
-				last = j + 1;
-				break;
-			}
+			start = j;
 		}
-		if (bpf_probe_read_kernel_str(key, sizeof(key),
-					      s->path_op.data + (last & (PATH_BYTES - 1))) > 1)
+		u32 len = end - start;
+
+		len &= TRACKED_NAME_BYTES - 1; /* at most that already: the verifier's bound */
+		if (len && bpf_probe_read_kernel(key, len,
+						 s->path_op.data + (start & (PATH_BYTES - 1))) == 0)
 			hit = bpf_map_lookup_elem(&tracked_names, key) != NULL;
 	}
 	scratch_put(s);

@@ -31,6 +31,13 @@
 
 struct fb {
 	u64 busy;
+	u32 slot; /* its index in fb_scratch: the loop steps find it there */
+	/* bpf/httpjudge.bpf.h's: the target has bytes `paths:` rules refuse; what the rules said
+	 * (kept here, not in a register: the verifier does not follow memory values, so the
+	 * rule loop's paths meet again instead of multiplying) */
+	u32 unsafe;
+	u32 seen;
+	u32 hj_port, hj_how, hj_mbit, hj_rule;
 	/* the parse's cursor and the spans the steps copy from */
 	u32 len; /* bytes in buf */
 	u32 cur;
@@ -49,10 +56,13 @@ struct fb {
 };
 
 #if defined(__bpf__)
-/* One per CPU; the kernel part that owns the hook checks `busy`. */
+/* Per CPU: slot 0 is the egress hook's (bpf/conn.bpf.h), the others the TLS request judge's
+ * (bpf/httpjudge.bpf.h, which can be preempted by another of its own on the same CPU). The
+ * part that owns a slot checks `busy`. */
+#define FB_SLOTS 4
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, FB_SLOTS);
 	__type(key, u32);
 	__type(value, struct fb);
 } fb_scratch SEC(".maps");
@@ -61,16 +71,19 @@ struct {
 	static __always_inline long name##_do(struct fb *f, u32 i);                                \
 	static long name(u64 i, void *ctx)                                                         \
 	{                                                                                          \
-		u32 zero = 0;                                                                      \
-		struct fb *f = bpf_map_lookup_elem(&fb_scratch, &zero);                            \
-		(void)ctx;                                                                         \
+		u32 slot = *(u32 *)ctx;                                                            \
+		struct fb *f = bpf_map_lookup_elem(&fb_scratch, &slot);                            \
 		if (!f)                                                                            \
 			return 1;                                                                  \
 		return name##_do(f, (u32)i) ? 1 : 0;                                               \
 	}                                                                                          \
 	static __always_inline long name##_do(struct fb *f, u32 i)
-#define FB_LOOP(n, name, f) bpf_loop((n), name, NULL, 0)
-#define FB_INLINE	    static __always_inline
+#define FB_LOOP(n, name, f)                                                                        \
+	do {                                                                                       \
+		u32 fb_slot_ = (f)->slot;                                                          \
+		bpf_loop((n), name, &fb_slot_, 0);                                                 \
+	} while (0)
+#define FB_INLINE static __always_inline
 #else
 #define FB_STEP(name) static inline long name(struct fb *f, u32 i)
 #define FB_LOOP(n, name, f)                                                                        \

@@ -27,17 +27,21 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* In dependency order: each part uses only what the parts above it define. */
-#include "core.bpf.h"	    /* ring, loss counters, scratch, config, scope check, socket owners */
-#include "judge.bpf.h"	    /* policy maps and the destination judge */
-#include "path.bpf.h"	    /* path walk (dentry chain to a path string) */
-#include "fence.bpf.h"	    /* fence state and integrity: cgroup moves, pidfd_getfd, inbound */
-#include "memread.bpf.h"    /* another process's memory: ptrace, process_vm_*, /proc/PID/mem */
-#include "file.bpf.h"	    /* file identity, sensitive names, opens */
-#include "host.bpf.h"	    /* engine sockets, mounts, standard descriptors at exec */
-#include "proc.bpf.h"	    /* exec, fork, exit */
-#include "sockaddr.bpf.h"   /* connect/sendmsg hooks and the connect tracepoints */
-#include "skb.bpf.h"	    /* packets: parse, backstop, DNS capture */
-#include "conn.bpf.h"	    /* a TCP connection's first bytes: SNI, ALPN, HTTP Host, judged */
-#include "secretscan.bpf.h" /* secrets leaving: SSL_write plaintext and plain TCP, scanned */
-#include "socket.bpf.h"	    /* socket creation: raw sockets, egress families */
-#include "tls.bpf.h"	    /* HTTP inside TLS: uprobes on OpenSSL's SSL_write/SSL_read */
+#include "core.bpf.h"	  /* ring, loss counters, scratch, config, scope check, socket owners */
+#include "judge.bpf.h"	  /* policy maps and the destination judge */
+#include "path.bpf.h"	  /* path walk (dentry chain to a path string) */
+#include "fence.bpf.h"	  /* fence state and integrity: cgroup moves, pidfd_getfd, inbound */
+#include "memread.bpf.h"  /* another process's memory: ptrace, process_vm_*, /proc/PID/mem */
+#include "file.bpf.h"	  /* file identity, sensitive names, opens */
+#include "host.bpf.h"	  /* engine sockets, mounts, standard descriptors at exec */
+#include "proc.bpf.h"	  /* exec, fork, exit */
+#include "sockaddr.bpf.h" /* connect/sendmsg hooks and the connect tracepoints */
+#include "skb.bpf.h"	  /* packets: parse, backstop, DNS capture */
+#include "conn.bpf.h"	  /* a TCP connection's first bytes: SNI, ALPN, HTTP Host, judged */
+/* secrets leaving: SSL_write plaintext and plain TCP segments, scanned */
+#include "secretscan.bpf.h"
+/* HTTP requests by `methods:`/`paths:`; inside TLS at SSL_write and gnutls_record_send */
+#include "httpjudge.bpf.h"
+#include "socket.bpf.h" /* socket creation: raw sockets, egress families */
+#include "tls.bpf.h"	/* HTTP inside TLS: uprobes on OpenSSL's SSL_write/SSL_read */
+#include "gnutls.bpf.h" /* the same for GnuTLS: gnutls_record_send/gnutls_record_recv */

@@ -67,7 +67,9 @@ static __always_inline bool http_head(const u8 *b, u32 dir)
 	return false;
 }
 
-static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
+/* The emission path of every TLS library's probes (gnutls.bpf.h too): a head, sent with the
+ * library that saw it. Returns before any map work when the buffer is not a head. */
+static __always_inline void tls_data_lib(u64 ssl, u64 buf, s64 len, u32 dir, u32 lib)
 {
 	u32 zero = 0, n;
 	u8 first[8];
@@ -88,6 +90,7 @@ static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
 	fill_hdr(&s->ev.h, EV_TLS_DATA);
 	s->ev.ssl = ssl;
 	s->ev.dir = dir;
+	s->ev.lib = lib;
 	s->ev.len = len > 0xffffffff ? 0xffffffff : (u32)len;
 	n = len > TLS_HEAD ? TLS_HEAD : (u32)len;
 	asm volatile("" : "+r"(n));
@@ -101,38 +104,67 @@ static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
 	__sync_fetch_and_add(&s->busy, -1);
 }
 
+static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
+{
+	tls_data_lib(ssl, buf, len, dir, TLSL_OPENSSL);
+}
+
+/* A connection's first write through a library's probes, announced once per (process,
+ * connection object) so user space can tell TLS whose content was seen from TLS that was not. */
+static __always_inline void tls_announce(u64 ssl, u32 lib)
+{
+	struct ssl_key k = {.ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
+	struct ev_tls_data_head ev = {.ssl = ssl, .dir = TLSD_WRITE, .lib = lib};
+	u32 one = 1;
+
+	if (bpf_map_lookup_elem(&ssl_seen, &k))
+		return;
+	bpf_map_update_elem(&ssl_seen, &k, &one, BPF_ANY);
+	fill_hdr(&ev.h, EV_TLS_DATA);
+	emit(&ev, sizeof(ev), EV_TLS_DATA);
+}
+
 /* SSL_write(ssl, buf, num) and SSL_write_ex(ssl, buf, num, written): the plaintext before
  * it is encrypted. */
 SEC("uprobe/SSL_write")
 int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
 {
-	struct ssl_key k = {.ssl = (u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32};
-	u32 one = 1;
-
+	if (http_judge((u64)ssl, (u64)buf, (u64)num)) /* methods, paths, Host: httpjudge.bpf.h */
+		return 0;
 	if (!in_scope())
 		return 0;
-	if (!bpf_map_lookup_elem(&ssl_seen, &k)) {
-		struct ev_tls_data_head ev = {.ssl = (u64)ssl, .dir = TLSD_WRITE};
-
-		bpf_map_update_elem(&ssl_seen, &k, &one, BPF_ANY);
-		fill_hdr(&ev.h, EV_TLS_DATA);
-		emit(&ev, sizeof(ev), EV_TLS_DATA);
-	}
+	tls_announce((u64)ssl, TLSL_OPENSSL);
 	/* SSL_write's num is an int */
 	secret_scan_tls((u64)ssl, (u64)buf, (s64)(s32)num);
 	tls_data((u64)ssl, (u64)buf, (s64)(s32)num, TLSD_WRITE);
 	return 0;
 }
 
+/* Notes a read's arguments for its return probe. The thread's slot is rewritten in place, and
+ * emptied (buf 0) by the return probe rather than deleted: a hash update and a delete on every
+ * read cost more than the rest of the probes together. A slot the LRU recycles for another
+ * thread meanwhile at worst points the return probe at a buffer that holds no head. */
+static __always_inline void ssl_read_note(u64 ssl, u64 buf, u64 readbytes)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct ssl_read_args *a = bpf_map_lookup_elem(&ssl_reads, &tid);
+	struct ssl_read_args n = {.ssl = ssl, .buf = buf, .readbytes = readbytes};
+
+	if (!a) {
+		bpf_map_update_elem(&ssl_reads, &tid, &n, BPF_ANY);
+		return;
+	}
+	a->ssl = ssl;
+	a->readbytes = readbytes;
+	a->buf = buf;
+}
+
 SEC("uprobe/SSL_read")
 int BPF_KPROBE(rw_ssl_read, void *ssl, void *buf, s64 num, void *readbytes)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct ssl_read_args a = {.ssl = (u64)ssl, .buf = (u64)buf, .readbytes = (u64)readbytes};
-
 	if (!in_scope())
 		return 0;
-	bpf_map_update_elem(&ssl_reads, &tid, &a, BPF_ANY);
+	ssl_read_note((u64)ssl, (u64)buf, (u64)readbytes);
 	return 0;
 }
 
@@ -141,10 +173,10 @@ static __always_inline struct ssl_read_args *ssl_read_take(struct ssl_read_args 
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct ssl_read_args *a = bpf_map_lookup_elem(&ssl_reads, &tid);
 
-	if (!a)
+	if (!a || !a->buf)
 		return NULL;
 	*out = *a;
-	bpf_map_delete_elem(&ssl_reads, &tid);
+	a->buf = 0;
 	return out;
 }
 

@@ -23,7 +23,8 @@ test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftab
 # of its own (own data root and socket, no bridge NAT); nothing is started at install time.
 # podman: tests/e2e/test_podman.py (rootful, own storage root, cgroupfs manager).
 # bench/run.sh: the peers it compares with, and perf for the collector's profile.
-bench_pkgs=(gcc python3 strace bpftrace linux-perf)
+# libgnutls28-dev: bench/tls_gnutls_client.c (bench/tls_loop.py --client gnutls).
+bench_pkgs=(gcc python3 strace bpftrace linux-perf libgnutls28-dev)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in

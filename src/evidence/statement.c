@@ -333,6 +333,8 @@ json_t *statement_build(const struct stmt_input *in, char *err)
 	json_object_set_new(log, "eventCounts", copy_or_null(s, "counts"));
 	json_object_set_new(log, "eventsLost", copy_or_null(s, "events_lost"));
 	json_object_set_new(log, "denials", copy_or_null(s, "denials"));
+	/* what was denied, blocked or audited, grouped (summary.json's list) */
+	json_object_set_new(log, "violations", copy_or_null(s, "violations"));
 	json_object_set_new(log, "complete", copy_or_null(in->log->close, "complete"));
 	json_object_set_new(log, "missingHooks", copy_or_null(s, "missing_hooks"));
 	json_object_set_new(log, "unlistedItems", copy_or_null(s, "unlisted_items"));

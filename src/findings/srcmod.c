@@ -468,7 +468,9 @@ void srcmod_track_names(struct srcmod *s,
 			continue;
 		slash = strrchr(s->files[i].path, '/');
 		base = slash ? slash + 1 : s->files[i].path;
-		strncpy(names[n++], base, TRACKED_NAME_BYTES - 1);
+		if (strlen(base) > TRACKED_NAME_BYTES - 1)
+			base += strlen(base) - (TRACKED_NAME_BYTES - 1);
+		memcpy(names[n++], base, strlen(base));
 	}
 	if (n)
 		put(ctx, (const char(*)[TRACKED_NAME_BYTES])names, n);

@@ -116,8 +116,8 @@ const char *srcmod_on_write(struct srcmod *s, uint32_t kdev, uint64_t ino, pid_t
 /* Compares the checkout with the snapshot: *out (malloc'd, the caller frees) lists each
  * changed file in index order. Returns the number of changes. */
 /* The checkout's file names (last components) for the kernel's unlink/rename/truncate filter
- * (bpf/file.bpf.h tracked_names): put() takes n names of TRACKED_NAME_BYTES each, cut and
- * zero-padded as the kernel reads them, and returns how many it stored. */
+ * (bpf/file.bpf.h tracked_names): put() takes n names of TRACKED_NAME_BYTES each, cut
+ * (their ends kept) and zero-padded as the kernel reads them, and returns how many it stored. */
 void srcmod_track_names(struct srcmod *s,
 			size_t (*put)(void *ctx, const char (*names)[TRACKED_NAME_BYTES], size_t n),
 			void *ctx);

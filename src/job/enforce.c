@@ -233,34 +233,136 @@ static bool name_key(const char *pattern, struct fb_name_key *k, struct name_rul
 	return true;
 }
 
+/* Adds rules not there yet into a name's value, each with the request rules (req: an id in
+ * map http_rules, 0 for any request) of the entry it came from. The same ports with other
+ * request rules are another rule: the kernel admits a request any of them admits. */
+static void name_rules_add(struct name_rules *v, const struct policy_rule *r, int n, uint16_t req)
+{
+	for (int i = 0; i < n && v->a.nrules < RULES_MAX; i++) {
+		bool dup = false;
+
+		for (uint32_t k = 0; k < v->a.nrules && !dup; k++)
+			dup = v->a.r[k].lo == r[i].lo && v->a.r[k].hi == r[i].hi &&
+			      v->a.r[k].proto == r[i].proto && v->req[k] == req;
+		if (dup)
+			continue;
+		v->a.r[v->a.nrules].lo = r[i].lo;
+		v->a.r[v->a.nrules].hi = r[i].hi;
+		v->a.r[v->a.nrules].proto = r[i].proto;
+		v->a.r[v->a.nrules].flags = 0;
+		v->req[v->a.nrules] = req;
+		v->a.nrules++;
+	}
+}
+
+/* The kernel form of an entry's `methods:`/`paths:` (struct http_rules). */
+static void http_rules_fill(const struct policy_http *h, struct http_rules *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->methods = h->methods;
+	r->npaths = h->npaths;
+	for (unsigned i = 0; i < h->npaths && i < HTTP_PATHS_MAX; i++) {
+		size_t n = strlen(h->paths[i]);
+
+		if (n > HTTP_PATH_BYTES)
+			n = HTTP_PATH_BYTES; /* the parser refuses longer ones */
+		memcpy(r->p[i].s, h->paths[i], n);
+		memset(r->p[i].mask, 0xff, n);
+		r->p[i].len = (uint32_t)n;
+	}
+}
+
+/* The id of h's rules in map http_rules (entries with the same rules share one), loading them
+ * the first time; 0 with err set when the map is full. */
+static uint16_t http_rules_id(struct enforce *e, struct strmap *ids, const struct policy_http *h,
+			      char *err, size_t errlen)
+{
+	struct strbuf key = STRBUF_INIT;
+	struct strmap_entry *me;
+	struct http_rules r;
+	bool created;
+	uint32_t id;
+	int fd = loader_map_fd(e->ld, LM_HTTP_RULES);
+
+	sb_addf(&key, "%x", h->methods);
+	for (unsigned i = 0; i < h->npaths; i++)
+		sb_addf(&key, "\n%s", h->paths[i]);
+	me = strmap_put(ids, sb_str(&key), &created);
+	sb_release(&key);
+	if (!created)
+		return (uint16_t)(uintptr_t)me->val;
+	id = (uint32_t)ids->count; /* 1, 2, ...: slot 0 stands for any request */
+	if (id >= HTTP_RULES_MAX) {
+		snprintf(err, errlen,
+			 "more than %d different methods/paths rule sets in the policy",
+			 HTTP_RULES_MAX - 1);
+		return 0;
+	}
+	http_rules_fill(h, &r);
+	if (bpf_map_update_elem(fd, &id, &r, BPF_ANY)) {
+		snprintf(err, errlen, "cannot load methods/paths into the kernel: %s",
+			 strerror(errno));
+		return 0;
+	}
+	me->val = (void *)(uintptr_t)id;
+	return (uint16_t)id;
+}
+
 /* Host entries into the name tries; a pattern listed twice (two steps, two entries) gets the
  * union of its rules. */
 static int load_names(struct enforce *e, bool block, char *err, size_t errlen)
 {
 	const struct policy_list *l = block ? &e->set->block : &e->set->allow;
 	int fd = loader_map_fd(e->ld, block ? LM_NAMES_BLOCK : LM_NAMES_ALLOW);
+	struct strmap ids;
+	int rc = -1;
 
+	strmap_init(&ids);
 	for (size_t i = 0; i < l->n; i++) {
 		const struct policy_entry *pe = &l->v[i];
 		struct policy_rule all = {0, 65535, POLICY_PROTO_ANY};
+
+		/* The kernel reads requests with bpf_loop: without it (before 5.17) nothing would
+		 * judge them, and an enforced `methods:`/`paths:` must not pass as if it held. */
+		if (!block && pe->http && !loader_reads_requests(e->ld)) {
+			if (e->mode == POLICY_MODE_ENFORCE) {
+				snprintf(
+				    err, errlen,
+				    "host %s has methods/paths, which this kernel cannot judge (no "
+				    "bpf_loop: Linux 5.17+); refusing to enforce them",
+				    pe->host);
+				goto out;
+			}
+			if (!e->warned_no_loop++)
+				rw_err(
+				    "warning: this kernel cannot read HTTP requests (no bpf_loop: "
+				    "Linux 5.17+): methods/paths are not judged, not even as "
+				    "audit");
+		}
 		struct fb_name_key k;
 		struct name_rules v, old;
+		uint16_t req = 0;
 
 		if (pe->kind != POLICY_ENTRY_HOST || !name_key(pe->host, &k, &v))
 			continue;
 		if (!bpf_map_lookup_elem(fd, &k, &old) && old.a.prefix == v.a.prefix)
-			v.a = old.a;
+			v = old;
+		if (!block && pe->http && !(req = http_rules_id(e, &ids, pe->http, err, errlen)))
+			goto out;
 		if (block)
-			rules_add_new(&v.a, &all, 1, 0);
+			name_rules_add(&v, &all, 1, 0);
 		else
-			rules_add_new(&v.a, pe->rules, pe->nrules, 0);
+			name_rules_add(&v, pe->rules, pe->nrules, req);
 		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY)) {
 			snprintf(err, errlen, "cannot load host %s into the kernel's %s names: %s",
 				 pe->host, block ? "blocked" : "allowed", strerror(errno));
-			return -1;
+			goto out;
 		}
 	}
-	return 0;
+	rc = 0;
+out:
+	strmap_clear(&ids, NULL);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- DNS gate */

@@ -32,6 +32,7 @@ struct enforce {
 	uint64_t pins_failed;  /* pins the kernel map refused (the gate answered SERVFAIL) */
 	uint64_t pinned_total;
 	uint64_t blocked_dropped; /* such addresses past the cap, or that the kernel refused */
+	int warned_no_loop;	  /* methods/paths said once not to be judged (no bpf_loop) */
 	/* Every question the gate answered, refused or dropped, with its verdict (enum verdict
 	 * of bpf/events.h): where the run logs them. */
 	void (*on_question)(void *ctx, const struct dnsgate_event *ev, int verdict);

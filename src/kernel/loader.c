@@ -181,14 +181,37 @@ static const struct hook_def hook_defs[] = {
 	     AT_UPROBE, true, "uprobe/SSL_read"},                                                  \
 	    {"uretprobe/" pfx "SSL_read", "HTTP inside TLS: responses (OpenSSL SSL_read)",         \
 	     AT_URETPROBE, true, "uretprobe/SSL_read"},                                            \
+	    {"uretprobe/" pfx "SSL_read_ex", "HTTP inside TLS: responses (OpenSSL SSL_read_ex)",   \
+	     AT_URETPROBE, true, "uretprobe/SSL_read_ex"},                                         \
+	    {"uprobe/" pfx "SSL_ctrl", "HTTP inside TLS: the server name set (OpenSSL SSL_ctrl)",  \
+	     AT_UPROBE, true, "uprobe/SSL_ctrl"},                                                  \
+	    {"uprobe/" pfx "SSL_do_handshake", "HTTP inside TLS: handshakes (SSL_do_handshake)",   \
+	     AT_UPROBE, true, "uprobe/SSL_do_handshake"},                                          \
+	    {"uprobe/" pfx "SSL_connect", "HTTP inside TLS: handshakes (OpenSSL SSL_connect)",     \
+	     AT_UPROBE, true, "uprobe/SSL_do_handshake"},                                          \
 	{                                                                                          \
-		"uretprobe/" pfx "SSL_read_ex",                                                    \
-		    "HTTP inside TLS: responses (OpenSSL SSL_read_ex)", AT_URETPROBE, true,        \
-		    "uretprobe/SSL_read_ex"                                                        \
+		"uprobe/" pfx "SSL_free", "HTTP inside TLS: connections ended (OpenSSL SSL_free)", \
+		    AT_UPROBE, true, "uprobe/SSL_free"                                             \
 	}
     SSL_HOOKS(""),
     SSL_HOOKS("node:"),
 #undef SSL_HOOKS
+    /* GnuTLS (gnutls.bpf.h): libgnutls.so.30, apt's https method, git over https (through
+     * libcurl-gnutls), wget. */
+    {"uprobe/gnutls:gnutls_record_send", "HTTP inside TLS: requests (GnuTLS gnutls_record_send)",
+     AT_UPROBE, true, "uprobe/gnutls_record_send"},
+    {"uprobe/gnutls:gnutls_record_recv", "HTTP inside TLS: responses (GnuTLS gnutls_record_recv)",
+     AT_UPROBE, true, "uprobe/gnutls_record_recv"},
+    {"uretprobe/gnutls:gnutls_record_recv",
+     "HTTP inside TLS: responses (GnuTLS gnutls_record_recv)", AT_URETPROBE, true,
+     "uretprobe/gnutls_record_recv"},
+    {"uprobe/gnutls:gnutls_server_name_set",
+     "HTTP inside TLS: the server name set (GnuTLS gnutls_server_name_set)", AT_UPROBE, true,
+     "uprobe/gnutls_server_name_set"},
+    {"uprobe/gnutls:gnutls_handshake", "HTTP inside TLS: handshakes (GnuTLS gnutls_handshake)",
+     AT_UPROBE, true, "uprobe/gnutls_handshake"},
+    {"uprobe/gnutls:gnutls_deinit", "HTTP inside TLS: sessions ended (GnuTLS gnutls_deinit)",
+     AT_UPROBE, true, "uprobe/gnutls_deinit"},
 };
 
 /* RUNWARDEN_DISABLE_HOOKS="hook,hook": treat these as unavailable, to see how
@@ -288,6 +311,8 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 		return l->skel->maps.names_allow;
 	case LM_NAMES_BLOCK:
 		return l->skel->maps.names_block;
+	case LM_HTTP_RULES:
+		return l->skel->maps.http_rules;
 	case LM_SECRET_CFG:
 		return l->skel->maps.secret_cfg_map;
 	case LM_SECRET_PAIRS:
@@ -612,56 +637,63 @@ refused:;
 	return -1;
 }
 
-/* The system's OpenSSL library (libssl.so.3), resolved; NULL when there is none. Uprobes
- * are on the file (its inode), so every name of it is covered by the one found. */
-static const char *libssl_path(void)
-{
-	static char found[PATH_MAX];
-	static bool looked;
-	static const char *const candidates[] = {
+/* The first of a library's usual places that exists, resolved (uprobes are on the file, its
+ * inode, so every name of it is covered by the one found); NULL when none does. `found` keeps
+ * the answer: the places are looked at once per process. */
 #if defined(__x86_64__)
-		"/usr/lib/x86_64-linux-gnu/libssl.so.3",
-		"/lib/x86_64-linux-gnu/libssl.so.3",
+#define LIBDIRS "/usr/lib/x86_64-linux-gnu/", "/lib/x86_64-linux-gnu/",
 #elif defined(__aarch64__)
-		"/usr/lib/aarch64-linux-gnu/libssl.so.3",
-		"/lib/aarch64-linux-gnu/libssl.so.3",
+#define LIBDIRS "/usr/lib/aarch64-linux-gnu/", "/lib/aarch64-linux-gnu/",
+#else
+#define LIBDIRS
 #endif
-		"/usr/lib64/libssl.so.3",
-		"/usr/lib/libssl.so.3",
-		"/lib64/libssl.so.3",
-	};
+struct lib_place {
+	const char *soname;   /* in the library directories; NULL: `paths` are whole paths */
+	const char *paths[3]; /* whole paths, when not a library */
+	char found[PATH_MAX];
+	bool looked;
+};
 
-	if (!looked) {
-		looked = true;
-		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
-			if (realpath(candidates[i], found))
-				return found;
-		found[0] = 0;
-	}
-	return found[0] ? found : NULL;
-}
-
-/* The node binary, when there is one: it carries its own OpenSSL, exported. */
-static const char *node_path(void)
+static const char *lib_find(struct lib_place *l)
 {
-	static char found[PATH_MAX];
-	static bool looked;
-	static const char *const candidates[] = {"/usr/bin/node", "/usr/local/bin/node"};
+	static const char *const dirs[] = {LIBDIRS "/usr/lib64/", "/usr/lib/", "/lib64/"};
+	char p[PATH_MAX];
 
-	if (!looked) {
-		looked = true;
-		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
-			if (realpath(candidates[i], found))
-				return found;
-		found[0] = 0;
+	if (l->looked)
+		return l->found[0] ? l->found : NULL;
+	l->looked = true;
+	l->found[0] = 0;
+	if (!l->soname) {
+		for (size_t i = 0; i < sizeof(l->paths) / sizeof(l->paths[0]) && l->paths[i]; i++)
+			if (realpath(l->paths[i], l->found))
+				return l->found;
+		l->found[0] = 0;
+		return NULL;
 	}
-	return found[0] ? found : NULL;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", dirs[i], l->soname);
+		if (realpath(p, l->found))
+			return l->found;
+	}
+	l->found[0] = 0;
+	return NULL;
 }
+#undef LIBDIRS
 
+/* Where a uprobe hook's function is: "uprobe/SSL_write" in the system's libssl.so.3 (curl,
+ * Python, most of Debian), "uprobe/node:SSL_write" in node (its own OpenSSL, exported),
+ * "uprobe/gnutls:gnutls_record_send" in libgnutls.so.30. */
 static const char *uprobe_file(const struct hook_def *d)
 {
-	/* "uprobe/node:SSL_write": in node; "uprobe/SSL_write": in libssl */
-	return strstr(d->name, "/node:") ? node_path() : libssl_path();
+	static struct lib_place libssl = {.soname = "libssl.so.3"};
+	static struct lib_place gnutls = {.soname = "libgnutls.so.30"};
+	static struct lib_place node = {.paths = {"/usr/bin/node", "/usr/local/bin/node"}};
+
+	if (strstr(d->name, "/node:"))
+		return lib_find(&node);
+	if (strstr(d->name, "/gnutls:"))
+		return lib_find(&gnutls);
+	return lib_find(&libssl);
 }
 
 static bool is_uprobe(const struct hook_def *d)
@@ -669,7 +701,7 @@ static bool is_uprobe(const struct hook_def *d)
 	return d->kind == AT_UPROBE || d->kind == AT_URETPROBE;
 }
 
-/* A uprobe hook on the system's libssl (libbpf finds the function in its symbols). */
+/* A uprobe hook on its library (libbpf finds the function in its symbols). */
 static struct bpf_link *attach_uprobe(struct bpf_program *p, const struct hook_def *d)
 {
 	const char *fn =
@@ -1573,6 +1605,11 @@ int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino)
 	uint8_t one = 1;
 
 	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.watched), &k, &one, BPF_ANY);
+}
+
+bool loader_reads_requests(const struct loader *l)
+{
+	return l->skel->rodata->have_bpf_loop;
 }
 
 static void names_tracked(struct rw_config *c, const void *arg)

@@ -25,7 +25,7 @@
 struct runwarden_bpf;
 struct bpf_object;
 
-#define MAX_HOOKS	64
+#define MAX_HOOKS	96
 #define MAX_SCOPE_LINKS 16 /* cgroup hooks attached to each container */
 
 struct hook_status {
@@ -88,6 +88,8 @@ enum loader_map {
 	/* host patterns, for the names connections send (SNI, Host: enforce.c) */
 	LM_NAMES_ALLOW,
 	LM_NAMES_BLOCK,
+	/* `methods:`/`paths:` of allow host entries (enforce.c, bpf/httpjudge.bpf.h) */
+	LM_HTTP_RULES,
 	/* the job's secrets and where they may go (src/secrets/) */
 	LM_SECRET_CFG,
 	LM_SECRET_PAIRS,
@@ -140,6 +142,9 @@ void loader_drop_scope(struct loader *l, int slot);
 int loader_watch_file(const struct loader *l, uint32_t kdev, uint64_t ino);
 /* Puts the checkout's tracked files into the kernel's set (opens of them for writing are
  * recorded). Returns how many went in (fewer when the set is full, TRACKED_MAX). */
+/* Whether the kernel side reads what connections send (SNI, Host, HTTP requests): it needs
+ * bpf_loop (Linux 5.17+). */
+bool loader_reads_requests(const struct loader *l);
 size_t loader_track_files(const struct loader *l, const struct file_key *keys, size_t n);
 /* The checkout's file names (last components) for unlinks, renames and truncates by name;
  * arms the kernel's check. Returns how many were stored (fewer: the map is full). */

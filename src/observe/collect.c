@@ -1835,8 +1835,8 @@ static void note_tls_conn(struct collector *c, const struct ev_conn_name *e)
 }
 
 /* At the end: each TLS connection of a process none of whose TLS passed through the OpenSSL
- * probes (another TLS library, OpenSSL linked in statically) gets an `http` line saying its
- * content was not seen. */
+ * or GnuTLS probes (another TLS library, a library linked in statically) gets an `http` line saying
+ * its content was not seen. */
 static void tls_unseen(struct collector *c)
 {
 	for (size_t i = 0; i < c->n_tls_conns; i++) {
@@ -1867,6 +1867,7 @@ static void tls_unseen(struct collector *c)
 struct tls_pending {
 	struct ev_hdr h;
 	struct tls_head req;
+	uint32_t lib; /* enum tls_lib */
 };
 /* Requests waiting at once, all processes together; past it a request is logged unpaired. */
 #define TLS_PENDING_MAX 4096
@@ -1885,10 +1886,20 @@ static void render_path(struct collector *c, struct strbuf *sb, const char *path
 	sb_release(&j);
 }
 
+/* The library whose probes saw a transaction, as the `http` line names it. */
+static const char *tls_lib_name(uint32_t lib)
+{
+	static const char *const names[TLSL_MAX] = {
+	    [TLSL_OPENSSL] = "openssl", [TLSL_GNUTLS] = "gnutls"};
+
+	return lib < TLSL_MAX && names[lib] ? names[lib] : "unknown";
+}
+
 /* One `http` line: the request (NULL when its head was not seen), the response (NULL when none
- * came), the process that sent the request (else the one that read the response). */
+ * came), the process that sent the request (else the one that read the response), the library
+ * whose probes saw them. */
 static void write_http(struct collector *c, const struct ev_hdr *h, const struct tls_head *req,
-		       const struct tls_head *resp, int64_t resp_ts)
+		       const struct tls_head *resp, int64_t resp_ts, uint32_t lib)
 {
 	struct strbuf *sb = &c->body;
 	struct proc *p;
@@ -1897,7 +1908,9 @@ static void write_http(struct collector *c, const struct ev_hdr *h, const struct
 	p = render_head(c, h, "http", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
-	sb_addstr(sb, ",\"tls\":true,\"library\":\"openssl\",\"protocol\":");
+	sb_addstr(sb, ",\"tls\":true,\"library\":\"");
+	sb_addstr(sb, tls_lib_name(lib));
+	sb_addstr(sb, "\",\"protocol\":");
 	if (req && req->h2) {
 		/* HTTP/2 frames are not decoded: the connection is marked, not described */
 		sb_addstr(sb, "\"h2\",\"decoded\":false");
@@ -1959,28 +1972,91 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 		if (head.status < 200)
 			return; /* an interim response (100 Continue): the final one follows */
 		q = strmap_del(&c->tls_pending, key);
-		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, &head, (int64_t)e->h.ts);
+		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, &head, (int64_t)e->h.ts,
+			   e->lib);
 		free(q);
 		return;
 	}
 	if (head.h2) {
-		write_http(c, &e->h, &head, NULL, 0);
+		write_http(c, &e->h, &head, NULL, 0, e->lib);
 		return;
 	}
 	q = strmap_del(&c->tls_pending, key);
 	if (q) /* the last request on this connection got no response head we saw */
-		write_http(c, &q->h, &q->req, NULL, 0);
+		write_http(c, &q->h, &q->req, NULL, 0, q->lib);
 	free(q);
 	if (c->tls_pending.count >= TLS_PENDING_MAX) {
 		c->tls_pending_overflow++;
-		write_http(c, &e->h, &head, NULL, 0);
+		write_http(c, &e->h, &head, NULL, 0, e->lib);
 		return;
 	}
 	q = xmalloc(sizeof(*q));
 	q->h = e->h;
 	q->req = head;
+	q->lib = e->lib;
 	ent = strmap_put(&c->tls_pending, key, NULL);
 	ent->val = q;
+}
+
+/* A request inside TLS the policy does not allow (bpf/httpjudge.bpf.h, from SSL_write's
+ * plaintext): its own line and a violation. In enforce mode the process was killed before the
+ * library wrote the request (`stopped`). */
+static void on_http_verdict(struct collector *c, const struct ev_conn_name *e)
+{
+	struct strbuf *sb = &c->body, ident = STRBUF_INIT, human = STRBUF_INIT;
+	struct strbuf path = STRBUF_INIT, target = STRBUF_INIT;
+	const char *reason = conn_name_reason(e->reason), *verdict = verdict_name(e->verdict);
+	size_t mlen = e->method_len < FB_METHOD ? e->method_len : FB_METHOD - 1;
+	size_t nlen = e->name_len < FB_NAME ? e->name_len : FB_NAME - 1;
+	bool named = e->flags & (FBF_NAMED | FBF_LITERAL) && nlen;
+	struct proc *p;
+
+	sb_add(&target, e->path, e->path_len < FB_PATH ? e->path_len : FB_PATH - 1);
+	render_path(c, &path, sb_str(&target)); /* a token in the query is redacted */
+	sb_reset(sb);
+	p = render_head(c, &e->h, "http_verdict", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(&ident, "\"tls\":true,\"method\":");
+	json_str(&ident, e->method, mlen);
+	sb_addstr(&ident, ",\"authority\":");
+	if (named)
+		json_str(&ident, e->name, nlen);
+	else
+		sb_addstr(&ident, "null");
+	sb_addstr(&ident, ",\"path\":");
+	sb_addstr(&ident, path.len ? path.buf : "null");
+	sb_addstr(&ident, ",\"reason\":");
+	json_cstr(&ident, reason);
+	sb_addch(sb, ',');
+	sb_addstr(sb, ident.buf);
+	if (e->flags & FBF_PATH_CUT)
+		sb_addstr(sb, ",\"path_cut\":true");
+	sb_addstr(sb, ",\"verdict\":\"");
+	sb_addstr(sb, verdict);
+	sb_addch(sb, '"');
+	if (e->verdict == VERDICT_DENY || e->verdict == VERDICT_BLOCK)
+		sb_addstr(sb, e->flags & FBF_STOPPED ? ",\"stopped\":true" : ",\"stopped\":false");
+	write_line(c, EV_HTTP_VERDICT);
+	/* "https POST good.test/upload (method_not_allowed)" */
+	sb_addstr(&human, "https ");
+	sb_add(&human, e->method, mlen);
+	sb_addch(&human, ' ');
+	if (named)
+		sb_add(&human, e->name, nlen);
+	else
+		sb_addstr(&human, "(no host)");
+	if (path.len >= 2 && path.buf[0] == '"')
+		sb_add(&human, path.buf + 1, path.len - 2);
+	if (reason)
+		sb_addf(&human, " (%s)", reason);
+	note_violation(c, &e->h, "http_verdict", verdict, ident.buf, human.buf);
+	note_activity(c, &e->h, p, "made an HTTP request inside TLS");
+	count_verdict(c, e->verdict);
+	sb_release(&ident);
+	sb_release(&human);
+	sb_release(&path);
+	sb_release(&target);
 }
 
 /* The name a TCP connection's first bytes asked for (SNI, Host). A refused connection is
@@ -2329,6 +2405,10 @@ int collector_handle(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct ev_conn_name))
 			on_conn_name(c, data);
 		break;
+	case EV_HTTP_VERDICT:
+		if (len >= sizeof(struct ev_conn_name))
+			on_http_verdict(c, data);
+		break;
 	case EV_SECRET:
 		if (len >= sizeof(struct ev_secret))
 			on_secret(c, data);
@@ -2361,7 +2441,7 @@ void collector_finish(struct collector *c)
 	{
 		const struct tls_pending *q = e->val;
 
-		write_http(c, &q->h, &q->req, NULL, 0);
+		write_http(c, &q->h, &q->req, NULL, 0, q->lib);
 	}
 	strmap_clear(&c->tls_pending, free);
 	tls_unseen(c);

@@ -24,6 +24,14 @@ const char *conn_name_reason(unsigned reason)
 		return "name_unreadable";
 	case CNR_NAME_BLOCKED:
 		return "name_blocked";
+	case CNR_METHOD:
+		return "method_not_allowed";
+	case CNR_PATH:
+		return "path_not_allowed";
+	case CNR_H2_UNJUDGED:
+		return "h2_unjudged";
+	case CNR_UNREAD_REQ:
+		return "request_unreadable";
 	}
 	return NULL;
 }

@@ -63,6 +63,28 @@ const struct policy_step *policy_find_step(const struct policy *p, const char *n
 
 /* ---- entries and lists ---- */
 
+static struct policy_http *http_copy(const struct policy_http *h)
+{
+	struct policy_http *c;
+
+	if (!h)
+		return NULL;
+	c = xmalloc(sizeof(*c));
+	*c = *h;
+	for (unsigned i = 0; i < h->npaths; i++)
+		c->paths[i] = xstrdup(h->paths[i]);
+	return c;
+}
+
+static void http_free(struct policy_http *h)
+{
+	if (!h)
+		return;
+	for (unsigned i = 0; i < h->npaths; i++)
+		free(h->paths[i]);
+	free(h);
+}
+
 static void list_push(struct policy_list *l, const struct policy_entry *e)
 {
 	if (l->n == l->cap) {
@@ -72,13 +94,16 @@ static void list_push(struct policy_list *l, const struct policy_entry *e)
 	l->v[l->n] = *e;
 	if (e->host)
 		l->v[l->n].host = xstrdup(e->host);
+	l->v[l->n].http = http_copy(e->http);
 	l->n++;
 }
 
 static void list_release(struct policy_list *l)
 {
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].host);
+		http_free(l->v[i].http);
+	}
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
@@ -195,6 +220,104 @@ static void match_add_rules(struct policy_match *m, const struct policy_entry *e
 		n = POLICY_RULES_MAX;
 	memcpy(m->rules, tmp, n * sizeof(tmp[0]));
 	m->nrules = n;
+}
+
+/* ---- request rules (methods, paths) ---- */
+
+static const char *const http_methods[] = {
+#define HTTPM_NAME_(m) #m,
+    HTTP_METHODS(HTTPM_NAME_)
+#undef HTTPM_NAME_
+};
+
+const char *policy_http_method_name(unsigned i)
+{
+	return i < HTTPM_COUNT ? http_methods[i] : NULL;
+}
+
+uint32_t policy_http_method_bit(const char *name, size_t len)
+{
+	for (unsigned i = 0; i < HTTPM_COUNT; i++)
+		if (strlen(http_methods[i]) == len && !memcmp(http_methods[i], name, len))
+			return 1u << i;
+	return 0;
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* "%XY" at p (n bytes left) with XY one of the two-letter codes in codes ("2e2f"): any case. */
+static bool pct_is(const char *p, size_t n, const char *codes)
+{
+	if (n < 3 || p[0] != '%')
+		return false;
+	for (; codes[0]; codes += 2)
+		if (p[1] == codes[0] && tolower((unsigned char)p[2]) == codes[1])
+			return true;
+	return false;
+}
+
+/*
+ * What the kernel refuses in a target under `paths:` rules (bpf/httpjudge.bpf.h, which this
+ * mirrors): a segment starting with a dot, raw or percent-encoded ("/a/../b", "/a/%2e%2e/b",
+ * "/a/..;/b"), a backslash raw or encoded, and an encoded percent sign (a second decoding
+ * could make either). Servers normalise these away from the bytes the prefix was compared
+ * with; no ordinary client sends them. Only the path part counts (up to '?' or '#').
+ */
+static const char *target_unsafe(const char *t, size_t n)
+{
+	for (size_t i = 0; i < n && t[i] != '?' && t[i] != '#'; i++) {
+		if (t[i] == '\\' || pct_is(t + i, n - i, "5c25"))
+			return "a backslash or an encoded one, or an encoded '%'";
+		if (t[i] == '/' && i + 1 < n &&
+		    (t[i + 1] == '.' || pct_is(t + i + 1, n - i - 1, "2e")))
+			return "a path segment starting with '.' (raw or %2e)";
+	}
+	return NULL;
+}
+
+const char *policy_http_path_check(const char *p, size_t len)
+{
+	if (!len || p[0] != '/')
+		return "a path prefix starts with '/'";
+	if (len > POLICY_PATH_MAX)
+		return "longer than 128 bytes";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = p[i];
+
+		if (c <= 0x20 || c >= 0x7f)
+			return "spaces, control bytes and non-ASCII are not allowed "
+			       "(percent-encode "
+			       "them as the client sends them)";
+		if (c == '?' || c == '#')
+			return "a prefix of the path only: no '?' or '#'";
+		if (c == '%' && (i + 2 >= len || !is_hex(p[i + 1]) || !is_hex(p[i + 2])))
+			return "'%' must start a percent-encoded byte (%2F)";
+	}
+	if (target_unsafe(p, len))
+		return "requests with a '.' segment, a backslash or an encoded '%' or '\\' are "
+		       "refused under paths: a prefix cannot hold them";
+	return NULL;
+}
+
+bool policy_http_admits(const struct policy_http *h, const char *method, const char *target)
+{
+	size_t n = strlen(target);
+
+	if (!h)
+		return true;
+	if (h->methods && !(h->methods & policy_http_method_bit(method, strlen(method))))
+		return false;
+	if (!h->npaths)
+		return true;
+	if (n >= FB_PATH || target[0] != '/' || target_unsafe(target, n))
+		return false;
+	for (unsigned i = 0; i < h->npaths; i++)
+		if (!strncmp(target, h->paths[i], strlen(h->paths[i])))
+			return true;
+	return false;
 }
 
 /* ---- host names ---- */
@@ -796,6 +919,26 @@ void policy_entry_format(struct strbuf *sb, const struct policy_entry *e)
 			sb_addf(sb, "cidr: \"%s/%u\"", txt, e->prefix);
 	}
 	fmt_rules(sb, e);
+	if (e->http && e->http->methods) {
+		const char *sep = ", methods: [";
+
+		for (unsigned i = 0; i < HTTPM_COUNT; i++) {
+			if (!(e->http->methods & (1u << i)))
+				continue;
+			sb_addf(sb, "%s%s", sep, http_methods[i]);
+			sep = ", ";
+		}
+		sb_addch(sb, ']');
+	}
+	if (e->http && e->http->npaths) {
+		sb_addstr(sb, ", paths: [");
+		for (unsigned i = 0; i < e->http->npaths; i++) {
+			if (i)
+				sb_addstr(sb, ", ");
+			policy_yaml_quote(sb, e->http->paths[i]);
+		}
+		sb_addch(sb, ']');
+	}
 }
 
 static void fmt_list(struct strbuf *sb, const char *indent, const char *key,

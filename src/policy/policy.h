@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "events.h"
 #include "findings/severity.h"
 #include "rwnet.h"
 
@@ -80,6 +81,20 @@ enum policy_origin {
 	POLICY_FROM_BLOCKLIST,
 };
 
+/*
+ * What requests an allow `host:` entry admits (`methods:`, `paths:`), judged by the kernel on
+ * every HTTP/1.x request naming the host, plain or inside TLS (bpf/httpjudge.bpf.h). methods:
+ * bit i is the i-th method of HTTP_METHODS (bpf/events.h), 0 = any; paths: target prefixes,
+ * none = any. The bounds are the kernel's (struct http_rules).
+ */
+#define POLICY_PATHS_MAX HTTP_PATHS_MAX
+#define POLICY_PATH_MAX	 HTTP_PATH_BYTES
+struct policy_http {
+	uint32_t methods;
+	uint8_t npaths;
+	char *paths[POLICY_PATHS_MAX];
+};
+
 struct policy_entry {
 	enum policy_entry_kind kind;
 	/* HOST: normalised pattern, lower case, no trailing dot ("*.x.test", "**.x.test", "x.test")
@@ -93,6 +108,8 @@ struct policy_entry {
 	/* Sorted, non-overlapping per protocol; 1..POLICY_RULES_MAX. */
 	uint8_t nrules;
 	struct policy_rule rules[POLICY_RULES_MAX];
+	/* Allow host entries only: NULL admits any request (no `methods:`, no `paths:`). */
+	struct policy_http *http;
 	/* Where it came from, for explanations ("blocked by blocklist line 12"). */
 	enum policy_origin origin;
 	uint32_t line, col;
@@ -302,6 +319,13 @@ const char *policy_host_normalise(const char *in, size_t len, char *out);
 #define POLICY_WHYLEN 128
 const char *policy_addr_parse(const char *s, bool cidr, int *family, uint8_t addr[16],
 			      uint8_t *prefix, char why[POLICY_WHYLEN]);
+/* The name of method bit i ("GET"), NULL past the list; the bit of a method name, 0 if none. */
+const char *policy_http_method_name(unsigned i);
+uint32_t policy_http_method_bit(const char *name, size_t len);
+/* NULL when path is a valid `paths:` prefix, else a static reason. */
+const char *policy_http_path_check(const char *path, size_t len);
+/* Does the entry's request rules admit method and target (as the kernel judges them)? */
+bool policy_http_admits(const struct policy_http *h, const char *method, const char *target);
 /* Appends the entry as YAML flow text: host: "x", ports: [...], proto: tcp. */
 struct strbuf;
 void policy_entry_format(struct strbuf *sb, const struct policy_entry *e);

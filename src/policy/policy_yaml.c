@@ -322,7 +322,9 @@ struct entry_ctx {
 	/* per entry */
 	struct policy_entry e;
 	bool have_dest, have_ports, have_proto;
-	yaml_mark_t ports_mark, proto_mark;
+	yaml_mark_t ports_mark, proto_mark, http_mark;
+	struct policy_http http;
+	bool have_http;
 	struct policy_rule *ranges;
 	size_t nranges, cap;
 };
@@ -363,7 +365,69 @@ bad:
 		    shown(buf, s, n));
 }
 
-static const char *const entry_keys[] = {"host", "cidr", "ip", "ports", "proto", NULL};
+static int method_item(struct yp *y, void *arg)
+{
+	struct entry_ctx *c = arg;
+	char buf[64];
+	uint32_t bit;
+
+	if (want(y, YAML_SCALAR_EVENT, "a method (GET)", "methods"))
+		return -1;
+	bit = policy_http_method_bit(sval(y), slen(y));
+	if (!bit) {
+		bool lower = false;
+
+		for (size_t i = 0; i < slen(y); i++)
+			lower |= sval(y)[i] >= 'a' && sval(y)[i] <= 'z';
+		return fail(y, MARK(y), "methods: '%s' %s", shown(buf, sval(y), slen(y)),
+			    lower
+				? "is not a method: methods are written in capitals (GET)"
+				: "is not a method runwarden knows (GET, HEAD, POST, PUT, DELETE, "
+				  "PATCH, OPTIONS, ... docs/policy.md)");
+	}
+	c->http.methods |= bit;
+	return 0;
+}
+
+static int path_item(struct yp *y, void *arg)
+{
+	struct entry_ctx *c = arg;
+	char buf[64];
+	const char *r;
+
+	if (want(y, YAML_SCALAR_EVENT, "a path prefix (\"/simple/\")", "paths"))
+		return -1;
+	r = policy_http_path_check(sval(y), slen(y));
+	if (r)
+		return fail(y, MARK(y), "paths: '%s': %s", shown(buf, sval(y), slen(y)), r);
+	if (c->http.npaths >= POLICY_PATHS_MAX)
+		return fail(y, MARK(y), "paths: more than %d prefixes in one entry",
+			    POLICY_PATHS_MAX);
+	c->http.paths[c->http.npaths++] = xstrdup(sval(y));
+	return 0;
+}
+
+/* `methods:` or `paths:` (idx 5, 6): a list, never empty (leave the key out for any). */
+static int http_key(struct yp *y, struct entry_ctx *c, int idx, const char *key, yaml_mark_t km)
+{
+	uint32_t methods = c->http.methods;
+	unsigned npaths = c->http.npaths;
+
+	if (!c->have_http)
+		c->http_mark = km;
+	c->have_http = true;
+	if (y->ev.type == YAML_SCALAR_EVENT && !is_null(y))
+		return fail(y, MARK(y), "%s: expected a list ([%s])", key,
+			    idx == 5 ? "GET, HEAD" : "\"/prefix/\"");
+	if (walk_list(y, key, idx == 5 ? method_item : path_item, c))
+		return -1;
+	if (idx == 5 ? c->http.methods == methods : c->http.npaths == npaths)
+		return fail(y, km, "%s: empty (leave %s out for any request)", key, key);
+	return 0;
+}
+
+static const char *const entry_keys[] = {"host",  "cidr",    "ip",    "ports",
+					 "proto", "methods", "paths", NULL};
 
 static int entry_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)
 {
@@ -421,9 +485,34 @@ static int entry_key(struct yp *y, int idx, const char *key, yaml_mark_t km, voi
 			return -1;
 		c->e.rules[0].proto = net_rule_proto_masks[w];
 		return 0;
+	case 5: /* methods */
+	case 6: /* paths */
+		return http_key(y, c, idx, key, km);
 	}
-	(void)key;
 	return -1;
+}
+
+/* methods/paths judge what a request asks of a host: only an allow host entry has them. */
+static int http_entry_check(struct yp *y, struct entry_ctx *c, yaml_mark_t start)
+{
+	unsigned proto = c->e.rules[0].proto;
+
+	(void)start;
+	if (c->block)
+		return fail(y, c->http_mark,
+			    "%s: methods/paths narrow what an allowed host admits; a blocked "
+			    "destination is refused whole",
+			    c->ctx);
+	if (c->e.kind != POLICY_ENTRY_HOST)
+		return fail(y, c->http_mark,
+			    "%s: methods/paths need a host entry (a request is judged by the host "
+			    "it names; an ip/cidr entry trusts every request to its addresses)",
+			    c->ctx);
+	if (!(proto & POLICY_PROTO_TCP))
+		return fail(y, c->http_mark,
+			    "%s: methods/paths judge HTTP over TCP; proto %s has none", c->ctx,
+			    net_rule_proto_word(proto));
+	return 0;
 }
 
 static int entry_item(struct yp *y, void *arg)
@@ -434,7 +523,8 @@ static int entry_item(struct yp *y, void *arg)
 	int rc = -1;
 
 	memset(&c->e, 0, sizeof(c->e));
-	c->have_dest = c->have_ports = c->have_proto = false;
+	memset(&c->http, 0, sizeof(c->http));
+	c->have_dest = c->have_ports = c->have_proto = c->have_http = false;
 	c->nranges = 0;
 	c->e.rules[0].proto = POLICY_PROTO_ANY;
 	if (walk_map(y, c->ctx, entry_keys, entry_key, c))
@@ -452,6 +542,8 @@ static int entry_item(struct yp *y, void *arg)
 		goto out;
 	}
 	proto = c->e.rules[0].proto;
+	if (c->have_http && http_entry_check(y, c, start))
+		goto out;
 	if (c->have_ports && !net_rule_proto_has_ports(proto)) {
 		fail(y, c->proto_mark, "%s: proto %s has no ports; leave ports out", c->ctx,
 		     net_rule_proto_word(proto));
@@ -478,11 +570,16 @@ static int entry_item(struct yp *y, void *arg)
 	c->e.origin = c->origin;
 	c->e.line = start.line + 1;
 	c->e.col = start.column + 1;
+	c->e.http = c->have_http ? &c->http : NULL;
 	policy_list_add(c->list, &c->e);
 	rc = 0;
 out:
 	free(c->e.host);
 	c->e.host = NULL;
+	c->e.http = NULL;
+	for (unsigned i = 0; i < c->http.npaths; i++)
+		free(c->http.paths[i]);
+	c->http.npaths = 0;
 	return rc;
 }
 

@@ -220,14 +220,17 @@ static const char *const connect_ident[] = {"proto", "family", "daddr", "dport",
 static const char *const dns_ident[] = {"query", "qtype", NULL};
 static const char *const socket_ident[] = {"family", "type", "protocol", NULL};
 static const char *const conn_name_ident[] = {"app", "daddr", "dport", "name", "reason", NULL};
+static const char *const http_verdict_ident[] = {"tls",	 "method", "authority",
+						 "path", "reason", NULL};
 
 static const char *const *violation_ident(const char *kind)
 {
-	return !strcmp(kind, "connect")	    ? connect_ident
-	       : !strcmp(kind, "dns")	    ? dns_ident
-	       : !strcmp(kind, "socket")    ? socket_ident
-	       : !strcmp(kind, "conn_name") ? conn_name_ident
-					    : NULL;
+	return !strcmp(kind, "connect")	       ? connect_ident
+	       : !strcmp(kind, "dns")	       ? dns_ident
+	       : !strcmp(kind, "socket")       ? socket_ident
+	       : !strcmp(kind, "conn_name")    ? conn_name_ident
+	       : !strcmp(kind, "http_verdict") ? http_verdict_ident
+					       : NULL;
 }
 
 static void bump_unlisted(json_t *row)
@@ -748,6 +751,12 @@ void report_what(const json_t *v, char *buf, size_t len)
 		sb_addf(&sb, "%s %s on %s:%lld", jget_str(v, "app") ?: "?",
 			jget_str(v, "name") ?: "(no name)", jget_str(v, "daddr") ?: "?",
 			jget_int(v, "dport"));
+		if (jget_str(v, "reason"))
+			sb_addf(&sb, " (%s)", jget_str(v, "reason"));
+	} else if (kind && !strcmp(kind, "http_verdict")) {
+		/* "https POST good.test/upload (method_not_allowed)" */
+		sb_addf(&sb, "https %s %s%s", jget_str(v, "method") ?: "?",
+			jget_str(v, "authority") ?: "(no host)", jget_str(v, "path") ?: "");
 		if (jget_str(v, "reason"))
 			sb_addf(&sb, " (%s)", jget_str(v, "reason"));
 	} else if (kind && !strcmp(kind, "socket")) {

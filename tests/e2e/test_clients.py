@@ -66,9 +66,10 @@ exec "$@"
 
 class LoopbackHttp:
     """A threaded HTTP server on one loopback address that counts requests. `git` serves
-    git http-backend (smart HTTP) from root; otherwise files under root."""
+    git http-backend (smart HTTP) from root; otherwise files under root. `tls`: an
+    ssl.SSLContext to serve HTTPS with (each handshake in its connection's thread)."""
 
-    def __init__(self, addr, root, git=False):
+    def __init__(self, addr, root, git=False, tls=None):
         self.requests = []
         srv = self
 
@@ -118,7 +119,25 @@ class LoopbackHttp:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = http.server.ThreadingHTTPServer((addr, 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self):
+                s, a = self.socket.accept()
+                if not tls:
+                    return s, a
+                s.settimeout(30)
+                return tls.wrap_socket(s, server_side=True, do_handshake_on_connect=False), a
+
+            def finish_request(self, request, client_address):
+                if tls:
+                    try:
+                        request.do_handshake()
+                    except OSError:  # ssl.SSLError too
+                        return
+                super().finish_request(request, client_address)
+
+        self.httpd = Server((addr, 0), Handler)
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 

@@ -37,8 +37,9 @@ exec "$@"
 """
 
 
-def make_ca(root):
-    """A CA and a server certificate for good.test, evil.test and other.test, with openssl."""
+def make_ca(root, names=("good.test", "evil.test", "other.test")):
+    """A CA and a server certificate for these names (good.test, evil.test and other.test
+    unless told), with openssl."""
     def ossl(*a):
         subprocess.run(["openssl", *a], check=True, capture_output=True)
     ca_key, ca = os.path.join(root, "ca.key"), os.path.join(root, "ca.pem")
@@ -47,9 +48,9 @@ def make_ca(root):
     ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
          "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=runwarden test CA")
     with open(ext, "w") as f:
-        f.write("subjectAltName=DNS:good.test,DNS:evil.test,DNS:other.test\n")
+        f.write("subjectAltName=" + ",".join("DNS:" + n for n in names) + "\n")
     ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", key, "-out", csr, "-subj", "/CN=good.test")
+         "-keyout", key, "-out", csr, "-subj", f"/CN={names[0]}")
     ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
          "-out", crt, "-days", "2", "-extfile", ext)
     return ca, crt, key
@@ -60,7 +61,7 @@ class Servers:
     every request's Host."""
 
     def __init__(self, addr, crt, key):
-        self.snis, self.hosts = [], []
+        self.snis, self.hosts, self.paths = [], [], []
         me = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -68,6 +69,7 @@ class Servers:
 
             def do_GET(self):
                 me.hosts.append(self.headers.get("Host"))
+                me.paths.append(self.path)
                 body = b"hello\n"
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -145,6 +147,7 @@ class TlsNames(RwTestCase):
         super().setUp()
         self.srv.snis.clear()
         self.srv.hosts.clear()
+        self.srv.paths.clear()
         self.addr_srv.snis.clear()
         self.addr_srv.hosts.clear()
 
@@ -356,17 +359,23 @@ class TlsNames(RwTestCase):
         self.assertEqual(by_path["/node"]["status"], 200)
         self.assertFalse([e for e in lines if e.get("content_seen") is False], lines)
 
+    @unittest.skipUnless(shutil.which("docker"), "no docker client (a Go program)")
     def test_content_not_seen_is_marked(self):
-        """wget is built on GnuTLS: its TLS passes no OpenSSL probe. The connection's name is
-        still read from the ClientHello, and an `http` line says its content was not seen."""
-        run, _ = self.job('wget -q -O /dev/null --ca-certificate="$CA" https://good.test:8443/w'
-                          ' && echo OK')
-        self.assertIn("OK", run.stdout, run.stderr)
+        """The docker client is a Go program: its crypto/tls is neither OpenSSL nor GnuTLS and
+        passes no probe. The connection's name is still read from the ClientHello, and an
+        `http` line says its content was not seen."""
+        docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+        run, _ = self.job(f'DOCKER_CONFIG="$(mktemp -d)" {docker} -H tcp://good.test:8443 '
+                          '--tlsverify --tlscacert "$CA" version >/dev/null 2>&1; echo DONE')
+        self.assertIn("DONE", run.stdout, run.stderr)
+        self.assertIn("/_ping", " ".join(self.srv.paths), "the client made no request")
         self.assertTrue(self.names(run, sni="good.test"), run.events)
         unseen = [e for e in run.of("http") if e.get("content_seen") is False]
-        self.assertEqual(len(unseen), 1, run.of("http"))
-        self.assertEqual(unseen[0]["authority"], "good.test")
-        self.assertTrue(unseen[0]["exe"].endswith("/wget"), unseen[0])
+        self.assertTrue(unseen, run.of("http"))
+        for e in unseen:
+            self.assertEqual((e["authority"], e["library"], e["decoded"]),
+                             ("good.test", None, False), e)
+            self.assertTrue(e["exe"].endswith("/docker"), e)
         self.assertFalse([e for e in run.of("http") if e.get("decoded")])
 
     # ------------------------------------------------------------ hostile hellos

@@ -481,6 +481,142 @@ static void test_inbound(void **state)
 		   "t.yaml:3:11: cidr: '10.0.0.0/33': IPv4 prefix length above 32");
 }
 
+/* `methods:` and `paths:`: what they hold, where they may be, every refusal with its place,
+ * the rendering, and the judgement policy_http_admits mirrors from the kernel. */
+static void test_methods_paths(void **state)
+{
+	char err[512];
+	struct strbuf a = STRBUF_INIT;
+	struct policy *p, *q;
+	const struct policy_http *h;
+
+	(void)state;
+	p = parse("version: 1\n"
+		  "allow:\n"
+		  "  - host: registry.test\n"
+		  "    ports: [443]\n"
+		  "    methods: [GET, HEAD, GET]\n"
+		  "    paths: [\"/simple/\", \"/@scope%2f\"]\n"
+		  "  - host: free.test\n"
+		  "steps:\n"
+		  "  release:\n"
+		  "    allow:\n"
+		  "      - {host: upload.test, methods: [POST], proto: tcp}\n",
+		  err);
+	if (!p)
+		print_error("%s\n", err);
+	assert_non_null(p);
+	h = p->allow.v[0].http;
+	assert_non_null(h);
+	assert_int_equal(h->methods,
+			 policy_http_method_bit("GET", 3) | policy_http_method_bit("HEAD", 4));
+	assert_int_equal(h->npaths, 2);
+	assert_string_equal(h->paths[0], "/simple/");
+	assert_string_equal(h->paths[1], "/@scope%2f");
+	assert_null(p->allow.v[1].http); /* the simple policy stays simple: any request */
+	assert_non_null(p->steps[0].allow.v[0].http);
+	assert_int_equal(p->steps[0].allow.v[0].http->npaths, 0);
+	/* rendered, and read back the same */
+	policy_format(&a, p);
+	assert_non_null(strstr(sb_str(&a), "host: \"registry.test\", ports: [443], methods: [GET, "
+					   "HEAD], paths: [\"/simple/\", \"/@scope%2f\"]"));
+	q = parse(sb_str(&a), err);
+	assert_non_null(q);
+	assert_int_equal(q->allow.v[0].http->methods, h->methods);
+	assert_string_equal(q->allow.v[0].http->paths[1], "/@scope%2f");
+	/* the judgement (bpf/httpjudge.bpf.h decides the same) */
+	assert_true(policy_http_admits(h, "GET", "/simple/pkg/"));
+	assert_true(policy_http_admits(h, "HEAD", "/@scope%2fname"));
+	assert_true(policy_http_admits(h, "GET", "/simple/a?q=/../x")); /* the query is not path */
+	assert_false(policy_http_admits(h, "POST", "/simple/pkg/"));
+	assert_false(policy_http_admits(h, "get", "/simple/pkg/"));
+	assert_false(policy_http_admits(h, "GET", "/simplex"));
+	assert_false(policy_http_admits(h, "GET", "/simple/../secret"));
+	assert_false(policy_http_admits(h, "GET", "/simple/%2e%2e/secret"));
+	assert_false(policy_http_admits(h, "GET", "/simple/%2E./secret"));
+	assert_false(policy_http_admits(h, "GET", "/simple/..;/secret"));
+	assert_false(policy_http_admits(h, "GET", "/simple/..\\secret"));
+	assert_false(policy_http_admits(h, "GET", "/simple/%5csecret"));
+	assert_false(policy_http_admits(h, "GET", "/simple/%252e%252e/secret"));
+	assert_false(policy_http_admits(h, "GET", "/simple/.hidden"));
+	assert_false(policy_http_admits(h, "GET", "http://registry.test/simple/"));
+	assert_false(policy_http_admits(h, "GET", "*"));
+	{
+		char longt[300];
+
+		memset(longt, 'a', sizeof(longt) - 1);
+		memcpy(longt, "/simple/", 8);
+		longt[sizeof(longt) - 1] = 0;
+		assert_false(policy_http_admits(h, "GET", longt)); /* past what the kernel reads */
+		longt[FB_PATH - 1] = 0;
+		assert_true(policy_http_admits(h, "GET", longt));
+	}
+	assert_true(policy_http_admits(NULL, "DELETE", "/anything"));
+	assert_true(policy_http_admits(p->steps[0].allow.v[0].http, "POST", "/any/../where"));
+	assert_false(policy_http_admits(p->steps[0].allow.v[0].http, "PUT", "/"));
+	policy_free(p);
+	policy_free(q);
+	sb_release(&a);
+
+	/* refusals, each with its place */
+	expect_err("version: 1\nallow:\n  - host: a.test\n    methods: [get]\n",
+		   "t.yaml:4:15: methods: 'get' is not a method: methods are written in capitals "
+		   "(GET)");
+	expect_err(
+	    "version: 1\nallow:\n  - host: a.test\n    methods: [FETCH]\n",
+	    "t.yaml:4:15: methods: 'FETCH' is not a method runwarden knows (GET, HEAD, POST, "
+	    "PUT, DELETE, PATCH, OPTIONS, ... docs/policy.md)");
+	expect_err("version: 1\nallow:\n  - host: a.test\n    methods: GET\n",
+		   "t.yaml:4:14: methods: expected a list ([GET, HEAD])");
+	expect_err("version: 1\nallow:\n  - host: a.test\n    methods: []\n",
+		   "t.yaml:4:5: methods: empty (leave methods out for any request)");
+	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: [simple/]\n",
+		   "t.yaml:4:13: paths: 'simple/': a path prefix starts with '/'");
+	expect_err(
+	    "version: 1\nallow:\n  - host: a.test\n    paths: [\"/a b\"]\n",
+	    "t.yaml:4:13: paths: '/a b': spaces, control bytes and non-ASCII are not allowed "
+	    "(percent-encode them as the client sends them)");
+	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: [\"/a\\n\"]\n",
+		   "t.yaml:4:13: paths: '/a?': spaces, control bytes and non-ASCII are not allowed "
+		   "(percent-encode them as the client sends them)");
+	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: [\"/a?q=1\"]\n",
+		   "t.yaml:4:13: paths: '/a?q=1': a prefix of the path only: no '?' or '#'");
+	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: [\"/a%zz\"]\n",
+		   "t.yaml:4:13: paths: '/a%zz': '%' must start a percent-encoded byte (%2F)");
+	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: [\"/a/../b\"]\n",
+		   "t.yaml:4:13: paths: '/a/../b': requests with a '.' segment, a backslash or an "
+		   "encoded '%' or '\\' are refused under paths: a prefix cannot hold them");
+	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: []\n",
+		   "t.yaml:4:5: paths: empty (leave paths out for any request)");
+	{
+		char y[512];
+
+		snprintf(y, sizeof(y),
+			 "version: 1\nallow:\n  - host: a.test\n    paths: [/%0129d]\n", 0);
+		expect_err(y, "t.yaml:4:13: paths: '/000000000000000000000000000000000000000...': "
+			      "longer than 128 bytes");
+	}
+	expect_err("version: 1\nallow:\n  - host: a.test\n    paths: [/1, /2, /3, /4, /5, /6, /7, "
+		   "/8, /9]\n",
+		   "t.yaml:4:45: paths: more than 8 prefixes in one entry");
+	expect_err("version: 1\nallow:\n  - ip: 10.0.0.1\n    methods: [GET]\n",
+		   "t.yaml:4:5: allow entry: methods/paths need a host entry (a request is judged "
+		   "by the host it names; an ip/cidr entry trusts every request to its addresses)");
+	expect_err("version: 1\nallow:\n  - {cidr: 10.0.0.0/8, paths: [/a/]}\n",
+		   "t.yaml:3:24: allow entry: methods/paths need a host entry (a request is judged "
+		   "by the host it names; an ip/cidr entry trusts every request to its addresses)");
+	expect_err("version: 1\nblock:\n  - host: a.test\n    methods: [POST]\n",
+		   "t.yaml:4:5: block entry: methods/paths narrow what an allowed host admits; a "
+		   "blocked destination is refused whole");
+	expect_err(
+	    "version: 1\nallow:\n  - host: a.test\n    proto: udp\n    methods: [GET]\n",
+	    "t.yaml:5:5: allow entry: methods/paths judge HTTP over TCP; proto udp has none");
+	expect_err(
+	    "version: 1\ninbound:\n  - ip: 10.0.0.1\n    methods: [GET]\n",
+	    "t.yaml:4:5: inbound entry: methods/paths need a host entry (a request is judged "
+	    "by the host it names; an ip/cidr entry trusts every request to its addresses)");
+}
+
 static void test_on_finding(void **state)
 {
 	char err[512];
@@ -538,6 +674,7 @@ int main(void)
 	    cmocka_unit_test(test_examples),
 	    cmocka_unit_test(test_inbound),
 	    cmocka_unit_test(test_on_finding),
+	    cmocka_unit_test(test_methods_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
