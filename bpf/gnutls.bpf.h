@@ -21,6 +21,7 @@ int BPF_KPROBE(rw_gnutls_send, void *session, const void *data, u64 size)
 	if (!in_scope())
 		return 0;
 	tls_announce((u64)session, TLSL_GNUTLS);
+	secret_scan_tls((u64)session, (u64)data, (s64)size); /* secrets: secretscan.bpf.h */
 	tls_data_lib((u64)session, (u64)data, (s64)size, TLSD_WRITE, TLSL_GNUTLS);
 	return 0;
 }

