@@ -19,6 +19,9 @@ const volatile u32 wake_bytes = 256 * 1024; /* wake the reader past this backlog
 /* bpf_loop (5.17+): the path walk's step is verified once instead of 48
  * times, which is most of the start-up time. Set by the loader. */
 const volatile bool have_bpf_loop = false;
+/* bpf_get_attach_cookie for uprobes (5.15+): without it the loader attaches no probe that
+ * needs one. */
+const volatile bool have_attach_cookie = false;
 /* bpf_get_current_pid_tgid in cgroup/sock programs (6.0+): names the owner of
  * a ping socket at creation. Set by the loader. */
 const volatile bool have_sock_pid = false;

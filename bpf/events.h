@@ -524,6 +524,12 @@ enum tls_lib {
 	TLSL_GNUTLS,	  /* gnutls_record_send/gnutls_record_recv (libgnutls.so.30) */
 	TLSL_MAX,
 };
+/* The TLS write probe's attach cookie (src/kernel/loader.c sets it per function): the library
+ * (enum tls_lib), and whether the size argument is a size_t (SSL_write_ex, gnutls_record_send)
+ * rather than SSL_write's int, whose register's upper half is undefined. Without cookies
+ * (before 5.15) it reads 0: OpenSSL, an int. */
+#define TLSW_LIB    0xff
+#define TLSW_SIZE_T 0x100
 struct ev_tls_data {
 	struct ev_hdr h;
 	u64 ssl;      /* the SSL object: one TLS connection within the process */

@@ -9,22 +9,13 @@
  * (checked with nm -D on apt's https method, libcurl-gnutls and wget). Not gnutls_record_send2
  * as well: gnutls_record_send tail-calls it through the PLT, so a probe on both would see each
  * write twice. gnutls_record_recv does not go through another exported function.
- * Hooks: uprobe/gnutls_record_send, uprobe/gnutls_record_recv, uretprobe/gnutls_record_recv.
+ * Hooks: uprobe/gnutls_record_send (tls.bpf.h's write program), uprobe/gnutls_record_recv,
+ * uretprobe/gnutls_record_recv, uprobe/gnutls_server_name_set, uprobe/gnutls_handshake,
+ * uprobe/gnutls_deinit.
  */
 
-/* gnutls_record_send(session, data, data_size): the plaintext before it is encrypted. */
-SEC("uprobe/gnutls_record_send")
-int BPF_KPROBE(rw_gnutls_send, void *session, const void *data, u64 size)
-{
-	if (http_judge((u64)session, (u64)data, size)) /* methods, paths, Host: httpjudge.bpf.h */
-		return 0;
-	if (!in_scope())
-		return 0;
-	tls_announce((u64)session, TLSL_GNUTLS);
-	secret_scan_tls((u64)session, (u64)data, (s64)size); /* secrets: secretscan.bpf.h */
-	tls_data_lib((u64)session, (u64)data, (s64)size, TLSD_WRITE, TLSL_GNUTLS);
-	return 0;
-}
+/* gnutls_record_send(session, data, data_size) is read by tls.bpf.h's write probe, attached
+ * with the cookie that says GnuTLS (one program for every write function). */
 
 /* gnutls_record_recv(session, data, data_size): the buffer is filled by the time it returns. */
 SEC("uprobe/gnutls_record_recv")

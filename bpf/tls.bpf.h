@@ -124,19 +124,26 @@ static __always_inline void tls_announce(u64 ssl, u32 lib)
 	emit(&ev, sizeof(ev), EV_TLS_DATA);
 }
 
-/* SSL_write(ssl, buf, num) and SSL_write_ex(ssl, buf, num, written): the plaintext before
- * it is encrypted. */
+/* SSL_write(ssl, buf, num), SSL_write_ex(ssl, buf, num, written) and
+ * gnutls_record_send(session, data, size): the plaintext before it is encrypted. One program
+ * for them all, told apart by the attach cookie (events.h TLSW_*): the request judge is the
+ * largest part of the verifier's work, paid once. */
 SEC("uprobe/SSL_write")
-int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, s64 num)
+int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, u64 num)
 {
-	if (http_judge((u64)ssl, (u64)buf, (u64)num)) /* methods, paths, Host: httpjudge.bpf.h */
+	u64 ck = have_attach_cookie ? bpf_get_attach_cookie(ctx) : 0;
+	u32 lib = (u32)(ck & TLSW_LIB);
+	s64 len = (ck & TLSW_SIZE_T) ? (s64)num : (s64)(s32)num;
+
+	if (lib >= TLSL_MAX)
+		return 0;
+	if (http_judge((u64)ssl, (u64)buf, (u64)len)) /* methods, paths, Host: httpjudge.bpf.h */
 		return 0;
 	if (!in_scope())
 		return 0;
-	tls_announce((u64)ssl, TLSL_OPENSSL);
-	/* SSL_write's num is an int */
-	secret_scan_tls((u64)ssl, (u64)buf, (s64)(s32)num);
-	tls_data((u64)ssl, (u64)buf, (s64)(s32)num, TLSD_WRITE);
+	tls_announce((u64)ssl, lib);
+	secret_scan_tls((u64)ssl, (u64)buf, len); /* secrets: secretscan.bpf.h */
+	tls_data_lib((u64)ssl, (u64)buf, len, TLSD_WRITE, lib);
 	return 0;
 }
 

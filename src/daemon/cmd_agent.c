@@ -1115,6 +1115,10 @@ int cmd_agent(int argc, char **argv)
 	if (a.state_dir[0] != '/' || a.pin_root[0] != '/' || a.sock_path[0] != '/')
 		return cli_usage("agent",
 				 "--socket, --state and --pin-root must be absolute paths");
+	/* A daemon outlives the step that started it (`runwarden agent &`): a pipe or lock it
+	 * inherited there must not stay open for the job's whole length. */
+	if (!foreground)
+		close_fds_except(NULL, 0);
 	if (mkdir_p(a.state_dir, 0700)) {
 		rw_err("cannot create %s: %s", a.state_dir, strerror(errno));
 		return 1;

@@ -199,7 +199,7 @@ static const struct hook_def hook_defs[] = {
     /* GnuTLS (gnutls.bpf.h): libgnutls.so.30, apt's https method, git over https (through
      * libcurl-gnutls), wget. */
     {"uprobe/gnutls:gnutls_record_send", "HTTP inside TLS: requests (GnuTLS gnutls_record_send)",
-     AT_UPROBE, true, "uprobe/gnutls_record_send"},
+     AT_UPROBE, true, "uprobe/SSL_write"},
     {"uprobe/gnutls:gnutls_record_recv", "HTTP inside TLS: responses (GnuTLS gnutls_record_recv)",
      AT_UPROBE, true, "uprobe/gnutls_record_recv"},
     {"uretprobe/gnutls:gnutls_record_recv",
@@ -452,6 +452,8 @@ static int open_object(struct loader *l, uint32_t ring_bytes, uint32_t lpm, char
 	l->skel->rodata->have_bpf_loop =
 	    !getenv("RUNWARDEN_NO_BPF_LOOP") &&
 	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
+	l->skel->rodata->have_attach_cookie =
+	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, NULL) == 1;
 	l->skel->rodata->have_sock_pid =
 	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK, BPF_FUNC_get_current_pid_tgid,
 				    NULL) == 1;
@@ -701,12 +703,26 @@ static bool is_uprobe(const struct hook_def *d)
 	return d->kind == AT_UPROBE || d->kind == AT_URETPROBE;
 }
 
+static const char *uprobe_func(const struct hook_def *d)
+{
+	return strrchr(d->name, ':') ? strrchr(d->name, ':') + 1 : strchr(d->name, '/') + 1;
+}
+
+/* The attach cookie of a hook on the shared TLS write program (events.h TLSW_*): which
+ * library, and whether the size is a size_t (every write function but SSL_write). */
+static uint64_t hook_cookie(const struct hook_def *d)
+{
+	if (!d->prog || strcmp(d->prog, "uprobe/SSL_write"))
+		return 0;
+	return (strstr(d->name, "/gnutls:") ? TLSL_GNUTLS : TLSL_OPENSSL) |
+	       (strcmp(uprobe_func(d), "SSL_write") ? TLSW_SIZE_T : 0);
+}
+
 /* A uprobe hook on its library (libbpf finds the function in its symbols). */
 static struct bpf_link *attach_uprobe(struct bpf_program *p, const struct hook_def *d)
 {
-	const char *fn =
-	    strrchr(d->name, ':') ? strrchr(d->name, ':') + 1 : strchr(d->name, '/') + 1;
-	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = fn, .retprobe = d->kind == AT_URETPROBE);
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = uprobe_func(d),
+		    .retprobe = d->kind == AT_URETPROBE, .bpf_cookie = hook_cookie(d));
 
 	return bpf_program__attach_uprobe_opts(p, -1, uprobe_file(d), 0, &o);
 }
@@ -716,6 +732,10 @@ static bool ignored_hook(const struct loader *l, const struct hook_def *d,
 {
 	char cat[64], name[96];
 
+	/* A probe that needs its cookie to say it is not OpenSSL's (GnuTLS's write) is left off
+	 * before 5.15: its connections are then marked content_seen:false, not misread. */
+	if ((hook_cookie(d) & TLSW_LIB) && !l->skel->rodata->have_attach_cookie)
+		return true;
 	return !bpf_program__autoload(loaded_prog(l, p)) ||
 	       (is_tp(d, cat, name) && !tracepoint_exists(cat, name)) ||
 	       (is_uprobe(d) && !uprobe_file(d));

@@ -1865,12 +1865,23 @@ static void tls_unseen(struct collector *c)
 
 /* A request inside TLS waiting for its response. */
 struct tls_pending {
+	struct tls_pending *next;
 	struct ev_hdr h;
 	struct tls_head req;
-	uint32_t lib; /* enum tls_lib */
+	uint32_t lib;  /* enum tls_lib */
+	uint32_t wlen; /* the length of the write it began */
+};
+/* The requests waiting on one connection, oldest first: HTTP/1.1 answers in order, and a client
+ * may send the next requests before the first answer comes (apt pipelines them). */
+struct tls_queue {
+	struct tls_pending *head, *tail;
+	unsigned n;
 };
 /* Requests waiting at once, all processes together; past it a request is logged unpaired. */
 #define TLS_PENDING_MAX 4096
+/* Requests waiting on one connection; past it the oldest is logged unpaired (a response head
+ * the probes missed would otherwise leave its request waiting for ever). apt pipelines 10. */
+#define TLS_QUEUE_MAX 32
 
 /* The request target, secrets in it (a token in the query) replaced as in argv. */
 static void render_path(struct collector *c, struct strbuf *sb, const char *path)
@@ -1952,11 +1963,163 @@ out:
 	note_activity(c, h, p, "made an HTTP request inside TLS");
 }
 
+/* The oldest request waiting on a connection, taken off its queue (the caller frees it); NULL
+ * when none waits. */
+static struct tls_pending *tls_pending_pop(struct collector *c, const char *key)
+{
+	struct strmap_entry *ent = strmap_get(&c->tls_pending, key);
+	struct tls_queue *qu = ent ? ent->val : NULL;
+	struct tls_pending *q;
+
+	if (!qu || !qu->head)
+		return NULL;
+	q = qu->head;
+	qu->head = q->next;
+	qu->n--;
+	c->tls_waiting--;
+	if (!qu->head)
+		free(strmap_del(&c->tls_pending, key));
+	return q;
+}
+
+/* A write the library asked for again: OpenSSL (SSL_ERROR_WANT_WRITE/READ, as before the
+ * handshake is done) and GnuTLS (GNUTLS_E_AGAIN) take the same arguments again until the
+ * data is sent, and the probe sees every call. The same request as the last one waiting, at
+ * the start of a write of the same length, is that. (Two identical requests pipelined in
+ * separate writes look the same: the second response is then logged without its request.) */
+static bool tls_write_again(const struct tls_queue *qu, const struct ev_tls_data *e,
+			    const struct tls_head *req)
+{
+	const struct tls_pending *t = qu ? qu->tail : NULL;
+
+	return t && qu->head && t->wlen == e->len && !strcmp(t->req.method, req->method) &&
+	       !strcmp(t->req.path, req->path) && !strcmp(t->req.authority, req->authority);
+}
+
+static void tls_pending_push(struct collector *c, const char *key, const struct ev_tls_data *e,
+			     const struct tls_head *req, bool at_start)
+{
+	struct strmap_entry *ent = strmap_get(&c->tls_pending, key);
+	struct tls_queue *qu;
+	struct tls_pending *q;
+
+	if (at_start && ent && tls_write_again(ent->val, e, req))
+		return;
+	if (c->tls_waiting >= TLS_PENDING_MAX) {
+		c->tls_pending_overflow++;
+		write_http(c, &e->h, req, NULL, 0, e->lib);
+		return;
+	}
+	ent = strmap_put(&c->tls_pending, key, NULL);
+	if (!ent->val)
+		ent->val = xcalloc(1, sizeof(struct tls_queue));
+	qu = ent->val;
+	if (qu->n >= TLS_QUEUE_MAX) {
+		q = tls_pending_pop(c, key);
+		write_http(c, &q->h, &q->req, NULL, 0, q->lib);
+		free(q);
+		ent = strmap_put(&c->tls_pending, key, NULL);
+		if (!ent->val)
+			ent->val = xcalloc(1, sizeof(struct tls_queue));
+		qu = ent->val;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->h = e->h;
+	q->req = *req;
+	q->lib = e->lib;
+	q->wlen = e->len;
+	if (qu->head)
+		qu->tail->next = q;
+	else
+		qu->head = q;
+	qu->tail = q;
+	qu->n++;
+	c->tls_waiting++;
+}
+
+/* Empties the table of waiting requests without logging them. */
+static void tls_pending_free(struct collector *c)
+{
+	strmap_for_each(ent, &c->tls_pending)
+	{
+		struct tls_queue *qu = ent->val;
+
+		for (struct tls_pending *q = qu->head, *next; q; q = next) {
+			next = q->next;
+			free(q);
+		}
+	}
+	strmap_clear(&c->tls_pending, free);
+	c->tls_waiting = 0;
+}
+
+/* Logs every request still waiting, unpaired (the end of the run), and empties the table. */
+static void tls_pending_flush(struct collector *c)
+{
+	strmap_for_each(ent, &c->tls_pending)
+	{
+		const struct tls_queue *qu = ent->val;
+
+		for (const struct tls_pending *q = qu->head; q; q = q->next)
+			write_http(c, &q->h, &q->req, NULL, 0, q->lib);
+	}
+	tls_pending_free(c);
+}
+
+/* The head at data[off] of one write or read, if there is one: its length, the body its
+ * Content-Length declares included, so that the next head, if the same call carried it
+ * (pipelined requests written at once, responses read at once), begins there; 0 when there is
+ * no head at off. A head whose end or body goes past what the kernel copied ends the buffer. */
+static size_t tls_head_at(const struct ev_tls_data *e, size_t off, struct tls_head *h)
+{
+	size_t n = e->data_len < TLS_HEAD ? e->data_len : TLS_HEAD, next;
+	struct ev_tls_data part;
+	const uint8_t *end;
+
+	if (off >= n)
+		return 0;
+	/* the head alone: what follows it in the copy is not part of it */
+	end = memmem(e->data + off, n - off, "\r\n\r\n", 4);
+	part.dir = e->dir;
+	part.data_len = (uint32_t)(end ? (size_t)(end + 4 - e->data) - off : n - off);
+	memcpy(part.data, e->data + off, part.data_len);
+	if (!tls_head_parse(&part, h))
+		return 0;
+	/* No end in the copy, HTTP/2 frames after the preface, or a body of unknown length (a
+	 * response without Content-Length, a chunked request): nothing after it is a head we can
+	 * find. A request without Content-Length has no body unless chunked, whose first line is
+	 * no request line: the next parse rejects it. */
+	if (!end || h->h2 || (!h->request && h->length < 0) || h->length >= (int64_t)n)
+		return n - off;
+	next = (size_t)(end + 4 - e->data) + (h->length > 0 ? (size_t)h->length : 0);
+	return next < n ? next - off : n - off;
+}
+
+static void on_tls_head(struct collector *c, const struct ev_tls_data *e, const char *key,
+			const struct tls_head *head, bool at_start)
+{
+	struct tls_pending *q;
+
+	if (!head->request) {
+		if (head->status < 200)
+			return; /* an interim response (100 Continue): the final one follows */
+		q = tls_pending_pop(c, key);
+		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, head, (int64_t)e->h.ts,
+			   e->lib);
+		free(q);
+		return;
+	}
+	if (head->h2) {
+		write_http(c, &e->h, head, NULL, 0, e->lib);
+		return;
+	}
+	tls_pending_push(c, key, e, head, at_start);
+}
+
 static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 {
+	size_t n = e->data_len < TLS_HEAD ? e->data_len : TLS_HEAD;
 	struct tls_head head;
-	struct tls_pending *q;
-	struct strmap_entry *ent;
 	char key[48];
 
 	if (!e->data_len) { /* a TLS connection's first write passed through the probes */
@@ -1965,37 +2128,13 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 			strmap_put(&c->tls_pids, key, NULL);
 		return;
 	}
-	if (!tls_head_parse(e, &head))
-		return;
 	snprintf(key, sizeof(key), "%u:%llx", e->h.pid, (unsigned long long)e->ssl);
-	if (!head.request) {
-		if (head.status < 200)
-			return; /* an interim response (100 Continue): the final one follows */
-		q = strmap_del(&c->tls_pending, key);
-		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, &head, (int64_t)e->h.ts,
-			   e->lib);
-		free(q);
-		return;
+	for (size_t off = 0, used; off < n; off += used) {
+		used = tls_head_at(e, off, &head);
+		if (!used)
+			break;
+		on_tls_head(c, e, key, &head, off == 0);
 	}
-	if (head.h2) {
-		write_http(c, &e->h, &head, NULL, 0, e->lib);
-		return;
-	}
-	q = strmap_del(&c->tls_pending, key);
-	if (q) /* the last request on this connection got no response head we saw */
-		write_http(c, &q->h, &q->req, NULL, 0, q->lib);
-	free(q);
-	if (c->tls_pending.count >= TLS_PENDING_MAX) {
-		c->tls_pending_overflow++;
-		write_http(c, &e->h, &head, NULL, 0, e->lib);
-		return;
-	}
-	q = xmalloc(sizeof(*q));
-	q->h = e->h;
-	q->req = head;
-	q->lib = e->lib;
-	ent = strmap_put(&c->tls_pending, key, NULL);
-	ent->val = q;
 }
 
 /* A request inside TLS the policy does not allow (bpf/httpjudge.bpf.h, from SSL_write's
@@ -2437,13 +2576,7 @@ void collector_finish(struct collector *c)
 	}
 	strmap_clear(&c->dns_pending, free);
 	c->dns_pending_bytes = 0;
-	strmap_for_each(e, &c->tls_pending)
-	{
-		const struct tls_pending *q = e->val;
-
-		write_http(c, &q->h, &q->req, NULL, 0, q->lib);
-	}
-	strmap_clear(&c->tls_pending, free);
+	tls_pending_flush(c);
 	tls_unseen(c);
 }
 
@@ -2454,7 +2587,7 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->hosts, free);
 	strmap_clear(&c->redirected, free);
 	strmap_clear(&c->gate_clients, free);
-	strmap_clear(&c->tls_pending, free);
+	tls_pending_free(c);
 	strmap_clear(&c->tls_pids, free);
 	free(c->tls_conns);
 	free(c->dns_scratch);

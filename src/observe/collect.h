@@ -80,8 +80,9 @@ struct collector {
 	struct findings findings;
 	struct redactor redact;
 	uint64_t last_seq; /* seq of the line just written, 0 if it failed */
-	/* HTTP inside TLS: "pid:ssl" -> the request waiting for its response (tlshttp.h). */
+	/* HTTP inside TLS: "pid:ssl" -> the requests waiting for their responses (tlshttp.h). */
 	struct strmap tls_pending;
+	size_t tls_waiting;	       /* requests in it, all connections */
 	uint64_t tls_pending_overflow; /* requests logged at once, unpaired, past the cap */
 	/* Processes whose TLS went through the OpenSSL probes ("pid"), and the TLS connections
 	 * (conn_name) to check against them at the end: content not seen is said. */

@@ -7,6 +7,8 @@ Loopback only: dnsmasq on 127.0.53.1, TCP servers on 127.0.40.x.
 """
 import json
 import os
+import struct
+import select
 import shutil
 import signal
 import socket
@@ -231,6 +233,44 @@ dns:
         self.assertFalse(w.cgroup().split("/")[-1].startswith("runwarden-"), w.cgroup())
 
     # ------------------------------------------------------------ tests
+
+    def test_daemon_keeps_none_of_the_callers_descriptors(self):
+        """`runwarden agent &` in a CI step: the daemon lives for the whole job, so a pipe the
+        step passed it (its output on fd 3) must reach EOF when the starting process exits."""
+        rd, wr = os.pipe()
+        d = os.path.join(self.tmp, "daemon")
+        os.makedirs(d)
+        sock = os.path.join(d, "agent.sock")
+        pins = f"/sys/fs/bpf/rw-e2e-{uuid.uuid4().hex[:12]}"
+        p = subprocess.run([RW, "agent", "--socket", sock, "--state", os.path.join(d, "state"),
+                            "--pin-root", pins], pass_fds=(wr,), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=60)
+        os.close(wr)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        def daemon_pid():  # the socket was made before the fork: find the daemon by its argv
+            for e in os.listdir("/proc"):
+                try:
+                    with open(f"/proc/{e}/cmdline", "rb") as f:
+                        argv = f.read().split(b"\0")
+                except OSError:
+                    continue
+                if b"agent" in argv and sock.encode() in argv:
+                    return int(e)
+            return None
+        pid = daemon_pid()
+        self.assertIsNotNone(pid, "no daemon running")
+        def stop():
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not os.path.exists(f"/proc/{pid}"):
+                    break
+                time.sleep(0.05)
+            shutil.rmtree(pins, ignore_errors=True)
+        self.addCleanup(stop)
+        ready, _, _ = select.select([rd], [], [], 10)
+        self.assertTrue(ready, "the daemon still holds the caller's pipe")
+        self.assertEqual(os.read(rd, 1), b"")
+        os.close(rd)
 
     def test_lifecycle_two_jobs_back_to_back(self):
         ref = self.rw(["/bin/true"], out=os.path.join(self.tmp, "ref"))  # `run`'s file set

@@ -24,18 +24,21 @@ from test_tls import make_ca
 
 DNS = "127.0.78.53"
 APT, GIT = "127.0.78.1", "127.0.78.2"
-PKG, VER = "rwtest-gnutls", "1.0"
+PKGS, VER = ("rwtest-gnutls-a", "rwtest-gnutls-b", "rwtest-gnutls-c"), "1.0"
 
 
-def build_deb(root):
-    """A real (empty) Debian package, with dpkg-deb: its file name."""
+def build_deb(root, pkg, size):
+    """A real Debian package of about `size` bytes, with dpkg-deb: its file name."""
     src = os.path.join(root, "src")
     os.makedirs(os.path.join(src, "DEBIAN"))
+    os.makedirs(os.path.join(src, "usr", "share", pkg))
     with open(os.path.join(src, "DEBIAN", "control"), "w") as f:
-        f.write(f"Package: {PKG}\nVersion: {VER}\nArchitecture: all\n"
+        f.write(f"Package: {pkg}\nVersion: {VER}\nArchitecture: all\n"
                 "Maintainer: runwarden tests <tests@runwarden.test>\n"
                 "Description: runwarden test package\n")
-    deb = f"{PKG}_{VER}_all.deb"
+    with open(os.path.join(src, "usr", "share", pkg, "data"), "wb") as f:
+        f.write(os.urandom(size))  # does not compress: the size holds
+    deb = f"{pkg}_{VER}_all.deb"
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", src,
                     os.path.join(root, deb)], check=True, capture_output=True)
     shutil.rmtree(src)
@@ -43,25 +46,29 @@ def build_deb(root):
 
 
 def build_flat_repo(root):
-    """A flat apt repository (`deb [trusted=yes] URL ./`): one package, its Packages index and
-    a Release file that names the index by hash (unsigned: trusted=yes)."""
+    """A flat apt repository (`deb [trusted=yes] URL ./`): three packages of different sizes,
+    their Packages index and a Release file that names the index by hash (unsigned:
+    trusted=yes). Returns the packages' file names."""
     os.makedirs(root)
-    deb = build_deb(root)
-    with open(os.path.join(root, deb), "rb") as f:
-        data = f.read()
-    with open(os.path.join(root, "Packages"), "w") as f:
-        f.write(f"Package: {PKG}\nVersion: {VER}\nArchitecture: all\n"
-                "Maintainer: runwarden tests <tests@runwarden.test>\n"
-                f"Filename: ./{deb}\nSize: {len(data)}\n"
-                f"SHA256: {hashlib.sha256(data).hexdigest()}\n"
-                "Description: runwarden test package\n\n")
+    debs = []
+    with open(os.path.join(root, "Packages"), "w") as idx:
+        for i, pkg in enumerate(PKGS):
+            deb = build_deb(root, pkg, 1000 + 50000 * i)
+            with open(os.path.join(root, deb), "rb") as f:
+                data = f.read()
+            idx.write(f"Package: {pkg}\nVersion: {VER}\nArchitecture: all\n"
+                      "Maintainer: runwarden tests <tests@runwarden.test>\n"
+                      f"Filename: ./{deb}\nSize: {len(data)}\n"
+                      f"SHA256: {hashlib.sha256(data).hexdigest()}\n"
+                      "Description: runwarden test package\n\n")
+            debs.append(deb)
     with open(os.path.join(root, "Packages"), "rb") as f:
         idx = f.read()
     with open(os.path.join(root, "Release"), "w") as f:
         f.write("Origin: runwarden-tests\nLabel: runwarden-tests\nSuite: test\n"
                 f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S UTC', time.gmtime())}\n"
                 f"SHA256:\n {hashlib.sha256(idx).hexdigest()} {len(idx)} Packages\n")
-    return deb
+    return debs
 
 
 def git_repo(root):
@@ -104,7 +111,7 @@ class GnuTls(RwTestCase):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(crt, key)
         ctx.set_alpn_protocols(["http/1.1"])
-        cls.deb = build_flat_repo(os.path.join(cls.root, "repo"))
+        cls.debs = build_flat_repo(os.path.join(cls.root, "repo"))
         cls.apt = LoopbackHttp(APT, os.path.join(cls.root, "repo"), tls=ctx)
         git_repo(os.path.join(cls.root, "git"))
         cls.git = LoopbackHttp(GIT, os.path.join(cls.root, "git"), git=True, tls=ctx)
@@ -162,31 +169,36 @@ class GnuTls(RwTestCase):
 
     def test_apt_update_and_download_over_https(self):
         """apt-get update and apt-get download from a loopback https repository: apt's https
-        method (GnuTLS) makes every request, each one an `http` line with library gnutls."""
+        method (GnuTLS) makes every request, each one an `http` line with library gnutls. The
+        three packages are fetched on one connection, pipelined (apt sends the next requests
+        before the first response): each line still pairs a request with its own response (the
+        packages differ in size)."""
         work = os.path.join(self.tmp, "work")
         os.makedirs(work)
         os.chmod(work, 0o777)  # apt's method writes the download as _apt
         opts = self.apt_opts()
         run = self.job(f"apt-get -q {opts} update && cd {work} && "
-                       f"apt-get -q {opts} download {PKG}")
+                       f"apt-get -q {opts} download {' '.join(PKGS)}")
         self.assertEqual(run.rc, 0, run.stderr + run.stdout)
-        self.assertTrue(os.path.exists(os.path.join(work, self.deb)), run.stdout)
+        for deb in self.debs:
+            self.assertTrue(os.path.exists(os.path.join(work, deb)), run.stdout)
         lines = self.http(run)
         seen = [(e["method"], e["path"]) for e in lines]
         served = [p for p in self.apt.requests]
         self.assertTrue(served, "the server got no request")
         # every request the server answered is a line, in order, and nothing else is
         self.assertEqual(seen, [("GET", p) for p in served], lines)
-        self.assertIn(("GET", f"/./{self.deb}"), seen)
         self.assertIn(("GET", "/./Packages"), seen)
         for e in lines:
             self.assertEqual((e["library"], e["authority"], e["protocol"], e["decoded"]),
                              ("gnutls", "apt.test", "http/1.1", True), e)
             self.assertEqual(e["argv"][0], "/usr/lib/apt/methods/https", e)
             self.assertIn(e["status"], (200, 404), e)
-        deb = [e for e in lines if e["path"] == f"/./{self.deb}"][0]
-        self.assertEqual((deb["status"], deb["response_body_bytes"]),
-                         (200, os.path.getsize(os.path.join(self.root, "repo", self.deb))))
+        for deb in self.debs:
+            got = [(e["status"], e["response_body_bytes"]) for e in lines
+                   if e["path"] == f"/./{deb}"]
+            size = os.path.getsize(os.path.join(self.root, "repo", deb))
+            self.assertEqual(got, [(200, size)], lines)
         self.assertNoneUnseen(run)
 
     # ------------------------------------------------------------ git

@@ -356,7 +356,9 @@ class TlsNames(RwTestCase):
         self.assertEqual((post["method"], post["status"], post["request_body_bytes"]),
                          ("POST", 200, 100))
         self.assertTrue(by_path["/node"]["exe"].endswith("node"), by_path["/node"])
-        self.assertEqual(by_path["/node"]["status"], 200)
+        # node writes its request before the handshake is done and OpenSSL has it call
+        # SSL_write again: one request, one line
+        self.assertEqual([e["status"] for e in lines if e.get("path") == "/node"], [200], lines)
         self.assertFalse([e for e in lines if e.get("content_seen") is False], lines)
 
     @unittest.skipUnless(shutil.which("docker"), "no docker client (a Go program)")
@@ -365,7 +367,7 @@ class TlsNames(RwTestCase):
         passes no probe. The connection's name is still read from the ClientHello, and an
         `http` line says its content was not seen."""
         docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
-        run, _ = self.job(f'DOCKER_CONFIG="$(mktemp -d)" {docker} -H tcp://good.test:8443 '
+        run, _ = self.job(f'DOCKER_CONFIG={self.tmp}/docker {docker} -H tcp://good.test:8443 '
                           '--tlsverify --tlscacert "$CA" version >/dev/null 2>&1; echo DONE')
         self.assertIn("DONE", run.stdout, run.stderr)
         self.assertIn("/_ping", " ".join(self.srv.paths), "the client made no request")

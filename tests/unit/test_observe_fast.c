@@ -469,6 +469,116 @@ static void summary_bounded_in_bytes(void **state)
 	summary_free(&s);
 }
 
+/* One head as the TLS probes send it: a write (request) or a read (response) on SSL object 7. */
+static void send_tls(struct collector *c, uint32_t dir, uint32_t lib, const char *data)
+{
+	static struct ev_tls_data e;
+	size_t n = strlen(data);
+
+	memset(&e, 0, sizeof(e));
+	e.h.kind = EV_TLS_DATA;
+	e.h.pid = e.h.tid = 77;
+	e.h.ts = 1000;
+	e.ssl = 7;
+	e.dir = dir;
+	e.lib = lib;
+	e.len = e.data_len = (uint32_t)n;
+	memcpy(e.data, data, n);
+	collector_handle(c, &e, sizeof(e) - TLS_HEAD + n);
+}
+
+/* The `http` lines of a log, as "METHOD PATH STATUS BODYBYTES LIBRARY" strings. */
+static int http_lines(char *log, char out[][96], int max)
+{
+	int k = 0;
+
+	for (char *line = strtok(log, "\n"); line && k < max; line = strtok(NULL, "\n")) {
+		json_t *j = json_loads(line, 0, NULL), *st, *len;
+
+		assert_non_null(j);
+		if (!strcmp(json_string_value(json_object_get(j, "kind")), "http")) {
+			st = json_object_get(j, "status");
+			len = json_object_get(j, "response_body_bytes");
+			snprintf(out[k++], 96, "%s %s %lld %lld %s",
+				 json_string_value(json_object_get(j, "method")) ?: "-",
+				 json_string_value(json_object_get(j, "path")) ?: "-",
+				 json_is_integer(st) ? (long long)json_integer_value(st) : -1,
+				 json_is_integer(len) ? (long long)json_integer_value(len) : -1,
+				 json_string_value(json_object_get(j, "library")));
+		}
+		json_decref(j);
+	}
+	return k;
+}
+
+/* Pipelined HTTP/1.1 inside TLS (apt sends its next requests in one write before the first
+ * answer): every request in a write is read, and responses pair with requests in order, also
+ * two responses read at once; a request body is skipped, not taken for a request; a write the
+ * library asked for again is one request. */
+static void tls_pipelined_requests_pair_in_order(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/rw-unit-XXXXXX", got[8][96];
+	int fd = mkstemp(path);
+	struct collector c;
+	char *log = malloc(1 << 16);
+	ssize_t n;
+
+	assert_int_equal(collector_init(&c, fd, NULL, NULL), 0);
+	send_tls(&c, TLSD_WRITE, TLSL_GNUTLS,
+		 "GET /a HTTP/1.1\r\nHost: x.test\r\n\r\nGET /b HTTP/1.1\r\nHost: x.test\r\n\r\n"
+		 "POST /c HTTP/1.1\r\nHost: x.test\r\nContent-Length: 18\r\n\r\n"
+		 "GET /no HTTP/1.1\r\n");
+	send_tls(&c, TLSD_READ, TLSL_GNUTLS, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+	send_tls(&c, TLSD_READ, TLSL_GNUTLS,
+		 "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nnoHTTP/1.1 201 Created\r\n"
+		 "Content-Length: 3\r\n\r\nyes");
+	/* a write the library asked for again (before the handshake is done): one request */
+	for (int i = 0; i < 3; i++)
+		send_tls(&c, TLSD_WRITE, TLSL_OPENSSL, "GET /e HTTP/1.1\r\nHost: x.test\r\n\r\n");
+	send_tls(&c, TLSD_READ, TLSL_OPENSSL, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n!");
+	send_tls(&c, TLSD_WRITE, TLSL_OPENSSL, "GET /d HTTP/1.1\r\nHost: x.test\r\n\r\n");
+	collector_finish(&c);
+	assert_int_equal(evlog_close(&c.log, NULL), 0);
+	n = read_file_bounded(path, log, (1 << 16) - 1);
+	unlink(path);
+	assert_true(n > 0);
+	log[n] = 0;
+	n = http_lines(log, got, 8);
+	for (int i = 0; i < n; i++)
+		print_message("%s\n", got[i]);
+	assert_int_equal(n, 5);
+	assert_string_equal(got[0], "GET /a 200 5 gnutls");
+	assert_string_equal(got[1], "GET /b 404 2 gnutls");
+	assert_string_equal(got[2], "POST /c 201 3 gnutls");
+	assert_string_equal(got[3], "GET /e 200 1 openssl");
+	assert_string_equal(got[4], "GET /d -1 -1 openssl"); /* no response: at the end */
+	collector_free(&c);
+	free(log);
+}
+
+/* A connection whose responses are never seen holds at most TLS_QUEUE_MAX requests: the
+ * oldest are logged unpaired as new ones come, so memory stays bounded. */
+static void tls_requests_without_responses_bounded(void **state)
+{
+	(void)state;
+	int fd = open("/dev/null", O_WRONLY);
+	struct collector c;
+	char req[64];
+
+	assert_int_equal(collector_init(&c, fd, NULL, NULL), 0);
+	for (int i = 0; i < 10000; i++) {
+		snprintf(req, sizeof(req), "GET /%d HTTP/1.1\r\nHost: x.test\r\n\r\n", i);
+		send_tls(&c, TLSD_WRITE, TLSL_GNUTLS, req);
+	}
+	assert_true(c.tls_waiting <= 32);
+	assert_int_equal(c.tls_pending.count, 1);
+	collector_finish(&c);
+	assert_int_equal(c.tls_waiting, 0);
+	collector_free(&c);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +593,8 @@ int main(void)
 	    cmocka_unit_test(memory_flat_past_the_bounds),
 	    cmocka_unit_test(redirected_sockets_past_the_bound),
 	    cmocka_unit_test(summary_bounded_in_bytes),
+	    cmocka_unit_test(tls_pipelined_requests_pair_in_order),
+	    cmocka_unit_test(tls_requests_without_responses_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
