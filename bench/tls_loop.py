@@ -11,7 +11,12 @@ of --mb megabytes: the throughput, where every read or write call of a body pass
 only looks at its first 8 bytes).
 
     bench/tls_loop.py [--client python|gnutls] [--work loop|down|up] [--requests 1000]
-                      [--mb 256] [--rounds 5] [--rw build/runwarden]
+                      [--mb 256] [--rounds 5] [--rw build/runwarden] [--capture LEVEL]
+                      [--addr 127.0.77.1]
+
+--capture summary|details|full runs under a policy whose `capture:` is that level (at details
+and full every request's headers, at full its bodies, streamed by the kernel and written; the
+lines are checked to have them); without it, no policy.
 
 Prints the medians bare and under run of the wall time and of the client's CPU time (user +
 system, where the traps land), measured inside the client (start-up and the run's arming left
@@ -69,7 +74,7 @@ def certs(d):
     return crt, key
 
 
-def server(crt, key):
+def server(crt, key, addr):
     block = b"y" * CHUNK
 
     class H(http.server.BaseHTTPRequestHandler):
@@ -104,7 +109,7 @@ def server(crt, key):
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(crt, key)
-    s = http.server.ThreadingHTTPServer((ADDR, PORT), H)
+    s = http.server.ThreadingHTTPServer((addr, PORT), H)
     s.socket = ctx.wrap_socket(s.socket, server_side=True)
     threading.Thread(target=s.serve_forever, daemon=True).start()
     return s
@@ -130,11 +135,13 @@ def main():
     ap.add_argument("--mb", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rw", default=os.path.join(ROOT, "build", "runwarden"))
+    ap.add_argument("--capture", choices=["summary", "details", "full"])
+    ap.add_argument("--addr", default=ADDR, help="loopback address of the server")
     a = ap.parse_args()
     n = a.requests if a.work == "loop" else a.mb << 20
     with tempfile.TemporaryDirectory() as d:
         crt, _ = certs(d)
-        srv = server(crt, os.path.join(d, "k.pem"))
+        srv = server(crt, os.path.join(d, "k.pem"), a.addr)
         if a.client == "gnutls":
             cmd = gnutls_client(d)
         else:
@@ -142,17 +149,25 @@ def main():
             with open(client, "w") as f:
                 f.write(CLIENT)
             cmd = ["/usr/bin/python3", client]
-        cmd += [crt, ADDR, str(PORT), a.work, str(n)]
+        cmd += [crt, a.addr, str(PORT), a.work, str(n)]
+        opts = []
+        if a.capture:
+            pol = os.path.join(d, "policy.yaml")
+            with open(pol, "w") as f:
+                f.write(f"version: 1\nmode: observe\ncapture: {a.capture}\n")
+            opts = ["--policy", pol]
         bare, under = [], []
         for r in range(a.rounds):
             p = subprocess.run(cmd, check=True, capture_output=True, text=True)
             bare.append([float(x) for x in p.stdout.split()])
             out = os.path.join(d, f"out{r}")
-            p = subprocess.run([a.rw, "run", "--out", out, "--no-sign", "--", *cmd],
+            p = subprocess.run([a.rw, "run", "--out", out, "--no-sign", *opts, "--", *cmd],
                                check=True, capture_output=True, text=True)
             under.append([float(x) for x in p.stdout.split()])
             with open(os.path.join(out, "events.ndjson")) as f:
-                lines = sum(1 for l in f if '"kind":"http"' in l and '"decoded":true' in l)
+                mark = (f'"capture":"{a.capture}"' if a.capture in ("details", "full")
+                        else '"decoded":true')
+                lines = sum(1 for l in f if '"kind":"http"' in l and mark in l)
             want = a.requests + 1 if a.work == "loop" else 2
             if lines < want:
                 sys.exit(f"only {lines} http lines for {want} requests")

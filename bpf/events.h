@@ -50,6 +50,7 @@ typedef __s64 s64;
 	X(TLS_DATA, "http")   /* an HTTP head written or read through OpenSSL (uprobes) */         \
 	X(PATH_OP, "path_op") /* unlink, rename, truncate by name of a tracked file's name */      \
 	X(HTTP_VERDICT, "http_verdict") /* a request inside TLS not allowed (SSL_write uprobe) */  \
+	X(TLS_CHUNK, "http_data")	/* plaintext streamed for a capture level or HTTP/2 */     \
 	X(SECRET, "secret_leak")	/* a secret in what a process sends (secretscan.bpf.h) */
 
 enum ev_kind {
@@ -632,6 +633,51 @@ struct fence_config {
 	u32 self_tgid;	 /* runwarden itself: its cgroup moves are not tampering */
 };
 
+/* Plaintext of an SSL object streamed to user space (bpf/tls.bpf.h) in chunks, only as far as
+ * user space asked (map `tls_want`): a capture level's headers and bodies, an HTTP/2
+ * connection's frames. Each call sends at most TLS_CHUNKS_PER_CALL chunks; what the call moved
+ * past them is said by call_len, never silently lost. */
+#define TLS_CHUNK	    4096
+#define TLS_CHUNKS_PER_CALL 16
+/* ev_tls_chunk.flags */
+#define TLSC_HEAD 0x1 /* the call starts a head (its head record came just before) */
+#define TLSC_H2	  0x2 /* the SSL object carries HTTP/2: every byte is streamed */
+#define TLSC_CUT  0x4 /* the call's bytes past this chunk were wanted but are not sent */
+struct ev_tls_chunk {
+	struct ev_hdr h;
+	u64 ssl;
+	u32 dir;      /* enum tls_dir */
+	u32 call_len; /* bytes the call wrote or read */
+	u32 off;      /* of this chunk in the call's buffer */
+	u16 data_len;
+	u16 flags; /* TLSC_* */
+	u8 data[TLS_CHUNK];
+};
+/* Map `tls_want`, key struct tls_want_key: how many more bytes of an SSL object user space
+ * wants. left[] counts down as chunks are sent; a new head in a direction sets its left to
+ * arm[] (the connection's capture level, set by user space). h2: HTTP/2, every byte up to
+ * left. Entries are made by the kernel at a head (from tls_capcfg) and by user space. */
+struct tls_want_key {
+	u64 ssl;
+	u32 tgid;
+	u32 _pad;
+};
+struct tls_want {
+	u32 left[2]; /* [TLSD_WRITE - 1], [TLSD_READ - 1] */
+	u32 arm[2];
+	u32 h2;
+	u32 _pad;
+};
+/* Map `tls_capcfg`, slot 0, set by user space for the job: what a new SSL object gets before
+ * user space has chosen its level (the most any rule of the policy wants; 0: nothing, so a
+ * policy of `summary` alone costs one map lookup per call), and the bytes per direction
+ * streamed from an HTTP/2 connection (0: HTTP/2 not decoded). */
+struct tls_capcfg {
+	u32 arm[2];
+	u32 h2_bytes;
+	u32 _pad;
+};
+#define TLS_WANT_MAX 16384
 /* ---- secrets leaving (bpf/secretscan.bpf.h, src/secrets/) ----
  * The job's own secrets are known to the kernel by an anchor (their first SECRET_ANCHOR bytes,
  * map secret_anchors) and verified by a hash of their first SECRET_VMAX bytes; well-known token

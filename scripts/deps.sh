@@ -3,7 +3,7 @@
 # that are missing, so repeated `make` runs cost nothing. Run as root on Debian 12.
 set -euo pipefail
 
-build_pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
+build_pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libnghttp2-dev
             libjansson-dev libyaml-dev libssl-dev libcurl4-openssl-dev libgit2-dev
             libsqlite3-dev libpq-dev)
 # The multi-pattern matcher for secrets (src/secrets/): Hyperscan where Debian builds it (amd64
@@ -15,7 +15,7 @@ else
 fi
 demo_pkgs=(dnsmasq-base bind9-dnsutils python3)
 test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftables
-           python3 python3-cryptography libclang-rt-14-dev
+           python3 python3-cryptography libclang-rt-14-dev nghttp2-server
            chromium debhelper dpkg-dev nodejs cppcheck clang-format man-db
            sudo npm python3-pip python3-yaml busybox-static git wget curl postgresql
            docker.io containerd runc docker-compose podman)

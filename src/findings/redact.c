@@ -472,6 +472,12 @@ static size_t redact_arg(const struct redactor *r, const char *prev, size_t plen
 	return redact_one(r, s, n, pos == 1, out, tags);
 }
 
+size_t redact_text(const struct redactor *r, const char *s, size_t n, bool whole,
+		   struct strbuf *out)
+{
+	return redact_one(r, s, n, whole, out, NULL);
+}
+
 size_t redact_argv_json(const struct redactor *r, const char *data, size_t len, struct strbuf *json,
 			struct strbuf *tags)
 {

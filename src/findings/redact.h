@@ -49,6 +49,10 @@ void redact_tag(const struct redactor *r, const void *secret, size_t n, char out
  */
 size_t redact_argv_json(const struct redactor *r, const char *data, size_t len, struct strbuf *json,
 			struct strbuf *tags);
+/* Free text (a header value, a body): token-looking spans replaced, raw bytes appended to out.
+ * whole: the value is a secret as a whole (an Authorization header). Returns spans replaced. */
+size_t redact_text(const struct redactor *r, const char *s, size_t n, bool whole,
+		   struct strbuf *out);
 /* One argument vector of C strings, each redacted into out[i] (malloc'd, caller frees). */
 size_t redact_argv_strings(const struct redactor *r, char *const *argv, char **out);
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "job/inbound.h"
+#include "job/jobcapture.h"
 #include "ci/detect.h"
 #include "common/jsonw.h"
 #include "common/util.h"
@@ -512,6 +513,10 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	j->col.judge_question = job_judge_question;
 	j->col.block_address = job_block_address;
 	j->col.judge_ctx = j;
+	if (job_capture_arm(&j->col.cap, &j->enf, &j->ld, err, sizeof(err))) {
+		rw_err("capture: %s", err);
+		goto out;
+	}
 	j->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (j->epfd < 0 || add_epoll(j->epfd, ring_buffer__epoll_fd(j->rb)) ||
 	    add_epoll(j->epfd, enforce_gate_fd(&j->enf))) {
@@ -831,7 +836,7 @@ int job_finish(struct job *j, int exit_status)
 	struct run_info *ri = &j->ri;
 	struct collector *col = &j->col;
 	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT, dns = STRBUF_INIT,
-		      secrets = STRBUF_INIT;
+		      capjson = STRBUF_INIT, secrets = STRBUF_INIT;
 	struct strbuf bl = STRBUF_INIT;
 	uint64_t klost[EV_KIND_MAX];
 	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN], **command = NULL;
@@ -878,6 +883,8 @@ int job_finish(struct job *j, int exit_status)
 	collector_dns_drops_json(col, &dns);
 	sb_addch(&dns, '}');
 	ri->dns_json = dns.buf;
+	capture_stats_json(&col->cap, &capjson);
+	ri->capture_json = capjson.buf;
 	secrets_json(&col->secrets, &secrets);
 	ri->secrets_json = secrets.buf;
 	ri->out_dir = j->o.out_dir;
@@ -980,6 +987,7 @@ int job_finish(struct job *j, int exit_status)
 	free(command);
 	free(policy_json);
 	sb_release(&dns);
+	sb_release(&capjson);
 	sb_release(&secrets);
 	sb_release(&sum);
 	sb_release(&lost);

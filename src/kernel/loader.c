@@ -189,6 +189,10 @@ static const struct hook_def hook_defs[] = {
 	     AT_UPROBE, true, "uprobe/SSL_do_handshake"},                                          \
 	    {"uprobe/" pfx "SSL_connect", "HTTP inside TLS: handshakes (OpenSSL SSL_connect)",     \
 	     AT_UPROBE, true, "uprobe/SSL_do_handshake"},                                          \
+	    {"uretprobe/" pfx "SSL_write", "HTTP inside TLS: captured requests (SSL_write)",       \
+	     AT_URETPROBE, true, "uretprobe/SSL_write"},                                           \
+	    {"uretprobe/" pfx "SSL_write_ex", "HTTP inside TLS: captured requests (SSL_write_ex)", \
+	     AT_URETPROBE, true, "uretprobe/SSL_write_ex"},                                        \
 	{                                                                                          \
 		"uprobe/" pfx "SSL_free", "HTTP inside TLS: connections ended (OpenSSL SSL_free)", \
 		    AT_UPROBE, true, "uprobe/SSL_free"                                             \
@@ -313,6 +317,10 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 		return l->skel->maps.names_block;
 	case LM_HTTP_RULES:
 		return l->skel->maps.http_rules;
+	case LM_TLS_WANT:
+		return l->skel->maps.tls_want;
+	case LM_TLS_CAPCFG:
+		return l->skel->maps.tls_capcfg;
 	case LM_SECRET_CFG:
 		return l->skel->maps.secret_cfg_map;
 	case LM_SECRET_PAIRS:

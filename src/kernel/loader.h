@@ -90,6 +90,10 @@ enum loader_map {
 	LM_NAMES_BLOCK,
 	/* `methods:`/`paths:` of allow host entries (enforce.c, bpf/httpjudge.bpf.h) */
 	LM_HTTP_RULES,
+	/* what user space wants streamed of each SSL object, and the job's default
+	 * (bpf/tls.bpf.h, src/observe/capture.c) */
+	LM_TLS_WANT,
+	LM_TLS_CAPCFG,
 	/* the job's secrets and where they may go (src/secrets/) */
 	LM_SECRET_CFG,
 	LM_SECRET_PAIRS,

@@ -54,6 +54,8 @@ struct dns_pending {
 	char qname[]; /* exactly as long as it needs */
 };
 
+static void capture_emit(void *ctx, const struct http_line *l);
+static void capture_emit_ws(void *ctx, const struct ev_hdr *h, const char *members);
 /* The redactor's extra spans: the job's own secret values wherever they are in an argument,
  * whatever their shape (redact.h). */
 struct span_sink {
@@ -109,6 +111,11 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	findings_init(&c->findings, &c->procs);
 	if (redactor_init(&c->redact, NULL))
 		return -1;
+	capture_init(&c->cap);
+	c->cap.redact = &c->redact;
+	c->cap.emit = capture_emit;
+	c->cap.emit_ws = capture_emit_ws;
+	c->cap.ctx = c;
 	secrets_init(&c->secrets, &c->redact, NULL);
 	c->redact.extra = redact_known_secrets;
 	c->redact.extra_ctx = &c->secrets;
@@ -1863,13 +1870,17 @@ static void tls_unseen(struct collector *c)
 	}
 }
 
-/* A request inside TLS waiting for its response. */
+/* A request inside TLS waiting for its response (and, above summary, its parts). */
 struct tls_pending {
 	struct tls_pending *next;
 	struct ev_hdr h;
 	struct tls_head req;
-	uint32_t lib;  /* enum tls_lib */
-	uint32_t wlen; /* the length of the write it began */
+	uint64_t ssl;	/* the SSL object: names its capture state (capture.c) */
+	uint32_t lib;	/* enum tls_lib */
+	uint32_t wlen;	/* the length of the write it began */
+	bool have_resp; /* above summary: its response head, waiting for the level's parts */
+	struct tls_head resp;
+	int64_t resp_ts;
 };
 /* The requests waiting on one connection, oldest first: HTTP/1.1 answers in order, and a client
  * may send the next requests before the first answer comes (apt pipelines them). */
@@ -1906,61 +1917,132 @@ static const char *tls_lib_name(uint32_t lib)
 	return lib < TLSL_MAX && names[lib] ? names[lib] : "unknown";
 }
 
-/* One `http` line: the request (NULL when its head was not seen), the response (NULL when none
- * came), the process that sent the request (else the one that read the response), the library
- * whose probes saw them. */
-static void write_http(struct collector *c, const struct ev_hdr *h, const struct tls_head *req,
-		       const struct tls_head *resp, int64_t resp_ts, uint32_t lib)
+/* One `http` line (tlshttp.h): a transaction through a TLS library, HTTP/1.x or one HTTP/2
+ * stream. */
+static void write_http_line(struct collector *c, const struct http_line *l)
 {
 	struct strbuf *sb = &c->body;
 	struct proc *p;
 
 	sb_reset(sb);
-	p = render_head(c, h, "http", sb);
+	p = render_head(c, l->h, "http", sb);
 	sb_addstr(sb, ",\"argv\":");
 	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
 	sb_addstr(sb, ",\"tls\":true,\"library\":\"");
-	sb_addstr(sb, tls_lib_name(lib));
+	sb_addstr(sb, tls_lib_name(l->lib));
 	sb_addstr(sb, "\",\"protocol\":");
-	if (req && req->h2) {
-		/* HTTP/2 frames are not decoded: the connection is marked, not described */
-		sb_addstr(sb, "\"h2\",\"decoded\":false");
+	sb_addstr(sb, l->h2 ? "\"h2\"" : "\"http/1.1\"");
+	if (l->undecoded) {
+		/* HTTP/2 whose frames could not be followed from here on: said, never guessed */
+		sb_addstr(sb, ",\"decoded\":false,\"undecoded_reason\":");
+		json_cstr(sb, l->undecoded);
 		goto out;
 	}
-	sb_addstr(sb, "\"http/1.1\",\"decoded\":true,\"method\":");
-	json_cstr(sb, req ? req->method : NULL);
+	sb_addstr(sb, ",\"decoded\":true,\"method\":");
+	json_cstr(sb, l->method);
 	sb_addstr(sb, ",\"authority\":");
-	json_cstr(sb, req && req->authority[0] ? req->authority : NULL);
+	json_cstr(sb, l->authority && l->authority[0] ? l->authority : NULL);
 	sb_addstr(sb, ",\"path\":");
-	if (req)
-		render_path(c, sb, req->path);
+	if (l->path)
+		render_path(c, sb, l->path);
 	else
 		sb_addstr(sb, "null");
-	if (req && req->path_cut)
+	if (l->path_cut)
 		sb_addstr(sb, ",\"path_cut\":true");
+	if (l->h2)
+		sb_addf(sb, ",\"stream\":%u", l->stream);
 	sb_addstr(sb, ",\"status\":");
-	if (resp)
-		sb_addi(sb, resp->status);
+	if (l->status)
+		sb_addi(sb, l->status);
 	else
 		sb_addstr(sb, "null");
 	sb_addstr(sb, ",\"request_body_bytes\":");
-	if (req && req->length >= 0)
-		sb_addi(sb, req->length);
+	if (l->req_bytes >= 0)
+		sb_addi(sb, l->req_bytes);
 	else
 		sb_addstr(sb, "null");
 	sb_addstr(sb, ",\"response_body_bytes\":");
-	if (resp && resp->length >= 0)
-		sb_addi(sb, resp->length);
+	if (l->resp_bytes >= 0)
+		sb_addi(sb, l->resp_bytes);
 	else
 		sb_addstr(sb, "null");
 	sb_addstr(sb, ",\"duration_ms\":");
-	if (req && resp && resp_ts >= (int64_t)h->ts)
-		sb_addf(sb, "%.3f", (double)(resp_ts - (int64_t)h->ts) / 1e6);
+	if (l->duration_ns >= 0)
+		sb_addf(sb, "%.3f", (double)l->duration_ns / 1e6);
 	else
 		sb_addstr(sb, "null");
+	if (l->level) {
+		sb_addstr(sb, ",\"capture\":");
+		json_cstr(sb, l->level);
+	}
+	if (l->extra)
+		sb_addstr(sb, l->extra);
 out:
 	write_line(c, EV_TLS_DATA);
-	note_activity(c, h, p, "made an HTTP request inside TLS");
+	note_activity(c, l->h, p, "made an HTTP request inside TLS");
+}
+
+static void capture_emit(void *ctx, const struct http_line *l)
+{
+	write_http_line(ctx, l);
+}
+
+/* One WebSocket frame at `full` (capture.c renders its members). */
+static void capture_emit_ws(void *ctx, const struct ev_hdr *h, const char *members)
+{
+	struct collector *c = ctx;
+	struct strbuf *sb = &c->body;
+	struct proc *p;
+
+	sb_reset(sb);
+	p = render_head(c, h, "websocket", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addstr(sb, members);
+	write_line(c, EV_TLS_CHUNK);
+}
+
+/* One `http` line from heads: the request (NULL when its head was not seen), the response (NULL
+ * when none came), the process that sent the request (else the one that read the response);
+ * ssl names the transaction's capture state (capture.c), whose members it takes. */
+static void write_http(struct collector *c, const struct ev_hdr *h, const struct tls_head *req,
+		       const struct tls_head *resp, int64_t resp_ts, uint64_t ssl, uint32_t lib)
+{
+	struct strbuf extra = STRBUF_INIT;
+	enum capture_level level = CAPTURE_SUMMARY;
+	struct http_line l = {
+	    .h = h,
+	    .lib = lib,
+	    .req_bytes = req && req->length >= 0 ? req->length : -1,
+	    .resp_bytes = resp && resp->length >= 0 ? resp->length : -1,
+	    .duration_ns = req && resp && resp_ts >= (int64_t)h->ts ? resp_ts - (int64_t)h->ts : -1,
+	};
+
+	if (req && req->h2) {
+		/* HTTP/2 the decoder does not follow (capture.c): the connection is marked */
+		l.h2 = true;
+		l.undecoded = "HTTP/2 frames not streamed (too many connections, or h2 off)";
+		write_http_line(c, &l);
+		return;
+	}
+	if (req) {
+		l.method = req->method;
+		l.authority = req->authority;
+		l.path = req->path;
+		l.path_cut = req->path_cut;
+	}
+	if (resp)
+		l.status = resp->status;
+	if (req && resp && resp->status == 101 && req->websocket) {
+		sb_addstr(&extra, ",\"websocket\":true");
+		c->cap.st.ws_upgrades++;
+	}
+	if (req)
+		level = capture_h1_render(&c->cap, h->pid, ssl, &extra);
+	l.level = level > CAPTURE_SUMMARY ? capture_level_name(level) : NULL;
+	l.extra = extra.buf;
+	write_http_line(c, &l);
+	sb_release(&extra);
 }
 
 /* The oldest request waiting on a connection, taken off its queue (the caller frees it); NULL
@@ -1996,6 +2078,13 @@ static bool tls_write_again(const struct tls_queue *qu, const struct ev_tls_data
 	       !strcmp(t->req.path, req->path) && !strcmp(t->req.authority, req->authority);
 }
 
+/* Writes a request taken off its queue, with its response when one came, and frees it. */
+static void tls_pending_write(struct collector *c, struct tls_pending *q)
+{
+	write_http(c, &q->h, &q->req, q->have_resp ? &q->resp : NULL, q->resp_ts, q->ssl, q->lib);
+	free(q);
+}
+
 static void tls_pending_push(struct collector *c, const char *key, const struct ev_tls_data *e,
 			     const struct tls_head *req, bool at_start)
 {
@@ -2005,9 +2094,21 @@ static void tls_pending_push(struct collector *c, const char *key, const struct 
 
 	if (at_start && ent && tls_write_again(ent->val, e, req))
 		return;
+	/* A captured connection has one transaction's parts in flight (capture.c): a new request
+	 * ends the ones before it, answered or not. */
+	while (ent && capture_captures(&c->cap, e->h.pid, e->ssl) &&
+	       (q = tls_pending_pop(c, key))) {
+		tls_pending_write(c, q);
+		ent = strmap_get(&c->tls_pending, key);
+	}
+	/* GnuTLS's probes send heads only: its transactions are at summary */
+	capture_h1_request(&c->cap, e,
+			   e->lib == TLSL_OPENSSL ? capture_level_of(&c->cap, req->authority)
+						  : CAPTURE_SUMMARY,
+			   req->method);
 	if (c->tls_waiting >= TLS_PENDING_MAX) {
 		c->tls_pending_overflow++;
-		write_http(c, &e->h, req, NULL, 0, e->lib);
+		write_http(c, &e->h, req, NULL, 0, e->ssl, e->lib);
 		return;
 	}
 	ent = strmap_put(&c->tls_pending, key, NULL);
@@ -2015,9 +2116,7 @@ static void tls_pending_push(struct collector *c, const char *key, const struct 
 		ent->val = xcalloc(1, sizeof(struct tls_queue));
 	qu = ent->val;
 	if (qu->n >= TLS_QUEUE_MAX) {
-		q = tls_pending_pop(c, key);
-		write_http(c, &q->h, &q->req, NULL, 0, q->lib);
-		free(q);
+		tls_pending_write(c, tls_pending_pop(c, key));
 		ent = strmap_put(&c->tls_pending, key, NULL);
 		if (!ent->val)
 			ent->val = xcalloc(1, sizeof(struct tls_queue));
@@ -2026,6 +2125,7 @@ static void tls_pending_push(struct collector *c, const char *key, const struct 
 	q = xcalloc(1, sizeof(*q));
 	q->h = e->h;
 	q->req = *req;
+	q->ssl = e->ssl;
 	q->lib = e->lib;
 	q->wlen = e->len;
 	if (qu->head)
@@ -2061,7 +2161,8 @@ static void tls_pending_flush(struct collector *c)
 		const struct tls_queue *qu = ent->val;
 
 		for (const struct tls_pending *q = qu->head; q; q = q->next)
-			write_http(c, &q->h, &q->req, NULL, 0, q->lib);
+			write_http(c, &q->h, &q->req, q->have_resp ? &q->resp : NULL, q->resp_ts,
+				   q->ssl, q->lib);
 	}
 	tls_pending_free(c);
 }
@@ -2095,22 +2196,44 @@ static size_t tls_head_at(const struct ev_tls_data *e, size_t off, struct tls_he
 	return next < n ? next - off : n - off;
 }
 
+/* The oldest request waiting on a connection, left on its queue; NULL when none waits. */
+static struct tls_pending *tls_pending_peek(struct collector *c, const char *key)
+{
+	struct strmap_entry *ent = strmap_get(&c->tls_pending, key);
+	struct tls_queue *qu = ent ? ent->val : NULL;
+
+	return qu ? qu->head : NULL;
+}
+
 static void on_tls_head(struct collector *c, const struct ev_tls_data *e, const char *key,
 			const struct tls_head *head, bool at_start)
 {
 	struct tls_pending *q;
 
 	if (!head->request) {
-		if (head->status < 200)
-			return; /* an interim response (100 Continue): the final one follows */
+		/* an interim response (100 Continue): the final one follows; 101 switches protocols
+		 */
+		if (head->status < 200 && head->status != 101)
+			return;
+		q = tls_pending_peek(c, key);
+		if (q && !q->have_resp && capture_captures(&c->cap, e->h.pid, e->ssl)) {
+			/* written once the level's parts are in (on_tls_chunk) */
+			q->have_resp = true;
+			q->resp = *head;
+			q->resp_ts = (int64_t)e->h.ts;
+			capture_h1_response(&c->cap, e, head->status, head->length,
+					    head->status == 101 && q->req.websocket);
+			return;
+		}
 		q = tls_pending_pop(c, key);
-		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, head, (int64_t)e->h.ts,
-			   e->lib);
+		write_http(c, q ? &q->h : &e->h, q ? &q->req : NULL, head, (int64_t)e->h.ts, e->ssl,
+			   q ? q->lib : e->lib);
 		free(q);
 		return;
 	}
 	if (head->h2) {
-		write_http(c, &e->h, head, NULL, 0, e->lib);
+		if (e->lib != TLSL_OPENSSL || !capture_h2_start(&c->cap, e))
+			write_http(c, &e->h, head, NULL, 0, e->ssl, e->lib);
 		return;
 	}
 	tls_pending_push(c, key, e, head, at_start);
@@ -2135,6 +2258,21 @@ static void on_tls_data(struct collector *c, const struct ev_tls_data *e)
 			break;
 		on_tls_head(c, e, key, &head, off == 0);
 	}
+}
+
+/* Plaintext streamed for a capture level or HTTP/2: a transaction whose parts are all in is
+ * written. */
+static void on_tls_chunk(struct collector *c, const struct ev_tls_chunk *e)
+{
+	char key[48];
+	struct tls_pending *q;
+
+	if (!capture_chunk(&c->cap, e))
+		return;
+	snprintf(key, sizeof(key), "%u:%llx", e->h.pid, (unsigned long long)e->ssl);
+	q = tls_pending_peek(c, key);
+	if (q && q->have_resp)
+		tls_pending_write(c, tls_pending_pop(c, key));
 }
 
 /* A request inside TLS the policy does not allow (bpf/httpjudge.bpf.h, from SSL_write's
@@ -2558,6 +2696,12 @@ int collector_handle(void *ctx, void *data, size_t len)
 			       ((const struct ev_tls_data *)data)->data_len)
 			on_tls_data(c, data);
 		break;
+	case EV_TLS_CHUNK:
+		if (len >= sizeof(struct ev_tls_chunk) - TLS_CHUNK &&
+		    len >= sizeof(struct ev_tls_chunk) - TLS_CHUNK +
+			       ((const struct ev_tls_chunk *)data)->data_len)
+			on_tls_chunk(c, data);
+		break;
 	}
 	return 0;
 }
@@ -2577,6 +2721,7 @@ void collector_finish(struct collector *c)
 	strmap_clear(&c->dns_pending, free);
 	c->dns_pending_bytes = 0;
 	tls_pending_flush(c);
+	capture_finish(&c->cap);
 	tls_unseen(c);
 }
 
@@ -2589,6 +2734,7 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->gate_clients, free);
 	tls_pending_free(c);
 	strmap_clear(&c->tls_pids, free);
+	capture_release(&c->cap);
 	free(c->tls_conns);
 	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "observe/capture.h"
 #include "observe/fileid.h"
 #include "observe/proctab.h"
 #include "observe/sensitive.h"
@@ -96,6 +97,9 @@ struct collector {
 	} * tls_conns;
 	size_t n_tls_conns;
 	uint64_t tls_conns_unlisted;
+	/* Capture levels, HTTP/2, WebSocket (capture.h): the job sets its config and hooks
+	 * (cfg, level_of, want) after collector_init. */
+	struct httpcap cap;
 	/* The job's secrets (src/secrets/): matched in what leaves, redacted from what is logged
 	 * (command lines, request targets, DNS names). */
 	struct secrets secrets;

@@ -342,6 +342,8 @@ void summary_render(const struct summary *s, const struct run_info *r, struct st
 		sb_addf(&sb, ",\"policy\":%s", r->policy_json);
 	if (r->dns_json)
 		sb_addf(&sb, ",\"dns\":%s", r->dns_json);
+	if (r->capture_json)
+		sb_addf(&sb, ",\"capture\":%s", r->capture_json);
 	if (r->secrets_json)
 		sb_addstr(&sb, r->secrets_json);
 	if (r->out_moved_to)

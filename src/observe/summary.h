@@ -90,10 +90,11 @@ struct run_info {
 	const char *policy_json;     /* JSON object text or NULL */
 	bool violations_fail_run;    /* the violations set the run's exit status */
 	const char *dns_json;	     /* JSON object text or NULL: the DNS gate, DNS drops */
-	const char *secrets_json;    /* "secrets":{...} member (leading comma) or NULL */
-	const char *out_moved_to;    /* --out no longer names the evidence: where it is now */
-	bool log_failed;	     /* a write of events.ndjson failed: the file is short */
-	const char *baseline_json;   /* `,"baseline":{...}` (baseline/baseline.h) or NULL */
+	const char *capture_json; /* JSON object text or NULL: capture levels, what they left out */
+	const char *out_moved_to; /* --out no longer names the evidence: where it is now */
+	bool log_failed;	  /* a write of events.ndjson failed: the file is short */
+	const char *baseline_json; /* `,"baseline":{...}` (baseline/baseline.h) or NULL */
+	const char *secrets_json;  /* "secrets":{...} member (leading comma) or NULL */
 	/* What the job's events showed (listed first in summary.json and on the terminal), and
 	 * whether a finding ended the job (policy on_finding, enforce mode). */
 	const struct findings *findings;

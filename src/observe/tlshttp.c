@@ -37,6 +37,26 @@ static int64_t content_length(const uint8_t *d, size_t n)
 	return v;
 }
 
+/* An "Upgrade:" header naming websocket (RFC 6455 section 4.1), in a head of n bytes. */
+static bool upgrade_websocket(const uint8_t *d, size_t n)
+{
+	static const char name[] = "\nupgrade:";
+	const size_t nl = sizeof(name) - 1;
+
+	for (size_t i = 0; i + nl <= n; i++) {
+		size_t j = i + nl, end;
+
+		if (d[i] != '\n' || strncasecmp((const char *)d + i, name, nl))
+			continue;
+		for (end = j; end < n && d[end] != '\r' && d[end] != '\n'; end++)
+			;
+		for (; j + 9 <= end; j++)
+			if (!strncasecmp((const char *)d + j, "websocket", 9))
+				return true;
+	}
+	return false;
+}
+
 static bool parse_request(const struct ev_tls_data *e, size_t n, struct tls_head *h)
 {
 	static const char preface[] = "PRI * HTTP/2.0\r\n";
@@ -63,6 +83,7 @@ static bool parse_request(const struct ev_tls_data *e, size_t n, struct tls_head
 	if (f->ev.flags & (FBF_NAMED | FBF_LITERAL))
 		memcpy(h->authority, f->ev.name, f->ev.name_len < FB_NAME ? f->ev.name_len : 0);
 	h->length = content_length(e->data, n);
+	h->websocket = upgrade_websocket(e->data, n);
 	free(f);
 	return true;
 }

@@ -904,6 +904,18 @@ static void fmt_rules(struct strbuf *sb, const struct policy_entry *e)
 		sb_addf(sb, ", proto: %s", net_rule_proto_word(proto));
 }
 
+const char *capture_level_name(enum capture_level l)
+{
+	switch (l) {
+	case CAPTURE_DETAILS:
+		return "details";
+	case CAPTURE_FULL:
+		return "full";
+	default:
+		return "summary";
+	}
+}
+
 void policy_entry_format(struct strbuf *sb, const struct policy_entry *e)
 {
 	if (e->kind == POLICY_ENTRY_HOST) {
@@ -939,6 +951,8 @@ void policy_entry_format(struct strbuf *sb, const struct policy_entry *e)
 		}
 		sb_addch(sb, ']');
 	}
+	if (e->capture != CAPTURE_UNSET)
+		sb_addf(sb, ", capture: %s", capture_level_name(e->capture));
 }
 
 static void fmt_list(struct strbuf *sb, const char *indent, const char *key,
@@ -1002,6 +1016,36 @@ static void fmt_on_finding(struct strbuf *sb, const struct policy *p)
 		sb_addstr(sb, "}\n");
 }
 
+/* capture as written: only what the file set. */
+static void fmt_capture(struct strbuf *sb, const struct policy_capture *c)
+{
+	const char *sep = "capture: {";
+
+	if (!c->written)
+		return;
+	if (c->allowed != CAPTURE_UNSET) {
+		sb_addf(sb, "%sdefault: %s", sep, capture_level_name(c->allowed));
+		sep = ", ";
+	}
+	if (c->not_allowed != CAPTURE_UNSET) {
+		sb_addf(sb, "%snot_allowed: %s", sep, capture_level_name(c->not_allowed));
+		sep = ", ";
+	}
+	if (c->body_bytes) {
+		sb_addf(sb, "%sbody_bytes: %u", sep, c->body_bytes);
+		sep = ", ";
+	}
+	if (c->budget_bytes) {
+		sb_addf(sb, "%sbudget_bytes: %llu", sep, (unsigned long long)c->budget_bytes);
+		sep = ", ";
+	}
+	if (c->h2_bytes) {
+		sb_addf(sb, "%sh2_bytes: %u", sep, c->h2_bytes);
+		sep = ", ";
+	}
+	sb_addstr(sb, strcmp(sep, ", ") ? "capture: {}\n" : "}\n");
+}
+
 void policy_format(struct strbuf *sb, const struct policy *p)
 {
 	sb_addf(sb, "version: %d\n", p->version);
@@ -1010,6 +1054,7 @@ void policy_format(struct strbuf *sb, const struct policy *p)
 	if (p->fail_on_violation >= 0)
 		sb_addf(sb, "fail_on_violation: %s\n", p->fail_on_violation ? "true" : "false");
 	fmt_on_finding(sb, p);
+	fmt_capture(sb, &p->capture);
 	fmt_list(sb, "", "allow", &p->allow);
 	fmt_list(sb, "", "block", &p->block);
 	if (p->nsteps) {

@@ -70,6 +70,34 @@ struct policy_rule {
 	uint8_t proto;
 };
 
+/* How much of an HTTP transaction is written to the log (docs/policy.md, `capture:`). */
+enum capture_level {
+	CAPTURE_UNSET = 0, /* an entry that does not say: the policy's default */
+	CAPTURE_SUMMARY,   /* the transaction line */
+	CAPTURE_DETAILS,   /* + request and response headers, credentials redacted */
+	CAPTURE_FULL,	   /* + bodies, up to body_bytes per direction */
+};
+const char *capture_level_name(enum capture_level l);
+
+/* Capture limits: defaults, and the hard caps a policy cannot raise. */
+#define CAPTURE_BODY_DEFAULT   (64u << 10)
+#define CAPTURE_BODY_MAX       (1u << 20)
+#define CAPTURE_BUDGET_DEFAULT (64ull << 20)
+#define CAPTURE_BUDGET_MAX     (1ull << 30)
+#define CAPTURE_H2_DEFAULT     (16u << 20)
+#define CAPTURE_H2_MAX	       (256u << 20)
+/* Headers kept per direction per transaction (details and full). */
+#define CAPTURE_HEADER_BYTES (16u << 10)
+
+struct policy_capture {
+	enum capture_level allowed;	/* `default:` (CAPTURE_UNSET: summary) */
+	enum capture_level not_allowed; /* `not_allowed:` (CAPTURE_UNSET: as default) */
+	uint32_t body_bytes;		/* 0: CAPTURE_BODY_DEFAULT */
+	uint64_t budget_bytes;		/* 0: CAPTURE_BUDGET_DEFAULT */
+	uint32_t h2_bytes;		/* 0: CAPTURE_H2_DEFAULT */
+	bool written;			/* the file had `capture:` */
+};
+
 enum policy_entry_kind {
 	POLICY_ENTRY_HOST = 1,
 	POLICY_ENTRY_CIDR, /* `ip:` is a CIDR of full length */
@@ -110,6 +138,8 @@ struct policy_entry {
 	struct policy_rule rules[POLICY_RULES_MAX];
 	/* Allow host entries only: NULL admits any request (no `methods:`, no `paths:`). */
 	struct policy_http *http;
+	/* `capture:` of an allow entry (CAPTURE_UNSET: the policy's default). */
+	enum capture_level capture;
 	/* Where it came from, for explanations ("blocked by blocklist line 12"). */
 	enum policy_origin origin;
 	uint32_t line, col;
@@ -185,6 +215,7 @@ struct policy {
 	 * does not name takes the action of the nearest lower one it names. written[s]: named. */
 	enum finding_action on_finding[SEV_COUNT];
 	bool on_finding_written[SEV_COUNT];
+	struct policy_capture capture;
 	char sha256[65]; /* hex of the file's bytes, exactly what was parsed */
 	struct policy_secrets secrets;
 };

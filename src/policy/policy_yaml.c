@@ -426,8 +426,9 @@ static int http_key(struct yp *y, struct entry_ctx *c, int idx, const char *key,
 	return 0;
 }
 
-static const char *const entry_keys[] = {"host",  "cidr",    "ip",    "ports",
-					 "proto", "methods", "paths", NULL};
+static const char *const entry_keys[] = {"host",    "cidr",  "ip",	"ports", "proto",
+					 "methods", "paths", "capture", NULL};
+static const char *const capture_words[] = {"summary", "details", "full", NULL};
 
 static int entry_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)
 {
@@ -488,6 +489,16 @@ static int entry_key(struct yp *y, int idx, const char *key, yaml_mark_t km, voi
 	case 5: /* methods */
 	case 6: /* paths */
 		return http_key(y, c, idx, key, km);
+	case 7: /* capture */
+		if (c->block)
+			return fail(y, km,
+				    "%s: a blocked destination has nothing to capture; set "
+				    "`capture: {not_allowed: ...}` at the top level",
+				    c->ctx);
+		if (get_word(y, "capture", capture_words, &w))
+			return -1;
+		c->e.capture = CAPTURE_SUMMARY + w;
+		return 0;
 	}
 	return -1;
 }
@@ -825,6 +836,95 @@ static int parse_on_finding(struct yp *y, struct policy *p)
 	return 0;
 }
 
+/* ---- capture ---- */
+
+/* A size in bytes: a plain unquoted integer, optionally with a KiB/MiB/GiB suffix, 1..max. */
+static int get_size(struct yp *y, const char *ctx, uint64_t max, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		unsigned shift;
+	} units[] = {{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"", 0}};
+	char buf[64];
+	const char *s;
+	size_t n, digits;
+	uint64_t v = 0;
+
+	if (want_scalar(y, ctx))
+		return -1;
+	s = sval(y);
+	n = slen(y);
+	digits = strspn(s, "0123456789");
+	if (plain(y) && digits && digits <= 10) {
+		for (size_t i = 0; i < digits; i++)
+			v = v * 10 + (uint64_t)(s[i] - '0');
+		for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+			if (strcmp(s + digits, units[u].suffix))
+				continue;
+			if (v && v <= (max >> units[u].shift)) {
+				*out = v << units[u].shift;
+				return 0;
+			}
+			break;
+		}
+	}
+	return fail(y, MARK(y),
+		    "%s: '%s': expected a size in bytes (65536, 64KiB, 1MiB), 1 to %llu", ctx,
+		    shown(buf, s, n), (unsigned long long)max);
+}
+
+static const char *const capture_keys[] = {"default",	   "not_allowed", "body_bytes",
+					   "budget_bytes", "h2_bytes",	  NULL};
+
+static int capture_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)
+{
+	struct policy_capture *c = arg;
+	uint64_t v;
+	int w;
+
+	(void)km;
+	switch (idx) {
+	case 0:
+	case 1:
+		if (get_word(y, idx ? "capture.not_allowed" : "capture.default", capture_words, &w))
+			return -1;
+		*(idx ? &c->not_allowed : &c->allowed) = CAPTURE_SUMMARY + w;
+		return 0;
+	case 2:
+		if (get_size(y, "capture.body_bytes", CAPTURE_BODY_MAX, &v))
+			return -1;
+		c->body_bytes = (uint32_t)v;
+		return 0;
+	case 3:
+		if (get_size(y, "capture.budget_bytes", CAPTURE_BUDGET_MAX, &v))
+			return -1;
+		c->budget_bytes = v;
+		return 0;
+	case 4:
+		if (get_size(y, "capture.h2_bytes", CAPTURE_H2_MAX, &v))
+			return -1;
+		c->h2_bytes = (uint32_t)v;
+		return 0;
+	}
+	(void)key;
+	return -1;
+}
+
+/* `capture: details` (the default level) or a mapping of levels and limits. */
+static int parse_capture(struct yp *y, struct policy *p)
+{
+	int w;
+
+	p->capture.written = true;
+	if (y->ev.type == YAML_SCALAR_EVENT) {
+		if (get_word(y, "capture", capture_words, &w))
+			return -1;
+		p->capture.allowed = CAPTURE_SUMMARY + w;
+		return 0;
+	}
+	return walk_map(y, "capture", capture_keys, capture_key, &p->capture);
+}
+
 /* ---- secrets ---- */
 
 static int secret_env_item(struct yp *y, void *arg)
@@ -945,11 +1045,12 @@ enum {
 	K_FAIL,
 	K_INBOUND,
 	K_ON_FINDING,
+	K_CAPTURE,
 	K_SECRETS
 };
-static const char *const top_keys[] = {"version", "mode",	"allow",   "block",
-				       "steps",	  "dns",	"files",   "fail_on_violation",
-				       "inbound", "on_finding", "secrets", NULL};
+static const char *const top_keys[] = {
+    "version",		 "mode",    "allow",	  "block",   "steps",	"dns", "files",
+    "fail_on_violation", "inbound", "on_finding", "capture", "secrets", NULL};
 
 /* Inbound peers are addresses: a connecting peer has no name to check. */
 static int parse_inbound(struct yp *y, struct policy *p)
@@ -1022,6 +1123,8 @@ static int top_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void 
 		return parse_inbound(y, p);
 	case K_ON_FINDING:
 		return parse_on_finding(y, p);
+	case K_CAPTURE:
+		return parse_capture(y, p);
 	case K_SECRETS:
 		if (is_null(y))
 			return 0;

@@ -661,6 +661,73 @@ static void test_on_finding(void **state)
 		   "t.yaml:2:26: on_finding: duplicate key 'high' (first at line 2, column 14)");
 }
 
+/* `capture:` as a level, as a mapping of levels and limits, per allow entry; its errors; the
+ * rendering loads back the same. */
+static void test_capture(void **state)
+{
+	char err[512];
+	struct policy *p, *q;
+	struct strbuf a = STRBUF_INIT;
+
+	(void)state;
+	p = parse("version: 1\ncapture: details\n", err);
+	assert_non_null(p);
+	assert_int_equal(p->capture.allowed, CAPTURE_DETAILS);
+	assert_int_equal(p->capture.not_allowed, CAPTURE_UNSET);
+	policy_free(p);
+	p = parse("version: 1\ncapture: {default: summary, not_allowed: full, body_bytes: 4KiB,"
+		  " budget_bytes: 1MiB, h2_bytes: 100000}\nallow:\n  - host: a.test\n"
+		  "    capture: full\n  - host: b.test\n",
+		  err);
+	assert_non_null(p);
+	assert_int_equal(p->capture.allowed, CAPTURE_SUMMARY);
+	assert_int_equal(p->capture.not_allowed, CAPTURE_FULL);
+	assert_int_equal(p->capture.body_bytes, 4096);
+	assert_int_equal(p->capture.budget_bytes, 1 << 20);
+	assert_int_equal(p->capture.h2_bytes, 100000);
+	assert_int_equal(p->allow.v[0].capture, CAPTURE_FULL);
+	assert_int_equal(p->allow.v[1].capture, CAPTURE_UNSET);
+	policy_format(&a, p);
+	assert_non_null(strstr(sb_str(&a), "capture: {default: summary, not_allowed: full, "
+					   "body_bytes: 4096, budget_bytes: 1048576, "
+					   "h2_bytes: 100000}\n"));
+	assert_non_null(strstr(sb_str(&a), "host: \"a.test\", capture: full"));
+	q = parse(sb_str(&a), err);
+	assert_non_null(q);
+	assert_memory_equal(&p->capture, &q->capture, sizeof(p->capture));
+	assert_int_equal(q->allow.v[0].capture, CAPTURE_FULL);
+	policy_free(p);
+	policy_free(q);
+	sb_release(&a);
+	p = parse("version: 1\n", err);
+	assert_false(p->capture.written);
+	assert_int_equal(p->capture.allowed, CAPTURE_UNSET);
+	policy_free(p);
+
+	expect_err("version: 1\ncapture: everything\n",
+		   "t.yaml:2:10: capture: 'everything' is not one of: summary, details, full");
+	expect_err("version: 1\ncapture: {defaults: full}\n",
+		   "t.yaml:2:11: capture: unknown key 'defaults'");
+	expect_err(
+	    "version: 1\ncapture: {body_bytes: 2MiB}\n",
+	    "t.yaml:2:23: capture.body_bytes: '2MiB': expected a size in bytes (65536, 64KiB, "
+	    "1MiB), 1 to 1048576");
+	expect_err("version: 1\ncapture: {body_bytes: 0}\n",
+		   "t.yaml:2:23: capture.body_bytes: '0': expected a size in bytes (65536, 64KiB, "
+		   "1MiB), 1 to 1048576");
+	expect_err("version: 1\ncapture: {budget_bytes: 12kb}\n",
+		   "t.yaml:2:25: capture.budget_bytes: '12kb': expected a size in bytes (65536, "
+		   "64KiB, 1MiB), 1 to 1073741824");
+	expect_err("version: 1\ncapture: {budget_bytes: 99999999999999999999}\n",
+		   "t.yaml:2:25: capture.budget_bytes: '99999999999999999999': expected a size in "
+		   "bytes (65536, 64KiB, 1MiB), 1 to 1073741824");
+	expect_err("version: 1\nblock:\n  - host: x.test\n    capture: full\n",
+		   "t.yaml:4:5: block entry: a blocked destination has nothing to capture; set "
+		   "`capture: {not_allowed: ...}` at the top level");
+	expect_err("version: 1\nallow:\n  - host: x.test\n    capture: [full]\n",
+		   "t.yaml:4:14: capture: expected a value, found a list");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -675,6 +742,7 @@ int main(void)
 	    cmocka_unit_test(test_inbound),
 	    cmocka_unit_test(test_on_finding),
 	    cmocka_unit_test(test_methods_paths),
+	    cmocka_unit_test(test_capture),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
