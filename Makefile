@@ -21,8 +21,13 @@ CFLAGS  ?= -O2 -g
 PREFIXMAP := -ffile-prefix-map=$(CURDIR)=.
 CFLAGS  += $(PREFIXMAP) -std=gnu11 $(WARN) -D_GNU_SOURCE -DRW_VERSION='"$(VERSION)"' \
 	   -DRW_DATADIR='"$(PREFIX)/share/runwarden"' -Isrc -Ibpf -I$(B) \
-	   $(shell pkg-config --cflags libpq)
-LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3 -lnghttp2
+	   $(shell pkg-config --cflags libpq) $(HS_CFLAGS)
+# Hyperscan (libhyperscan-dev, amd64 only in Debian) or its portable fork Vectorscan
+# (libvectorscan-dev, the same API and pkg-config name, elsewhere): scripts/deps.sh picks one.
+HS_CFLAGS := $(shell pkg-config --cflags libhs 2>/dev/null || echo -I/usr/include/hs)
+HS_LIBS   := $(shell pkg-config --libs libhs 2>/dev/null || echo -lhs)
+LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -lgit2 -lsqlite3 -lnghttp2 \
+	   $(HS_LIBS)
 # The shipped binary (build/runwarden, the release tarball's bin/runwarden) runs on the CI runners
 # users have (Ubuntu 22.04/24.04, other distributions), whose libbpf, libgit2, jansson and yaml
 # differ from Debian 12's or are absent. So those are linked in statically (libgit2 with its own
@@ -32,11 +37,14 @@ LDLIBS  := -lpthread -lbpf -lelf -lz -ljansson -lyaml -lcrypto -lresolv -lcurl -
 # because libcurl's libssl uses it: two copies of OpenSSL in one process is not a thing to ship.
 # libnghttp2.so.14 (HTTP/2 header decoding) stays dynamic for the same reason: libcurl.so.4 loads
 # it on every such system, and a static copy would interpose on libcurl's own.
+# Hyperscan is C++: it is linked in statically, the C++ runtime it needs (libstdc++.so.6,
+# libgcc_s.so.1: on every such system, apt itself needs them) dynamically; a static libstdc++
+# would need glibc 2.36 (arc4random).
 # tests/e2e/test_dist.py holds the binary to this list.
 LDLIBS_SHIP := -Wl,-Bstatic -lbpf -lelf -ljansson -lyaml -lsqlite3 \
-	       -lgit2 -lmbedtls -lmbedx509 -lmbedcrypto -lhttp_parser -lssh2 -lpcre2-8 -lz \
-	       -Wl,-Bdynamic -lcrypto -lcurl -l:libnghttp2.so.14 -l:libgssapi_krb5.so.2 -lpthread \
-	       -ldl -lm -lrt -lresolv
+	       -lgit2 -lmbedtls -lmbedx509 -lmbedcrypto -lhttp_parser -lssh2 -lpcre2-8 -lz -lhs \
+	       -Wl,-Bdynamic -lcrypto -lcurl -l:libnghttp2.so.14 -l:libgssapi_krb5.so.2 -lstdc++ \
+	       -lpthread -ldl -lm -lrt -lresolv
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIBSRC  := $(filter-out src/main.c,$(SRC))

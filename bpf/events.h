@@ -50,7 +50,8 @@ typedef __s64 s64;
 	X(TLS_DATA, "http")   /* an HTTP head written or read through OpenSSL (uprobes) */         \
 	X(PATH_OP, "path_op") /* unlink, rename, truncate by name of a tracked file's name */      \
 	X(HTTP_VERDICT, "http_verdict") /* a request inside TLS not allowed (SSL_write uprobe) */  \
-	X(TLS_CHUNK, "http_data")	/* plaintext streamed for a capture level or HTTP/2 */
+	X(TLS_CHUNK, "http_data")	/* plaintext streamed for a capture level or HTTP/2 */     \
+	X(SECRET, "secret_leak")	/* a secret in what a process sends (secretscan.bpf.h) */
 
 enum ev_kind {
 	EV_NONE = 0,
@@ -677,6 +678,78 @@ struct tls_capcfg {
 	u32 _pad;
 };
 #define TLS_WANT_MAX 16384
+/* ---- secrets leaving (bpf/secretscan.bpf.h, src/secrets/) ----
+ * The job's own secrets are known to the kernel by an anchor (their first SECRET_ANCHOR bytes,
+ * map secret_anchors) and verified by a hash of their first SECRET_VMAX bytes; well-known token
+ * formats have fixed ids below SECRET_ID_FIRST. Which hosts may receive which secret: map
+ * secret_to. Nothing of a secret is ever sent back: a record names its id. */
+#define SECRET_ANCHOR	8
+#define SECRET_VMAX	128  /* bytes of a secret verified (its first): a power of two */
+#define SECRETS_MAX	1024 /* anchors the kernel holds */
+#define SECRET_ALIASES	4    /* secrets sharing one anchor */
+#define SECRET_TO_MAX	8192
+#define SECRET_HOST	128  /* bytes of a destination name kept */
+#define SECRET_SUFFIXES 8    /* parent names of a destination checked against wildcards */
+#define SECRET_PAIRS	1024 /* u64 words of the 2-byte-window bitmap (65536 bits) */
+enum secret_format {
+	SF_GITHUB = 1,	/* ghp_ gho_ ghu_ ghs_ ghr_ github_pat_ */
+	SF_NPM,		/* npm_ */
+	SF_AWS,		/* AKIA, ASIA access key ids */
+	SF_SLACK,	/* xoxa- xoxb- xoxp- xoxr- xoxs- */
+	SF_PRIVATE_KEY, /* -----BEGIN ... PRIVATE KEY----- */
+	SF_COUNT,
+};
+#define SECRET_ID_FIRST 16 /* ids of the job's own secrets start here */
+struct secret_cand {
+	u32 id;
+	u32 vlen; /* bytes hashed: min(length, SECRET_VMAX) */
+	u64 hash; /* FNV-1a 64 of those bytes */
+};
+struct secret_anchor {
+	u32 n;
+	u32 _pad;
+	struct secret_cand c[SECRET_ALIASES];
+};
+/* secret_to: {id, how, rhash}: host hash reversed-FNV of the whole name (how 0), of a
+ * ".suffix" a `**.` pattern allows below (how 1), or any host at all (how 2, rhash 0). */
+struct secret_to_key {
+	u32 id;
+	u32 how;
+	u64 rhash;
+};
+struct secret_cfg {
+	u32 on;	     /* 0: nothing to scan for (no secrets, formats off) */
+	u32 formats; /* bit (1 << SF_*) : formats scanned for */
+};
+enum secret_channel {
+	SCH_TLS_WRITE = 1, /* the plaintext given to SSL_write */
+	SCH_TCP,	   /* a plain TCP segment */
+	SCH_DNS,	   /* a DNS question (user space: the gate) */
+};
+/* ev_secret.flags */
+#define SECF_KILLED    0x1 /* enforce: the writer was killed before the library wrote */
+#define SECF_DROPPED   0x2 /* enforce: the segment was dropped, the connection is reset */
+#define SECF_NO_HOST   0x4 /* no destination name known (not HTTP/1.x, or no Host) */
+#define SECF_UNSCANNED 0x8 /* no scratch free to scan with: stopped unscanned (enforce) */
+struct ev_secret {
+	struct ev_hdr h;
+	u64 conn;      /* the SSL object, or the socket cookie */
+	u32 id;	       /* enum secret_format, or a job secret's id (>= SECRET_ID_FIRST) */
+	u32 offset;    /* where the match starts in the write or segment payload */
+	u32 write_len; /* bytes of the write or segment payload */
+	u8 channel;
+	u8 verdict;
+	u8 flags;
+	u8 family;
+	u16 dport;
+	u16 sport;
+	u16 host_len;
+	u16 _pad;
+	u32 _pad2;
+	u8 daddr[16];
+	u8 saddr[16];
+	char host[SECRET_HOST];
+};
 
 /* Index of the per-kind lost-event counters (map `lost`). */
 #define LOST_SLOTS EV_KIND_MAX

@@ -38,6 +38,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "sockaddr.bpf.h" /* connect/sendmsg hooks and the connect tracepoints */
 #include "skb.bpf.h"	  /* packets: parse, backstop, DNS capture */
 #include "conn.bpf.h"	  /* a TCP connection's first bytes: SNI, ALPN, HTTP Host, judged */
+/* secrets leaving: SSL_write plaintext and plain TCP segments, scanned */
+#include "secretscan.bpf.h"
 /* HTTP requests by `methods:`/`paths:`; inside TLS at SSL_write and gnutls_record_send */
 #include "httpjudge.bpf.h"
 #include "socket.bpf.h" /* socket creation: raw sockets, egress families */

@@ -271,6 +271,8 @@ static __always_inline void skb_dns_capture(struct __sk_buff *skb, const struct 
 
 /* conn.bpf.h: a TCP connection's first data segment, its name recorded and judged. */
 static __always_inline int conn_first_bytes(struct __sk_buff *skb, const struct pkt *p);
+/* secretscan.bpf.h: a plain TCP segment scanned for secrets. */
+int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p);
 
 /* Every packet of the job's sockets, both directions: 1 passes, 0 drops. */
 static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
@@ -284,6 +286,8 @@ static __always_inline int on_skb(struct __sk_buff *skb, u8 dir)
 	if (!skb_backstop(skb, &p, dir))
 		return 0;
 	if (dir == DNS_OUT && !conn_first_bytes(skb, &p))
+		return 0;
+	if (dir == DNS_OUT && !secret_scan_skb(skb, &p))
 		return 0;
 	skb_dns_capture(skb, &p, dir);
 	return 1;

@@ -346,6 +346,7 @@ int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, u64 num, void *written)
 	if (!in_scope())
 		return 0;
 	tls_announce((u64)ssl, lib);
+	secret_scan_tls((u64)ssl, (u64)buf, len); /* secrets: secretscan.bpf.h */
 	if (lib != TLSL_OPENSSL) { /* heads only: the streaming's return probes are OpenSSL's */
 		tls_data_lib((u64)ssl, (u64)buf, len, TLSD_WRITE, lib);
 		return 0;

@@ -6,6 +6,13 @@ set -euo pipefail
 build_pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libnghttp2-dev
             libjansson-dev libyaml-dev libssl-dev libcurl4-openssl-dev libgit2-dev
             libsqlite3-dev libpq-dev)
+# The multi-pattern matcher for secrets (src/secrets/): Hyperscan where Debian builds it (amd64
+# only: it needs SSSE3), its portable fork Vectorscan elsewhere (arm64, ppc64el: same API).
+if [ "$(dpkg --print-architecture 2>/dev/null || echo amd64)" = amd64 ]; then
+  build_pkgs+=(libhyperscan-dev)
+else
+  build_pkgs+=(libvectorscan-dev)
+fi
 demo_pkgs=(dnsmasq-base bind9-dnsutils python3)
 test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftables
            python3 python3-cryptography libclang-rt-14-dev nghttp2-server

@@ -42,7 +42,8 @@ struct proctab;
 	/* the baseline (src/baseline/): what no earlier run of the job's step did */              \
 	X(FIRST_SEEN_DESTINATION, "first_seen_destination")                                        \
 	X(FIRST_SEEN_EXE, "first_seen_exe")                                                        \
-	X(FIRST_SEEN_DNS_PARENT, "first_seen_dns_parent")
+	X(FIRST_SEEN_DNS_PARENT, "first_seen_dns_parent")                                          \
+	X(SECRET_LEAK, "secret_leak") /* a secret sent where it may not go (src/secrets/) */
 
 enum finding_kind {
 #define FK_ENUM_(e, name) FK_##e,
@@ -175,6 +176,20 @@ void findings_on_mount(struct findings *f, const struct finding_proc *p,
 /* Secrets were redacted from an exec's argv: tags is a JSON array of the tags written. */
 void findings_on_secret(struct findings *f, const struct finding_proc *p, const char *tags_json,
 			size_t n, uint64_t seq);
+/* A secret seen leaving (src/secrets/): names it, never holds it. */
+struct finding_secret {
+	const char *secret;  /* "NPM_TOKEN", "/home/u/.npmrc", "github" */
+	const char *source;  /* "env", "file", "format" */
+	const char *key;     /* the file's key, or NULL */
+	const char *tag;     /* the keyed hash ([redacted:...]), or NULL */
+	const char *dest;    /* the destination name, or NULL when none was named */
+	const char *address; /* "127.0.0.1:443", or NULL */
+	const char *channel; /* "tls_write", "plain_tcp", "dns_name" */
+	const char *verdict; /* "deny" (stopped), "audit" (recorded) */
+	bool killed, dropped;
+};
+void findings_on_secret_leak(struct findings *f, const struct finding_proc *p,
+			     const struct finding_secret *s, uint64_t seq);
 /* End of the job: processes still running (leftovers) are persistence. */
 void findings_finish(struct findings *f, const pid_t *leftovers, int n_leftovers);
 

@@ -177,6 +177,11 @@ static bool secret_name(const char *k, size_t n)
 	return false;
 }
 
+bool redact_secret_name(const char *name, size_t n)
+{
+	return secret_name(name, n);
+}
+
 /* "--password", "--token": the next argument is the value. */
 static bool secret_flag(const char *s, size_t n)
 {
@@ -360,7 +365,8 @@ static void word_spans(const char *s, size_t n, struct span *sp, int *k, bool *w
 }
 
 /* The secret spans of one argument, sorted. whole: the argument is a secret by position. */
-static int find_spans(const char *s, size_t n, bool whole, struct span *sp)
+static int find_spans(const struct redactor *r, const char *s, size_t n, bool whole,
+		      struct span *sp)
 {
 	int k = 0;
 	struct span h;
@@ -385,6 +391,12 @@ static int find_spans(const char *s, size_t n, bool whole, struct span *sp)
 		add_span(sp, &k, h.a, h.b, &whole);
 	if (memchr(s, ' ', n) || memchr(s, '\t', n) || memchr(s, '\n', n))
 		word_spans(s, n, sp, &k, &whole);
+	if (r->extra) {
+		size_t ex[SPANS_MAX][2], ne = r->extra(r->extra_ctx, s, n, ex, SPANS_MAX);
+
+		for (size_t i = 0; i < ne; i++)
+			add_span(sp, &k, ex[i][0], ex[i][1], &whole);
+	}
 	for (size_t i = 0; i < n; i++) {
 		size_t t = token_at(s, n, i);
 
@@ -414,7 +426,7 @@ static size_t redact_one(const struct redactor *r, const char *s, size_t n, bool
 			 struct strbuf *out, struct strbuf *tags)
 {
 	struct span sp[SPANS_MAX];
-	int k = find_spans(s, n, whole, sp);
+	int k = find_spans(r, s, n, whole, sp);
 	size_t at = 0;
 
 	for (int i = 0; i < k; i++) {

@@ -20,14 +20,24 @@
 /* "[redacted:" + 32 hex + "]" and a NUL */
 #define REDACT_TAG_LEN 44
 
+/* More spans to redact in one argument: the job's own secret values (src/secrets/, matched
+ * with Hyperscan), whatever their shape. Fills up to max [a, b) pairs, returns how many. */
+typedef size_t (*redact_extra_fn)(void *ctx, const char *s, size_t n, size_t (*spans)[2],
+				  size_t max);
+
 struct redactor {
 	unsigned char key[REDACT_KEY_BYTES];
 	bool ready;
+	redact_extra_fn extra; /* NULL: the rules below only */
+	void *extra_ctx;
 };
 
 /* key NULL: a fresh random key, for this job only. 0, or -1 (errno) when no randomness. */
 int redactor_init(struct redactor *r, const unsigned char *key);
 void redactor_wipe(struct redactor *r);
+
+/* Does a variable or option name say its value is a secret ("NPM_TOKEN", "db_password")? */
+bool redact_secret_name(const char *name, size_t n);
 
 /* The tag of one secret value. */
 void redact_tag(const struct redactor *r, const void *secret, size_t n, char out[REDACT_TAG_LEN]);

@@ -392,6 +392,13 @@ static enum dnsgate_verdict gate_decide(void *ctx, const char *qname, int qtype,
 	int v = enforce_judge_question(e, qname, qtype, true, &d->reason);
 
 	(void)who;
+	/* a secret in the name (a DNS tunnel's payload) leaves with the question: refused before
+	 * it is forwarded, in enforce mode */
+	if (v == VERDICT_ALLOW && e->mode == POLICY_MODE_ENFORCE && e->secret_in_name &&
+	    e->secret_in_name(e->on_question_ctx, qname)) {
+		v = VERDICT_DENY;
+		d->reason = "a secret in the name";
+	}
 	d->tag = v;
 	d->ede = v == VERDICT_BLOCK ? DNSGATE_EDE_BLOCKED : DNSGATE_EDE_PROHIBITED;
 	return v == VERDICT_BLOCK || v == VERDICT_DENY ? DNSGATE_REFUSE : DNSGATE_ALLOW;

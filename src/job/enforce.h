@@ -39,7 +39,10 @@ struct enforce {
 	/* Without a policy the gate forwards each question to the resolver the job addressed
 	 * (the address text, port 53), so observing changes nothing but the block list. */
 	const char *(*resolver_of)(void *ctx, const struct dnsgate_client *who);
-	void *on_question_ctx; /* for both */
+	/* Does a question's name hold one of the job's secrets (src/secrets/)? Refused in
+	 * enforce mode whatever the policy says of the name. NULL: not asked. */
+	bool (*secret_in_name)(void *ctx, const char *qname);
+	void *on_question_ctx; /* for all three */
 };
 
 /* Loads the policy (policy_path NULL: none, the built-in block list only) and the block list

@@ -260,6 +260,32 @@ static int watch_in_kernel(const void *ld, uint32_t kdev, uint64_t ino)
 static void watch_found(void *col, const char *path, uint32_t kdev, uint64_t ino)
 {
 	collector_watch(col, path, kdev, ino);
+	/* a credential file there at the start: its tokens are the job's secrets before the job
+	 * could read and send them (the open's record comes after the read) */
+	collector_secret_file(col, path, kdev, ino, -1);
+}
+
+/* The job's secrets (src/secrets/): its environment's (`run`: runwarden's own, which the command
+ * inherits; whole-job mode: each step's, from its records), then the kernel's copy. */
+static void arm_secrets(struct job *j)
+{
+	struct secrets_kernel k = {.cfg_fd = loader_map_fd(&j->ld, LM_SECRET_CFG),
+				   .pairs_fd = loader_map_fd(&j->ld, LM_SECRET_PAIRS),
+				   .anchors_fd = loader_map_fd(&j->ld, LM_SECRET_ANCHORS),
+				   .to_fd = loader_map_fd(&j->ld, LM_SECRET_TO)};
+
+	if (j->o.command)
+		secrets_from_environ(&j->col.secrets, environ);
+	if (secrets_kernel_sync(&j->col.secrets, &k))
+		rw_err("secrets: the kernel's copy is incomplete (%llu refused): %s",
+		       (unsigned long long)j->col.secrets.kernel_failed, strerror(errno));
+}
+
+static bool job_secret_in_name(void *ctx, const char *qname)
+{
+	struct job *j = ctx;
+
+	return secrets_find(&j->col.secrets, qname, strlen(qname), NULL, NULL) != NULL;
 }
 
 /* Sensitive files known by identity before the job starts: a hard link, a
@@ -422,6 +448,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		goto out;
 	}
 	j->col_ready = true;
+	secrets_set_policy(&j->col.secrets, &j->enf.pol->secrets);
 	arm_lockdown(j);
 	exec_summary_init(&j->exec);
 	j->col.log.on_line = attest_exec_line;
@@ -446,6 +473,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 	}
 	j->loaded = true;
 	watch_sensitive_files(j);
+	arm_secrets(j);
 	missing_json(&j->ld, &j->missing);
 	if (j->ld.n_missing) {
 		for (int i = 0; i < j->ld.n_hooks; i++)
@@ -466,6 +494,7 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 		rw_err("cannot open the kernel ring buffer: %s", strerror(errno));
 		goto out;
 	}
+	j->enf.secret_in_name = job_secret_in_name;
 	j->enf.on_question = job_gate_question;
 	j->enf.resolver_of = job_resolver_of;
 	j->enf.on_question_ctx = j;
@@ -807,7 +836,7 @@ int job_finish(struct job *j, int exit_status)
 	struct run_info *ri = &j->ri;
 	struct collector *col = &j->col;
 	struct strbuf sum = STRBUF_INIT, lost = STRBUF_INIT, extra = STRBUF_INIT, dns = STRBUF_INIT,
-		      capjson = STRBUF_INIT;
+		      capjson = STRBUF_INIT, secrets = STRBUF_INIT;
 	struct strbuf bl = STRBUF_INIT;
 	uint64_t klost[EV_KIND_MAX];
 	char *policy_json = NULL, moved[PATH_MAX], ev_err[EV_ERRLEN], **command = NULL;
@@ -856,6 +885,8 @@ int job_finish(struct job *j, int exit_status)
 	ri->dns_json = dns.buf;
 	capture_stats_json(&col->cap, &capjson);
 	ri->capture_json = capjson.buf;
+	secrets_json(&col->secrets, &secrets);
+	ri->secrets_json = secrets.buf;
 	ri->out_dir = j->o.out_dir;
 	ri->log_name = "events.ndjson";
 	ri->missing_json = j->missing.buf;
@@ -957,6 +988,7 @@ int job_finish(struct job *j, int exit_status)
 	free(policy_json);
 	sb_release(&dns);
 	sb_release(&capjson);
+	sb_release(&secrets);
 	sb_release(&sum);
 	sb_release(&lost);
 	sb_release(&extra);

@@ -321,6 +321,14 @@ static struct bpf_map *map_of(const struct loader *l, int m)
 		return l->skel->maps.tls_want;
 	case LM_TLS_CAPCFG:
 		return l->skel->maps.tls_capcfg;
+	case LM_SECRET_CFG:
+		return l->skel->maps.secret_cfg_map;
+	case LM_SECRET_PAIRS:
+		return l->skel->maps.secret_pairs;
+	case LM_SECRET_ANCHORS:
+		return l->skel->maps.secret_anchors;
+	case LM_SECRET_TO:
+		return l->skel->maps.secret_to;
 	}
 	abort(); /* an enum loader_map value the list does not have */
 }

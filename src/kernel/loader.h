@@ -94,6 +94,11 @@ enum loader_map {
 	 * (bpf/tls.bpf.h, src/observe/capture.c) */
 	LM_TLS_WANT,
 	LM_TLS_CAPCFG,
+	/* the job's secrets and where they may go (src/secrets/) */
+	LM_SECRET_CFG,
+	LM_SECRET_PAIRS,
+	LM_SECRET_ANCHORS,
+	LM_SECRET_TO,
 };
 
 /* Loads and attaches. Returns 0 (possibly with missing hooks: check

@@ -56,6 +56,39 @@ struct dns_pending {
 
 static void capture_emit(void *ctx, const struct http_line *l);
 static void capture_emit_ws(void *ctx, const struct ev_hdr *h, const char *members);
+/* The redactor's extra spans: the job's own secret values wherever they are in an argument,
+ * whatever their shape (redact.h). */
+struct span_sink {
+	size_t (*v)[2];
+	size_t n, max;
+};
+
+static int span_hit(void *ctx, const struct secret *x, size_t from, size_t to)
+{
+	struct span_sink *k = ctx;
+
+	(void)x;
+	if (k->n == k->max)
+		return 1;
+	k->v[k->n][0] = from;
+	k->v[k->n][1] = to;
+	k->n++;
+	return 0;
+}
+
+static size_t redact_known_secrets(void *ctx, const char *s, size_t n, size_t (*spans)[2],
+				   size_t max)
+{
+	struct span_sink k = {.v = spans, .max = max};
+
+	if (secrets_scan(ctx, s, n, span_hit, &k)) {
+		/* no matcher: the argument is redacted whole rather than trusted */
+		spans[0][0] = 0;
+		spans[0][1] = n;
+		return n && max ? 1 : 0;
+	}
+	return k.n;
+}
 
 int collector_init(struct collector *c, int log_fd, const struct sensitive_list *sens,
 		   const char *step)
@@ -83,6 +116,9 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	c->cap.emit = capture_emit;
 	c->cap.emit_ws = capture_emit_ws;
 	c->cap.ctx = c;
+	secrets_init(&c->secrets, &c->redact, NULL);
+	c->redact.extra = redact_known_secrets;
+	c->redact.extra_ctx = &c->secrets;
 	return evlog_open_fd(&c->log, log_fd);
 }
 
@@ -213,9 +249,28 @@ static struct proc *render_head(struct collector *c, const struct ev_hdr *h, con
 	return p;
 }
 
+/* The last guard before the chain: a secret value of the job's anywhere in a line (a Host, a
+ * request target, a name no rule above thought of) is replaced by its tag. One Hyperscan pass
+ * over the line; a second, copying one only when there is something to replace. */
+static void redact_line(struct collector *c)
+{
+	struct strbuf out = STRBUF_INIT;
+
+	if (!c->body.len || !secrets_find(&c->secrets, c->body.buf, c->body.len, NULL, NULL))
+		return;
+	secrets_redact(&c->secrets, c->body.buf, c->body.len, &out);
+	sb_reset(&c->body);
+	sb_add(&c->body, out.buf, out.len);
+	sb_release(&out);
+	c->secrets_redacted_lines++;
+}
+
 static void write_line(struct collector *c, int kind)
 {
-	int64_t seq = evlog_append(&c->log, c->body.buf, c->body.len);
+	int64_t seq;
+
+	redact_line(c);
+	seq = evlog_append(&c->log, c->body.buf, c->body.len);
 
 	c->last_seq = seq > 0 ? (uint64_t)seq : 0;
 	if (seq < 0) {
@@ -719,11 +774,24 @@ static void write_dns(struct collector *c, const struct dns_line *l)
 	struct ev_hdr h = {0};
 	struct proc *p;
 
+	struct dns_line red;
+	struct strbuf rq = STRBUF_INIT;
+	const struct secret *leak = NULL;
+
 	h.pid = l->who->pid;
 	h.tid = l->who->tid;
 	h.uid = l->who->uid;
 	h.ts = l->who->ts;
 	memcpy(h.comm, l->who->comm, COMM_LEN);
+	/* A secret in the name (a tunnel's payload) is never written: the name is logged with
+	 * the secret's tag in its place, and named by a finding. */
+	if (l->qname &&
+	    (leak = secrets_find(&c->secrets, l->qname, strlen(l->qname), NULL, NULL))) {
+		secrets_redact(&c->secrets, l->qname, strlen(l->qname), &rq);
+		red = *l;
+		red.qname = rq.buf;
+		l = &red;
+	}
 	sb_reset(sb);
 	render_head(c, &h, "dns", sb);
 	p = h.pid ? proctab_get(&c->procs, h.pid) : NULL;
@@ -769,6 +837,20 @@ static void write_dns(struct collector *c, const struct dns_line *l)
 
 		if (fproc(c, &h, p, &fp))
 			findings_on_dns(&c->findings, &fp, l->qname, l->qtype, c->last_seq);
+		if (leak && fproc(c, &h, p, &fp)) {
+			struct finding_secret fs = {
+			    .secret = leak->name,
+			    .source = secret_source_name(leak->src),
+			    .key = leak->what,
+			    .tag = leak->tag[0] ? leak->tag : NULL,
+			    .dest = l->who->server[0] ? l->who->server : NULL,
+			    .channel = "dns_name",
+			    .verdict = l->verdict == VERDICT_DENY || l->verdict == VERDICT_BLOCK
+					   ? "deny"
+					   : "audit"};
+
+			findings_on_secret_leak(&c->findings, &fp, &fs, c->last_seq);
+		}
 	}
 	if (l->qname) {
 		json_cstr(&human, l->qname);
@@ -778,6 +860,7 @@ static void write_dns(struct collector *c, const struct dns_line *l)
 	note_violation(c, &h, "dns", verdict_name(l->verdict), frag.buf, human.buf);
 	sb_release(&frag);
 	sb_release(&human);
+	sb_release(&rq);
 }
 
 /* ---- questions the gate saw ---- */
@@ -875,7 +958,8 @@ void collector_gate_question(struct collector *c, const struct dnsgate_event *ev
 
 		ajson[l.n] = (struct strbuf)STRBUF_INIT;
 		answer_json(&ajson[l.n++], rr->type == ns_t_cname, rr->data);
-		if (rr->type != ns_t_cname)
+		if (rr->type != ns_t_cname &&
+		    !secrets_find(&c->secrets, ev->qname, strlen(ev->qname), NULL, NULL))
 			remember_host(c, rr->data, ev->qname);
 	}
 	write_dns(c, &l);
@@ -1282,6 +1366,11 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		if (fproc(c, &e->h, p, &fp) && e->result >= 0 &&
 		    ((e->open_flags & O_ACCMODE) != O_RDONLY || (e->open_flags & O_TRUNC)))
 			findings_on_file_write(&c->findings, &fp, path.buf, c->last_seq);
+		/* a credential file read: its tokens are the job's secrets from now on (the very
+		 * file it opened, by device and inode, if its user owns it) */
+		if (fproc(c, &e->h, p, &fp) && e->result >= 0 && e->ino &&
+		    (e->open_flags & O_ACCMODE) != O_WRONLY)
+			collector_secret_file(c, path.buf, e->dev, e->ino, e->h.uid);
 	}
 
 	json_cstr(&human, watched ? watched : path.buf);
@@ -1624,6 +1713,10 @@ static void on_env(struct collector *c, const struct ev_env *e, size_t len)
 		return;
 	}
 	c->sum.logged[EV_ENV]++;
+	/* a CI step's environment: its secret values join the job's */
+	secrets_from_env_block(&c->secrets, e->data, e->len);
+	if (c->secrets.kernel)
+		secrets_kernel_sync(&c->secrets, &c->secrets.k);
 	if (!p)
 		return;
 	step = ci_step_from_environ(e->data, e->len);
@@ -2285,7 +2378,17 @@ static void on_conn_name(struct collector *c, const struct ev_conn_name *e)
 		json_str(&human, e->name, nlen);
 		if (reason)
 			sb_addf(&human, " (%s)", reason);
-		note_violation(c, &e->h, "conn_name", verdict, ident.buf, human.buf);
+		if (secrets_find(&c->secrets, ident.buf, ident.len, NULL, NULL)) {
+			struct strbuf r1 = STRBUF_INIT, r2 = STRBUF_INIT;
+
+			secrets_redact(&c->secrets, ident.buf, ident.len, &r1);
+			secrets_redact(&c->secrets, human.buf, human.len, &r2);
+			note_violation(c, &e->h, "conn_name", verdict, r1.buf, r2.buf);
+			sb_release(&r1);
+			sb_release(&r2);
+		} else {
+			note_violation(c, &e->h, "conn_name", verdict, ident.buf, human.buf);
+		}
 	}
 	note_activity(c, &e->h, p, "sent a connection's first bytes");
 	note_tls_conn(c, e);
@@ -2399,6 +2502,113 @@ void collector_fence_note(struct collector *c, const char *what, const char *rea
 	count_verdict(c, verdict);
 }
 
+/* ------------------------------------------------------------ secrets leaving */
+
+void collector_secret_file(struct collector *c, const char *path, uint32_t kdev, uint64_t ino,
+			   int64_t uid)
+{
+	if (secrets_from_file(&c->secrets, path, kdev, ino, uid) > 0 && c->secrets.kernel)
+		secrets_kernel_sync(&c->secrets, &c->secrets.k);
+}
+
+static const char *secret_channel_name(uint8_t ch)
+{
+	return ch == SCH_TLS_WRITE ? "tls_write" : ch == SCH_TCP ? "plain_tcp" : "dns_name";
+}
+
+/* A plain connection a secret stopped: reset, as a refused name's is (the kernel drops its
+ * segments; the client would retransmit into the void). */
+static bool secret_reset(const struct ev_secret *e)
+{
+	struct ev_conn_name cn = {
+	    .cookie = e->conn, .family = e->family, .dport = e->dport, .sport = e->sport};
+
+	memcpy(cn.daddr, e->daddr, 16);
+	memcpy(cn.saddr, e->saddr, 16);
+	return conn_name_reset(&cn) == 0 || errno == ENOENT;
+}
+
+/* A secret seen leaving (bpf/secretscan.bpf.h): named, never written. */
+static void on_secret(struct collector *c, const struct ev_secret *e)
+{
+	struct strbuf *sb = &c->body, ident = STRBUF_INIT, human = STRBUF_INIT, addr = STRBUF_INIT;
+	const struct secret *x = secrets_by_id(&c->secrets, e->id);
+	const char *verdict = verdict_name(e->verdict), *channel = secret_channel_name(e->channel);
+	char host[SECRET_HOST + 1];
+	struct finding_proc fp;
+	struct proc *p;
+	bool reset = false;
+
+	snprintf(host, sizeof(host), "%.*s", (int)(e->host_len < SECRET_HOST ? e->host_len : 0),
+		 e->host);
+	if (e->family) {
+		fmt_addr(&addr, e->family == AF_INET6 ? AF_INET6 : AF_INET, e->daddr);
+		sb_addf(&addr, ":%u", e->dport);
+	}
+	if (e->flags & SECF_DROPPED)
+		reset = secret_reset(e);
+	sb_reset(sb);
+	p = render_head(c, &e->h, "secret_leak", sb);
+	sb_addstr(sb, ",\"argv\":");
+	sb_addstr(sb, p && p->argv_json ? p->argv_json : "null");
+	sb_addf(sb, ",\"channel\":\"%s\",\"secret\":", channel);
+	json_cstr(sb, x ? x->name : NULL);
+	sb_addstr(sb, ",\"source\":");
+	json_cstr(sb, x ? secret_source_name(x->src) : NULL);
+	if (x && x->what) {
+		sb_addstr(sb, ",\"key\":");
+		json_cstr(sb, x->what);
+	}
+	sb_addstr(sb, ",\"hash\":");
+	json_cstr(sb, x && x->tag[0] ? x->tag : NULL);
+	sb_addstr(sb, ",\"destination\":");
+	json_cstr(sb, host[0] ? host : NULL);
+	if (addr.len) {
+		sb_addstr(sb, ",\"address\":");
+		json_cstr(sb, addr.buf);
+	}
+	sb_addf(sb, ",\"offset\":%u,\"bytes\":%u,\"verdict\":\"%s\"", e->offset, e->write_len,
+		verdict);
+	if (e->flags & SECF_KILLED)
+		sb_addstr(sb, ",\"killed\":true");
+	if (e->flags & SECF_DROPPED)
+		sb_addf(sb, ",\"dropped\":true,\"reset\":%s", reset ? "true" : "false");
+	if (e->flags & SECF_UNSCANNED)
+		sb_addstr(sb, ",\"unscanned\":true");
+	if (!x)
+		sb_addf(sb, ",\"secret_id\":%u", e->id);
+	write_line(c, EV_SECRET);
+	if ((e->flags & SECF_DROPPED) && !reset)
+		c->secret_resets_failed++;
+	if (fproc(c, &e->h, p, &fp) && !(e->flags & SECF_UNSCANNED)) {
+		struct finding_secret fs = {.secret = x ? x->name : "unknown",
+					    .source = x ? secret_source_name(x->src) : "unknown",
+					    .key = x ? x->what : NULL,
+					    .tag = x && x->tag[0] ? x->tag : NULL,
+					    .dest = host[0] ? host : NULL,
+					    .address = addr.len ? addr.buf : NULL,
+					    .channel = channel,
+					    .verdict =
+						e->verdict == VERDICT_DENY ? "deny" : "audit",
+					    .killed = e->flags & SECF_KILLED,
+					    .dropped = e->flags & SECF_DROPPED};
+
+		findings_on_secret_leak(&c->findings, &fp, &fs, c->last_seq);
+	}
+	sb_addf(&ident, "\"channel\":\"%s\",\"secret\":", channel);
+	json_cstr(&ident, x ? x->name : NULL);
+	sb_addstr(&ident, ",\"destination\":");
+	json_cstr(&ident, host[0] ? host : NULL);
+	sb_addf(&human, "%s %s to ", x ? x->name : "a secret", channel);
+	sb_addstr(&human, host[0] ? host : addr.len ? addr.buf : "an unnamed destination");
+	note_violation(c, &e->h, "secret_leak", verdict, ident.buf, human.buf);
+	note_activity(c, &e->h, p, "sent a secret");
+	count_verdict(c, e->verdict);
+	sb_release(&ident);
+	sb_release(&human);
+	sb_release(&addr);
+}
+
 int collector_handle(void *ctx, void *data, size_t len)
 {
 	struct collector *c = ctx;
@@ -2476,6 +2686,10 @@ int collector_handle(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct ev_conn_name))
 			on_http_verdict(c, data);
 		break;
+	case EV_SECRET:
+		if (len >= sizeof(struct ev_secret))
+			on_secret(c, data);
+		break;
 	case EV_TLS_DATA:
 		if (len >= sizeof(struct ev_tls_data) - TLS_HEAD &&
 		    len >= sizeof(struct ev_tls_data) - TLS_HEAD +
@@ -2527,6 +2741,7 @@ void collector_free(struct collector *c)
 	strmap_clear(&c->containers, free);
 	exe_cache_free(&c->exes);
 	findings_free(&c->findings);
+	secrets_free(&c->secrets);
 	redactor_wipe(&c->redact);
 	summary_free(&c->sum);
 	sb_release(&c->body);

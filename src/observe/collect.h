@@ -19,6 +19,7 @@
 #include "evidence/evlog.h"
 #include "findings/findings.h"
 #include "findings/redact.h"
+#include "secrets/secrets.h"
 
 struct collector {
 	struct evlog log;
@@ -99,6 +100,13 @@ struct collector {
 	/* Capture levels, HTTP/2, WebSocket (capture.h): the job sets its config and hooks
 	 * (cfg, level_of, want) after collector_init. */
 	struct httpcap cap;
+	/* The job's secrets (src/secrets/): matched in what leaves, redacted from what is logged
+	 * (command lines, request targets, DNS names). */
+	struct secrets secrets;
+	/* plain connections a secret stopped that could not be reset */
+	uint64_t secret_resets_failed;
+	/* lines a secret value was replaced in before writing */
+	uint64_t secrets_redacted_lines;
 };
 
 struct dnsgate_event;
@@ -129,6 +137,10 @@ struct dnsgate_client;
 const char *collector_gate_server(const struct collector *c, const struct dnsgate_client *cl);
 /* "pending_overflow":N,... members for summary.json's "dns" object. */
 void collector_dns_drops_json(const struct collector *c, struct strbuf *sb);
+/* A credential file the job read (or one found at start): its tokens join the secrets, and
+ * the kernel's copy. */
+void collector_secret_file(struct collector *c, const char *path, uint32_t kdev, uint64_t ino,
+			   int64_t uid);
 /* Logs DNS questions that never got an answer. */
 void collector_finish(struct collector *c);
 void collector_free(struct collector *c);

@@ -344,6 +344,8 @@ void summary_render(const struct summary *s, const struct run_info *r, struct st
 		sb_addf(&sb, ",\"dns\":%s", r->dns_json);
 	if (r->capture_json)
 		sb_addf(&sb, ",\"capture\":%s", r->capture_json);
+	if (r->secrets_json)
+		sb_addstr(&sb, r->secrets_json);
 	if (r->out_moved_to)
 		json_kv_str(&sb, "out_dir_moved_to", r->out_moved_to);
 	if (r->baseline_json)

@@ -94,6 +94,7 @@ struct run_info {
 	const char *out_moved_to; /* --out no longer names the evidence: where it is now */
 	bool log_failed;	  /* a write of events.ndjson failed: the file is short */
 	const char *baseline_json; /* `,"baseline":{...}` (baseline/baseline.h) or NULL */
+	const char *secrets_json;  /* "secrets":{...} member (leading comma) or NULL */
 	/* What the job's events showed (listed first in summary.json and on the terminal), and
 	 * whether a finding ended the job (policy on_finding, enforce mode). */
 	const struct findings *findings;

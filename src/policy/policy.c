@@ -139,6 +139,15 @@ void policy_free(struct policy *p)
 	for (size_t i = 0; i < p->nfiles; i++)
 		free(p->files[i]);
 	free(p->files);
+	for (size_t i = 0; i < p->secrets.nenv; i++)
+		free(p->secrets.env[i]);
+	free(p->secrets.env);
+	for (size_t i = 0; i < p->secrets.nrules; i++) {
+		free(p->secrets.rules[i].name);
+		for (size_t k = 0; k < p->secrets.rules[i].nto; k++)
+			free(p->secrets.rules[i].to[k]);
+	}
+	free(p->secrets.rules);
 	free(p);
 }
 

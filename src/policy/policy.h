@@ -173,6 +173,29 @@ struct policy_dns {
 	unsigned pin_grace_s; /* seconds a pin outlives its TTL; 0: the gate's default (30) */
 };
 
+/* `secrets:` (docs/policy.md): more variables whose values are secrets, and where a secret may
+ * go. A rule names a variable, a credential file (glob) or a token format; `to:` lists host
+ * patterns: a name, "**.suffix" (any name below), "*" (anywhere). */
+enum policy_secret_kind {
+	POLICY_SECRET_ENV = 1,
+	POLICY_SECRET_FILE,
+	POLICY_SECRET_FORMAT,
+};
+#define POLICY_SECRET_TO_MAX 32
+struct policy_secret_rule {
+	enum policy_secret_kind kind;
+	char *name;
+	char *to[POLICY_SECRET_TO_MAX];
+	size_t nto;
+	uint32_t line;
+};
+struct policy_secrets {
+	char **env;
+	size_t nenv;
+	struct policy_secret_rule *rules;
+	size_t nrules;
+};
+
 struct policy {
 	char *path;
 	int version;
@@ -194,6 +217,7 @@ struct policy {
 	bool on_finding_written[SEV_COUNT];
 	struct policy_capture capture;
 	char sha256[65]; /* hex of the file's bytes, exactly what was parsed */
+	struct policy_secrets secrets;
 };
 
 /*

@@ -925,6 +925,113 @@ static int parse_capture(struct yp *y, struct policy *p)
 	return walk_map(y, "capture", capture_keys, capture_key, &p->capture);
 }
 
+/* ---- secrets ---- */
+
+static int secret_env_item(struct yp *y, void *arg)
+{
+	struct policy_secrets *ps = arg;
+
+	if (want_scalar(y, "secrets.env"))
+		return -1;
+	if (!slen(y) || slen(y) > 255 || strcspn(sval(y), "=") != slen(y) ||
+	    strlen(sval(y)) != slen(y))
+		return fail(y, MARK(y), "secrets.env: not a variable name");
+	ps->env = xreallocarray(ps->env, ps->nenv + 1, sizeof(*ps->env));
+	ps->env[ps->nenv++] = xstrdup(sval(y));
+	return 0;
+}
+
+static int secret_to_item(struct yp *y, void *arg)
+{
+	struct policy_secret_rule *r = arg;
+	char norm[POLICY_HOST_MAX + 4];
+	const char *why;
+
+	if (want_scalar(y, "secrets.allow to"))
+		return -1;
+	if (r->nto == POLICY_SECRET_TO_MAX)
+		return fail(y, MARK(y), "secrets.allow to: more than %d hosts",
+			    POLICY_SECRET_TO_MAX);
+	if (!strcmp(sval(y), "*")) {
+		r->to[r->nto++] = xstrdup("*");
+		return 0;
+	}
+	if (!strncmp(sval(y), "*.", 2))
+		return fail(y, MARK(y),
+			    "secrets.allow to: '*.' is not used here; '**.%s' allows every name "
+			    "below",
+			    sval(y) + 2);
+	why = policy_host_normalise(sval(y), slen(y), norm);
+	if (why)
+		return fail(y, MARK(y), "secrets.allow to: %s", why);
+	r->to[r->nto++] = xstrdup(norm);
+	return 0;
+}
+
+static const char *const secret_rule_keys[] = {"env", "file", "format", "to", NULL};
+
+static int secret_rule_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)
+{
+	static const char *const fmts[] = {"github", "npm", "aws", "slack", "private_key", NULL};
+	struct policy_secret_rule *r = arg;
+	int w;
+
+	(void)key;
+	if (idx == 3)
+		return walk_list(y, "secrets.allow to", secret_to_item, r);
+	if (r->kind)
+		return fail(y, km, "secrets.allow entry: one of env, file or format, not two");
+	r->kind = POLICY_SECRET_ENV + idx;
+	if (idx == 2) {
+		if (get_word(y, "secrets.allow format", fmts, &w))
+			return -1;
+		r->name = xstrdup(fmts[w]);
+		return 0;
+	}
+	if (want_scalar(y, idx ? "secrets.allow file" : "secrets.allow env"))
+		return -1;
+	if (!slen(y) || strlen(sval(y)) != slen(y))
+		return fail(y, MARK(y), "secrets.allow: empty name");
+	if (idx == 1 && sval(y)[0] != '/' && sval(y)[0] != '*')
+		return fail(y, MARK(y),
+			    "secrets.allow file: a path must be absolute or start with *");
+	r->name = xstrdup(sval(y));
+	return 0;
+}
+
+static int secret_rule_item(struct yp *y, void *arg)
+{
+	struct policy_secrets *ps = arg;
+	struct policy_secret_rule r = {.line = MARK(y).line + 1};
+	yaml_mark_t m = MARK(y);
+
+	if (walk_map(y, "secrets.allow entry", secret_rule_keys, secret_rule_key, &r))
+		goto bad;
+	if (!r.kind) {
+		fail(y, m, "secrets.allow entry: name an env, a file or a format");
+		goto bad;
+	}
+	ps->rules = xreallocarray(ps->rules, ps->nrules + 1, sizeof(*ps->rules));
+	ps->rules[ps->nrules++] = r;
+	return 0;
+bad:
+	free(r.name);
+	for (size_t i = 0; i < r.nto; i++)
+		free(r.to[i]);
+	return -1;
+}
+
+static int secrets_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void *arg)
+{
+	(void)key;
+	(void)km;
+	if (idx == 0)
+		return walk_list(y, "secrets.env", secret_env_item, arg);
+	return walk_list(y, "secrets.allow", secret_rule_item, arg);
+}
+
+static const char *const secrets_keys[] = {"env", "allow", NULL};
+
 /* ---- top level ---- */
 
 enum {
@@ -938,11 +1045,12 @@ enum {
 	K_FAIL,
 	K_INBOUND,
 	K_ON_FINDING,
-	K_CAPTURE
+	K_CAPTURE,
+	K_SECRETS
 };
-static const char *const top_keys[] = {"version", "mode",	"allow",   "block",
-				       "steps",	  "dns",	"files",   "fail_on_violation",
-				       "inbound", "on_finding", "capture", NULL};
+static const char *const top_keys[] = {
+    "version",		 "mode",    "allow",	  "block",   "steps",	"dns", "files",
+    "fail_on_violation", "inbound", "on_finding", "capture", "secrets", NULL};
 
 /* Inbound peers are addresses: a connecting peer has no name to check. */
 static int parse_inbound(struct yp *y, struct policy *p)
@@ -1017,6 +1125,10 @@ static int top_key(struct yp *y, int idx, const char *key, yaml_mark_t km, void 
 		return parse_on_finding(y, p);
 	case K_CAPTURE:
 		return parse_capture(y, p);
+	case K_SECRETS:
+		if (is_null(y))
+			return 0;
+		return walk_map(y, "secrets", secrets_keys, secrets_key, &p->secrets);
 	case K_FAIL:
 		if (get_bool(y, "fail_on_violation", &b))
 			return -1;

@@ -158,7 +158,9 @@ class TlsNames(RwTestCase):
                     f"  - host: good.test\n    ports: [{TLS_PORT}, {HTTP_PORT}]\n"
                     f"  - ip: {ADDR}\n    ports: [{TLS_PORT}]\n"
                     f"  - ip: {DNS}\n"
-                    f"dns:\n  upstream: {DNS}\n")
+                    f"dns:\n  upstream: {DNS}\n"
+                    # test_http_inside_tls sends a GitHub-shaped token in a query to good.test
+                    f"secrets:\n  allow:\n    - format: github\n      to: [good.test]\n")
         return path
 
     def job(self, script, mode="enforce", tag="out"):
