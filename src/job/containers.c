@@ -377,7 +377,25 @@ int containers_start(struct containers *c, struct loader *ld, const char *const 
 		}
 		if (!rc)
 			continue;
-		/* Not there yet (an engine makes it with its first container): wait for it. */
+		/* Not there yet: an engine makes it with its first container, and a container
+		 * started before runwarden saw the directory appear would run unfenced. Made here
+		 * instead, it carries the hooks before the engine puts anything in it (engines
+		 * create it as mkdir -p does, taking one that exists). */
+		if (mkdir(dirs[i], 0755) == 0) {
+			rc = watch_engine(c, dirs[i], ld, NULL, false, err, errlen);
+			if (rc == -2) {
+				rmdir(dirs[i]);
+				rw_err("following containers under %s: %s", dirs[i], err);
+				return -1;
+			}
+			for (int k = 0; !rc && k < c->nw; k++)
+				if (c->w[k].role == ROLE_ENGINE && !strcmp(c->w[k].path, dirs[i]))
+					c->w[k].made = true;
+			if (!rc)
+				continue;
+			rmdir(dirs[i]);
+		}
+		/* It cannot be made (its parent is missing too): wait for it. */
 		snprintf(parent, sizeof(parent), "%s", dirs[i]);
 		slash = strrchr(parent, '/');
 		if (slash && slash != parent)
@@ -716,6 +734,9 @@ void containers_follow(struct containers *c, struct loader *ld, struct collector
 
 void containers_free(struct containers *c)
 {
+	for (int k = 0; k < c->nw; k++)
+		if (c->w[k].made)
+			rmdir(c->w[k].path); /* EBUSY while the engine still uses it: left */
 	if (c->ino_fd >= 0)
 		close(c->ino_fd);
 	for (int i = 0; i < c->n_claims; i++)

@@ -37,6 +37,8 @@ struct containers {
 		/* The kernel takes what is created in it as the job's from its birth
 		 * (loader_follow_engine); else each container is added on sight. */
 		bool fenced;
+		bool made; /* runwarden made this engine directory (it was not there): removed at
+			    * the end if the engine left it empty */
 		char path[PATH_MAX];
 	} w[CONTAINER_WATCHES];
 	int nw;

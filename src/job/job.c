@@ -394,6 +394,13 @@ static void arm_lockdown(struct job *j)
 	}
 }
 
+static void job_containers_poll(void *ctx)
+{
+	struct job *j = ctx;
+
+	containers_follow(&j->cont, &j->ld, &j->col);
+}
+
 int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens)
 {
 	char err[512], ev_err[EV_ERRLEN];
@@ -529,6 +536,13 @@ int job_arm(struct job *j, const struct job_opts *o, struct sensitive_list *sens
 				     CONTAINER_CLAIMS, err, sizeof(err))) {
 			rw_err("%s", err);
 			goto out;
+		}
+		{
+			struct stat st;
+
+			j->col.containers_poll = job_containers_poll;
+			j->col.containers_ctx = j;
+			j->col.own_cgid = fstat(j->scope.fd, &st) ? 0 : st.st_ino;
 		}
 		j->cont.gate_add_netns = job_gate_add_netns;
 		j->cont.gate_drop_netns = job_gate_drop_netns;

@@ -359,15 +359,17 @@ void collector_add_container(struct collector *c, uint64_t cgid, const char *ide
 
 /* Only a container that joined the job has an entry: a process in the job's own
  * scope, or in a cgroup below a container's, is named by its ancestry alone. */
-static const char *container_of_cgroup(const struct collector *c, uint64_t cgid)
+static const char *container_of_cgroup(struct collector *c, uint64_t cgid)
 {
 	char key[24];
 	const struct strmap_entry *e;
 
-	if (!c->containers.count)
-		return NULL;
 	snprintf(key, sizeof(key), "%llu", (unsigned long long)cgid);
-	e = strmap_get(&c->containers, key);
+	e = c->containers.count ? strmap_get(&c->containers, key) : NULL;
+	if (!e && c->containers_poll && cgid != c->own_cgid) {
+		c->containers_poll(c->containers_ctx);
+		e = strmap_get(&c->containers, key);
+	}
 	return e ? e->val : NULL;
 }
 

@@ -44,6 +44,12 @@ struct collector {
 	int (*judge_question)(void *ctx, const char *qname, int qtype);
 	void (*block_address)(void *ctx, int family, const void *addr);
 	void *judge_ctx;
+	/* Following containers (job.c): a container's first exec can be read before the engine
+	 * directory event that names the container; this looks at the directories again before
+	 * a process is taken for the job's own. NULL: not following. */
+	void (*containers_poll)(void *ctx);
+	void *containers_ctx;
+	uint64_t own_cgid; /* the job's own cgroup: no container's, never looked up */
 	struct dns_drops {
 		uint64_t pending_overflow; /* questions logged at once, unpaired, past the cap */
 		uint64_t clients_evicted;  /* gate clients forgotten past the cap */

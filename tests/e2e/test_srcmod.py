@@ -78,6 +78,7 @@ class SourceModifiedTest(RwTestCase):
         self.assertEqual(files["src/util.c"]["change"], "replaced")
         # neither writes to the tracked inode: the kernel's unlink and rename records name them
         for path, exe, op in (("README.md", "rm", "unlink"), ("src/util.c", "mv", "rename_to")):
+            self.assertEqual(len(files[path]["writers"]), 1, (files[path], r.of("path_op")))
             (w,) = files[path]["writers"]
             self.assertEqual(os.path.basename(w["exe"]), exe, files[path])
             line = next(e for e in r.events if e["seq"] == w["seq"])
