@@ -455,6 +455,16 @@ static __always_inline bool hj_tchar(u8 c)
 	       c == '~';
 }
 
+/* The token the write starts with: its length in f->seen. A step, not a loop here: the length
+ * comes back from memory, so what follows is verified once, not once per length. */
+FB_STEP(hj_token_step)
+{
+	if (i >= f->len || !hj_tchar(fb_u8(f, i)))
+		return 1;
+	f->seen = i + 1;
+	return 0;
+}
+
 /* The first line of the write: does it say " HTTP/" (f->seen = 1)? */
 FB_STEP(hj_line_step)
 {
@@ -478,7 +488,7 @@ FB_STEP(hj_line_step)
  */
 __noinline int hj_request_like(struct fb *f)
 {
-	u32 t = 0;
+	u32 t;
 
 	if (!f)
 		return 1;
@@ -489,11 +499,9 @@ __noinline int hj_request_like(struct fb *f)
 	    fb_u8(f, 11) == '2' && fb_u8(f, 12) == '.' && fb_u8(f, 13) == '0' &&
 	    fb_u8(f, 14) == '\r' && fb_u8(f, 15) == '\n')
 		return 0;
-	for (int i = 0; i < 64; i++) {
-		if (!hj_tchar(fb_u8(f, i)) || (u32)i >= f->len)
-			break;
-		t++;
-	}
+	f->seen = 0;
+	FB_LOOP(64, hj_token_step, f);
+	t = f->seen;
 	if (!t || t + 2 > f->len || fb_u8(f, t) != ' ')
 		return 0;
 	f->seen = 0;
