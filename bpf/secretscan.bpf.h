@@ -305,13 +305,85 @@ static long host_find_step(u64 k, void *ctx)
 	return 0;
 }
 
-/* Values that leave a loop go through memory (s->dest): the verifier then meets one state
- * after the loop, not one per way out of it. */
+/* The blanks before the Host's value: s->host_at moves past them. */
+static long host_skip_step(u64 k, void *ctx)
+{
+	struct host_find *h = ctx;
+	struct sscan *s = h->s;
+	u32 j;
+
+	(void)k;
+	if (!s)
+		return 1;
+	j = s->host_at;
+	if (j >= h->n || j >= SCAN_HEAD)
+		return 1;
+	asm volatile("" : "+r"(j));
+	j &= SCAN_HEAD - 1;
+	if (s->buf[j] != ' ' && s->buf[j] != '\t')
+		return 1;
+	s->host_at = j + 1;
+	return 0;
+}
+
+/* Byte i of the Host's value into s->dest.host, in lower case; its end stops the walk. */
+static long host_copy_step(u64 k, void *ctx)
+{
+	struct host_find *h = ctx;
+	struct sscan *s = h->s;
+	u32 i = (u32)k, j;
+	u8 c;
+
+	if (!s || i >= SECRET_HOST - 1)
+		return 1;
+	j = s->host_at + i;
+	if (j >= h->n || j >= SCAN_HEAD)
+		return 1;
+	asm volatile("" : "+r"(j));
+	c = s->buf[j & (SCAN_HEAD - 1)];
+	if (c == ':' || c == '\r' || c == '\n' || c == ' ' || c == '\t' || c == '/')
+		return 1;
+	if (c >= 'A' && c <= 'Z')
+		c |= 0x20;
+	s->dest.host[i & (SECRET_HOST - 1)] = c;
+	s->dest.len = i + 1;
+	return 0;
+}
+
+/* Byte i from the end of the name into the reversed hash (s->dest.rhash), and the hash so far
+ * at each dot: a parent's (s->dest.suf). */
+static long host_hash_step(u64 k, void *ctx)
+{
+	struct host_find *h = ctx;
+	struct sscan *s = h->s;
+	u32 i = (u32)k, len, ns;
+	u64 rh;
+	u8 c;
+
+	if (!s)
+		return 1;
+	len = s->dest.len;
+	if (i >= len || i >= SECRET_HOST)
+		return 1;
+	c = s->dest.host[(len - 1 - i) & (SECRET_HOST - 1)];
+	rh = (s->dest.rhash ^ c) * FNV_MUL;
+	s->dest.rhash = rh;
+	if (c == '.') {
+		ns = s->dest.nsuf;
+		if (ns < SECRET_SUFFIXES) {
+			s->dest.suf[ns & (SECRET_SUFFIXES - 1)] = rh;
+			s->dest.nsuf = ns + 1;
+		}
+	}
+	return 0;
+}
+
+/* Each walk is a bpf_loop step (verified once, not once per byte and per way out of the
+ * loop); what the steps find stays in s, so the verifier meets one state after each walk. */
 __noinline int secret_host(struct sscan *s, u32 n)
 {
 	struct host_find h = {.s = s, .n = n};
-	u32 at, len;
-	u64 rh = FNV_OFF;
+	u32 len;
 
 	if (!s)
 		return 0;
@@ -320,36 +392,11 @@ __noinline int secret_host(struct sscan *s, u32 n)
 #endif
 	s->host_at = 0;
 	bpf_loop(SCAN_HEAD, host_find_step, &h, 0);
-	at = SCAN_READ(s->host_at);
-	if (!at)
+	if (!SCAN_READ(s->host_at))
 		return 0;
-	for (u32 k = 0; k < 16; k++) {
-		u32 j = at;
-
-		if (j >= n || j >= SCAN_HEAD)
-			break;
-		asm volatile("" : "+r"(j));
-		j &= SCAN_HEAD - 1;
-		if (s->buf[j] != ' ' && s->buf[j] != '\t')
-			break;
-		at++;
-	}
+	bpf_loop(16, host_skip_step, &h, 0);
 	s->dest.len = 0;
-	for (u32 i = 0; i < SECRET_HOST - 1; i++) {
-		u32 j = at + i;
-		u8 c;
-
-		if (j >= n || j >= SCAN_HEAD)
-			break;
-		asm volatile("" : "+r"(j));
-		c = s->buf[j & (SCAN_HEAD - 1)];
-		if (c == ':' || c == '\r' || c == '\n' || c == ' ' || c == '\t' || c == '/')
-			break;
-		if (c >= 'A' && c <= 'Z')
-			c |= 0x20;
-		s->dest.host[i] = c;
-		s->dest.len = i + 1;
-	}
+	bpf_loop(SECRET_HOST - 1, host_copy_step, &h, 0);
 	len = SCAN_READ(s->dest.len);
 	if (len && s->dest.host[(len - 1) & (SECRET_HOST - 1)] == '.')
 		len--;
@@ -358,24 +405,8 @@ __noinline int secret_host(struct sscan *s, u32 n)
 	s->dest.len = len;
 	s->dest.host[len & (SECRET_HOST - 1)] = 0;
 	s->dest.nsuf = 0;
-	for (u32 i = 0; i < SECRET_HOST; i++) {
-		u8 c;
-
-		if (i >= len)
-			break;
-		c = s->dest.host[(len - 1 - i) & (SECRET_HOST - 1)];
-		rh ^= c;
-		rh *= FNV_MUL;
-		if (c == '.') {
-			u32 ns = SCAN_READ(s->dest.nsuf);
-
-			if (ns < SECRET_SUFFIXES) {
-				s->dest.suf[ns & (SECRET_SUFFIXES - 1)] = rh;
-				s->dest.nsuf = ns + 1;
-			}
-		}
-	}
-	s->dest.rhash = rh;
+	s->dest.rhash = FNV_OFF;
+	bpf_loop(SECRET_HOST, host_hash_step, &h, 0);
 	return 1;
 }
 
