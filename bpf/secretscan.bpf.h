@@ -666,6 +666,28 @@ static __always_inline void scan_all(struct scan_ctx *x)
 		x->s->failed = 1; /* past bpf_loop's reach */
 }
 
+/* Global, one per data source: the steps are verified once, not once per state the caller
+ * reaches the scan in (the destination found or not, ...). */
+__noinline int scan_all_user(struct sscan *s, u32 len)
+{
+	struct scan_ctx x = {.s = s, .len = len};
+
+	if (!s)
+		return 0;
+	scan_all(&x);
+	return 0;
+}
+
+__noinline int scan_all_skb(struct __sk_buff *skb, struct sscan *s, u32 len)
+{
+	struct scan_ctx x = {.s = s, .skb = skb, .len = len};
+
+	if (!s || !skb)
+		return 0;
+	scan_all(&x);
+	return 0;
+}
+
 static __always_inline bool scan_enabled(void)
 {
 	u32 zero = 0;
@@ -788,7 +810,7 @@ __noinline int secret_scan_tls(u64 ssl, u64 buf, s64 len)
 	x.s->ubuf = buf;
 	x.len = len > 0x7fffffff ? 0x7fffffff : (u32)len;
 	scan_dest(&x, &ck);
-	scan_all(&x);
+	scan_all_user(x.s, x.len);
 	if (!x.s->found && !(x.s->failed && enforce))
 		goto out;
 	if (x.s->failed && !x.s->found)
@@ -869,7 +891,7 @@ __noinline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p)
 	x.len = plen - p->off;
 	ck.conn = cookie;
 	scan_dest(&x, &ck);
-	scan_all(&x);
+	scan_all_skb(skb, x.s, x.len);
 	if (!x.s->found && !(x.s->failed && enforce)) {
 		__sync_fetch_and_add(&x.s->busy, -1);
 		return 1;
