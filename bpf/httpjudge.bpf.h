@@ -59,24 +59,45 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the connections there are */
 } ssl_sni SEC(".maps");
 
-static const char hj_methods[HTTPM_COUNT][16] = {
+static const char hj_methods[HTTPM_COUNT][16] __attribute__((aligned(8))) = {
 #define HJ_METHOD_(m) #m,
     HTTP_METHODS(HJ_METHOD_)
 #undef HJ_METHOD_
 };
 
+/* Eight bytes at p, which is 8-aligned (the asserts below): one load, not eight byte loads
+ * and their shifts, which the verifier walked per word of every comparison loop. */
 static __always_inline u64 hj_word(const void *p)
 {
 	u64 w;
 
-	__builtin_memcpy(&w, p, sizeof(w));
+	__builtin_memcpy(&w, __builtin_assume_aligned(p, 8), sizeof(w));
 	return w;
 }
+_Static_assert(__builtin_offsetof(struct fb, ev.name) % 8 == 0, "hj_word: name aligned");
+_Static_assert(__builtin_offsetof(struct fb, ev.method) % 8 == 0, "hj_word: method aligned");
+_Static_assert(__builtin_offsetof(struct fb, ev.path) % 8 == 0, "hj_word: path aligned");
+_Static_assert(__builtin_offsetof(struct http_rules, p) % 8 == 0 &&
+		   sizeof(struct http_path_rule) % 8 == 0 &&
+		   __builtin_offsetof(struct http_path_rule, mask) % 8 == 0,
+	       "hj_word: path rules aligned");
+_Static_assert(__builtin_offsetof(struct hj_sni, name) % 8 == 0, "hj_word: sni aligned");
 
-/* The request's method as a bit of HTTP_METHODS; 0 for any other. Global: verified once. */
+/* The mask of a word's first n bytes (n in [0, 7]) as hj_word loads them. */
+static __always_inline u64 hj_first_bytes(u32 n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (1ull << (n * 8)) - 1;
+#else
+	return n ? ~0ull << (64 - n * 8) : 0;
+#endif
+}
+
+/* The request's method as a bit of HTTP_METHODS; 0 for any other. Global: verified once.
+ * The method's bytes are compared as two words, the bytes past its length masked to zero as
+ * hj_methods has them. */
 __noinline u32 hj_method_bit(struct fb *f)
 {
-	u8 m[16] = {};
 	u32 n;
 	u64 a, b;
 
@@ -85,11 +106,14 @@ __noinline u32 hj_method_bit(struct fb *f)
 	n = f->ev.method_len;
 	if (!n || n >= FB_METHOD)
 		return 0;
-	for (int i = 0; i < FB_METHOD; i++)
-		if (i < n)
-			m[i] = f->ev.method[i];
-	a = hj_word(m);
-	b = hj_word(m + 8);
+	a = hj_word(f->ev.method);
+	b = hj_word(f->ev.method + 8);
+	if (n < 8) {
+		a &= hj_first_bytes(n);
+		b = 0;
+	} else {
+		b &= hj_first_bytes(n - 8);
+	}
 	for (int k = 0; k < HTTPM_COUNT; k++)
 		if (hj_word(hj_methods[k]) == a && hj_word(hj_methods[k] + 8) == b)
 			return 1u << k;
@@ -354,7 +378,7 @@ __noinline int hj_host_is_sni(struct fb *f, u64 ssl)
 		if (w * 8 >= n)
 			break;
 		if (n - w * 8 < 8)
-			mask = (1ull << ((n - w * 8) * 8)) - 1;
+			mask = hj_first_bytes(n - w * 8);
 		a = hj_word(&f->ev.name[w * 8]);
 		b = hj_lower8(hj_word(&v->name[w * 8]));
 		if ((a & mask) != (b & mask))
