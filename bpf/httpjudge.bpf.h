@@ -254,24 +254,33 @@ __noinline int http_req_admit(struct fb *f, u32 port, u32 how)
 					     : HJ_NO_NAME;
 }
 
+/* Is "h2" the ALPN name at i (f->seen = 1)? */
+FB_STEP(hj_alpn_step)
+{
+	u32 n = f->ev.alpn_len;
+
+	if (i + 1 >= n || i >= FB_ALPN - 1)
+		return 1;
+	if ((i == 0 || f->ev.alpn[fb_at(i - 1, FB_ALPN - 1)] == ',') &&
+	    f->ev.alpn[fb_at(i, FB_ALPN - 1)] == 'h' &&
+	    f->ev.alpn[fb_at(i + 1, FB_ALPN - 1)] == '2' &&
+	    (i + 2 == n || f->ev.alpn[fb_at(i + 2, FB_ALPN - 1)] == ',')) {
+		f->seen = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /* Does the ClientHello offer HTTP/2 ("h2" among its ALPN names)? One cut short may: yes. */
 __noinline int hj_alpn_h2(struct fb *f)
 {
-	u32 n;
-
 	if (!f)
 		return 1;
 	if (f->ev.flags & FBF_ALPN_CUT)
 		return 1;
-	n = f->ev.alpn_len;
-	for (int i = 0; i < FB_ALPN - 1; i++) {
-		if (i + 1 >= n)
-			break;
-		if ((i == 0 || f->ev.alpn[i - 1] == ',') && f->ev.alpn[i] == 'h' &&
-		    f->ev.alpn[i + 1] == '2' && (i + 2 == n || f->ev.alpn[(i + 2) & 63] == ','))
-			return 1;
-	}
-	return 0;
+	f->seen = 0;
+	FB_LOOP(FB_ALPN - 1, hj_alpn_step, f);
+	return f->seen;
 }
 
 /* ------------------------------------------------------------ inside TLS */
