@@ -121,6 +121,7 @@ struct sscan {
 	u32 lim;     /* the step's bytes less one */
 	u32 host_at; /* secret_host: where the Host header's value starts, 0: none */
 	u32 pos;     /* the scan: next position */
+	u32 lead;    /* the step: bytes read before pos (the word-start check) */
 	u32 found;   /* the id of the first secret not allowed to go where it goes, 0: none */
 	u32 at;	     /* where it starts */
 	u32 failed;  /* bytes that could not be read */
@@ -582,8 +583,11 @@ static __always_inline long scan_step(struct scan_ctx *x, bool skb)
 		return 1;
 	/* starts pos .. pos + SCAN_STRIDE * SCAN_CHUNK - 1: one byte before them (the word-start
 	 * check), 8 past the last (its anchor) */
-	pos = s->pos;
-	lead = pos ? 1 : 0;
+	s->lead = s->pos ? 1 : 0;
+	/* both back from memory: the two ways above meet in one state, and the chunk below is
+	 * walked once, not once with lead 0 and once with lead 1 */
+	pos = SCAN_READ(s->pos);
+	lead = SCAN_READ(s->lead);
 	start = pos - lead;
 	rem = x->len - start;
 	n = rem > SCAN_BYTES + 9 ? SCAN_BYTES + 9 : rem;
