@@ -403,7 +403,7 @@ static __always_inline u8 hj_tls_verdict(struct fb *f, const struct rw_config *c
 	int r;
 
 	e->reason = CNR_NONE;
-	if ((e->flags & FBF_NAMED) && name_admit(&names_block, &f->key, 0, RPROTO_TCP, e->dots)) {
+	if ((e->flags & FBF_NAMED) && name_blocked(&f->key, 0, RPROTO_TCP, e->dots)) {
 		e->reason = CNR_NAME_BLOCKED;
 		return VERDICT_BLOCK;
 	}
