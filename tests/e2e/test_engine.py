@@ -391,8 +391,11 @@ class CtrTest(EngineTestCase):
         cgdir = os.path.join(cgroup2_mount(), ns)
         self.addCleanup(lambda: os.path.isdir(cgdir) and os.rmdir(cgdir))
         cid = os.urandom(32).hex()  # what kubelet's CRI ids look like
+        # The container lives a second: it is named when runwarden reads its directory, and a
+        # container gone before that (0.2 s, under the sanitizer build's load) is fenced but
+        # named by nothing (docs/containers.md).
         sh = (f"nc -w 2 {BAD} {self.bad.port} </dev/null; echo bad=$?; "
-              f"nc -w 2 {GOOD} {self.good.port} </dev/null; echo good=$?")
+              f"nc -w 2 {GOOD} {self.good.port} </dev/null; echo good=$?; sleep 1")
         r = self.run_job(ctr + ["run", "--rm", "--net-host", f"docker.io/{IMAGE}", cid,
                                 "sh", "-c", sh],
                          "--policy", policy(self.tmp), "--container-cgroups", cgdir)
