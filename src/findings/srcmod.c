@@ -448,6 +448,24 @@ const char *srcmod_on_write(struct srcmod *s, uint32_t kdev, uint64_t ino, pid_t
 	return f->path;
 }
 
+bool srcmod_is_tracked_write(struct srcmod *s, uint32_t kdev, uint64_t ino, const char *abs)
+{
+	char k[48];
+	struct strmap_entry *m;
+	struct srcmod_file *f;
+	struct stat st;
+
+	id_key(k, sizeof(k), kdev, ino);
+	m = strmap_get(&s->by_id, k);
+	if (!m)
+		return false;
+	f = &s->files[(uintptr_t)m->val - 1];
+	if (srcmod_file_at(s, abs) == f)
+		return true;
+	return stat_beneath(s->wd_fd, f->path, &st, NULL) == 0 && st.st_ino == f->ino &&
+	       st.st_dev == f->st_dev;
+}
+
 void srcmod_on_path_op(struct srcmod *s, struct srcmod_file *f, pid_t pid, const char *exe,
 		       uint64_t seq)
 {

@@ -125,6 +125,10 @@ void srcmod_track_names(struct srcmod *s,
  * kernel's name as the caller passed it, joined to the directory it starts from); NULL when it
  * names none. */
 struct srcmod_file *srcmod_file_at(struct srcmod *s, const char *abs);
+/* Whether an open for writing of (kdev, ino) at abs, which the kernel took for a tracked file's,
+ * is one: abs names it, or its path in the work tree still holds that inode (a hard link).
+ * Otherwise the tracked file is gone and its inode was reused for another file. */
+bool srcmod_is_tracked_write(struct srcmod *s, uint32_t kdev, uint64_t ino, const char *abs);
 /* An unlink, rename or truncate of f by name, the log line seq its evidence: f's writer. */
 void srcmod_on_path_op(struct srcmod *s, struct srcmod_file *f, pid_t pid, const char *exe,
 		       uint64_t seq);

@@ -1300,7 +1300,7 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 	struct proc *p;
 	const char *as;
 	char *watched = NULL;
-	bool by_name;
+	bool by_name, tracked;
 
 	if (len < sizeof(*e) + e->path_len) {
 		c->sum.lost_user[EV_FILE]++;
@@ -1310,9 +1310,13 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		sb_add(&path, e->data, strnlen(e->data, e->path_len));
 	else
 		join_components(&path, e->data, e->path_len);
+	/* The kernel knows tracked files by (device, inode): one freed by an unlink and reused at
+	 * once for a new file elsewhere is not the checkout's any more. */
+	tracked = (e->flags & EVF_TRACKED_WRITE) &&
+		  srcmod_is_tracked_write(&c->findings.srcmod, e->dev, e->ino, path.buf);
 	as = file_watched_as(c, e, &path, &by_name);
 	if (!as) {
-		if (e->flags & EVF_TRACKED_WRITE)
+		if (tracked)
 			on_tracked_write(c, e, &path);
 		sb_release(&path);
 		return;
@@ -1353,13 +1357,13 @@ static void on_file(struct collector *c, const struct ev_file *e, size_t len)
 		sb_addstr(sb, ",\"via\":\"io_uring\"");
 	if (e->flags & EVF_PATH_TRUNC)
 		sb_addstr(sb, ",\"path_truncated\":true");
-	if (e->flags & EVF_TRACKED_WRITE)
+	if (tracked)
 		sb_addstr(sb, ",\"tracked_write\":true");
 	write_line(c, EV_FILE);
 	{
 		struct finding_proc fp;
 
-		if (e->flags & EVF_TRACKED_WRITE && fproc(c, &e->h, p, &fp))
+		if (tracked && fproc(c, &e->h, p, &fp))
 			findings_on_tracked_write(&c->findings, &fp, e->dev, e->ino, c->last_seq);
 
 		if (fproc(c, &e->h, p, &fp))

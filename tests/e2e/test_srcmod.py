@@ -131,6 +131,37 @@ class SourceModifiedTest(RwTestCase):
         # the untracked namesakes were removed by the same process and left no line
         self.assertFalse([e for e in r.of("path_op") if e["path"].startswith(other)])
 
+    def test_an_inode_reused_after_an_unlink_is_not_the_tracked_file(self):
+        """The kernel knows tracked files by (device, inode). README.md is unlinked and its
+        inode handed out again to a new, untracked file, which is then written: that
+        write is no write to README.md (it was: the shell named as README.md's writer)."""
+        d = self.checkout()
+        other = d  # the same directory: where the file system hands a freed inode out again
+        script = (
+            "import os, sys\n"
+            "ino = os.stat('README.md').st_ino\n"
+            "os.remove('README.md')\n"
+            "for i in range(4000):\n"
+            "    f = os.path.join(sys.argv[1], f'x{i}')\n"
+            "    open(f, 'w').close()\n"
+            "    if os.stat(f).st_ino == ino:\n"
+            "        open(f, 'w').write('reused\\n')\n"
+            "        print('reused')\n"
+            "        break\n")
+        with open(os.path.join(self.tmp, "s.py"), "w") as fh:
+            fh.write(script)
+        r = self.run_in(d, f"python3 {os.path.join(self.tmp, 's.py')} {other}")
+        if "reused" not in r.stdout:
+            self.skipTest("the file system did not hand the inode out again")
+        (f,) = self.source_findings(r)
+        (x,) = f["files"]
+        self.assertEqual((x["path"], x["change"]), ("README.md", "deleted"))
+        self.assertEqual([os.path.basename(w["exe"]).startswith("python3") for w in x["writers"]],
+                         [True], x)
+        line = next(e for e in r.events if e["seq"] == x["writers"][0]["seq"])
+        self.assertEqual(line["kind"], "path_op")  # the unlink, not the reused inode's write
+        self.assertFalse([e for e in r.of("file") if e.get("tracked_write")], r.of("file"))
+
     def test_truncation_by_another_program_is_its_writer(self):
         d = self.checkout()
         r = self.run_in(d, "python3 -c \"open('src/util.c','w').write('int util(void){return 2;}\\n')\"")
