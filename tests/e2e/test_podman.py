@@ -59,7 +59,7 @@ class PodmanTest(RwTestCase):
     def test_run_recorded_with_identity_and_fenced_from_the_first_connect(self):
         # nc to the unlisted address is the container's first connect.
         sh = (f"nc -w 2 {BAD} {self.bad.port} </dev/null; echo bad=$?; "
-              f"nc -w 2 {GOOD} {self.good.port} </dev/null; echo good=$?")
+              f"nc -w 2 {GOOD} {self.good.port} </dev/null; echo good=$?; sleep 1")
         cidfile = os.path.join(self.tmp, "cid")
         r = self.run_job(self.podman_run("--rm", "--cidfile", cidfile, IMAGE, "sh", "-c", sh))
         self.assertIn("bad=1", r.stdout, r.stderr)  # nc: EPERM
