@@ -17,12 +17,11 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
 from rwtest import RW, Dnsmasq, Run, RwTestCase
-from test_tls import RESOLV, make_ca
+from test_tls import RESOLV, make_ca, serve
 
 DNS = "127.0.67.53"
 SRV = "127.0.67.1"
@@ -86,26 +85,7 @@ class TlsServer:
         ctx.load_cert_chain(crt, key)
         ctx.set_alpn_protocols(["http/1.1"])
 
-        class Srv(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def get_request(self):
-                s, a = self.socket.accept()
-                s.settimeout(10)
-                return ctx.wrap_socket(s, server_side=True, do_handshake_on_connect=False), a
-
-            def finish_request(self, request, client_address):
-                try:
-                    request.do_handshake()
-                except (OSError, ssl.SSLError):
-                    return
-                super().finish_request(request, client_address)
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.srv = Srv((addr, port), Handler)
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.srv = serve(addr, port, Handler, ctx)
 
     def stop(self):
         self.srv.shutdown()

@@ -17,14 +17,13 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import uuid
 
 from rwtest import RW, Dnsmasq, Run, RwTestCase, cgroup2_mount
 from test_agent import Agent, Worker
-from test_tls import RESOLV, make_ca
+from test_tls import RESOLV, make_ca, serve
 
 DNS = "127.0.68.53"
 SRV = "127.0.68.1"
@@ -93,34 +92,8 @@ class Servers:
         ctx.load_cert_chain(crt, key)
         ctx.set_alpn_protocols(["http/1.1"])
 
-        class Tls(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def get_request(self):
-                s, a = self.socket.accept()
-                s.settimeout(10)
-                return ctx.wrap_socket(s, server_side=True, do_handshake_on_connect=False), a
-
-            def finish_request(self, request, client_address):
-                try:
-                    request.do_handshake()
-                except (OSError, ssl.SSLError):
-                    return
-                super().finish_request(request, client_address)
-
-            def handle_error(self, request, client_address):
-                pass
-
-        class Plain(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.tls = Tls((addr, TLS_PORT), Handler)
-        self.http = Plain((addr, HTTP_PORT), Handler)
-        for s in (self.tls, self.http):
-            threading.Thread(target=s.serve_forever, daemon=True).start()
+        self.tls = serve(addr, TLS_PORT, Handler, ctx)
+        self.http = serve(addr, HTTP_PORT, Handler)
 
     def lines(self):
         return [line for line, _ in self.seen]

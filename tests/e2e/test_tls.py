@@ -56,6 +56,42 @@ def make_ca(root, names=("good.test", "evil.test", "other.test")):
     return ca, crt, key
 
 
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+class _TlsServer(_QuietServer):
+    """The handshake in the handler's thread: a client that never sends its ClientHello must
+    not hold the accept loop."""
+    ctx = None
+
+    def get_request(self):
+        s, a = self.socket.accept()
+        s.settimeout(10)
+        return self.ctx.wrap_socket(s, server_side=True, do_handshake_on_connect=False), a
+
+    def finish_request(self, request, client_address):
+        try:
+            request.do_handshake()
+        except (OSError, ssl.SSLError):
+            return
+        super().finish_request(request, client_address)
+
+
+def serve(addr, port, handler, ctx=None):
+    """A threaded HTTP server on addr:port, over TLS with ctx (else plain), serving at once;
+    stop it with shutdown() and server_close()."""
+    if ctx:
+        srv = type("Tls", (_TlsServer,), {"ctx": ctx})((addr, port), handler)
+    else:
+        srv = _QuietServer((addr, port), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
 class Servers:
     """HTTPS and HTTP on one loopback address, recording every SNI a handshake carried and
     every request's Host."""
@@ -86,36 +122,8 @@ class Servers:
         ctx.set_alpn_protocols(["http/1.1"])
         ctx.sni_callback = lambda sock, name, c: me.snis.append(name)
 
-        class Tls(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def get_request(self):
-                s, a = self.socket.accept()
-                s.settimeout(10)
-                # the handshake in the handler's thread: a client that never sends its
-                # ClientHello must not hold the accept loop
-                return ctx.wrap_socket(s, server_side=True, do_handshake_on_connect=False), a
-
-            def finish_request(self, request, client_address):
-                try:
-                    request.do_handshake()
-                except (OSError, ssl.SSLError):
-                    return
-                super().finish_request(request, client_address)
-
-            def handle_error(self, request, client_address):
-                pass
-
-        class Plain(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.tls = Tls((addr, TLS_PORT), Handler)
-        self.http = Plain((addr, HTTP_PORT), Handler)
-        for s in (self.tls, self.http):
-            threading.Thread(target=s.serve_forever, daemon=True).start()
+        self.tls = serve(addr, TLS_PORT, Handler, ctx)
+        self.http = serve(addr, HTTP_PORT, Handler)
 
     def stop(self):
         for s in (self.tls, self.http):
