@@ -483,7 +483,7 @@ int cmd_run(int argc, char **argv)
 	struct baseline_job bl = {0};
 	struct sensitive_list sens;
 	struct job j = {.epfd = -1};
-	struct keeper k = {.pidfd = -1, .ctl = -1};
+	struct keeper k = {.pidfd = -1, .ctl = -1, .ack = -1};
 	const char *uname;
 	uid_t uid;
 	gid_t gid;

@@ -29,13 +29,16 @@ struct keeper {
 	pid_t pid;
 	int pidfd; /* the keeper's pidfd (readable when it exits), or -1 */
 	int ctl;   /* write end: "D" when runwarden ends normally */
+	int ack;   /* read end: the keeper has let go of the slot, if it could */
 };
 
 /* Forks the keeper with the fence's link fds. Call while single-threaded.
  * 0, or -1 with the reason in err. */
 int keeper_start(struct keeper *k, const struct loader *l, const struct scope *s, bool enforce,
 		 char *err, size_t errlen);
-/* runwarden is ending normally: hold the fence until the job is empty. */
+/* runwarden is ending normally: hold the fence until the job is empty. A job
+ * already empty hands its resident slot back before this returns (call after
+ * the loader has closed its own copy of the slot's lock). */
 void keeper_release(struct keeper *k);
 
 #endif

@@ -360,6 +360,7 @@ static void close_objects(struct loader *l)
 /* Resident copies size every policy map alike: a job whose policy needs more
  * loads a private copy. The maps allocate per entry, so room costs nothing. */
 #define RESIDENT_LPM (256 * 1024)
+#define BUSY_RETRY_US (20 * 1000)
 
 static const size_t n_hook_defs = sizeof(hook_defs) / sizeof(hook_defs[0]);
 /* every hook has a status slot (struct loader's arrays) */
@@ -1108,6 +1109,39 @@ static int start_private(struct loader *l, const struct loader_opts *o, char *er
 	return load_copy(l, NULL, err, errlen);
 }
 
+/* What start_resident learnt of one slot. */
+enum slot_try { SLOT_BORROWED, SLOT_NOT_OURS, SLOT_BUSY, SLOT_ERROR };
+
+/* Tries slot id: borrows it (l->slot set) when it holds our copy and is free;
+ * otherwise keeps it locked in *empty or *foreign when it could be loaded into. */
+static enum slot_try try_slot(struct loader *l, int id, const char *key, struct pool_slot *empty,
+			      struct pool_slot *foreign, char *err, size_t errlen)
+{
+	struct pool_slot s;
+	int rc;
+
+	if (pool_lock(id, &s, err, errlen))
+		return SLOT_BUSY;
+	if (!pool_loaded(&s)) {
+		if (empty->id < 0)
+			*empty = s; /* kept locked: ours to load into if need be */
+		else
+			close(s.lock_fd);
+		return SLOT_NOT_OURS;
+	}
+	l->slot = s;
+	rc = borrow_copy(l, key, err, errlen);
+	if (rc == 0)
+		return SLOT_BORROWED;
+	l->slot.id = -1;
+	l->slot.lock_fd = -1;
+	if (rc == 1 && foreign->id < 0 && pool_idle_seconds(id) >= POOL_EVICT_IDLE)
+		*foreign = s; /* another build's copy, idle: ours to replace if need be */
+	else
+		close(s.lock_fd);
+	return rc < 0 ? SLOT_ERROR : SLOT_NOT_OURS;
+}
+
 /*
  * A resident copy for this job: a free slot holding a copy with our key, or a
  * new copy loaded into an empty slot (and left there, the holder unloading it
@@ -1118,43 +1152,31 @@ static int start_resident(struct loader *l, const struct loader_opts *o, char *e
 {
 	struct pool_slot empty = {.id = -1, .lock_fd = -1}, foreign = {.id = -1, .lock_fd = -1};
 	char key[160], *meta;
+	bool busy[POOL_SLOTS] = {0}, any_busy = false;
+	enum slot_try t = SLOT_NOT_OURS;
 	int rc;
 
 	if (pool_prepare(err, errlen) || open_object(l, o->ring_bytes, RESIDENT_LPM, err, errlen))
 		return 1;
 	copy_key(l, o->ring_bytes, RESIDENT_LPM, key, sizeof(key));
-	for (int id = 0; id < POOL_SLOTS; id++) {
-		struct pool_slot s;
-
-		if (pool_lock(id, &s, err, errlen))
-			continue; /* busy */
-		if (!pool_loaded(&s)) {
-			if (empty.id < 0)
-				empty = s; /* kept locked: ours to load into if need be */
-			else
-				close(s.lock_fd);
-			continue;
-		}
-		l->slot = s;
-		rc = borrow_copy(l, key, err, errlen);
-		if (rc == 0) {
-			if (empty.lock_fd >= 0)
-				close(empty.lock_fd);
-			return reset_copy(l, err, errlen);
-		}
-		l->slot.id = -1;
-		l->slot.lock_fd = -1;
-		if (rc == 1 && foreign.id < 0 && pool_idle_seconds(id) >= POOL_EVICT_IDLE)
-			foreign = s; /* another build's copy, idle: ours to replace if need be */
-		else
-			close(s.lock_fd);
-		if (rc < 0) {
-			if (empty.lock_fd >= 0)
-				close(empty.lock_fd);
-			if (foreign.lock_fd >= 0)
-				close(foreign.lock_fd);
-			return -1;
-		}
+	for (int id = 0; id < POOL_SLOTS && t != SLOT_BORROWED && t != SLOT_ERROR; id++) {
+		t = try_slot(l, id, key, &empty, &foreign, err, errlen);
+		any_busy |= busy[id] = t == SLOT_BUSY;
+	}
+	if (t != SLOT_BORROWED && t != SLOT_ERROR && any_busy) {
+		/* A slot is also locked for a moment by the holder's idle check and
+		 * `kernel status`: look once more before paying for a load. */
+		usleep(BUSY_RETRY_US);
+		for (int id = 0; id < POOL_SLOTS && t != SLOT_BORROWED && t != SLOT_ERROR; id++)
+			if (busy[id])
+				t = try_slot(l, id, key, &empty, &foreign, err, errlen);
+	}
+	if (t == SLOT_BORROWED || t == SLOT_ERROR) {
+		if (empty.lock_fd >= 0)
+			close(empty.lock_fd);
+		if (foreign.lock_fd >= 0)
+			close(foreign.lock_fd);
+		return t == SLOT_BORROWED ? reset_copy(l, err, errlen) : -1;
 	}
 	if (empty.id < 0 && foreign.id >= 0) {
 		/* Every slot taken, one by another build (an upgrade on a long-lived

@@ -77,6 +77,25 @@ class ResidentTest(RwTestCase):
         self.assertEqual(st.returncode, 0, st.stderr)
         self.assertRegex(st.stdout, r"slot \d: idle")
 
+    def test_back_to_back_steps_on_a_busy_machine_reuse_one_copy(self):
+        # CI steps follow each other at once, on a machine busy with the build. The slot must
+        # be free when `run` returns, not when the fence keeper next looks: otherwise the next
+        # step loads a copy of its own (and evicts an older build's idle one to do so).
+        busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+        for p in busy:
+            self.addCleanup(p.wait)
+            self.addCleanup(p.kill)
+        copies = []
+        for i in range(6):
+            r = self.rw(["true"], out=os.path.join(self.tmp, f"o{i}"))
+            self.assertEqual(r.rc, 0, r.stderr)
+            copies.append(r.summary["kernel_side"]["copy"])
+            st = kernel("status")
+            self.assertRegex(st.stdout, r"slot \d: idle", (i, st.stdout))
+            self.assertNotIn("in use", st.stdout, (i, st.stdout))
+        slot = copies[0].split(" (")[0]
+        self.assertEqual(copies[1:], [f"{slot} (borrowed)"] * 5, copies)
+
     def test_private_copy_on_request_and_for_debugging_knobs(self):
         r = self.rw(["true"], "--kernel", "private")
         self.assertEqual(r.summary["kernel_side"]["copy"], "private")
