@@ -15,9 +15,9 @@
 #include "job/scope.h"
 #include "common/util.h"
 
-#define KEEP_MAX   (MAX_HOOKS + 4)
-#define TICK_MS	   200
-#define KILL_TRIES 25 /* cgroup.kill repeated while processes remain */
+#define KEEP_MAX    (MAX_HOOKS + 4)
+#define TICK_MS	    200
+#define KILL_TRIES  25 /* cgroup.kill repeated while processes remain */
 #define ACK_WAIT_MS 500
 
 static int pidfd_open_(pid_t pid)
@@ -53,9 +53,9 @@ static bool links_detached(const int *links, int n)
 	return false;
 }
 
-static void __attribute__((noreturn)) keeper_main(int parent_pidfd, int ctl, int ack, int slot_lock,
-						  const int *links, int nlinks, const char *scope,
-						  bool enforce)
+static void __attribute__((noreturn))
+keeper_main(int parent_pidfd, int ctl, int ack, int slot_lock, const int *links, int nlinks,
+	    const char *scope, bool enforce)
 {
 	bool released = false, parent_gone = false, killing = false;
 	int kills = 0;
@@ -182,8 +182,7 @@ int keeper_start(struct keeper *k, const struct loader *l, const struct scope *s
 		/* the ring buffer, the policy maps, the log, the gate's socket would only pin
 		 * memory */
 		close_fds_except(keep, nkeep);
-		keeper_main(self, ctl[0], ack[1], loader_lock_fd(l), links, nlinks, scope,
-			    enforce);
+		keeper_main(self, ctl[0], ack[1], loader_lock_fd(l), links, nlinks, scope, enforce);
 	}
 	close(self);
 	close(ctl[0]);

@@ -359,7 +359,7 @@ static void close_objects(struct loader *l)
 
 /* Resident copies size every policy map alike: a job whose policy needs more
  * loads a private copy. The maps allocate per entry, so room costs nothing. */
-#define RESIDENT_LPM (256 * 1024)
+#define RESIDENT_LPM  (256 * 1024)
 #define BUSY_RETRY_US (20 * 1000)
 
 static const size_t n_hook_defs = sizeof(hook_defs) / sizeof(hook_defs[0]);
