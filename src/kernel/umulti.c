@@ -135,7 +135,8 @@ int umulti_func_offset(const char *path, const char *func, uint64_t *off, char *
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (elf_version(EV_CURRENT) == EV_NONE || !(e = elf_begin(fd, ELF_C_READ, NULL))) {
+	if (elf_version(EV_CURRENT) == EV_NONE || !(e = elf_begin(fd, ELF_C_READ, NULL)) ||
+	    elf_kind(e) != ELF_K_ELF) {
 		snprintf(err, errlen, "%s: not an ELF file", path);
 		goto out;
 	}
