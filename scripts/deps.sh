@@ -18,10 +18,11 @@ test_pkgs=(libcmocka-dev liburing-dev dnsmasq-base bind9-dnsutils iproute2 nftab
            python3 python3-cryptography libclang-rt-14-dev nghttp2-server
            chromium debhelper dpkg-dev nodejs cppcheck clang-format man-db
            sudo npm python3-pip python3-yaml busybox-static git wget curl postgresql
-           docker.io containerd runc docker-compose podman)
+           docker.io containerd runc docker-compose podman uidmap)
 # docker.io, containerd, runc, docker-compose: tests/e2e/test_engine.py starts a real dockerd
 # of its own (own data root and socket, no bridge NAT); nothing is started at install time.
-# podman: tests/e2e/test_podman.py (rootful, own storage root, cgroupfs manager).
+# podman: tests/e2e/test_podman.py (rootful, own storage root, cgroupfs manager; and rootless:
+# uidmap for its newuidmap/newgidmap).
 # bench/run.sh: the peers it compares with, and perf for the collector's profile.
 # libgnutls28-dev: bench/tls_gnutls_client.c (bench/tls_loop.py --client gnutls).
 bench_pkgs=(gcc python3 strace bpftrace linux-perf libgnutls28-dev)

@@ -1,5 +1,6 @@
 /* One observed job, from arming to evidence (see job.h). */
 #include "job/job.h"
+#include "observe/shim.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -831,6 +832,21 @@ static int record_baseline(struct job *j, struct strbuf *member)
 	return rc;
 }
 
+/* Containers named by their monitor (rootless Podman: no cgroup, observe/shim.h), after those
+ * named by their cgroups; one a cgroup named too (a short-lived rootful container named
+ * late) is listed once. */
+static void add_shim_containers(struct strbuf *list, const struct collector *col)
+{
+	for (size_t i = 0; i < col->n_shims_listed; i++) {
+		const struct shim *s = col->shims_listed[i];
+		char key[80];
+
+		snprintf(key, sizeof(key), "\"id\":\"%s\"", s->id);
+		if (!list->len || !strstr(sb_str(list), key))
+			sb_addf(list, "%s%s", list->len ? "," : "", s->identity);
+	}
+}
+
 /* The command as summary.json records it: secrets redacted like every logged argv. */
 static char *const *redacted_command(struct job *j, char ***out)
 {
@@ -887,7 +903,8 @@ int job_finish(struct job *j, int exit_status)
 	ri->lockdown_enforced = j->locked_down;
 	ri->step = j->o.step;
 	ri->ci_json = j->ci_json;
-	ri->containers_json = j->following ? sb_str(&j->cont.list) : NULL;
+	add_shim_containers(&j->cont.list, col);
+	ri->containers_json = j->following || j->cont.list.len ? sb_str(&j->cont.list) : NULL;
 	ri->mode = policy_mode_name(j->o.mode);
 	if (j->o.policy) {
 		policy_json = enforce_policy_json(&j->enf);
@@ -1018,6 +1035,8 @@ void job_free(struct job *j, bool handoff)
 		close(j->epfd);
 	if (j->following)
 		containers_free(&j->cont);
+	else
+		sb_release(&j->cont.list); /* rootless containers' names only */
 	if (j->keeper_pidfd >= 0)
 		close(j->keeper_pidfd);
 	if (j->rb)

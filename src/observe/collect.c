@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "events.h"
 #include "common/xalloc.h"
+#include "observe/shim.h"
 
 /* Questions off the gate waiting for their answer: bounded in count and in bytes (each holds
  * only its name); past either, a question is logged at once without its answer, and counted. */
@@ -106,6 +107,7 @@ int collector_init(struct collector *c, int log_fd, const struct sensitive_list 
 	strmap_init(&c->gate_clients);
 	strmap_init(&c->watched);
 	strmap_init(&c->containers);
+	strmap_init(&c->shims);
 	exe_cache_init(&c->exes);
 	summary_init(&c->sum);
 	findings_init(&c->findings, &c->procs);
@@ -373,6 +375,58 @@ static const char *container_of_cgroup(struct collector *c, uint64_t cgid)
 	return e ? e->val : NULL;
 }
 
+static void free_shim(void *v)
+{
+	shim_free(v);
+	free(v);
+}
+
+/* Podman's monitor starting (shim.h): the container it names, kept (at most SHIMS_MAX, the
+ * rest counted as unlisted: a job can start monitors without end), or NULL. */
+static struct shim *conmon_started(struct collector *c, const char *argv, size_t len)
+{
+	struct shim s, *kept;
+	struct strmap_entry *e;
+	bool created;
+
+	if (!shim_parse_conmon(argv, len, &s))
+		return NULL;
+	e = strmap_get(&c->shims, s.id);
+	if (e) {
+		shim_free(&s);
+		return e->val;
+	}
+	if (c->shims.count >= SHIMS_MAX) {
+		c->sum.containers_unlisted++;
+		shim_free(&s);
+		return NULL;
+	}
+	e = strmap_put(&c->shims, s.id, &created);
+	kept = xmalloc(sizeof(*kept));
+	*kept = s;
+	e->val = kept;
+	return kept;
+}
+
+/* The container a process without a container cgroup enters by this exec: a monitor's
+ * (conmon's, or a fork of it: it daemonizes) when the image the process leaves is that
+ * monitor's runtime (runc init execs the container's first command; runc runs as a sealed
+ * copy of itself, a memfd named "runc", so the name is what is compared). The runtime itself and
+ * what conmon runs otherwise (podman's exit command) are not the container. */
+static struct shim *shim_container(struct collector *c, const struct proc *p, const char *exe)
+{
+	const struct proc *q = p;
+
+	for (int depth = 0; depth < 4 && q && q->ppid > 0; depth++) {
+		q = proctab_get(&c->procs, q->ppid);
+		if (q && q->shim)
+			return shim_is_runtime(q->shim, p->exe) && !shim_is_runtime(q->shim, exe)
+				   ? q->shim
+				   : NULL;
+	}
+	return NULL;
+}
+
 /* "stdio_inet":["stdin","stdout"]: standard descriptors that were IP sockets at exec. */
 static void render_stdio_inet(struct strbuf *sb, uint32_t flags)
 {
@@ -401,6 +455,8 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	struct finding_proc fp;
 	struct exe_hash h;
 	struct proc *p;
+	const char *in_cgroup;
+	struct shim *shim_ctr;
 	bool memfd;
 
 	if (len < need) {
@@ -422,11 +478,29 @@ static void on_exec(struct collector *c, const struct ev_exec *e, size_t len)
 	p->ppid = e->h.ppid;
 	p->uid = e->h.uid;
 	memcpy(p->comm, e->h.comm, COMM_LEN);
+	shim_ctr = shim_container(c, p, exe.buf); /* before p->exe is the new image */
 	proctab_set(p, exe.buf, argv.buf);
 	p->exe_dev = e->exe.dev;
 	p->exe_ino = e->exe.ino;
 	memcpy(p->exe_sha256, h.sha256, sizeof(p->exe_sha256));
-	p->container = container_of_cgroup(c, e->cgid);
+	if ((in_cgroup = container_of_cgroup(c, e->cgid))) {
+		p->container = in_cgroup;
+		p->by_shim = false;
+	} else {
+		/* A container without a cgroup is left only with the image that entered it. */
+		if (!p->by_shim || shim_ctr)
+			p->container = shim_ctr ? shim_ctr->identity : NULL;
+		p->by_shim = p->container != NULL;
+		if (shim_ctr && !shim_ctr->listed) {
+			/* listed once a process is in it: rootful Podman's conmon names
+			 * containers that have cgroups, and are listed by those */
+			shim_ctr->listed = true;
+			c->shims_listed[c->n_shims_listed++] = shim_ctr;
+		}
+	}
+	p->shim = NULL;
+	if (!p->container && shim_is_conmon(path.len ? path.buf : NULL))
+		p->shim = conmon_started(c, e->data + e->exe_len + e->cwd_len, e->argv_len);
 
 	sb_reset(sb);
 	render_head(c, &e->h, "exec", sb);
@@ -2745,6 +2819,7 @@ void collector_free(struct collector *c)
 	free(c->dns_scratch);
 	strmap_clear(&c->watched, free);
 	strmap_clear(&c->containers, free);
+	strmap_clear(&c->shims, free_shim);
 	exe_cache_free(&c->exes);
 	findings_free(&c->findings);
 	secrets_free(&c->secrets);

@@ -21,6 +21,10 @@
 #include "findings/redact.h"
 #include "secrets/secrets.h"
 
+#define SHIMS_MAX 256
+
+struct shim;
+
 struct collector {
 	struct evlog log;
 	const struct sensitive_list *sens;
@@ -82,6 +86,11 @@ struct collector {
 	struct exe_cache exes;
 	/* Containers of the job: cgroup id (decimal) -> identity as a JSON object. */
 	struct strmap containers;
+	/* Containers without a cgroup (rootless Podman, shim.h): container id -> struct shim,
+	 * at most SHIMS_MAX; shims_listed: those a process was in, for the summary. */
+	struct strmap shims;
+	struct shim *shims_listed[SHIMS_MAX];
+	size_t n_shims_listed;
 	/* Findings drawn from the lines as they are written, and the key that redacts secrets
 	 * from command lines before they are (src/findings/). */
 	struct findings findings;

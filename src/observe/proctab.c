@@ -113,6 +113,8 @@ void proctab_fork(struct proctab *t, pid_t child, pid_t parent)
 		c->exe_ino = pp->exe_ino;
 		memcpy(c->exe_sha256, pp->exe_sha256, sizeof(c->exe_sha256));
 		c->container = pp->container;
+		c->shim = pp->shim; /* conmon daemonizes: its fork is the monitor */
+		c->by_shim = pp->by_shim;
 	}
 }
 

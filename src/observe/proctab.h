@@ -11,6 +11,8 @@
 
 #include "common/strmap.h"
 
+struct shim;
+
 struct proc {
 	pid_t pid;
 	pid_t ppid;
@@ -26,6 +28,10 @@ struct proc {
 	/* The container it runs in, as a JSON object (owned by the collector's
 	 * container table), or NULL: the job's own process. Inherited on fork. */
 	const char *container;
+	/* When it is a container's monitor (rootless Podman's conmon, or its fork): that
+	 * container (owned by the collector), or NULL. Reset by exec. */
+	struct shim *shim;
+	bool by_shim; /* container is a shim's (no cgroup says so): inherited */
 	bool exited;
 };
 

@@ -3,11 +3,16 @@ cgroupfs manager, host network): recorded with the container's identity and fenc
 job's policy from the container's first instruction; a container started before the job is
 not the job's. See podman.py for the engine's set-up."""
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
+import unittest
 
-from podman import IMAGE, PARENT, Podman
+from dockerd import busybox_rootfs_tar
+from podman import IMAGE, PARENT, PODMAN, ULIMITS, Podman
 from rwtest import RW, Run, RwTestCase, TcpServer, cgroup2_mount
 
 BAD = "127.0.30.2"  # a stand-in for an unlisted host
@@ -156,3 +161,95 @@ class PodmanTest(RwTestCase):
             (move,) = r.of("cgroup_move")
             self.assertEqual((move["cgroup"], move["verdict"]),
                              (evil[len(cgroup2_mount()):], "deny"))
+
+
+ROOTLESS_USER = "rwrootless"
+
+
+def rootless_user():
+    """A user with subordinate ids for rootless Podman (uidmap's newuidmap/newgidmap)."""
+    if subprocess.run(["id", ROOTLESS_USER], capture_output=True).returncode:
+        subprocess.run(["useradd", "-m", "-s", "/bin/sh", ROOTLESS_USER], check=True)
+    for f in ("/etc/subuid", "/etc/subgid"):
+        text = ""
+        if os.path.exists(f):
+            with open(f) as fh:
+                text = fh.read()
+        if not any(line.startswith(ROOTLESS_USER + ":") for line in text.splitlines()):
+            with open(f, "a") as out:
+                out.write(f"{ROOTLESS_USER}:300000:65536\n")
+    return ROOTLESS_USER
+
+
+class RootlessPodmanTest(RwTestCase):
+    """Rootless Podman on this hybrid host cannot make cgroups: the container's processes stay
+    in the job's own scope (fenced as the job), and are named from conmon's command line."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("newuidmap"):
+            raise unittest.SkipTest("no newuidmap (Debian's uidmap): make check installs it")
+        cls.user = rootless_user()
+        pw = pwd.getpwnam(cls.user)
+        cls.dir = tempfile.mkdtemp(prefix="rwpr-", dir="/tmp")
+        os.chown(cls.dir, pw.pw_uid, pw.pw_gid)
+        cls.home = pw.pw_dir
+        cls.base = (f"{PODMAN} --root {cls.dir}/root --runroot {cls.dir}/run "
+                    f"--tmpdir {cls.dir}/tmp --storage-driver vfs --cgroup-manager cgroupfs "
+                    f"--events-backend file")
+        tar = os.path.join(cls.dir, "image.tar")
+        with open(tar, "wb") as f:
+            f.write(busybox_rootfs_tar())
+        os.chmod(tar, 0o644)
+        cls.as_user(f"{cls.base} import {tar} {IMAGE}", check=True)
+
+    @classmethod
+    def as_user(cls, script, check=False):
+        p = subprocess.run(["setpriv", f"--reuid={cls.user}", f"--regid={cls.user}",
+                            "--init-groups", "env", "-u", "XDG_RUNTIME_DIR",
+                            f"HOME={cls.home}", "sh", "-c", f"cd {cls.home} && {script}"],
+                           capture_output=True, text=True, timeout=180)
+        if check and p.returncode:
+            raise RuntimeError(f"{script}: {p.stderr}")
+        return p
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.as_user(f"{cls.base} rm -af -t 0")
+        cls.as_user(f"{cls.base} system reset -f")
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def setUp(self):
+        super().setUp()
+        self.bad = TcpServer(BAD)
+        self.addCleanup(self.bad.stop)
+        self.good = TcpServer(GOOD)
+        self.addCleanup(self.good.stop)
+
+    def test_rootless_container_fenced_and_named_by_its_monitor(self):
+        out = os.path.join(self.tmp, "out")
+        sh = (f"nc -w 1 {BAD} {self.bad.port} </dev/null; echo bad=$?; "
+              f"nc -w 1 {GOOD} {self.good.port} </dev/null; echo good=$?")
+        script = (f"cd {self.home} && export HOME={self.home} && unset XDG_RUNTIME_DIR && "
+                  f"{self.base} run {' '.join(ULIMITS)} --rm --name rootless1 --network host "
+                  f"{IMAGE} sh -c '{sh}'")
+        p = subprocess.run([RW, "run", "--out", out, "--no-sign", "--user", self.user,
+                            "--policy", policy(self.tmp), "--", "sh", "-c", script],
+                           capture_output=True, text=True, timeout=180)
+        r = Run(p.returncode, p.stderr, out, p.stdout)
+        self.assertIn("bad=1", r.stdout, r.stderr)
+        self.assertIn("good=0", r.stdout, r.stderr)
+        bad = [e for e in r.of("connect") if e["daddr"] == BAD]
+        self.assertEqual([(e["verdict"], e["result"]) for e in bad], [("deny", "EPERM")], bad)
+        ident = bad[0].get("container")
+        self.assertEqual((ident or {}).get("engine"), "podman", bad[0])
+        self.assertEqual((ident["name"], ident["named_by"], ident["cgroup"]),
+                         ("rootless1", "conmon argv", None))
+        self.assertRegex(ident["id"], r"^[0-9a-f]{64}$")
+        good = [e for e in r.of("connect") if e["daddr"] == GOOD]
+        self.assertEqual(good[0].get("container"), ident)
+        # The engine's own processes are the job's, not the container's.
+        for e in r.of("exec"):
+            if os.path.basename(e["exe"]) in ("podman", "conmon") or e["exe"] == "/usr/sbin/runc":
+                self.assertNotIn("container", e, e)
+        self.assertEqual(r.summary["containers"], [ident], r.summary.get("containers"))
