@@ -294,6 +294,11 @@ except OSError as e:
         # The job's own network namespace and resolver: the gate cannot be reached from
         # there, so the answer is seen on the wire; the blocked name's address is then
         # refused by the kernel, in observe mode, without a policy.
+        # The job waits for its resolver to listen (its namespace's /proc/net/udp), and after
+        # the answer for runwarden to have read it (the dns line is written once the address
+        # is blocked): fixed waits of 0.5 s and 1 s were the agent's reaction time on an idle
+        # machine, not on a busy one.
+        log = os.path.join(self.tmp, "out", "events.ndjson")
         script = (
             "ip link set lo up && "
             "dnsmasq --no-daemon -C /dev/null --no-resolv --no-hosts --bind-interfaces "
@@ -301,9 +306,12 @@ except OSError as e:
             f"--address=/{BLOCKED_NAME}/127.0.0.9 >/dev/null 2>&1 & D=$!; "
             f"{sys.executable} -c 'import socket,time\n"
             "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-            "s.bind((\"127.0.0.9\", 8080)); s.listen(); time.sleep(8)' >/dev/null 2>&1 & L=$!; "
-            "sleep 0.5; "
-            f"dig +short +time=2 +tries=1 @127.0.0.1 {BLOCKED_NAME}; sleep 1; "
+            "s.bind((\"127.0.0.9\", 8080)); s.listen(); time.sleep(30)' >/dev/null 2>&1 & L=$!; "
+            "for i in $(seq 400); do grep -q ' 0100007F:0035 ' /proc/net/udp && break; "
+            "sleep 0.05; done; "
+            f"dig +short +time=2 +tries=1 @127.0.0.1 {BLOCKED_NAME}; "
+            f"for i in $(seq 400); do grep -q '\"verdict\":\"block\"' {log} && break; "
+            "sleep 0.05; done; "
             f"{sys.executable} -c 'import socket\n"
             "s=socket.socket(); s.settimeout(3)\n"
             "try:\n s.connect((\"127.0.0.9\", 8080)); print(\"ok\")\n"
