@@ -119,7 +119,7 @@ class RwTestCase(unittest.TestCase):
         while time.time() - t0 < 10 and set(leftover_cgroups()) & left:
             time.sleep(0.05)
         left &= set(leftover_cgroups())
-        err = "\n".join(r.stderr for r in getattr(self, "runs", []))
+        err = "\n".join(r.stderr for r in getattr(self, "_rw_runs", []))
         self.assertEqual(left, set(), "runwarden left cgroups behind (still there 10 s after "
                          f"the test); stderr of this test's runs:\n{err[-3000:]}")
 
@@ -134,7 +134,7 @@ class RwTestCase(unittest.TestCase):
                            timeout=timeout, env=env)
         r = Run(p.returncode, p.stderr.decode("utf-8", "replace"), out,
                 p.stdout.decode("utf-8", "replace"))
-        self.runs = getattr(self, "runs", []) + [r]
+        self._rw_runs = getattr(self, "_rw_runs", []) + [r]
         return r
 
 
