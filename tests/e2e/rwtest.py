@@ -153,7 +153,13 @@ class Dnsmasq:
         args += list(extra)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
-        deadline = time.time() + 5
+        # Read all along: dnsmasq writes its log to the pipe with blocking writes, and once
+        # the pipe is full (about 490 questions) it stops answering, in whichever later test
+        # of the class comes to it.
+        self._logged, self._log_lock = [], threading.Lock()
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 break  # could not bind: another server holds the address
@@ -168,10 +174,31 @@ class Dnsmasq:
         self.stop()
         raise RuntimeError("dnsmasq did not start")
 
+    def _read_log(self):
+        for line in self.proc.stderr:
+            with self._log_lock:
+                self._logged.append(line.decode("utf-8", "replace"))
+
+    def take_log(self, expect=None, timeout=10):
+        """What dnsmasq logged (to stderr) since the last take. With expect: once that text is
+        in it, or after timeout; without: after a moment for the last lines to be read."""
+        deadline = time.time() + (timeout if expect else 0.2)
+        while True:
+            with self._log_lock:
+                text = "".join(self._logged)
+            if (expect and expect in text) or time.time() >= deadline:
+                break
+            time.sleep(0.02)
+        with self._log_lock:
+            text = "".join(self._logged)
+            self._logged.clear()
+        return text
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(5)
+        self._reader.join(5)
         if self.proc.stderr:
             self.proc.stderr.close()
 

