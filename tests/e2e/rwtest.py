@@ -3,6 +3,14 @@
 Everything here is real: the runwarden binary (env RW), real servers on
 loopback (dnsmasq, TCP/UDP sockets), real processes. Network rule: only
 127.0.0.0/8 and ::1, never anything else.
+
+The suite must hold on a busy CI machine, with the sanitizer build: wait for a
+condition (a file the job touches, a line in the run's events.ndjson, a server's
+count), with a generous deadline, rather than sleep a fixed time and hope another
+process got the CPU meanwhile; no threshold on random data that the mean merely
+clears. To see a module hold, run it with the whole test limited to a fraction of
+a CPU (a cgroup-v1 cpu group with cpu.cfs_quota_us, here 20-40% of one CPU),
+several times, under /tmp/rw-e2e.lock.
 """
 import hashlib
 import json
