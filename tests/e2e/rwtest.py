@@ -58,7 +58,8 @@ def ancestors(pid):
 
 def foreign_scope(name):
     """Is runwarden-PID-... the scope of a runwarden still running that this process did not
-    start (directly or through sudo, unshare, a shell)?"""
+    start (directly or through sudo, unshare, a shell)? An agent the test daemonized has left
+    its tree too: tests of such agents check their scopes themselves (test_action)."""
     try:
         pid = int(name.split("-")[1])
         os.kill(pid, 0)
