@@ -993,19 +993,58 @@ static int open_state_dir(const char *path)
 	return fd;
 }
 
+/* The daemon's end of the pipe its starting process waits on (-1: none, or told already). */
+static int ready_fd = -1;
+
+static void daemon_ready(void)
+{
+	if (ready_fd < 0)
+		return;
+	if (write(ready_fd, "r", 1) != 1)
+		rw_err("agent: telling the starting process: %s", strerror(errno));
+	close(ready_fd);
+	ready_fd = -1;
+}
+
+/*
+ * The starting process returns only once the daemon is ready, its "listening" line (which
+ * names its pid) in agent.log: a step that starts the agent and at once reads the log or
+ * stops the daemon finds it there. It returns 1 when the daemon died before that.
+ */
 static int daemonize(int state_fd)
 {
 	pid_t pid;
-	int fd;
+	int fd, p[2];
+	char c;
 
 	fflush(NULL);
+	if (pipe2(p, O_CLOEXEC)) {
+		rw_err("pipe: %s", strerror(errno));
+		return -1;
+	}
 	pid = fork();
 	if (pid < 0) {
 		rw_err("fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
 		return -1;
 	}
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		ssize_t n;
+
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			_exit(0);
+		rw_err("agent: the daemon (pid %d) stopped before it was ready; see agent.log in "
+		       "the state directory",
+		       (int)pid);
+		_exit(1);
+	}
+	close(p[0]);
+	ready_fd = p[1];
 	setsid();
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
@@ -1169,6 +1208,7 @@ int cmd_agent(int argc, char **argv)
 	}
 	rw_err("agent listening on %s (pid %d)", a.sock_path, (int)getpid());
 	sd_notify_ready();
+	daemon_ready();
 
 	while (!stopping) {
 		struct epoll_event ev[4];

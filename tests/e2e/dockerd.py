@@ -48,6 +48,16 @@ def busybox_rootfs_tar():
     return buf.getvalue()
 
 
+def mounts_under(path):
+    """The mount points at or below path, from this process's mount table."""
+    prefix = path.rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    # mountinfo escapes space, tab, newline and backslash as octal
+    points = [p.encode().decode("unicode_escape") for p in points]
+    return [p for p in points if p == path or p.startswith(prefix)]
+
+
 class Dockerd:
     """One dockerd for a test class: start() waits until the API answers, stop() ends it
     and removes everything it made."""
@@ -115,6 +125,9 @@ class Dockerd:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
-        subprocess.run(["umount", "-R", "-l", os.path.join(self.dir, "data")],
-                       capture_output=True)
+        # dockerd leaves mounts of its own under the directory: the data root's, and the
+        # host network namespace bound at x/netns/default, which no `rm` can remove and which
+        # kept a namespace alive and a /tmp/rwd-* directory behind for every engine started.
+        for mnt in sorted(mounts_under(self.dir), reverse=True):
+            subprocess.run(["umount", "-l", mnt], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)

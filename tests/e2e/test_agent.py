@@ -52,6 +52,29 @@ except OSError as e:
 """
 
 
+def agent_pids(sock):
+    """The processes running `runwarden agent` on this control socket, found by their argv."""
+    pids = []
+    for e in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{e}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"agent" in argv and sock.encode() in argv:
+            pids.append(int(e))
+    return pids
+
+
+def is_daemon(pid, starter):
+    """The starter's daemon has a session of its own (setsid); a child the starter forks on
+    its way (before that child's exec) has the starter's."""
+    try:
+        return pid != starter and os.getsid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
 class Worker:
     """The runner's worker stand-in: runs each step as its own child."""
 
@@ -247,17 +270,8 @@ dns:
                            stderr=subprocess.PIPE, timeout=60)
         os.close(wr)
         self.assertEqual(p.returncode, 0, p.stderr)
-        def daemon_pid():  # the socket was made before the fork: find the daemon by its argv
-            for e in os.listdir("/proc"):
-                try:
-                    with open(f"/proc/{e}/cmdline", "rb") as f:
-                        argv = f.read().split(b"\0")
-                except OSError:
-                    continue
-                if b"agent" in argv and sock.encode() in argv:
-                    return int(e)
-            return None
-        pid = daemon_pid()
+        # The socket was made before the fork: the daemon is the one process left with it.
+        pid = next(iter(agent_pids(sock)), None)
         self.assertIsNotNone(pid, "no daemon running")
         def stop():
             os.kill(pid, signal.SIGTERM)
@@ -271,6 +285,68 @@ dns:
         self.assertTrue(ready, "the daemon still holds the caller's pipe")
         self.assertEqual(os.read(rd, 1), b"")
         os.close(rd)
+
+    def start_daemon_logging_to_a_fifo(self):
+        """`runwarden agent` (daemonizing) whose log is a FIFO nobody reads yet: the daemon
+        blocks opening it, after the fork and before it is ready. Returns the starting
+        process, the daemon's pid and the FIFO's path."""
+        d = os.path.join(self.tmp, "daemon")
+        state = os.path.join(d, "state")
+        os.makedirs(state, 0o700)
+        sock = os.path.join(d, "agent.sock")
+        fifo = os.path.join(state, "agent.log")
+        os.mkfifo(fifo, 0o600)
+        pins = f"/sys/fs/bpf/rw-e2e-{uuid.uuid4().hex[:12]}"
+        self.addCleanup(shutil.rmtree, pins, True)
+        p = subprocess.Popen([RW, "agent", "--socket", sock, "--state", state, "--pin-root",
+                              pins], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        self.addCleanup(p.stderr.close)
+        daemon = None
+        deadline = time.time() + 60
+        while daemon is None and time.time() < deadline:
+            if p.poll():
+                self.fail(f"the agent failed before its daemon was forked: {p.stderr.read()}")
+            daemon = next((pid for pid in agent_pids(sock) if is_daemon(pid, p.pid)), None)
+            time.sleep(0.05)
+        self.assertIsNotNone(daemon, "the agent never forked its daemon")
+
+        def stop():
+            try:
+                os.kill(daemon, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.addCleanup(stop)
+        return p, daemon, fifo
+
+    def test_started_daemon_is_ready_when_the_command_returns(self):
+        """A step runs `runwarden agent` and at once reads the log for the daemon's pid (or
+        stops it, or starts a job): the command must return only once the daemon is ready.
+        It returned right after the fork, and the log line was not there yet on a busy
+        machine."""
+        p, daemon, fifo = self.start_daemon_logging_to_a_fifo()
+        with self.assertRaises(subprocess.TimeoutExpired, msg="returned before the daemon "
+                               "was ready"):
+            p.wait(2)
+        log = b""
+        with open(fifo, "rb", buffering=0) as f:  # the daemon goes on once it is read
+            deadline = time.time() + 60
+            while b"agent listening on" not in log and time.time() < deadline:
+                ready, _, _ = select.select([f], [], [], 1)
+                if ready:
+                    chunk = f.read(4096)
+                    if not chunk:
+                        break
+                    log += chunk
+            self.assertEqual(p.wait(30), 0, p.stderr.read())
+        self.assertIn(f"(pid {daemon})".encode(), log)
+        os.kill(daemon, 0)
+
+    def test_daemon_dying_before_it_is_ready_fails_the_command(self):
+        p, daemon, _ = self.start_daemon_logging_to_a_fifo()
+        os.kill(daemon, signal.SIGKILL)
+        self.assertEqual(p.wait(30), 1)
+        self.assertIn("stopped before it was ready", p.stderr.read().decode())
 
     def test_lifecycle_two_jobs_back_to_back(self):
         ref = self.rw(["/bin/true"], out=os.path.join(self.tmp, "ref"))  # `run`'s file set

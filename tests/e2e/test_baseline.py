@@ -360,12 +360,16 @@ class BaselineTest(RwTestCase):
         self.addCleanup(pg.stop)
         uri = pg.createdb("gone")
         out = os.path.join(self.tmp, "gone")
-        flag = os.path.join(self.tmp, "stopped")
+        flag, running = os.path.join(self.tmp, "stopped"), os.path.join(self.tmp, "running")
         p = subprocess.Popen([RW, "run", "--out", out, "--no-sign", "--baseline", uri,
                               "--repo", "acme/app", "--job", "build", "--", "sh", "-c",
-                              f"while [ ! -e {flag} ]; do sleep 0.05; done"],
+                              f"touch {running}; while [ ! -e {flag} ]; do sleep 0.05; done"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1)
+        # Stopped while the job runs (not before runwarden got going, as a fixed second
+        # allowed on a busy machine).
+        deadline = time.time() + 60
+        while not os.path.exists(running) and time.time() < deadline and p.poll() is None:
+            time.sleep(0.02)
         pg.stop()
         open(flag, "w").close()
         _, err = p.communicate(timeout=120)

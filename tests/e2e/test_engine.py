@@ -352,7 +352,7 @@ class OwnNetworkTest(EngineTestCase):
         self.assertEqual((ok["verdict"], ok["host"]), ("allow", "web.test"))
         (deny,) = [e for e in r.of("connect") if e["daddr"] == f"{NET}.11"]
         self.assertEqual((deny["verdict"], deny["result"]), ("deny", "EPERM"))
-        self.assertEqual(deny["container"]["image"], IMAGE)
+        self.assertEqual(deny["container"]["image"], IMAGE, deny["container"])
 
 
     def test_classic_build_on_own_network_resolves_through_the_gate(self):

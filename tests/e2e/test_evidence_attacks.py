@@ -6,6 +6,7 @@ real kernel. The evidence directory sits in a parent the job can write, as in
 every documented deployment ($RUNNER_TEMP, the workspace). Loopback only: no
 test here opens a network connection.
 """
+import json
 import os
 import pwd
 import stat
@@ -289,7 +290,11 @@ class EvidenceAttackTest(RwTestCase):
             while not os.path.exists(marker) and time.time() < deadline:
                 time.sleep(0.05)
             self.assertTrue(os.path.exists(marker), "the job never got going")
-            time.sleep(1)  # the collector's loop wakes every 50 ms
+            # Killed once the log holds the touch (a fixed second was short for the sanitizer
+            # build on a busy machine): what is written by then must stay verifiable.
+            log = os.path.join(self.out, "events.ndjson")
+            while time.time() < deadline + 30 and not logged_exec(log, "/usr/bin/touch"):
+                time.sleep(0.05)
             p.kill()
             p.wait(10)
         finally:
@@ -313,6 +318,16 @@ class EvidenceAttackTest(RwTestCase):
         rep = subprocess.run([RW, "report", self.out], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, timeout=60)
         self.assertIn("no closing record", rep.stdout)
+
+
+def logged_exec(log, exe):
+    """Has the log, as written so far, an exec of exe? (A last line may be half written.)"""
+    try:
+        with open(log, "rb") as f:
+            lines = f.read().split(b"\n")[:-1]
+    except FileNotFoundError:
+        return False
+    return any(e["kind"] == "exec" and e.get("exe") == exe for e in map(json.loads, lines))
 
 
 class AgentEvidenceAttackTest(ta.AgentTest):

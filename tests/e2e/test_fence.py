@@ -94,7 +94,7 @@ class FenceTest(RwTestCase):
     def tearDown(self):
         # The keeper removes a scope once its last process is gone.
         deadline = time.time() + 20
-        while set(leftover_cgroups()) - self.cg_before and time.time() < deadline:
+        while self.new_scopes() and time.time() < deadline:
             time.sleep(0.1)
         super().tearDown()
 
@@ -153,8 +153,8 @@ class FenceTest(RwTestCase):
         r = self.rw(["sh", "-c", loop], "--policy", self.policy())
         self.assertEqual(r.rc, -9)
         # The keeper ends the job: its scope goes away long before 20 tries.
-        self.assertTrue(self.wait_for(lambda: not (set(leftover_cgroups()) - self.cg_before),
-                                      timeout=10), "the job outlived runwarden")
+        self.assertTrue(self.wait_for(lambda: not self.new_scopes(), timeout=10),
+                        "the job outlived runwarden")
         # The keeper may end the job before its first try is written: no file then.
         out = open(tries).read().split() if os.path.exists(tries) else []
         self.assertLess(len(out), 20, out)

@@ -576,9 +576,16 @@ class WholeJobFindingsTest(test_agent.AgentTest):
         gh = ["env", "GITHUB_ACTIONS=true"]
         beacon = (f'"$1" -c "$2" {test_agent.GOOD} {self.good.port} 0.5 '
                   f'</dev/null >/dev/null 2>&1 & exit 0')
+        before = self.good.accepted
         self.assertEqual(w.step(*gh, "GITHUB_ACTION=first", "sh", "-c", beacon, "sh",
                                 sys.executable, BEACON)["rc"], 0)
-        self.assertEqual(w.step(*gh, "GITHUB_ACTION=second", "sleep", "1.5")["rc"], 0)
+        # The next step, once the beacon has connected: a step of a fixed 1.5 s need not
+        # outlast the beacon's start and its 0.5 s on a busy machine, and the job's stop
+        # would then kill it before it did anything.
+        deadline = time.time() + 30
+        while self.good.accepted == before and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(w.step(*gh, "GITHUB_ACTION=second", "true")["rc"], 0)
         rc, _, err = self.agent.job("stop")
         run = Run(rc, err, out)
         fs = [f for f in run.summary["findings"] if f["kind"] == "persistence"]

@@ -131,13 +131,10 @@ print("node %.2f %s" % (time.time() - t, p.stdout.strip()))
             (d,) = self.dns_lines(r, name)
             self.assertEqual((d["qtype"], d["rcode"], d["verdict"]), (qtype, "NOERROR", "allow"))
         # The question reached the resolver: admitted means forwarded.
-        self.assertIn("_http._tcp.allowed.test", self.dnsmasq_log())
+        self.assertIn("_http._tcp.allowed.test", self.dnsmasq_log("_http._tcp.allowed.test"))
 
-    def dnsmasq_log(self):
-        os.set_blocking(self.dns.proc.stderr.fileno(), False)
-        time.sleep(0.2)
-        data = self.dns.proc.stderr.read() or b""
-        return data.decode(errors="replace")
+    def dnsmasq_log(self, expect=None):
+        return self.dns.take_log(expect)
 
     def test_derived_names_admit_nothing_else(self):
         asks = (("SRV", "_evil._tcp.allowed.test"),     # not a well-known service
@@ -283,7 +280,7 @@ except OSError as e:
         self.assertIn("EDE: 15 (Blocked)", r.stdout)
         (ok,) = self.dns_lines(r, "fine.test")
         self.assertEqual(ok["verdict"], "allow")  # the rest goes where the job sent it
-        log = self.dnsmasq_log()
+        log = self.dnsmasq_log("fine.test")  # asked after the blocked name
         self.assertIn("fine.test", log)
         self.assertNotIn(BLOCKED_NAME, log)
         self.assertEqual(r.rc, 0)  # observe without a policy never fails the job
@@ -294,6 +291,11 @@ except OSError as e:
         # The job's own network namespace and resolver: the gate cannot be reached from
         # there, so the answer is seen on the wire; the blocked name's address is then
         # refused by the kernel, in observe mode, without a policy.
+        # The job waits for its resolver to listen (its namespace's /proc/net/udp), and after
+        # the answer for runwarden to have read it (the dns line is written once the address
+        # is blocked): fixed waits of 0.5 s and 1 s were the agent's reaction time on an idle
+        # machine, not on a busy one.
+        log = os.path.join(self.tmp, "out", "events.ndjson")
         script = (
             "ip link set lo up && "
             "dnsmasq --no-daemon -C /dev/null --no-resolv --no-hosts --bind-interfaces "
@@ -301,9 +303,12 @@ except OSError as e:
             f"--address=/{BLOCKED_NAME}/127.0.0.9 >/dev/null 2>&1 & D=$!; "
             f"{sys.executable} -c 'import socket,time\n"
             "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-            "s.bind((\"127.0.0.9\", 8080)); s.listen(); time.sleep(8)' >/dev/null 2>&1 & L=$!; "
-            "sleep 0.5; "
-            f"dig +short +time=2 +tries=1 @127.0.0.1 {BLOCKED_NAME}; sleep 1; "
+            "s.bind((\"127.0.0.9\", 8080)); s.listen(); time.sleep(30)' >/dev/null 2>&1 & L=$!; "
+            "for i in $(seq 400); do grep -q ' 0100007F:0035 ' /proc/net/udp && break; "
+            "sleep 0.05; done; "
+            f"dig +short +time=2 +tries=1 @127.0.0.1 {BLOCKED_NAME}; "
+            f"for i in $(seq 400); do grep -q '\"verdict\":\"block\"' {log} && break; "
+            "sleep 0.05; done; "
             f"{sys.executable} -c 'import socket\n"
             "s=socket.socket(); s.settimeout(3)\n"
             "try:\n s.connect((\"127.0.0.9\", 8080)); print(\"ok\")\n"

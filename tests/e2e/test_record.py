@@ -156,7 +156,10 @@ h.stdin.close(); h.wait()
         out = os.path.join(self.tmp, "held")
         # (The namespace's init stays until the record is read: its exit
         # would kill the target at once.)
-        script = (f"sleep 3 | {MEMREAD} hold inner > {out} & sleep 0.5; "
+        # The holder lives until `sleep 10` ends; it is read as soon as it has said where
+        # (a fixed 0.5 s was not always enough for it to start on a busy machine).
+        script = (f"sleep 10 | {MEMREAD} hold inner > {out} & "
+                  f"for i in $(seq 400); do [ -s {out} ] && break; sleep 0.05; done; "
                   f"set -- $(cat {out}); {MEMREAD} vm $1 $2 $3; sleep 1")
         os.chmod(self.tmp, 0o755)
         r = self.rw(["unshare", "-Urpfm", "--mount-proc", "sh", "-c", script])

@@ -15,7 +15,7 @@ import textwrap
 import threading
 import time
 
-from rwtest import RW, RwTestCase, TcpServer, leftover_cgroups
+from rwtest import RW, RwTestCase, TcpServer
 
 CONNECT = """
 import socket, sys
@@ -55,11 +55,13 @@ class ResidentTest(RwTestCase):
                     "".join(f"  - ip: {a}\n" for a in allow))
         return path
 
-    def connect(self, *servers, wait=None):
+    def connect(self, *servers, wait=None, ready=None):
         code = CONNECT
         if wait:  # hold the job open until the file appears (concurrency)
             code = (f"import os, time\nwhile not os.path.exists({wait!r}): time.sleep(0.02)\n"
                     + CONNECT)
+        if ready:  # say the job runs (its copy is armed by then)
+            code = f"open({ready!r}, 'w').close()\n" + code
         return [sys.executable, "-c", code, "x"] + [f"{s.sock.getsockname()[0]}:{s.port}"
                                                    for s in servers]
 
@@ -89,6 +91,8 @@ class ResidentTest(RwTestCase):
         for i in range(6):
             r = self.rw(["true"], out=os.path.join(self.tmp, f"o{i}"))
             self.assertEqual(r.rc, 0, r.stderr)
+            # Nothing was left running: the step's scope is gone when it returns.
+            self.assertEqual(self.new_scopes(), set(), (i, r.stderr))
             copies.append(r.summary["kernel_side"]["copy"])
             st = kernel("status")
             self.assertRegex(st.stdout, r"slot \d: idle", (i, st.stdout))
@@ -132,8 +136,10 @@ class ResidentTest(RwTestCase):
         go = os.path.join(self.tmp, "go")
         runs = {}
 
+        ready = {n: os.path.join(self.tmp, f"ready-{n}") for n in ("a", "b")}
+
         def job(name, allow, servers):
-            runs[name] = self.rw(self.connect(*servers, wait=go), "--policy",
+            runs[name] = self.rw(self.connect(*servers, wait=go, ready=ready[name]), "--policy",
                                  self.policy([allow], f"p-{name}"),
                                  out=os.path.join(self.tmp, f"o-{name}"))
 
@@ -141,7 +147,12 @@ class ResidentTest(RwTestCase):
               threading.Thread(target=job, args=("b", "127.0.41.2", (self.a, self.b)))]
         for t in ts:
             t.start()
-        time.sleep(3)  # both armed and waiting
+        # Both running at once, each on its copy. A fixed 3 s instead: on a busy machine the
+        # sanitizer build may not have started one job by then, which could then borrow the
+        # other's copy once that one was over.
+        deadline = time.time() + 120
+        while time.time() < deadline and not all(map(os.path.exists, ready.values())):
+            time.sleep(0.05)
         open(go, "w").close()
         for t in ts:
             t.join(60)
@@ -200,7 +211,7 @@ class ResidentTest(RwTestCase):
     def wait_keepers_gone(self):
         # A keeper removes its job's cgroup when it lets go (and with it the copy).
         deadline = time.time() + 15
-        while time.time() < deadline and set(leftover_cgroups()) - self.cg_before:
+        while time.time() < deadline and self.new_scopes():
             time.sleep(0.1)
 
     def test_a_job_killed_mid_way_leaves_a_usable_copy(self):
