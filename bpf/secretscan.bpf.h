@@ -2,7 +2,8 @@
 /*
  * Part of runwarden.bpf.c: secrets leaving. What a job process hands to
  * OpenSSL's SSL_write (the plaintext, before encryption) and every plain TCP
- * segment it sends are scanned, whole, for the job's own secrets (the values
+ * segment it sends are scanned, whole and joined to the end of what the same
+ * connection sent before (see secret_tail), for the job's own secrets (the values
  * of its secret environment variables and the tokens of the credential files
  * it read: src/secrets/ writes them here) and for well-known token formats.
  * A secret about to leave for a destination not allowed to receive it is
@@ -168,9 +169,9 @@ struct sscan {
 	u32 failed;  /* bytes that could not be read */
 	u32 have_dest;
 	u32 jtail; /* a junction scan: the kept bytes before the write's (0: a write's own scan) */
+	u32 jlen;  /* this write's junction: its bytes (0: none to scan) */
 	u32 split; /* the match found began this many bytes before the write (0: in it) */
 	u32 seq;   /* plain TCP: the segment's first sequence number */
-	u32 fresh; /* plain TCP: the segment's bytes not sent before (a retransmission's: 0) */
 	struct secret_conn_key ck; /* plain TCP: the socket's (the egress hook's stack is full) */
 	u32 cand[SCAN_CANDS];	   /* their positions in buf */
 	struct secret_dest dest;
@@ -549,7 +550,7 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
  * reads n bytes of the data at an offset into s->vbuf. Instantiated once per data source as
  * a global function, verified once.
  */
-#define SCAN_VERIFY_BODY(LOAD)                                                                     \
+#define SCAN_VERIFY_BODY(LOAD, JUNCTION)                                                           \
 	struct secret_anchor *an;                                                                  \
 	u32 i, a, rem, n;                                                                          \
 	u64 key;                                                                                   \
@@ -561,7 +562,7 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
 	if (a >= s->len)                                                                           \
 		return 0;                                                                          \
 	/* a junction's starts in the new bytes are the write's own scan's */                      \
-	if (s->jtail && a >= s->jtail)                                                             \
+	if ((JUNCTION) && a >= s->jtail)                                                           \
 		return 0;                                                                          \
 	rem = s->len - a;                                                                          \
 	if (rem >= SECRET_ANCHOR) {                                                                \
@@ -576,7 +577,7 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
 			if (vlen < SECRET_ANCHOR || vlen > SECRET_VMAX || vlen > rem)              \
 				continue;                                                          \
 			/* all in the kept bytes: judged when they were written */                 \
-			if (a + vlen <= s->jtail)                                                  \
+			if ((JUNCTION) && a + vlen <= s->jtail)                                    \
 				continue;                                                          \
 			n = vlen;                                                                  \
 			asm volatile("" : "+r"(n));                                                \
@@ -599,7 +600,7 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
 	n = ((n - 1) & (SCAN_FMT_MAX - 1)) + 1;                                                    \
 	if (LOAD)                                                                                  \
 		return -1;                                                                         \
-	return secret_format_here(s, a, n);
+	return (JUNCTION) ? secret_format_here(s, a, n) : secret_format_at(s, n, s->formats);
 
 /* The format at s->vbuf (n bytes, from data position a), unless the kept bytes of a junction
  * hold it whole: those were judged when they were written. Inlined: a call more would pass
@@ -624,12 +625,12 @@ static __always_inline int secret_format_here(struct sscan *s, u32 a, u32 n)
 }
 
 __noinline int secret_verify_user(struct sscan *s){
-    SCAN_VERIFY_BODY(scan_load_user(s, s->vbuf, a, n))}
+    SCAN_VERIFY_BODY(scan_load_user(s, s->vbuf, a, n), 0)}
 
 __noinline int secret_verify_skb(struct __sk_buff *skb, struct sscan *s){
-    SCAN_VERIFY_BODY(scan_load_skb(skb, s, s->vbuf, a, n))}
+    SCAN_VERIFY_BODY(scan_load_skb(skb, s, s->vbuf, a, n), 0)}
 
-__noinline int secret_verify_mem(struct sscan *s){SCAN_VERIFY_BODY(scan_mem_vbuf(s, a))}
+__noinline int secret_verify_mem(struct sscan *s){SCAN_VERIFY_BODY(scan_mem_vbuf(s, a), 1)}
 
 /* The candidates a step noted, verified in turn: 1 when the scan ends here (a secret not
  * allowed where it goes: s->found, s->at; or bytes that could not be read: s->failed). Global,
@@ -983,9 +984,9 @@ static __always_inline u32 junction_kept(struct sscan *s, const struct secret_ta
 	return kept;
 }
 
-/* What to keep after a write of n new bytes whose first h follow `kept` in the junction: the
- * stream's last SCAN_TAIL bytes, from the junction when the write was shorter than that (the
- * caller reads them from the data otherwise). Global: the copy is verified once. */
+/* What to keep after a write whose first h bytes follow `kept` in the junction, when that was
+ * all of it: the stream's last SCAN_TAIL bytes, from the junction. Global: its copy (a byte at
+ * a time) is verified once, not on every path of its callers. */
 __noinline int junction_keep(struct sscan *s, u32 kept, u32 h)
 {
 	u32 total, n;
@@ -999,6 +1000,39 @@ __noinline int junction_keep(struct sscan *s, u32 kept, u32 h)
 	return 0;
 }
 
+/* Global, verified once (the caller's paths meet again after it): an SSL write's junction into
+ * s->jbuf (s->jtail kept bytes, s->jlen in all; 0: none), and the SSL object's kept bytes
+ * replaced by the stream's new last ones. Whether the write will be let through does not
+ * matter: one that is not kills its writer. */
+__noinline int tls_junction(struct sscan *s, u64 buf, u32 len)
+{
+	struct secret_tail *t;
+	u32 kept = 0, h;
+
+	if (!s || !len)
+		return 0;
+	s->jlen = 0;
+	s->tail.len = 0;
+	t = bpf_map_lookup_elem(&secret_tls_tails, &s->ck);
+	kept = junction_kept(s, t);
+	h = junction_head(len);
+	if (!bpf_probe_read_user(&s->jbuf[kept & (SCAN_JBUF / 2 - 1)], h, (const void *)buf)) {
+		s->jtail = kept;
+		s->jlen = kept + h;
+		junction_keep(s, kept, h);
+	}
+	if (len > h) /* a write longer than the junction: its own last bytes are kept */
+		s->tail.len =
+		    bpf_probe_read_user(s->tail.b, SCAN_TAIL, (const void *)(buf + len - SCAN_TAIL))
+			? 0
+			: SCAN_TAIL;
+	if (t)
+		*t = s->tail;
+	else
+		bpf_map_update_elem(&secret_tls_tails, &s->ck, &s->tail, BPF_ANY);
+	return 0;
+}
+
 /* SSL_write's plaintext (rw_ssl_write). In enforce mode a secret not allowed where it goes
  * kills the writer here, before the library encrypts and sends it. Global: verified once, not
  * once per path of the caller. */
@@ -1006,11 +1040,9 @@ __noinline int secret_scan_tls(u64 ssl, u64 buf, s64 len)
 {
 	struct scan_ctx x = {};
 	struct secret_conn_key ck = {.conn = ssl, .chan = SCH_TLS_WRITE};
-	struct secret_tail *t;
 	struct rw_config *c;
 	bool enforce;
 	u64 id = bpf_get_current_pid_tgid();
-	u32 kept, h;
 	u8 verdict, flags = 0;
 
 	if (len <= 0 || !buf || !scan_enabled())
@@ -1032,26 +1064,12 @@ __noinline int secret_scan_tls(u64 ssl, u64 buf, s64 len)
 	x.len = len > 0x7fffffff ? 0x7fffffff : (u32)len;
 	scan_dest(&x, &ck);
 	/* the junction with what this SSL object sent before, then the write alone */
-	t = bpf_map_lookup_elem(&secret_tls_tails, &ck);
-	kept = junction_kept(x.s, t);
-	h = junction_head(x.len);
-	x.s->tail.len = 0;
-	if (!bpf_probe_read_user(&x.s->jbuf[kept & (SCAN_JBUF / 2 - 1)], h, (const void *)buf)) {
-		x.s->jtail = kept;
-		scan_all_mem(x.s, kept + h);
-		junction_keep(x.s, kept, h);
-	}
+	x.s->ck = ck;
+	tls_junction(x.s, buf, x.len);
+	if (x.s->jlen)
+		scan_all_mem(x.s, x.s->jlen);
 	if (!x.s->found)
 		scan_all_user(x.s, x.len);
-	if (x.len > h) /* a write longer than the junction: its own last bytes are kept */
-		x.s->tail.len = bpf_probe_read_user(x.s->tail.b, SCAN_TAIL,
-						    (const void *)(buf + x.len - SCAN_TAIL))
-				    ? 0
-				    : SCAN_TAIL;
-	if (t)
-		*t = x.s->tail;
-	else
-		bpf_map_update_elem(&secret_tls_tails, &ck, &x.s->tail, BPF_ANY);
 	if (!x.s->found && !(x.s->failed && enforce))
 		goto out;
 	if (x.s->failed && !x.s->found)
@@ -1086,38 +1104,36 @@ struct {
 	__type(value, u8);
 } secret_tls_conns SEC(".maps");
 
-/* The socket's kept bytes (created empty with the socket's first scanned segment). */
-static __always_inline struct secret_tail *skb_tail(struct __sk_buff *skb)
+/* Global, verified once: a segment's junction into s->jbuf (s->jtail kept bytes, s->jlen in
+ * all; 0: none), and the socket's kept bytes (socket storage, created with its first scanned
+ * segment) replaced by the stream's new last ones. Sequence numbers say which bytes are new: a
+ * retransmission adds nothing (judged when first sent), a resegmented one only its new bytes,
+ * and after a gap (bytes never seen here) nothing is joined. A segment that will be dropped
+ * refuses its connection: what it keeps is never joined to anything. 0, or -1 when there is no
+ * storage for the socket (a split secret would pass unseen). */
+__noinline int skb_junction(struct __sk_buff *skb, const struct pkt *p, struct sscan *s, u32 n)
 {
-	struct bpf_sock *sk = skb->sk;
-
-	if (!sk)
-		return NULL;
-	sk = bpf_sk_fullsock(sk);
-	if (!sk)
-		return NULL;
-	return bpf_sk_storage_get(&secret_sk_tails, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-}
-
-/* The segment's junction with the bytes the socket sent before it, scanned. Sequence numbers
- * say which bytes are new: a retransmission (or a resegmented one, partly new) joins only what
- * is new; after a gap (bytes never seen here) there is nothing to join. Returns the kept bytes
- * the junction had; s->fresh: the payload's new bytes, at its end (0: a retransmission). The
- * state is in s: this frame is on the deepest of the verifier's call chains. */
-static __always_inline u32 skb_junction(struct __sk_buff *skb, const struct pkt *p, struct sscan *s,
-					struct secret_tail *t, u32 n)
-{
+	struct bpf_sock *sk;
+	struct secret_tail *t;
 	u32 skip = 0, kept = 0, h;
 	s32 d;
 
-	s->fresh = 0;
+	if (!skb || !p || !s || !n)
+		return 0;
+	s->jlen = 0;
+	sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	t = sk ? bpf_sk_storage_get(&secret_sk_tails, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE) : NULL;
+	if (!t)
+		return -1;
 	if (bpf_skb_load_bytes(skb, p->l4 + 4, &s->seq, sizeof(s->seq)))
 		return 0;
 	s->seq = bpf_ntohl(s->seq) + (p->syn ? 1 : 0); /* a SYN's data follows its number */
 	d = (s32)(t->next - s->seq);
 	if (t->len && d > 0) {
 		if ((u32)d >= n)
-			return 0; /* all sent before: judged then */
+			return 0; /* all sent before */
 		skip = d;
 	}
 	if (t->len && d >= 0)
@@ -1125,27 +1141,19 @@ static __always_inline u32 skb_junction(struct __sk_buff *skb, const struct pkt 
 	h = junction_head(n - skip);
 	if (bpf_skb_load_bytes(skb, p->off + skip, &s->jbuf[kept & (SCAN_JBUF / 2 - 1)], h))
 		return 0;
-	s->fresh = n - skip;
 	s->jtail = kept;
-	scan_all_mem(s, kept + h);
-	return kept;
-}
-
-/* After a segment that goes: its last bytes kept, and the next new byte's sequence number. */
-static __always_inline void skb_keep(struct __sk_buff *skb, const struct pkt *p, struct sscan *s,
-				     struct secret_tail *t, u32 n, u32 kept)
-{
-	u32 h = junction_head(s->fresh);
-
-	if (s->fresh > h) {
+	s->jlen = kept + h;
+	if (n - skip > h) {
+		/* a segment longer than the junction: its own last bytes are kept */
 		if (bpf_skb_load_bytes(skb, p->off + n - SCAN_TAIL, s->tail.b, SCAN_TAIL))
-			return;
+			return 0;
 		s->tail.len = SCAN_TAIL;
 	} else {
 		junction_keep(s, kept, h);
 	}
 	s->tail.next = s->seq + n;
 	*t = s->tail;
+	return 0;
 }
 
 /* A plain TCP segment on its way out (on_skb). 1: it passes; 0: drop it (enforce: a secret not
@@ -1154,10 +1162,9 @@ static __always_inline void skb_keep(struct __sk_buff *skb, const struct pkt *p,
 __noinline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct scan_ctx x = {};
-	struct secret_tail *t;
 	struct rw_config *c;
 	bool enforce;
-	u32 plen = p->plen, kept = 0;
+	u32 plen = p->plen;
 	u8 hello[3], verdict, flags = 0;
 	u64 cookie;
 
@@ -1194,19 +1201,17 @@ __noinline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p)
 	x.len = plen - p->off;
 	x.s->ck = (struct secret_conn_key){.conn = cookie, .chan = SCH_TCP};
 	scan_dest(&x, &x.s->ck);
-	t = skb_tail(skb);
-	if (!t) {
+	/* the junction with what this socket sent before, then the segment alone */
+	if (skb_junction(skb, p, x.s, x.len)) {
 		/* no room to keep the socket's last bytes: a split secret would pass unseen */
 		count_lost(EV_SECRET);
 		x.s->failed = 1;
-	} else {
-		kept = skb_junction(skb, p, x.s, t, x.len);
 	}
+	if (x.s->jlen)
+		scan_all_mem(x.s, x.s->jlen);
 	if (!x.s->found)
 		scan_all_skb(skb, x.s, x.len);
 	if (!x.s->found && !(x.s->failed && enforce)) {
-		if (t && x.s->fresh)
-			skb_keep(skb, p, x.s, t, x.len, kept);
 		__sync_fetch_and_add(&x.s->busy, -1);
 		return 1;
 	}
@@ -1218,13 +1223,9 @@ __noinline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p)
 
 		bpf_map_update_elem(&conn_seen, &cookie, &refused, BPF_ANY);
 		flags |= SECF_DROPPED;
-	} else {
-		if (t && x.s->fresh) /* observe: the segment goes, its bytes are the stream's */
-			skb_keep(skb, p, x.s, t, x.len, kept);
-		if (!scan_worth_recording(&x, 0)) {
-			__sync_fetch_and_add(&x.s->busy, -1);
-			return 1;
-		}
+	} else if (!scan_worth_recording(&x, 0)) {
+		__sync_fetch_and_add(&x.s->busy, -1);
+		return 1;
 	}
 	fill_skb_hdr(&x.s->ev.h, EV_SECRET, cookie);
 	x.s->ev.conn = cookie;
