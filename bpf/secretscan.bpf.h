@@ -41,14 +41,12 @@
 #define SCAN_FMT_MAX	  64	      /* bytes of a format token looked at */
 #define SCAN_MAX_STEPS	  (1 << 23)   /* bpf_loop's own limit */
 #define SCAN_TAIL	  SECRET_VMAX /* bytes of a connection's stream kept for its next write */
-#define SCAN_JBUF	  512 /* a junction (< 2 * SCAN_TAIL), and the slack copies out of it read */
-#define SCAN_CHUNK_COPY	  (SCAN_BYTES + 16) /* a step's bytes, copied whole out of a junction */
 
 /* Where a scan reads its data: a scan is instantiated once per source (each a constant). */
 enum scan_src {
 	SRC_USER, /* user memory at s->ubuf (SSL_write's buffer) */
 	SRC_SKB,  /* an skb's payload from s->base */
-	SRC_MEM,  /* a junction in s->jbuf */
+	SRC_MEM,  /* a junction, in s->buf from its start */
 };
 
 struct {
@@ -178,8 +176,8 @@ struct sscan {
 	struct ev_secret ev;
 	struct secret_tail tail; /* the connection's, after this write */
 	u8 vbuf[SECRET_VMAX];
-	u8 buf[SCAN_HEAD + 16];				/* a step's bytes, or a request head */
-	u8 jbuf[SCAN_JBUF] __attribute__((aligned(8))); /* a junction: kept bytes, then new ones */
+	/* a step's bytes, a request head, or a junction (kept bytes, then new ones) */
+	u8 buf[SCAN_HEAD + 16] __attribute__((aligned(8)));
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -492,30 +490,23 @@ static __always_inline int scan_load_skb(struct __sk_buff *skb, const struct ssc
 	return bpf_skb_load_bytes(skb, s->base + off, dst, n);
 }
 
-/* A junction's bytes from off: a constant size (no helper reads kernel memory in every program
- * type on 5.8), more than any caller uses; jbuf's slack keeps it inside. */
+/* A junction's bytes from off (below 2 * SCAN_TAIL): a constant size (no helper reads kernel
+ * memory in every program type on 5.8), more than any caller uses; buf's slack keeps it in. */
 #define SCAN_LOAD_MEM(s, dst, off, size)                                                           \
 	({                                                                                         \
 		u32 o_ = (off);                                                                    \
 		asm volatile("" : "+r"(o_));                                                       \
-		__builtin_memcpy(dst, &(s)->jbuf[o_ & (SCAN_JBUF / 2 - 1)], size);                 \
+		__builtin_memcpy(dst, &(s)->buf[o_ & (2 * SCAN_TAIL - 1)], size);                  \
 		0;                                                                                 \
 	})
 
-/* The copies out of a junction, global: verified once each, not at every place (and state)
- * a scan uses them (a copy of unknown alignment is a byte at a time). */
+/* A candidate's bytes out of a junction, global: verified once, not at every place (and
+ * state) the verification uses it (a copy of unknown alignment is a byte at a time). */
 __noinline int scan_mem_vbuf(struct sscan *s, u32 off)
 {
 	if (!s)
 		return 0;
 	return SCAN_LOAD_MEM(s, s->vbuf, off, SECRET_VMAX);
-}
-
-__noinline int scan_mem_chunk(struct sscan *s, u32 off)
-{
-	if (!s)
-		return 0;
-	return SCAN_LOAD_MEM(s, s->buf, off, SCAN_CHUNK_COPY);
 }
 
 /* Global, verified once: may secret id go to s->dest (have_dest: there is one)? */
@@ -557,7 +548,8 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
                                                                                                    \
 	if (!s)                                                                                    \
 		return 0;                                                                          \
-	i = s->v_i & (SCAN_HEAD - 1);                                                              \
+	/* a junction stays where it was built: its candidates are at their own positions */       \
+	i = ((JUNCTION) ? s->v_a : s->v_i) & (SCAN_HEAD - 1);                                      \
 	a = s->v_a;                                                                                \
 	if (a >= s->len)                                                                           \
 		return 0;                                                                          \
@@ -685,7 +677,7 @@ static __always_inline long scan_step(struct scan_ctx *x, enum scan_src src)
 	const struct secret_pairs_v *p = x->pairs;
 	/* a junction's starts are in its kept bytes: fewer positions, fewer for the verifier */
 	const u32 chunk = src == SRC_MEM ? SCAN_TAIL / SCAN_STRIDE + 1 : SCAN_CHUNK;
-	u32 lead, start, pos, rem, n, k;
+	u32 lead, start, pos, rem, n, k, base;
 	int rc;
 
 	if (!s || !p || s->pos >= x->stop)
@@ -707,12 +699,14 @@ static __always_inline long scan_step(struct scan_ctx *x, enum scan_src src)
 	/* a no-op for n in [3, SCAN_BYTES + 9] that states the bound where the verifier sees it */
 	asm volatile("" : "+r"(n));
 	n = ((n - 1) & (SCAN_HEAD - 1)) + 1;
+	/* a junction is in buf already, from its start: its steps read it at their place */
+	base = src == SRC_MEM ? start : 0;
 	if (src == SRC_SKB)
 		rc = scan_load_skb(x->skb, s, s->buf, start, n);
 	else if (src == SRC_USER)
 		rc = scan_load_user(s, s->buf, start, n);
 	else
-		rc = scan_mem_chunk(s, start);
+		rc = 0;
 	if (rc) {
 		s->failed = 1;
 		return 1;
@@ -731,7 +725,8 @@ static __always_inline long scan_step(struct scan_ctx *x, enum scan_src src)
 
 		if (i >= SCAN_READ(s->lim))
 			break;
-		pr = (u32)s->buf[i & (SCAN_HEAD - 1)] << 8 | s->buf[(i + 1) & (SCAN_HEAD - 1)];
+		pr = (u32)s->buf[(base + i) & (SCAN_HEAD - 1)] << 8 |
+		     s->buf[(base + i + 1) & (SCAN_HEAD - 1)];
 		s->cand[s->ncand & (SCAN_CANDS - 1)] = i;
 		s->ncand += (p->w[(pr >> 6) & (SECRET_PAIRS - 1)] >> (pr & 63)) & 1;
 		if (SCAN_READ(s->ncand) >= SCAN_CANDS) {
@@ -845,7 +840,7 @@ __noinline int scan_all_skb(struct __sk_buff *skb, struct sscan *s, u32 len)
 	return 0;
 }
 
-/* The junction in s->jbuf (len bytes: kept ones, then new ones, see secret_tail) scanned for
+/* The junction in s->buf (len bytes: kept ones, then new ones, see secret_tail) scanned for
  * the matches that start in the kept bytes and end in the new ones. A match is reported as
  * starting at the write's first byte, s->split bytes of it before. */
 __noinline int scan_all_mem(struct sscan *s, u32 len)
@@ -980,7 +975,7 @@ static __always_inline u32 junction_kept(struct sscan *s, const struct secret_ta
 	if (!t)
 		return 0;
 	kept = t->len > SCAN_TAIL ? SCAN_TAIL : t->len;
-	__builtin_memcpy(s->jbuf, t->b, SCAN_TAIL);
+	__builtin_memcpy(s->buf, t->b, SCAN_TAIL);
 	return kept;
 }
 
@@ -1001,7 +996,7 @@ __noinline int junction_keep(struct sscan *s, u32 kept, u32 h)
 }
 
 /* Global, verified once (the caller's paths meet again after it): an SSL write's junction into
- * s->jbuf (s->jtail kept bytes, s->jlen in all; 0: none), and the SSL object's kept bytes
+ * s->buf (s->jtail kept bytes, s->jlen in all; 0: none), and the SSL object's kept bytes
  * replaced by the stream's new last ones. Whether the write will be let through does not
  * matter: one that is not kills its writer. */
 __noinline int tls_junction(struct sscan *s, u64 buf, u32 len)
@@ -1016,7 +1011,7 @@ __noinline int tls_junction(struct sscan *s, u64 buf, u32 len)
 	t = bpf_map_lookup_elem(&secret_tls_tails, &s->ck);
 	kept = junction_kept(s, t);
 	h = junction_head(len);
-	if (!bpf_probe_read_user(&s->jbuf[kept & (SCAN_JBUF / 2 - 1)], h, (const void *)buf)) {
+	if (!bpf_probe_read_user(&s->buf[kept & (2 * SCAN_TAIL - 1)], h, (const void *)buf)) {
 		s->jtail = kept;
 		s->jlen = kept + h;
 		junction_keep(s, kept, h);
@@ -1104,7 +1099,7 @@ struct {
 	__type(value, u8);
 } secret_tls_conns SEC(".maps");
 
-/* Global, verified once: a segment's junction into s->jbuf (s->jtail kept bytes, s->jlen in
+/* Global, verified once: a segment's junction into s->buf (s->jtail kept bytes, s->jlen in
  * all; 0: none), and the socket's kept bytes (socket storage, created with its first scanned
  * segment) replaced by the stream's new last ones. Sequence numbers say which bytes are new: a
  * retransmission adds nothing (judged when first sent), a resegmented one only its new bytes,
@@ -1139,7 +1134,7 @@ __noinline int skb_junction(struct __sk_buff *skb, const struct pkt *p, struct s
 	if (t->len && d >= 0)
 		kept = junction_kept(s, t);
 	h = junction_head(n - skip);
-	if (bpf_skb_load_bytes(skb, p->off + skip, &s->jbuf[kept & (SCAN_JBUF / 2 - 1)], h))
+	if (bpf_skb_load_bytes(skb, p->off + skip, &s->buf[kept & (2 * SCAN_TAIL - 1)], h))
 		return 0;
 	s->jtail = kept;
 	s->jlen = kept + h;
