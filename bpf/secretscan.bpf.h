@@ -170,7 +170,7 @@ struct sscan {
 	u32 jlen;  /* this write's junction: its bytes (0: none to scan) */
 	u32 split; /* the match found began this many bytes before the write (0: in it) */
 	u32 seq;   /* plain TCP: the segment's first sequence number */
-	struct secret_conn_key ck; /* plain TCP: the socket's (the egress hook's stack is full) */
+	struct secret_conn_key ck; /* the connection's (here: the egress hook's stack is full) */
 	u32 cand[SCAN_CANDS];	   /* their positions in buf */
 	struct secret_dest dest;
 	struct ev_secret ev;
@@ -538,8 +538,9 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
 /*
  * The candidate at buf index s->v_i (data position s->v_a): a job secret whose anchor starts
  * there, else a token format. Its id, 0 for none, -1 when the data could not be read. LOAD
- * reads n bytes of the data at an offset into s->vbuf. Instantiated once per data source as
- * a global function, verified once.
+ * reads n bytes of the data at an offset into s->vbuf. JUNCTION (a constant): the data is a
+ * junction, whose starts in the kept bytes are judged here only if their match reaches the new
+ * ones. Instantiated once per data source as a global function, verified once.
  */
 #define SCAN_VERIFY_BODY(LOAD, JUNCTION)                                                           \
 	struct secret_anchor *an;                                                                  \
