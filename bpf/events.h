@@ -727,10 +727,11 @@ enum secret_channel {
 	SCH_DNS,	   /* a DNS question (user space: the gate) */
 };
 /* ev_secret.flags */
-#define SECF_KILLED    0x1 /* enforce: the writer was killed before the library wrote */
-#define SECF_DROPPED   0x2 /* enforce: the segment was dropped, the connection is reset */
-#define SECF_NO_HOST   0x4 /* no destination name known (not HTTP/1.x, or no Host) */
-#define SECF_UNSCANNED 0x8 /* no scratch free to scan with: stopped unscanned (enforce) */
+#define SECF_KILLED    0x1  /* enforce: the writer was killed before the library wrote */
+#define SECF_DROPPED   0x2  /* enforce: the segment was dropped, the connection is reset */
+#define SECF_NO_HOST   0x4  /* no destination name known (not HTTP/1.x, or no Host) */
+#define SECF_UNSCANNED 0x8  /* no scratch free to scan with: stopped unscanned (enforce) */
+#define SECF_SPLIT     0x10 /* the match began in earlier writes or segments: ev_secret.earlier */
 struct ev_secret {
 	struct ev_hdr h;
 	u64 conn;      /* the SSL object, or the socket cookie */
@@ -745,7 +746,7 @@ struct ev_secret {
 	u16 sport;
 	u16 host_len;
 	u16 _pad;
-	u32 _pad2;
+	u32 earlier; /* SECF_SPLIT: bytes of the match that earlier writes or segments sent */
 	u8 daddr[16];
 	u8 saddr[16];
 	char host[SECRET_HOST];

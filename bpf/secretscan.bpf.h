@@ -2,7 +2,8 @@
 /*
  * Part of runwarden.bpf.c: secrets leaving. What a job process hands to
  * OpenSSL's SSL_write (the plaintext, before encryption) and every plain TCP
- * segment it sends are scanned, whole, for the job's own secrets (the values
+ * segment it sends are scanned, whole and joined to the end of what the same
+ * connection sent before (see secret_tail), for the job's own secrets (the values
  * of its secret environment variables and the tokens of the credential files
  * it read: src/secrets/ writes them here) and for well-known token formats.
  * A secret about to leave for a destination not allowed to receive it is
@@ -37,8 +38,16 @@
 #define SCAN_HEAD	  1024 /* bytes of a request head searched for its Host */
 #define SCAN_TASK_SLOTS	  4    /* scratch per CPU for task context (uprobes; preemptible) */
 #define SCAN_SOFTIRQ_SLOT SCAN_TASK_SLOTS
-#define SCAN_FMT_MAX	  64	    /* bytes of a format token looked at */
-#define SCAN_MAX_STEPS	  (1 << 23) /* bpf_loop's own limit */
+#define SCAN_FMT_MAX	  64	      /* bytes of a format token looked at */
+#define SCAN_MAX_STEPS	  (1 << 23)   /* bpf_loop's own limit */
+#define SCAN_TAIL	  SECRET_VMAX /* bytes of a connection's stream kept for its next write */
+
+/* Where a scan reads its data: a scan is instantiated once per source (each a constant). */
+enum scan_src {
+	SRC_USER, /* user memory at s->ubuf (SSL_write's buffer) */
+	SRC_SKB,  /* an skb's payload from s->base */
+	SRC_MEM,  /* a junction, in s->buf from its start */
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -107,6 +116,37 @@ struct {
 	__type(value, u64);
 } secret_seen SEC(".maps");
 
+/*
+ * Secrets split across writes. Hostile code can write a token in pieces (SSL_write("ghp_ab"),
+ * SSL_write("cd..."), or two send()s with TCP_NODELAY: two segments), each harmless alone. So
+ * each connection keeps the last SCAN_TAIL bytes it sent (a secret is verified by its first
+ * SECRET_VMAX bytes, so a split one starts within them), and each write or segment is also
+ * scanned as a junction: those bytes, then its own first SCAN_TAIL - 1, for matches that start
+ * in the kept bytes and end in the new ones. A secret cut in any number of pieces, down to a
+ * byte each, is found at the write that completes it: stopped there in enforce mode, as a whole
+ * one is. What earlier writes sent is gone; those were pieces, not the secret.
+ */
+struct secret_tail {
+	u32 len;  /* bytes kept in b: the stream's last, oldest first */
+	u32 next; /* plain TCP: the sequence number of the byte after them */
+	u8 b[SCAN_TAIL];
+};
+/* Per SSL object (or GnuTLS session) and process. LRU: a process can make many; see
+ * docs/policy.md for what evicting one costs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct secret_conn_key);
+	__type(value, struct secret_tail);
+} secret_tls_tails SEC(".maps");
+/* Per socket, freed with it: nothing for a job to evict by opening more. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct secret_tail);
+} secret_sk_tails SEC(".maps");
+
 struct sscan {
 	u64 busy;
 	u64 hash; /* secret_fnv's result */
@@ -126,11 +166,18 @@ struct sscan {
 	u32 at;	     /* where it starts */
 	u32 failed;  /* bytes that could not be read */
 	u32 have_dest;
-	u32 cand[SCAN_CANDS]; /* their positions in buf */
+	u32 jtail; /* a junction scan: the kept bytes before the write's (0: a write's own scan) */
+	u32 jlen;  /* this write's junction: its bytes (0: none to scan) */
+	u32 split; /* the match found began this many bytes before the write (0: in it) */
+	u32 seq;   /* plain TCP: the segment's first sequence number */
+	struct secret_conn_key ck; /* the connection's (here: the egress hook's stack is full) */
+	u32 cand[SCAN_CANDS];	   /* their positions in buf */
 	struct secret_dest dest;
 	struct ev_secret ev;
+	struct secret_tail tail; /* the connection's, after this write */
 	u8 vbuf[SECRET_VMAX];
-	u8 buf[SCAN_HEAD + 16]; /* a step's bytes, or a request head */
+	/* a step's bytes, a request head, or a junction (kept bytes, then new ones) */
+	u8 buf[SCAN_HEAD + 16] __attribute__((aligned(8)));
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -142,9 +189,10 @@ struct {
 /* One scan: the bpf_loop steps' context (constant; the state is in s, see host_find). */
 struct scan_ctx {
 	struct sscan *s;
-	struct __sk_buff *skb; /* NULL: the data is user memory at s->ubuf */
+	struct __sk_buff *skb; /* SRC_SKB's */
 	const struct secret_pairs_v *pairs;
 	u32 len;
+	u32 stop; /* the starts scanned: [0, stop) (a junction's are in its kept bytes) */
 };
 
 /* A read the compiler may not replace by the value it last stored there: values that leave a
@@ -442,6 +490,25 @@ static __always_inline int scan_load_skb(struct __sk_buff *skb, const struct ssc
 	return bpf_skb_load_bytes(skb, s->base + off, dst, n);
 }
 
+/* A junction's bytes from off (below 2 * SCAN_TAIL): a constant size (no helper reads kernel
+ * memory in every program type on 5.8), more than any caller uses; buf's slack keeps it in. */
+#define SCAN_LOAD_MEM(s, dst, off, size)                                                           \
+	({                                                                                         \
+		u32 o_ = (off);                                                                    \
+		asm volatile("" : "+r"(o_));                                                       \
+		__builtin_memcpy(dst, &(s)->buf[o_ & (2 * SCAN_TAIL - 1)], size);                  \
+		0;                                                                                 \
+	})
+
+/* A candidate's bytes out of a junction, global: verified once, not at every place (and
+ * state) the verification uses it (a copy of unknown alignment is a byte at a time). */
+__noinline int scan_mem_vbuf(struct sscan *s, u32 off)
+{
+	if (!s)
+		return 0;
+	return SCAN_LOAD_MEM(s, s->vbuf, off, SECRET_VMAX);
+}
+
 /* Global, verified once: may secret id go to s->dest (have_dest: there is one)? */
 __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
 {
@@ -471,19 +538,24 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
 /*
  * The candidate at buf index s->v_i (data position s->v_a): a job secret whose anchor starts
  * there, else a token format. Its id, 0 for none, -1 when the data could not be read. LOAD
- * reads n bytes of the data at an offset into s->vbuf. Instantiated once per data source as
- * a global function, verified once.
+ * reads n bytes of the data at an offset into s->vbuf. JUNCTION (a constant): the data is a
+ * junction, whose starts in the kept bytes are judged here only if their match reaches the new
+ * ones. Instantiated once per data source as a global function, verified once.
  */
-#define SCAN_VERIFY_BODY(LOAD)                                                                     \
+#define SCAN_VERIFY_BODY(LOAD, JUNCTION)                                                           \
 	struct secret_anchor *an;                                                                  \
 	u32 i, a, rem, n;                                                                          \
 	u64 key;                                                                                   \
                                                                                                    \
 	if (!s)                                                                                    \
 		return 0;                                                                          \
-	i = s->v_i & (SCAN_HEAD - 1);                                                              \
+	/* a junction stays where it was built: its candidates are at their own positions */       \
+	i = ((JUNCTION) ? s->v_a : s->v_i) & (SCAN_HEAD - 1);                                      \
 	a = s->v_a;                                                                                \
 	if (a >= s->len)                                                                           \
+		return 0;                                                                          \
+	/* a junction's starts in the new bytes are the write's own scan's */                      \
+	if ((JUNCTION) && a >= s->jtail)                                                           \
 		return 0;                                                                          \
 	rem = s->len - a;                                                                          \
 	if (rem >= SECRET_ANCHOR) {                                                                \
@@ -496,6 +568,9 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
 				break;                                                             \
 			vlen = an->c[c].vlen;                                                      \
 			if (vlen < SECRET_ANCHOR || vlen > SECRET_VMAX || vlen > rem)              \
+				continue;                                                          \
+			/* all in the kept bytes: judged when they were written */                 \
+			if ((JUNCTION) && a + vlen <= s->jtail)                                    \
 				continue;                                                          \
 			n = vlen;                                                                  \
 			asm volatile("" : "+r"(n));                                                \
@@ -518,13 +593,37 @@ __noinline int secret_allowed(struct sscan *s, u32 id, u32 have_dest)
 	n = ((n - 1) & (SCAN_FMT_MAX - 1)) + 1;                                                    \
 	if (LOAD)                                                                                  \
 		return -1;                                                                         \
-	return secret_format_at(s, n, s->formats);
+	return (JUNCTION) ? secret_format_here(s, a, n) : secret_format_at(s, n, s->formats);
+
+/* The format at s->vbuf (n bytes, from data position a), unless the kept bytes of a junction
+ * hold it whole: those were judged when they were written. Inlined: a call more would pass
+ * the verifier's eight frames. */
+static __always_inline int secret_format_here(struct sscan *s, u32 a, u32 n)
+{
+	u32 id, k;
+
+	if (!s)
+		return 0;
+	id = secret_format_at(s, n, s->formats);
+	if (!id || !s->jtail || a >= s->jtail)
+		return id;
+	k = s->jtail - a;
+	if (k >= n)
+		return 0; /* every byte looked at is a kept one */
+	if (k < 10)
+		return id;
+	asm volatile("" : "+r"(k));
+	k &= SCAN_FMT_MAX - 1;
+	return secret_format_at(s, k, s->formats) == id ? 0 : id;
+}
 
 __noinline int secret_verify_user(struct sscan *s){
-    SCAN_VERIFY_BODY(scan_load_user(s, s->vbuf, a, n))}
+    SCAN_VERIFY_BODY(scan_load_user(s, s->vbuf, a, n), 0)}
 
 __noinline int secret_verify_skb(struct __sk_buff *skb, struct sscan *s){
-    SCAN_VERIFY_BODY(scan_load_skb(skb, s, s->vbuf, a, n))}
+    SCAN_VERIFY_BODY(scan_load_skb(skb, s, s->vbuf, a, n), 0)}
+
+__noinline int secret_verify_mem(struct sscan *s){SCAN_VERIFY_BODY(scan_mem_vbuf(s, a), 1)}
 
 /* The candidates a step noted, verified in turn: 1 when the scan ends here (a secret not
  * allowed where it goes: s->found, s->at; or bytes that could not be read: s->failed). Global,
@@ -563,20 +662,26 @@ __noinline int secret_verify_skb(struct __sk_buff *skb, struct sscan *s){
 
 __noinline int scan_cands_user(struct sscan *s){SCAN_CANDS_BODY(secret_verify_user(s))}
 
-__noinline int scan_cands_skb(struct __sk_buff *skb, struct sscan *s)
+__noinline int scan_cands_skb(struct __sk_buff *skb,
+			      struct sscan *s){SCAN_CANDS_BODY(secret_verify_skb(skb, s))}
+
+__noinline int scan_cands_mem(struct sscan *s)
 {
-	SCAN_CANDS_BODY(secret_verify_skb(skb, s))
+	SCAN_CANDS_BODY(secret_verify_mem(s))
 }
 
 /* One step: positions pos.. up to SCAN_CHUNK of them or SCAN_CANDS candidates, then the
- * candidates verified. skb: a constant, so each callback holds only its own source's code. */
-static __always_inline long scan_step(struct scan_ctx *x, bool skb)
+ * candidates verified. src: a constant, so each callback holds only its own source's code. */
+static __always_inline long scan_step(struct scan_ctx *x, enum scan_src src)
 {
 	struct sscan *s = x->s;
 	const struct secret_pairs_v *p = x->pairs;
-	u32 lead, start, pos, rem, n, k;
+	/* a junction's starts are in its kept bytes: fewer positions, fewer for the verifier */
+	const u32 chunk = src == SRC_MEM ? SCAN_TAIL / SCAN_STRIDE + 1 : SCAN_CHUNK;
+	u32 lead, start, pos, rem, n, k, base;
+	int rc;
 
-	if (!s || !p || s->pos >= x->len)
+	if (!s || !p || s->pos >= x->stop)
 		return 1;
 	/* starts pos .. pos + SCAN_STRIDE * SCAN_CHUNK - 1: one byte before them (the word-start
 	 * check), 8 past the last (its anchor) */
@@ -595,8 +700,15 @@ static __always_inline long scan_step(struct scan_ctx *x, bool skb)
 	/* a no-op for n in [3, SCAN_BYTES + 9] that states the bound where the verifier sees it */
 	asm volatile("" : "+r"(n));
 	n = ((n - 1) & (SCAN_HEAD - 1)) + 1;
-	if (skb ? scan_load_skb(x->skb, s, s->buf, start, n)
-		: scan_load_user(s, s->buf, start, n)) {
+	/* a junction is in buf already, from its start: its steps read it at their place */
+	base = src == SRC_MEM ? start : 0;
+	if (src == SRC_SKB)
+		rc = scan_load_skb(x->skb, s, s->buf, start, n);
+	else if (src == SRC_USER)
+		rc = scan_load_user(s, s->buf, start, n);
+	else
+		rc = 0;
+	if (rc) {
 		s->failed = 1;
 		return 1;
 	}
@@ -604,14 +716,18 @@ static __always_inline long scan_step(struct scan_ctx *x, bool skb)
 	 * verifier walks it once per position, not once per path. The pair at every third byte
 	 * (the bitmap holds each anchor's pairs at offsets 0, 1 and 2) covers every start. */
 	s->ncand = 0;
-	s->end = SCAN_BYTES;
+	s->end = SCAN_STRIDE * chunk;
 	s->lim = n - 1;
-	for (k = 0; k < SCAN_CHUNK; k++) {
+	/* a junction: the pairs of its starts only (a pair at i stands for i - 2 .. i) */
+	if (src == SRC_MEM && x->stop + SCAN_STRIDE - 1 - start < n - 1)
+		s->lim = x->stop + SCAN_STRIDE - 1 - start;
+	for (k = 0; k < chunk; k++) {
 		u32 i = lead + SCAN_STRIDE * k + SCAN_STRIDE - 1, pr;
 
 		if (i >= SCAN_READ(s->lim))
 			break;
-		pr = (u32)s->buf[i & (SCAN_HEAD - 1)] << 8 | s->buf[(i + 1) & (SCAN_HEAD - 1)];
+		pr = (u32)s->buf[(base + i) & (SCAN_HEAD - 1)] << 8 |
+		     s->buf[(base + i + 1) & (SCAN_HEAD - 1)];
 		s->cand[s->ncand & (SCAN_CANDS - 1)] = i;
 		s->ncand += (p->w[(pr >> 6) & (SECRET_PAIRS - 1)] >> (pr & 63)) & 1;
 		if (SCAN_READ(s->ncand) >= SCAN_CANDS) {
@@ -620,24 +736,36 @@ static __always_inline long scan_step(struct scan_ctx *x, bool skb)
 		}
 	}
 	s->v_a = start; /* the step's first byte's position, for the candidates' */
-	if (skb ? scan_cands_skb(x->skb, s) : scan_cands_user(s))
+	if (src == SRC_SKB)
+		rc = scan_cands_skb(x->skb, s);
+	else if (src == SRC_USER)
+		rc = scan_cands_user(s);
+	else
+		rc = scan_cands_mem(s);
+	if (rc)
 		return 1;
 	s->pos = pos + SCAN_READ(s->end);
-	if (s->pos + 1 >= x->len)
-		s->pos = x->len;
+	if (s->pos + 1 >= x->stop)
+		s->pos = x->stop;
 	return 0;
 }
 
 static long scan_step_user(u64 k, void *ctx)
 {
 	(void)k;
-	return scan_step(ctx, false);
+	return scan_step(ctx, SRC_USER);
 }
 
 static long scan_step_skb(u64 k, void *ctx)
 {
 	(void)k;
-	return scan_step(ctx, true);
+	return scan_step(ctx, SRC_SKB);
+}
+
+static long scan_step_mem(u64 k, void *ctx)
+{
+	(void)k;
+	return scan_step(ctx, SRC_MEM);
 }
 
 /* A scratch slot: task context tries each of its own, softirq has one. */
@@ -663,11 +791,11 @@ static __always_inline struct sscan *scan_slot(bool softirq)
 
 static __always_inline void scan_begin(struct sscan *s)
 {
-	s->pos = s->found = s->at = s->failed = s->have_dest = 0;
+	s->pos = s->found = s->at = s->failed = s->have_dest = s->jtail = s->split = 0;
 }
 
 /* The whole data scanned. x->s->found is the first secret not allowed where it goes. */
-static __always_inline void scan_all(struct scan_ctx *x)
+static __always_inline void scan_all(struct scan_ctx *x, enum scan_src src)
 {
 	u32 zero = 0, steps;
 	struct secret_cfg *cf = bpf_map_lookup_elem(&secret_cfg_map, &zero);
@@ -681,11 +809,13 @@ static __always_inline void scan_all(struct scan_ctx *x)
 	steps = x->len / (SCAN_CANDS * SCAN_STRIDE) + 2;
 	if (steps > SCAN_MAX_STEPS)
 		steps = SCAN_MAX_STEPS;
-	if (x->skb)
+	if (src == SRC_SKB)
 		bpf_loop(steps, scan_step_skb, x, 0);
-	else
+	else if (src == SRC_USER)
 		bpf_loop(steps, scan_step_user, x, 0);
-	if (x->s->pos < x->len && !x->s->found)
+	else
+		bpf_loop(steps, scan_step_mem, x, 0);
+	if (x->s->pos < x->stop && !x->s->found)
 		x->s->failed = 1; /* past bpf_loop's reach */
 }
 
@@ -693,21 +823,45 @@ static __always_inline void scan_all(struct scan_ctx *x)
  * reaches the scan in (the destination found or not, ...). */
 __noinline int scan_all_user(struct sscan *s, u32 len)
 {
-	struct scan_ctx x = {.s = s, .len = len};
+	struct scan_ctx x = {.s = s, .len = len, .stop = len};
 
 	if (!s)
 		return 0;
-	scan_all(&x);
+	scan_all(&x, SRC_USER);
 	return 0;
 }
 
 __noinline int scan_all_skb(struct __sk_buff *skb, struct sscan *s, u32 len)
 {
-	struct scan_ctx x = {.s = s, .skb = skb, .len = len};
+	struct scan_ctx x = {.s = s, .skb = skb, .len = len, .stop = len};
 
 	if (!s || !skb)
 		return 0;
-	scan_all(&x);
+	scan_all(&x, SRC_SKB);
+	return 0;
+}
+
+/* The junction in s->buf (len bytes: kept ones, then new ones, see secret_tail) scanned for
+ * the matches that start in the kept bytes and end in the new ones. A match is reported as
+ * starting at the write's first byte, s->split bytes of it before. */
+__noinline int scan_all_mem(struct sscan *s, u32 len)
+{
+	struct scan_ctx x = {.s = s, .len = len};
+	u32 kept;
+
+	if (!s)
+		return 0;
+	kept = s->jtail;
+	if (!kept || kept >= len)
+		return 0;
+	x.stop = kept;
+	scan_all(&x, SRC_MEM);
+	if (s->found && s->at < kept) {
+		s->split = kept - s->at;
+		s->at = 0;
+	}
+	s->jtail = 0;
+	s->pos = 0;
 	return 0;
 }
 
@@ -795,12 +949,85 @@ static __always_inline void scan_fill_ev(struct scan_ctx *x, u8 channel, u8 verd
 	e->write_len = x->len;
 	e->channel = channel;
 	e->verdict = verdict;
-	e->flags = flags | (x->s->have_dest ? 0 : SECF_NO_HOST);
+	e->flags = flags | (x->s->have_dest ? 0 : SECF_NO_HOST) | (x->s->split ? SECF_SPLIT : 0);
+	e->earlier = x->s->split;
 	e->host_len = hl > SECRET_HOST - 1 ? SECRET_HOST - 1 : hl;
 	if (x->s->have_dest)
 		__builtin_memcpy(e->host, x->s->dest.host, SECRET_HOST);
 	else
 		e->host[0] = 0;
+}
+
+/* The junction's new bytes are its first h, h = min(n, SCAN_TAIL - 1): what a split match can
+ * need after the kept bytes. A constant bound the verifier sees. */
+static __always_inline u32 junction_head(u32 n)
+{
+	u32 h = n < SCAN_TAIL - 1 ? n : SCAN_TAIL - 1;
+
+	asm volatile("" : "+r"(h));
+	return ((h - 1) & (SCAN_TAIL - 1)) + 1;
+}
+
+/* The kept bytes t (NULL: none) into the junction, before the new ones. Their count. */
+static __always_inline u32 junction_kept(struct sscan *s, const struct secret_tail *t)
+{
+	u32 kept;
+
+	if (!t)
+		return 0;
+	kept = t->len > SCAN_TAIL ? SCAN_TAIL : t->len;
+	__builtin_memcpy(s->buf, t->b, SCAN_TAIL);
+	return kept;
+}
+
+/* What to keep after a write whose first h bytes follow `kept` in the junction, when that was
+ * all of it: the stream's last SCAN_TAIL bytes, from the junction. Global: its copy (a byte at
+ * a time) is verified once, not on every path of its callers. */
+__noinline int junction_keep(struct sscan *s, u32 kept, u32 h)
+{
+	u32 total, n;
+
+	if (!s)
+		return 0;
+	total = (kept & (2 * SCAN_TAIL - 1)) + (h & (SCAN_TAIL - 1));
+	n = total > SCAN_TAIL ? SCAN_TAIL : total;
+	SCAN_LOAD_MEM(s, s->tail.b, total - n, SCAN_TAIL);
+	s->tail.len = n;
+	return 0;
+}
+
+/* Global, verified once (the caller's paths meet again after it): an SSL write's junction into
+ * s->buf (s->jtail kept bytes, s->jlen in all; 0: none), and the SSL object's kept bytes
+ * replaced by the stream's new last ones. Whether the write will be let through does not
+ * matter: one that is not kills its writer. */
+__noinline int tls_junction(struct sscan *s, u64 buf, u32 len)
+{
+	struct secret_tail *t;
+	u32 kept = 0, h;
+
+	if (!s || !len)
+		return 0;
+	s->jlen = 0;
+	s->tail.len = 0;
+	t = bpf_map_lookup_elem(&secret_tls_tails, &s->ck);
+	kept = junction_kept(s, t);
+	h = junction_head(len);
+	if (!bpf_probe_read_user(&s->buf[kept & (2 * SCAN_TAIL - 1)], h, (const void *)buf)) {
+		s->jtail = kept;
+		s->jlen = kept + h;
+		if (len == h) /* all of it in the junction: the stream's end is there */
+			junction_keep(s, kept, h);
+	}
+	if (len > h) /* a write longer than the junction: its own last bytes are kept */
+		s->tail.len =
+		    bpf_probe_read_user(s->tail.b, SCAN_TAIL, (const void *)(buf + len - SCAN_TAIL))
+			? 0
+			: SCAN_TAIL;
+	if (t)
+		*t = s->tail;
+	else
+		bpf_map_update_elem(&secret_tls_tails, &s->ck, &s->tail, BPF_ANY);
+	return 0;
 }
 
 /* SSL_write's plaintext (rw_ssl_write). In enforce mode a secret not allowed where it goes
@@ -833,7 +1060,13 @@ __noinline int secret_scan_tls(u64 ssl, u64 buf, s64 len)
 	x.s->ubuf = buf;
 	x.len = len > 0x7fffffff ? 0x7fffffff : (u32)len;
 	scan_dest(&x, &ck);
-	scan_all_user(x.s, x.len);
+	/* the junction with what this SSL object sent before, then the write alone */
+	x.s->ck = ck;
+	tls_junction(x.s, buf, x.len);
+	if (x.s->jlen)
+		scan_all_mem(x.s, x.s->jlen);
+	if (!x.s->found)
+		scan_all_user(x.s, x.len);
 	if (!x.s->found && !(x.s->failed && enforce))
 		goto out;
 	if (x.s->failed && !x.s->found)
@@ -868,13 +1101,64 @@ struct {
 	__type(value, u8);
 } secret_tls_conns SEC(".maps");
 
+/* Global, verified once: a segment's junction into s->buf (s->jtail kept bytes, s->jlen in
+ * all; 0: none), and the socket's kept bytes (socket storage, created with its first scanned
+ * segment) replaced by the stream's new last ones. Sequence numbers say which bytes are new: a
+ * retransmission adds nothing (judged when first sent), a resegmented one only its new bytes,
+ * and after a gap (bytes never seen here) nothing is joined. A segment that will be dropped
+ * refuses its connection: what it keeps is never joined to anything. 0, or -1 when there is no
+ * storage for the socket (a split secret would pass unseen). */
+__noinline int skb_junction(struct __sk_buff *skb, const struct pkt *p, struct sscan *s, u32 n)
+{
+	struct bpf_sock *sk;
+	struct secret_tail *t;
+	u32 skip = 0, kept = 0, h;
+	s32 d;
+
+	if (!skb || !p || !s || !n)
+		return 0;
+	s->jlen = 0;
+	sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	t = sk ? bpf_sk_storage_get(&secret_sk_tails, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE) : NULL;
+	if (!t)
+		return -1;
+	if (bpf_skb_load_bytes(skb, p->l4 + 4, &s->seq, sizeof(s->seq)))
+		return 0;
+	s->seq = bpf_ntohl(s->seq) + (p->syn ? 1 : 0); /* a SYN's data follows its number */
+	d = (s32)(t->next - s->seq);
+	if (t->len && d > 0) {
+		if ((u32)d >= n)
+			return 0; /* all sent before */
+		skip = d;
+	}
+	if (t->len && d >= 0)
+		kept = junction_kept(s, t);
+	h = junction_head(n - skip);
+	if (bpf_skb_load_bytes(skb, p->off + skip, &s->buf[kept & (2 * SCAN_TAIL - 1)], h))
+		return 0;
+	s->jtail = kept;
+	s->jlen = kept + h;
+	if (n - skip > h) {
+		/* a segment longer than the junction: its own last bytes are kept */
+		if (bpf_skb_load_bytes(skb, p->off + n - SCAN_TAIL, s->tail.b, SCAN_TAIL))
+			return 0;
+		s->tail.len = SCAN_TAIL;
+	} else {
+		junction_keep(s, kept, h);
+	}
+	s->tail.next = s->seq + n;
+	*t = s->tail;
+	return 0;
+}
+
 /* A plain TCP segment on its way out (on_skb). 1: it passes; 0: drop it (enforce: a secret not
  * allowed where it goes; the connection is refused from now on and user space resets it).
  * Global: verified once, not once per path of on_skb. */
 __noinline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct scan_ctx x = {};
-	struct secret_conn_key ck = {.chan = SCH_TCP};
 	struct rw_config *c;
 	bool enforce;
 	u32 plen = p->plen;
@@ -912,9 +1196,18 @@ __noinline int secret_scan_skb(struct __sk_buff *skb, const struct pkt *p)
 	x.skb = skb;
 	x.s->base = p->off;
 	x.len = plen - p->off;
-	ck.conn = cookie;
-	scan_dest(&x, &ck);
-	scan_all_skb(skb, x.s, x.len);
+	x.s->ck = (struct secret_conn_key){.conn = cookie, .chan = SCH_TCP};
+	scan_dest(&x, &x.s->ck);
+	/* the junction with what this socket sent before, then the segment alone */
+	if (skb_junction(skb, p, x.s, x.len)) {
+		/* no room to keep the socket's last bytes: a split secret would pass unseen */
+		count_lost(EV_SECRET);
+		x.s->failed = 1;
+	}
+	if (x.s->jlen)
+		scan_all_mem(x.s, x.s->jlen);
+	if (!x.s->found)
+		scan_all_skb(skb, x.s, x.len);
 	if (!x.s->found && !(x.s->failed && enforce)) {
 		__sync_fetch_and_add(&x.s->busy, -1);
 		return 1;

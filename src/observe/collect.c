@@ -2649,6 +2649,8 @@ static void on_secret(struct collector *c, const struct ev_secret *e)
 	}
 	sb_addf(sb, ",\"offset\":%u,\"bytes\":%u,\"verdict\":\"%s\"", e->offset, e->write_len,
 		verdict);
+	if (e->flags & SECF_SPLIT) /* it began in earlier writes or segments, already sent */
+		sb_addf(sb, ",\"earlier\":%u", e->earlier);
 	if (e->flags & SECF_KILLED)
 		sb_addstr(sb, ",\"killed\":true");
 	if (e->flags & SECF_DROPPED)
