@@ -322,7 +322,7 @@ FB_STEP(fb_skip_crlf)
 
 /* The method from f->cur. A segment that ends inside it (capital letters only so far) is
  * the start of a request split across segments: FBF_CUT, never "not HTTP". */
-FB_STEP(fb_method)
+FB_STEP_N(fb_method, FB_BATCH)
 {
 	u32 p = f->cur + i;
 	u8 c = fb_u8(f, p);
