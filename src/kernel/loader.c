@@ -25,6 +25,7 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 #include "evidence/evlog.h"
+#include "kernel/umulti.h"
 
 /* libbpf's own messages: kept, and shown only when a load fails. */
 static struct strbuf libbpf_log = STRBUF_INIT;
@@ -480,6 +481,7 @@ static struct hook_status *new_status(struct loader *l, const struct hook_def *d
 	h->covers = d->covers;
 	h->reason[0] = 0;
 	l->tp_links[l->n_hooks] = NULL;
+	l->um_links[l->n_hooks] = -1;
 	l->cg_links[l->n_hooks] = -1;
 	l->cg_progs[l->n_hooks] = -1;
 	return h;
@@ -563,6 +565,13 @@ static int prog_fd(const struct loader *l, const struct bpf_program *p)
 	return bpf_program__fd(loaded_prog(l, p));
 }
 
+static bool is_uprobe_prog(const struct bpf_program *p)
+{
+	const char *sec = bpf_program__section_name(p);
+
+	return !strncmp(sec, "uprobe", 6) || !strncmp(sec, "uretprobe", 9);
+}
+
 static int open_half(struct loader *l, int h, const bool *want, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "runwarden_bpf");
@@ -597,6 +606,8 @@ static int open_half(struct loader *l, int h, const bool *want, char *err, size_
 	bpf_object__for_each_program(p, obj)
 	{
 		bpf_program__set_autoload(p, want[i++] && in_half(p, h));
+		if (is_uprobe_prog(p) && umulti_supported() && umulti_prepare(p))
+			goto fail;
 	}
 	verifier_stats_ask(obj, h);
 	return 0;
@@ -736,6 +747,25 @@ static struct bpf_link *attach_uprobe(struct bpf_program *p, const struct hook_d
 	return bpf_program__attach_uprobe_opts(p, -1, uprobe_file(d), 0, &o);
 }
 
+/* The same as a uprobe_multi link (umulti.h): its fd, or -1 with the reason in h. */
+static int attach_umulti(struct loader *l, struct bpf_program *p, const struct hook_def *d,
+			 struct hook_status *h)
+{
+	char why[200];
+	uint64_t off;
+	int fd;
+
+	if (umulti_func_offset(uprobe_file(d), uprobe_func(d), &off, why, sizeof(why))) {
+		missing(l, h, "attach failed: %s", why);
+		return -1;
+	}
+	fd = umulti_attach(bpf_program__fd(p), uprobe_file(d), off, hook_cookie(d),
+			   d->kind == AT_URETPROBE);
+	if (fd < 0)
+		missing(l, h, "attach failed: %s", strerror(errno));
+	return fd;
+}
+
 static bool ignored_hook(const struct loader *l, const struct hook_def *d,
 			 const struct bpf_program *p)
 {
@@ -821,6 +851,23 @@ static int load_copy(struct loader *l, const char *slot_dir, char *err, size_t e
 		l->n_hooks++;
 		if (disabled_by_env(d->name)) {
 			missing(l, h, "disabled by RUNWARDEN_DISABLE_HOOKS");
+			continue;
+		}
+		if (is_uprobe(d) && umulti_supported()) {
+			fd = attach_umulti(l, loaded_prog(l, p), d, h);
+			if (fd < 0)
+				continue;
+			if (!slot_dir) {
+				l->um_links[l->n_hooks - 1] = fd;
+				continue;
+			}
+			pin_name(pin, sizeof(pin), "link", d->name);
+			pin[4] = '_';
+			/* the pin holds the probe now: this process lets go of it */
+			fd = pool_pin_fd(fd, slot_dir, pin, err, errlen) ? (close(fd), -2)
+									 : (close(fd), 0);
+			if (fd == -2)
+				return -1;
 			continue;
 		}
 		if (is_uprobe(d)) {
@@ -1836,6 +1883,12 @@ static void *destroy_link(void *link)
 	return NULL;
 }
 
+static void *close_link_fd(void *fd)
+{
+	close((int)(intptr_t)fd);
+	return NULL;
+}
+
 /* Detaching a syscall tracepoint waits for an RCU-tasks grace period (tens of
  * ms each, partly serialised in the kernel): a private copy's links are
  * destroyed in parallel. */
@@ -1848,12 +1901,18 @@ static void detach_links(struct loader *l)
 		if (l->tp_links[i])
 			threaded[i] =
 			    pthread_create(&t[i], NULL, destroy_link, l->tp_links[i]) == 0;
+		else if (l->um_links[i] >= 0)
+			threaded[i] = pthread_create(&t[i], NULL, close_link_fd,
+						     (void *)(intptr_t)l->um_links[i]) == 0;
 	for (int i = 0; i < l->n_hooks; i++) {
 		if (threaded[i])
 			pthread_join(t[i], NULL);
 		else if (l->tp_links[i])
 			bpf_link__destroy(l->tp_links[i]);
+		else if (l->um_links[i] >= 0)
+			close(l->um_links[i]);
 		l->tp_links[i] = NULL;
+		l->um_links[i] = -1;
 	}
 }
 
@@ -1918,6 +1977,9 @@ static void stop_private(struct loader *l, bool handoff)
 		close(gate[0]); /* the write end stays open until this process exits */
 	if (pid > 0) {
 		for (int i = 0; i < l->n_hooks; i++) {
+			if (l->um_links[i] >= 0)
+				close(l->um_links[i]); /* the child holds its own copy */
+			l->um_links[i] = -1;
 			if (!l->tp_links[i])
 				continue;
 			bpf_link__disconnect(l->tp_links[i]); /* the child detaches */

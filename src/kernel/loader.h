@@ -42,6 +42,7 @@ struct loader {
 	/* Per hooks[] entry: a private copy's tracepoint link, or this job's cgroup
 	 * link fd (-1 when none) and the cgroup program's fd. */
 	struct bpf_link *tp_links[MAX_HOOKS];
+	int um_links[MAX_HOOKS]; /* a private copy's uprobe_multi link fd, or -1 */
 	int cg_links[MAX_HOOKS];
 	int cg_progs[MAX_HOOKS];
 	struct hook_status hooks[MAX_HOOKS];

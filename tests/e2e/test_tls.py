@@ -171,13 +171,13 @@ class TlsNames(RwTestCase):
                     f"secrets:\n  allow:\n    - format: github\n      to: [good.test]\n")
         return path
 
-    def job(self, script, mode="enforce", tag="out"):
+    def job(self, script, mode="enforce", tag="out", rw_args=(), env=None):
         """Runs `sh -c script` under the policy; returns (Run, seconds)."""
         out = os.path.join(self.tmp, tag)
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", RESOLV, "sh",
                 RW, "run", "--out", out, "--no-sign", "--policy", self.policy(mode),
-                "--mode", mode, "--", "sh", "-c", script]
-        env = dict(os.environ, RW_RESOLV=self.resolv, CA=self.ca)
+                "--mode", mode, *rw_args, "--", "sh", "-c", script]
+        env = dict(os.environ, RW_RESOLV=self.resolv, CA=self.ca, **(env or {}))
         t0 = time.time()
         p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
         return Run(p.returncode, p.stderr, out, p.stdout), time.time() - t0
@@ -368,6 +368,24 @@ class TlsNames(RwTestCase):
         # SSL_write again: one request, one line
         self.assertEqual([e["status"] for e in lines if e.get("path") == "/node"], [200], lines)
         self.assertFalse([e for e in lines if e.get("content_seen") is False], lines)
+
+    def test_perf_event_uprobes_before_uprobe_multi(self):
+        """Kernels before 6.6 have no uprobe_multi links: the probes are then attached through
+        perf events (RUNWARDEN_NO_UPROBE_MULTI makes a private copy do so here). The same
+        requests are seen, through OpenSSL (curl) and node's own OpenSSL."""
+        node = ("const https=require('https'),fs=require('fs');"
+                "https.get({host:'good.test',port:8443,path:'/node',"
+                "ca:fs.readFileSync(process.env.CA)},r=>{console.log(r.statusCode);r.resume()})")
+        npath = os.path.join(self.tmp, "c.js")
+        with open(npath, "w") as f:
+            f.write(node)
+        run, _ = self.job(f'curl -sS --cacert "$CA" -o /dev/null https://good.test:8443/ok '
+                          f'&& node {npath}', rw_args=("--kernel", "private"),
+                          env={"RUNWARDEN_NO_UPROBE_MULTI": "1"})
+        self.assertEqual(run.rc, 0, run.stderr)
+        self.assertEqual(run.summary["kernel_side"]["copy"], "private")
+        got = sorted((e["method"], e["path"], e["status"]) for e in run.of("http"))
+        self.assertEqual(got, [("GET", "/node", 200), ("GET", "/ok", 200)], run.of("http"))
 
     @unittest.skipUnless(shutil.which("docker"), "no docker client (a Go program)")
     def test_content_not_seen_is_marked(self):
