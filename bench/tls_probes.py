@@ -11,7 +11,8 @@ program's run_cnt / run_time_ns (bpftool prog show) divided by the requests.
 Every program on the machine is counted, the other resident copies' included (their probes
 run for every process mapping the library: the scope check). The server runs in this process
 (OpenSSL, out of the job's scope): its calls count too, about 150 ns each. --private runs with
-`--kernel private` (a copy of its own, unloaded after).
+`--kernel private` (a copy of its own, unloaded as `run` ends: the counts are the last seen
+while it ran, polled every 0.2 s, so the last requests' may be missing).
 """
 import argparse
 import json
@@ -19,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tls_loop  # noqa: E402
@@ -55,12 +57,20 @@ def main():
         subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
         try:
             before = progs()
-            p = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            after = progs()
+            after = {}
+            job = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+            # A private copy is unloaded as `run` ends: its counts are the last ones seen.
+            while job.poll() is None:
+                after.update(progs())
+                time.sleep(0.2)
+            after.update(progs())
+            out = job.stdout.read()
+            if job.returncode:
+                sys.exit(f"run exited {job.returncode}")
         finally:
             subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=0"], check=True)
         srv.shutdown()
-    wall, cpu = (float(x) for x in p.stdout.split())
+    wall, cpu = (float(x) for x in out.split())
     print(f"{a.client} client, {n} requests under run: client CPU {cpu / n * 1e6:.1f} us/request")
     rows = []
     for i, (name, t, c) in after.items():

@@ -8,9 +8,10 @@
  * Everything is bounded: the bytes are a copy of at most FB_CAP bytes, every
  * index is masked into it, every loop has a constant or copied-length bound,
  * and each byte loop is one bpf_loop step (verified once, whatever the bytes)
- * in the kernel and a plain loop in user space (FB_STEP, FB_LOOP). State
- * lives in struct fb, never on the stack, so every step starts from the same
- * verifier state.
+ * in the kernel and a plain loop in user space (FB_STEP, FB_LOOP); the long
+ * walks do FB_BATCH positions a round (FB_STEP_N), since a round's call and
+ * return cost more than a position's work. State lives in struct fb, never on
+ * the stack, so every step starts from the same verifier state.
  *
  * What the parser cannot read is said, never guessed: FBF_CUT (the message
  * goes on past the bytes seen, where the name could be), FBF_MALFORMED
