@@ -29,7 +29,7 @@
 #define FB_CAP	 4096 /* bytes of the first segment looked at (a power of two) */
 #define FB_MASK	 (FB_CAP - 1)
 #define FB_EXTS	 64 /* TLS extensions walked; a hello with more is FBF_CUT */
-#define FB_BATCH 8  /* positions per bpf_loop round of the long byte walks (FB_STEP_N) */
+#define FB_BATCH 4  /* positions per bpf_loop round of the long byte walks (FB_STEP_N) */
 
 struct fb {
 	u64 busy;
