@@ -11,8 +11,11 @@ of --mb megabytes: the throughput, where every read or write call of a body pass
 only looks at its first 8 bytes).
 
     bench/tls_loop.py [--client python|gnutls] [--work loop|down|up] [--requests 1000]
-                      [--mb 256] [--rounds 5] [--rw build/runwarden] [--capture LEVEL]
+                      [--mb 256] [--rounds 5] [--rw build/runwarden ...] [--capture LEVEL]
                       [--addr 127.0.77.1]
+
+--rw given more than once runs each binary in every round, after the same bare run, in turns
+(A B, then B A): before and after a change interleaved, so the machine's load moves them alike.
 
 --capture summary|details|full runs under a policy whose `capture:` is that level (at details
 and full every request's headers, at full its bodies, streamed by the kernel and written; the
@@ -134,10 +137,12 @@ def main():
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--mb", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--rw", default=os.path.join(ROOT, "build", "runwarden"))
+    ap.add_argument("--rw", action="append",
+                    help="runwarden binary (default build/runwarden); repeat to interleave")
     ap.add_argument("--capture", choices=["summary", "details", "full"])
     ap.add_argument("--addr", default=ADDR, help="loopback address of the server")
     a = ap.parse_args()
+    rws = a.rw or [os.path.join(ROOT, "build", "runwarden")]
     n = a.requests if a.work == "loop" else a.mb << 20
     with tempfile.TemporaryDirectory() as d:
         crt, _ = certs(d)
@@ -156,28 +161,41 @@ def main():
             with open(pol, "w") as f:
                 f.write(f"version: 1\nmode: observe\ncapture: {a.capture}\n")
             opts = ["--policy", pol]
-        bare, under = [], []
+        bare, under = [], {rw: [] for rw in rws}
         for r in range(a.rounds):
             p = subprocess.run(cmd, check=True, capture_output=True, text=True)
             bare.append([float(x) for x in p.stdout.split()])
-            out = os.path.join(d, f"out{r}")
-            p = subprocess.run([a.rw, "run", "--out", out, "--no-sign", *opts, "--", *cmd],
-                               check=True, capture_output=True, text=True)
-            under.append([float(x) for x in p.stdout.split()])
-            with open(os.path.join(out, "events.ndjson")) as f:
-                mark = (f'"capture":"{a.capture}"' if a.capture in ("details", "full")
-                        else '"decoded":true')
-                lines = sum(1 for l in f if '"kind":"http"' in l and mark in l)
-            want = a.requests + 1 if a.work == "loop" else 2
-            if lines < want:
-                sys.exit(f"only {lines} http lines for {want} requests")
+            for k, rw in (enumerate(rws) if r % 2 == 0 else reversed(list(enumerate(rws)))):
+                out = os.path.join(d, f"out{r}.{k}")
+                p = subprocess.run([rw, "run", "--out", out, "--no-sign", *opts, "--", *cmd],
+                                   check=True, capture_output=True, text=True)
+                under[rw].append([float(x) for x in p.stdout.split()])
+                check_lines(a, out)
         srv.shutdown()
-        copies = resident_copies(a.rw)
-    wb, wu = (statistics.median(x[0] for x in v) for v in (bare, under))
-    cb, cu = (statistics.median(x[1] for x in v) for v in (bare, under))
+        copies = resident_copies(rws[0])
     what = (f"{a.requests} HTTPS requests, keep-alive" if a.work == "loop" else
             f"{'download' if a.work == 'down' else 'upload'} of {a.mb} MB")
     print(f"{a.client} client, {what}, median of {a.rounds}, {copies} resident copies:")
+    for rw in rws:
+        if len(rws) > 1:
+            print(f" {rw}:")
+        report(a, bare, under[rw])
+
+
+def check_lines(a, out):
+    """The run saw every request (else the probes were not on the client's path)."""
+    with open(os.path.join(out, "events.ndjson")) as f:
+        mark = (f'"capture":"{a.capture}"' if a.capture in ("details", "full")
+                else '"decoded":true')
+        lines = sum(1 for l in f if '"kind":"http"' in l and mark in l)
+    want = a.requests + 1 if a.work == "loop" else 2
+    if lines < want:
+        sys.exit(f"only {lines} http lines for {want} requests")
+
+
+def report(a, bare, under):
+    wb, wu = (statistics.median(x[0] for x in v) for v in (bare, under))
+    cb, cu = (statistics.median(x[1] for x in v) for v in (bare, under))
     if a.work == "loop":
         print(f"  wall: bare {wb * 1e3:.1f} ms ({wb / a.requests * 1e6:.0f} us/request), "
               f"under run {wu * 1e3:.1f} ms ({wu / a.requests * 1e6:.0f} us/request): "

@@ -8,9 +8,10 @@
  * Everything is bounded: the bytes are a copy of at most FB_CAP bytes, every
  * index is masked into it, every loop has a constant or copied-length bound,
  * and each byte loop is one bpf_loop step (verified once, whatever the bytes)
- * in the kernel and a plain loop in user space (FB_STEP, FB_LOOP). State
- * lives in struct fb, never on the stack, so every step starts from the same
- * verifier state.
+ * in the kernel and a plain loop in user space (FB_STEP, FB_LOOP); the long
+ * walks do FB_BATCH positions a round (FB_STEP_N), since a round's call and
+ * return cost more than a position's work. State lives in struct fb, never on
+ * the stack, so every step starts from the same verifier state.
  *
  * What the parser cannot read is said, never guessed: FBF_CUT (the message
  * goes on past the bytes seen, where the name could be), FBF_MALFORMED
@@ -25,9 +26,10 @@
 #include <stdbool.h>
 #endif
 
-#define FB_CAP	4096 /* bytes of the first segment looked at (a power of two) */
-#define FB_MASK (FB_CAP - 1)
-#define FB_EXTS 64 /* TLS extensions walked; a hello with more is FBF_CUT */
+#define FB_CAP	 4096 /* bytes of the first segment looked at (a power of two) */
+#define FB_MASK	 (FB_CAP - 1)
+#define FB_EXTS	 64 /* TLS extensions walked; a hello with more is FBF_CUT */
+#define FB_BATCH 4  /* positions per bpf_loop round of the long byte walks (FB_STEP_N) */
 
 struct fb {
 	u64 busy;
@@ -55,6 +57,22 @@ struct fb {
 	u8 buf[FB_CAP];
 };
 
+/*
+ * A step of a byte loop, run by bpf_loop: FB_STEP_N(name, B) does B positions per call, in
+ * order, stopping where a position returns nonzero or at the loop's bound, as B calls of
+ * FB_STEP would. Each bpf_loop round costs a call, a return and the slot's lookup, more than
+ * a position's own work: the long walks over a request (its headers, target, name) take
+ * several positions per round. What a position does depends only on f and i, so the result
+ * is the same whatever B (tests/unit/test_firstbytes.c parses with B and with 1, and compares).
+ */
+#define FB_ROUND_(name, B, f, j, n)                                                                \
+	for (u32 k_ = 0; k_ < (B); k_++) {                                                         \
+		u32 i_ = (u32)(j) * (B) + k_;                                                      \
+		if (i_ >= (n) || name##_do((f), i_))                                               \
+			return 1;                                                                  \
+	}                                                                                          \
+	return 0
+
 #if defined(__bpf__)
 /* Per CPU: slot 0 is the egress hook's (bpf/conn.bpf.h), the others the TLS request judge's
  * (bpf/httpjudge.bpf.h, which can be preempted by another of its own on the same CPU). The
@@ -67,29 +85,53 @@ struct {
 	__type(value, struct fb);
 } fb_scratch SEC(".maps");
 
-#define FB_STEP(name)                                                                              \
+/* A loop's slot and its bound, for its steps. */
+struct fb_loop {
+	u32 slot;
+	u32 bound;
+};
+
+#define FB_STEP_N(name, B)                                                                         \
+	enum { name##_batch = (B) };                                                               \
 	static __always_inline long name##_do(struct fb *f, u32 i);                                \
-	static long name(u64 i, void *ctx)                                                         \
+	static long name(u64 j, void *ctx)                                                         \
 	{                                                                                          \
-		u32 slot = *(u32 *)ctx;                                                            \
+		const struct fb_loop *l = ctx;                                                     \
+		u32 slot = l->slot, n = l->bound;                                                  \
 		struct fb *f = bpf_map_lookup_elem(&fb_scratch, &slot);                            \
 		if (!f)                                                                            \
 			return 1;                                                                  \
-		return name##_do(f, (u32)i) ? 1 : 0;                                               \
+		FB_ROUND_(name, (B), f, j, n);                                                     \
 	}                                                                                          \
 	static __always_inline long name##_do(struct fb *f, u32 i)
+#define FB_STEP(name) FB_STEP_N(name, 1)
 #define FB_LOOP(n, name, f)                                                                        \
 	do {                                                                                       \
-		u32 fb_slot_ = (f)->slot;                                                          \
-		bpf_loop((n), name, &fb_slot_, 0);                                                 \
+		struct fb_loop fb_loop_ = {.slot = (f)->slot, .bound = (n)};                       \
+		bpf_loop((fb_loop_.bound + name##_batch - 1) / name##_batch, name, &fb_loop_, 0);  \
 	} while (0)
 #define FB_INLINE static __always_inline
 #else
-#define FB_STEP(name) static inline long name(struct fb *f, u32 i)
+/* User space: the same rounds, f passed as it is. FB_USER_BATCH lets the unit test force
+ * one position a round, to compare. */
+#ifndef FB_USER_BATCH
+#define FB_USER_BATCH(B) (B)
+#endif
+#define FB_STEP_N(name, B)                                                                         \
+	enum { name##_batch = (B) };                                                               \
+	static inline long name##_do(struct fb *f, u32 i);                                         \
+	static inline long name(struct fb *f, u32 j, u32 n)                                        \
+	{                                                                                          \
+		u32 b_ = FB_USER_BATCH(B);                                                         \
+		FB_ROUND_(name, b_, f, j, n);                                                      \
+	}                                                                                          \
+	static inline long name##_do(struct fb *f, u32 i)
+#define FB_STEP(name) FB_STEP_N(name, 1)
 #define FB_LOOP(n, name, f)                                                                        \
 	do {                                                                                       \
-		for (u32 i_ = 0; i_ < (u32)(n); i_++)                                              \
-			if (name((f), i_))                                                         \
+		u32 n_ = (n), b_ = FB_USER_BATCH(name##_batch);                                    \
+		for (u32 j_ = 0; j_ < (n_ + b_ - 1) / b_; j_++)                                    \
+			if (name((f), j_, n_))                                                     \
 				break;                                                             \
 	} while (0)
 #define FB_INLINE static inline
@@ -281,7 +323,7 @@ FB_STEP(fb_skip_crlf)
 
 /* The method from f->cur. A segment that ends inside it (capital letters only so far) is
  * the start of a request split across segments: FBF_CUT, never "not HTTP". */
-FB_STEP(fb_method)
+FB_STEP_N(fb_method, FB_BATCH)
 {
 	u32 p = f->cur + i;
 	u8 c = fb_u8(f, p);
@@ -307,7 +349,7 @@ FB_STEP(fb_method)
 
 /* The request target up to its space (copied up to FB_PATH - 1 bytes), then
  * " HTTP/1.": f->hdr_end is where the header lines start, 0 if not seen. */
-FB_STEP(fb_target)
+FB_STEP_N(fb_target, FB_BATCH)
 {
 	u32 p = f->path_at + i;
 	u8 c = fb_u8(f, p);
@@ -344,7 +386,7 @@ FB_STEP(fb_target)
  * of the bytes seen are scanned too: a Host line there (a second request in the same segment,
  * pipelined, or a body that looks like one) is as malformed as a second Host header, since the
  * server may route the second request by it. */
-FB_STEP(fb_headers)
+FB_STEP_N(fb_headers, FB_BATCH)
 {
 	u32 p = f->hdr_end + i;
 
@@ -387,7 +429,7 @@ FB_STEP(fb_skip_blank)
 
 /* An authority's host (Host value, or an absolute target's), up to ':', '/', blanks or the
  * line's end: name_max is that length, FB_NAME when it runs past FB_NAME - 1 bytes. */
-FB_STEP(fb_authority_len)
+FB_STEP_N(fb_authority_len, FB_BATCH)
 {
 	u32 p = f->name_at + i;
 	u8 c = fb_u8(f, p);
@@ -474,7 +516,7 @@ FB_INLINE void fb_http(struct fb *f)
 /* ------------------------------------------------------------ the name */
 
 /* Copies the name lower-cased and builds its reversed key: name_max bytes from name_at. */
-FB_STEP(fb_name_copy)
+FB_STEP_N(fb_name_copy, FB_BATCH)
 {
 	u8 c = fb_lower(fb_u8(f, f->name_at + i));
 
@@ -487,7 +529,7 @@ FB_STEP(fb_name_copy)
 
 /* Reversed key and checks: name bytes only, no empty label. ev.name_len excludes one
  * trailing dot (ignored, as policies do). */
-FB_STEP(fb_name_key)
+FB_STEP_N(fb_name_key, FB_BATCH)
 {
 	u32 n = f->ev.name_len;
 	u8 c = f->ev.name[fb_at(n - 1 - i, FB_NAME - 1)];

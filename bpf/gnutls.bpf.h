@@ -35,7 +35,7 @@ int BPF_KRETPROBE(rw_gnutls_recv_ret, s64 ret)
 
 	if (!ssl_read_take(&a) || ret <= 0)
 		return 0;
-	tls_data_lib(a.ssl, a.buf, ret, TLSD_READ, TLSL_GNUTLS);
+	tls_data_lib(a.ssl, a.buf, ret, TLSD_READ, TLSL_GNUTLS, NULL);
 	return 0;
 }
 

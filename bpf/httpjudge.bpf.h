@@ -495,7 +495,7 @@ static __always_inline bool hj_tchar(u8 c)
 
 /* The token the write starts with: its length in f->seen. A step, not a loop here: the length
  * comes back from memory, so what follows is verified once, not once per length. */
-FB_STEP(hj_token_step)
+FB_STEP_N(hj_token_step, FB_BATCH)
 {
 	if (i >= f->len || !hj_tchar(fb_u8(f, i)))
 		return 1;
@@ -504,7 +504,7 @@ FB_STEP(hj_token_step)
 }
 
 /* The first line of the write: does it say " HTTP/" (f->seen = 1)? */
-FB_STEP(hj_line_step)
+FB_STEP_N(hj_line_step, FB_BATCH)
 {
 	if (i + 6 > f->len || fb_u8(f, i) == '\n')
 		return 1;
@@ -554,19 +554,27 @@ __noinline int hj_request_like(struct fb *f)
 		fb_lower(fb_u8(f, t + 4)) == 'p');
 }
 
-/* Called first in the SSL_write probe: SSL_write(ssl, buf, num) or SSL_write_ex(ssl, buf,
- * num, written), and gnutls_record_send's. True when it stopped the process: the request
- * never leaves, so no `http` line says it did (the `http_verdict` line says what happened). */
-static __always_inline bool http_judge(u64 ssl, u64 buf, u64 num)
+/* The first bytes of a write, read once for the judge and the head test after it (tls.bpf.h):
+ * ok when first[0, min(num, 16)) holds them. */
+struct hj_lead {
+	u8 b[16];
+	bool ok;
+};
+
+/* Called first in the SSL_write probe, for a process in scope: SSL_write(ssl, buf, num) or
+ * SSL_write_ex(ssl, buf, num, written), and gnutls_record_send's. True when it stopped the
+ * process: the request never leaves, so no `http` line says it did (the `http_verdict` line
+ * says what happened). pre gets the write's first bytes when it read them. */
+static __always_inline bool http_judge(u64 ssl, u64 buf, u64 num, struct hj_lead *pre)
 {
 	struct rw_config *c;
-	u8 first[16];
+	u8 *first = pre->b;
 	struct fb *f;
 	bool stopped = false;
 	u32 n;
 	u8 v;
 
-	if (!buf || !num || !have_bpf_loop || !in_scope())
+	if (!buf || !num || !have_bpf_loop)
 		return false;
 	c = cfg();
 	/* whole-job mode: the CI runner's own requests are its control plane, allowed as its
@@ -574,13 +582,14 @@ static __always_inline bool http_judge(u64 ssl, u64 buf, u64 num)
 	if (c && c->runner_tgid && c->runner_tgid == bpf_get_current_pid_tgid() >> 32)
 		return false;
 	hj_sni_used(ssl);
-	n = num < sizeof(first) ? (u32)num : sizeof(first); /* HTTP/0.9's "GET /\r\n" is 7 */
+	n = num < sizeof(pre->b) ? (u32)num : sizeof(pre->b); /* HTTP/0.9's "GET /\r\n" is 7 */
 	asm volatile("" : "+r"(n));
-	n = ((n - 1) & (sizeof(first) - 1)) + 1;
+	n = ((n - 1) & (sizeof(pre->b) - 1)) + 1;
 	if (bpf_probe_read_user(first, n, (const void *)buf)) {
 		hj_unjudged(c);
 		return false;
 	}
+	pre->ok = true;
 	/* a request starts with a method, a token: anything else (most bodies, HTTP/2 frames:
 	 * see hj_alpn_h2) passes without a copy */
 	if (!hj_tchar(first[0]))

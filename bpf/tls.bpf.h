@@ -102,15 +102,27 @@ static __always_inline void tls_head_emit(u64 ssl, u64 buf, s64 len, u32 dir, u3
 	__sync_fetch_and_add(&s->busy, -1);
 }
 
+/* The call's first 8 bytes (len >= 8) into first: from what the request judge already read
+ * of a write (lead, NULL for none), else from the buffer. */
+static __always_inline bool tls_first8(u8 *first, u64 buf, const struct hj_lead *lead)
+{
+	if (lead && lead->ok) {
+		__builtin_memcpy(first, lead->b, 8);
+		return true;
+	}
+	return !bpf_probe_read_user(first, 8, (const void *)buf);
+}
+
 /* The emission path of every TLS library's probes (gnutls.bpf.h too): a head, sent with the
  * library that saw it. Returns before any map work when the buffer is not a head. */
-static __always_inline void tls_data_lib(u64 ssl, u64 buf, s64 len, u32 dir, u32 lib)
+static __always_inline void tls_data_lib(u64 ssl, u64 buf, s64 len, u32 dir, u32 lib,
+					 const struct hj_lead *lead)
 {
 	u8 first[8];
 
 	if (len < 8 || !buf)
 		return;
-	if (bpf_probe_read_user(first, sizeof(first), (const void *)buf) || !http_head(first, dir))
+	if (!tls_first8(first, buf, lead) || !http_head(first, dir))
 		return;
 	tls_head_emit(ssl, buf, len, dir, lib);
 }
@@ -266,7 +278,8 @@ static __always_inline void tls_send(u64 ssl, u64 buf, s64 len, u32 dir, bool he
 
 /* A call's start: its head record when it starts a head, and the SSL object (re-)armed.
  * Returns whether user space wants bytes of this direction now. */
-static __always_inline bool tls_begin(u64 ssl, u64 buf, s64 len, u32 dir, bool *head)
+static __always_inline bool tls_begin(u64 ssl, u64 buf, s64 len, u32 dir, bool *head,
+				      const struct hj_lead *lead)
 {
 	u8 first[8];
 	bool preface = false;
@@ -275,8 +288,7 @@ static __always_inline bool tls_begin(u64 ssl, u64 buf, s64 len, u32 dir, bool *
 	*head = false;
 	if (len <= 0 || !buf)
 		return false;
-	if (len >= 8 && !bpf_probe_read_user(first, sizeof(first), (const void *)buf) &&
-	    http_head(first, dir)) {
+	if (len >= 8 && tls_first8(first, buf, lead) && http_head(first, dir)) {
 		*head = true;
 		preface = dir == TLSD_WRITE && first[0] == 'P' && first[1] == 'R' &&
 			  first[2] == 'I' && first[3] == ' ';
@@ -291,7 +303,7 @@ static __always_inline void tls_data(u64 ssl, u64 buf, s64 len, u32 dir)
 {
 	bool head;
 
-	if (tls_begin(ssl, buf, len, dir, &head))
+	if (tls_begin(ssl, buf, len, dir, &head, NULL))
 		tls_send(ssl, buf, len, dir, head);
 }
 
@@ -337,21 +349,21 @@ int BPF_KPROBE(rw_ssl_write, void *ssl, const void *buf, u64 num, void *written)
 	u64 ck = have_attach_cookie ? bpf_get_attach_cookie(ctx) : 0;
 	u32 lib = (u32)(ck & TLSW_LIB), tid = (u32)bpf_get_current_pid_tgid();
 	s64 len = (ck & TLSW_SIZE_T) ? (s64)num : (s64)(s32)num;
+	struct hj_lead lead = {};
 	bool head;
 
-	if (lib >= TLSL_MAX)
+	if (lib >= TLSL_MAX || !in_scope())
 		return 0;
-	if (http_judge((u64)ssl, (u64)buf, (u64)len)) /* methods, paths, Host: httpjudge.bpf.h */
-		return 0;
-	if (!in_scope())
+	/* methods, paths, Host (httpjudge.bpf.h); it reads the first bytes the head test uses */
+	if (http_judge((u64)ssl, (u64)buf, (u64)len, &lead))
 		return 0;
 	tls_announce((u64)ssl, lib);
 	secret_scan_tls((u64)ssl, (u64)buf, len); /* secrets: secretscan.bpf.h */
 	if (lib != TLSL_OPENSSL) { /* heads only: the streaming's return probes are OpenSSL's */
-		tls_data_lib((u64)ssl, (u64)buf, len, TLSD_WRITE, lib);
+		tls_data_lib((u64)ssl, (u64)buf, len, TLSD_WRITE, lib, &lead);
 		return 0;
 	}
-	if (tls_begin((u64)ssl, (u64)buf, len, TLSD_WRITE, &head)) {
+	if (tls_begin((u64)ssl, (u64)buf, len, TLSD_WRITE, &head, &lead)) {
 		struct ssl_write_args a = {
 		    .ssl = (u64)ssl, .buf = (u64)buf, .written = (u64)written, .head = head};
 
