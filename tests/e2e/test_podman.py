@@ -26,7 +26,18 @@ def policy(tmp):
     return path
 
 
-class PodmanTest(RwTestCase):
+class Servers(RwTestCase):
+    """An unlisted and an allowed loopback server for each test."""
+
+    def setUp(self):
+        super().setUp()
+        self.bad = TcpServer(BAD)
+        self.addCleanup(self.bad.stop)
+        self.good = TcpServer(GOOD)
+        self.addCleanup(self.good.stop)
+
+
+class PodmanTest(Servers):
     engine = None
 
     @classmethod
@@ -37,12 +48,6 @@ class PodmanTest(RwTestCase):
     def tearDownClass(cls):
         cls.engine.stop()
 
-    def setUp(self):
-        super().setUp()
-        self.bad = TcpServer(BAD)
-        self.addCleanup(self.bad.stop)
-        self.good = TcpServer(GOOD)
-        self.addCleanup(self.good.stop)
 
     def run_job(self, cmd, out=None):
         """`runwarden run --containers` with the default directories: Podman's among them."""
@@ -181,7 +186,7 @@ def rootless_user():
     return ROOTLESS_USER
 
 
-class RootlessPodmanTest(RwTestCase):
+class RootlessPodmanTest(Servers):
     """Rootless Podman on this hybrid host cannot make cgroups: the container's processes stay
     in the job's own scope (fenced as the job), and are named from conmon's command line."""
 
@@ -219,12 +224,6 @@ class RootlessPodmanTest(RwTestCase):
         cls.as_user(f"{cls.base} system reset -f")
         shutil.rmtree(cls.dir, ignore_errors=True)
 
-    def setUp(self):
-        super().setUp()
-        self.bad = TcpServer(BAD)
-        self.addCleanup(self.bad.stop)
-        self.good = TcpServer(GOOD)
-        self.addCleanup(self.good.stop)
 
     def test_rootless_container_fenced_and_named_by_its_monitor(self):
         out = os.path.join(self.tmp, "out")

@@ -57,6 +57,12 @@ def make_ca(root, names=("good.test", "evil.test", "other.test")):
 
 
 
+# node's https.get of good.test's /node, trusting the test CA ($CA).
+NODE_GET = ("const https=require('https'),fs=require('fs');"
+            "https.get({host:'good.test',port:8443,path:'/node',"
+            "ca:fs.readFileSync(process.env.CA)},r=>{console.log(r.statusCode);r.resume()})")
+
+
 class _QuietServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
@@ -335,15 +341,12 @@ class TlsNames(RwTestCase):
         py = ("import ssl,urllib.request,os; c=ssl.create_default_context(cafile=os.environ['CA']);"
               "r=urllib.request.Request('https://good.test:8443/upload', data=b'x'*100);"
               "print(urllib.request.urlopen(r, context=c).status)")
-        node = ("const https=require('https'),fs=require('fs');"
-                "https.get({host:'good.test',port:8443,path:'/node',"
-                "ca:fs.readFileSync(process.env.CA)},r=>{console.log(r.statusCode);r.resume()})")
         path = os.path.join(self.tmp, "c.py")
         with open(path, "w") as f:
             f.write(py)
         npath = os.path.join(self.tmp, "c.js")
         with open(npath, "w") as f:
-            f.write(node)
+            f.write(NODE_GET)
         run, _ = self.job(
             f'curl -sS --cacert "$CA" -o /dev/null "https://good.test:8443/ok?token={token}" '
             f'&& {PY} {path} && node {npath}')
@@ -373,12 +376,9 @@ class TlsNames(RwTestCase):
         """Kernels before 6.6 have no uprobe_multi links: the probes are then attached through
         perf events (RUNWARDEN_NO_UPROBE_MULTI makes a private copy do so here). The same
         requests are seen, through OpenSSL (curl) and node's own OpenSSL."""
-        node = ("const https=require('https'),fs=require('fs');"
-                "https.get({host:'good.test',port:8443,path:'/node',"
-                "ca:fs.readFileSync(process.env.CA)},r=>{console.log(r.statusCode);r.resume()})")
         npath = os.path.join(self.tmp, "c.js")
         with open(npath, "w") as f:
-            f.write(node)
+            f.write(NODE_GET)
         run, _ = self.job(f'curl -sS --cacert "$CA" -o /dev/null https://good.test:8443/ok '
                           f'&& node {npath}', rw_args=("--kernel", "private"),
                           env={"RUNWARDEN_NO_UPROBE_MULTI": "1"})
