@@ -98,7 +98,12 @@ print(s.recv(100)[:12])
 """
 
 
-class Secrets(RwTestCase):
+class SecretServers(RwTestCase):
+    """The TLS/plain recording server, the resolver, and the job/policy/evidence helpers every
+    secrets test class uses. SCRIPTS: client scripts written once per class, each path set as
+    the class attribute of its name (`split` is the job's $SPLIT)."""
+    SCRIPTS = {"split": SPLIT_CLIENT}
+
     @classmethod
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix="rw-secrets-")
@@ -109,9 +114,10 @@ class Secrets(RwTestCase):
         cls.resolv = os.path.join(cls.root, "resolv.conf")
         with open(cls.resolv, "w") as f:
             f.write(f"nameserver {DNS}\n")
-        cls.split = os.path.join(cls.root, "split.py")
-        with open(cls.split, "w") as f:
-            f.write(SPLIT_CLIENT)
+        for name, text in cls.SCRIPTS.items():
+            setattr(cls, name, os.path.join(cls.root, name + ".py"))
+            with open(getattr(cls, name), "w") as f:
+                f.write(text)
 
     @classmethod
     def tearDownClass(cls):
@@ -158,6 +164,8 @@ class Secrets(RwTestCase):
     def leaks(self, run, **match):
         return run.of("secret_leak", **match)
 
+
+class Secrets(SecretServers):
     def findings(self, run):
         return [f for f in (run.summary or {}).get("findings", []) if f["kind"] == "secret_leak"]
 

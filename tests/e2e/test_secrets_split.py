@@ -8,15 +8,10 @@ already left: they are not the secret). Unrelated writes on another connection n
 Real clients (Python's ssl and socket) against the loopback TLS and HTTP servers of
 test_secrets (a CA this test makes, a dnsmasq naming them under .test). Nothing leaves loopback.
 """
-import os
-import shutil
-import tempfile
 import unittest
 
 import test_secrets as ts
-from rwtest import Dnsmasq, RwTestCase
-from test_secrets import DNS, GHP, NPM_TOKEN, SRV, Recording
-from test_tls import make_ca
+from test_secrets import GHP, NPM_TOKEN
 
 # A job's client: one request whose body carries the secret, sent in pieces.
 # argv: tls|tcp, host, port, secret, cut (0: two pieces, the secret cut in its middle;
@@ -75,41 +70,9 @@ print("DONE", flush=True)
 """
 
 
-class SplitSecrets(RwTestCase):
-    # the job, policy and evidence helpers of test_secrets, on this class's servers
-    job = ts.Secrets.job
-    policy = ts.Secrets.policy
-    assertNowhere = ts.Secrets.assertNowhere
-    leaks = ts.Secrets.leaks
-
-    @classmethod
-    def setUpClass(cls):
-        cls.root = tempfile.mkdtemp(prefix="rw-secsplit-")
-        cls.ca, crt, key = make_ca(cls.root)
-        cls.srv = Recording(SRV, crt, key)
-        cls.dns = Dnsmasq(DNS, records=[("good.test", SRV), ("evil.test", SRV),
-                                        ("exfil.test", SRV)])
-        cls.resolv = os.path.join(cls.root, "resolv.conf")
-        with open(cls.resolv, "w") as f:
-            f.write(f"nameserver {DNS}\n")
-        cls.split = os.path.join(cls.root, "unused.py")  # Secrets.job's $SPLIT
-        cls.pieces = os.path.join(cls.root, "pieces.py")
-        cls.apart = os.path.join(cls.root, "apart.py")
-        for path, text in ((cls.pieces, PIECES), (cls.apart, APART)):
-            with open(path, "w") as f:
-                f.write(text)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.dns.stop()
-        shutil.rmtree(cls.root, True)
-
-    def setUp(self):
-        super().setUp()
-        self.srv.bodies.clear()
-        self.home = os.path.join(self.tmp, "home")
-        os.makedirs(self.home, exist_ok=True)
+class SplitSecrets(ts.SecretServers):
+    # test_secrets' servers and helpers, with this module's clients
+    SCRIPTS = {"split": ts.SPLIT_CLIENT, "pieces": PIECES, "apart": APART}
 
     def send(self, proto, cut, mode, secret="$NPM_TOKEN", pause=0.05):
         port = 8443 if proto == "tls" else 8080
